@@ -1,0 +1,3 @@
+//! The `mailtrip` command line: parse arguments, run, render, exit.
+
+fn main() {}
