@@ -1,0 +1,502 @@
+//! The embedded loopback SMTP + IMAP server: real sockets, real TLS, one shared in-memory
+//! store, behaviour profiles (Gmail) and injectable faults, so the round trip and its failure
+//! handling are tested for real without a mail account.
+//!
+//! Layering, as in mini-redis: bytes → codec (`smtp::codec`, imap-codec) → session state
+//! machine (`smtp::session`, `imap::session`) → [`store::Store`]. Every listener binds port 0
+//! unless told otherwise, and shuts down on [`TestServer::shutdown`] or drop.
+
+pub mod conn;
+pub mod deliver;
+pub mod imap;
+pub mod smtp;
+pub mod store;
+pub mod tls;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use store::{FlagOp, FolderLayout, MailboxInfo, SpecialUse, Store, StoreError, StoredMessage};
+pub use tls::CertKind;
+
+use conn::ServerStream;
+
+/// How the server behaves beyond the RFCs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// Dovecot-like folders (INBOX, Sent, Junk, Trash, Archive, Drafts).
+    #[default]
+    Standard,
+    /// Gmail: `[Gmail]/...` folders, X-GM-EXT-1, EXPUNGE in INBOX archives, submitted mail
+    /// is copied to Sent, and Gmail's own reply texts.
+    Gmail,
+}
+
+impl Profile {
+    /// The folder layout a new user gets.
+    pub fn layout(self) -> FolderLayout {
+        match self {
+            Profile::Standard => FolderLayout::standard(),
+            Profile::Gmail => FolderLayout::gmail(),
+        }
+    }
+}
+
+/// Gmail's reply texts, for faults that imitate it.
+pub mod gmail {
+    pub const SMTP_BAD_CREDENTIALS: &str = "535-5.7.8 Username and Password not accepted. For more information, go to\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials mailtrip-embedded - gsmtp";
+    pub const SMTP_APP_PASSWORD_REQUIRED: &str = "534-5.7.9 Application-specific password required. For more information, go to\n534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor mailtrip-embedded - gsmtp";
+    pub const SMTP_WEB_LOGIN_REQUIRED: &str = "534-5.7.14 <https://accounts.google.com/signin/continue?sarp=1&scc=1>\n534-5.7.14 Please log in via your web browser and then try again.\n534-5.7.14  Learn more at\n534 5.7.14  https://support.google.com/mail/answer/78754 mailtrip-embedded - gsmtp";
+    pub const IMAP_BAD_CREDENTIALS: &str =
+        "NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)";
+    pub const IMAP_APP_PASSWORD_REQUIRED: &str = "NO [ALERT] Application-specific password required: https://support.google.com/accounts/answer/185833 (Failure)";
+    pub const IMAP_WEB_LOGIN_REQUIRED: &str = "NO [ALERT] Please log in via your web browser: https://support.google.com/mail/accounts/answer/78754 (Failure)";
+    pub const IMAP_TOO_MANY_CONNECTIONS: &str =
+        "NO [ALERT] Too many simultaneous connections. (Failure)";
+}
+
+/// Faults to inject; change them at run time with [`TestServer::set_faults`].
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Delay between SMTP acceptance and the message appearing in the mailbox: (min, max).
+    pub delivery_delay: Option<(Duration, Duration)>,
+    /// Messages whose header section contains this text (case-insensitive) go to \Junk.
+    pub junk_rule: Option<String>,
+    /// Answer `451 4.7.1` to the first RCPT of each new (sender, recipient) pair.
+    pub greylist: bool,
+    /// Close the SMTP connection after this many commands.
+    pub smtp_drop_after: Option<usize>,
+    /// Close the IMAP connection after this many commands.
+    pub imap_drop_after: Option<usize>,
+    /// Never answer this SMTP verb (e.g. `DATA`, `EHLO`, or `GREETING` for the banner).
+    pub smtp_hang_on: Option<String>,
+    /// Never answer this IMAP command (e.g. `IDLE`, `FETCH`, `LOGIN`, or `GREETING`).
+    pub imap_hang_on: Option<String>,
+    /// Store every delivered message twice.
+    pub deliver_twice: bool,
+    /// Append this text to the end of every delivered body (content mangling).
+    pub append_footer: Option<String>,
+    /// Reject SMTP AUTH with this reply (lines separated by `\n`, each with its code).
+    pub smtp_auth_reject: Option<String>,
+    /// Reject IMAP LOGIN / AUTHENTICATE with this tagged reply (e.g. `NO [ALERT] ...`).
+    pub imap_auth_reject: Option<String>,
+    /// Refuse IMAP connections beyond this many at once.
+    pub max_imap_connections: Option<usize>,
+    /// Silently drop this percentage (0-100) of deliveries after accepting them.
+    pub drop_percent: u8,
+}
+
+/// Ports to bind; `None` means an ephemeral port (0).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ports {
+    pub smtp: Option<u16>,
+    pub submission: Option<u16>,
+    pub smtps: Option<u16>,
+    pub imap: Option<u16>,
+    pub imaps: Option<u16>,
+}
+
+/// Everything `TestServer::start` needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to bind; loopback unless `allow_remote` (checked by the CLI).
+    pub bind: IpAddr,
+    pub ports: Ports,
+    pub profile: Profile,
+    /// Users to create at start: (address, password).
+    pub users: Vec<(String, SecretString)>,
+    /// Host name used in greetings and `Received:` headers.
+    pub hostname: String,
+    /// Largest message accepted (SIZE, APPEND literals); 25 MiB by default.
+    pub max_message_size: usize,
+    /// Which certificate to serve.
+    pub cert: CertKind,
+    pub faults: Faults,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ports: Ports::default(),
+            profile: Profile::Standard,
+            users: Vec::new(),
+            hostname: "localhost".to_string(),
+            max_message_size: 25 * 1024 * 1024,
+            cert: CertKind::Valid,
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// A config with one user.
+    pub fn with_user(mut self, address: &str, password: &str) -> Self {
+        self.users.push((
+            address.to_string(),
+            SecretString::from(password.to_string()),
+        ));
+        self
+    }
+
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+}
+
+/// Which listener accepted a connection; decides TLS and AUTH policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// SMTP relay port: plain, STARTTLS offered, AUTH optional.
+    Smtp,
+    /// Submission: STARTTLS required before AUTH, AUTH required before MAIL.
+    Submission,
+    /// Implicit-TLS submission.
+    Smtps,
+    /// IMAP: plain, STARTTLS offered (LOGIN allowed only after TLS).
+    Imap,
+    /// Implicit-TLS IMAP.
+    Imaps,
+}
+
+impl ListenerKind {
+    fn implicit_tls(self) -> bool {
+        matches!(self, ListenerKind::Smtps | ListenerKind::Imaps)
+    }
+    fn is_imap(self) -> bool {
+        matches!(self, ListenerKind::Imap | ListenerKind::Imaps)
+    }
+}
+
+/// State shared by every session: the store, the config, faults, TLS and the shutdown signal.
+pub struct Shared {
+    pub store: Store,
+    pub config: ServerConfig,
+    pub tls: tls::TlsMaterial,
+    faults: Mutex<Faults>,
+    /// IMAP connections currently open (for `max_imap_connections`).
+    pub imap_connections: AtomicUsize,
+    /// Sender/recipient pairs that have been greylisted once.
+    pub greylist_seen: Mutex<std::collections::HashSet<(String, String)>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// A snapshot of the current faults.
+    pub fn faults(&self) -> Faults {
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A receiver that turns `true` when the server shuts down.
+    pub fn shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Error starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("could not bind {kind:?} listener on {addr}")]
+    Bind {
+        kind: ListenerKind,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not set up TLS")]
+    Tls(#[from] tls::TlsSetupError),
+}
+
+/// Addresses of every listener.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Addrs {
+    pub smtp: SocketAddr,
+    pub submission: SocketAddr,
+    pub smtps: SocketAddr,
+    pub imap: SocketAddr,
+    pub imaps: SocketAddr,
+}
+
+/// A running embedded server. Dropping it stops every task.
+pub struct TestServer {
+    shared: Arc<Shared>,
+    addrs: Addrs,
+    shutdown_tx: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("addrs", &self.addrs)
+            .finish()
+    }
+}
+
+impl TestServer {
+    /// Binds every listener, creates the users, and starts serving.
+    pub async fn start(config: ServerConfig) -> Result<TestServer, ServerError> {
+        let tls = tls::TlsMaterial::generate(config.cert)?;
+        let store = Store::new();
+        let layout = config.profile.layout();
+        for (address, password) in &config.users {
+            store.add_user(address, password.clone(), &layout);
+        }
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let bind = |kind: ListenerKind, port: Option<u16>| {
+            let addr = SocketAddr::new(config.bind, port.unwrap_or(0));
+            async move {
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { kind, addr, source })
+            }
+        };
+        let p = config.ports;
+        let listeners = [
+            (ListenerKind::Smtp, bind(ListenerKind::Smtp, p.smtp).await?),
+            (
+                ListenerKind::Submission,
+                bind(ListenerKind::Submission, p.submission).await?,
+            ),
+            (
+                ListenerKind::Smtps,
+                bind(ListenerKind::Smtps, p.smtps).await?,
+            ),
+            (ListenerKind::Imap, bind(ListenerKind::Imap, p.imap).await?),
+            (
+                ListenerKind::Imaps,
+                bind(ListenerKind::Imaps, p.imaps).await?,
+            ),
+        ];
+        let local = |i: usize| listeners[i].1.local_addr();
+        let io_err = |kind, source| ServerError::Bind {
+            kind,
+            addr: SocketAddr::new(config.bind, 0),
+            source,
+        };
+        let addrs = Addrs {
+            smtp: local(0).map_err(|e| io_err(ListenerKind::Smtp, e))?,
+            submission: local(1).map_err(|e| io_err(ListenerKind::Submission, e))?,
+            smtps: local(2).map_err(|e| io_err(ListenerKind::Smtps, e))?,
+            imap: local(3).map_err(|e| io_err(ListenerKind::Imap, e))?,
+            imaps: local(4).map_err(|e| io_err(ListenerKind::Imaps, e))?,
+        };
+        let faults = Mutex::new(config.faults.clone());
+        let shared = Arc::new(Shared {
+            store,
+            config,
+            tls,
+            faults,
+            imap_connections: AtomicUsize::new(0),
+            greylist_seen: Mutex::new(Default::default()),
+            shutdown: shutdown_rx,
+        });
+        let listeners = listeners
+            .into_iter()
+            .map(|(kind, listener)| tokio::spawn(serve(shared.clone(), kind, listener)))
+            .collect();
+        Ok(TestServer {
+            shared,
+            addrs,
+            shutdown_tx,
+            listeners,
+        })
+    }
+
+    /// Every listener's address.
+    pub fn addrs(&self) -> Addrs {
+        self.addrs
+    }
+    pub fn smtp_addr(&self) -> SocketAddr {
+        self.addrs.smtp
+    }
+    pub fn submission_addr(&self) -> SocketAddr {
+        self.addrs.submission
+    }
+    pub fn smtps_addr(&self) -> SocketAddr {
+        self.addrs.smtps
+    }
+    pub fn imap_addr(&self) -> SocketAddr {
+        self.addrs.imap
+    }
+    pub fn imaps_addr(&self) -> SocketAddr {
+        self.addrs.imaps
+    }
+
+    /// PEM of the generated CA that signed the server certificate.
+    pub fn ca_pem(&self) -> &str {
+        self.shared.tls.ca_pem()
+    }
+
+    /// The shared store (read messages, seed mailboxes).
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The profile the server runs with.
+    pub fn profile(&self) -> Profile {
+        self.shared.config.profile
+    }
+
+    /// Adds a user with the profile's folder layout.
+    pub fn add_user(&self, address: &str, password: &str) {
+        let layout = self.shared.config.profile.layout();
+        self.shared
+            .store
+            .add_user(address, SecretString::from(password.to_string()), &layout);
+    }
+
+    /// Lets `address` authenticate with XOAUTH2 using `token`.
+    pub fn add_oauth_token(&self, address: &str, token: &str) -> Result<(), StoreError> {
+        self.shared
+            .store
+            .add_token(address, SecretString::from(token.to_string()))
+    }
+
+    /// Replaces the faults in force; new commands see the change at once.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.shared.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
+    }
+
+    /// Current faults.
+    pub fn faults(&self) -> Faults {
+        self.shared.faults()
+    }
+
+    /// Seeds a folder with raw message bytes; returns the new UID.
+    pub fn deliver_raw(&self, user: &str, folder: &str, raw: &[u8]) -> Result<u32, StoreError> {
+        self.shared
+            .store
+            .append(
+                user,
+                folder,
+                bytes::Bytes::copy_from_slice(raw),
+                Vec::new(),
+                None,
+            )
+            .map(|(_, uid)| uid)
+    }
+
+    /// The messages in a folder.
+    pub fn messages(&self, user: &str, folder: &str) -> Result<Vec<StoredMessage>, StoreError> {
+        self.shared.store.messages(user, folder)
+    }
+
+    /// Waits (on the store's notifier, not by polling) until `folder` holds `n` messages.
+    pub async fn wait_for_messages(
+        &self,
+        user: &str,
+        folder: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.shared
+            .store
+            .wait_for_messages(user, folder, n, timeout)
+            .await
+    }
+
+    /// Stops accepting, ends every session, and waits for all tasks to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown_tx.send(true);
+        for handle in std::mem::take(&mut self.listeners) {
+            let _ = handle.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown_tx.send(true);
+        for handle in &self.listeners {
+            handle.abort();
+        }
+    }
+}
+
+/// How long sessions get to finish after shutdown is signalled before they are aborted.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+async fn serve(shared: Arc<Shared>, kind: ListenerKind, listener: TcpListener) {
+    let mut shutdown = shared.shutdown();
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = until_shutdown(&mut shutdown) => break,
+            accepted = listener.accept() => {
+                match accepted {
+                    Ok((tcp, peer)) => {
+                        sessions.spawn(session(shared.clone(), kind, tcp, peer));
+                    }
+                    Err(e) => {
+                        // Too many open files and the like: back off instead of spinning.
+                        tracing::warn!(?kind, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drain = async { while sessions.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        sessions.shutdown().await;
+    }
+}
+
+async fn session(shared: Arc<Shared>, kind: ListenerKind, tcp: TcpStream, peer: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let mut stream = ServerStream::Plain(tcp);
+    if kind.implicit_tls() {
+        let handshake = stream.upgrade(shared.tls.acceptor());
+        match tokio::time::timeout(Duration::from_secs(30), handshake).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, ?kind, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, ?kind, "TLS handshake timed out");
+                return;
+            }
+        }
+    }
+    if kind.is_imap() {
+        let open = shared.imap_connections.fetch_add(1, Ordering::SeqCst) + 1;
+        let _guard = CountGuard(&shared.imap_connections);
+        imap::session::run(shared.clone(), stream, kind, peer, open).await;
+    } else {
+        smtp::session::run(shared.clone(), stream, kind, peer).await;
+    }
+}
+
+/// Resolves once shutdown is signalled (or the server is gone).
+pub async fn until_shutdown(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+struct CountGuard<'a>(&'a AtomicUsize);
+
+impl Drop for CountGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
