@@ -1,0 +1,193 @@
+//! The result of a run as plain data: verdict, placement, per-phase timings, evidence and the
+//! diagnosed error. `Serialize`, no I/O: every output format is a renderer over this.
+
+use serde::Serialize;
+
+use crate::diagnose::Diagnosis;
+
+/// Version of the JSON shape; bumped on breaking changes.
+pub const SCHEMA: u32 = 1;
+
+/// The steps of a round trip, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// DNS + TCP connect to the SMTP server (and the greeting).
+    SmtpConnect,
+    /// Implicit TLS handshake or STARTTLS.
+    SmtpTls,
+    SmtpAuth,
+    /// MAIL FROM .. end of DATA.
+    SmtpSubmit,
+    /// DNS + TCP + TLS to the IMAP server, up to the greeting.
+    ImapConnect,
+    ImapAuth,
+    /// SMTP accepted → seen over IMAP.
+    Delivery,
+    /// Fetching the whole message.
+    Fetch,
+    /// Parsing and checking tag, digest and headers.
+    Verify,
+    /// Deleting exactly the probe's messages.
+    Cleanup,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::SmtpConnect => "smtp_connect",
+            Phase::SmtpTls => "smtp_tls",
+            Phase::SmtpAuth => "smtp_auth",
+            Phase::SmtpSubmit => "smtp_submit",
+            Phase::ImapConnect => "imap_connect",
+            Phase::ImapAuth => "imap_auth",
+            Phase::Delivery => "delivery",
+            Phase::Fetch => "fetch",
+            Phase::Verify => "verify",
+            Phase::Cleanup => "cleanup",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Delivered,
+    DeliveredToSpam,
+    NotDelivered,
+    ContentMismatch,
+    SendFailed,
+    AuthFailed,
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Delivered => "delivered",
+            Verdict::DeliveredToSpam => "delivered_to_spam",
+            Verdict::NotDelivered => "not_delivered",
+            Verdict::ContentMismatch => "content_mismatch",
+            Verdict::SendFailed => "send_failed",
+            Verdict::AuthFailed => "auth_failed",
+            Verdict::Error => "error",
+        }
+    }
+
+    /// Whether the probe arrived (anywhere).
+    pub fn is_delivered(self) -> bool {
+        matches!(self, Verdict::Delivered | Verdict::DeliveredToSpam)
+    }
+}
+
+/// Where the probe was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    Inbox,
+    Spam,
+}
+
+/// One timed step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseReport {
+    pub name: Phase,
+    pub ok: bool,
+    /// Wall time of the phase in milliseconds (fractional).
+    pub ms: f64,
+    /// What happened, in a few words (server reply, mailbox, counts).
+    pub detail: String,
+}
+
+/// The error that ended the run, with the phase it happened in and what to do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorReport {
+    pub phase: Phase,
+    #[serde(flatten)]
+    pub diagnosis: Diagnosis,
+}
+
+/// What proves the verdict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Evidence {
+    pub message_id: String,
+    pub subject: String,
+    /// The SMTP server's final reply to DATA (often carries a queue id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_reply: Option<String>,
+    /// Folder the probe was found in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// How many copies of the probe arrived (more than 1 is a duplicate).
+    pub copies: u32,
+    /// The body digest in the received copy matched the one sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_ok: Option<bool>,
+    /// Number of `Received:` headers on the copy that arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_hops: Option<usize>,
+    /// The raw `Authentication-Results` header values, if any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authentication_results: Vec<String>,
+    /// Whether detection used IMAP IDLE (true) or NOOP polling (false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle: Option<bool>,
+}
+
+/// The whole result of one `check`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub schema: u32,
+    pub verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+    /// The probe's tag (UUID v7), also in `X-Mailtrip-Probe`.
+    pub probe_id: String,
+    /// This run's id, also in `X-Mailtrip-Run`.
+    pub run_id: String,
+    pub from: String,
+    pub to: String,
+    /// SMTP endpoint URL used.
+    pub smtp: String,
+    /// IMAP endpoint URL watched.
+    pub imap: String,
+    /// Whether the run used the embedded server.
+    pub embedded: bool,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// Start to verdict, in milliseconds.
+    pub total_ms: f64,
+    pub phases: Vec<PhaseReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorReport>,
+    pub evidence: Evidence,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// False only when `--insecure-skip-verify` was used.
+    pub tls_verified: bool,
+}
+
+impl Report {
+    /// The process exit code: 0 delivered to inbox, 1 warning (spam), 2 failure.
+    pub fn exit_code(&self) -> u8 {
+        match self.verdict {
+            Verdict::Delivered => 0,
+            Verdict::DeliveredToSpam => 1,
+            _ => 2,
+        }
+    }
+
+    /// The timing of a phase, if it ran.
+    pub fn phase(&self, name: Phase) -> Option<&PhaseReport> {
+        self.phases.iter().find(|p| p.name == name)
+    }
+}
