@@ -8,6 +8,28 @@ use std::str::FromStr;
 
 use secrecy::SecretString;
 
+pub mod file;
+pub mod resolve;
+pub mod secret;
+
+pub use resolve::{Overrides, Resolved, Target, resolve};
+
+/// A configuration problem: the message names the file, flag, variable or URL involved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {message}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("{0}")]
+    Secret(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// Which protocol an endpoint speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

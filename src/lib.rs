@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod diagnose;
+pub mod providers;
 pub mod report;
 pub mod server;

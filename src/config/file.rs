@@ -1,0 +1,180 @@
+//! The TOML config file: named accounts (and later, monitor routes). Unknown keys are errors
+//! with a suggestion, and parse errors name the file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// The whole file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Account used when `--account` is not given.
+    pub default_account: Option<String>,
+    #[serde(default)]
+    pub accounts: BTreeMap<String, AccountSpec>,
+}
+
+/// One `[accounts.NAME]` table. Every field is optional; presets and flags fill the rest.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSpec {
+    pub provider: Option<String>,
+    pub address: Option<String>,
+    pub user: Option<String>,
+    /// A literal password; the file is then warned about if others can read it.
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_command: Option<String>,
+    pub oauth2_token_env: Option<String>,
+    pub oauth2_token_command: Option<String>,
+    pub smtp: Option<String>,
+    pub imap: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub allow_plaintext: Option<bool>,
+}
+
+impl std::fmt::Display for AccountSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.address)
+    }
+}
+
+/// A loaded file with where it came from and any warnings about it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub config: FileConfig,
+    pub warnings: Vec<String>,
+}
+
+/// Parses config text; `path` is only used in messages.
+pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    toml::from_str::<FileConfig>(text).map_err(|e| {
+        let mut message = e.to_string();
+        if let Some(hint) = suggest_for_unknown_field(&message) {
+            message = format!("{}\n{hint}", message.trim_end());
+        }
+        ConfigError::File {
+            path: path.to_path_buf(),
+            message: message.trim_end().to_string(),
+        }
+    })
+}
+
+/// Loads a file, warning when it holds a password and others can read it.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.to_path_buf(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let config = parse(&text, path)?;
+    let mut warnings = Vec::new();
+    let has_password = config.accounts.values().any(|a| a.password.is_some());
+    #[cfg(unix)]
+    if has_password {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o044 != 0
+        {
+            warnings.push(format!(
+                "{} holds a password and is readable by others: run chmod 600 {}",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        config,
+        warnings,
+    })
+}
+
+/// `--config FILE`, else `./mailtrip.toml`, else `$XDG_CONFIG_HOME/mailtrip/config.toml`
+/// (or `~/.config/mailtrip/config.toml`). Only an explicit path that is missing is an error.
+pub fn discover(explicit: Option<&Path>) -> Result<Option<Loaded>, ConfigError> {
+    if let Some(p) = explicit {
+        return load(p).map(Some);
+    }
+    let mut candidates = vec![PathBuf::from("mailtrip.toml")];
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        candidates.push(PathBuf::from(dir).join("mailtrip/config.toml"));
+    } else if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        candidates.push(PathBuf::from(home).join(".config/mailtrip/config.toml"));
+    }
+    for c in candidates {
+        if c.is_file() {
+            return load(&c).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" adds "did you mean `a`?".
+fn suggest_for_unknown_field(message: &str) -> Option<String> {
+    let start = message.find("unknown field `")? + "unknown field `".len();
+    let end = start + message[start..].find('`')?;
+    let unknown = &message[start..end];
+    let expected = &message[end + 1..];
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let best = candidates
+        .iter()
+        .map(|c| (edit_distance(unknown, c), *c))
+        .min()?;
+    (best.0 <= 3).then(|| format!("did you mean `{}`?", best.1))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_named_accounts() {
+        let cfg = parse(
+            "default_account = \"work\"\n[accounts.work]\nprovider = \"gmail\"\naddress = \"me@example.com\"\npassword_env = \"APP_PW\"\n",
+            Path::new("t.toml"),
+        )
+        .expect("parses");
+        assert_eq!(cfg.default_account.as_deref(), Some("work"));
+        assert_eq!(cfg.accounts["work"].password_env.as_deref(), Some("APP_PW"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_suggests() {
+        let e = parse(
+            "[accounts.work]\naddress = \"me@example.com\"\npasword_env = \"X\"\n",
+            Path::new("my.toml"),
+        )
+        .expect_err("unknown key");
+        let s = e.to_string();
+        assert!(s.contains("my.toml"), "{s}");
+        assert!(s.contains("line 3"), "{s}");
+        assert!(s.contains("did you mean `password_env`?"), "{s}");
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let e = parse("[accounts.work\n", Path::new("bad.toml")).expect_err("syntax");
+        let s = e.to_string();
+        assert!(s.contains("bad.toml") && s.contains("line 1"), "{s}");
+    }
+}

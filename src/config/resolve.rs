@@ -1,0 +1,357 @@
+//! Turns flags, environment, the config file and provider presets into accounts, highest
+//! first: CLI flags, then `MAILTRIP_*` variables (clap reads both), then the file, then the
+//! preset. With nothing configured at all, the target is the embedded server.
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+use super::file::{self, AccountSpec};
+use super::secret::SecretSource;
+use super::{Account, ConfigError, Credential, Endpoint, Protocol, TlsOptions};
+use crate::providers;
+
+/// What the command line and environment said; every field optional.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub account: Option<String>,
+    pub to_account: Option<String>,
+    pub provider: Option<String>,
+    pub smtp: Option<String>,
+    pub imap: Option<String>,
+    pub user: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// `MAILTRIP_PASSWORD`, already read.
+    pub password: Option<SecretString>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_command: Option<String>,
+    pub oauth2_token_env: Option<String>,
+    pub oauth2_token_command: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub allow_plaintext: bool,
+    pub insecure_skip_verify: bool,
+}
+
+/// Where to run.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Nothing configured: start the embedded server and use its demo users.
+    Embedded,
+    /// Send from `from`, watch `to`'s mailbox.
+    Accounts {
+        from: Box<Account>,
+        to: Box<Account>,
+    },
+}
+
+/// The result of resolution, with warnings for the user (world-readable file, ...).
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub target: Target,
+    pub warnings: Vec<String>,
+}
+
+impl Overrides {
+    fn names_an_account(&self) -> bool {
+        self.account.is_some()
+            || self.to_account.is_some()
+            || self.provider.is_some()
+            || self.smtp.is_some()
+            || self.imap.is_some()
+            || self.user.is_some()
+            || self.from.is_some()
+    }
+}
+
+/// Resolves the accounts to use.
+pub fn resolve(o: &Overrides) -> Result<Resolved, ConfigError> {
+    let loaded = file::discover(o.config.as_deref())?;
+    let mut warnings = Vec::new();
+    let (file_cfg, file_path) = match loaded {
+        Some(l) => {
+            warnings.extend(l.warnings);
+            (l.config, Some(l.path))
+        }
+        None => (Default::default(), None),
+    };
+    if !o.names_an_account() && file_cfg.accounts.is_empty() {
+        return Ok(Resolved {
+            target: Target::Embedded,
+            warnings,
+        });
+    }
+    let lookup = |name: &str| -> Result<AccountSpec, ConfigError> {
+        file_cfg.accounts.get(name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = file_cfg.accounts.keys().map(String::as_str).collect();
+            ConfigError::Invalid(format!(
+                "no account named {name:?} in {}; known: {}",
+                file_path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "any config file (none found)".into()),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })
+    };
+    let from_name = o
+        .account
+        .clone()
+        .or(file_cfg.default_account.clone())
+        .or_else(|| {
+            (file_cfg.accounts.len() == 1)
+                .then(|| file_cfg.accounts.keys().next().cloned())
+                .flatten()
+        });
+    let spec = match &from_name {
+        Some(name) => lookup(name)?,
+        None => AccountSpec::default(),
+    };
+    let mut from = build(from_name.as_deref(), &spec, Some(o))?;
+    let to = match &o.to_account {
+        Some(name) => {
+            let mut to = build(Some(name), &lookup(name)?, None)?;
+            to.tls.insecure_skip_verify = o.insecure_skip_verify;
+            to
+        }
+        None => {
+            let mut to = from.clone();
+            if let Some(addr) = &o.to {
+                to.address = addr.clone();
+            }
+            to
+        }
+    };
+    if let Some(addr) = &o.from {
+        from.address = addr.clone();
+    }
+    Ok(Resolved {
+        target: Target::Accounts {
+            from: Box::new(from),
+            to: Box::new(to),
+        },
+        warnings,
+    })
+}
+
+/// Builds one account from a file spec, with flag overrides for the sending account.
+fn build(
+    name: Option<&str>,
+    spec: &AccountSpec,
+    o: Option<&Overrides>,
+) -> Result<Account, ConfigError> {
+    let pick = |flag: Option<&Option<String>>, file: &Option<String>| -> Option<String> {
+        flag.and_then(|f| f.clone()).or_else(|| file.clone())
+    };
+    let label = name
+        .map(|n| format!("account {n:?}"))
+        .unwrap_or_else(|| "the account".into());
+    let provider_name = pick(o.map(|o| &o.provider), &spec.provider);
+    let preset = match &provider_name {
+        Some(p) => Some(providers::find(p).ok_or_else(|| {
+            let names: Vec<&str> = providers::PRESETS.iter().map(|p| p.name).collect();
+            ConfigError::Invalid(format!(
+                "unknown provider {p:?}; known: {}",
+                names.join(", ")
+            ))
+        })?),
+        None => None,
+    };
+    let endpoint = |flag: Option<String>,
+                    file: &Option<String>,
+                    preset_url: Option<&str>,
+                    proto| {
+        let url = flag
+            .or_else(|| file.clone())
+            .or_else(|| preset_url.filter(|u| !u.is_empty()).map(str::to_string));
+        match url {
+            Some(u) => Endpoint::parse_for(&u, proto).map_err(ConfigError::Endpoint),
+            None => Err(ConfigError::Invalid(format!(
+                "{label}: no {} server; give --{} URL or --provider NAME (see `mailtrip providers`)",
+                match proto {
+                    Protocol::Smtp => "SMTP",
+                    Protocol::Imap => "IMAP",
+                },
+                match proto {
+                    Protocol::Smtp => "smtp",
+                    Protocol::Imap => "imap",
+                },
+            ))),
+        }
+    };
+    let smtp = endpoint(
+        o.and_then(|o| o.smtp.clone()),
+        &spec.smtp,
+        preset.map(|p| p.smtp),
+        Protocol::Smtp,
+    )?;
+    let imap = endpoint(
+        o.and_then(|o| o.imap.clone()),
+        &spec.imap,
+        preset.map(|p| p.imap),
+        Protocol::Imap,
+    )?;
+    let user = pick(o.map(|o| &o.user), &spec.user);
+    let address = spec
+        .address
+        .clone()
+        .or_else(|| user.clone())
+        .or_else(|| o.and_then(|o| o.from.clone()));
+    let address = address.ok_or_else(|| {
+        ConfigError::Invalid(format!(
+            "{label}: no address; give --user or --from ADDRESS"
+        ))
+    })?;
+    let user = user.unwrap_or_else(|| address.clone());
+    let credential = credential(spec, o).ok_or_else(|| {
+        ConfigError::Invalid(format!(
+            "{label}: no password; give --password-env VAR, --password-file F, --password-command CMD, \
+             MAILTRIP_PASSWORD, or --oauth2-token-env VAR"
+        ))
+    })??;
+    let mut tls = TlsOptions::default();
+    let ca_file = o
+        .and_then(|o| o.ca_file.clone())
+        .or_else(|| spec.ca_file.clone());
+    if let Some(path) = ca_file {
+        let pem = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError::Invalid(format!("cannot read --ca-file {}: {e}", path.display()))
+        })?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(ConfigError::Invalid(format!(
+                "--ca-file {} holds no PEM certificate",
+                path.display()
+            )));
+        }
+        tls.extra_roots_pem.push(pem);
+    }
+    tls.insecure_skip_verify = o.is_some_and(|o| o.insecure_skip_verify);
+    let allow_plaintext =
+        o.is_some_and(|o| o.allow_plaintext) || spec.allow_plaintext.unwrap_or(false);
+    for ep in [&smtp, &imap] {
+        if ep.security == super::Security::Plain && !ep.is_loopback() && !allow_plaintext {
+            return Err(ConfigError::Invalid(format!(
+                "{ep} sends the password in the clear to a non-loopback host; use {}s:// or \
+                 {}+starttls://, or pass --allow-plaintext if you really mean it",
+                ep.scheme(),
+                ep.scheme()
+            )));
+        }
+    }
+    Ok(Account {
+        name: name.map(str::to_string),
+        address,
+        user,
+        credential,
+        smtp,
+        imap,
+        tls,
+        allow_plaintext,
+        provider: preset.map(|p| p.name.to_string()),
+        expunge_archives: preset.is_some_and(|p| p.expunge_archives),
+    })
+}
+
+/// The credential, if any source was given (flags first, then the file).
+fn credential(
+    spec: &AccountSpec,
+    o: Option<&Overrides>,
+) -> Option<Result<Credential, ConfigError>> {
+    let password = |s: SecretSource| Some(s.read().map(Credential::Password));
+    let token = |s: SecretSource| Some(s.read().map(Credential::OAuth2Token));
+    if let Some(o) = o {
+        if let Some(v) = &o.password_env {
+            return password(SecretSource::Env(v.clone()));
+        }
+        if let Some(p) = &o.password_file {
+            return password(SecretSource::File(p.clone()));
+        }
+        if let Some(c) = &o.password_command {
+            return password(SecretSource::Command(c.clone()));
+        }
+        if let Some(v) = &o.oauth2_token_env {
+            return token(SecretSource::Env(v.clone()));
+        }
+        if let Some(c) = &o.oauth2_token_command {
+            return token(SecretSource::Command(c.clone()));
+        }
+        if let Some(p) = &o.password {
+            return password(SecretSource::Value(p.clone()));
+        }
+    }
+    if let Some(v) = &spec.password_env {
+        return password(SecretSource::Env(v.clone()));
+    }
+    if let Some(p) = &spec.password_file {
+        return password(SecretSource::File(p.clone()));
+    }
+    if let Some(c) = &spec.password_command {
+        return password(SecretSource::Command(c.clone()));
+    }
+    if let Some(v) = &spec.oauth2_token_env {
+        return token(SecretSource::Env(v.clone()));
+    }
+    if let Some(c) = &spec.oauth2_token_command {
+        return token(SecretSource::Command(c.clone()));
+    }
+    spec.password
+        .as_ref()
+        .map(|p| Ok(Credential::Password(SecretString::from(p.clone()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides() -> Overrides {
+        Overrides {
+            config: Some(PathBuf::from("/nonexistent-mailtrip-config.toml")),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nothing_configured_means_embedded() {
+        let dir = std::env::temp_dir().join(format!("mt-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("empty.toml");
+        std::fs::write(&path, "").expect("write");
+        let o = Overrides {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve(&o).expect("resolves").target,
+            Target::Embedded
+        ));
+    }
+
+    #[test]
+    fn missing_explicit_config_is_an_error() {
+        let o = Overrides {
+            smtp: Some("smtps://h".into()),
+            ..overrides()
+        };
+        let e = resolve(&o).expect_err("missing file");
+        assert!(e.to_string().contains("nonexistent-mailtrip-config.toml"));
+    }
+
+    #[test]
+    fn plaintext_to_remote_host_is_refused() {
+        let spec = AccountSpec {
+            smtp: Some("smtp://mail.example.com".into()),
+            imap: Some("imaps://mail.example.com".into()),
+            address: Some("a@example.com".into()),
+            password: Some("pw".into()),
+            ..Default::default()
+        };
+        let e = build(None, &spec, None).expect_err("plaintext");
+        assert!(e.to_string().contains("--allow-plaintext"), "{e}");
+    }
+}
