@@ -2,3 +2,4 @@
 //! receiving mailbox over IMAP, and reports with timings and evidence where the mail landed.
 
 pub mod diagnose;
+pub mod providers;
