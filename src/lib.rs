@@ -1,8 +1,27 @@
 //! mailtrip proves email really works: it sends a uniquely tagged probe over SMTP, watches the
-//! receiving mailbox over IMAP, and reports with timings and evidence where the mail landed.
+//! receiving mailbox over IMAP, and reports with timings and evidence where the mail landed
+//! and, if it did not arrive, in which phase it failed and why.
+//!
+//! # Layout
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence |
+//! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks) |
+//! | `probe` | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse) |
+//! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
+//! | [`report`] | plain data: Report, phase timings, Verdict (Serialize, no I/O) |
+//! | [`render`] | output formats over a Report; `println!` lives only here and in `main` |
+//! | [`server`] | the embedded loopback SMTP + IMAP server: codec → session → shared store |
+//! | `cli` | clap definitions and one function per subcommand |
+//!
 
 pub mod config;
 pub mod diagnose;
 pub mod providers;
+pub mod render;
 pub mod report;
 pub mod server;
+
+pub use config::{Account, Endpoint};
+pub use report::Report;
