@@ -17,5 +17,7 @@ pub async fn server_with(config: ServerConfig) -> TestServer {
     let config = config
         .with_user("alice@mailtrip.test", PASSWORD)
         .with_user("bob@mailtrip.test", PASSWORD);
-    TestServer::start(config).await.expect("embedded server starts")
+    TestServer::start(config)
+        .await
+        .expect("embedded server starts")
 }
