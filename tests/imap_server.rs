@@ -691,3 +691,119 @@ async fn other_sessions_changes_arrive_as_untagged_updates() {
         ]
     );
 }
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test]
+async fn authenticate_plain_with_continuation_and_xoauth2_both_ways() {
+    let server = server().await;
+    server.add_oauth_token(ALICE, "ya29.token").expect("token");
+
+    let mut raw = Raw::imaps(&server).await;
+    raw.line().await;
+    raw.send(b"a AUTHENTICATE PLAIN\r\n").await;
+    assert_eq!(raw.line().await, "+ \r\n");
+    raw.send(format!("{}\r\n", b64(format!("\0{ALICE}\0{PASSWORD}").as_bytes())).as_bytes())
+        .await;
+    let r = raw.until("a").await;
+    assert!(r[0].starts_with("a OK [CAPABILITY "), "{r:?}");
+
+    let mut raw = Raw::imaps(&server).await;
+    raw.line().await;
+    let good = b64(format!("user={ALICE}\x01auth=Bearer ya29.token\x01\x01").as_bytes());
+    let r = raw
+        .cmd("b", &format!("b AUTHENTICATE XOAUTH2 {good}"))
+        .await;
+    assert!(r[0].starts_with("b OK [CAPABILITY "), "{r:?}");
+
+    // Google's failure shape: a base64 JSON challenge, the client's empty line, then NO.
+    let mut raw = Raw::imaps(&server).await;
+    raw.line().await;
+    let bad = b64(format!("user={ALICE}\x01auth=Bearer wrong\x01\x01").as_bytes());
+    raw.send(format!("c AUTHENTICATE XOAUTH2 {bad}\r\n").as_bytes())
+        .await;
+    let challenge = raw.line().await;
+    let json = challenge
+        .strip_prefix("+ ")
+        .and_then(|c| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(c.trim_end())
+                .ok()
+        })
+        .expect("base64 challenge");
+    assert!(String::from_utf8_lossy(&json).contains("\"status\":\"400\""));
+    let r = raw.cmd("c", "").await;
+    assert_eq!(
+        r,
+        ["c NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"]
+    );
+}
+
+#[tokio::test]
+async fn shutdown_says_bye_and_greeting_hang_sends_nothing() {
+    let server = server().await;
+    let mut raw = raw_logged_in(&server).await;
+    server.set_faults(Faults {
+        imap_hang_on: Some("GREETING".into()),
+        ..Faults::default()
+    });
+    let mut mute = Raw::plain(server.imap_addr()).await;
+    assert!(mute.silent_for(Duration::from_secs(1)).await);
+    let stopping = tokio::spawn(server.shutdown());
+    assert_eq!(raw.line().await, "* BYE Server shutting down\r\n");
+    assert_eq!(raw.line().await, "", "connection closed after BYE");
+    stopping.await.expect("shutdown completes");
+}
+
+#[tokio::test]
+async fn fetch_without_peek_sets_seen_and_reports_flags() {
+    let server = server().await;
+    let raw_msg = probe("seen", 1);
+    server.deliver_raw(ALICE, "INBOX", &raw_msg).expect("seed");
+    let mut raw = raw_logged_in(&server).await;
+    let r = raw.cmd("s", "s EXAMINE INBOX").await;
+    assert!(
+        r.contains(&"* OK [UNSEEN 1] First unseen.\r\n".to_string()),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.last().map(String::as_str),
+        Some("s OK [READ-ONLY] EXAMINE completed\r\n")
+    );
+    // Read-only: BODY[] does not set \Seen.
+    raw.cmd("f", "f FETCH 1 BODY[TEXT]").await;
+    assert!(
+        server.messages(ALICE, "INBOX").expect("inbox")[0]
+            .flags
+            .is_empty()
+    );
+    raw.cmd("t", "t SELECT INBOX").await;
+    let r = raw
+        .cmd("g", "g FETCH 1 (BODY[HEADER.FIELDS (SUBJECT)])")
+        .await;
+    assert_eq!(
+        r,
+        [
+            "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {20}\r\n",
+            "Subject: probe 1\r\n",
+            "\r\n",
+            " FLAGS (\\Seen))\r\n",
+            "g OK FETCH completed\r\n"
+        ]
+    );
+    assert!(server.messages(ALICE, "INBOX").expect("inbox")[0].has_flag("\\Seen"));
+    let r = raw
+        .cmd("h", "h STATUS INBOX (MESSAGES UNSEEN UIDNEXT RECENT)")
+        .await;
+    assert_eq!(
+        r,
+        [
+            "* STATUS \"INBOX\" (MESSAGES 1 UNSEEN 0 UIDNEXT 2 RECENT 0)\r\n",
+            "h OK STATUS completed\r\n"
+        ]
+    );
+}
