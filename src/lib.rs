@@ -6,11 +6,13 @@
 //! - [`config`]: accounts and endpoint URLs.
 //! - [`report`]: the result as plain data.
 //! - [`diagnose`]: server replies and transport failures → stable codes and hints.
+//! - [`providers`]: provider presets (Gmail, ...).
 //! - [`server`]: the embedded SMTP + IMAP test server.
 
 pub mod config;
 pub mod diagnose;
 pub mod probe;
+pub mod providers;
 pub mod report;
 pub mod server;
 

@@ -104,7 +104,7 @@ pub struct Folders {
 }
 
 fn imap_err(account: &Account, code: Code, detail: &str) -> Diagnosis {
-    diagnose::transport(code, Protocol::Imap, &account.imap.to_string(), detail)
+    diagnose::transport(code, Protocol::Imap, &account.imap.authority(), detail)
 }
 
 /// Turns async-imap's `No`/`Bad` text (`code: Some(Alert), info: Some("...")`) back into the
@@ -234,9 +234,9 @@ pub async fn connect(
             {
                 d = diagnose::tls_mode_mismatch(
                     Protocol::Imap,
-                    &ep.to_string(),
+                    &ep.authority(),
                     "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
-                    "imaps",
+                    &format!("imaps://{}", ep.authority()),
                 );
             }
             return Err(fail(Phase::ImapConnect, d, &mut rec));

@@ -280,7 +280,7 @@ impl Check {
                     diagnosis: diagnose::transport(
                         Code::ServerError,
                         Protocol::Imap,
-                        &to.imap.to_string(),
+                        &to.imap.authority(),
                         &format!("setting up the watch failed: {e}"),
                     ),
                 },
@@ -457,7 +457,7 @@ impl Check {
                 let d = diagnose::transport(
                     Code::ServerError,
                     Protocol::Imap,
-                    &to.imap.to_string(),
+                    &to.imap.authority(),
                     &format!("fetching the probe failed: {detail}"),
                 );
                 return Err((Verdict::Error, rec.fail(Phase::Fetch, t, d)));
@@ -662,7 +662,7 @@ async fn open_watch(to: &Account, folder: &str, step: Duration) -> Result<imap::
             diagnose::transport(
                 Code::ServerError,
                 Protocol::Imap,
-                &to.imap.to_string(),
+                &to.imap.authority(),
                 &e.to_string(),
             )
         })?;

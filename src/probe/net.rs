@@ -51,7 +51,7 @@ pub fn check_plaintext(account: &Account, ep: &Endpoint) -> Result<(), Diagnosis
 /// Resolves and connects, trying every address, within `limit`.
 pub async fn tcp_connect(ep: &Endpoint, limit: Duration) -> Result<TcpStream, Diagnosis> {
     let proto = protocol(ep);
-    let authority = ep.to_string();
+    let authority = ep.authority();
     let lookup = tokio::net::lookup_host((ep.host.as_str(), ep.port));
     let addrs: Vec<SocketAddr> = match tokio::time::timeout(limit, lookup).await {
         Ok(Ok(addrs)) => addrs.collect(),
@@ -205,7 +205,7 @@ pub async fn implicit_tls(
     starttls_scheme: &str,
 ) -> Result<TlsTcp, Diagnosis> {
     let proto = protocol(ep);
-    let authority = ep.to_string();
+    let authority = ep.authority();
     let connector = connector(tls)
         .map_err(|e| diagnose::transport(Code::TlsHandshakeFailed, proto, &authority, &e))?;
     let connector = tokio_native_tls::TlsConnector::from(connector);
@@ -233,9 +233,9 @@ fn mismatch_plain(ep: &Endpoint, seen: &[u8], starttls_scheme: &str) -> Diagnosi
     let banner = banner.lines().next().unwrap_or("").trim();
     diagnose::tls_mode_mismatch(
         protocol(ep),
-        &ep.to_string(),
+        &ep.authority(),
         &format!("answered in plaintext ({banner:?}) instead of a TLS handshake"),
-        starttls_scheme,
+        &format!("{starttls_scheme}://{}", ep.authority()),
     )
 }
 
@@ -259,7 +259,7 @@ pub fn tls_error(ep: &Endpoint, text: &str, seen: &[u8], starttls_scheme: &str) 
     } else {
         Code::TlsHandshakeFailed
     };
-    diagnose::transport(code, protocol(ep), &ep.to_string(), text)
+    diagnose::transport(code, protocol(ep), &ep.authority(), text)
 }
 
 /// Whether the port speaks implicit TLS: a handshake that skips verification succeeds.

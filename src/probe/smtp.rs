@@ -165,7 +165,7 @@ fn classify(
         Code::ConnectionClosed
     };
     (
-        diagnose::transport(code, Protocol::Smtp, &ep.to_string(), &text),
+        diagnose::transport(code, Protocol::Smtp, &ep.authority(), &text),
         false,
     )
 }
@@ -174,7 +174,7 @@ fn timed_out(account: &Account, what: &str, limit: Duration) -> Diagnosis {
     diagnose::transport(
         Code::Timeout,
         Protocol::Smtp,
-        &account.smtp.to_string(),
+        &account.smtp.authority(),
         &format!("no answer to {what} within {:.1} s", limit.as_secs_f64()),
     )
 }
@@ -240,9 +240,9 @@ async fn attempt_once(
                 let d = if net::speaks_tls(ep, step.min(Duration::from_secs(5))).await {
                     diagnose::tls_mode_mismatch(
                         Protocol::Smtp,
-                        &ep.to_string(),
+                        &ep.authority(),
                         "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
-                        "smtps",
+                        &format!("smtps://{}", ep.authority()),
                     )
                 } else {
                     timed_out(account, "the connection (no greeting)", step)
@@ -273,7 +273,7 @@ async fn attempt_once(
                 ..diagnose::transport(
                     Code::StarttlsUnavailable,
                     Protocol::Smtp,
-                    &ep.to_string(),
+                    &ep.authority(),
                     "the server does not offer STARTTLS",
                 )
             };
@@ -310,7 +310,7 @@ async fn attempt_once(
         let d = diagnose::transport(
             Code::AuthMechanismUnsupported,
             Protocol::Smtp,
-            &ep.to_string(),
+            &ep.authority(),
             &format!(
                 "no common AUTH mechanism; we support {mechanisms:?}, the server offers {offered}"
             ),
@@ -427,7 +427,7 @@ fn tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
         diagnose::transport(
             Code::TlsHandshakeFailed,
             Protocol::Smtp,
-            &account.smtp.to_string(),
+            &account.smtp.authority(),
             &e,
         )
     };
