@@ -535,27 +535,32 @@ impl Check {
         let step = step.max(Duration::from_secs(5)).min(CLEANUP_BUDGET);
         let archives = self.to.expunge_archives || caps.gmail;
         let result = async {
-            let session = match w.session.as_mut() {
-                Some(s) => s,
-                None => return Err("the IMAP connection was lost".to_string()),
-            };
-            // Count again: a duplicate may have landed since the first sighting.
-            let again = imap::scan(session, w.watermark, tag, step)
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut uids = w.matches.clone();
-            for u in again.matches {
-                if !uids.contains(&u) {
-                    uids.push(u);
+            // One retry on a fresh connection: a drop mid-cleanup must not leave the probe.
+            let mut last = String::new();
+            for attempt in 0..2 {
+                if attempt > 0 || w.session.is_none() {
+                    match reopen(&self.to, &w.folder, step).await {
+                        Ok(s) => w.session = Some(s),
+                        Err(e) => {
+                            last = e;
+                            continue;
+                        }
+                    }
+                }
+                let Some(session) = w.session.as_mut() else {
+                    continue;
+                };
+                let found = (w.folder.as_str(), w.watermark, w.matches.as_slice());
+                match delete_found(session, found, caps, folders, tag, archives, step).await {
+                    Ok(done) => return Ok(done),
+                    Err(e) => {
+                        tracing::debug!(error = %e, attempt, "cleanup failed");
+                        last = e.to_string();
+                        w.session = None;
+                    }
                 }
             }
-            report.evidence.copies = uids.len() as u32;
-            let (n, warning) = imap::delete_exactly(
-                session, caps, folders, &w.folder, &uids, tag, archives, step,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            Ok((n, uids.len(), warning))
+            Err(last)
         };
         let found = tokio::time::timeout(CLEANUP_BUDGET, result).await;
         let sent = self
@@ -563,6 +568,7 @@ impl Check {
             .await;
         match found {
             Ok(Ok((n, total, warning))) => {
+                report.evidence.copies = report.evidence.copies.max(total as u32);
                 let mut detail = format!(
                     "deleted {n} of {total} cop{} from {}",
                     if total == 1 { "y" } else { "ies" },
@@ -649,6 +655,40 @@ impl Check {
             }
         }
     }
+}
+
+/// Counts every copy of the probe in the found folder again (a duplicate may have landed
+/// since the first sighting) and deletes exactly those. Returns (deleted, copies, warning).
+async fn delete_found(
+    session: &mut imap::Session,
+    (folder, watermark, matches): (&str, u32, &[u32]),
+    caps: &imap::Caps,
+    folders: &imap::Folders,
+    tag: &str,
+    archives: bool,
+    step: Duration,
+) -> async_imap::error::Result<(usize, usize, Option<String>)> {
+    let again = imap::scan(session, watermark, tag, step).await?;
+    let mut uids = matches.to_vec();
+    for u in again.matches {
+        if !uids.contains(&u) {
+            uids.push(u);
+        }
+    }
+    let (n, warning) =
+        imap::delete_exactly(session, caps, folders, folder, &uids, tag, archives, step).await?;
+    Ok((n, uids.len(), warning))
+}
+
+/// A fresh logged-in connection with `folder` selected.
+async fn reopen(to: &Account, folder: &str, step: Duration) -> Result<imap::Session, String> {
+    let (mut session, _) = imap::connect(to, step, None)
+        .await
+        .map_err(|f| f.diagnosis.summary)?;
+    imap::select(&mut session, folder, step)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(session)
 }
 
 /// Opens a second connection watching `folder` (the spam folder).
