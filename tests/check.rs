@@ -527,7 +527,8 @@ async fn gmail_cleanup_moves_to_trash_purges_and_cleans_sent() {
         .run()
         .await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
-    assert!(r.phase(Phase::Cleanup).is_some_and(|p| p.ok), "{r:#?}");
+    let cleanup = r.phase(Phase::Cleanup).expect("cleanup");
+    assert!(cleanup.ok && cleanup.detail.contains("1 from Sent"), "{r:#?}");
     for (folder, before) in folders.iter().zip(before) {
         assert!(
             probe_ids(&server, ALICE, folder, &r.probe_id).is_empty(),

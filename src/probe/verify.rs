@@ -126,7 +126,7 @@ pub fn describe_change(sent: &str, got: &str) -> String {
         .lines()
         .zip(got.lines())
         .position(|(a, b)| a != b)
-        .map_or_else(|| sent.lines().count().min(got.lines().count()), |i| i)
+        .unwrap_or_else(|| sent.lines().count().min(got.lines().count()))
         + 1;
     format!("body differs from line {line}")
 }
