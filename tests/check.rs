@@ -528,7 +528,10 @@ async fn gmail_cleanup_moves_to_trash_purges_and_cleans_sent() {
         .await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let cleanup = r.phase(Phase::Cleanup).expect("cleanup");
-    assert!(cleanup.ok && cleanup.detail.contains("1 from Sent"), "{r:#?}");
+    assert!(
+        cleanup.ok && cleanup.detail.contains("1 from Sent"),
+        "{r:#?}"
+    );
     for (folder, before) in folders.iter().zip(before) {
         assert!(
             probe_ids(&server, ALICE, folder, &r.probe_id).is_empty(),
@@ -536,4 +539,45 @@ async fn gmail_cleanup_moves_to_trash_purges_and_cleans_sent() {
         );
         assert_eq!(before, snapshot(&server, ALICE, folder), "{folder} changed");
     }
+}
+
+fn mailstack_account(n: u8) -> Account {
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| {
+            panic!("{k} is not set; run ci/mailstack/start.sh DIR and source DIR/env")
+        })
+    };
+    let port = |k: &str| var(k).parse::<u16>().expect("port");
+    let ca = std::fs::read_to_string(var("MAILSTACK_CA")).expect("CA file");
+    let smtp = Endpoint::new(
+        Protocol::Smtp,
+        Security::StartTls,
+        "localhost",
+        port("MAILSTACK_SUBMISSION_PORT"),
+    );
+    let imap = Endpoint::new(
+        Protocol::Imap,
+        Security::Tls,
+        "localhost",
+        port("MAILSTACK_IMAPS_PORT"),
+    );
+    Account::new(
+        &var(&format!("MAILSTACK_USER{n}")),
+        &var(&format!("MAILSTACK_PASS{n}")),
+        smtp,
+        imap,
+    )
+    .trust_pem(&ca)
+}
+
+#[tokio::test]
+#[ignore = "needs Postfix + Dovecot: ci/mailstack/start.sh DIR, then source DIR/env (MAILSTACK_*)"]
+async fn postfix_dovecot_round_trip() {
+    let r = Check::new(mailstack_account(1), mailstack_account(2))
+        .timeout(Duration::from_secs(30))
+        .run()
+        .await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert_all_ok(&r);
+    assert_eq!(r.evidence.copies, 1);
 }
