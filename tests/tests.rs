@@ -2,5 +2,6 @@
 //! real sockets (and, for `interop`, to Postfix + Dovecot when `.ci/run` started them).
 
 mod check;
+mod imap_server;
 mod smtp_server;
 mod util;

@@ -80,13 +80,13 @@ impl Session {
                 | CommandBody::Store { uid: false, .. }
                 | CommandBody::Search { uid: false, .. }
         );
-        let reply = self.execute(tag, body);
+        let reply = self.execute(body);
         self.sync(allow_expunge);
         self.tagged(tag, &reply);
     }
 
     /// Runs one command, writing untagged data to `out`; returns the tagged reply's text.
-    fn execute(&mut self, tag: &str, body: CommandBody<'static>) -> String {
+    fn execute(&mut self, body: CommandBody<'static>) -> String {
         let name = body.name();
         let needs_selection = matches!(
             body,
@@ -103,7 +103,6 @@ impl Session {
         if needs_selection && self.selected.is_none() {
             return "BAD No mailbox selected".into();
         }
-        let _ = tag;
         match body {
             CommandBody::Select { mailbox, .. } => self.select(&mailbox_name(&mailbox), false),
             CommandBody::Examine { mailbox, .. } => self.select(&mailbox_name(&mailbox), true),

@@ -66,7 +66,7 @@ use crate::server::{ListenerKind, Profile, Shared, gmail, until_shutdown};
 
 /// A command line longer than this (literals excluded) ends the connection.
 const MAX_LINE: usize = 64 * 1024;
-/// Literals up to this size are accepted in commands other than APPEND.
+/// A session silent for this long is logged out (RFC 3501 5.4 asks for at least 30 minutes).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -529,7 +529,7 @@ impl Session {
             }
             CommandBody::Noop | CommandBody::Check => {
                 self.sync(true);
-                self.tagged(tag, &format!("OK {} completed", cmd_name(&cmd.body)));
+                self.tagged(tag, &format!("OK {} completed", cmd.body.name()));
             }
             CommandBody::Logout => {
                 self.untagged("BYE Logging out");
@@ -738,11 +738,6 @@ impl Session {
             }
         }
     }
-}
-
-/// `NOOP` / `CHECK` for the tagged reply.
-fn cmd_name(body: &CommandBody<'_>) -> &'static str {
-    body.name()
 }
 
 /// `user=<u>\x01auth=Bearer <token>\x01\x01` → (user, token).

@@ -72,12 +72,17 @@ const TRACE_MAX: usize = 300;
 /// by `****`, long payloads cut.
 pub fn trace_client(bytes: &[u8]) -> String {
     let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let words: Vec<&[u8]> = line.splitn(3, |&b| b == b' ').collect();
-    if words.len() >= 2 {
-        let verb = String::from_utf8_lossy(words[1]).to_ascii_uppercase();
+    // Look past odd spacing and a stray word: a malformed LOGIN still carries a password.
+    let words: Vec<&[u8]> = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .take(3)
+        .collect();
+    for (i, w) in words.iter().enumerate() {
+        let verb = String::from_utf8_lossy(w).to_ascii_uppercase();
         if verb == "LOGIN" || verb == "AUTHENTICATE" {
-            let tag = String::from_utf8_lossy(words[0]);
-            return format!("{} {verb} ****", escape(tag.as_bytes()));
+            let tag = if i > 0 { escape(words[0]) } else { "*".into() };
+            return format!("{tag} {verb} ****");
         }
     }
     escape(&bytes[..bytes.len().min(TRACE_MAX)])
@@ -143,6 +148,8 @@ mod tests {
             "a2 AUTHENTICATE ****"
         );
         assert_eq!(trace_client(b"a3 NOOP\r\n"), "a3 NOOP\\r\\n");
+        assert_eq!(trace_client(b"a4  LOGIN  u p\r\n"), "a4 LOGIN ****");
+        assert_eq!(trace_client(b"LOGIN u p\r\n"), "* LOGIN ****");
         assert_eq!(escape(b"\x00\xff"), "\\x00\\xff");
     }
 
