@@ -8,20 +8,36 @@
 //! |---|---|
 //! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence |
 //! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks) |
-//! | `probe` | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse) |
+//! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse) |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
 //! | [`report`] | plain data: Report, phase timings, Verdict (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report; `println!` lives only here and in `main` |
 //! | [`server`] | the embedded loopback SMTP + IMAP server: codec → session → shared store |
-//! | `cli` | clap definitions and one function per subcommand |
 //!
+//! # Example
+//!
+//! ```no_run
+//! use mailtrip::{Account, Check, server::{ServerConfig, TestServer}};
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = TestServer::start(
+//!     ServerConfig::default().with_user("a@test.local", "pw").with_user("b@test.local", "pw"),
+//! ).await?;
+//! let report = Check::new(
+//!     Account::embedded(&server, "a@test.local", "pw"),
+//!     Account::embedded(&server, "b@test.local", "pw"),
+//! ).run().await;
+//! assert!(report.verdict.is_delivered());
+//! # Ok(()) }
+//! ```
 
 pub mod config;
 pub mod diagnose;
+pub mod probe;
 pub mod providers;
 pub mod render;
 pub mod report;
 pub mod server;
 
 pub use config::{Account, Endpoint};
+pub use probe::Check;
 pub use report::Report;

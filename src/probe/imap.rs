@@ -1,0 +1,782 @@
+//! The IMAP side: connect and log in, note UIDNEXT watermarks before the send, watch INBOX and
+//! the `\Junk` folder (one connection each, IDLE or NOOP polling) matching the tag locally, fetch
+//! the probe, and delete exactly its UIDs (UID EXPUNGE, or MOVE to `\Trash` where expunge archives).
+
+use std::collections::HashSet;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_imap::imap_proto::rfc4315::UidSetMember;
+use async_imap::imap_proto::{NameAttribute, Response, ResponseCode, Status};
+use async_imap::types::UnsolicitedResponse;
+use futures::TryStreamExt;
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+
+use super::message::TAG_HEADER;
+use super::net::{self, TlsTcp};
+use super::verify::header_field;
+use super::{Failure, Recorder};
+use crate::config::{Account, Credential, Security};
+use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
+use crate::report::Phase;
+
+/// The socket under async-imap: plaintext (before STARTTLS, or loopback) or TLS.
+#[derive(Debug)]
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsTcp>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+pub type Session = async_imap::Session<Stream>;
+type Client = async_imap::Client<Stream>;
+
+/// XOAUTH2 initial response.
+struct XOAuth2<'a> {
+    user: &'a str,
+    token: &'a str,
+}
+
+impl async_imap::Authenticator for XOAuth2<'_> {
+    type Response = String;
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token)
+    }
+}
+
+/// What the server can do, from CAPABILITY after login.
+#[derive(Debug, Clone, Default)]
+pub struct Caps {
+    pub idle: bool,
+    pub uidplus: bool,
+    pub mv: bool,
+    pub gmail: bool,
+}
+
+/// Folders found by SPECIAL-USE.
+#[derive(Debug, Clone, Default)]
+pub struct Folders {
+    pub junk: Option<String>,
+    pub trash: Option<String>,
+    pub sent: Option<String>,
+}
+
+fn imap_err(account: &Account, code: Code, detail: &str) -> Diagnosis {
+    diagnose::transport(code, Protocol::Imap, &account.imap.authority(), detail)
+}
+
+/// Turns async-imap's `No`/`Bad` text (`code: Some(Alert), info: Some("...")`) back into the
+/// server's words, `[ALERT] ...`.
+fn server_words(s: &str) -> String {
+    let code = s
+        .split_once("code: Some(")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(c, _)| c.split('(').next().unwrap_or(c).to_ascii_uppercase());
+    let info = s
+        .split_once("info: Some(\"")
+        .and_then(|(_, rest)| rest.rsplit_once("\")"))
+        .map(|(i, _)| i.replace("\\\"", "\"").replace("\\\\", "\\"));
+    match (code, info) {
+        (Some(c), Some(i)) => format!("[{c}] {i}"),
+        (None, Some(i)) => i,
+        (Some(c), None) => format!("[{c}]"),
+        (None, None) => s.to_string(),
+    }
+}
+
+/// Maps an async-imap error at `stage` to a diagnosis.
+fn classify(account: &Account, stage: Stage, e: &async_imap::error::Error) -> Diagnosis {
+    use async_imap::error::Error as E;
+    match e {
+        E::No(s) => diagnose::classify_imap(stage, "NO", &server_words(s)),
+        E::Bad(s) => diagnose::classify_imap(stage, "BAD", &server_words(s)),
+        E::ConnectionLost => imap_err(
+            account,
+            Code::ConnectionClosed,
+            "the server closed the connection",
+        ),
+        E::Io(io) if io.kind() == io::ErrorKind::TimedOut => {
+            imap_err(account, Code::Timeout, &io.to_string())
+        }
+        other => imap_err(account, Code::ConnectionClosed, &other.to_string()),
+    }
+}
+
+fn timed_out(account: &Account, what: &str, limit: Duration) -> Diagnosis {
+    imap_err(
+        account,
+        Code::Timeout,
+        &format!("no answer to {what} within {:.1} s", limit.as_secs_f64()),
+    )
+}
+
+/// Reads the greeting; `Err` carries a BYE/NO text or a transport problem.
+async fn greeting(
+    client: &mut Client,
+    account: &Account,
+    step: Duration,
+) -> Result<String, Diagnosis> {
+    match timeout(step, client.read_response()).await {
+        Err(_) => Err(timed_out(account, "the connection (no greeting)", step)),
+        Ok(Err(e)) => Err(imap_err(account, Code::ConnectionClosed, &e.to_string())),
+        Ok(Ok(None)) => Err(imap_err(
+            account,
+            Code::ConnectionClosed,
+            "the server closed the connection before its greeting",
+        )),
+        Ok(Ok(Some(resp))) => match resp.parsed() {
+            Response::Data { status, outcome } => {
+                let text = outcome.information.as_deref().unwrap_or("").to_string();
+                match status {
+                    Status::Ok | Status::PreAuth => Ok(text),
+                    Status::Bye => Err(diagnose::classify_imap(Stage::Other, "BYE", &text)),
+                    other => Err(diagnose::classify_imap(
+                        Stage::Other,
+                        &format!("{other:?}").to_ascii_uppercase(),
+                        &text,
+                    )),
+                }
+            }
+            other => Err(imap_err(
+                account,
+                Code::ServerError,
+                &format!("unexpected greeting {other:?}"),
+            )),
+        },
+    }
+}
+
+/// Connects, reads the greeting (STARTTLS when asked), and logs in. Records `imap_connect` and
+/// `imap_auth` when `rec` is given (the first connection); later connections are untimed.
+pub async fn connect(
+    account: &Account,
+    step: Duration,
+    mut rec: Option<&mut Recorder>,
+) -> Result<(Session, Caps), Failure> {
+    let ep = &account.imap;
+    let plain_fail = |d: Diagnosis| Failure {
+        phase: Phase::ImapConnect,
+        diagnosis: d,
+    };
+    let t = rec.as_mut().map(|r| r.start(Phase::ImapConnect));
+    let fail = |phase: Phase, d: Diagnosis, rec: &mut Option<&mut Recorder>| match (rec.as_mut(), t)
+    {
+        (Some(r), Some(t)) => r.fail(phase, t, d),
+        _ => Failure {
+            phase,
+            diagnosis: d,
+        },
+    };
+    if let Err(d) = net::check_plaintext(account, ep) {
+        return Err(fail(Phase::ImapConnect, d, &mut rec));
+    }
+    let tcp = match net::tcp_connect(ep, step).await {
+        Ok(tcp) => tcp,
+        Err(d) => return Err(fail(Phase::ImapConnect, d, &mut rec)),
+    };
+    let stream = if ep.security == Security::Tls {
+        match net::implicit_tls(&account.tls, ep, tcp, step, "imap+starttls").await {
+            Ok(tls) => Stream::Tls(Box::new(tls)),
+            Err(d) => return Err(fail(Phase::ImapConnect, d, &mut rec)),
+        }
+    } else {
+        Stream::Plain(tcp)
+    };
+    let mut client = Client::new(stream);
+    let banner = match greeting(&mut client, account, step).await {
+        Ok(b) => b,
+        Err(mut d) => {
+            if ep.security != Security::Tls
+                && d.code == Code::Timeout
+                && net::speaks_tls(ep, step.min(Duration::from_secs(5))).await
+            {
+                d = diagnose::tls_mode_mismatch(
+                    Protocol::Imap,
+                    &ep.authority(),
+                    "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
+                    &format!("imaps://{}", ep.authority()),
+                );
+            }
+            return Err(fail(Phase::ImapConnect, d, &mut rec));
+        }
+    };
+    if ep.security == Security::StartTls {
+        match timeout(step, client.run_command_and_check_ok("STARTTLS", None)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let d = match classify(account, Stage::Other, &e) {
+                    d if matches!(
+                        e,
+                        async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)
+                    ) =>
+                    {
+                        Diagnosis {
+                            code: Code::StarttlsUnavailable,
+                            ..d
+                        }
+                    }
+                    d => d,
+                };
+                return Err(fail(Phase::ImapConnect, d, &mut rec));
+            }
+            Err(_) => {
+                return Err(fail(
+                    Phase::ImapConnect,
+                    timed_out(account, "STARTTLS", step),
+                    &mut rec,
+                ));
+            }
+        }
+        let Stream::Plain(tcp) = client.into_inner() else {
+            return Err(plain_fail(imap_err(
+                account,
+                Code::ServerError,
+                "internal: STARTTLS on TLS",
+            )));
+        };
+        let tls = match net::implicit_tls(&account.tls, ep, tcp, step, "imap+starttls").await {
+            Ok(tls) => tls,
+            Err(d) => return Err(fail(Phase::ImapConnect, d, &mut rec)),
+        };
+        client = Client::new(Stream::Tls(Box::new(tls)));
+    }
+    if let (Some(r), Some(t)) = (rec.as_mut(), t) {
+        let how = match ep.security {
+            Security::Tls => "implicit TLS",
+            Security::StartTls => "STARTTLS",
+            Security::Plain => "plaintext",
+        };
+        r.ok(
+            Phase::ImapConnect,
+            t,
+            format!("{how}; greeting: {}", banner.trim()),
+        );
+    }
+
+    let t = rec.as_mut().map(|r| r.start(Phase::ImapAuth));
+    let fail = |d: Diagnosis, rec: &mut Option<&mut Recorder>| match (rec.as_mut(), t) {
+        (Some(r), Some(t)) => r.fail(Phase::ImapAuth, t, d),
+        _ => Failure {
+            phase: Phase::ImapAuth,
+            diagnosis: d,
+        },
+    };
+    let login = match &account.credential {
+        Credential::Password(p) => {
+            timeout(step, client.login(&account.user, p.expose_secret())).await
+        }
+        Credential::OAuth2Token(tok) => {
+            let auth = XOAuth2 {
+                user: &account.user,
+                token: tok.expose_secret(),
+            };
+            timeout(step, client.authenticate("XOAUTH2", auth)).await
+        }
+    };
+    let mut session = match login {
+        Ok(Ok(s)) => s,
+        Ok(Err((e, _client))) => return Err(fail(classify(account, Stage::Login, &e), &mut rec)),
+        Err(_) => return Err(fail(timed_out(account, "LOGIN", step), &mut rec)),
+    };
+    let caps = match timeout(step, session.capabilities()).await {
+        Ok(Ok(c)) => Caps {
+            idle: c.has_str("IDLE"),
+            uidplus: c.has_str("UIDPLUS"),
+            mv: c.has_str("MOVE"),
+            gmail: c.has_str("X-GM-EXT-1"),
+        },
+        Ok(Err(e)) => return Err(fail(classify(account, Stage::Other, &e), &mut rec)),
+        Err(_) => return Err(fail(timed_out(account, "CAPABILITY", step), &mut rec)),
+    };
+    if let (Some(r), Some(t)) = (rec.as_mut(), t) {
+        let how = match account.credential {
+            Credential::Password(_) => "LOGIN",
+            Credential::OAuth2Token(_) => "AUTHENTICATE XOAUTH2",
+        };
+        r.ok(Phase::ImapAuth, t, format!("{how} as {}", account.user));
+    }
+    Ok((session, caps))
+}
+
+/// Runs `fut` within `step`, turning a timeout into an I/O error so callers see one error type.
+async fn within<T>(
+    step: Duration,
+    fut: impl Future<Output = async_imap::error::Result<T>>,
+) -> async_imap::error::Result<T> {
+    match timeout(step, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(async_imap::error::Error::Io(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer within {:.1} s", step.as_secs_f64()),
+        ))),
+    }
+}
+
+/// LISTs every folder and picks `\Junk`, `\Trash` and `\Sent` by SPECIAL-USE attribute.
+pub async fn folders(session: &mut Session, step: Duration) -> async_imap::error::Result<Folders> {
+    let names: Vec<_> = within(step, async {
+        session
+            .list(Some(""), Some("*"))
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    let mut f = Folders::default();
+    for n in &names {
+        for a in n.attributes() {
+            let slot = match a {
+                NameAttribute::Junk => &mut f.junk,
+                NameAttribute::Trash => &mut f.trash,
+                NameAttribute::Sent => &mut f.sent,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(n.name().to_string());
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// SELECTs `folder` and returns its UIDNEXT (1 when the server omits it on an empty folder).
+pub async fn select(
+    session: &mut Session,
+    folder: &str,
+    step: Duration,
+) -> async_imap::error::Result<u32> {
+    let mbox = within(step, session.select(folder)).await?;
+    Ok(mbox.uid_next.unwrap_or(1))
+}
+
+/// UIDNEXT of a folder that is not selected, via STATUS.
+pub async fn uid_next(
+    session: &mut Session,
+    folder: &str,
+    step: Duration,
+) -> async_imap::error::Result<u32> {
+    let mbox = within(step, session.status(folder, "(UIDNEXT)")).await?;
+    Ok(mbox.uid_next.unwrap_or(1))
+}
+
+/// One look at the selected folder above the watermark.
+#[derive(Debug, Default, Clone)]
+pub struct Scan {
+    /// UIDs of messages whose top-level tag header is ours.
+    pub matches: Vec<u32>,
+    /// UIDs of every message at or above the watermark.
+    pub new: Vec<u32>,
+}
+
+/// Fetches the tag and Message-ID headers of everything at or above `watermark` and matches
+/// the tag locally (never server-side SEARCH, which indexes late).
+pub async fn scan(
+    session: &mut Session,
+    watermark: u32,
+    tag: &str,
+    step: Duration,
+) -> async_imap::error::Result<Scan> {
+    let fetches: Vec<_> = within(step, async {
+        session
+            .uid_fetch(
+                format!("{watermark}:*"),
+                "(UID FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (X-MAILTRIP-PROBE MESSAGE-ID)])",
+            )
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    let mut scan = Scan::default();
+    for f in &fetches {
+        // `N:*` also returns the highest message when its UID is below N.
+        let Some(uid) = f.uid.filter(|u| *u >= watermark) else {
+            continue;
+        };
+        if scan.new.contains(&uid) {
+            continue;
+        }
+        scan.new.push(uid);
+        let tagged = f
+            .header()
+            .and_then(|h| header_field(h, TAG_HEADER))
+            .is_some_and(|v| v == tag);
+        if tagged {
+            scan.matches.push(uid);
+        }
+    }
+    Ok(scan)
+}
+
+/// Fetches the whole message without setting \Seen.
+pub async fn fetch_raw(
+    session: &mut Session,
+    uid: u32,
+    step: Duration,
+) -> async_imap::error::Result<Option<Vec<u8>>> {
+    let fetches: Vec<_> = within(step, async {
+        session
+            .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    Ok(fetches
+        .iter()
+        .find(|f| f.uid == Some(uid))
+        .and_then(|f| f.body())
+        .map(<[u8]>::to_vec))
+}
+
+/// Whether any untagged EXISTS/RECENT arrived since the last call (drains the channel).
+fn drain_news(session: &mut Session) -> bool {
+    let mut news = false;
+    while let Ok(r) = session.unsolicited_responses.try_recv() {
+        if matches!(
+            r,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        ) {
+            news = true;
+        }
+    }
+    news
+}
+
+/// Longest single IDLE before we re-check anyway (RFC 2177 asks for < 29 minutes; a short
+/// cycle also guards against a server that misses a wake-up).
+const IDLE_CYCLE: Duration = Duration::from_secs(60);
+
+/// Watches one folder from `watermark` until the tag shows up or `deadline` passes.
+#[derive(Debug)]
+pub struct Watch {
+    pub folder: String,
+    pub watermark: u32,
+    pub session: Option<Session>,
+    pub caps: Caps,
+    /// Every UID seen at or above the watermark.
+    pub seen: HashSet<u32>,
+    pub matches: Vec<u32>,
+    pub reconnects: u32,
+    /// The last error, if the watch had to give up on the connection.
+    pub last_error: Option<Diagnosis>,
+}
+
+impl Watch {
+    pub fn new(folder: String, watermark: u32, session: Session, caps: Caps) -> Watch {
+        Watch {
+            folder,
+            watermark,
+            session: Some(session),
+            caps,
+            seen: HashSet::new(),
+            matches: Vec::new(),
+            reconnects: 0,
+            last_error: None,
+        }
+    }
+
+    /// Waits for the tag. Returns whether it was found (then `matches` is non-empty), at the
+    /// latest at `deadline`.
+    pub async fn run(
+        &mut self,
+        account: &Account,
+        tag: &str,
+        step: Duration,
+        deadline: Instant,
+    ) -> bool {
+        self.run_inner(account, tag, step, deadline).await;
+        !self.matches.is_empty()
+    }
+
+    async fn run_inner(&mut self, account: &Account, tag: &str, step: Duration, deadline: Instant) {
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            if self.session.is_none() {
+                if Instant::now() >= deadline {
+                    return;
+                }
+                match self.reconnect(account, step).await {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(250);
+                        self.last_error = None;
+                    }
+                    Err(d) => {
+                        tracing::debug!(folder = %self.folder, error = %d.summary, "IMAP reconnect failed");
+                        self.last_error = Some(d);
+                        let wait = backoff.min(deadline.saturating_duration_since(Instant::now()));
+                        tokio::time::sleep(wait).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(4));
+                        continue;
+                    }
+                }
+            }
+            match self.watch_connected(tag, step, deadline).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::debug!(folder = %self.folder, error = %e, "IMAP watch connection lost; reconnecting");
+                    self.last_error = Some(classify(account, Stage::Other, &e));
+                    self.session = None;
+                }
+            }
+        }
+    }
+
+    async fn reconnect(&mut self, account: &Account, step: Duration) -> Result<(), Diagnosis> {
+        self.reconnects += 1;
+        let (mut session, caps) = connect(account, step, None)
+            .await
+            .map_err(|f| f.diagnosis)?;
+        select(&mut session, &self.folder, step)
+            .await
+            .map_err(|e| classify(account, Stage::Select, &e))?;
+        self.caps = caps;
+        self.session = Some(session);
+        Ok(())
+    }
+
+    /// The loop on a live connection: scan, then IDLE (or NOOP with backoff), repeat.
+    async fn watch_connected(
+        &mut self,
+        tag: &str,
+        step: Duration,
+        deadline: Instant,
+    ) -> async_imap::error::Result<()> {
+        let mut poll = Duration::from_millis(50);
+        loop {
+            let Some(session) = self.session.as_mut() else {
+                return Err(async_imap::error::Error::ConnectionLost);
+            };
+            let found = scan(session, self.watermark, tag, step).await?;
+            self.seen.extend(found.new.iter().copied());
+            if !found.matches.is_empty() {
+                self.matches = found.matches;
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            if drain_news(session) {
+                continue;
+            }
+            if self.caps.idle {
+                let Some(session) = self.session.take() else {
+                    return Err(async_imap::error::Error::ConnectionLost);
+                };
+                let mut idle = session.idle();
+                within(step, idle.init()).await?;
+                let (wait, _stop) = idle.wait_with_timeout(left.min(IDLE_CYCLE));
+                let woke = wait.await?;
+                tracing::debug!(folder = %self.folder, ?woke, "IDLE woke");
+                let session = within(step, idle.done()).await?;
+                self.session = Some(session);
+            } else {
+                tokio::time::sleep(poll.min(left)).await;
+                poll = (poll * 2).min(Duration::from_secs(1));
+                within(step, session.noop()).await?;
+            }
+        }
+    }
+}
+
+/// Deletes exactly `uids` from the selected `folder`. Returns how many were removed and any
+/// warning. Uses `UID STORE +FLAGS.SILENT (\Deleted)` + `UID EXPUNGE`, or `UID MOVE` to
+/// `\Trash` and a purge there when the server archives on expunge; never EXPUNGE or CLOSE.
+#[allow(clippy::too_many_arguments)]
+pub async fn delete_exactly(
+    session: &mut Session,
+    caps: &Caps,
+    folders: &Folders,
+    folder: &str,
+    uids: &[u32],
+    tag: &str,
+    archives: bool,
+    step: Duration,
+) -> async_imap::error::Result<(usize, Option<String>)> {
+    if uids.is_empty() {
+        return Ok((0, None));
+    }
+    let set = uid_set(uids);
+    let in_trash = folders.trash.as_deref() == Some(folder);
+    if (archives || !caps.uidplus) && !in_trash {
+        let Some(trash) = folders.trash.as_deref() else {
+            return Ok((
+                0,
+                Some(format!(
+                    "left the probe in {folder}: the server archives on expunge or lacks \
+                     UIDPLUS, and has no \\Trash folder"
+                )),
+            ));
+        };
+        if !caps.mv {
+            return Ok((
+                0,
+                Some(format!(
+                    "left the probe in {folder}: deleting it safely needs {} (never a bare EXPUNGE)",
+                    if archives { "MOVE" } else { "UIDPLUS or MOVE" }
+                )),
+            ));
+        }
+        let trash_next = uid_next(session, trash, step).await?;
+        drain_news(session);
+        within(step, session.uid_mv(&set, trash)).await?;
+        let mut moved: Vec<u32> = copyuid(session);
+        within(step, session.select(trash)).await?;
+        if moved.is_empty() {
+            moved = scan(session, trash_next, tag, step).await?.matches;
+        }
+        if !caps.uidplus {
+            return Ok((
+                0,
+                Some(format!(
+                    "moved the probe to {trash} but left it there: the server lacks UIDPLUS"
+                )),
+            ));
+        }
+        let n = expunge_uids(session, &moved, step).await?;
+        return Ok((n.min(uids.len()), None));
+    }
+    if !caps.uidplus {
+        return Ok((
+            0,
+            Some(format!(
+                "left the probe in {folder}: the server lacks UIDPLUS"
+            )),
+        ));
+    }
+    let n = expunge_uids(session, uids, step).await?;
+    Ok((n, None))
+}
+
+/// `UID STORE <uids> +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
+async fn expunge_uids(
+    session: &mut Session,
+    uids: &[u32],
+    step: Duration,
+) -> async_imap::error::Result<usize> {
+    if uids.is_empty() {
+        return Ok(0);
+    }
+    let set = uid_set(uids);
+    within(step, async {
+        session
+            .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    let gone = within(step, async {
+        session
+            .uid_expunge(&set)
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    Ok(if gone.is_empty() {
+        uids.len()
+    } else {
+        gone.len()
+    })
+}
+
+/// Destination UIDs from a `COPYUID` response code left by the last MOVE, if the server sent one.
+fn copyuid(session: &mut Session) -> Vec<u32> {
+    let mut out = Vec::new();
+    while let Ok(r) = session.unsolicited_responses.try_recv() {
+        if let UnsolicitedResponse::Other(data) = r
+            && let Response::Data { outcome, .. } = data.parsed()
+            && let Some(ResponseCode::CopyUid(_, _, dest)) = &outcome.code
+        {
+            for m in dest {
+                match m {
+                    UidSetMember::Uid(u) => out.push(*u),
+                    UidSetMember::UidRange(r) => out.extend(r.clone()),
+                }
+            }
+        }
+    }
+    out
+}
+
+fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Logs out, briefly; errors don't matter any more.
+pub async fn logout(session: Option<Session>) {
+    if let Some(mut s) = session {
+        let _ = timeout(Duration::from_secs(2), s.logout()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_words_undo_async_imap_formatting() {
+        assert_eq!(
+            server_words(
+                r#"code: Some(AuthenticationFailed), info: Some("Invalid credentials (Failure)")"#
+            ),
+            "[AUTHENTICATIONFAILED] Invalid credentials (Failure)"
+        );
+        assert_eq!(
+            server_words(r#"code: None, info: Some("say \"hi\"")"#),
+            r#"say "hi""#
+        );
+    }
+
+    #[test]
+    fn uid_sets_are_comma_lists() {
+        assert_eq!(uid_set(&[3, 9, 10]), "3,9,10");
+    }
+}

@@ -1,0 +1,126 @@
+//! Builds the probe: a small UTF-8 text message carrying the tag, run id, send time and a
+//! digest of its canonical body, so the copy that arrives can be matched and checked.
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message};
+use sha2::{Digest, Sha256};
+
+/// Header carrying the probe's tag.
+pub const TAG_HEADER: &str = "X-Mailtrip-Probe";
+/// Header carrying the run id.
+pub const RUN_HEADER: &str = "X-Mailtrip-Run";
+/// Header carrying the send time.
+pub const SENT_HEADER: &str = "X-Mailtrip-Sent";
+/// Header carrying `sha256=<hex>` of the canonical body.
+pub const DIGEST_HEADER: &str = "X-Mailtrip-Digest";
+
+/// A built probe, ready to send.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// UUID v7, hyphenated.
+    pub tag: String,
+    pub message_id: String,
+    pub subject: String,
+    /// Canonical body (see [`canonical_body`]).
+    pub body: String,
+    /// Lowercase hex SHA-256 of the canonical body.
+    pub digest: String,
+    /// The bytes to submit.
+    pub bytes: Vec<u8>,
+    pub envelope: lettre::address::Envelope,
+}
+
+/// Why a probe could not be built (bad addresses).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the probe message: {0}")]
+pub struct BuildError(String);
+
+/// The body as compared: CRLF → LF and trailing whitespace/newlines trimmed, so transfer
+/// encoding and line endings don't matter but an appended footer does.
+pub fn canonical_body(text: &str) -> String {
+    text.replace("\r\n", "\n").trim_end().to_string()
+}
+
+/// Lowercase hex SHA-256 of `canonical_body(text)`.
+pub fn digest(text: &str) -> String {
+    let hash = Sha256::digest(canonical_body(text).as_bytes());
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Builds the probe from `from` to `to`, tagged `tag`, for run `run_id`.
+pub fn build(from: &str, to: &str, tag: &str, run_id: &str) -> Result<Probe, BuildError> {
+    let from_mb: Mailbox = from
+        .parse()
+        .map_err(|e| BuildError(format!("from address {from:?}: {e}")))?;
+    let to_mb: Mailbox = to
+        .parse()
+        .map_err(|e| BuildError(format!("to address {to:?}: {e}")))?;
+    let domain = from_mb.email.domain().to_string();
+    let message_id = format!("<{tag}@{domain}>");
+    let short: String = tag.chars().filter(|c| *c != '-').take(8).collect();
+    let subject = format!("mailtrip probe {short}");
+    let body = canonical_body(&format!(
+        "Grüße, こんにちは — mailtrip round-trip probe {tag}\n\
+         \n\
+         This message was sent by mailtrip to check that mail is delivered.\n\
+         It is deleted automatically once it has been seen.\n"
+    ));
+    let digest = digest(&body);
+    let now = chrono::Utc::now();
+    let sent = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let header = |name: &'static str, value: String| {
+        HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+    };
+    let message = Message::builder()
+        .from(from_mb)
+        .to(to_mb)
+        .subject(subject.clone())
+        .message_id(Some(message_id.clone()))
+        .date(now.into())
+        .raw_header(header(TAG_HEADER, tag.to_string()))
+        .raw_header(header(RUN_HEADER, run_id.to_string()))
+        .raw_header(header(SENT_HEADER, sent))
+        .raw_header(header(DIGEST_HEADER, format!("sha256={digest}")))
+        .header(ContentType::TEXT_PLAIN)
+        .body(body.clone())
+        .map_err(|e| BuildError(e.to_string()))?;
+    Ok(Probe {
+        tag: tag.to_string(),
+        message_id,
+        subject,
+        body,
+        digest,
+        bytes: message.formatted(),
+        envelope: message.envelope().clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_carries_tag_digest_and_ids() {
+        let tag = uuid::Uuid::now_v7().to_string();
+        let p = build("alice@mailtrip.test", "bob@mailtrip.test", &tag, "run-1").expect("build");
+        let text = String::from_utf8_lossy(&p.bytes);
+        assert!(
+            text.contains(&format!("X-Mailtrip-Probe: {tag}\r\n")),
+            "{text}"
+        );
+        assert!(text.contains("X-Mailtrip-Run: run-1\r\n"));
+        assert!(text.contains(&format!("Message-ID: <{tag}@mailtrip.test>\r\n")));
+        assert!(text.contains(&format!("sha256={}", p.digest)));
+        assert_eq!(
+            p.subject,
+            format!("mailtrip probe {}", &tag.replace('-', "")[..8])
+        );
+        assert!(p.body.contains("こんにちは"));
+    }
+
+    #[test]
+    fn canonical_body_ignores_line_endings_but_not_footers() {
+        assert_eq!(digest("a\r\nb\r\n\r\n"), digest("a\nb"));
+        assert_ne!(digest("a\nb"), digest("a\nb\n--\nfooter"));
+    }
+}

@@ -1,0 +1,283 @@
+//! Connections shared by the SMTP and IMAP sides: DNS + TCP with timeouts, the native-tls
+//! connector built from an account's TLS options, and the sniffing that tells a TLS-mode
+//! mismatch (implicit TLS vs STARTTLS/plain) from other handshake failures.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::config::{Account, Endpoint, Security, TlsOptions};
+use crate::diagnose::{self, Code, Diagnosis, Protocol};
+
+/// Longest wait for one connect, handshake or command, whatever the deadline.
+pub const STEP_MAX: Duration = Duration::from_secs(15);
+
+/// The diagnose protocol for an endpoint.
+pub fn protocol(ep: &Endpoint) -> Protocol {
+    match ep.protocol {
+        crate::config::Protocol::Smtp => Protocol::Smtp,
+        crate::config::Protocol::Imap => Protocol::Imap,
+    }
+}
+
+/// Refuses plaintext to a non-loopback host unless the account allows it.
+pub fn check_plaintext(account: &Account, ep: &Endpoint) -> Result<(), Diagnosis> {
+    if ep.security == Security::Plain && !ep.is_loopback() && !account.allow_plaintext {
+        let (tls, starttls) = match ep.protocol {
+            crate::config::Protocol::Smtp => ("smtps", "smtp+starttls"),
+            crate::config::Protocol::Imap => ("imaps", "imap+starttls"),
+        };
+        return Err(Diagnosis {
+            code: Code::ServerError,
+            summary: format!("refusing to send credentials in plaintext to {ep}"),
+            hint: format!(
+                "use {tls}://{host} or {starttls}://{host}, or allow plaintext explicitly \
+                 (allow_plaintext) if this network is trusted",
+                host = ep.host
+            ),
+            link: None,
+            server_text: None,
+        });
+    }
+    Ok(())
+}
+
+/// Resolves and connects, trying every address, within `limit`.
+pub async fn tcp_connect(ep: &Endpoint, limit: Duration) -> Result<TcpStream, Diagnosis> {
+    let proto = protocol(ep);
+    let authority = ep.authority();
+    let lookup = tokio::net::lookup_host((ep.host.as_str(), ep.port));
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(limit, lookup).await {
+        Ok(Ok(addrs)) => addrs.collect(),
+        Ok(Err(e)) => {
+            return Err(diagnose::transport(
+                Code::DnsFailed,
+                proto,
+                &authority,
+                &format!("cannot resolve {}: {e}", ep.host),
+            ));
+        }
+        Err(_) => {
+            return Err(diagnose::transport(
+                Code::DnsFailed,
+                proto,
+                &authority,
+                &format!("resolving {} took longer than {limit:?}", ep.host),
+            ));
+        }
+    };
+    if addrs.is_empty() {
+        return Err(diagnose::transport(
+            Code::DnsFailed,
+            proto,
+            &authority,
+            &format!("{} has no addresses", ep.host),
+        ));
+    }
+    let mut last = None;
+    for addr in &addrs {
+        tracing::debug!(%addr, "connecting");
+        match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => {
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Ok(Err(e)) => {
+                let code = if e.kind() == io::ErrorKind::ConnectionRefused {
+                    Code::ConnectRefused
+                } else {
+                    Code::ConnectTimeout
+                };
+                last = Some((code, format!("{addr}: {e}")));
+            }
+            Err(_) => {
+                last = Some((
+                    Code::ConnectTimeout,
+                    format!("{addr}: no answer within {:.1} s", limit.as_secs_f64()),
+                ));
+            }
+        }
+    }
+    let (code, detail) = last.unwrap_or((Code::ConnectTimeout, "no address".into()));
+    Err(diagnose::transport(code, proto, &authority, &detail))
+}
+
+/// A native-tls connector: TLS 1.2+, the extra roots, and no verification only when asked.
+pub fn connector(tls: &TlsOptions) -> Result<native_tls::TlsConnector, String> {
+    let mut b = native_tls::TlsConnector::builder();
+    b.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
+    for pem in &tls.extra_roots_pem {
+        let cert = native_tls::Certificate::from_pem(pem.as_bytes())
+            .map_err(|e| format!("extra root certificate is not valid PEM: {e}"))?;
+        b.add_root_certificate(cert);
+    }
+    if tls.insecure_skip_verify {
+        b.danger_accept_invalid_certs(true);
+        b.danger_accept_invalid_hostnames(true);
+    }
+    b.build().map_err(|e| format!("cannot set up TLS: {e}"))
+}
+
+/// A stream that remembers the first bytes the peer sent, to recognise a plaintext banner
+/// (`220 ...`, `* OK ...`) arriving where a TLS handshake was expected.
+#[derive(Debug)]
+pub struct Sniff<S> {
+    inner: S,
+    seen: Arc<Mutex<Vec<u8>>>,
+}
+
+const SNIFF_LEN: usize = 64;
+
+impl<S> Sniff<S> {
+    pub fn new(inner: S) -> (Sniff<S>, Arc<Mutex<Vec<u8>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        (
+            Sniff {
+                inner,
+                seen: seen.clone(),
+            },
+            seen,
+        )
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Sniff<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = res {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.len() < SNIFF_LEN {
+                let new = &buf.filled()[before..];
+                let take = new.len().min(SNIFF_LEN - seen.len());
+                seen.extend_from_slice(&new[..take]);
+            }
+        }
+        res
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Sniff<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A TLS stream over a sniffed TCP connection.
+pub type TlsTcp = tokio_native_tls::TlsStream<Sniff<TcpStream>>;
+
+/// Whether bytes from the server look like a plaintext banner of `protocol`.
+fn looks_like_banner(seen: &[u8]) -> bool {
+    seen.starts_with(b"220") || seen.starts_with(b"* OK") || seen.starts_with(b"* PREAUTH")
+}
+
+/// Implicit-TLS handshake over `tcp` within `limit`, mapping failures to a diagnosis.
+/// `starttls_scheme` is what to suggest when the server turns out to speak plaintext first.
+pub async fn implicit_tls(
+    tls: &TlsOptions,
+    ep: &Endpoint,
+    tcp: TcpStream,
+    limit: Duration,
+    starttls_scheme: &str,
+) -> Result<TlsTcp, Diagnosis> {
+    let proto = protocol(ep);
+    let authority = ep.authority();
+    let connector = connector(tls)
+        .map_err(|e| diagnose::transport(Code::TlsHandshakeFailed, proto, &authority, &e))?;
+    let connector = tokio_native_tls::TlsConnector::from(connector);
+    let (sniff, seen) = Sniff::new(tcp);
+    let result = tokio::time::timeout(limit, connector.connect(&ep.host, sniff)).await;
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match result {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(tls_error(ep, &e.to_string(), &seen, starttls_scheme)),
+        Err(_) if looks_like_banner(&seen) => Err(mismatch_plain(ep, &seen, starttls_scheme)),
+        Err(_) => Err(diagnose::transport(
+            Code::Timeout,
+            proto,
+            &authority,
+            &format!(
+                "TLS handshake got no answer within {:.1} s",
+                limit.as_secs_f64()
+            ),
+        )),
+    }
+}
+
+fn mismatch_plain(ep: &Endpoint, seen: &[u8], starttls_scheme: &str) -> Diagnosis {
+    let banner = String::from_utf8_lossy(seen);
+    let banner = banner.lines().next().unwrap_or("").trim();
+    diagnose::tls_mode_mismatch(
+        protocol(ep),
+        &ep.authority(),
+        &format!("answered in plaintext ({banner:?}) instead of a TLS handshake"),
+        &format!("{starttls_scheme}://{}", ep.authority()),
+    )
+}
+
+/// Maps a TLS error text (native-tls / OpenSSL) to a diagnosis.
+pub fn tls_error(ep: &Endpoint, text: &str, seen: &[u8], starttls_scheme: &str) -> Diagnosis {
+    let lower = text.to_ascii_lowercase();
+    if looks_like_banner(seen)
+        || lower.contains("wrong version number")
+        || lower.contains("packet length too long")
+        || lower.contains("http request")
+    {
+        return mismatch_plain(ep, seen, starttls_scheme);
+    }
+    let code = if lower.contains("certificate")
+        || lower.contains("verify failed")
+        || lower.contains("self signed")
+        || lower.contains("self-signed")
+        || lower.contains("hostname mismatch")
+    {
+        Code::TlsCertificateInvalid
+    } else {
+        Code::TlsHandshakeFailed
+    };
+    diagnose::transport(code, protocol(ep), &ep.authority(), text)
+}
+
+/// Whether the port speaks implicit TLS: a handshake that skips verification succeeds.
+/// Used to explain a missing plaintext greeting.
+pub async fn speaks_tls(ep: &Endpoint, limit: Duration) -> bool {
+    let Ok(Ok(tcp)) = tokio::time::timeout(limit, TcpStream::connect(ep.authority())).await else {
+        return false;
+    };
+    let Ok(connector) = native_tls::TlsConnector::builder()
+        .danger_accept_invalid_certs(true)
+        .danger_accept_invalid_hostnames(true)
+        .build()
+    else {
+        return false;
+    };
+    let connector = tokio_native_tls::TlsConnector::from(connector);
+    matches!(
+        tokio::time::timeout(limit, connector.connect(&ep.host, tcp)).await,
+        Ok(Ok(_))
+    )
+}

@@ -1,0 +1,440 @@
+//! Submits the probe over SMTP with lettre's low-level connection fed by a stream we open, so
+//! connect, TLS, AUTH and MAIL..DATA are timed apart and each failure is pinned to its stage.
+//! Transient 4xx replies (greylisting) retry the whole submission with backoff.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters, TlsVersion,
+};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, timeout};
+
+use super::message::Probe;
+use super::net::{self, TlsTcp};
+use super::{Failure, Recorder};
+use crate::config::{Account, Credential, Security};
+use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
+use crate::report::Phase;
+
+/// The implicit-TLS stream handed to lettre (which sees it as an opaque transport).
+#[derive(Debug)]
+struct TlsBox(TlsTcp);
+
+impl AsyncRead for TlsBox {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsBox {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsBox {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().get_ref().get_ref().get_ref().peer_addr()
+    }
+}
+
+/// A failed attempt, and whether trying again later may help.
+struct AttemptError {
+    failure: Failure,
+    transient: bool,
+}
+
+impl From<Failure> for AttemptError {
+    fn from(failure: Failure) -> Self {
+        AttemptError {
+            failure,
+            transient: false,
+        }
+    }
+}
+
+/// Submits `probe` as `account`; returns the server's final reply to DATA. Retries transient
+/// rejections of MAIL/RCPT/DATA with backoff (1 s, 2 s, 4 s, ...) until `deadline`.
+pub async fn send(
+    rec: &mut Recorder,
+    account: &Account,
+    probe: &Probe,
+    step: Duration,
+    deadline: Instant,
+) -> Result<String, Failure> {
+    let mut backoff = Duration::from_secs(1);
+    let mut history: Vec<String> = Vec::new();
+    loop {
+        let mark = rec.mark();
+        let attempt = history.len() + 1;
+        match attempt_once(rec, account, probe, step).await {
+            Ok(reply) => {
+                if !history.is_empty() {
+                    rec.append_detail(
+                        Phase::SmtpSubmit,
+                        &format!(" (attempt {attempt}; earlier: {})", history.join("; ")),
+                    );
+                }
+                return Ok(reply);
+            }
+            Err(e) => {
+                let retry = e.transient && Instant::now() + backoff < deadline;
+                if !retry {
+                    if !history.is_empty() {
+                        rec.append_detail(
+                            e.failure.phase,
+                            &format!(" (attempt {attempt}; earlier: {})", history.join("; ")),
+                        );
+                    }
+                    return Err(e.failure);
+                }
+                let text = e
+                    .failure
+                    .diagnosis
+                    .server_text
+                    .clone()
+                    .unwrap_or_else(|| e.failure.diagnosis.summary.clone());
+                tracing::debug!(attempt, ?backoff, reply = %text, "transient SMTP rejection; retrying");
+                history.push(format!(
+                    "attempt {attempt} got {}",
+                    text.lines().next().unwrap_or("")
+                ));
+                rec.truncate(mark);
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+    }
+}
+
+fn client_id() -> ClientId {
+    ClientId::default()
+}
+
+/// The reply code and text of a lettre error, if the server answered.
+fn reply_of(e: &lettre::transport::smtp::Error) -> Option<(u16, String)> {
+    let code = u16::from(e.status()?);
+    let text = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    Some((code, format!("{code} {text}")))
+}
+
+/// Maps a lettre error at `stage` to a diagnosis; `tls` says a TLS upgrade was in progress.
+fn classify(
+    e: &lettre::transport::smtp::Error,
+    stage: Stage,
+    account: &Account,
+    tls: bool,
+) -> (Diagnosis, bool) {
+    let ep = &account.smtp;
+    if let Some((code, text)) = reply_of(e) {
+        let d = diagnose::classify_smtp(stage, code, &text);
+        return (d, (400..500).contains(&code));
+    }
+    let text = e.to_string();
+    if tls || e.is_tls() {
+        return (net::tls_error(ep, &text, &[], "smtp+starttls"), false);
+    }
+    let code = if e.is_timeout() {
+        Code::Timeout
+    } else {
+        Code::ConnectionClosed
+    };
+    (
+        diagnose::transport(code, Protocol::Smtp, &ep.authority(), &text),
+        false,
+    )
+}
+
+fn timed_out(account: &Account, what: &str, limit: Duration) -> Diagnosis {
+    diagnose::transport(
+        Code::Timeout,
+        Protocol::Smtp,
+        &account.smtp.authority(),
+        &format!("no answer to {what} within {:.1} s", limit.as_secs_f64()),
+    )
+}
+
+async fn attempt_once(
+    rec: &mut Recorder,
+    account: &Account,
+    probe: &Probe,
+    step: Duration,
+) -> Result<String, AttemptError> {
+    let ep = &account.smtp;
+    let id = client_id();
+
+    // Connect (and, without implicit TLS, greeting + EHLO).
+    let t = rec.start(Phase::SmtpConnect);
+    net::check_plaintext(account, ep).map_err(|d| rec.fail(Phase::SmtpConnect, t, d))?;
+    let tcp = net::tcp_connect(ep, step)
+        .await
+        .map_err(|d| rec.fail(Phase::SmtpConnect, t, d))?;
+    let peer = tcp
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| ep.authority());
+    let mut conn = if ep.security == Security::Tls {
+        rec.ok(Phase::SmtpConnect, t, format!("connected to {peer}"));
+        let t = rec.start(Phase::SmtpTls);
+        let tls = net::implicit_tls(&account.tls, ep, tcp, step, "smtp+starttls")
+            .await
+            .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
+        let conn = timeout(
+            step,
+            AsyncSmtpConnection::connect_with_transport(Box::new(TlsBox(tls)), &id),
+        )
+        .await
+        .map_err(|_| rec.fail(Phase::SmtpTls, t, timed_out(account, "the greeting", step)))?
+        .map_err(|e| {
+            rec.fail(
+                Phase::SmtpTls,
+                t,
+                classify(&e, Stage::Greeting, account, false).0,
+            )
+        })?;
+        rec.ok(
+            Phase::SmtpTls,
+            t,
+            format!("implicit TLS{}", verified_note(account)),
+        );
+        conn
+    } else {
+        let greeted = timeout(
+            step,
+            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &id),
+        )
+        .await;
+        let conn = match greeted {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                let d = classify(&e, Stage::Greeting, account, false).0;
+                return Err(rec.fail(Phase::SmtpConnect, t, d).into());
+            }
+            Err(_) => {
+                // No greeting: an implicit-TLS port waits for our ClientHello.
+                let d = if net::speaks_tls(ep, step.min(Duration::from_secs(5))).await {
+                    diagnose::tls_mode_mismatch(
+                        Protocol::Smtp,
+                        &ep.authority(),
+                        "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
+                        &format!("smtps://{}", ep.authority()),
+                    )
+                } else {
+                    timed_out(account, "the connection (no greeting)", step)
+                };
+                return Err(rec.fail(Phase::SmtpConnect, t, d).into());
+            }
+        };
+        let banner = conn
+            .server_info()
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        rec.ok(
+            Phase::SmtpConnect,
+            t,
+            format!("connected to {peer}; EHLO {banner}"),
+        );
+        conn
+    };
+
+    if ep.security == Security::StartTls {
+        let t = rec.start(Phase::SmtpTls);
+        if !conn.can_starttls() {
+            let d = Diagnosis {
+                code: Code::StarttlsUnavailable,
+                ..diagnose::transport(
+                    Code::StarttlsUnavailable,
+                    Protocol::Smtp,
+                    &ep.authority(),
+                    "the server does not offer STARTTLS",
+                )
+            };
+            conn.abort().await;
+            return Err(rec.fail(Phase::SmtpTls, t, d).into());
+        }
+        let params = tls_parameters(account).map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
+        match timeout(step, conn.starttls(params, &id)).await {
+            Ok(Ok(())) => rec.ok(
+                Phase::SmtpTls,
+                t,
+                format!("STARTTLS{}", verified_note(account)),
+            ),
+            Ok(Err(e)) => {
+                let d = classify(&e, Stage::StartTls, account, true).0;
+                return Err(rec.fail(Phase::SmtpTls, t, d).into());
+            }
+            Err(_) => {
+                let d = timed_out(account, "STARTTLS", step);
+                return Err(rec.fail(Phase::SmtpTls, t, d).into());
+            }
+        }
+    }
+
+    // AUTH.
+    let t = rec.start(Phase::SmtpAuth);
+    let (mechanisms, secret): (&[Mechanism], _) = match &account.credential {
+        Credential::Password(p) => (&[Mechanism::Plain, Mechanism::Login], p),
+        Credential::OAuth2Token(tok) => (&[Mechanism::Xoauth2], tok),
+    };
+    let Some(mechanism) = conn.server_info().get_auth_mechanism(mechanisms) else {
+        let offered = conn.server_info().to_string();
+        conn.abort().await;
+        let d = diagnose::transport(
+            Code::AuthMechanismUnsupported,
+            Protocol::Smtp,
+            &ep.authority(),
+            &format!(
+                "no common AUTH mechanism; we support {mechanisms:?}, the server offers {offered}"
+            ),
+        );
+        return Err(rec.fail(Phase::SmtpAuth, t, d).into());
+    };
+    let creds = Credentials::new(account.user.clone(), secret.expose_secret().to_string());
+    match timeout(step, conn.auth(&[mechanism], &creds)).await {
+        Ok(Ok(resp)) => rec.ok(
+            Phase::SmtpAuth,
+            t,
+            format!("{mechanism} as {}: {}", account.user, one_line(&resp)),
+        ),
+        Ok(Err(e)) => {
+            let d = classify(&e, Stage::Auth, account, false).0;
+            conn.abort().await;
+            return Err(rec.fail(Phase::SmtpAuth, t, d).into());
+        }
+        Err(_) => {
+            let d = timed_out(account, "AUTH", step);
+            return Err(rec.fail(Phase::SmtpAuth, t, d).into());
+        }
+    }
+
+    // MAIL FROM .. end of DATA, one command at a time so a rejection names its stage.
+    let t = rec.start(Phase::SmtpSubmit);
+    let mut params = Vec::new();
+    if !probe.bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let env = &probe.envelope;
+    let mut steps: Vec<(Stage, String)> = Vec::new();
+    // `None` as the error means the step timed out.
+    let result: Result<String, (Stage, Option<lettre::transport::smtp::Error>)> = async {
+        let r = submit_step(
+            &mut conn,
+            step,
+            Stage::MailFrom,
+            Mail::new(env.from().cloned(), params),
+        )
+        .await?;
+        steps.push((Stage::MailFrom, r));
+        for to in env.to() {
+            let r = submit_step(
+                &mut conn,
+                step,
+                Stage::RcptTo,
+                Rcpt::new(to.clone(), vec![]),
+            )
+            .await?;
+            steps.push((Stage::RcptTo, r));
+        }
+        submit_step(&mut conn, step, Stage::Data, Data).await?;
+        let reply = timeout(step, conn.message(&probe.bytes))
+            .await
+            .map_err(|_| (Stage::Data, None))?
+            .map_err(|e| (Stage::Data, Some(e)))?;
+        Ok(one_line(&reply))
+    }
+    .await;
+    match result {
+        Ok(reply) => {
+            rec.ok(Phase::SmtpSubmit, t, format!("accepted: {reply}"));
+            let _ = timeout(Duration::from_secs(2), conn.quit()).await;
+            Ok(reply)
+        }
+        Err((stage, e)) => {
+            let (d, transient) = match e {
+                None => (timed_out(account, &format!("{stage:?}"), step), false),
+                Some(e) => classify(&e, stage, account, false),
+            };
+            let _ = timeout(Duration::from_secs(2), conn.abort()).await;
+            Err(AttemptError {
+                failure: rec.fail(Phase::SmtpSubmit, t, d),
+                transient,
+            })
+        }
+    }
+}
+
+async fn submit_step<C: std::fmt::Display>(
+    conn: &mut AsyncSmtpConnection,
+    step: Duration,
+    stage: Stage,
+    command: C,
+) -> Result<String, (Stage, Option<lettre::transport::smtp::Error>)> {
+    match timeout(step, conn.command(command)).await {
+        Ok(Ok(resp)) => Ok(one_line(&resp)),
+        Ok(Err(e)) => Err((stage, Some(e))),
+        Err(_) => Err((stage, None)),
+    }
+}
+
+fn one_line(resp: &lettre::transport::smtp::response::Response) -> String {
+    let code = u16::from(resp.code());
+    let text: Vec<&str> = resp.message().collect();
+    format!("{code} {}", text.join(" "))
+}
+
+fn verified_note(account: &Account) -> &'static str {
+    if account.tls.insecure_skip_verify {
+        " (certificate NOT verified)"
+    } else {
+        ", certificate verified"
+    }
+}
+
+fn tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
+    let mut b = TlsParameters::builder(account.smtp.host.clone())
+        .set_min_tls_version(TlsVersion::Tlsv12)
+        .dangerous_accept_invalid_certs(account.tls.insecure_skip_verify)
+        .dangerous_accept_invalid_hostnames(account.tls.insecure_skip_verify);
+    let bad = |e: String| {
+        diagnose::transport(
+            Code::TlsHandshakeFailed,
+            Protocol::Smtp,
+            &account.smtp.authority(),
+            &e,
+        )
+    };
+    for pem in &account.tls.extra_roots_pem {
+        let cert = Certificate::from_pem(pem.as_bytes())
+            .map_err(|e| bad(format!("extra root certificate is not valid PEM: {e}")))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build_native().map_err(|e| bad(e.to_string()))
+}

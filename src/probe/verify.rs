@@ -1,0 +1,243 @@
+//! Parses what arrived and checks it is our probe, unchanged: the top-level tag and Message-ID
+//! must match and the canonical body digest must equal the one sent. Parsing runs under
+//! `catch_unwind` so hostile input cannot crash the check.
+
+use super::message::{self, Probe, TAG_HEADER};
+
+/// What the received copy says about itself, parsed from its top-level headers and text body.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    pub tag: Option<String>,
+    /// Without angle brackets.
+    pub message_id: Option<String>,
+    /// Canonical text body, if there was one.
+    pub body: Option<String>,
+    pub received: usize,
+    pub authentication_results: Vec<String>,
+}
+
+/// The result of checking a received copy against the probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    pub tag_ok: bool,
+    pub message_id_ok: bool,
+    pub digest_ok: bool,
+    pub received_hops: usize,
+    pub authentication_results: Vec<String>,
+    /// What is wrong, in a few words; `None` when everything matched.
+    pub problem: Option<String>,
+}
+
+/// Unfolds a raw header value: folded lines joined, runs of whitespace made one space.
+fn unfold(raw: &str) -> String {
+    raw.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Parses a message with mail-parser, containing any panic.
+pub fn parse(raw: &[u8]) -> Option<Parsed> {
+    let raw = raw.to_vec();
+    std::panic::catch_unwind(move || parse_inner(&raw))
+        .ok()
+        .flatten()
+}
+
+fn parse_inner(raw: &[u8]) -> Option<Parsed> {
+    let msg = mail_parser::MessageParser::default().parse(raw)?;
+    let mut parsed = Parsed {
+        message_id: msg.message_id().map(str::to_string),
+        body: msg.body_text(0).map(|b| message::canonical_body(&b)),
+        ..Parsed::default()
+    };
+    for (name, value) in msg.headers_raw() {
+        if name.eq_ignore_ascii_case(TAG_HEADER) && parsed.tag.is_none() {
+            parsed.tag = Some(unfold(value));
+        } else if name.eq_ignore_ascii_case("Received") {
+            parsed.received += 1;
+        } else if name.eq_ignore_ascii_case("Authentication-Results") {
+            parsed.authentication_results.push(unfold(value));
+        }
+    }
+    Some(parsed)
+}
+
+/// Checks the received `raw` message against `probe`.
+pub fn verify(raw: &[u8], probe: &Probe) -> Verification {
+    let Some(parsed) = parse(raw) else {
+        return Verification {
+            tag_ok: false,
+            message_id_ok: false,
+            digest_ok: false,
+            received_hops: 0,
+            authentication_results: Vec::new(),
+            problem: Some("the message could not be parsed".into()),
+        };
+    };
+    let want_id = probe.message_id.trim_matches(|c| c == '<' || c == '>');
+    let tag_ok = parsed.tag.as_deref() == Some(probe.tag.as_str());
+    let message_id_ok = parsed.message_id.as_deref() == Some(want_id);
+    let digest_ok = parsed
+        .body
+        .as_deref()
+        .is_some_and(|b| message::digest(b) == probe.digest);
+    let problem = if !tag_ok {
+        Some(format!(
+            "top-level {TAG_HEADER} is {:?}, not {:?}",
+            parsed.tag.as_deref().unwrap_or("(missing)"),
+            probe.tag
+        ))
+    } else if !message_id_ok {
+        Some(format!(
+            "Message-ID is {:?}, not {:?}",
+            parsed.message_id.as_deref().unwrap_or("(missing)"),
+            want_id
+        ))
+    } else if !digest_ok {
+        Some(match parsed.body.as_deref() {
+            None => "the message has no text body".to_string(),
+            Some(got) => describe_change(&probe.body, got),
+        })
+    } else {
+        None
+    };
+    Verification {
+        tag_ok,
+        message_id_ok,
+        digest_ok,
+        received_hops: parsed.received,
+        authentication_results: parsed.authentication_results,
+        problem,
+    }
+}
+
+/// Says in a few words how `got` differs from `sent` (both canonical bodies).
+pub fn describe_change(sent: &str, got: &str) -> String {
+    if let Some(extra) = got.strip_prefix(sent) {
+        let lines = extra.trim_start_matches('\n').lines().count().max(1);
+        let s = if lines == 1 { "" } else { "s" };
+        return format!(
+            "body has {lines} extra trailing line{s}: {:?}",
+            snippet(extra.trim())
+        );
+    }
+    if let Some(missing) = sent.strip_prefix(got) {
+        return format!("body was truncated; missing {:?}", snippet(missing.trim()));
+    }
+    let line = sent
+        .lines()
+        .zip(got.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| sent.lines().count().min(got.lines().count()))
+        + 1;
+    format!("body differs from line {line}")
+}
+
+fn snippet(s: &str) -> String {
+    const MAX: usize = 60;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Finds header `name` (case-insensitive) in a raw header block, unfolding it. Used on the
+/// `BODY.PEEK[HEADER.FIELDS (...)]` answer, which holds only top-level headers.
+pub fn header_field(block: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(block);
+    let mut current: Option<String> = None;
+    for line in text.split('\n') {
+        let line = line.trim_end_matches('\r');
+        if line.starts_with([' ', '\t']) {
+            if let Some(value) = current.as_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some(value) = current.take() {
+            return Some(unfold(&value));
+        }
+        if line.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = line.split_once(':')
+            && n.trim().eq_ignore_ascii_case(name)
+        {
+            current = Some(v.trim().to_string());
+        }
+    }
+    current.map(|v| unfold(&v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe() -> Probe {
+        message::build("a@x.test", "b@x.test", "0190-tag", "run").expect("build")
+    }
+
+    #[test]
+    fn the_sent_bytes_verify() {
+        let p = probe();
+        let v = verify(&p.bytes, &p);
+        assert_eq!(v.problem, None);
+        assert!(v.tag_ok && v.message_id_ok && v.digest_ok);
+    }
+
+    #[test]
+    fn an_appended_footer_is_a_mismatch_named_as_such() {
+        let p = probe();
+        let mut raw = String::from_utf8(p.bytes.clone()).expect("ascii");
+        // Re-send the body as 8bit plain text with a footer.
+        let (head, _) = raw.split_once("\r\n\r\n").expect("header");
+        let head = head
+            .lines()
+            .filter(|l| !l.starts_with("Content-Transfer-Encoding"))
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        raw = format!(
+            "{head}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}\r\n--\r\nSent by a list\r\n",
+            p.body
+        );
+        let v = verify(raw.as_bytes(), &p);
+        assert!(v.tag_ok && !v.digest_ok);
+        let problem = v.problem.expect("problem");
+        assert!(problem.contains("2 extra trailing lines"), "{problem}");
+    }
+
+    #[test]
+    fn a_bounce_quoting_the_tag_is_not_a_match() {
+        let p = probe();
+        let bounce = format!(
+            "From: MAILER-DAEMON@x.test\r\nSubject: Undelivered\r\nMessage-ID: <b@x>\r\n\
+             Content-Type: message/rfc822\r\n\r\n{}",
+            String::from_utf8_lossy(&p.bytes)
+        );
+        let v = verify(bounce.as_bytes(), &p);
+        assert!(!v.tag_ok);
+        assert!(!v.message_id_ok);
+    }
+
+    #[test]
+    fn hostile_input_does_not_panic() {
+        for raw in [
+            &b""[..],
+            b"\xff\xfe\x00",
+            b"Subject: =?utf-8?b?////?=\r\n\r\n",
+            b":\r\n:",
+        ] {
+            let _ = parse(raw);
+        }
+    }
+
+    #[test]
+    fn header_field_unfolds_and_ignores_case() {
+        let block = b"Message-ID: <a@b>\r\nx-mailtrip-probe:\r\n  tag-1\r\n\r\n";
+        assert_eq!(
+            header_field(block, "X-Mailtrip-Probe").as_deref(),
+            Some("tag-1")
+        );
+        assert_eq!(header_field(block, "message-id").as_deref(), Some("<a@b>"));
+        assert_eq!(header_field(block, "Subject"), None);
+    }
+}
