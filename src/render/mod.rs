@@ -3,6 +3,7 @@
 
 pub mod human;
 pub mod json;
+pub mod junit;
 pub mod server;
 
 use std::io::{self, Write};
@@ -16,6 +17,8 @@ pub enum Format {
     Human,
     /// The Report as one JSON object (`"schema": 1`).
     Json,
+    /// JUnit XML: one testcase per phase plus `verdict`, for CI test reports.
+    Junit,
 }
 
 /// How human output looks; decided once from `is_terminal`, `NO_COLOR` and `--color`.
@@ -34,5 +37,6 @@ pub fn renderer(format: Format, style: Style) -> Box<dyn Render> {
     match format {
         Format::Human => Box::new(human::Human { style }),
         Format::Json => Box::new(json::Json),
+        Format::Junit => Box::new(junit::Junit),
     }
 }
