@@ -1,5 +1,5 @@
-//! Renderers: each output format turns a [`Report`](crate::report::Report) into bytes on a
-//! writer. The style (colour, symbols) is decided once by the caller, never here.
+//! Renderers: each output format turns a [`Report`] into bytes on a writer. The style
+//! (colour, symbols) is decided once by the caller, never here.
 
 pub mod human;
 pub mod json;
