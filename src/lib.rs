@@ -11,7 +11,7 @@
 //! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse) |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
 //! | [`report`] | plain data: Report, phase timings, Verdict (Serialize, no I/O) |
-//! | [`render`] | output formats over a Report; `println!` lives only here and in `main` |
+//! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md) and atomic `--output` writes; `println!` lives only here and in `main` |
 //! | [`server`] | the embedded loopback SMTP + IMAP server: codec → session → shared store |
 //!
 //! # Example

@@ -1,0 +1,264 @@
+//! `--format junit`: the Report as a JUnit XML test suite, one testcase per phase plus a final
+//! `verdict` testcase, so CI systems (GitLab, Jenkins, GitHub test reporters) show mail
+//! delivery as tests that pass or fail with the diagnosis as the failure text.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::Render;
+use crate::report::{Phase, PhaseReport, Report, Verdict};
+
+/// The JUnit XML renderer.
+pub struct Junit;
+
+/// One `<failure>`: the attributes and the body text, unescaped.
+struct Failure {
+    message: String,
+    kind: String,
+    body: String,
+}
+
+impl Render for Junit {
+    fn render(&self, r: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let out_text = document(r);
+        out.write_all(out_text.as_bytes())
+    }
+}
+
+/// The whole XML document. Built as a string first: the counts in the suite header depend
+/// on the testcases after it.
+fn document(r: &Report) -> String {
+    let carrier = failure_carrier(r);
+    let mut cases = Vec::with_capacity(r.phases.len() + 1);
+    for p in &r.phases {
+        let failure = phase_failure(r, p, carrier);
+        cases.push((p.name.as_str(), seconds(p.ms), failure));
+    }
+    cases.push(("verdict", seconds(0.0), verdict_failure(r)));
+    let tests = cases.len();
+    let failures = cases.iter().filter(|(_, _, f)| f.is_some()).count();
+    let time = seconds(r.total_ms);
+
+    let mut x = String::new();
+    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"mailtrip\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{time}\">"
+    );
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time}\" timestamp=\"{}\">",
+        escape_attr(&format!("mailtrip check {} → {}", r.from, r.to)),
+        escape_attr(&timestamp(&r.started_at)),
+    );
+    x.push_str("    <properties>\n");
+    let tls = if r.tls_verified { "true" } else { "false" };
+    for (name, value) in [
+        ("probe_id", r.probe_id.as_str()),
+        ("run_id", r.run_id.as_str()),
+        ("smtp", r.smtp.as_str()),
+        ("imap", r.imap.as_str()),
+        ("verdict", r.verdict.as_str()),
+        ("tls_verified", tls),
+    ] {
+        let _ = writeln!(
+            x,
+            "      <property name=\"{name}\" value=\"{}\"/>",
+            escape_attr(value)
+        );
+    }
+    x.push_str("    </properties>\n");
+    for (name, time, failure) in &cases {
+        let open =
+            format!("    <testcase classname=\"mailtrip.check\" name=\"{name}\" time=\"{time}\"");
+        match failure {
+            None => {
+                let _ = writeln!(x, "{open}/>");
+            }
+            Some(f) => {
+                let _ = writeln!(x, "{open}>");
+                let _ = writeln!(
+                    x,
+                    "      <failure message=\"{}\" type=\"{}\">{}</failure>",
+                    escape_attr(&f.message),
+                    escape_attr(&f.kind),
+                    escape(&f.body)
+                );
+                x.push_str("    </testcase>\n");
+            }
+        }
+    }
+    let system_out = system_out(r);
+    if !system_out.is_empty() {
+        let _ = writeln!(x, "    <system-out>{}</system-out>", escape(&system_out));
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
+
+/// The phase that carries a failed verdict when no phase failed on its own: the error's phase
+/// if there is one, otherwise delivery for `not_delivered` and verify for `content_mismatch`.
+fn failure_carrier(r: &Report) -> Option<Phase> {
+    if r.verdict.is_delivered() || r.phases.iter().any(|p| !p.ok) {
+        return None;
+    }
+    let wanted = match (&r.error, r.verdict) {
+        (Some(e), _) => e.phase,
+        (None, Verdict::ContentMismatch) => Phase::Verify,
+        (None, _) => Phase::Delivery,
+    };
+    r.phase(wanted).map(|p| p.name)
+}
+
+fn phase_failure(r: &Report, p: &PhaseReport, carrier: Option<Phase>) -> Option<Failure> {
+    if p.ok && carrier != Some(p.name) {
+        return None;
+    }
+    if let Some(e) = r.error.as_ref().filter(|e| e.phase == p.name) {
+        let d = &e.diagnosis;
+        let mut body = String::new();
+        if let Some(text) = &d.server_text {
+            let _ = writeln!(body, "server said: {text}");
+        }
+        let _ = writeln!(body, "hint: {}", d.hint);
+        if let Some(link) = &d.link {
+            let _ = writeln!(body, "see: {link}");
+        }
+        return Some(Failure {
+            message: format!("{}: {}", d.code, d.summary),
+            kind: d.code.as_str().to_string(),
+            body,
+        });
+    }
+    let detail = if p.detail.is_empty() {
+        format!("{} failed", p.name)
+    } else {
+        p.detail.clone()
+    };
+    Some(Failure {
+        message: format!("{}: {detail}", r.verdict.as_str()),
+        kind: r.verdict.as_str().to_string(),
+        body: String::new(),
+    })
+}
+
+/// The final testcase fails unless the probe reached the inbox.
+fn verdict_failure(r: &Report) -> Option<Failure> {
+    let message = match (r.verdict, &r.error) {
+        (Verdict::Delivered, _) => return None,
+        (Verdict::DeliveredToSpam, _) => match &r.evidence.mailbox {
+            Some(m) => format!("delivered_to_spam: the probe arrived in {m}"),
+            None => "delivered_to_spam: the probe arrived in the spam folder".to_string(),
+        },
+        (v, Some(e)) => format!("{}: {} at {}", v.as_str(), e.diagnosis.code, e.phase),
+        (v, None) => v.as_str().to_string(),
+    };
+    Some(Failure {
+        message,
+        kind: r.verdict.as_str().to_string(),
+        body: String::new(),
+    })
+}
+
+/// Evidence and warnings, for the suite's `<system-out>`.
+fn system_out(r: &Report) -> String {
+    let mut s = String::new();
+    let e = &r.evidence;
+    if !e.message_id.is_empty() {
+        let _ = writeln!(s, "message_id: {}", e.message_id);
+    }
+    if let Some(reply) = &e.smtp_reply {
+        let _ = writeln!(s, "smtp_reply: {reply}");
+    }
+    if let Some(mailbox) = &e.mailbox {
+        let _ = writeln!(s, "mailbox: {mailbox}");
+    }
+    if e.copies > 1 {
+        let _ = writeln!(s, "duplicate: {} copies arrived", e.copies);
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    s
+}
+
+/// Milliseconds as JUnit seconds with millisecond precision.
+fn seconds(ms: f64) -> String {
+    format!("{:.3}", ms / 1000.0)
+}
+
+/// The JUnit schema's timestamp is ISO 8601 without a zone, so the RFC 3339 start time is
+/// converted to UTC; anything unparseable is passed through unchanged.
+fn timestamp(started_at: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(started_at) {
+        Ok(t) => t
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string(),
+        Err(_) => started_at.to_string(),
+    }
+}
+
+/// Escapes XML 1.0 character data: the five markup characters become entities, CR becomes a
+/// character reference (a parser would fold CRLF into LF), and characters XML 1.0 forbids
+/// (most C0 controls, U+FFFE, U+FFFF) are dropped.
+pub fn escape(s: &str) -> String {
+    escape_with(s, false)
+}
+
+/// Like [`escape`], for attribute values: tab and LF also become character references, since
+/// attribute-value normalization would otherwise turn them into spaces.
+pub fn escape_attr(s: &str) -> String {
+    escape_with(s, true)
+}
+
+fn escape_with(s: &str, attr: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\n' if attr => out.push_str("&#10;"),
+            '\t' if attr => out.push_str("&#9;"),
+            c if is_xml_char(c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// XML 1.0 `Char`: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_drops_illegal_characters() {
+        assert_eq!(
+            escape(r#"a & b < c > d "e" 'f'"#),
+            "a &amp; b &lt; c &gt; d &quot;e&quot; &apos;f&apos;"
+        );
+        assert_eq!(escape("bell\u{7}nul\0esc\u{1b}end"), "bellnulescend");
+        assert_eq!(escape("\u{FFFE}\u{FFFF}ok\u{10000}"), "ok\u{10000}");
+        assert_eq!(escape("tab\tcr\rlf\n"), "tab\tcr&#13;lf\n");
+        assert_eq!(escape_attr("tab\tcr\rlf\n"), "tab&#9;cr&#13;lf&#10;");
+        assert_eq!(escape("→ ü"), "→ ü");
+    }
+
+    #[test]
+    fn timestamp_is_utc_without_zone() {
+        assert_eq!(
+            timestamp("2025-03-14T15:09:26.535+01:00"),
+            "2025-03-14T14:09:26"
+        );
+        assert_eq!(timestamp("yesterday"), "yesterday");
+    }
+}

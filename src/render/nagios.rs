@@ -1,0 +1,231 @@
+//! `--format nagios`: one status line with performance data, following the Nagios plugin
+//! guidelines, for Nagios, Icinga, Naemon and Sensu. The exit code comes from [`status`], since
+//! delivery-time thresholds can turn a delivered probe into WARNING or CRITICAL.
+
+use std::fmt::{self, Write as _};
+use std::io::{self, Write};
+use std::time::Duration;
+
+use super::Render;
+use crate::report::{Phase, Report, Verdict};
+
+/// The Nagios renderer, with optional thresholds on the delivery phase's time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Nagios {
+    /// Delivery slower than this is WARNING.
+    pub warning: Option<Duration>,
+    /// Delivery slower than this is CRITICAL.
+    pub critical: Option<Duration>,
+}
+
+impl Nagios {
+    /// Rejects thresholds that cannot both apply; report the error with [`unknown`] and exit 3.
+    pub fn validate(&self) -> Result<(), String> {
+        match (self.warning, self.critical) {
+            (Some(w), Some(c)) if w > c => Err(format!(
+                "warning threshold {}s is above critical threshold {}s",
+                w.as_secs_f64(),
+                c.as_secs_f64()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A Nagios service state, ordered by severity among OK < WARNING < CRITICAL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NagiosStatus {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl NagiosStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NagiosStatus::Ok => "OK",
+            NagiosStatus::Warning => "WARNING",
+            NagiosStatus::Critical => "CRITICAL",
+            NagiosStatus::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// The plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            NagiosStatus::Ok => 0,
+            NagiosStatus::Warning => 1,
+            NagiosStatus::Critical => 2,
+            NagiosStatus::Unknown => 3,
+        }
+    }
+}
+
+impl fmt::Display for NagiosStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The state of a report under the thresholds, and the exit code the CLI should use.
+///
+/// OK: delivered to the inbox within the thresholds. WARNING: delivered to spam, or delivery
+/// slower than `warning`. CRITICAL: not delivered or failed, or delivery slower than `critical`.
+pub fn status(report: &Report, thresholds: &Nagios) -> (NagiosStatus, u8) {
+    let s = match report.verdict {
+        Verdict::Delivered => threshold_status(report, thresholds),
+        Verdict::DeliveredToSpam => NagiosStatus::Warning.max(threshold_status(report, thresholds)),
+        _ => NagiosStatus::Critical,
+    };
+    (s, s.exit_code())
+}
+
+/// The line for a run that could not start (bad flags, missing config): exit 3 with it.
+/// One line, without the trailing newline.
+pub fn unknown(message: &str) -> String {
+    format!("MAILTRIP UNKNOWN - {}", one_line(message))
+}
+
+fn threshold_status(r: &Report, t: &Nagios) -> NagiosStatus {
+    let delivery = delivery_time(r);
+    if t.critical.is_some_and(|c| delivery > c) {
+        NagiosStatus::Critical
+    } else if t.warning.is_some_and(|w| delivery > w) {
+        NagiosStatus::Warning
+    } else {
+        NagiosStatus::Ok
+    }
+}
+
+/// Delivery time: the delivery phase, or the total if the phase is missing.
+fn delivery_time(r: &Report) -> Duration {
+    let ms = r.phase(Phase::Delivery).map_or(r.total_ms, |p| p.ms);
+    Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
+}
+
+impl Render for Nagios {
+    fn render(&self, r: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let (state, _) = status(r, self);
+        writeln!(
+            out,
+            "MAILTRIP {state} - {} | {}",
+            one_line(&self.text(r)),
+            self.perfdata(r)
+        )
+    }
+}
+
+impl Nagios {
+    /// The human part of the line, before the `|`.
+    fn text(&self, r: &Report) -> String {
+        let taken = delivery_time(r);
+        match r.verdict {
+            Verdict::Delivered | Verdict::DeliveredToSpam => {
+                let place = match (r.verdict, &r.evidence.mailbox) {
+                    (Verdict::Delivered, _) => "inbox".to_string(),
+                    (_, Some(mailbox)) => format!("spam ({mailbox})"),
+                    (_, None) => "spam".to_string(),
+                };
+                let mut s = format!("delivered to {place} in {:.2}s", taken.as_secs_f64());
+                let over = [("critical", self.critical), ("warning", self.warning)]
+                    .into_iter()
+                    .find_map(|(name, limit)| limit.filter(|l| taken > *l).map(|l| (name, l)));
+                if let Some((name, limit)) = over {
+                    let _ = write!(s, " (over {name} {}s)", limit.as_secs_f64());
+                }
+                if r.evidence.copies > 1 {
+                    let _ = write!(s, ", {} copies", r.evidence.copies);
+                }
+                s
+            }
+            verdict => {
+                let v = verdict.as_str();
+                if let Some(e) = &r.error {
+                    let d = &e.diagnosis;
+                    let mut s = format!("{v} at {} ({}): {}", e.phase, d.code, d.summary);
+                    if let Some(text) = &d.server_text {
+                        let _ = write!(s, " Server said: {text}");
+                    }
+                    s
+                } else {
+                    // No diagnosis: the failed phase, else the one that decided the verdict.
+                    let carrier = if verdict == Verdict::ContentMismatch {
+                        Phase::Verify
+                    } else {
+                        Phase::Delivery
+                    };
+                    let phase = r.phases.iter().find(|p| !p.ok).or(r.phase(carrier));
+                    match phase {
+                        Some(p) if p.detail.is_empty() => format!("{v} at {}", p.name),
+                        Some(p) => format!("{v} at {}: {}", p.name, p.detail),
+                        None => v.to_string(),
+                    }
+                }
+            }
+        }
+    }
+
+    /// `label=value[UOM];[warn];[crit];[min];[max]` for each phase that ran, then the total.
+    fn perfdata(&self, r: &Report) -> String {
+        let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64().to_string()).unwrap_or_default();
+        let mut items: Vec<String> = r
+            .phases
+            .iter()
+            .map(|p| {
+                let (warn, crit) = if p.name == Phase::Delivery {
+                    (secs(self.warning), secs(self.critical))
+                } else {
+                    (String::new(), String::new())
+                };
+                format!("{}={:.3}s;{warn};{crit};0;", p.name, p.ms / 1000.0)
+            })
+            .collect();
+        items.push(format!("total={:.3}s;;;0;", r.total_ms / 1000.0));
+        items.join(" ")
+    }
+}
+
+/// Plugin output is one line and `|` starts the performance data, so newlines (and the space
+/// runs around them) become a single space and `|` becomes `/`.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out.replace('|', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_joins_lines_and_removes_pipes() {
+        assert_eq!(
+            one_line("534-5.7.9 a\r\n534 5.7.9  b | c\n"),
+            "534-5.7.9 a 534 5.7.9  b / c"
+        );
+        assert_eq!(
+            unknown("no account\nconfigured"),
+            "MAILTRIP UNKNOWN - no account configured"
+        );
+    }
+
+    #[test]
+    fn validate_rejects_warning_above_critical() {
+        let t = Nagios {
+            warning: Some(Duration::from_secs(30)),
+            critical: Some(Duration::from_secs(10)),
+        };
+        assert!(t.validate().unwrap_err().contains("above critical"));
+        assert!(Nagios::default().validate().is_ok());
+    }
+}

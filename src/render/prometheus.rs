@@ -1,0 +1,227 @@
+//! `--format prometheus`: the Report as Prometheus text exposition format, meant to be written
+//! with `--output` into node_exporter's textfile collector directory. No sample timestamps,
+//! since the textfile collector rejects them; `mailtrip_last_run_timestamp_seconds` says when.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::Render;
+use crate::report::{Phase, Report, Verdict};
+
+/// The Prometheus renderer.
+pub struct Prometheus;
+
+/// Every verdict, in declaration order, for the one-series-per-verdict gauge.
+const VERDICTS: [Verdict; 7] = [
+    Verdict::Delivered,
+    Verdict::DeliveredToSpam,
+    Verdict::NotDelivered,
+    Verdict::ContentMismatch,
+    Verdict::SendFailed,
+    Verdict::AuthFailed,
+    Verdict::Error,
+];
+
+/// Writes one metric family: `# HELP`, `# TYPE gauge`, then its samples.
+struct Family<'a> {
+    out: &'a mut String,
+    /// The labels every series carries (`from`, `to`), already rendered.
+    common: &'a str,
+}
+
+impl Family<'_> {
+    fn head(&mut self, name: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} gauge");
+    }
+
+    /// One sample; `labels` come before the common ones.
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: &str) {
+        let mut l = String::new();
+        for (k, v) in labels {
+            let _ = write!(l, "{k}=\"{}\",", escape_label(v));
+        }
+        let _ = writeln!(self.out, "{name}{{{l}{}}} {value}", self.common);
+    }
+}
+
+impl Render for Prometheus {
+    fn render(&self, r: &Report, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(exposition(r).as_bytes())
+    }
+}
+
+fn exposition(r: &Report) -> String {
+    let common = format!(
+        "from=\"{}\",to=\"{}\"",
+        escape_label(&r.from),
+        escape_label(&r.to)
+    );
+    let mut text = String::new();
+    let mut f = Family {
+        out: &mut text,
+        common: &common,
+    };
+    let bool = |b: bool| if b { "1" } else { "0" };
+
+    f.head(
+        "mailtrip_check_success",
+        "Whether the probe was delivered to the inbox (1) or not (0; spam counts as not).",
+    );
+    f.sample(
+        "mailtrip_check_success",
+        &[],
+        bool(r.verdict == Verdict::Delivered),
+    );
+
+    f.head(
+        "mailtrip_check_verdict",
+        "The check's verdict: 1 for the actual verdict, 0 for the others.",
+    );
+    for v in VERDICTS {
+        f.sample(
+            "mailtrip_check_verdict",
+            &[("verdict", v.as_str())],
+            bool(v == r.verdict),
+        );
+    }
+
+    if !r.phases.is_empty() {
+        f.head(
+            "mailtrip_phase_duration_seconds",
+            "Wall time of each phase that ran, in seconds.",
+        );
+        for p in &r.phases {
+            f.sample(
+                "mailtrip_phase_duration_seconds",
+                &[("phase", p.name.as_str())],
+                &seconds(p.ms),
+            );
+        }
+        f.head(
+            "mailtrip_phase_ok",
+            "Whether each phase that ran succeeded (1) or failed (0).",
+        );
+        for p in &r.phases {
+            f.sample(
+                "mailtrip_phase_ok",
+                &[("phase", p.name.as_str())],
+                bool(p.ok),
+            );
+        }
+    }
+
+    if let Some(p) = r.phase(Phase::Delivery).filter(|p| p.ok) {
+        f.head(
+            "mailtrip_delivery_seconds",
+            "Time from SMTP acceptance until the probe was seen over IMAP; absent when it was not delivered.",
+        );
+        f.sample("mailtrip_delivery_seconds", &[], &seconds(p.ms));
+    }
+
+    f.head(
+        "mailtrip_total_seconds",
+        "Time from the start of the check to its verdict, in seconds.",
+    );
+    f.sample("mailtrip_total_seconds", &[], &seconds(r.total_ms));
+
+    f.head(
+        "mailtrip_copies",
+        "How many copies of the probe arrived (more than 1 is a duplicate).",
+    );
+    f.sample("mailtrip_copies", &[], &r.evidence.copies.to_string());
+
+    f.head(
+        "mailtrip_tls_verified",
+        "Whether TLS certificates were verified (0 only with --insecure-skip-verify).",
+    );
+    f.sample("mailtrip_tls_verified", &[], bool(r.tls_verified));
+
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&r.started_at) {
+        let ts = t.timestamp() as f64 + f64::from(t.timestamp_subsec_millis()) / 1000.0;
+        f.head(
+            "mailtrip_last_run_timestamp_seconds",
+            "Unix time at which the last check started.",
+        );
+        f.sample(
+            "mailtrip_last_run_timestamp_seconds",
+            &[],
+            &trim_float(format!("{ts:.3}")),
+        );
+    }
+
+    if let Some((phase, code)) = failure(r) {
+        f.head(
+            "mailtrip_failure",
+            "Present with value 1 when the check failed: the phase and the diagnosis code.",
+        );
+        f.sample(
+            "mailtrip_failure",
+            &[("phase", phase.as_str()), ("code", code)],
+            "1",
+        );
+    }
+    text
+}
+
+/// Where and why the check failed: the diagnosed error, else the first failed phase (or the
+/// delivery/verify phase) with the verdict as the code.
+fn failure(r: &Report) -> Option<(Phase, &'static str)> {
+    if r.verdict.is_delivered() {
+        return None;
+    }
+    if let Some(e) = &r.error {
+        return Some((e.phase, e.diagnosis.code.as_str()));
+    }
+    let phase = match r.phases.iter().find(|p| !p.ok) {
+        Some(p) => p.name,
+        None if r.verdict == Verdict::ContentMismatch => Phase::Verify,
+        None => Phase::Delivery,
+    };
+    Some((phase, r.verdict.as_str()))
+}
+
+/// Milliseconds as seconds, to the microsecond, without trailing zeros.
+fn seconds(ms: f64) -> String {
+    trim_float(format!("{:.6}", ms / 1000.0))
+}
+
+fn trim_float(s: String) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// Escapes a label value: backslash, double quote and line feed.
+pub fn escape_label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+    }
+
+    #[test]
+    fn seconds_are_trimmed() {
+        assert_eq!(seconds(640.0), "0.64");
+        assert_eq!(seconds(12.3), "0.0123");
+        assert_eq!(seconds(2000.0), "2");
+        assert_eq!(seconds(0.0), "0");
+    }
+}
