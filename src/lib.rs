@@ -9,6 +9,7 @@
 //! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence |
 //! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks) |
 //! | `probe` | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse) |
+//! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
 //! | [`report`] | plain data: Report, phase timings, Verdict (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report; `println!` lives only here and in `main` |
@@ -16,6 +17,7 @@
 //! | `cli` | clap definitions and one function per subcommand |
 //!
 
+pub mod analyze;
 pub mod config;
 pub mod diagnose;
 pub mod providers;
