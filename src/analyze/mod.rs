@@ -2,3 +2,4 @@
 //! (`Authentication-Results`) and the path and timing it took (`Received`).
 
 pub mod auth_results;
+pub mod hops;
