@@ -136,6 +136,9 @@ pub fn parse(value: &str) -> Result<AuthResults, ParseError> {
     c.pos = start;
     let authserv_id = if has_id {
         let id = c.value();
+        if id.is_empty() {
+            return Err(c.error("an authserv-id"));
+        }
         c.skip_cfws();
         c.skip_version();
         id
@@ -591,6 +594,8 @@ mod tests {
             e.to_string(),
             "authentication-results: expected ';' at byte 15"
         );
+        assert_eq!(parse("  (only a comment)").unwrap_err().offset(), 18);
+        assert!(parse("; spf=pass").is_err());
         assert!(parse("mx.example.org; =pass").is_err());
         assert!(parse("mx.example.org; spf").is_err());
         assert!(parse("mx.example.org; spf=").is_err());
