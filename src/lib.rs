@@ -9,6 +9,7 @@
 //! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence |
 //! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks) |
 //! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse) |
+//! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
 //! | [`report`] | plain data: Report, phase timings, Verdict (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md) and atomic `--output` writes; `println!` lives only here and in `main` |
@@ -30,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod analyze;
 pub mod config;
 pub mod diagnose;
 pub mod probe;
