@@ -20,6 +20,7 @@ done
 
 # ---------------------------------------------------------------- stop + wipe previous run
 [[ -n $S && $S != / && $S != /tmp && $S != /root && $S != /home ]] || die "refusing STATE_DIR=$S"
+[[ $S =~ ^[A-Za-z0-9/._+-]+$ ]] || die "STATE_DIR must match [A-Za-z0-9/._+-]+ (it ends up unquoted in configs and env): $S"
 if [[ -e $S ]]; then
   bash "$HERE/stop.sh" "$S" >&2
   if [[ -n $(ls -A "$S" 2>/dev/null) && ! -e $S/.mailstack ]]; then
