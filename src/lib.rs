@@ -13,6 +13,7 @@
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
 //! | [`report`] | plain data: Report, phase timings, Verdict (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md) and atomic `--output` writes; `println!` lives only here and in `main` |
+//! | [`cli`] | clap definitions and one function per subcommand |
 //! | [`server`] | the embedded loopback SMTP + IMAP server: codec → session → shared store |
 //!
 //! # Example
@@ -32,6 +33,7 @@
 //! ```
 
 pub mod analyze;
+pub mod cli;
 pub mod config;
 pub mod diagnose;
 pub mod probe;

@@ -1,3 +1,32 @@
-//! The `mailtrip` command line: parse arguments, run, render, exit.
+//! The `mailtrip` binary: parse arguments, run the command, exit with its code. Everything
+//! else lives in the library (`mailtrip::cli`).
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = match mailtrip::cli::Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let usage = e.use_stderr();
+            let _ = e.print();
+            return if usage {
+                ExitCode::from(mailtrip::cli::EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mailtrip: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(mailtrip::cli::run(args))
+}

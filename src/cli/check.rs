@@ -1,0 +1,121 @@
+//! `mailtrip check`: resolve the accounts (or start the embedded server), run one round trip,
+//! render the report, and exit 0 (inbox), 1 (warning), 2 (failed) or 3 (usage/config).
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::config::{Account, Target, resolve};
+use crate::probe::Check;
+use crate::render::{Format, nagios, renderer_with};
+use crate::report::Phase;
+use crate::server::{ServerConfig, TestServer};
+
+use super::{CheckArgs, OutputArgs};
+
+/// The embedded server's demo users for `check` with no account configured.
+const EMBEDDED_FROM: &str = "alice@mailtrip.localhost";
+const EMBEDDED_TO: &str = "bob@mailtrip.localhost";
+
+pub async fn run(a: CheckArgs) -> ExitCode {
+    super::init_logging(a.output.verbose);
+    let thresholds = nagios::Nagios {
+        warning: a.warning,
+        critical: a.critical,
+    };
+    if let Err(e) = thresholds.validate() {
+        return usage_error(&a.output, &e);
+    }
+    let resolved = match resolve(&a.account.overrides()) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&a.output, &e.to_string()),
+    };
+    for w in &resolved.warnings {
+        eprintln!("mailtrip: warning: {w}");
+    }
+    let mut server = None;
+    let (from, to, embedded) = match resolved.target {
+        Target::Accounts { from, to } => (*from, *to, false),
+        Target::Embedded => match start_embedded().await {
+            Ok((s, from, to)) => {
+                server = Some(s);
+                (from, to, true)
+            }
+            Err(e) => {
+                super::print_error(&e);
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let progress = a.output.show_progress();
+    if progress && embedded {
+        eprintln!(
+            "mailtrip: no account configured: running against the embedded server on 127.0.0.1"
+        );
+    }
+    let mut check = Check::new(from, to).timeout(a.timeout).keep(a.keep);
+    if progress {
+        let start = Instant::now();
+        check = check.on_progress(move |phase: Phase| {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\r\x1b[2K  … {phase} ({:.1} s)",
+                start.elapsed().as_secs_f64()
+            );
+            let _ = err.flush();
+        });
+    }
+    let mut report = check.run().await;
+    if progress {
+        eprint!("\r\x1b[2K");
+    }
+    report.embedded = embedded;
+    if let Some(s) = server.take() {
+        s.shutdown().await;
+    }
+    let (status, code) = nagios::status(&report, &thresholds);
+    if report.verdict.is_delivered()
+        && status != nagios::NagiosStatus::Ok
+        && let Some(d) = report.phase(Phase::Delivery)
+    {
+        let message = format!(
+            "delivery took {:.0} ms: {status} under --warning/--critical",
+            d.ms
+        );
+        report.warnings.push(message);
+    }
+    let r = renderer_with(a.output.format, a.output.style(), thresholds);
+    let mut bytes = Vec::new();
+    if let Err(e) = r.render(&report, &mut bytes) {
+        eprintln!("mailtrip: rendering the report: {e}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = super::emit(a.output.output.as_deref(), &bytes) {
+        super::print_error(&e);
+        return ExitCode::from(2);
+    }
+    ExitCode::from(code)
+}
+
+/// A usage or configuration error: exit 3, in Nagios's own words when it is reading.
+fn usage_error(out: &OutputArgs, message: &str) -> ExitCode {
+    if out.format == Format::Nagios {
+        let line = format!("{}\n", nagios::unknown(message));
+        let _ = super::emit(out.output.as_deref(), line.as_bytes());
+    }
+    eprintln!("mailtrip: {message}");
+    ExitCode::from(super::EXIT_USAGE)
+}
+
+/// Starts the embedded server with two demo users and returns accounts for both.
+async fn start_embedded() -> anyhow::Result<(TestServer, Account, Account)> {
+    let password = super::server::demo_password();
+    let config = ServerConfig::default()
+        .with_user(EMBEDDED_FROM, &password)
+        .with_user(EMBEDDED_TO, &password);
+    let server = TestServer::start(config).await?;
+    let from = Account::embedded(&server, EMBEDDED_FROM, &password);
+    let to = Account::embedded(&server, EMBEDDED_TO, &password);
+    Ok((server, from, to))
+}

@@ -1,0 +1,281 @@
+//! The command line: clap definitions and one function per subcommand. `main.rs` only parses,
+//! calls [`run`], and turns the result into an exit code.
+
+mod check;
+mod server;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::config::Overrides;
+use crate::render::{Format, Style};
+
+/// Exit code for usage and configuration errors.
+pub const EXIT_USAGE: u8 = 3;
+
+/// mailtrip proves email really works: it sends a tagged probe over SMTP, watches the
+/// mailbox over IMAP, and says where the mail landed and, if it didn't, why.
+#[derive(Debug, Parser)]
+#[command(name = "mailtrip", version, propagate_version = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send a probe and watch it arrive: a full SMTP → IMAP round trip.
+    ///
+    /// With no account configured it runs against the embedded server.
+    Check(Box<CheckArgs>),
+    /// Run the embedded loopback SMTP + IMAP server for another app's tests.
+    Server(Box<server::ServerArgs>),
+}
+
+/// Output options shared by commands that produce a report.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Colour: auto (terminal and no NO_COLOR), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// No progress on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the report to FILE (atomically: temp file + rename) instead of stdout; `-` is stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// More logging on stderr (-v info, -vv debug, -vvv wire traces; secrets are redacted).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl OutputArgs {
+    /// Decides the style once: colour only for a terminal without NO_COLOR, unless forced.
+    pub fn style(&self) -> Style {
+        let color = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
+        Style { color }
+    }
+
+    /// Progress goes to stderr only for people: human format, stderr a terminal, not quiet.
+    pub fn show_progress(&self) -> bool {
+        self.format == Format::Human && !self.quiet && std::io::stderr().is_terminal()
+    }
+}
+
+/// Where to send from and which mailbox to watch.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct AccountArgs {
+    /// Config file (default ./mailtrip.toml, then ~/.config/mailtrip/config.toml).
+    #[arg(long, env = "MAILTRIP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Named account from the config file to send from (and watch).
+    #[arg(long, env = "MAILTRIP_ACCOUNT")]
+    pub account: Option<String>,
+    /// Named account to send to and watch instead of the sender's own mailbox.
+    #[arg(long, env = "MAILTRIP_TO_ACCOUNT")]
+    pub to_account: Option<String>,
+    /// Provider preset that fills hosts, ports and TLS modes (see `mailtrip providers`).
+    #[arg(long, env = "MAILTRIP_PROVIDER")]
+    pub provider: Option<String>,
+    /// SMTP endpoint: smtps://HOST[:465], smtp+starttls://HOST[:587] or smtp://HOST[:25].
+    #[arg(long, env = "MAILTRIP_SMTP")]
+    pub smtp: Option<String>,
+    /// IMAP endpoint: imaps://HOST[:993], imap+starttls://HOST[:143] or imap://HOST[:143].
+    #[arg(long, env = "MAILTRIP_IMAP")]
+    pub imap: Option<String>,
+    /// Login name (defaults to the address).
+    #[arg(long, env = "MAILTRIP_USER")]
+    pub user: Option<String>,
+    /// Sender address (defaults to the login).
+    #[arg(long, env = "MAILTRIP_FROM")]
+    pub from: Option<String>,
+    /// Recipient address (defaults to the sender: a send-to-self).
+    #[arg(long, env = "MAILTRIP_TO")]
+    pub to: Option<String>,
+    /// Read the password from this environment variable.
+    #[arg(long)]
+    pub password_env: Option<String>,
+    /// Read the password from the first line of this file.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// Run this command (sh -c) and use what it prints as the password.
+    #[arg(long)]
+    pub password_command: Option<String>,
+    /// Read an OAuth2 access token (XOAUTH2) from this environment variable.
+    #[arg(long)]
+    pub oauth2_token_env: Option<String>,
+    /// Run this command and use what it prints as an OAuth2 access token.
+    #[arg(long)]
+    pub oauth2_token_command: Option<String>,
+    /// Trust this PEM root certificate too (private CA).
+    #[arg(long, env = "MAILTRIP_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Allow smtp:// or imap:// (no TLS) to a host that is not loopback.
+    #[arg(long)]
+    pub allow_plaintext: bool,
+    /// Do NOT verify TLS certificates. Every output says so loudly.
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
+}
+
+impl AccountArgs {
+    /// The overrides for config resolution; MAILTRIP_PASSWORD is read here, into a secret.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            account: self.account.clone(),
+            to_account: self.to_account.clone(),
+            provider: self.provider.clone(),
+            smtp: self.smtp.clone(),
+            imap: self.imap.clone(),
+            user: self.user.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            password: std::env::var("MAILTRIP_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(SecretString::from),
+            password_env: self.password_env.clone(),
+            password_file: self.password_file.clone(),
+            password_command: self.password_command.clone(),
+            oauth2_token_env: self.oauth2_token_env.clone(),
+            oauth2_token_command: self.oauth2_token_command.clone(),
+            ca_file: self.ca_file.clone(),
+            allow_plaintext: self.allow_plaintext,
+            insecure_skip_verify: self.insecure_skip_verify,
+        }
+    }
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub account: AccountArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// How long to wait for delivery: 500ms, 20s, 2m.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub timeout: Duration,
+    /// Delivery slower than this is a warning (exit 1; Nagios WARNING).
+    #[arg(long, alias = "warn", value_parser = parse_duration)]
+    pub warning: Option<Duration>,
+    /// Delivery slower than this is a failure (exit 2; Nagios CRITICAL).
+    #[arg(long, value_parser = parse_duration)]
+    pub critical: Option<Duration>,
+    /// Leave the probe in the mailbox (no cleanup).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Parses `500ms`, `20s`, `2m`, `1h`, `1d` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; use e.g. 500ms, 20s, 2m"))?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}; use ms, s, m, h or d"
+            ));
+        }
+    };
+    if !secs.is_finite() || secs <= 0.0 || secs > 365.0 * 86400.0 {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Sets up logging on stderr at the requested verbosity (RUST_LOG overrides).
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "mailtrip=info",
+        2 => "mailtrip=debug",
+        _ => "mailtrip=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs a parsed command line to completion.
+pub async fn run(args: Args) -> ExitCode {
+    match args.command {
+        Command::Check(a) => check::run(*a).await,
+        Command::Server(a) => server::run(*a).await,
+    }
+}
+
+/// Writes output to `path` atomically, or to stdout when `path` is None or `-`. A closed
+/// stdout pipe (`| head`) is the reader's choice, not an error.
+pub fn emit(path: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    match path {
+        Some(p) if p.as_os_str() != "-" => crate::render::write_atomically(p, bytes)
+            .with_context(|| format!("writing the report to {}", p.display())),
+        _ => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(bytes).and_then(|_| out.flush()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                r => r.context("writing the report to stdout"),
+            }
+        }
+    }
+}
+
+/// Prints an error chain as `mailtrip: a: b: c` on stderr.
+pub fn print_error(err: &anyhow::Error) {
+    eprintln!("mailtrip: {err:#}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("2 weeks").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}

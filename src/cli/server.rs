@@ -1,0 +1,143 @@
+//! `mailtrip server`: runs the embedded server until SIGINT/SIGTERM, printing one JSON line
+//! with every address, the CA file and the users, for another app's tests to read.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args as ClapArgs;
+use rand::Rng;
+
+use crate::render::server as banner;
+use crate::server::{Ports, Profile, ServerConfig, TestServer};
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ServerArgs {
+    /// Behaviour profile: standard (Dovecot-like folders) or gmail.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Standard)]
+    pub profile: ProfileArg,
+    /// A user as ADDRESS:PASSWORD (repeatable). Without any, one demo user is created.
+    #[arg(long = "user", value_name = "ADDRESS:PASSWORD")]
+    pub users: Vec<String>,
+    /// Address to bind. Only loopback unless --allow-remote.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Allow binding a non-loopback address (the server accepts any test mail).
+    #[arg(long)]
+    pub allow_remote: bool,
+    #[arg(long, value_name = "N")]
+    pub smtp_port: Option<u16>,
+    #[arg(long, value_name = "N")]
+    pub submission_port: Option<u16>,
+    #[arg(long, value_name = "N")]
+    pub smtps_port: Option<u16>,
+    #[arg(long, value_name = "N")]
+    pub imap_port: Option<u16>,
+    #[arg(long, value_name = "N")]
+    pub imaps_port: Option<u16>,
+    /// Write the generated CA certificate (PEM) here (default: a file in the temp dir).
+    #[arg(long, value_name = "FILE")]
+    pub ca_out: Option<PathBuf>,
+    /// More logging on stderr (-vv shows the wire, with secrets redacted).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileArg {
+    Standard,
+    Gmail,
+}
+
+pub async fn run(args: ServerArgs) -> ExitCode {
+    super::init_logging(args.verbose);
+    match serve(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            super::print_error(&e);
+            ExitCode::from(super::EXIT_USAGE)
+        }
+    }
+}
+
+/// Generates a demo password: 20 random letters and digits.
+pub fn demo_password() -> String {
+    const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..20)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    if !args.bind.is_loopback() && !args.allow_remote {
+        bail!(
+            "refusing to bind {}: the embedded server is for loopback tests; pass --allow-remote to bind it anyway",
+            args.bind
+        );
+    }
+    let mut users = Vec::new();
+    for u in &args.users {
+        let (addr, pw) = u
+            .split_once(':')
+            .filter(|(a, p)| a.contains('@') && !p.is_empty())
+            .with_context(|| format!("--user {u:?}: expected ADDRESS:PASSWORD"))?;
+        users.push((addr.to_string(), pw.to_string()));
+    }
+    if users.is_empty() {
+        users.push(("demo@mailtrip.localhost".to_string(), demo_password()));
+    }
+    let mut config = ServerConfig {
+        bind: args.bind,
+        ports: Ports {
+            smtp: args.smtp_port,
+            submission: args.submission_port,
+            smtps: args.smtps_port,
+            imap: args.imap_port,
+            imaps: args.imaps_port,
+        },
+        profile: match args.profile {
+            ProfileArg::Standard => Profile::Standard,
+            ProfileArg::Gmail => Profile::Gmail,
+        },
+        ..ServerConfig::default()
+    };
+    for (a, p) in &users {
+        config = config.with_user(a, p);
+    }
+    let server = TestServer::start(config)
+        .await
+        .context("starting the embedded server")?;
+    let ca_path = args.ca_out.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("mailtrip-ca-{}.pem", std::process::id()))
+    });
+    std::fs::write(&ca_path, server.ca_pem())
+        .with_context(|| format!("writing the CA certificate to {}", ca_path.display()))?;
+    banner::announce(&server, &ca_path, &users)?;
+
+    wait_for_signal().await?;
+    server.shutdown().await;
+    if args.ca_out.is_none() {
+        let _ = std::fs::remove_file(&ca_path);
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
+}
