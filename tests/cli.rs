@@ -1,0 +1,252 @@
+//! The `mailtrip` binary end to end: `server` serves mail that curl sends and Python's imaplib
+//! finds and fetches byte-exact over verified TLS; `check` runs the embedded round trip and
+//! exits with the documented codes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+
+/// A running `mailtrip server`, stopped with SIGTERM on drop.
+struct ServerProcess {
+    child: Child,
+    info: serde_json::Value,
+}
+
+impl ServerProcess {
+    fn start(args: &[&str]) -> ServerProcess {
+        let mut child = Command::new(BIN)
+            .arg("server")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mailtrip server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("first line");
+        let info: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("first line {line:?}: {e}"));
+        ServerProcess { child, info }
+    }
+
+    fn port(&self, listener: &str) -> u16 {
+        let addr = self.info[listener].as_str().expect("address");
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port")
+    }
+
+    fn ca(&self) -> String {
+        self.info["ca_cert"].as_str().expect("ca_cert").to_string()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tempfile(name: &str, contents: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mailtrip-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(contents))
+        .expect("write temp file");
+    path
+}
+
+/// Issue 3's acceptance: curl submits over STARTTLS, imaplib finds it by header and fetches
+/// it byte-exact over IMAPS, both verifying the printed CA.
+#[test]
+fn server_serves_curl_mail_that_imaplib_fetches_byte_exact() {
+    let server = ServerProcess::start(&["--user", "app@test.local:s3cret-pw"]);
+    assert_eq!(server.info["users"][0]["address"], "app@test.local");
+    let message = b"From: app@test.local\r\nTo: app@test.local\r\nSubject: welcome\r\nX-Test-Tag: cli-7f3a\r\n\r\nHello from curl, gr\xc3\xbc\xc3\x9fe.\r\n";
+    let eml = tempfile("curl.eml", message);
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--ssl-reqd", "--cacert"])
+        .arg(server.ca())
+        .arg(format!("smtp://localhost:{}", server.port("submission")))
+        .args([
+            "--mail-from",
+            "app@test.local",
+            "--mail-rcpt",
+            "app@test.local",
+        ])
+        .args(["--user", "app@test.local:s3cret-pw", "--upload-file"])
+        .arg(&eml)
+        .output()
+        .expect("curl runs (apt-get install curl)");
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let script = r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+m = imaplib.IMAP4_SSL("localhost", int(sys.argv[2]), ssl_context=ctx)
+m.login("app@test.local", "s3cret-pw")
+m.select("INBOX")
+typ, data = m.uid("SEARCH", "HEADER", "X-Test-Tag", "cli-7f3a")
+uids = data[0].split()
+assert len(uids) == 1, data
+typ, data = m.uid("FETCH", uids[0], "(BODY.PEEK[])")
+sys.stdout.buffer.write(data[0][1])
+m.logout()
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(server.ca())
+        .arg(server.port("imaps").to_string())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "imaplib: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The stored copy is the message plus the Received header the server prepended.
+    let fetched = out.stdout;
+    assert!(
+        fetched.starts_with(b"Received: "),
+        "{}",
+        String::from_utf8_lossy(&fetched)
+    );
+    assert!(
+        fetched.ends_with(message),
+        "{}",
+        String::from_utf8_lossy(&fetched)
+    );
+    let status = server.stop();
+    assert!(status.success(), "server exits 0 on SIGTERM: {status:?}");
+}
+
+#[test]
+fn server_refuses_a_non_loopback_bind_without_allow_remote() {
+    let out = Command::new(BIN)
+        .args(["server", "--bind", "0.0.0.0"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
+}
+
+#[test]
+fn server_without_users_prints_a_demo_user_and_its_password() {
+    let server = ServerProcess::start(&[]);
+    let user = &server.info["users"][0];
+    assert!(user["address"].as_str().is_some_and(|a| a.contains('@')));
+    assert!(user["password"].as_str().is_some_and(|p| p.len() >= 16));
+    assert!(std::path::Path::new(&server.ca()).is_file());
+}
+
+/// With nothing configured, `check` runs against the embedded server and exits 0.
+#[test]
+fn check_with_no_account_runs_the_embedded_round_trip() {
+    let home = tempfile("home-marker", b"");
+    let out = Command::new(BIN)
+        .args(["check", "--format", "json"])
+        .env_remove("MAILTRIP_SMTP")
+        .env_remove("MAILTRIP_IMAP")
+        .env_remove("MAILTRIP_USER")
+        .env_remove("MAILTRIP_PROVIDER")
+        .env_remove("MAILTRIP_ACCOUNT")
+        .env("HOME", home.parent().expect("dir"))
+        .env("XDG_CONFIG_HOME", home.parent().expect("dir"))
+        .current_dir(home.parent().expect("dir"))
+        .output()
+        .expect("run");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["schema"], 1);
+    assert_eq!(report["verdict"], "delivered");
+    assert_eq!(report["embedded"], true);
+    assert_eq!(report["phases"].as_array().map(Vec::len), Some(10));
+}
+
+#[test]
+fn check_config_errors_exit_3_and_name_the_problem() {
+    let out = Command::new(BIN)
+        .args(["check", "--smtp", "smtp.example.com", "--imap", "imaps://h"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("smtps://HOST"), "{err}");
+
+    let out = Command::new(BIN)
+        .args(["check", "--format", "nagios", "--provider", "nope"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.starts_with("MAILTRIP UNKNOWN - unknown provider"),
+        "{line}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["check", "--timeout", "soon"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn check_against_a_wrong_password_exits_2_without_printing_it() {
+    let server = ServerProcess::start(&["--user", "a@test.local:right-password"]);
+    let secret = "wr0ng-Secret-9d1e";
+    for format in ["human", "json", "junit", "nagios", "prometheus"] {
+        let out = Command::new(BIN)
+            .args(["check", "-vvv", "--format", format, "--timeout", "5s"])
+            .arg("--smtp")
+            .arg(format!(
+                "smtp+starttls://localhost:{}",
+                server.port("submission")
+            ))
+            .arg("--imap")
+            .arg(format!("imaps://localhost:{}", server.port("imaps")))
+            .args([
+                "--user",
+                "a@test.local",
+                "--password-env",
+                "MT_TEST_PW",
+                "--ca-file",
+            ])
+            .arg(server.ca())
+            .env("MT_TEST_PW", secret)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{format}");
+        let all = [out.stdout, out.stderr].concat();
+        let text = String::from_utf8_lossy(&all);
+        assert!(
+            !text.contains(secret),
+            "{format} leaked the password:\n{text}"
+        );
+        assert!(text.contains("auth"), "{format}: {text}");
+    }
+}
