@@ -36,6 +36,8 @@ pub mod analyze;
 pub mod cli;
 pub mod config;
 pub mod diagnose;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod probe;
 pub mod providers;
 pub mod render;

@@ -3,6 +3,7 @@
 
 mod check;
 mod cli;
+mod hostile;
 mod imap_server;
 mod smtp_server;
 mod util;

@@ -732,3 +732,22 @@ fn phase_rank(p: Phase) -> u8 {
         Phase::Cleanup => 9,
     }
 }
+
+/// Verifies arbitrary bytes against a fixed probe (for `crate::fuzz`); true when it matches.
+#[doc(hidden)]
+pub fn fuzz_verify(raw: &[u8]) -> bool {
+    static PROBE: std::sync::OnceLock<Option<message::Probe>> = std::sync::OnceLock::new();
+    let probe = PROBE.get_or_init(|| {
+        message::build(
+            "a@mailtrip.test",
+            "b@mailtrip.test",
+            "01900000-0000-7000-8000-000000000000",
+            "run",
+        )
+        .ok()
+    });
+    match probe {
+        Some(p) => verify::verify(raw, p).problem.is_none(),
+        None => false,
+    }
+}

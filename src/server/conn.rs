@@ -13,14 +13,17 @@ use tokio_native_tls::{TlsAcceptor, TlsStream};
 pub enum ServerStream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// An in-memory pipe, for replaying bytes into a session (fuzzing, codec tests).
+    Memory(tokio::io::DuplexStream),
     /// Transient state during an upgrade; never read or written.
     Closed,
 }
 
 impl ServerStream {
-    /// Whether the stream is protected by TLS.
+    /// Whether the stream is protected by TLS. An in-memory pipe counts as protected: nobody
+    /// can observe it, and replayed sessions should reach every state, as with implicit TLS.
     pub fn is_tls(&self) -> bool {
-        matches!(self, ServerStream::Tls(_))
+        matches!(self, ServerStream::Tls(_) | ServerStream::Memory(_))
     }
 
     /// Upgrades a plain stream with the given acceptor (STARTTLS, or implicit TLS at accept).
@@ -55,6 +58,7 @@ impl AsyncRead for ServerStream {
         match self.get_mut() {
             ServerStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            ServerStream::Memory(s) => Pin::new(s).poll_read(cx, buf),
             ServerStream::Closed => Poll::Ready(Err(closed())),
         }
     }
@@ -69,6 +73,7 @@ impl AsyncWrite for ServerStream {
         match self.get_mut() {
             ServerStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            ServerStream::Memory(s) => Pin::new(s).poll_write(cx, buf),
             ServerStream::Closed => Poll::Ready(Err(closed())),
         }
     }
@@ -77,6 +82,7 @@ impl AsyncWrite for ServerStream {
         match self.get_mut() {
             ServerStream::Plain(s) => Pin::new(s).poll_flush(cx),
             ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            ServerStream::Memory(s) => Pin::new(s).poll_flush(cx),
             ServerStream::Closed => Poll::Ready(Err(closed())),
         }
     }
@@ -85,6 +91,7 @@ impl AsyncWrite for ServerStream {
         match self.get_mut() {
             ServerStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            ServerStream::Memory(s) => Pin::new(s).poll_shutdown(cx),
             ServerStream::Closed => Poll::Ready(Ok(())),
         }
     }

@@ -413,6 +413,44 @@ impl TestServer {
             .await
     }
 
+    /// Feeds `input` to a fresh session of `kind` over an in-memory pipe (no TLS, peer
+    /// 127.0.0.1) and returns everything the server wrote until the session ended or
+    /// `limit` passed. For fuzzing and byte-exact protocol tests; STARTTLS fails over it.
+    #[doc(hidden)]
+    pub async fn replay(&self, kind: ListenerKind, input: &[u8], limit: Duration) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client, server_end) = tokio::io::duplex(64 * 1024);
+        let stream = ServerStream::Memory(server_end);
+        let peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+        let shared = self.shared.clone();
+        let session = tokio::spawn(async move {
+            if kind.is_imap() {
+                let open = shared.imap_connections.fetch_add(1, Ordering::SeqCst) + 1;
+                let _guard = CountGuard(&shared.imap_connections);
+                imap::session::run(shared.clone(), stream, kind, peer, open).await;
+            } else {
+                smtp::session::run(shared.clone(), stream, kind, peer).await;
+            }
+        });
+        let mut out = Vec::new();
+        let io = async {
+            // Write and read at once: a session may answer before it has read everything.
+            let (mut r, mut w) = tokio::io::split(&mut client);
+            let write = async {
+                let _ = w.write_all(input).await;
+                let _ = w.shutdown().await;
+            };
+            let read = async {
+                let _ = r.read_to_end(&mut out).await;
+            };
+            tokio::join!(write, read);
+        };
+        let _ = tokio::time::timeout(limit, io).await;
+        session.abort();
+        let _ = session.await;
+        out
+    }
+
     /// Stops accepting, ends every session, and waits for all tasks to finish.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown_tx.send(true);
