@@ -5,3 +5,4 @@ mod check;
 mod imap_server;
 mod smtp_server;
 mod util;
+mod verify;
