@@ -630,3 +630,41 @@ fn providers_lists_every_preset_as_a_table_and_as_json() {
     assert_eq!(list[0]["smtp"]["port"], 465);
     assert!(list[0]["quirks"].as_array().is_some_and(|q| !q.is_empty()));
 }
+
+/// The human table for Gmail's "app password required": code, the server's words, the hint
+/// and Google's help link, on both protocols.
+#[tokio::test]
+async fn the_human_output_shows_diagnosis_hint_and_link() {
+    use mailtrip::render::{Style, verify::renderer};
+    let faults = Faults {
+        smtp_auth_reject: Some(gmail::SMTP_APP_PASSWORD_REQUIRED.into()),
+        imap_auth_reject: Some(gmail::IMAP_APP_PASSWORD_REQUIRED.into()),
+        ..Faults::default()
+    };
+    let server = util::server_with(
+        ServerConfig::default()
+            .profile(Profile::Gmail)
+            .faults(faults),
+    )
+    .await;
+    let r = verify(account(&server)).await;
+    let mut out = Vec::new();
+    renderer(mailtrip::render::Format::Human, Style::default())
+        .render(&r, &mut out)
+        .expect("render");
+    let text = String::from_utf8(out).expect("utf-8");
+    println!("{text}");
+    assert_eq!(
+        text.matches("app_password_required at auth").count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("see: https://support.google.com/accounts/answer/185833")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("hint: Create an app password"), "{text}");
+    assert!(text.contains("FAILED: SMTP app_password_required, IMAP app_password_required"));
+}

@@ -281,9 +281,9 @@ async fn smtp_steps(s: &mut Steps, account: &Account, step: Duration) -> Result<
             Step::Tls,
             t,
             format!(
-                "implicit TLS, {}; {}",
+                "implicit TLS, {}; EHLO from {}",
                 tls_note(account),
-                smtp::banner(&conn)
+                conn.server_info().name()
             ),
         );
         conn
@@ -294,7 +294,10 @@ async fn smtp_steps(s: &mut Steps, account: &Account, step: Duration) -> Result<
         s.ok(
             Step::Connect,
             t,
-            format!("connected to {peer}; {}", smtp::banner(&conn)),
+            format!(
+                "connected to {peer}; EHLO from {}",
+                conn.server_info().name()
+            ),
         );
         conn
     };
@@ -350,7 +353,7 @@ fn smtp_features(
     let size = keyword("SIZE");
     let size_detail = size.as_ref().map(|n| match n.parse::<u64>() {
         Ok(0) => "no limit announced".to_string(),
-        Ok(b) => format!("{b} bytes ({:.0} MB)", b as f64 / 1_000_000.0),
+        Ok(b) => format!("{b} bytes"),
         Err(_) => n.clone(),
     });
     s.feature(

@@ -70,7 +70,7 @@ impl RenderVerify for Nagios {
                 perf.push(format!("{name}_{}={:.3}s;;;0;", s.name, s.ms / 1000.0));
             }
             if let Some(c) = &p.certificate {
-                perf.push(format!("{name}_cert_days={};14;0;;", c.days_left));
+                perf.push(format!("{name}_cert_days={};14:;0:;;", c.days_left));
             }
         }
         perf.push(format!("total={:.3}s;;;0;", r.total_ms / 1000.0));

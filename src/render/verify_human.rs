@@ -55,13 +55,17 @@ impl Human {
     fn protocol(&self, name: &str, p: &ProtocolReport, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "  {}  {}", self.paint("1", name), p.endpoint)?;
         for s in &p.steps {
+            // A failed step's diagnosis follows in full; the table shows its code.
+            let detail = match (&p.error, s.ok) {
+                (Some(e), false) => e.diagnosis.code.to_string(),
+                _ => s.detail.clone(),
+            };
             writeln!(
                 out,
-                "    {} {:<8} {:>10}  {}",
+                "    {} {:<8} {:>10}  {detail}",
                 self.mark(s.ok),
                 s.name.as_str(),
                 duration(s.ms),
-                s.detail
             )?;
         }
         if let Some(c) = &p.certificate {
