@@ -1123,6 +1123,121 @@ pub fn tls_mode_mismatch(
     }
 }
 
+/// Why a TLS certificate failed verification, read from the TLS library's error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertProblem {
+    /// The certificate's validity period has ended.
+    Expired,
+    /// The certificate's validity period has not started.
+    NotYetValid,
+    /// The certificate does not name the host that was connected to.
+    WrongName,
+    /// The certificate does not chain to a trusted root (self-signed, private CA, missing
+    /// intermediate).
+    UnknownIssuer,
+    /// Another verification failure (revoked, wrong key usage, ...).
+    Other,
+}
+
+/// OpenSSL's verify-result texts (as native-tls appends them in parentheses), first match wins.
+const CERT_TEXTS: &[(&str, CertProblem)] = &[
+    ("certificate has expired", CertProblem::Expired),
+    ("certificate is not yet valid", CertProblem::NotYetValid),
+    ("hostname mismatch", CertProblem::WrongName),
+    ("ip address mismatch", CertProblem::WrongName),
+    ("email address mismatch", CertProblem::WrongName),
+    (
+        "unable to get local issuer certificate",
+        CertProblem::UnknownIssuer,
+    ),
+    (
+        "unable to get issuer certificate",
+        CertProblem::UnknownIssuer,
+    ),
+    (
+        "unable to verify the first certificate",
+        CertProblem::UnknownIssuer,
+    ),
+    ("self-signed certificate", CertProblem::UnknownIssuer),
+    ("self signed certificate", CertProblem::UnknownIssuer),
+    ("certificate verify failed", CertProblem::Other),
+    ("certificate", CertProblem::Other),
+];
+
+impl CertProblem {
+    /// The snake_case name, identical to the serde form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertProblem::Expired => "expired",
+            CertProblem::NotYetValid => "not_yet_valid",
+            CertProblem::WrongName => "wrong_name",
+            CertProblem::UnknownIssuer => "unknown_issuer",
+            CertProblem::Other => "other",
+        }
+    }
+
+    /// The certificate problem a TLS error text describes, if it describes one.
+    pub fn from_tls_error(text: &str) -> Option<CertProblem> {
+        CERT_TEXTS
+            .iter()
+            .find(|(needle, _)| contains_ci(text, needle))
+            .map(|(_, problem)| *problem)
+    }
+}
+
+impl fmt::Display for CertProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `tls_certificate_invalid` with the reason: what is wrong with the certificate the server at
+/// `endpoint` presented and what to do, plus the TLS library's `detail`.
+pub fn tls_certificate(
+    protocol: Protocol,
+    endpoint: &str,
+    problem: CertProblem,
+    detail: &str,
+) -> Diagnosis {
+    let p = protocol.label();
+    let (what, hint) = match problem {
+        CertProblem::Expired => (
+            "an expired certificate",
+            "The server's administrator must renew the certificate (an ACME client such as certbot renews automatically); until then every client refuses it. Check this machine's clock too.",
+        ),
+        CertProblem::NotYetValid => (
+            "a certificate that is not valid yet",
+            "Check this machine's clock and time zone; if the clock is right, the server's certificate was issued with a future start date.",
+        ),
+        CertProblem::WrongName => (
+            "a certificate issued for a different host name",
+            "Connect using a host name the certificate names (see its names below; providers publish the exact host to use), or have the server's administrator add this name to the certificate.",
+        ),
+        CertProblem::UnknownIssuer => (
+            "a certificate that does not chain to a trusted root (self-signed, a private CA, or a missing intermediate)",
+            "If the server uses a private CA, trust it with --ca-file; otherwise the server's administrator must send the full chain (leaf plus intermediates).",
+        ),
+        CertProblem::Other => (
+            "a certificate that could not be verified",
+            "Connect using the host name the certificate was issued for, or fix the server's certificate chain; trust a self-signed certificate only deliberately, for test servers.",
+        ),
+    };
+    let detail = detail.trim().trim_end_matches('.');
+    let summary = if detail.is_empty() {
+        format!("The {p} server at {endpoint} presented {what}.")
+    } else {
+        format!("The {p} server at {endpoint} presented {what}: {detail}.")
+    };
+    Diagnosis {
+        code: Code::TlsCertificateInvalid,
+        summary,
+        hint: hint.to_owned(),
+        link: None,
+        server_text: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1504,5 +1619,60 @@ mod tests {
         assert_eq!(json["code"], "dns_failed");
         assert!(json.get("link").is_none());
         assert!(json.get("server_text").is_none());
+    }
+
+    /// The texts native-tls (OpenSSL) gives for the embedded server's broken certificates and
+    /// for common real-world failures.
+    #[test]
+    fn certificate_problems_from_openssl_texts() {
+        let cases = [
+            (
+                "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:2091: (certificate has expired)",
+                Some(CertProblem::Expired),
+            ),
+            (
+                "error:0A000086:SSL routines::certificate verify failed (hostname mismatch)",
+                Some(CertProblem::WrongName),
+            ),
+            (
+                "error:0A000086:SSL routines::certificate verify failed (IP address mismatch)",
+                Some(CertProblem::WrongName),
+            ),
+            (
+                "error:0A000086:SSL routines::certificate verify failed (unable to get local issuer certificate)",
+                Some(CertProblem::UnknownIssuer),
+            ),
+            (
+                "error:0A000086:SSL routines::certificate verify failed (self-signed certificate)",
+                Some(CertProblem::UnknownIssuer),
+            ),
+            (
+                "error:0A000086:SSL routines::certificate verify failed (certificate is not yet valid)",
+                Some(CertProblem::NotYetValid),
+            ),
+            (
+                "error:0A000086:SSL routines::certificate verify failed (certificate revoked)",
+                Some(CertProblem::Other),
+            ),
+            ("error:0A00010B:SSL routines::wrong version number", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(CertProblem::from_tls_error(text), want, "{text}");
+        }
+        let d = tls_certificate(
+            Protocol::Imap,
+            "h:993",
+            CertProblem::Expired,
+            "x (certificate has expired)",
+        );
+        assert_eq!(d.code, Code::TlsCertificateInvalid);
+        assert!(
+            d.summary.contains("expired certificate") && d.summary.contains("h:993"),
+            "{}",
+            d.summary
+        );
+        assert!(d.hint.contains("renew"), "{}", d.hint);
+        let json = serde_json::to_string(&CertProblem::WrongName).unwrap();
+        assert_eq!(json, format!("\"{}\"", CertProblem::WrongName.as_str()));
     }
 }

@@ -8,10 +8,10 @@
 //! |---|---|
 //! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence |
 //! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks) |
-//! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse) |
+//! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse); `login`: [`Verify`], connect + TLS + auth only |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
-//! | [`report`] | plain data: Report, phase timings, Verdict (Serialize, no I/O) |
+//! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md) and atomic `--output` writes; `println!` lives only here and in `main` |
 //! | [`cli`] | clap definitions and one function per subcommand |
 //! | [`server`] | the embedded loopback SMTP + IMAP server: codec → session → shared store |
@@ -45,5 +45,5 @@ pub mod report;
 pub mod server;
 
 pub use config::{Account, Endpoint};
-pub use probe::Check;
+pub use probe::{Check, Verify};
 pub use report::Report;

@@ -191,3 +191,5 @@ impl Report {
         self.phases.iter().find(|p| p.name == name)
     }
 }
+
+pub mod verify;

@@ -7,3 +7,4 @@ mod hostile;
 mod imap_server;
 mod smtp_server;
 mod util;
+mod verify;

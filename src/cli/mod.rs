@@ -2,7 +2,9 @@
 //! calls [`run`], and turns the result into an exit code.
 
 mod check;
+mod providers;
 mod server;
+mod verify;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -35,6 +37,13 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Run the embedded loopback SMTP + IMAP server for another app's tests.
     Server(Box<server::ServerArgs>),
+    /// Check an account's login without sending: connect, TLS and authenticate once on SMTP
+    /// and IMAP, and check the certificate, capabilities and \Junk folder.
+    ///
+    /// With no account configured it runs against the embedded server.
+    Verify(Box<verify::VerifyArgs>),
+    /// List the provider presets: hosts, ports, TLS modes, auth notes and quirks.
+    Providers(providers::ProvidersArgs),
 }
 
 /// Output options shared by commands that produce a report.
@@ -239,6 +248,8 @@ pub async fn run(args: Args) -> ExitCode {
     match args.command {
         Command::Check(a) => check::run(*a).await,
         Command::Server(a) => server::run(*a).await,
+        Command::Verify(a) => verify::run(*a).await,
+        Command::Providers(a) => providers::run(a),
     }
 }
 

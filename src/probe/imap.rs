@@ -71,7 +71,7 @@ impl AsyncWrite for Stream {
 }
 
 pub type Session = async_imap::Session<Stream>;
-type Client = async_imap::Client<Stream>;
+pub(super) type Client = async_imap::Client<Stream>;
 
 /// XOAUTH2 initial response.
 struct XOAuth2<'a> {
@@ -196,10 +196,6 @@ pub async fn connect(
     mut rec: Option<&mut Recorder>,
 ) -> Result<(Session, Caps), Failure> {
     let ep = &account.imap;
-    let plain_fail = |d: Diagnosis| Failure {
-        phase: Phase::ImapConnect,
-        diagnosis: d,
-    };
     let t = rec.as_mut().map(|r| r.start(Phase::ImapConnect));
     let fail = |phase: Phase, d: Diagnosis, rec: &mut Option<&mut Recorder>| match (rec.as_mut(), t)
     {
@@ -225,62 +221,15 @@ pub async fn connect(
         Stream::Plain(tcp)
     };
     let mut client = Client::new(stream);
-    let banner = match greeting(&mut client, account, step).await {
+    let banner = match greet(&mut client, account, step).await {
         Ok(b) => b,
-        Err(mut d) => {
-            if ep.security != Security::Tls
-                && d.code == Code::Timeout
-                && net::speaks_tls(ep, step.min(Duration::from_secs(5))).await
-            {
-                d = diagnose::tls_mode_mismatch(
-                    Protocol::Imap,
-                    &ep.authority(),
-                    "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
-                    &format!("imaps://{}", ep.authority()),
-                );
-            }
-            return Err(fail(Phase::ImapConnect, d, &mut rec));
-        }
+        Err(d) => return Err(fail(Phase::ImapConnect, d, &mut rec)),
     };
     if ep.security == Security::StartTls {
-        match timeout(step, client.run_command_and_check_ok("STARTTLS", None)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                let d = match classify(account, Stage::Other, &e) {
-                    d if matches!(
-                        e,
-                        async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)
-                    ) =>
-                    {
-                        Diagnosis {
-                            code: Code::StarttlsUnavailable,
-                            ..d
-                        }
-                    }
-                    d => d,
-                };
-                return Err(fail(Phase::ImapConnect, d, &mut rec));
-            }
-            Err(_) => {
-                return Err(fail(
-                    Phase::ImapConnect,
-                    timed_out(account, "STARTTLS", step),
-                    &mut rec,
-                ));
-            }
-        }
-        let Stream::Plain(tcp) = client.into_inner() else {
-            return Err(plain_fail(imap_err(
-                account,
-                Code::ServerError,
-                "internal: STARTTLS on TLS",
-            )));
-        };
-        let tls = match net::implicit_tls(&account.tls, ep, tcp, step, "imap+starttls").await {
-            Ok(tls) => tls,
+        match starttls(client, account, step).await {
+            Ok(tls) => client = Client::new(Stream::Tls(Box::new(tls))),
             Err(d) => return Err(fail(Phase::ImapConnect, d, &mut rec)),
-        };
-        client = Client::new(Stream::Tls(Box::new(tls)));
+        }
     }
     if let (Some(r), Some(t)) = (rec.as_mut(), t) {
         let how = match ep.security {
@@ -303,6 +252,103 @@ pub async fn connect(
             diagnosis: d,
         },
     };
+    let mut session = match login(client, account, step).await {
+        Ok(s) => s,
+        Err(d) => return Err(fail(d, &mut rec)),
+    };
+    let caps = match capabilities(&mut session, account, step).await {
+        Ok((caps, _)) => caps,
+        Err(d) => return Err(fail(d, &mut rec)),
+    };
+    if let (Some(r), Some(t)) = (rec.as_mut(), t) {
+        r.ok(
+            Phase::ImapAuth,
+            t,
+            format!("{} as {}", login_verb(account), account.user),
+        );
+    }
+    Ok((session, caps))
+}
+
+/// Reads the greeting; on a plain connection that stays silent but answers a TLS handshake,
+/// diagnoses a TLS-mode mismatch (the port wants implicit TLS).
+pub(super) async fn greet(
+    client: &mut Client,
+    account: &Account,
+    step: Duration,
+) -> Result<String, Diagnosis> {
+    let ep = &account.imap;
+    match greeting(client, account, step).await {
+        Ok(b) => Ok(b),
+        Err(mut d) => {
+            if ep.security != Security::Tls
+                && d.code == Code::Timeout
+                && net::speaks_tls(ep, step.min(Duration::from_secs(5))).await
+            {
+                d = diagnose::tls_mode_mismatch(
+                    Protocol::Imap,
+                    &ep.authority(),
+                    "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
+                    &format!("imaps://{}", ep.authority()),
+                );
+            }
+            Err(d)
+        }
+    }
+}
+
+/// Sends STARTTLS on a greeted plain connection and completes the handshake, verifying the
+/// certificate unless the account says not to.
+pub(super) async fn starttls(
+    mut client: Client,
+    account: &Account,
+    step: Duration,
+) -> Result<TlsTcp, Diagnosis> {
+    let ep = &account.imap;
+    match timeout(step, client.run_command_and_check_ok("STARTTLS", None)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let d = classify(account, Stage::Other, &e);
+            let refused = matches!(
+                e,
+                async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)
+            );
+            return Err(if refused {
+                Diagnosis {
+                    code: Code::StarttlsUnavailable,
+                    ..d
+                }
+            } else {
+                d
+            });
+        }
+        Err(_) => return Err(timed_out(account, "STARTTLS", step)),
+    }
+    let Stream::Plain(tcp) = client.into_inner() else {
+        return Err(imap_err(
+            account,
+            Code::ServerError,
+            "internal: STARTTLS on TLS",
+        ));
+    };
+    net::implicit_tls(&account.tls, ep, tcp, step, "imap+starttls").await
+}
+
+/// `LOGIN` or `AUTHENTICATE XOAUTH2`, by credential kind.
+pub(super) fn login_verb(account: &Account) -> &'static str {
+    match account.credential {
+        Credential::Password(_) => "LOGIN",
+        Credential::OAuth2Token(_) => "AUTHENTICATE XOAUTH2",
+    }
+}
+
+/// Logs in once with the account's credential: LOGIN for a password, AUTHENTICATE XOAUTH2
+/// for a token. Never retried.
+pub(super) async fn login(
+    client: Client,
+    account: &Account,
+    step: Duration,
+) -> Result<Session, Diagnosis> {
     let login = match &account.credential {
         Credential::Password(p) => {
             timeout(step, client.login(&account.user, p.expose_secret())).await
@@ -315,29 +361,44 @@ pub async fn connect(
             timeout(step, client.authenticate("XOAUTH2", auth)).await
         }
     };
-    let mut session = match login {
-        Ok(Ok(s)) => s,
-        Ok(Err((e, _client))) => return Err(fail(classify(account, Stage::Login, &e), &mut rec)),
-        Err(_) => return Err(fail(timed_out(account, "LOGIN", step), &mut rec)),
-    };
-    let caps = match timeout(step, session.capabilities()).await {
-        Ok(Ok(c)) => Caps {
-            idle: c.has_str("IDLE"),
-            uidplus: c.has_str("UIDPLUS"),
-            mv: c.has_str("MOVE"),
-            gmail: c.has_str("X-GM-EXT-1"),
-        },
-        Ok(Err(e)) => return Err(fail(classify(account, Stage::Other, &e), &mut rec)),
-        Err(_) => return Err(fail(timed_out(account, "CAPABILITY", step), &mut rec)),
-    };
-    if let (Some(r), Some(t)) = (rec.as_mut(), t) {
-        let how = match account.credential {
-            Credential::Password(_) => "LOGIN",
-            Credential::OAuth2Token(_) => "AUTHENTICATE XOAUTH2",
-        };
-        r.ok(Phase::ImapAuth, t, format!("{how} as {}", account.user));
+    match login {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err((e, _client))) => Err(net::oauth2_hint(
+            account,
+            classify(account, Stage::Login, &e),
+        )),
+        Err(_) => Err(timed_out(account, "LOGIN", step)),
     }
-    Ok((session, caps))
+}
+
+/// CAPABILITY after login: what mailtrip uses, and every capability as the server spells it.
+pub(super) async fn capabilities(
+    session: &mut Session,
+    account: &Account,
+    step: Duration,
+) -> Result<(Caps, Vec<String>), Diagnosis> {
+    use async_imap::types::Capability;
+    match timeout(step, session.capabilities()).await {
+        Ok(Ok(c)) => {
+            let all = c
+                .iter()
+                .map(|cap| match cap {
+                    Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+                    Capability::Auth(m) => format!("AUTH={m}"),
+                    Capability::Atom(a) => a.clone(),
+                })
+                .collect();
+            let caps = Caps {
+                idle: c.has_str("IDLE"),
+                uidplus: c.has_str("UIDPLUS"),
+                mv: c.has_str("MOVE"),
+                gmail: c.has_str("X-GM-EXT-1"),
+            };
+            Ok((caps, all))
+        }
+        Ok(Err(e)) => Err(classify(account, Stage::Other, &e)),
+        Err(_) => Err(timed_out(account, "CAPABILITY", step)),
+    }
 }
 
 /// Runs `fut` within `step`, turning a timeout into an I/O error so callers see one error type.

@@ -2,6 +2,7 @@
 //! mailbox over IMAP, verifies what arrived, cleans up, and returns a [`Report`] (never an error).
 
 mod imap;
+mod login;
 mod message;
 mod net;
 mod smtp;
@@ -13,6 +14,8 @@ use std::time::Duration;
 
 use futures::future::{Either, select};
 use tokio::time::Instant;
+
+pub use login::Verify;
 
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};

@@ -48,6 +48,23 @@ pub fn check_plaintext(account: &Account, ep: &Endpoint) -> Result<(), Diagnosis
     Ok(())
 }
 
+/// For an OAuth2 login that was refused, says what usually is wrong with a token instead of
+/// the password advice.
+pub fn oauth2_hint(account: &Account, mut d: Diagnosis) -> Diagnosis {
+    if matches!(
+        account.credential,
+        crate::config::Credential::OAuth2Token(_)
+    ) && d.code == Code::AuthRejected
+    {
+        d.hint = "The OAuth2 access token was refused: it may have expired (they usually last \
+                  an hour; fetch a fresh one with --oauth2-token-command), lack the mail scope \
+                  (Google: https://mail.google.com/; Microsoft: SMTP.Send and \
+                  IMAP.AccessAsUser.All), or belong to a different user than the login."
+            .into();
+    }
+    d
+}
+
 /// Resolves and connects, trying every address, within `limit`.
 pub async fn tcp_connect(ep: &Endpoint, limit: Duration) -> Result<TcpStream, Diagnosis> {
     let proto = protocol(ep);
@@ -249,17 +266,15 @@ pub fn tls_error(ep: &Endpoint, text: &str, seen: &[u8], starttls_scheme: &str) 
     {
         return mismatch_plain(ep, seen, starttls_scheme);
     }
-    let code = if lower.contains("certificate")
-        || lower.contains("verify failed")
-        || lower.contains("self signed")
-        || lower.contains("self-signed")
-        || lower.contains("hostname mismatch")
-    {
-        Code::TlsCertificateInvalid
-    } else {
-        Code::TlsHandshakeFailed
-    };
-    diagnose::transport(code, protocol(ep), &ep.authority(), text)
+    match diagnose::CertProblem::from_tls_error(text) {
+        Some(problem) => diagnose::tls_certificate(protocol(ep), &ep.authority(), problem, text),
+        None => diagnose::transport(
+            Code::TlsHandshakeFailed,
+            protocol(ep),
+            &ep.authority(),
+            text,
+        ),
+    }
 }
 
 /// Whether the port speaks implicit TLS: a handshake that skips verification succeeds.

@@ -130,7 +130,7 @@ pub async fn send(
     }
 }
 
-fn client_id() -> ClientId {
+pub(super) fn client_id() -> ClientId {
     ClientId::default()
 }
 
@@ -186,7 +186,6 @@ async fn attempt_once(
     step: Duration,
 ) -> Result<String, AttemptError> {
     let ep = &account.smtp;
-    let id = client_id();
 
     // Connect (and, without implicit TLS, greeting + EHLO).
     let t = rec.start(Phase::SmtpConnect);
@@ -204,19 +203,9 @@ async fn attempt_once(
         let tls = net::implicit_tls(&account.tls, ep, tcp, step, "smtp+starttls")
             .await
             .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
-        let conn = timeout(
-            step,
-            AsyncSmtpConnection::connect_with_transport(Box::new(TlsBox(tls)), &id),
-        )
-        .await
-        .map_err(|_| rec.fail(Phase::SmtpTls, t, timed_out(account, "the greeting", step)))?
-        .map_err(|e| {
-            rec.fail(
-                Phase::SmtpTls,
-                t,
-                classify(&e, Stage::Greeting, account, false).0,
-            )
-        })?;
+        let conn = greet_tls(tls, account, step)
+            .await
+            .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
         rec.ok(
             Phase::SmtpTls,
             t,
@@ -224,116 +213,35 @@ async fn attempt_once(
         );
         conn
     } else {
-        let greeted = timeout(
-            step,
-            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &id),
-        )
-        .await;
-        let conn = match greeted {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                let d = classify(&e, Stage::Greeting, account, false).0;
-                return Err(rec.fail(Phase::SmtpConnect, t, d).into());
-            }
-            Err(_) => {
-                // No greeting: an implicit-TLS port waits for our ClientHello.
-                let d = if net::speaks_tls(ep, step.min(Duration::from_secs(5))).await {
-                    diagnose::tls_mode_mismatch(
-                        Protocol::Smtp,
-                        &ep.authority(),
-                        "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
-                        &format!("smtps://{}", ep.authority()),
-                    )
-                } else {
-                    timed_out(account, "the connection (no greeting)", step)
-                };
-                return Err(rec.fail(Phase::SmtpConnect, t, d).into());
-            }
-        };
-        let banner = conn
-            .server_info()
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let conn = greet_plain(tcp, account, step)
+            .await
+            .map_err(|d| rec.fail(Phase::SmtpConnect, t, d))?;
         rec.ok(
             Phase::SmtpConnect,
             t,
-            format!("connected to {peer}; EHLO {banner}"),
+            format!("connected to {peer}; EHLO {}", banner(&conn)),
         );
         conn
     };
 
     if ep.security == Security::StartTls {
         let t = rec.start(Phase::SmtpTls);
-        if !conn.can_starttls() {
-            let d = Diagnosis {
-                code: Code::StarttlsUnavailable,
-                ..diagnose::transport(
-                    Code::StarttlsUnavailable,
-                    Protocol::Smtp,
-                    &ep.authority(),
-                    "the server does not offer STARTTLS",
-                )
-            };
-            conn.abort().await;
-            return Err(rec.fail(Phase::SmtpTls, t, d).into());
-        }
-        let params = tls_parameters(account).map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
-        match timeout(step, conn.starttls(params, &id)).await {
-            Ok(Ok(())) => rec.ok(
-                Phase::SmtpTls,
-                t,
-                format!("STARTTLS{}", verified_note(account)),
-            ),
-            Ok(Err(e)) => {
-                let d = classify(&e, Stage::StartTls, account, true).0;
-                return Err(rec.fail(Phase::SmtpTls, t, d).into());
-            }
-            Err(_) => {
-                let d = timed_out(account, "STARTTLS", step);
-                return Err(rec.fail(Phase::SmtpTls, t, d).into());
-            }
-        }
+        starttls(&mut conn, account, step)
+            .await
+            .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
+        rec.ok(
+            Phase::SmtpTls,
+            t,
+            format!("STARTTLS{}", verified_note(account)),
+        );
     }
 
     // AUTH.
     let t = rec.start(Phase::SmtpAuth);
-    let (mechanisms, secret): (&[Mechanism], _) = match &account.credential {
-        Credential::Password(p) => (&[Mechanism::Plain, Mechanism::Login], p),
-        Credential::OAuth2Token(tok) => (&[Mechanism::Xoauth2], tok),
-    };
-    let Some(mechanism) = conn.server_info().get_auth_mechanism(mechanisms) else {
-        let offered = conn.server_info().to_string();
-        conn.abort().await;
-        let d = diagnose::transport(
-            Code::AuthMechanismUnsupported,
-            Protocol::Smtp,
-            &ep.authority(),
-            &format!(
-                "no common AUTH mechanism; we support {mechanisms:?}, the server offers {offered}"
-            ),
-        );
-        return Err(rec.fail(Phase::SmtpAuth, t, d).into());
-    };
-    let creds = Credentials::new(account.user.clone(), secret.expose_secret().to_string());
-    match timeout(step, conn.auth(&[mechanism], &creds)).await {
-        Ok(Ok(resp)) => rec.ok(
-            Phase::SmtpAuth,
-            t,
-            format!("{mechanism} as {}: {}", account.user, one_line(&resp)),
-        ),
-        Ok(Err(e)) => {
-            let d = classify(&e, Stage::Auth, account, false).0;
-            conn.abort().await;
-            return Err(rec.fail(Phase::SmtpAuth, t, d).into());
-        }
-        Err(_) => {
-            let d = timed_out(account, "AUTH", step);
-            return Err(rec.fail(Phase::SmtpAuth, t, d).into());
-        }
-    }
+    let detail = authenticate(&mut conn, account, step)
+        .await
+        .map_err(|d| rec.fail(Phase::SmtpAuth, t, d))?;
+    rec.ok(Phase::SmtpAuth, t, detail);
 
     // MAIL FROM .. end of DATA, one command at a time so a rejection names its stage.
     let t = rec.start(Phase::SmtpSubmit);
@@ -391,6 +299,161 @@ async fn attempt_once(
     }
 }
 
+/// Reads the greeting and sends EHLO over an implicit-TLS stream.
+pub(super) async fn greet_tls(
+    tls: TlsTcp,
+    account: &Account,
+    step: Duration,
+) -> Result<AsyncSmtpConnection, Diagnosis> {
+    let id = client_id();
+    timeout(
+        step,
+        AsyncSmtpConnection::connect_with_transport(Box::new(TlsBox(tls)), &id),
+    )
+    .await
+    .map_err(|_| timed_out(account, "the greeting", step))?
+    .map_err(|e| classify(&e, Stage::Greeting, account, false).0)
+}
+
+/// Reads the greeting and sends EHLO over plain TCP; a port that stays silent but answers a
+/// TLS handshake is diagnosed as a TLS-mode mismatch (it wants implicit TLS).
+pub(super) async fn greet_plain(
+    tcp: tokio::net::TcpStream,
+    account: &Account,
+    step: Duration,
+) -> Result<AsyncSmtpConnection, Diagnosis> {
+    let ep = &account.smtp;
+    let id = client_id();
+    let greeted = timeout(
+        step,
+        AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &id),
+    )
+    .await;
+    match greeted {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(classify(&e, Stage::Greeting, account, false).0),
+        Err(_) => {
+            // No greeting: an implicit-TLS port waits for our ClientHello.
+            if net::speaks_tls(ep, step.min(Duration::from_secs(5))).await {
+                Err(diagnose::tls_mode_mismatch(
+                    Protocol::Smtp,
+                    &ep.authority(),
+                    "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
+                    &format!("smtps://{}", ep.authority()),
+                ))
+            } else {
+                Err(timed_out(account, "the connection (no greeting)", step))
+            }
+        }
+    }
+}
+
+/// The first line of what the server said about itself.
+pub(super) fn banner(conn: &AsyncSmtpConnection) -> String {
+    conn.server_info()
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// STARTTLS on a greeted plain connection (which must offer it), verifying the certificate
+/// unless the account says not to.
+pub(super) async fn starttls(
+    conn: &mut AsyncSmtpConnection,
+    account: &Account,
+    step: Duration,
+) -> Result<(), Diagnosis> {
+    let ep = &account.smtp;
+    if !conn.can_starttls() {
+        conn.abort().await;
+        return Err(diagnose::transport(
+            Code::StarttlsUnavailable,
+            Protocol::Smtp,
+            &ep.authority(),
+            "the server does not offer STARTTLS",
+        ));
+    }
+    let params = tls_parameters(account)?;
+    match timeout(step, conn.starttls(params, &client_id())).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(classify(&e, Stage::StartTls, account, true).0),
+        Err(_) => Err(timed_out(account, "STARTTLS", step)),
+    }
+}
+
+/// One AUTH with the account's credential (PLAIN/LOGIN for a password, XOAUTH2 for a token);
+/// never retried. Returns what to show for the step.
+pub(super) async fn authenticate(
+    conn: &mut AsyncSmtpConnection,
+    account: &Account,
+    step: Duration,
+) -> Result<String, Diagnosis> {
+    let ep = &account.smtp;
+    let (mechanisms, secret): (&[Mechanism], _) = match &account.credential {
+        Credential::Password(p) => (&[Mechanism::Plain, Mechanism::Login], p),
+        Credential::OAuth2Token(tok) => (&[Mechanism::Xoauth2], tok),
+    };
+    let Some(mechanism) = conn.server_info().get_auth_mechanism(mechanisms) else {
+        let offered = conn.server_info().to_string();
+        let plain_with_starttls = !conn.is_encrypted() && conn.can_starttls();
+        conn.abort().await;
+        if plain_with_starttls {
+            return Err(Diagnosis {
+                code: Code::StarttlsUnavailable,
+                summary: format!(
+                    "The SMTP server at {} offers AUTH only after STARTTLS, and {ep} is plaintext.",
+                    ep.authority()
+                ),
+                hint: format!(
+                    "Use smtp+starttls://{} so the login is encrypted.",
+                    ep.authority()
+                ),
+                link: None,
+                server_text: None,
+            });
+        }
+        return Err(diagnose::transport(
+            Code::AuthMechanismUnsupported,
+            Protocol::Smtp,
+            &ep.authority(),
+            &format!(
+                "no common AUTH mechanism; we support {mechanisms:?}, the server offers {offered}"
+            ),
+        ));
+    };
+    let creds = Credentials::new(account.user.clone(), secret.expose_secret().to_string());
+    match timeout(step, conn.auth(&[mechanism], &creds)).await {
+        Ok(Ok(resp)) => Ok(format!(
+            "{mechanism} as {}: {}",
+            account.user,
+            one_line(&resp)
+        )),
+        Ok(Err(e)) if mechanism == Mechanism::Xoauth2 && e.is_client() => {
+            // Gmail's dance on a refused token: a 334 error challenge (lettre's XOAUTH2 does
+            // not expect one), an empty line from us, then the final 535 in the server's words.
+            let d = match timeout(step, conn.command("\r\n")).await {
+                Ok(Err(e)) => classify(&e, Stage::Auth, account, false).0,
+                _ => diagnose::transport(
+                    Code::AuthRejected,
+                    Protocol::Smtp,
+                    &ep.authority(),
+                    "the server answered XOAUTH2 with an error challenge",
+                ),
+            };
+            conn.abort().await;
+            Err(net::oauth2_hint(account, d))
+        }
+        Ok(Err(e)) => {
+            let d = classify(&e, Stage::Auth, account, false).0;
+            conn.abort().await;
+            Err(net::oauth2_hint(account, d))
+        }
+        Err(_) => Err(timed_out(account, "AUTH", step)),
+    }
+}
+
 async fn submit_step<C: std::fmt::Display>(
     conn: &mut AsyncSmtpConnection,
     step: Duration,
@@ -404,7 +467,7 @@ async fn submit_step<C: std::fmt::Display>(
     }
 }
 
-fn one_line(resp: &lettre::transport::smtp::response::Response) -> String {
+pub(super) fn one_line(resp: &lettre::transport::smtp::response::Response) -> String {
     let code = u16::from(resp.code());
     let text: Vec<&str> = resp.message().collect();
     format!("{code} {}", text.join(" "))

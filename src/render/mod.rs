@@ -6,7 +6,10 @@ pub mod json;
 pub mod junit;
 pub mod nagios;
 pub mod prometheus;
+pub mod providers;
 pub mod server;
+pub mod verify;
+pub mod verify_human;
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};

@@ -190,6 +190,8 @@ pub struct Shared {
     faults: Mutex<Faults>,
     /// IMAP connections currently open (for `max_imap_connections`).
     pub imap_connections: AtomicUsize,
+    /// AUTH commands received over SMTP and LOGIN / AUTHENTICATE over IMAP, successful or not.
+    auth_attempts: [AtomicUsize; 2],
     /// Sender/recipient pairs that have been greylisted once.
     pub greylist_seen: Mutex<std::collections::HashSet<(String, String)>>,
     shutdown: watch::Receiver<bool>,
@@ -202,6 +204,11 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Counts one login attempt (`imap`: LOGIN / AUTHENTICATE, else SMTP AUTH).
+    pub fn count_auth_attempt(&self, imap: bool) {
+        self.auth_attempts[usize::from(imap)].fetch_add(1, Ordering::SeqCst);
     }
 
     /// A receiver that turns `true` when the server shuts down.
@@ -305,6 +312,7 @@ impl TestServer {
             tls,
             faults,
             imap_connections: AtomicUsize::new(0),
+            auth_attempts: Default::default(),
             greylist_seen: Mutex::new(Default::default()),
             shutdown: shutdown_rx,
         });
@@ -368,6 +376,13 @@ impl TestServer {
         self.shared
             .store
             .add_token(address, SecretString::from(token.to_string()))
+    }
+
+    /// Login attempts seen so far, successful or not: (SMTP AUTH, IMAP LOGIN / AUTHENTICATE).
+    /// Lets tests prove a client never retries a rejected password.
+    pub fn auth_attempts(&self) -> (usize, usize) {
+        let n = |i: usize| self.shared.auth_attempts[i].load(Ordering::SeqCst);
+        (n(0), n(1))
     }
 
     /// Replaces the faults in force; new commands see the change at once.

@@ -552,6 +552,7 @@ impl Session {
                 }
             }
             CommandBody::Login { username, password } => {
+                self.shared.count_auth_attempt(true);
                 if let Some(reply) = self.auth_precheck() {
                     self.tagged(tag, &reply);
                     return Ok(Flow::Continue);
@@ -607,6 +608,7 @@ impl Session {
         mechanism: AuthMechanism<'static>,
         initial: Option<Vec<u8>>,
     ) -> io::Result<Flow> {
+        self.shared.count_auth_attempt(true);
         if let Some(reply) = self.auth_precheck() {
             self.tagged(tag, &reply);
             return Ok(Flow::Continue);

@@ -467,6 +467,7 @@ impl Session {
         mechanism: &str,
         initial: Option<String>,
     ) -> Result<Flow, End> {
+        self.shared.count_auth_attempt(false);
         let refuse = match self.state {
             State::Greeted => Some(Reply::new(503, "5.5.1", "Send EHLO first")),
             State::Mail | State::Rcpt => Some(Reply::new(

@@ -1,0 +1,95 @@
+//! `mailtrip verify`: resolve the account (or start the embedded server), connect, TLS and log
+//! in once on SMTP and IMAP without sending, render the result, and exit 0 (all good),
+//! 1 (warnings), 2 (a failure) or 3 (usage/config).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+
+use crate::config::{Account, Target, resolve};
+use crate::probe::Verify;
+use crate::render::{Format, nagios, verify::renderer};
+use crate::server::{ServerConfig, TestServer};
+
+use super::{AccountArgs, OutputArgs};
+
+/// The embedded server's demo user for `verify` with no account configured.
+const EMBEDDED_USER: &str = "alice@mailtrip.localhost";
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub account: AccountArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Longest wait for each connect, handshake or command: 500ms, 15s, 1m.
+    #[arg(long, value_parser = super::parse_duration, default_value = "15s")]
+    pub timeout: Duration,
+}
+
+pub async fn run(a: VerifyArgs) -> ExitCode {
+    super::init_logging(a.output.verbose);
+    let resolved = match resolve(&a.account.overrides()) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&a.output, &e.to_string()),
+    };
+    for w in &resolved.warnings {
+        eprintln!("mailtrip: warning: {w}");
+    }
+    let mut server = None;
+    let account = match resolved.target {
+        Target::Accounts { from, .. } => *from,
+        Target::Embedded => match start_embedded().await {
+            Ok((s, account)) => {
+                if !a.output.quiet {
+                    eprintln!(
+                        "mailtrip: no account configured: verifying the embedded server on \
+                         127.0.0.1 (give --provider/--smtp/--imap/--user and a password to \
+                         verify a real account)"
+                    );
+                }
+                server = Some(s);
+                account
+            }
+            Err(e) => {
+                super::print_error(&e);
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let mut report = Verify::new(account).timeout(a.timeout).run().await;
+    report.embedded = server.is_some();
+    if let Some(s) = server.take() {
+        s.shutdown().await;
+    }
+    let mut bytes = Vec::new();
+    if let Err(e) = renderer(a.output.format, a.output.style()).render(&report, &mut bytes) {
+        eprintln!("mailtrip: rendering the report: {e}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = super::emit(a.output.output.as_deref(), &bytes) {
+        super::print_error(&e);
+        return ExitCode::from(2);
+    }
+    ExitCode::from(report.exit_code())
+}
+
+/// A usage or configuration error: exit 3, in Nagios's own words when it is reading.
+fn usage_error(out: &OutputArgs, message: &str) -> ExitCode {
+    if out.format == Format::Nagios {
+        let line = format!("{}\n", nagios::unknown(message));
+        let _ = super::emit(out.output.as_deref(), line.as_bytes());
+    }
+    eprintln!("mailtrip: {message}");
+    ExitCode::from(super::EXIT_USAGE)
+}
+
+/// Starts the embedded server with one demo user and returns an account for it.
+async fn start_embedded() -> anyhow::Result<(TestServer, Account)> {
+    let password = super::server::demo_password();
+    let config = ServerConfig::default().with_user(EMBEDDED_USER, &password);
+    let server = TestServer::start(config).await?;
+    let account = Account::embedded(&server, EMBEDDED_USER, &password);
+    Ok((server, account))
+}

@@ -1,0 +1,227 @@
+//! Output formats over a [`VerifyReport`] (`mailtrip verify`): the human table lives in
+//! `verify_human`; JSON, JUnit, Nagios and Prometheus are here. A trait of its own, so the
+//! [`Render`](super::Render) trait for `check`'s Report stays as it is.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::{Format, Style, junit, prometheus::escape_label, verify_human};
+use crate::report::verify::{Status, VerifyReport};
+
+/// One output format for `verify`.
+pub trait RenderVerify {
+    fn render(&self, report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// The `verify` renderer for a format.
+pub fn renderer(format: Format, style: Style) -> Box<dyn RenderVerify> {
+    match format {
+        Format::Human => Box::new(verify_human::Human { style }),
+        Format::Json => Box::new(Json),
+        Format::Junit => Box::new(Junit),
+        Format::Nagios => Box::new(Nagios),
+        Format::Prometheus => Box::new(Prometheus),
+    }
+}
+
+/// `--format json`: the VerifyReport as one JSON object on one line (`"schema": 1`).
+pub struct Json;
+
+impl RenderVerify for Json {
+    fn render(&self, report: &VerifyReport, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer(&mut *out, report)?;
+        writeln!(out)
+    }
+}
+
+/// The first problem of a protocol, as `code at step: summary`.
+fn problem(r: &VerifyReport) -> Vec<String> {
+    r.protocols()
+        .iter()
+        .filter_map(|(name, p)| {
+            p.error.as_ref().map(|e| {
+                format!(
+                    "{name} {} at {}: {}",
+                    e.diagnosis.code, e.step, e.diagnosis.summary
+                )
+            })
+        })
+        .collect()
+}
+
+/// `--format nagios`: one plugin line with per-step timings; exit 0/1/2 as the status.
+pub struct Nagios;
+
+impl RenderVerify for Nagios {
+    fn render(&self, r: &VerifyReport, out: &mut dyn Write) -> io::Result<()> {
+        let text = match r.status {
+            Status::Ok => format!("SMTP and IMAP login as {} work", r.user),
+            Status::Warning => r.warnings.join("; "),
+            Status::Failed => problem(r).join("; "),
+        };
+        let state = match r.status {
+            Status::Ok => "OK",
+            Status::Warning => "WARNING",
+            Status::Failed => "CRITICAL",
+        };
+        let mut perf = Vec::new();
+        for (name, p) in r.protocols() {
+            for s in &p.steps {
+                perf.push(format!("{name}_{}={:.3}s;;;0;", s.name, s.ms / 1000.0));
+            }
+            if let Some(c) = &p.certificate {
+                perf.push(format!("{name}_cert_days={};14:;0:;;", c.days_left));
+            }
+        }
+        perf.push(format!("total={:.3}s;;;0;", r.total_ms / 1000.0));
+        let text = text
+            .split(['\r', '\n'])
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace('|', "/");
+        writeln!(out, "MAILTRIP VERIFY {state} - {text} | {}", perf.join(" "))
+    }
+}
+
+/// `--format prometheus`: gauges for the textfile collector.
+pub struct Prometheus;
+
+impl RenderVerify for Prometheus {
+    fn render(&self, r: &VerifyReport, out: &mut dyn Write) -> io::Result<()> {
+        let user = format!("user=\"{}\"", escape_label(&r.user));
+        let mut t = String::new();
+        let head = |t: &mut String, name: &str, help: &str| {
+            let _ = writeln!(t, "# HELP {name} {help}");
+            let _ = writeln!(t, "# TYPE {name} gauge");
+        };
+        head(
+            &mut t,
+            "mailtrip_verify_success",
+            "Whether SMTP and IMAP connect, TLS and login all worked (1) or not (0).",
+        );
+        let ok = u8::from(r.status != Status::Failed);
+        let _ = writeln!(t, "mailtrip_verify_success{{{user}}} {ok}");
+        head(
+            &mut t,
+            "mailtrip_verify_warnings",
+            "Number of warnings (certificate expiring, missing capabilities or \\Junk folder).",
+        );
+        let _ = writeln!(t, "mailtrip_verify_warnings{{{user}}} {}", r.warnings.len());
+        head(
+            &mut t,
+            "mailtrip_verify_step_ok",
+            "Whether each step that ran succeeded (1) or failed (0).",
+        );
+        for (name, p) in r.protocols() {
+            for s in &p.steps {
+                let _ = writeln!(
+                    t,
+                    "mailtrip_verify_step_ok{{protocol=\"{name}\",step=\"{}\",{user}}} {}",
+                    s.name,
+                    u8::from(s.ok)
+                );
+            }
+        }
+        head(
+            &mut t,
+            "mailtrip_verify_step_duration_seconds",
+            "Wall time of each step that ran, in seconds.",
+        );
+        for (name, p) in r.protocols() {
+            for s in &p.steps {
+                let secs = format!("{:.6}", s.ms / 1000.0);
+                let secs = secs.trim_end_matches('0').trim_end_matches('.');
+                let _ = writeln!(
+                    t,
+                    "mailtrip_verify_step_duration_seconds{{protocol=\"{name}\",step=\"{}\",{user}}} {secs}",
+                    s.name
+                );
+            }
+        }
+        head(
+            &mut t,
+            "mailtrip_verify_certificate_days_left",
+            "Whole days until the server certificate expires (negative once expired).",
+        );
+        for (name, p) in r.protocols() {
+            if let Some(c) = &p.certificate {
+                let _ = writeln!(
+                    t,
+                    "mailtrip_verify_certificate_days_left{{protocol=\"{name}\",{user}}} {}",
+                    c.days_left
+                );
+            }
+        }
+        out.write_all(t.as_bytes())
+    }
+}
+
+/// `--format junit`: one testcase per step, named `smtp.connect` etc.
+pub struct Junit;
+
+impl RenderVerify for Junit {
+    fn render(&self, r: &VerifyReport, out: &mut dyn Write) -> io::Result<()> {
+        let mut cases = String::new();
+        let mut tests = 0;
+        let mut failures = 0;
+        for (name, p) in r.protocols() {
+            for s in &p.steps {
+                tests += 1;
+                let _ = write!(
+                    cases,
+                    "    <testcase classname=\"mailtrip.verify.{name}\" name=\"{name}.{}\" time=\"{:.3}\"",
+                    s.name,
+                    s.ms / 1000.0
+                );
+                match (&p.error, s.ok) {
+                    (Some(e), false) => {
+                        failures += 1;
+                        let mut body = e.diagnosis.summary.clone();
+                        if let Some(text) = &e.diagnosis.server_text {
+                            let _ = write!(body, "\nserver said: {text}");
+                        }
+                        let _ = write!(body, "\nhint: {}", e.diagnosis.hint);
+                        let _ = writeln!(
+                            cases,
+                            ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
+                            e.diagnosis.code,
+                            junit::escape_attr(&e.diagnosis.summary),
+                            junit::escape(&body)
+                        );
+                    }
+                    _ => {
+                        let _ = writeln!(cases, "/>");
+                    }
+                }
+            }
+        }
+        let mut system_out = String::new();
+        for w in &r.warnings {
+            let _ = writeln!(system_out, "warning: {w}");
+        }
+        writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+        writeln!(
+            out,
+            "<testsuites name=\"mailtrip verify\" tests=\"{tests}\" failures=\"{failures}\" time=\"{:.3}\">",
+            r.total_ms / 1000.0
+        )?;
+        writeln!(
+            out,
+            "  <testsuite name=\"mailtrip verify {}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">",
+            junit::escape_attr(&r.user),
+            r.total_ms / 1000.0
+        )?;
+        out.write_all(cases.as_bytes())?;
+        if !system_out.is_empty() {
+            writeln!(
+                out,
+                "    <system-out>{}</system-out>",
+                junit::escape(&system_out)
+            )?;
+        }
+        writeln!(out, "  </testsuite>")?;
+        writeln!(out, "</testsuites>")
+    }
+}
