@@ -107,9 +107,14 @@ fn delivery_time(r: &Report) -> Duration {
 impl Render for Nagios {
     fn render(&self, r: &Report, out: &mut dyn Write) -> io::Result<()> {
         let (state, _) = status(r, self);
+        let insecure = if r.tls_verified {
+            ""
+        } else {
+            " - WARNING: TLS certificates NOT verified (--insecure-skip-verify)"
+        };
         writeln!(
             out,
-            "MAILTRIP {state} - {} | {}",
+            "MAILTRIP {state} - {}{insecure} | {}",
             one_line(&self.text(r)),
             self.perfdata(r)
         )
