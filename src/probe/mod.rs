@@ -16,6 +16,8 @@ use tokio::time::Instant;
 
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
+pub use message::HeaderError;
+
 use crate::report::{
     ErrorReport, Evidence, Phase, PhaseReport, Placement, Report, SCHEMA, Verdict,
 };
@@ -61,6 +63,7 @@ pub struct Check {
     keep: bool,
     run_id: Option<String>,
     progress: Option<Progress>,
+    headers: Vec<(String, String)>,
 }
 
 impl fmt::Debug for Check {
@@ -71,6 +74,7 @@ impl fmt::Debug for Check {
             .field("timeout", &self.timeout)
             .field("keep", &self.keep)
             .field("run_id", &self.run_id)
+            .field("headers", &self.headers)
             .finish_non_exhaustive()
     }
 }
@@ -155,6 +159,7 @@ impl Check {
             keep: false,
             run_id: None,
             progress: None,
+            headers: Vec::new(),
         }
     }
 
@@ -175,6 +180,15 @@ impl Check {
     pub fn run_id(mut self, run_id: impl Into<String>) -> Check {
         self.run_id = Some(run_id.into());
         self
+    }
+
+    /// Adds a header to the probe, e.g. a marker a test server's spam rule files into Junk.
+    /// Refuses names that are not RFC 5322 field names, values with CR, LF or non-ASCII
+    /// characters, and the headers the probe sets itself.
+    pub fn header(mut self, name: &str, value: &str) -> Result<Check, HeaderError> {
+        message::check_header(name, value)?;
+        self.headers.push((name.to_string(), value.to_string()));
+        Ok(self)
     }
 
     /// Called with each phase as it starts (for a spinner).
@@ -249,22 +263,24 @@ impl Check {
             .timeout
             .clamp(Duration::from_millis(500), net::STEP_MAX);
         let to = &self.to;
-        let probe = message::build(&self.from.address, &to.address, tag, run_id).map_err(|e| {
-            let d = Diagnosis {
-                code: Code::SenderRejected,
-                summary: e.to_string(),
-                hint: "check the from/to addresses".into(),
-                link: None,
-                server_text: None,
-            };
-            (
-                Verdict::Error,
-                Failure {
-                    phase: Phase::SmtpSubmit,
-                    diagnosis: d,
-                },
-            )
-        })?;
+        let probe =
+            message::build_with(&self.from.address, &to.address, tag, run_id, &self.headers)
+                .map_err(|e| {
+                    let d = Diagnosis {
+                        code: Code::SenderRejected,
+                        summary: e.to_string(),
+                        hint: "check the from/to addresses".into(),
+                        link: None,
+                        server_text: None,
+                    };
+                    (
+                        Verdict::Error,
+                        Failure {
+                            phase: Phase::SmtpSubmit,
+                            diagnosis: d,
+                        },
+                    )
+                })?;
         report.evidence.message_id = probe.message_id.clone();
         report.evidence.subject = probe.subject.clone();
 
