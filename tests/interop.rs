@@ -388,6 +388,7 @@ fn assert_delivered(r: &Report, verdict: Verdict, placement: Placement) {
     assert_eq!(r.evidence.copies, 1, "{r:#?}");
     assert_eq!(r.evidence.digest_ok, Some(true), "{r:#?}");
     assert!(r.tls_verified, "{r:#?}");
+    assert!(r.warnings.is_empty(), "{r:#?}");
 }
 
 fn assert_auth_failed(r: &Report, phase: &str) {
