@@ -555,6 +555,34 @@ async fn seeded_folder_reads_back(stack: &Stack) {
     mb.logout().await;
 }
 
+/// `\Recent` belongs to the server: APPEND and STORE naming it get BAD (Dovecot's answer,
+/// which the embedded server once differed from by storing it as a flag).
+async fn recent_flag_is_refused(stack: &Stack) {
+    let mut mb = stack.imap(Who::B).await;
+    let folder = mb.fresh_folder().await;
+    let raw = other_message(1, stack.address(Who::B));
+    // async-imap reports a BAD in place of the `+` continuation as `Error::Append`.
+    let append = mb
+        .session
+        .append(&folder, Some("(\\Recent)"), None, &raw)
+        .await;
+    assert!(append.is_err(), "APPEND (\\Recent) was accepted");
+    mb.append(&folder, &raw, "\\Seen").await;
+    mb.session.select(&folder).await.expect("SELECT");
+    let store = mb
+        .session
+        .run_command_and_check_ok("UID STORE 1:* +FLAGS (\\Recent)")
+        .await;
+    assert!(
+        matches!(store, Err(async_imap::error::Error::Bad(_))),
+        "{store:?}"
+    );
+    let listed = mb.list(&folder).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].flags, ["\\Seen"]);
+    mb.logout().await;
+}
+
 /// The cleanup deletes the probe and nothing else: 200 other messages in the receiving INBOX
 /// (some `\Deleted`, some with probe-like subjects, some with other probes' tags; the last 20
 /// arrive during the check, above its watermark, where it scans) keep their UIDs, flags,
@@ -672,5 +700,6 @@ on_both_servers!(
     self_round_trip,
     idle_detected,
     seeded_folder_reads_back,
+    recent_flag_is_refused,
     cleanup_leaves_mailbox_intact,
 );
