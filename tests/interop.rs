@@ -348,12 +348,12 @@ fn other_message(n: usize, to: &str) -> Vec<u8> {
     );
     // Shaped like a real tag (UUID v7), but never one a check generates.
     let fake = format!("0190a0b1-c2d3-7e4f-8a5b-{n:012}");
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         head.push_str(&format!("Subject: mailtrip probe 0190a0b1{n:03}\r\n"));
     } else {
         head.push_str(&format!("Subject: newsletter {n}\r\n"));
     }
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         head.push_str(&format!(
             "X-Mailtrip-Probe: {fake}\r\nX-Mailtrip-Run: someone-else\r\n"
         ));
