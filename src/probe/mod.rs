@@ -7,6 +7,8 @@ mod net;
 mod smtp;
 mod verify;
 
+pub use message::HeaderError;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +18,6 @@ use tokio::time::Instant;
 
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
-pub use message::HeaderError;
-
 use crate::report::{
     ErrorReport, Evidence, Phase, PhaseReport, Placement, Report, SCHEMA, Verdict,
 };
@@ -263,24 +263,23 @@ impl Check {
             .timeout
             .clamp(Duration::from_millis(500), net::STEP_MAX);
         let to = &self.to;
-        let probe =
-            message::build_with(&self.from.address, &to.address, tag, run_id, &self.headers)
-                .map_err(|e| {
-                    let d = Diagnosis {
-                        code: Code::SenderRejected,
-                        summary: e.to_string(),
-                        hint: "check the from/to addresses".into(),
-                        link: None,
-                        server_text: None,
-                    };
-                    (
-                        Verdict::Error,
-                        Failure {
-                            phase: Phase::SmtpSubmit,
-                            diagnosis: d,
-                        },
-                    )
-                })?;
+        let (from, extra) = (&self.from.address, &self.headers);
+        let probe = message::build_with(from, &to.address, tag, run_id, extra).map_err(|e| {
+            let d = Diagnosis {
+                code: Code::SenderRejected,
+                summary: e.to_string(),
+                hint: "check the from/to addresses".into(),
+                link: None,
+                server_text: None,
+            };
+            (
+                Verdict::Error,
+                Failure {
+                    phase: Phase::SmtpSubmit,
+                    diagnosis: d,
+                },
+            )
+        })?;
         report.evidence.message_id = probe.message_id.clone();
         report.evidence.subject = probe.subject.clone();
 
