@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod hostile;
 mod imap_server;
+mod interop;
 mod smtp_server;
 mod util;
 mod verify;

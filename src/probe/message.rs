@@ -47,8 +47,77 @@ pub fn digest(text: &str) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Why an extra probe header was refused (see [`crate::Check::header`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot add header {name:?} to the probe: {reason}")]
+pub struct HeaderError {
+    pub name: String,
+    pub reason: &'static str,
+}
+
+/// Headers the probe sets itself; an extra header may not replace or repeat them.
+const OWN_HEADERS: [&str; 12] = [
+    TAG_HEADER,
+    RUN_HEADER,
+    SENT_HEADER,
+    DIGEST_HEADER,
+    "From",
+    "To",
+    "Subject",
+    "Message-ID",
+    "Date",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "MIME-Version",
+];
+
+/// Checks an extra header: an RFC 5322 field name (printable ASCII, no colon), a one-line
+/// printable ASCII value, and not one of the probe's own headers.
+pub fn check_header(name: &str, value: &str) -> Result<(), HeaderError> {
+    let fail = |reason| {
+        Err(HeaderError {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() || name.len() > 76 {
+        return fail("the name must be 1 to 76 characters");
+    }
+    if !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+        return fail("the name must be printable ASCII without spaces or a colon");
+    }
+    if OWN_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        return fail("the probe sets this header itself");
+    }
+    if value.contains(['\r', '\n']) {
+        return fail("the value must be one line (no CR or LF)");
+    }
+    if !value
+        .bytes()
+        .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+    {
+        return fail("the value must be printable ASCII");
+    }
+    if name.len() + 2 + value.len() > 998 {
+        return fail("the header line must fit in 998 characters");
+    }
+    Ok(())
+}
+
 /// Builds the probe from `from` to `to`, tagged `tag`, for run `run_id`.
+#[cfg(test)]
 pub fn build(from: &str, to: &str, tag: &str, run_id: &str) -> Result<Probe, BuildError> {
+    build_with(from, to, tag, run_id, &[])
+}
+
+/// [`build`] plus `extra` headers, each already accepted by [`check_header`].
+pub fn build_with(
+    from: &str,
+    to: &str,
+    tag: &str,
+    run_id: &str,
+    extra: &[(String, String)],
+) -> Result<Probe, BuildError> {
     let from_mb: Mailbox = from
         .parse()
         .map_err(|e| BuildError(format!("from address {from:?}: {e}")))?;
@@ -71,7 +140,14 @@ pub fn build(from: &str, to: &str, tag: &str, run_id: &str) -> Result<Probe, Bui
     let header = |name: &'static str, value: String| {
         HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
     };
-    let message = Message::builder()
+    let mut builder = Message::builder();
+    for (name, value) in extra {
+        check_header(name, value).map_err(|e| BuildError(e.to_string()))?;
+        let name = HeaderName::new_from_ascii(name.clone())
+            .map_err(|_| BuildError(format!("invalid header name {name:?}")))?;
+        builder = builder.raw_header(HeaderValue::new(name, value.clone()));
+    }
+    let message = builder
         .from(from_mb)
         .to(to_mb)
         .subject(subject.clone())
@@ -116,6 +192,31 @@ mod tests {
             format!("mailtrip probe {}", &tag.replace('-', "")[..8])
         );
         assert!(p.body.contains("こんにちは"));
+    }
+
+    #[test]
+    fn extra_headers_are_added_and_checked() {
+        let extra = [("X-Mailtrip-Test-Spam".to_string(), "yes".to_string())];
+        let p = build_with("a@x.test", "b@x.test", "t-1", "r", &extra).expect("build");
+        let text = String::from_utf8_lossy(&p.bytes);
+        assert!(text.contains("X-Mailtrip-Test-Spam: yes\r\n"), "{text}");
+
+        assert!(check_header("X-Ok", "v a\tl").is_ok());
+        for (name, value) in [
+            ("", "v"),
+            ("Bad Name", "v"),
+            ("Bad:Name", "v"),
+            ("Grüße", "v"),
+            ("x-mailtrip-probe", "forged"),
+            ("subject", "s"),
+            ("X-Ok", "two\r\nX-Injected: 1"),
+            ("X-Ok", "lf\nonly"),
+            ("X-Ok", "ü"),
+        ] {
+            assert!(check_header(name, value).is_err(), "{name:?}: {value:?}");
+        }
+        let bad = [("X-Ok".to_string(), "a\r\nb".to_string())];
+        assert!(build_with("a@x.test", "b@x.test", "t", "r", &bad).is_err());
     }
 
     #[test]

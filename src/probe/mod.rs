@@ -8,6 +8,8 @@ mod net;
 mod smtp;
 mod verify;
 
+pub use message::HeaderError;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +66,7 @@ pub struct Check {
     keep: bool,
     run_id: Option<String>,
     progress: Option<Progress>,
+    headers: Vec<(String, String)>,
 }
 
 impl fmt::Debug for Check {
@@ -74,6 +77,7 @@ impl fmt::Debug for Check {
             .field("timeout", &self.timeout)
             .field("keep", &self.keep)
             .field("run_id", &self.run_id)
+            .field("headers", &self.headers)
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +162,7 @@ impl Check {
             keep: false,
             run_id: None,
             progress: None,
+            headers: Vec::new(),
         }
     }
 
@@ -178,6 +183,15 @@ impl Check {
     pub fn run_id(mut self, run_id: impl Into<String>) -> Check {
         self.run_id = Some(run_id.into());
         self
+    }
+
+    /// Adds a header to the probe, e.g. a marker a test server's spam rule files into Junk.
+    /// Refuses names that are not RFC 5322 field names, values with CR, LF or non-ASCII
+    /// characters, and the headers the probe sets itself.
+    pub fn header(mut self, name: &str, value: &str) -> Result<Check, HeaderError> {
+        message::check_header(name, value)?;
+        self.headers.push((name.to_string(), value.to_string()));
+        Ok(self)
     }
 
     /// Called with each phase as it starts (for a spinner).
@@ -252,7 +266,8 @@ impl Check {
             .timeout
             .clamp(Duration::from_millis(500), net::STEP_MAX);
         let to = &self.to;
-        let probe = message::build(&self.from.address, &to.address, tag, run_id).map_err(|e| {
+        let (from, extra) = (&self.from.address, &self.headers);
+        let probe = message::build_with(from, &to.address, tag, run_id, extra).map_err(|e| {
             let d = Diagnosis {
                 code: Code::SenderRejected,
                 summary: e.to_string(),

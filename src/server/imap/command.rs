@@ -413,6 +413,9 @@ impl Session {
         if raw.len() > limit {
             return format!("NO [TOOBIG] Message exceeds the {limit}-byte limit");
         }
+        if let Some(bad) = refuse_recent(flags) {
+            return bad;
+        }
         let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
         match self
             .shared
@@ -558,6 +561,9 @@ impl Session {
         if self.selected.as_ref().is_some_and(|s| s.read_only) {
             return "NO [READ-ONLY] Mailbox is read-only".into();
         }
+        if let Some(bad) = refuse_recent(flags) {
+            return bad;
+        }
         let (_, uids) = match self.resolve(set, by_uid) {
             Ok(v) => v,
             Err(bad) => return bad,
@@ -680,6 +686,15 @@ impl Session {
             if set.is_some() { "UID " } else { "" }
         )
     }
+}
+
+/// `\Recent` is the server's to set (RFC 3501 2.3.2); a client naming it in APPEND or STORE
+/// gets BAD, as from Dovecot, instead of it being stored as a permanent flag.
+fn refuse_recent(flags: &[Flag<'_>]) -> Option<String> {
+    flags
+        .iter()
+        .any(|f| f.to_string().eq_ignore_ascii_case("\\Recent"))
+        .then(|| "BAD Invalid system flag \\Recent".to_string())
 }
 
 #[cfg(test)]

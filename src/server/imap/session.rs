@@ -179,6 +179,9 @@ impl Conn {
         }
         .await;
         out.clear();
+        // Answering at once puts the socket in delayed-ACK ("pingpong") mode; leave it, so a
+        // client that sends its next command in pieces with Nagle on is not held back.
+        self.stream.ack_quickly();
         r
     }
 

@@ -1,0 +1,705 @@
+//! One set of round-trip tests, two servers: every case runs as `interop::embedded::<case>`
+//! against the embedded server and as `interop::real::<case>` against Postfix + Dovecot
+//! (`bash ci/interop.sh`), through a harness that reads and seeds mailboxes only over IMAP.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_imap::types::{Fetch, Flag};
+use futures::TryStreamExt;
+use mailtrip::config::{Protocol, Security};
+use mailtrip::report::{Phase, Placement, Verdict};
+use mailtrip::server::{Faults, ServerConfig, TestServer};
+use mailtrip::{Account, Check, Endpoint, Report};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpStream;
+use tokio_native_tls::TlsStream;
+
+/// The real-stack tests' ignore reason, also the panic message when the env file is missing.
+const NEEDS_STACK: &str = "needs Postfix+Dovecot: bash ci/interop.sh (sets MAILTRIP_MAILSTACK_ENV)";
+/// How long a check waits for delivery; an upper bound, not a timing target.
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// The junk marker the embedded server is told to file into Junk, as ci/mailstack's Sieve does.
+const JUNK_HEADER: (&str, &str) = ("X-Mailtrip-Test-Spam", "yes");
+
+/// The stack's users: A and B for round trips (shared by concurrent tests: probes are told
+/// apart by tag), C only for the mailbox-intact test (nothing else may come or go there).
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    A,
+    B,
+    C,
+}
+
+/// How an account reaches both servers.
+#[derive(Debug, Clone, Copy)]
+enum Tls {
+    /// Submission with STARTTLS, IMAP with STARTTLS.
+    StartTls,
+    /// Submissions (implicit TLS) and IMAPS.
+    Implicit,
+}
+
+/// A mail system to test against: the embedded server set up like ci/mailstack, or the real
+/// stack described by the env file that `ci/mailstack/start.sh` writes.
+struct Stack {
+    /// Keeps the embedded server running; `None` for the real stack.
+    _server: Option<TestServer>,
+    host: String,
+    ca_pem: String,
+    submission: u16,
+    submissions: u16,
+    imap: u16,
+    imaps: u16,
+    /// (address, password) of A, B and C.
+    users: [(String, String); 3],
+    junk_header: (String, String),
+    junk_folder: String,
+}
+
+impl Stack {
+    /// The embedded server with alice, bob and carol, filing `JUNK_HEADER` into Junk.
+    async fn embedded() -> Stack {
+        let pw = "correct horse battery staple";
+        let users =
+            ["alice", "bob", "carol"].map(|u| (format!("{u}@mailtrip.test"), pw.to_string()));
+        let mut config = ServerConfig::default().faults(Faults {
+            junk_rule: Some(format!("{}: {}", JUNK_HEADER.0, JUNK_HEADER.1)),
+            ..Faults::default()
+        });
+        for (address, password) in &users {
+            config = config.with_user(address, password);
+        }
+        let server = TestServer::start(config).await.expect("embedded server");
+        Stack {
+            host: "localhost".into(),
+            ca_pem: server.ca_pem().to_string(),
+            submission: server.submission_addr().port(),
+            submissions: server.smtps_addr().port(),
+            imap: server.imap_addr().port(),
+            imaps: server.imaps_addr().port(),
+            users,
+            junk_header: (JUNK_HEADER.0.into(), JUNK_HEADER.1.into()),
+            junk_folder: "Junk".into(),
+            _server: Some(server),
+        }
+    }
+
+    /// The real stack from `$MAILTRIP_MAILSTACK_ENV`; panics (never skips) without it.
+    fn real() -> Stack {
+        let path = std::env::var("MAILTRIP_MAILSTACK_ENV")
+            .unwrap_or_else(|_| panic!("MAILTRIP_MAILSTACK_ENV is not set: {NEEDS_STACK}"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("cannot read the stack env file {path}: {e}: {NEEDS_STACK}")
+        });
+        let env: BTreeMap<&str, &str> = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        let var = |k: &str| -> String {
+            env.get(k)
+                .unwrap_or_else(|| panic!("{path} has no {k}"))
+                .to_string()
+        };
+        let port = |k: &str| -> u16 { var(k).parse().unwrap_or_else(|e| panic!("{k}: {e}")) };
+        let ca = var("MAILSTACK_CA");
+        let user = |n: u8| {
+            (
+                var(&format!("MAILSTACK_USER{n}")),
+                var(&format!("MAILSTACK_PASS{n}")),
+            )
+        };
+        Stack {
+            _server: None,
+            host: var("MAILSTACK_TLS_NAME"),
+            ca_pem: std::fs::read_to_string(&ca).unwrap_or_else(|e| panic!("CA {ca}: {e}")),
+            submission: port("MAILSTACK_SUBMISSION_PORT"),
+            submissions: port("MAILSTACK_SUBMISSIONS_PORT"),
+            imap: port("MAILSTACK_IMAP_PORT"),
+            imaps: port("MAILSTACK_IMAPS_PORT"),
+            users: [user(1), user(2), user(3)],
+            junk_header: (
+                var("MAILSTACK_JUNK_HEADER_NAME"),
+                var("MAILSTACK_JUNK_HEADER_VALUE"),
+            ),
+            junk_folder: var("MAILSTACK_JUNK_MAILBOX"),
+        }
+    }
+
+    fn user(&self, who: Who) -> &(String, String) {
+        &self.users[who as usize]
+    }
+
+    fn address(&self, who: Who) -> &str {
+        &self.user(who).0
+    }
+
+    /// `who` with the right password.
+    fn account(&self, who: Who, tls: Tls) -> Account {
+        self.account_with(who, tls, &self.user(who).1)
+    }
+
+    /// `who` logging in with `password`.
+    fn account_with(&self, who: Who, tls: Tls, password: &str) -> Account {
+        let (smtp, imap) = match tls {
+            Tls::StartTls => (
+                (Security::StartTls, self.submission),
+                (Security::StartTls, self.imap),
+            ),
+            Tls::Implicit => (
+                (Security::Tls, self.submissions),
+                (Security::Tls, self.imaps),
+            ),
+        };
+        let smtp = Endpoint::new(Protocol::Smtp, smtp.0, &self.host, smtp.1);
+        let imap = Endpoint::new(Protocol::Imap, imap.0, &self.host, imap.1);
+        Account::new(self.address(who), password, smtp, imap).trust_pem(&self.ca_pem)
+    }
+
+    /// A check from `from` to `to` over `tls`.
+    fn check(&self, from: Who, to: Who, tls: Tls) -> Check {
+        Check::new(self.account(from, tls), self.account(to, tls)).timeout(TIMEOUT)
+    }
+
+    /// An IMAP session (IMAPS, verified against the stack's CA) logged in as `who`.
+    async fn imap(&self, who: Who) -> Mailbox {
+        let tcp = TcpStream::connect((self.host.as_str(), self.imaps))
+            .await
+            .expect("connect to IMAPS");
+        let ca = native_tls::Certificate::from_pem(self.ca_pem.as_bytes()).expect("CA");
+        let tls = native_tls::TlsConnector::builder()
+            .add_root_certificate(ca)
+            .build()
+            .expect("TLS connector");
+        let stream = tokio_native_tls::TlsConnector::from(tls)
+            .connect(&self.host, tcp)
+            .await
+            .expect("TLS handshake");
+        let mut client = async_imap::Client::new(stream);
+        client
+            .read_response()
+            .await
+            .expect("greeting")
+            .expect("greeting");
+        let (user, password) = self.user(who);
+        let session = client
+            .login(user, password)
+            .await
+            .map_err(|(e, _)| e)
+            .expect("harness login");
+        Mailbox { session }
+    }
+}
+
+/// One message as the harness compares it: everything a cleanup must not change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    uid: u32,
+    /// Sorted, without `\Recent` (which only says which session saw the message first).
+    flags: Vec<String>,
+    size: u32,
+    /// SHA-256 of the full message bytes as fetched.
+    digest: String,
+    /// The `X-Mailtrip-Probe` value, if any.
+    tag: Option<String>,
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn flag_name(f: Flag<'_>) -> Option<String> {
+    Some(match f {
+        Flag::Seen => "\\Seen".into(),
+        Flag::Answered => "\\Answered".into(),
+        Flag::Flagged => "\\Flagged".into(),
+        Flag::Deleted => "\\Deleted".into(),
+        Flag::Draft => "\\Draft".into(),
+        Flag::Recent | Flag::MayCreate => return None,
+        Flag::Custom(c) => c.into_owned(),
+    })
+}
+
+fn probe_tag(raw: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("X-Mailtrip-Probe")
+            .then(|| value.trim().to_string())
+    })
+}
+
+fn entry(f: &Fetch) -> Entry {
+    let raw = f.body().expect("BODY[] fetched");
+    let mut flags: Vec<String> = f.flags().filter_map(flag_name).collect();
+    flags.sort();
+    Entry {
+        uid: f.uid.expect("UID fetched"),
+        flags,
+        size: f.size.expect("RFC822.SIZE fetched"),
+        digest: sha256(raw),
+        tag: probe_tag(raw),
+    }
+}
+
+/// The harness's own IMAP session: seeds folders and reads them back, the same way on both
+/// servers.
+struct Mailbox {
+    session: async_imap::Session<TlsStream<TcpStream>>,
+}
+
+impl Mailbox {
+    /// Creates a folder no other test uses and returns its name.
+    async fn fresh_folder(&mut self) -> String {
+        let name = format!("interop-{}", uuid::Uuid::now_v7().simple());
+        self.session.create(&name).await.expect("CREATE");
+        name
+    }
+
+    /// APPENDs `raw` to `folder` with `flags` (e.g. `\\Seen \\Deleted`).
+    async fn append(&mut self, folder: &str, raw: &[u8], flags: &str) {
+        let flags = (!flags.is_empty()).then(|| format!("({flags})"));
+        self.session
+            .append(folder, flags.as_deref(), None, raw)
+            .await
+            .unwrap_or_else(|e| panic!("APPEND to {folder}: {e}"));
+    }
+
+    /// Every message in `folder`, by UID, read without changing anything (EXAMINE, PEEK).
+    async fn list(&mut self, folder: &str) -> Vec<Entry> {
+        let mb = self.session.examine(folder).await.expect("EXAMINE");
+        if mb.exists == 0 {
+            return Vec::new();
+        }
+        let fetches: Vec<Fetch> = self
+            .session
+            .uid_fetch("1:*", "(UID FLAGS RFC822.SIZE BODY.PEEK[])")
+            .await
+            .expect("UID FETCH")
+            .try_collect()
+            .await
+            .expect("UID FETCH responses");
+        let mut entries: Vec<Entry> = fetches.iter().map(entry).collect();
+        entries.sort_by_key(|e| e.uid);
+        entries
+    }
+
+    /// The copies of probe `tag` in `folder`.
+    async fn find(&mut self, folder: &str, tag: &str) -> Vec<Entry> {
+        let mut all = self.list(folder).await;
+        all.retain(|e| e.tag.as_deref() == Some(tag));
+        all
+    }
+
+    /// Deletes exactly the messages carrying probe `tag` in `folder` (UID EXPUNGE); returns
+    /// what it deleted. Used after a `keep(true)` check.
+    async fn remove(&mut self, folder: &str, tag: &str) -> Vec<Entry> {
+        let found = self.find(folder, tag).await;
+        if found.is_empty() {
+            return found;
+        }
+        let set = found
+            .iter()
+            .map(|e| e.uid.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.session.select(folder).await.expect("SELECT");
+        let _: Vec<Fetch> = self
+            .session
+            .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+            .await
+            .expect("UID STORE")
+            .try_collect()
+            .await
+            .expect("UID STORE responses");
+        let _: Vec<u32> = self
+            .session
+            .uid_expunge(&set)
+            .await
+            .expect("UID EXPUNGE")
+            .try_collect()
+            .await
+            .expect("UID EXPUNGE responses");
+        self.session
+            .run_command_and_check_ok("UNSELECT")
+            .await
+            .expect("UNSELECT");
+        found
+    }
+
+    async fn logout(mut self) {
+        let _ = self.session.logout().await;
+    }
+}
+
+/// A message for seeding: `n` picks its look (plain, a look-alike of a probe subject, a forged
+/// `X-Mailtrip-Probe` header with some other tag) so mailboxes hold what real ones might.
+fn other_message(n: usize, to: &str) -> Vec<u8> {
+    let mut head = format!(
+        "From: Someone {n} <someone{n}@elsewhere.test>\r\nTo: {to}\r\n\
+         Date: Sun, 10 Mar 2024 12:{:02}:00 +0000\r\nMessage-ID: <other-{n}@elsewhere.test>\r\n",
+        n % 60
+    );
+    // Shaped like a real tag (UUID v7), but never one a check generates.
+    let fake = format!("0190a0b1-c2d3-7e4f-8a5b-{n:012}");
+    if n.is_multiple_of(5) {
+        head.push_str(&format!("Subject: mailtrip probe 0190a0b1{n:03}\r\n"));
+    } else {
+        head.push_str(&format!("Subject: newsletter {n}\r\n"));
+    }
+    if n.is_multiple_of(3) {
+        head.push_str(&format!(
+            "X-Mailtrip-Probe: {fake}\r\nX-Mailtrip-Run: someone-else\r\n"
+        ));
+    }
+    let body: String = (0..n % 7 + 1)
+        .map(|i| format!("line {i} of message {n}: Grüße\r\n"))
+        .collect();
+    format!(
+        "{head}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n{body}"
+    )
+    .into_bytes()
+}
+
+/// Flags for seeded message `n`: some `\Deleted`, some read, flagged, answered, keywords.
+fn other_flags(n: usize) -> &'static str {
+    match n % 6 {
+        0 => "\\Deleted",
+        1 => "\\Seen",
+        2 => "\\Seen \\Flagged",
+        3 => "",
+        4 => "\\Answered \\Seen $Label1",
+        _ => "\\Deleted \\Seen",
+    }
+}
+
+fn assert_delivered(r: &Report, verdict: Verdict, placement: Placement) {
+    assert_eq!(r.verdict, verdict, "{r:#?}");
+    assert_eq!(r.placement, Some(placement), "{r:#?}");
+    assert!(r.error.is_none(), "{r:#?}");
+    assert!(r.phases.iter().all(|p| p.ok), "{r:#?}");
+    assert_eq!(r.evidence.copies, 1, "{r:#?}");
+    assert_eq!(r.evidence.digest_ok, Some(true), "{r:#?}");
+    assert!(r.tls_verified, "{r:#?}");
+    assert!(r.warnings.is_empty(), "{r:#?}");
+}
+
+fn assert_auth_failed(r: &Report, phase: &str) {
+    assert_eq!(r.verdict, Verdict::AuthFailed, "{r:#?}");
+    let json = serde_json::to_value(r).expect("report serializes");
+    let error = &json["error"];
+    assert_eq!(error["phase"], phase, "{r:#?}");
+    assert_eq!(error["code"], "auth_rejected", "{r:#?}");
+    let e = r.error.as_ref().expect("error");
+    assert!(
+        e.diagnosis
+            .server_text
+            .as_deref()
+            .is_some_and(|t| !t.is_empty()),
+        "the server's own words are kept: {r:#?}"
+    );
+    assert!(!e.diagnosis.hint.is_empty(), "{r:#?}");
+}
+
+// ---- the cases: each runs against both servers ----
+
+/// Submission with STARTTLS, IMAP with STARTTLS.
+async fn starttls_round_trip(stack: &Stack) {
+    let r = stack.check(Who::A, Who::B, Tls::StartTls).run().await;
+    assert_delivered(&r, Verdict::Delivered, Placement::Inbox);
+    assert!(r.smtp.starts_with("smtp+starttls://"), "{}", r.smtp);
+    assert!(r.imap.starts_with("imap+starttls://"), "{}", r.imap);
+    assert!(r.phase(Phase::SmtpTls).is_some_and(|p| p.ok), "{r:#?}");
+}
+
+/// Submissions and IMAPS, both implicit TLS.
+async fn implicit_tls_round_trip(stack: &Stack) {
+    let r = stack.check(Who::A, Who::B, Tls::Implicit).run().await;
+    assert_delivered(&r, Verdict::Delivered, Placement::Inbox);
+    assert!(r.smtp.starts_with("smtps://"), "{}", r.smtp);
+    assert!(r.imap.starts_with("imaps://"), "{}", r.imap);
+}
+
+/// A wrong SMTP password is diagnosed as rejected credentials in the smtp_auth phase.
+async fn wrong_password_smtp(stack: &Stack) {
+    let from = stack.account_with(Who::A, Tls::StartTls, "not-the-password");
+    let r = Check::new(from, stack.account(Who::B, Tls::StartTls))
+        .timeout(TIMEOUT)
+        .run()
+        .await;
+    assert_auth_failed(&r, "smtp_auth");
+}
+
+/// A wrong IMAP password is diagnosed as rejected credentials in the imap_auth phase, and
+/// nothing is sent.
+async fn wrong_password_imap(stack: &Stack) {
+    let to = stack.account_with(Who::B, Tls::Implicit, "not-the-password");
+    let r = Check::new(stack.account(Who::A, Tls::Implicit), to)
+        .timeout(TIMEOUT)
+        .run()
+        .await;
+    assert_auth_failed(&r, "imap_auth");
+    assert!(r.phase(Phase::SmtpSubmit).is_none(), "{r:#?}");
+}
+
+/// A plain probe lands in INBOX: the report says so and an independent IMAP client finds it
+/// there, byte-identical to what the report verified, and not in Junk.
+async fn delivered_to_inbox(stack: &Stack) {
+    let r = stack
+        .check(Who::B, Who::A, Tls::Implicit)
+        .keep(true)
+        .run()
+        .await;
+    assert_delivered(&r, Verdict::Delivered, Placement::Inbox);
+    assert_eq!(r.evidence.mailbox.as_deref(), Some("INBOX"), "{r:#?}");
+    let mut mb = stack.imap(Who::A).await;
+    assert!(mb.find(&stack.junk_folder, &r.probe_id).await.is_empty());
+    let kept = mb.remove("INBOX", &r.probe_id).await;
+    assert_eq!(kept.len(), 1, "exactly one copy in INBOX: {kept:?}");
+    assert_eq!(Some(kept[0].uid), r.evidence.uid, "{r:#?}");
+    assert!(mb.find("INBOX", &r.probe_id).await.is_empty());
+    mb.logout().await;
+}
+
+/// A probe carrying the stack's spam marker is filed into Junk and reported as spam.
+async fn delivered_to_junk(stack: &Stack) {
+    let (name, value) = &stack.junk_header;
+    let r = stack
+        .check(Who::B, Who::A, Tls::StartTls)
+        .header(name, value)
+        .expect("a valid header")
+        .keep(true)
+        .run()
+        .await;
+    assert_delivered(&r, Verdict::DeliveredToSpam, Placement::Spam);
+    assert_eq!(r.evidence.mailbox.as_deref(), Some(&*stack.junk_folder));
+    let mut mb = stack.imap(Who::A).await;
+    assert!(mb.find("INBOX", &r.probe_id).await.is_empty());
+    let kept = mb.remove(&stack.junk_folder, &r.probe_id).await;
+    assert_eq!(kept.len(), 1, "exactly one copy in Junk: {kept:?}");
+    mb.logout().await;
+
+    // And cleanup works there too.
+    let r = stack
+        .check(Who::B, Who::A, Tls::Implicit)
+        .header(name, value)
+        .expect("a valid header")
+        .run()
+        .await;
+    assert_delivered(&r, Verdict::DeliveredToSpam, Placement::Spam);
+    let mut mb = stack.imap(Who::A).await;
+    assert!(mb.find(&stack.junk_folder, &r.probe_id).await.is_empty());
+    mb.logout().await;
+}
+
+/// User A to user B: it reaches B, never A, and is cleaned from B's INBOX.
+async fn cross_account(stack: &Stack) {
+    let r = stack.check(Who::A, Who::B, Tls::Implicit).run().await;
+    assert_delivered(&r, Verdict::Delivered, Placement::Inbox);
+    assert_eq!(r.from, stack.address(Who::A));
+    assert_eq!(r.to, stack.address(Who::B));
+    assert!(r.evidence.received_hops.is_some_and(|n| n >= 1), "{r:#?}");
+    for who in [Who::A, Who::B] {
+        let mut mb = stack.imap(who).await;
+        assert!(mb.find("INBOX", &r.probe_id).await.is_empty(), "{who:?}");
+        mb.logout().await;
+    }
+}
+
+/// User A to itself.
+async fn self_round_trip(stack: &Stack) {
+    let r = stack.check(Who::A, Who::A, Tls::StartTls).run().await;
+    assert_delivered(&r, Verdict::Delivered, Placement::Inbox);
+    let mut mb = stack.imap(Who::A).await;
+    assert!(mb.find("INBOX", &r.probe_id).await.is_empty());
+    mb.logout().await;
+}
+
+/// Both servers advertise IDLE, and the check waits with it rather than polling.
+async fn idle_detected(stack: &Stack) {
+    let r = stack.check(Who::B, Who::A, Tls::Implicit).run().await;
+    assert_delivered(&r, Verdict::Delivered, Placement::Inbox);
+    assert_eq!(r.evidence.idle, Some(true), "{r:#?}");
+}
+
+/// The harness itself: what is APPENDed with flags reads back with the same flags, sizes
+/// and bytes, in UID order (so the intact check below compares like with like).
+async fn seeded_folder_reads_back(stack: &Stack) {
+    let mut mb = stack.imap(Who::B).await;
+    let folder = mb.fresh_folder().await;
+    let mut want = Vec::new();
+    for n in 0..12 {
+        let raw = other_message(n, stack.address(Who::B));
+        mb.append(&folder, &raw, other_flags(n)).await;
+        let mut flags: Vec<String> = other_flags(n)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        flags.sort();
+        want.push((flags, raw.len() as u32, sha256(&raw), probe_tag(&raw)));
+    }
+    let got = mb.list(&folder).await;
+    let got_view: Vec<_> = got
+        .iter()
+        .map(|e| (e.flags.clone(), e.size, e.digest.clone(), e.tag.clone()))
+        .collect();
+    assert_eq!(got_view, want);
+    assert!(got.windows(2).all(|w| w[0].uid < w[1].uid), "{got:?}");
+    mb.logout().await;
+}
+
+/// `\Recent` belongs to the server: APPEND and STORE naming it get BAD (Dovecot's answer,
+/// which the embedded server once differed from by storing it as a flag).
+async fn recent_flag_is_refused(stack: &Stack) {
+    let mut mb = stack.imap(Who::B).await;
+    let folder = mb.fresh_folder().await;
+    let raw = other_message(1, stack.address(Who::B));
+    // async-imap reports a BAD in place of the `+` continuation as `Error::Append`.
+    let append = mb
+        .session
+        .append(&folder, Some("(\\Recent)"), None, &raw)
+        .await;
+    assert!(append.is_err(), "APPEND (\\Recent) was accepted");
+    mb.append(&folder, &raw, "\\Seen").await;
+    mb.session.select(&folder).await.expect("SELECT");
+    let store = mb
+        .session
+        .run_command_and_check_ok("UID STORE 1:* +FLAGS (\\Recent)")
+        .await;
+    assert!(
+        matches!(store, Err(async_imap::error::Error::Bad(_))),
+        "{store:?}"
+    );
+    let listed = mb.list(&folder).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].flags, ["\\Seen"]);
+    mb.logout().await;
+}
+
+/// The cleanup deletes the probe and nothing else: 200 other messages in the receiving INBOX
+/// (some `\Deleted`, some with probe-like subjects, some with other probes' tags; the last 20
+/// arrive during the check, above its watermark, where it scans) keep their UIDs, flags,
+/// sizes and bytes.
+async fn cleanup_leaves_mailbox_intact(stack: &Stack) {
+    const BEFORE: usize = 180;
+    const DURING: usize = 20;
+    let to = stack.address(Who::C).to_string();
+    let mut seeder = stack.imap(Who::C).await;
+    let baseline = seeder.list("INBOX").await;
+    for n in 0..BEFORE {
+        seeder
+            .append("INBOX", &other_message(n, &to), other_flags(n))
+            .await;
+    }
+
+    // Once the check has noted its watermarks and starts sending, add the rest: the check
+    // must see them (they are new to it) and leave them alone.
+    let seeder = Arc::new(tokio::sync::Mutex::new(Some(seeder)));
+    let handle = tokio::runtime::Handle::current();
+    let (s, to2) = (seeder.clone(), to.clone());
+    let added = Arc::new(Mutex::new(false));
+    let added2 = added.clone();
+    let r = Check::new(
+        stack.account(Who::A, Tls::Implicit),
+        stack.account(Who::C, Tls::Implicit),
+    )
+    .timeout(TIMEOUT)
+    .on_progress(move |phase| {
+        if phase != Phase::SmtpConnect
+            || std::mem::replace(&mut *added2.lock().expect("lock"), true)
+        {
+            return;
+        }
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let mut guard = s.lock().await;
+                let mb = guard.as_mut().expect("seeder");
+                for n in BEFORE..BEFORE + DURING {
+                    mb.append("INBOX", &other_message(n, &to2), other_flags(n))
+                        .await;
+                }
+            })
+        });
+    })
+    .run()
+    .await;
+    assert!(*added.lock().expect("lock"), "the late messages were added");
+    assert_delivered(&r, Verdict::Delivered, Placement::Inbox);
+
+    let mut mb = seeder.lock().await.take().expect("seeder");
+    let after = mb.list("INBOX").await;
+    assert!(after.iter().all(|e| e.tag.as_deref() != Some(&*r.probe_id)));
+    let seeded = &after[baseline.len().min(after.len())..];
+    assert_eq!(
+        &after[..baseline.len()],
+        &baseline[..],
+        "older mail changed"
+    );
+    assert_eq!(seeded.len(), BEFORE + DURING, "{r:#?}");
+    for (n, e) in seeded.iter().enumerate() {
+        let raw = other_message(n, &to);
+        assert_eq!(e.size, raw.len() as u32, "message {n}");
+        assert_eq!(e.digest, sha256(&raw), "message {n}");
+        assert_eq!(probe_tag(&raw).is_some(), e.tag.is_some(), "message {n}");
+        let mut flags: Vec<String> = other_flags(n)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        flags.sort();
+        assert_eq!(e.flags, flags, "message {n}");
+    }
+    assert!(
+        seeded
+            .iter()
+            .filter(|e| e.flags.contains(&"\\Deleted".into()))
+            .count()
+            > 50
+    );
+    assert!(seeded.windows(2).all(|w| w[0].uid < w[1].uid));
+    mb.logout().await;
+}
+
+/// Generates `interop::embedded::<case>` and `interop::real::<case>` for every case.
+macro_rules! on_both_servers {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(&super::Stack::embedded().await).await;
+                }
+            )*
+        }
+        mod real {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs Postfix+Dovecot: bash ci/interop.sh (sets MAILTRIP_MAILSTACK_ENV)"]
+                async fn $case() {
+                    super::$case(&super::Stack::real()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_servers!(
+    starttls_round_trip,
+    implicit_tls_round_trip,
+    wrong_password_smtp,
+    wrong_password_imap,
+    delivered_to_inbox,
+    delivered_to_junk,
+    cross_account,
+    self_round_trip,
+    idle_detected,
+    seeded_folder_reads_back,
+    recent_flag_is_refused,
+    cleanup_leaves_mailbox_intact,
+);
