@@ -756,11 +756,12 @@ fn phase_rank(p: Phase) -> u8 {
 pub fn fuzz_verify(raw: &[u8]) -> bool {
     static PROBE: std::sync::OnceLock<Option<message::Probe>> = std::sync::OnceLock::new();
     let probe = PROBE.get_or_init(|| {
-        message::build(
+        message::build_with(
             "a@mailtrip.test",
             "b@mailtrip.test",
             "01900000-0000-7000-8000-000000000000",
             "run",
+            &[],
         )
         .ok()
     });

@@ -57,7 +57,7 @@ impl ServerStream {
             let tcp = match self {
                 ServerStream::Plain(s) => s,
                 ServerStream::Tls(s) => s.get_ref().get_ref().get_ref(),
-                ServerStream::Closed => return,
+                ServerStream::Closed | ServerStream::Memory(_) => return,
             };
             let _ = tcp.set_quickack(true);
         }
