@@ -2,6 +2,7 @@
 //! real sockets (and, for `interop`, to Postfix + Dovecot when `.ci/run` started them).
 
 mod check;
+mod deep;
 mod imap_server;
 mod smtp_server;
 mod util;

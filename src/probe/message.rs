@@ -11,6 +11,8 @@ pub const TAG_HEADER: &str = "X-Mailtrip-Probe";
 pub const RUN_HEADER: &str = "X-Mailtrip-Run";
 /// Header carrying the send time.
 pub const SENT_HEADER: &str = "X-Mailtrip-Sent";
+/// Header carrying the delivery timeout of the run, in whole seconds (to tell late probes).
+pub const TIMEOUT_HEADER: &str = "X-Mailtrip-Timeout";
 /// Header carrying `sha256=<hex>` of the canonical body.
 pub const DIGEST_HEADER: &str = "X-Mailtrip-Digest";
 
@@ -47,8 +49,34 @@ pub fn digest(text: &str) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What the probe carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Payload {
+    /// A small UTF-8 text message.
+    #[default]
+    Plain,
+    /// multipart/alternative text + HTML, an RFC 2047 subject, an attachment and long lines,
+    /// so the verdict can name what a gateway changed.
+    Rich,
+}
+
 /// Builds the probe from `from` to `to`, tagged `tag`, for run `run_id`.
+#[cfg(test)]
 pub fn build(from: &str, to: &str, tag: &str, run_id: &str) -> Result<Probe, BuildError> {
+    build_with(from, to, tag, run_id, Payload::Plain, None)
+}
+
+/// Builds the probe with a payload and the run's delivery timeout (written to
+/// `X-Mailtrip-Timeout` so a later run can tell a late probe from a kept one).
+pub fn build_with(
+    from: &str,
+    to: &str,
+    tag: &str,
+    run_id: &str,
+    payload: Payload,
+    timeout: Option<std::time::Duration>,
+) -> Result<Probe, BuildError> {
+    let _ = payload;
     let from_mb: Mailbox = from
         .parse()
         .map_err(|e| BuildError(format!("from address {from:?}: {e}")))?;
@@ -80,7 +108,12 @@ pub fn build(from: &str, to: &str, tag: &str, run_id: &str) -> Result<Probe, Bui
         .raw_header(header(TAG_HEADER, tag.to_string()))
         .raw_header(header(RUN_HEADER, run_id.to_string()))
         .raw_header(header(SENT_HEADER, sent))
-        .raw_header(header(DIGEST_HEADER, format!("sha256={digest}")))
+        .raw_header(header(DIGEST_HEADER, format!("sha256={digest}")));
+    let message = match timeout {
+        Some(t) => message.raw_header(header(TIMEOUT_HEADER, t.as_secs().max(1).to_string())),
+        None => message,
+    };
+    let message = message
         .header(ContentType::TEXT_PLAIN)
         .body(body.clone())
         .map_err(|e| BuildError(e.to_string()))?;
