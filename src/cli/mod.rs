@@ -3,6 +3,8 @@
 
 mod check;
 mod server;
+mod sweep;
+mod wait;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -35,6 +37,11 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Run the embedded loopback SMTP + IMAP server for another app's tests.
     Server(Box<server::ServerArgs>),
+    /// Wait for a message something else sends (your app's signup mail) and print it, or
+    /// only its link or one-time code with --extract.
+    Wait(Box<wait::WaitArgs>),
+    /// List mailtrip's own leftover probes and delete them (with --yes or confirmation).
+    Sweep(Box<sweep::SweepArgs>),
 }
 
 /// Output options shared by commands that produce a report.
@@ -239,6 +246,8 @@ pub async fn run(args: Args) -> ExitCode {
     match args.command {
         Command::Check(a) => check::run(*a).await,
         Command::Server(a) => server::run(*a).await,
+        Command::Wait(a) => wait::run(*a).await,
+        Command::Sweep(a) => sweep::run(*a).await,
     }
 }
 

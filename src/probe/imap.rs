@@ -521,7 +521,7 @@ fn quotes_message_id(raw: &[u8], id: &str) -> bool {
 }
 
 /// Whether any untagged EXISTS/RECENT arrived since the last call (drains the channel).
-fn drain_news(session: &mut Session) -> bool {
+pub(crate) fn drain_news(session: &mut Session) -> bool {
     let mut news = false;
     while let Ok(r) = session.unsolicited_responses.try_recv() {
         if matches!(
@@ -674,23 +674,35 @@ impl Watch {
             if drain_news(session) {
                 continue;
             }
-            if self.caps.idle {
-                let Some(session) = self.session.take() else {
-                    return Err(async_imap::error::Error::ConnectionLost);
-                };
-                let mut idle = session.idle();
-                within(step, idle.init()).await?;
-                let (wait, _stop) = idle.wait_with_timeout(left.min(IDLE_CYCLE));
-                let woke = wait.await?;
-                tracing::debug!(folder = %self.folder, ?woke, "IDLE woke");
-                let session = within(step, idle.done()).await?;
-                self.session = Some(session);
-            } else {
-                tokio::time::sleep(poll.min(left)).await;
-                poll = (poll * 2).min(Duration::from_secs(1));
-                within(step, session.noop()).await?;
-            }
+            let Some(session) = self.session.take() else {
+                return Err(async_imap::error::Error::ConnectionLost);
+            };
+            self.session = Some(idle_or_poll(session, &self.caps, step, left, &mut poll).await?);
         }
+    }
+}
+
+/// Waits for news on the selected folder: one IDLE cycle (at most `left`), or without IDLE a
+/// sleep of `poll` (doubling up to 1 s) and a NOOP. Gives the session back.
+pub(crate) async fn idle_or_poll(
+    mut session: Session,
+    caps: &Caps,
+    step: Duration,
+    left: Duration,
+    poll: &mut Duration,
+) -> async_imap::error::Result<Session> {
+    if caps.idle {
+        let mut idle = session.idle();
+        within(step, idle.init()).await?;
+        let (wait, _stop) = idle.wait_with_timeout(left.min(IDLE_CYCLE));
+        let woke = wait.await?;
+        tracing::debug!(?woke, "IDLE woke");
+        within(step, idle.done()).await
+    } else {
+        tokio::time::sleep((*poll).min(left)).await;
+        *poll = (*poll * 2).min(Duration::from_secs(1));
+        within(step, session.noop()).await?;
+        Ok(session)
     }
 }
 
@@ -764,7 +776,7 @@ pub async fn delete_exactly(
 }
 
 /// `UID STORE <uids> +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
-async fn expunge_uids(
+pub(crate) async fn expunge_uids(
     session: &mut Session,
     uids: &[u32],
     step: Duration,

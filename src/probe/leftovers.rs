@@ -56,7 +56,6 @@ impl Leftover {
     }
 
     /// How long ago it was sent (or arrived), if known.
-    #[allow(dead_code)] // used by sweep
     pub fn age(&self, now: DateTime<FixedOffset>) -> Option<chrono::TimeDelta> {
         let at = self.sent.as_deref().or(self.arrived.as_deref())?;
         DateTime::parse_from_rfc3339(at).ok().map(|t| now - t)

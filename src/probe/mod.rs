@@ -7,7 +7,9 @@ mod leftovers;
 mod message;
 mod net;
 mod smtp;
+mod sweep;
 mod verify;
+mod wait;
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,7 +18,10 @@ use std::time::Duration;
 use futures::future::select_all;
 use tokio::time::Instant;
 
+pub use leftovers::Leftover;
 pub use message::Payload;
+pub use sweep::{Sweep, SweepReport};
+pub use wait::{Extract, Header, Message, Wait, WaitError};
 
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
