@@ -594,3 +594,74 @@ async fn sweep_finds_a_kept_probe_of_a_real_check() {
     assert_eq!(listed.found[0].tag, r.probe_id);
     assert!(!listed.found[0].late);
 }
+
+// ---- content integrity (rich payload) ----
+
+async fn rich_check_with(faults: Faults) -> mailtrip::Report {
+    let server = util::server().await;
+    server.set_faults(faults);
+    let r = check(&server, ALICE, BOB)
+        .payload(mailtrip::probe::Payload::Rich)
+        .run()
+        .await;
+    assert_eq!(holding(&server, BOB, "INBOX", &r.probe_id), 0, "cleaned up");
+    r
+}
+
+#[tokio::test]
+async fn a_rich_probe_arrives_unchanged() {
+    let r = rich_check_with(Faults::default()).await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert!(r.evidence.changes.is_empty(), "{r:#?}");
+    assert!(r.evidence.subject.contains("Grüße"), "{r:#?}");
+}
+
+#[tokio::test]
+async fn a_footer_in_the_rich_text_part_is_named() {
+    let r = rich_check_with(Faults {
+        append_footer: Some("-- \r\nScanned by ExampleGate".into()),
+        ..Faults::default()
+    })
+    .await;
+    assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
+    assert_eq!(r.evidence.changes.len(), 1, "{r:#?}");
+    assert!(
+        r.evidence.changes[0].starts_with("footer added to the text part"),
+        "{r:#?}"
+    );
+    assert!(r.evidence.changes[0].contains("ExampleGate"), "{r:#?}");
+    let e = r.error.as_ref().expect("error");
+    assert!(e.diagnosis.summary.contains("footer added"), "{e:#?}");
+}
+
+#[tokio::test]
+async fn a_stripped_attachment_is_named() {
+    let r = rich_check_with(Faults {
+        strip_attachments: true,
+        ..Faults::default()
+    })
+    .await;
+    assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
+    assert_eq!(
+        r.evidence.changes,
+        ["attachment stripped: mailtrip-probe.csv"],
+        "{r:#?}"
+    );
+}
+
+#[tokio::test]
+async fn rewrapped_lines_are_named() {
+    let r = rich_check_with(Faults {
+        rewrap_lines: Some(72),
+        ..Faults::default()
+    })
+    .await;
+    assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
+    assert!(
+        r.evidence
+            .changes
+            .iter()
+            .any(|c| c == "lines rewrapped in the text part"),
+        "{r:#?}"
+    );
+}

@@ -194,6 +194,10 @@ pub struct CheckArgs {
     /// Leave the probe in the mailbox (no cleanup).
     #[arg(long)]
     pub keep: bool,
+    /// Probe content: plain (small text) or rich (text + HTML, RFC 2047 subject, an
+    /// attachment, long lines: names what a gateway changed).
+    #[arg(long, value_enum, default_value_t = crate::probe::Payload::Plain)]
+    pub payload: crate::probe::Payload,
 }
 
 /// Parses `500ms`, `20s`, `2m`, `1h`, `1d` or a bare number of seconds.

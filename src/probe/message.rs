@@ -1,8 +1,8 @@
 //! Builds the probe: a small UTF-8 text message carrying the tag, run id, send time and a
 //! digest of its canonical body, so the copy that arrives can be matched and checked.
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Body, Mailbox, Message, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
 /// Header carrying the probe's tag.
@@ -16,6 +16,9 @@ pub const TIMEOUT_HEADER: &str = "X-Mailtrip-Timeout";
 /// Header carrying `sha256=<hex>` of the canonical body.
 pub const DIGEST_HEADER: &str = "X-Mailtrip-Digest";
 
+/// A line longer than 78 characters (RFC 5322's recommended limit), so rewrapping shows.
+const LONG_LINE: &str = "This line is deliberately longer than seventy-eight characters so that any gateway which rewraps long lines changes it visibly.";
+
 /// A built probe, ready to send.
 #[derive(Debug, Clone)]
 pub struct Probe {
@@ -27,6 +30,10 @@ pub struct Probe {
     pub body: String,
     /// Lowercase hex SHA-256 of the canonical body.
     pub digest: String,
+    /// The HTML alternative (rich payload), as sent.
+    pub html: Option<String>,
+    /// The attachment (rich payload): file name and content.
+    pub attachment: Option<(String, Vec<u8>)>,
     /// The bytes to submit.
     pub bytes: Vec<u8>,
     pub envelope: lettre::address::Envelope,
@@ -50,7 +57,7 @@ pub fn digest(text: &str) -> String {
 }
 
 /// What the probe carries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Payload {
     /// A small UTF-8 text message.
     #[default]
@@ -76,7 +83,6 @@ pub fn build_with(
     payload: Payload,
     timeout: Option<std::time::Duration>,
 ) -> Result<Probe, BuildError> {
-    let _ = payload;
     let from_mb: Mailbox = from
         .parse()
         .map_err(|e| BuildError(format!("from address {from:?}: {e}")))?;
@@ -86,13 +92,38 @@ pub fn build_with(
     let domain = from_mb.email.domain().to_string();
     let message_id = format!("<{tag}@{domain}>");
     let short: String = tag.chars().filter(|c| *c != '-').take(8).collect();
-    let subject = format!("mailtrip probe {short}");
-    let body = canonical_body(&format!(
-        "Grüße, こんにちは — mailtrip round-trip probe {tag}\n\
-         \n\
-         This message was sent by mailtrip to check that mail is delivered.\n\
-         It is deleted automatically once it has been seen.\n"
-    ));
+    let subject = match payload {
+        Payload::Plain => format!("mailtrip probe {short}"),
+        // Non-ASCII, so it travels RFC 2047-encoded; the prefix stays for `sweep`.
+        Payload::Rich => format!("mailtrip probe {short} — Grüße, こんにちは ✓"),
+    };
+    let body = match payload {
+        Payload::Plain => canonical_body(&format!(
+            "Grüße, こんにちは — mailtrip round-trip probe {tag}\n\
+             \n\
+             This message was sent by mailtrip to check that mail is delivered.\n\
+             It is deleted automatically once it has been seen.\n"
+        )),
+        Payload::Rich => canonical_body(&format!(
+            "Grüße, こんにちは — mailtrip round-trip probe {tag}\n\
+             \n\
+             {LONG_LINE}\n\
+             \n\
+             This message was sent by mailtrip to check that mail arrives unchanged.\n"
+        )),
+    };
+    let html = (payload == Payload::Rich).then(|| {
+        format!(
+            "<!DOCTYPE html>\n<html><body>\n<p>Grüße, こんにちは — mailtrip round-trip probe \
+             <b>{tag}</b></p>\n<p>{LONG_LINE}</p>\n</body></html>"
+        )
+    });
+    let attachment = (payload == Payload::Rich).then(|| {
+        (
+            "mailtrip-probe.csv".to_string(),
+            format!("tag,payload\n{tag},rich\n").into_bytes(),
+        )
+    });
     let digest = digest(&body);
     let now = chrono::Utc::now();
     let sent = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -113,16 +144,48 @@ pub fn build_with(
         Some(t) => message.raw_header(header(TIMEOUT_HEADER, t.as_secs().max(1).to_string())),
         None => message,
     };
-    let message = message
-        .header(ContentType::TEXT_PLAIN)
-        .body(body.clone())
-        .map_err(|e| BuildError(e.to_string()))?;
+    let message = match (&html, &attachment) {
+        (Some(html), Some((name, content))) => {
+            // 8bit text and HTML with a line over 78 characters (lettre would pick
+            // quoted-printable past 76), so a gateway's rewrapping shows in the decoded text.
+            // Valid 8bit: UTF-8, CRLF line ends, every line far below 998 octets.
+            let eight = |text: &str| -> Result<Body, BuildError> {
+                let crlf = format!("{}\r\n", text.replace("\r\n", "\n").replace('\n', "\r\n"));
+                Ok(Body::dangerous_pre_encoded(
+                    crlf.into_bytes(),
+                    ContentTransferEncoding::EightBit,
+                ))
+            };
+            let alternative = MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(eight(&body)?),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(eight(html)?),
+                );
+            let csv = ContentType::parse("text/csv; charset=utf-8")
+                .map_err(|e| BuildError(e.to_string()))?;
+            message.multipart(
+                MultiPart::mixed()
+                    .multipart(alternative)
+                    .singlepart(Attachment::new(name.clone()).body(content.clone(), csv)),
+            )
+        }
+        _ => message.header(ContentType::TEXT_PLAIN).body(body.clone()),
+    }
+    .map_err(|e| BuildError(e.to_string()))?;
     Ok(Probe {
         tag: tag.to_string(),
         message_id,
         subject,
         body,
         digest,
+        html,
+        attachment,
         bytes: message.formatted(),
         envelope: message.envelope().clone(),
     })
@@ -149,6 +212,19 @@ mod tests {
             format!("mailtrip probe {}", &tag.replace('-', "")[..8])
         );
         assert!(p.body.contains("こんにちは"));
+    }
+
+    #[test]
+    fn rich_probe_has_html_attachment_and_encoded_subject() {
+        let p = build_with("a@x.test", "b@x.test", "0190-tag", "r", Payload::Rich, None)
+            .expect("build");
+        let text = String::from_utf8_lossy(&p.bytes);
+        assert!(text.contains("multipart/alternative"), "{text}");
+        assert!(text.contains("multipart/mixed"));
+        assert!(text.contains("mailtrip-probe.csv"));
+        assert!(text.contains("Subject: =?utf-8?"), "{text}");
+        assert!(p.body.lines().any(|l| l.len() > 78));
+        assert!(p.subject.starts_with("mailtrip probe "));
     }
 
     #[test]

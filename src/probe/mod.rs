@@ -582,7 +582,14 @@ impl Check {
         report.evidence.authentication_results = v.authentication_results.clone();
         report.timeline = analysis::timeline(raw, fetched.internal_date);
         report.auth = Some(analysis::auth(&v.authentication_results));
-        let mismatch = v.problem.clone().map(|problem| {
+        report.evidence.changes = verify::changes(raw, &probe);
+        let problem = match (&v.problem, report.evidence.changes.is_empty()) {
+            // The tag or Message-ID is wrong: that is the news.
+            (Some(p), _) if !(v.tag_ok && v.message_id_ok) => Some(p.clone()),
+            (_, false) => Some(report.evidence.changes.join("; ")),
+            (p, true) => p.clone(),
+        };
+        let mismatch = problem.map(|problem| {
             rec.fail(
                 Phase::Verify,
                 t,
