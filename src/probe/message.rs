@@ -222,7 +222,7 @@ mod tests {
         assert!(text.contains("multipart/alternative"), "{text}");
         assert!(text.contains("multipart/mixed"));
         assert!(text.contains("mailtrip-probe.csv"));
-        assert!(text.contains("Subject: =?utf-8?"), "{text}");
+        assert!(text.contains("=?utf-8?b?"), "RFC 2047 subject: {text}");
         assert!(p.body.lines().any(|l| l.len() > 78));
         assert!(p.subject.starts_with("mailtrip probe "));
     }
