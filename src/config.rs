@@ -260,6 +260,11 @@ impl Account {
         }
     }
 
+    /// Whether a Gmail or Google Workspace preset filled this account.
+    pub fn is_gmail(&self) -> bool {
+        matches!(self.provider.as_deref(), Some("gmail" | "google-workspace"))
+    }
+
     /// Trusts an extra root certificate (PEM).
     pub fn trust_pem(mut self, pem: &str) -> Account {
         self.tls.extra_roots_pem.push(pem.to_string());

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence |
 //! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks) |
-//! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse); `login`: [`Verify`], connect + TLS + auth only |
+//! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse); `login`: [`Verify`], connect + TLS + auth only; [`Wait`] for mail something else sends; `Sweep` of leftover probes |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
@@ -45,5 +45,5 @@ pub mod report;
 pub mod server;
 
 pub use config::{Account, Endpoint};
-pub use probe::{Check, Verify};
+pub use probe::{Check, Verify, Wait};
 pub use report::Report;

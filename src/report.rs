@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::analyze::auth_results::AuthSummary;
+use crate::analyze::hops::Timeline;
 use crate::diagnose::Diagnosis;
 
 /// Version of the JSON shape; bumped on breaking changes.
@@ -66,6 +68,8 @@ pub enum Verdict {
     SendFailed,
     AuthFailed,
     Error,
+    /// A delivery status notification (RFC 3464) came back for the probe.
+    Bounced,
 }
 
 impl Verdict {
@@ -78,6 +82,7 @@ impl Verdict {
             Verdict::SendFailed => "send_failed",
             Verdict::AuthFailed => "auth_failed",
             Verdict::Error => "error",
+            Verdict::Bounced => "bounced",
         }
     }
 
@@ -93,6 +98,8 @@ impl Verdict {
 pub enum Placement {
     Inbox,
     Spam,
+    /// Filed by a filter into `\Archive` or `\All` without ever being in INBOX.
+    Archive,
 }
 
 /// One timed step.
@@ -141,6 +148,33 @@ pub struct Evidence {
     /// Whether detection used IMAP IDLE (true) or NOOP polling (false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle: Option<bool>,
+    /// What changed between the probe sent and the copy received (footer added, charset
+    /// changed, attachment stripped, lines rewrapped, subject altered); empty when nothing did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+    /// The delivery status notification that came back, when the verdict is `bounced`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounce: Option<Bounce>,
+}
+
+/// What a bounce (RFC 3464 delivery status notification) said about the probe.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Bounce {
+    /// The folder and UID of the DSN in the sender's mailbox.
+    pub mailbox: String,
+    pub uid: u32,
+    /// `Status:` of the first failed recipient, e.g. `5.1.1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `Diagnostic-Code:`, e.g. `smtp; 550 5.1.1 <bob@example.org>: User unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnostic: Option<String>,
+    /// `Reporting-MTA:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reporting_mta: Option<String>,
+    /// `Final-Recipient:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
 }
 
 /// The whole result of one `check`.
@@ -170,6 +204,12 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
     pub evidence: Evidence,
+    /// The hops the copy that arrived took, from its `Received:` headers, with delays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
+    /// SPF / DKIM / DMARC / ARC from the copy's `Authentication-Results` (`none` when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSummary>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// False only when `--insecure-skip-verify` was used.
@@ -177,9 +217,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// The process exit code: 0 delivered to inbox, 1 warning (spam), 2 failure.
+    /// The process exit code: 0 delivered to inbox, 1 warning (spam, archive), 2 failure.
     pub fn exit_code(&self) -> u8 {
         match self.verdict {
+            Verdict::Delivered if self.placement == Some(Placement::Archive) => 1,
             Verdict::Delivered => 0,
             Verdict::DeliveredToSpam => 1,
             _ => 2,

@@ -3,6 +3,7 @@
 
 mod check;
 mod cli;
+mod deep;
 mod hostile;
 mod imap_server;
 mod interop;

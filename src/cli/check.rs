@@ -53,7 +53,10 @@ pub async fn run(a: CheckArgs) -> ExitCode {
             "mailtrip: no account configured: running against the embedded server on 127.0.0.1"
         );
     }
-    let mut check = Check::new(from, to).timeout(a.timeout).keep(a.keep);
+    let mut check = Check::new(from, to)
+        .timeout(a.timeout)
+        .keep(a.keep)
+        .payload(a.payload);
     if progress {
         let start = Instant::now();
         check = check.on_progress(move |phase: Phase| {

@@ -4,7 +4,9 @@
 mod check;
 mod providers;
 mod server;
+mod sweep;
 mod verify;
+mod wait;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -44,6 +46,11 @@ pub enum Command {
     Verify(Box<verify::VerifyArgs>),
     /// List the provider presets: hosts, ports, TLS modes, auth notes and quirks.
     Providers(providers::ProvidersArgs),
+    /// Wait for a message something else sends (your app's signup mail) and print it, or
+    /// only its link or one-time code with --extract.
+    Wait(Box<wait::WaitArgs>),
+    /// List mailtrip's own leftover probes and delete them (with --yes or confirmation).
+    Sweep(Box<sweep::SweepArgs>),
 }
 
 /// Output options shared by commands that produce a report.
@@ -196,6 +203,10 @@ pub struct CheckArgs {
     /// Leave the probe in the mailbox (no cleanup).
     #[arg(long)]
     pub keep: bool,
+    /// Probe content: plain (small text) or rich (text + HTML, RFC 2047 subject, an
+    /// attachment, long lines: names what a gateway changed).
+    #[arg(long, value_enum, default_value_t = crate::probe::Payload::Plain)]
+    pub payload: crate::probe::Payload,
 }
 
 /// Parses `500ms`, `20s`, `2m`, `1h`, `1d` or a bare number of seconds.
@@ -250,6 +261,8 @@ pub async fn run(args: Args) -> ExitCode {
         Command::Server(a) => server::run(*a).await,
         Command::Verify(a) => verify::run(*a).await,
         Command::Providers(a) => providers::run(a),
+        Command::Wait(a) => wait::run(*a).await,
+        Command::Sweep(a) => sweep::run(*a).await,
     }
 }
 

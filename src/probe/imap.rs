@@ -101,6 +101,10 @@ pub struct Folders {
     pub junk: Option<String>,
     pub trash: Option<String>,
     pub sent: Option<String>,
+    /// `\Archive`, else `\All` (Gmail's All Mail): where a filter files mail past INBOX.
+    pub archive: Option<String>,
+    /// `\All`, when the server has it.
+    pub all: Option<String>,
 }
 
 fn imap_err(account: &Account, code: Code, detail: &str) -> Diagnosis {
@@ -402,7 +406,7 @@ pub(super) async fn capabilities(
 }
 
 /// Runs `fut` within `step`, turning a timeout into an I/O error so callers see one error type.
-async fn within<T>(
+pub(crate) async fn within<T>(
     step: Duration,
     fut: impl Future<Output = async_imap::error::Result<T>>,
 ) -> async_imap::error::Result<T> {
@@ -426,12 +430,15 @@ pub async fn folders(session: &mut Session, step: Duration) -> async_imap::error
     })
     .await?;
     let mut f = Folders::default();
+    let mut archive = None;
     for n in &names {
         for a in n.attributes() {
             let slot = match a {
                 NameAttribute::Junk => &mut f.junk,
                 NameAttribute::Trash => &mut f.trash,
                 NameAttribute::Sent => &mut f.sent,
+                NameAttribute::All => &mut f.all,
+                NameAttribute::Archive => &mut archive,
                 _ => continue,
             };
             if slot.is_none() {
@@ -439,6 +446,7 @@ pub async fn folders(session: &mut Session, step: Duration) -> async_imap::error
             }
         }
     }
+    f.archive = archive.or_else(|| f.all.clone());
     Ok(f)
 }
 
@@ -469,6 +477,8 @@ pub struct Scan {
     pub matches: Vec<u32>,
     /// UIDs of every message at or above the watermark.
     pub new: Vec<u32>,
+    /// UIDs of delivery status notifications (`multipart/report; report-type=delivery-status`).
+    pub reports: Vec<u32>,
 }
 
 /// Fetches the tag and Message-ID headers of everything at or above `watermark` and matches
@@ -483,7 +493,7 @@ pub async fn scan(
         session
             .uid_fetch(
                 format!("{watermark}:*"),
-                "(UID FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (X-MAILTRIP-PROBE MESSAGE-ID)])",
+                "(UID FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (X-MAILTRIP-PROBE MESSAGE-ID CONTENT-TYPE)])",
             )
             .await?
             .try_collect::<Vec<_>>()
@@ -507,33 +517,72 @@ pub async fn scan(
         if tagged {
             scan.matches.push(uid);
         }
+        let report = f
+            .header()
+            .and_then(|h| header_field(h, "Content-Type"))
+            .is_some_and(|v| is_delivery_report(&v));
+        if report {
+            scan.reports.push(uid);
+        }
     }
     Ok(scan)
 }
 
-/// Fetches the whole message without setting \Seen.
+/// Whether a Content-Type value is an RFC 3464 delivery status notification.
+pub fn is_delivery_report(content_type: &str) -> bool {
+    let v = content_type.to_ascii_lowercase();
+    v.contains("multipart/report")
+        && v.replace([' ', '"'], "")
+            .contains("report-type=delivery-status")
+}
+
+/// A whole message as fetched, with the server's arrival time.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub raw: Vec<u8>,
+    /// IMAP INTERNALDATE: when the server stored the message (1 s resolution).
+    pub internal_date: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
+/// Fetches the whole message and its INTERNALDATE without setting \Seen.
 pub async fn fetch_raw(
     session: &mut Session,
     uid: u32,
     step: Duration,
-) -> async_imap::error::Result<Option<Vec<u8>>> {
+) -> async_imap::error::Result<Option<Fetched>> {
     let fetches: Vec<_> = within(step, async {
         session
-            .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+            .uid_fetch(uid.to_string(), "(UID INTERNALDATE BODY.PEEK[])")
             .await?
             .try_collect::<Vec<_>>()
             .await
     })
     .await?;
+    // Some servers answer the body and INTERNALDATE in separate FETCH responses.
+    let internal_date = fetches
+        .iter()
+        .filter(|f| f.uid == Some(uid))
+        .find_map(|f| f.internal_date());
     Ok(fetches
         .iter()
-        .find(|f| f.uid == Some(uid))
-        .and_then(|f| f.body())
-        .map(<[u8]>::to_vec))
+        .filter(|f| f.uid == Some(uid))
+        .find_map(|f| f.body())
+        .map(|raw| Fetched {
+            raw: raw.to_vec(),
+            internal_date,
+        }))
+}
+
+/// Whether `raw` mentions the Message-ID `id` (with or without angle brackets) as a whole.
+fn quotes_message_id(raw: &[u8], id: &str) -> bool {
+    let bare = id.trim_matches(|c| c == '<' || c == '>');
+    let needle = format!("<{bare}>");
+    raw.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// Whether any untagged EXISTS/RECENT arrived since the last call (drains the channel).
-fn drain_news(session: &mut Session) -> bool {
+pub(crate) fn drain_news(session: &mut Session) -> bool {
     let mut news = false;
     while let Ok(r) = session.unsolicited_responses.try_recv() {
         if matches!(
@@ -563,6 +612,13 @@ pub struct Watch {
     pub reconnects: u32,
     /// The last error, if the watch had to give up on the connection.
     pub last_error: Option<Diagnosis>,
+    /// Also stop on a delivery status notification that quotes this Message-ID (the
+    /// sender's mailbox, watched for bounces).
+    pub bounce_for: Option<String>,
+    /// The bounce found: its UID and bytes.
+    pub bounce: Option<(u32, Vec<u8>)>,
+    /// DSN UIDs already looked at.
+    reports_seen: HashSet<u32>,
 }
 
 impl Watch {
@@ -576,6 +632,9 @@ impl Watch {
             matches: Vec::new(),
             reconnects: 0,
             last_error: None,
+            bounce_for: None,
+            bounce: None,
+            reports_seen: HashSet::new(),
         }
     }
 
@@ -589,7 +648,7 @@ impl Watch {
         deadline: Instant,
     ) -> bool {
         self.run_inner(account, tag, step, deadline).await;
-        !self.matches.is_empty()
+        !self.matches.is_empty() || self.bounce.is_some()
     }
 
     async fn run_inner(&mut self, account: &Account, tag: &str, step: Duration, deadline: Instant) {
@@ -656,6 +715,19 @@ impl Watch {
                 self.matches = found.matches;
                 return Ok(());
             }
+            if let Some(id) = self.bounce_for.clone() {
+                for uid in found.reports {
+                    if !self.reports_seen.insert(uid) {
+                        continue;
+                    }
+                    if let Some(f) = fetch_raw(session, uid, step).await?
+                        && quotes_message_id(&f.raw, &id)
+                    {
+                        self.bounce = Some((uid, f.raw));
+                        return Ok(());
+                    }
+                }
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(());
@@ -663,23 +735,35 @@ impl Watch {
             if drain_news(session) {
                 continue;
             }
-            if self.caps.idle {
-                let Some(session) = self.session.take() else {
-                    return Err(async_imap::error::Error::ConnectionLost);
-                };
-                let mut idle = session.idle();
-                within(step, idle.init()).await?;
-                let (wait, _stop) = idle.wait_with_timeout(left.min(IDLE_CYCLE));
-                let woke = wait.await?;
-                tracing::debug!(folder = %self.folder, ?woke, "IDLE woke");
-                let session = within(step, idle.done()).await?;
-                self.session = Some(session);
-            } else {
-                tokio::time::sleep(poll.min(left)).await;
-                poll = (poll * 2).min(Duration::from_secs(1));
-                within(step, session.noop()).await?;
-            }
+            let Some(session) = self.session.take() else {
+                return Err(async_imap::error::Error::ConnectionLost);
+            };
+            self.session = Some(idle_or_poll(session, &self.caps, step, left, &mut poll).await?);
         }
+    }
+}
+
+/// Waits for news on the selected folder: one IDLE cycle (at most `left`), or without IDLE a
+/// sleep of `poll` (doubling up to 1 s) and a NOOP. Gives the session back.
+pub(crate) async fn idle_or_poll(
+    mut session: Session,
+    caps: &Caps,
+    step: Duration,
+    left: Duration,
+    poll: &mut Duration,
+) -> async_imap::error::Result<Session> {
+    if caps.idle {
+        let mut idle = session.idle();
+        within(step, idle.init()).await?;
+        let (wait, _stop) = idle.wait_with_timeout(left.min(IDLE_CYCLE));
+        let woke = wait.await?;
+        tracing::debug!(?woke, "IDLE woke");
+        within(step, idle.done()).await
+    } else {
+        tokio::time::sleep((*poll).min(left)).await;
+        *poll = (*poll * 2).min(Duration::from_secs(1));
+        within(step, session.noop()).await?;
+        Ok(session)
     }
 }
 
@@ -753,7 +837,7 @@ pub async fn delete_exactly(
 }
 
 /// `UID STORE <uids> +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
-async fn expunge_uids(
+pub(crate) async fn expunge_uids(
     session: &mut Session,
     uids: &[u32],
     step: Duration,

@@ -1,8 +1,8 @@
 //! Builds the probe: a small UTF-8 text message carrying the tag, run id, send time and a
 //! digest of its canonical body, so the copy that arrives can be matched and checked.
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Body, Mailbox, Message, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
 /// Header carrying the probe's tag.
@@ -11,8 +11,13 @@ pub const TAG_HEADER: &str = "X-Mailtrip-Probe";
 pub const RUN_HEADER: &str = "X-Mailtrip-Run";
 /// Header carrying the send time.
 pub const SENT_HEADER: &str = "X-Mailtrip-Sent";
+/// Header carrying the delivery timeout of the run, in whole seconds (to tell late probes).
+pub const TIMEOUT_HEADER: &str = "X-Mailtrip-Timeout";
 /// Header carrying `sha256=<hex>` of the canonical body.
 pub const DIGEST_HEADER: &str = "X-Mailtrip-Digest";
+
+/// A line longer than 78 characters (RFC 5322's recommended limit), so rewrapping shows.
+const LONG_LINE: &str = "This line is deliberately longer than seventy-eight characters so that any gateway which rewraps long lines changes it visibly.";
 
 /// A built probe, ready to send.
 #[derive(Debug, Clone)]
@@ -25,6 +30,10 @@ pub struct Probe {
     pub body: String,
     /// Lowercase hex SHA-256 of the canonical body.
     pub digest: String,
+    /// The HTML alternative (rich payload), as sent.
+    pub html: Option<String>,
+    /// The attachment (rich payload): file name and content.
+    pub attachment: Option<(String, Vec<u8>)>,
     /// The bytes to submit.
     pub bytes: Vec<u8>,
     pub envelope: lettre::address::Envelope,
@@ -104,18 +113,33 @@ pub fn check_header(name: &str, value: &str) -> Result<(), HeaderError> {
     Ok(())
 }
 
+/// What the probe carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Payload {
+    /// A small UTF-8 text message.
+    #[default]
+    Plain,
+    /// multipart/alternative text + HTML, an RFC 2047 subject, an attachment and long lines,
+    /// so the verdict can name what a gateway changed.
+    Rich,
+}
+
 /// Builds the probe from `from` to `to`, tagged `tag`, for run `run_id`.
 #[cfg(test)]
 pub fn build(from: &str, to: &str, tag: &str, run_id: &str) -> Result<Probe, BuildError> {
-    build_with(from, to, tag, run_id, &[])
+    build_with(from, to, tag, run_id, Payload::Plain, None, &[])
 }
 
-/// [`build`] plus `extra` headers, each already accepted by [`check_header`].
+/// Builds the probe with a payload, the run's delivery timeout (written to
+/// `X-Mailtrip-Timeout` so a later run can tell a late probe from a kept one), and `extra`
+/// headers, each checked by [`check_header`].
 pub fn build_with(
     from: &str,
     to: &str,
     tag: &str,
     run_id: &str,
+    payload: Payload,
+    timeout: Option<std::time::Duration>,
     extra: &[(String, String)],
 ) -> Result<Probe, BuildError> {
     let from_mb: Mailbox = from
@@ -127,13 +151,38 @@ pub fn build_with(
     let domain = from_mb.email.domain().to_string();
     let message_id = format!("<{tag}@{domain}>");
     let short: String = tag.chars().filter(|c| *c != '-').take(8).collect();
-    let subject = format!("mailtrip probe {short}");
-    let body = canonical_body(&format!(
-        "Grüße, こんにちは — mailtrip round-trip probe {tag}\n\
-         \n\
-         This message was sent by mailtrip to check that mail is delivered.\n\
-         It is deleted automatically once it has been seen.\n"
-    ));
+    let subject = match payload {
+        Payload::Plain => format!("mailtrip probe {short}"),
+        // Non-ASCII, so it travels RFC 2047-encoded; the prefix stays for `sweep`.
+        Payload::Rich => format!("mailtrip probe {short} — Grüße, こんにちは ✓"),
+    };
+    let body = match payload {
+        Payload::Plain => canonical_body(&format!(
+            "Grüße, こんにちは — mailtrip round-trip probe {tag}\n\
+             \n\
+             This message was sent by mailtrip to check that mail is delivered.\n\
+             It is deleted automatically once it has been seen.\n"
+        )),
+        Payload::Rich => canonical_body(&format!(
+            "Grüße, こんにちは — mailtrip round-trip probe {tag}\n\
+             \n\
+             {LONG_LINE}\n\
+             \n\
+             This message was sent by mailtrip to check that mail arrives unchanged.\n"
+        )),
+    };
+    let html = (payload == Payload::Rich).then(|| {
+        format!(
+            "<!DOCTYPE html>\n<html><body>\n<p>Grüße, こんにちは — mailtrip round-trip probe \
+             <b>{tag}</b></p>\n<p>{LONG_LINE}</p>\n</body></html>"
+        )
+    });
+    let attachment = (payload == Payload::Rich).then(|| {
+        (
+            "mailtrip-probe.csv".to_string(),
+            format!("tag,payload\n{tag},rich\n").into_bytes(),
+        )
+    });
     let digest = digest(&body);
     let now = chrono::Utc::now();
     let sent = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -156,16 +205,53 @@ pub fn build_with(
         .raw_header(header(TAG_HEADER, tag.to_string()))
         .raw_header(header(RUN_HEADER, run_id.to_string()))
         .raw_header(header(SENT_HEADER, sent))
-        .raw_header(header(DIGEST_HEADER, format!("sha256={digest}")))
-        .header(ContentType::TEXT_PLAIN)
-        .body(body.clone())
-        .map_err(|e| BuildError(e.to_string()))?;
+        .raw_header(header(DIGEST_HEADER, format!("sha256={digest}")));
+    let message = match timeout {
+        Some(t) => message.raw_header(header(TIMEOUT_HEADER, t.as_secs().max(1).to_string())),
+        None => message,
+    };
+    let message = match (&html, &attachment) {
+        (Some(html), Some((name, content))) => {
+            // 8bit text and HTML with a line over 78 characters (lettre would pick
+            // quoted-printable past 76), so a gateway's rewrapping shows in the decoded text.
+            // Valid 8bit: UTF-8, CRLF line ends, every line far below 998 octets.
+            let eight = |text: &str| -> Result<Body, BuildError> {
+                let crlf = format!("{}\r\n", text.replace("\r\n", "\n").replace('\n', "\r\n"));
+                Ok(Body::dangerous_pre_encoded(
+                    crlf.into_bytes(),
+                    ContentTransferEncoding::EightBit,
+                ))
+            };
+            let alternative = MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(eight(&body)?),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(eight(html)?),
+                );
+            let csv = ContentType::parse("text/csv; charset=utf-8")
+                .map_err(|e| BuildError(e.to_string()))?;
+            message.multipart(
+                MultiPart::mixed()
+                    .multipart(alternative)
+                    .singlepart(Attachment::new(name.clone()).body(content.clone(), csv)),
+            )
+        }
+        _ => message.header(ContentType::TEXT_PLAIN).body(body.clone()),
+    }
+    .map_err(|e| BuildError(e.to_string()))?;
     Ok(Probe {
         tag: tag.to_string(),
         message_id,
         subject,
         body,
         digest,
+        html,
+        attachment,
         bytes: message.formatted(),
         envelope: message.envelope().clone(),
     })
@@ -197,7 +283,16 @@ mod tests {
     #[test]
     fn extra_headers_are_added_and_checked() {
         let extra = [("X-Mailtrip-Test-Spam".to_string(), "yes".to_string())];
-        let p = build_with("a@x.test", "b@x.test", "t-1", "r", &extra).expect("build");
+        let p = build_with(
+            "a@x.test",
+            "b@x.test",
+            "t-1",
+            "r",
+            Payload::Plain,
+            None,
+            &extra,
+        )
+        .expect("build");
         let text = String::from_utf8_lossy(&p.bytes);
         assert!(text.contains("X-Mailtrip-Test-Spam: yes\r\n"), "{text}");
 
@@ -216,7 +311,28 @@ mod tests {
             assert!(check_header(name, value).is_err(), "{name:?}: {value:?}");
         }
         let bad = [("X-Ok".to_string(), "a\r\nb".to_string())];
-        assert!(build_with("a@x.test", "b@x.test", "t", "r", &bad).is_err());
+        assert!(build_with("a@x.test", "b@x.test", "t", "r", Payload::Plain, None, &bad).is_err());
+    }
+
+    #[test]
+    fn rich_probe_has_html_attachment_and_encoded_subject() {
+        let p = build_with(
+            "a@x.test",
+            "b@x.test",
+            "0190-tag",
+            "r",
+            Payload::Rich,
+            None,
+            &[],
+        )
+        .expect("build");
+        let text = String::from_utf8_lossy(&p.bytes);
+        assert!(text.contains("multipart/alternative"), "{text}");
+        assert!(text.contains("multipart/mixed"));
+        assert!(text.contains("mailtrip-probe.csv"));
+        assert!(text.contains("=?utf-8?b?"), "RFC 2047 subject: {text}");
+        assert!(p.body.lines().any(|l| l.len() > 78));
+        assert!(p.subject.starts_with("mailtrip probe "));
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! The round trip as a library: [`Check`] sends a tagged probe over SMTP, watches the receiving
 //! mailbox over IMAP, verifies what arrived, cleans up, and returns a [`Report`] (never an error).
 
+mod analysis;
 mod imap;
+mod leftovers;
 mod login;
 mod message;
 mod net;
 mod smtp;
+mod sweep;
 mod verify;
+mod wait;
 
 pub use message::HeaderError;
 
@@ -14,10 +18,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{Either, select};
+use futures::future::select_all;
 use tokio::time::Instant;
 
+pub use leftovers::Leftover;
 pub use login::Verify;
+pub use message::Payload;
+pub use sweep::{Sweep, SweepReport};
+pub use wait::{Extract, Header, Message, Wait, WaitError};
 
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
@@ -67,6 +75,7 @@ pub struct Check {
     run_id: Option<String>,
     progress: Option<Progress>,
     headers: Vec<(String, String)>,
+    payload: Payload,
 }
 
 impl fmt::Debug for Check {
@@ -163,7 +172,15 @@ impl Check {
             run_id: None,
             progress: None,
             headers: Vec::new(),
+            payload: Payload::Plain,
         }
+    }
+
+    /// What the probe carries (default [`Payload::Plain`]); [`Payload::Rich`] also checks
+    /// HTML, an RFC 2047 subject, an attachment and long lines.
+    pub fn payload(mut self, payload: Payload) -> Check {
+        self.payload = payload;
+        self
     }
 
     /// How long to wait for delivery after the SMTP server accepted the probe (default 60 s).
@@ -226,6 +243,8 @@ impl Check {
             phases: Vec::new(),
             error: None,
             evidence: Evidence::default(),
+            timeline: None,
+            auth: None,
             warnings: Vec::new(),
             tls_verified: !(self.from.tls.insecure_skip_verify || self.to.tls.insecure_skip_verify),
         };
@@ -266,8 +285,16 @@ impl Check {
             .timeout
             .clamp(Duration::from_millis(500), net::STEP_MAX);
         let to = &self.to;
-        let (from, extra) = (&self.from.address, &self.headers);
-        let probe = message::build_with(from, &to.address, tag, run_id, extra).map_err(|e| {
+        let probe = message::build_with(
+            &self.from.address,
+            &to.address,
+            tag,
+            run_id,
+            self.payload,
+            Some(self.timeout),
+            &self.headers,
+        )
+        .map_err(|e| {
             let d = Diagnosis {
                 code: Code::SenderRejected,
                 summary: e.to_string(),
@@ -315,13 +342,24 @@ impl Check {
                 .map(|n| (sent.clone(), n)),
             _ => None,
         };
+        if same_account && (caps.gmail || to.is_gmail()) {
+            report.warnings.push(
+                "a send-to-self on Gmail never crosses the inbound path (Gmail files it \
+                 directly), so this check cannot show spam filtering; use --to-account with a \
+                 mailbox elsewhere"
+                    .into(),
+            );
+        }
         let inbox_mark = imap::select(&mut session, "INBOX", step)
             .await
             .map_err(setup_fail)?;
         let mut inbox = imap::Watch::new("INBOX".into(), inbox_mark, session, caps.clone());
+        if same_account {
+            inbox.bounce_for = Some(probe.message_id.clone());
+        }
         // The spam folder gets its own connection, IDLE-ing like INBOX: as fast as INBOX and
         // the same code, rather than STATUS polling between IDLE cycles.
-        let mut junk = match &folders.junk {
+        let junk = match &folders.junk {
             Some(junk_name) => match open_watch(to, junk_name, step).await {
                 Ok(w) => Some(w),
                 Err(d) => {
@@ -339,6 +377,42 @@ impl Check {
                 None
             }
         };
+        // A filter may file the probe past INBOX into \\Archive or \\All.
+        let archive = match folders
+            .archive
+            .as_ref()
+            .filter(|a| a.as_str() != "INBOX" && Some(*a) != folders.junk.as_ref())
+        {
+            Some(name) => match open_watch(to, name, step).await {
+                Ok(w) => Some(w),
+                Err(d) => {
+                    report.warnings.push(format!(
+                        "the archive folder {name} is not watched: {}",
+                        d.summary
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        // Bounces come back to the sender: watch its INBOX too when it is another mailbox.
+        let sender = if same_account {
+            None
+        } else {
+            match open_watch(&self.from, "INBOX", step).await {
+                Ok(mut w) => {
+                    w.bounce_for = Some(probe.message_id.clone());
+                    Some(w)
+                }
+                Err(d) => {
+                    report.warnings.push(format!(
+                        "the sender's INBOX is not watched for bounces: {}",
+                        d.summary
+                    ));
+                    None
+                }
+            }
+        };
         report.evidence.idle = Some(caps.idle);
 
         // 2. Send.
@@ -348,8 +422,8 @@ impl Check {
             Ok(reply) => reply,
             Err(f) => {
                 imap::logout(inbox.session.take()).await;
-                if let Some(j) = junk.as_mut() {
-                    imap::logout(j.session.take()).await;
+                for mut w in [junk, archive, sender].into_iter().flatten() {
+                    imap::logout(w.session.take()).await;
                 }
                 let verdict = auth_or(f.phase == Phase::SmtpAuth, Verdict::SendFailed);
                 return Err((verdict, f));
@@ -357,49 +431,82 @@ impl Check {
         };
         report.evidence.smtp_reply = Some(reply);
 
-        // 3. Wait in INBOX and Junk at once; the first to see the tag wins.
+        // 3. Wait in INBOX, Junk, the archive and the sender's INBOX at once; the first to
+        // see the tag (or a bounce) wins.
         let t = rec.start(Phase::Delivery);
         let deadline = Instant::now() + self.timeout;
-        let in_junk = match junk.as_mut() {
-            Some(j) => {
-                let a = Box::pin(inbox.run(to, tag, step, deadline));
-                let b = Box::pin(j.run(to, tag, step, deadline));
-                match select(a, b).await {
-                    Either::Left((false, other)) => {
-                        other.await;
-                    }
-                    Either::Right((false, other)) => {
-                        other.await;
-                    }
-                    Either::Left((true, _)) | Either::Right((true, _)) => {}
-                }
-                inbox.matches.is_empty() && !j.matches.is_empty()
-            }
-            None => {
-                inbox.run(to, tag, step, deadline).await;
-                false
-            }
+        let mut watches = vec![(Role::Inbox, inbox)];
+        watches.extend(junk.map(|w| (Role::Junk, w)));
+        watches.extend(archive.map(|w| (Role::Archive, w)));
+        watches.extend(sender.map(|w| (Role::Sender, w)));
+        race(&mut watches, to, &self.from, tag, step, deadline).await;
+        let has = |ws: &[(Role, imap::Watch)], r: Role| {
+            ws.iter()
+                .any(|(role, w)| *role == r && !w.matches.is_empty())
         };
+        if has(&watches, Role::Archive) && !has(&watches, Role::Inbox) && !has(&watches, Role::Junk)
+        {
+            // Gmail's All Mail holds INBOX mail too: give INBOX a moment to show it.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let grace = Instant::now() + ARCHIVE_GRACE.min(left.max(Duration::from_millis(200)));
+            if let Some((_, w)) = watches.iter_mut().find(|(r, _)| *r == Role::Inbox) {
+                w.run(to, tag, step, grace).await;
+            }
+        }
         let waited = t.elapsed().as_secs_f64();
-        let reconnects = inbox.reconnects + junk.as_ref().map_or(0, |j| j.reconnects);
-        let mut winner = if in_junk {
-            match junk.take() {
-                Some(j) => j,
-                None => inbox,
-            }
-        } else {
-            if let Some(j) = junk.as_mut() {
-                imap::logout(j.session.take()).await;
-            }
-            inbox
-        };
+        let reconnects: u32 = watches.iter().map(|(_, w)| w.reconnects).sum();
+        let seen: usize = watches.iter().map(|(_, w)| w.seen.len()).sum();
+        let placement = [
+            (Role::Inbox, Placement::Inbox),
+            (Role::Junk, Placement::Spam),
+            (Role::Archive, Placement::Archive),
+        ]
+        .into_iter()
+        .find(|(r, _)| has(&watches, *r));
+        let index = match placement {
+            Some((role, _)) => watches.iter().position(|(r, _)| *r == role),
+            None => watches.iter().position(|(_, w)| w.bounce.is_some()),
+        }
+        .unwrap_or(0);
+        let (winner_role, mut winner) = watches.remove(index);
+        for (_, mut w) in watches {
+            imap::logout(w.session.take()).await;
+        }
+        let placement = placement.map(|(_, p)| p);
+        let in_junk = placement == Some(Placement::Spam);
         let reconnect_note = if reconnects > 0 {
             format!("; {reconnects} IMAP reconnect(s)")
         } else {
             String::new()
         };
+        if winner.matches.is_empty()
+            && let Some((uid, raw)) = winner.bounce.take()
+        {
+            let bounce = analysis::bounce(&raw, &winner.folder, uid);
+            let mut d = analysis::bounce_diagnosis(&bounce);
+            d.summary = format!("the probe bounced: {}", d.summary);
+            let failure = rec.fail(Phase::Delivery, t, d);
+            report.warnings.push(format!(
+                "the bounce is left in the sender's {} (UID {uid}); mailtrip deletes only its own probes",
+                winner.folder
+            ));
+            report.evidence.bounce = Some(bounce);
+            if !self.keep && winner_role != Role::Sender {
+                self.cleanup_sent(
+                    &mut winner,
+                    &caps,
+                    &folders,
+                    sent_mark.as_ref(),
+                    tag,
+                    step,
+                    report,
+                )
+                .await;
+            }
+            imap::logout(winner.session.take()).await;
+            return Err((Verdict::Bounced, failure));
+        }
         if winner.matches.is_empty() {
-            let seen = winner.seen.len() + junk.as_ref().map_or(0, |j| j.seen.len());
             let detail = format!(
                 "waited {waited:.1} s; saw {seen} new message{}, none with tag{reconnect_note}",
                 if seen == 1 { "" } else { "s" }
@@ -440,11 +547,13 @@ impl Check {
             };
             return Err((verdict, failure));
         }
-        let placement = if in_junk {
-            Placement::Spam
-        } else {
-            Placement::Inbox
-        };
+        let placement = placement.unwrap_or(Placement::Inbox);
+        if placement == Placement::Archive {
+            report.warnings.push(format!(
+                "the probe skipped INBOX: it was filed in {} (a filter or rule archives it)",
+                winner.folder
+            ));
+        }
         rec.ok(
             Phase::Delivery,
             t,
@@ -465,8 +574,8 @@ impl Check {
             Some(s) => imap::fetch_raw(s, uid, step).await,
             None => Err(async_imap::error::Error::ConnectionLost),
         };
-        let raw = match raw {
-            Ok(Some(raw)) => raw,
+        let fetched = match raw {
+            Ok(Some(f)) => f,
             Ok(None) | Err(_) => {
                 let detail = match raw {
                     Err(e) => e.to_string(),
@@ -481,13 +590,23 @@ impl Check {
                 return Err((Verdict::Error, rec.fail(Phase::Fetch, t, d)));
             }
         };
+        let raw = &fetched.raw;
         rec.ok(Phase::Fetch, t, format!("UID {uid}, {} bytes", raw.len()));
         let t = rec.start(Phase::Verify);
-        let v = verify::verify(&raw, &probe);
+        let v = verify::verify(raw, &probe);
         report.evidence.digest_ok = Some(v.digest_ok);
         report.evidence.received_hops = Some(v.received_hops);
         report.evidence.authentication_results = v.authentication_results.clone();
-        let mismatch = v.problem.clone().map(|problem| {
+        report.timeline = analysis::timeline(raw, fetched.internal_date);
+        report.auth = Some(analysis::auth(&v.authentication_results));
+        report.evidence.changes = verify::changes(raw, &probe);
+        let problem = match (&v.problem, report.evidence.changes.is_empty()) {
+            // The tag or Message-ID is wrong: that is the news.
+            (Some(p), _) if !(v.tag_ok && v.message_id_ok) => Some(p.clone()),
+            (_, false) => Some(report.evidence.changes.join("; ")),
+            (p, true) => p.clone(),
+        };
+        let mismatch = problem.map(|problem| {
             rec.fail(
                 Phase::Verify,
                 t,
@@ -527,8 +646,26 @@ impl Check {
             )
             .await;
         }
+        // Probes of earlier runs that arrived after their run gave up (looked for last, so
+        // the watch starts as early as it can).
+        if let Some(session) = winner.session.as_mut() {
+            let mut look_in = vec!["INBOX".to_string()];
+            look_in.extend(folders.junk.iter().cloned());
+            look_in.extend(folders.archive.iter().cloned());
+            let found = leftovers::find(session, &look_in, &self.from.address, step).await;
+            for l in found.iter().filter(|l| l.late && l.tag != tag) {
+                report.warnings.push(l.late_warning());
+            }
+        }
         imap::logout(winner.session.take()).await;
 
+        if report.evidence.copies > 1 {
+            report.warnings.push(format!(
+                "duplicate: {} copies of the probe arrived in {}; something delivers twice \
+                 (a forwarding loop, two delivery paths or a retried submission)",
+                report.evidence.copies, winner.folder
+            ));
+        }
         match mismatch {
             Some(f) => Err((Verdict::ContentMismatch, f)),
             None if in_junk => Ok(Verdict::DeliveredToSpam),
@@ -727,6 +864,44 @@ async fn open_watch(to: &Account, folder: &str, step: Duration) -> Result<imap::
     Ok(imap::Watch::new(folder.to_string(), mark, session, caps))
 }
 
+/// What a watched folder is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Inbox,
+    Junk,
+    Archive,
+    /// The sender's INBOX, watched for bounces when it is another mailbox.
+    Sender,
+}
+
+/// How long INBOX gets to show a probe already seen in the archive folder.
+const ARCHIVE_GRACE: Duration = Duration::from_millis(1500);
+
+/// Runs every watch at once until one finds the tag or a bounce, or all reach `deadline`.
+async fn race(
+    watches: &mut [(Role, imap::Watch)],
+    to: &Account,
+    from: &Account,
+    tag: &str,
+    step: Duration,
+    deadline: Instant,
+) {
+    let mut futs: Vec<_> = watches
+        .iter_mut()
+        .map(|(role, w)| {
+            let account = if *role == Role::Sender { from } else { to };
+            Box::pin(w.run(account, tag, step, deadline))
+        })
+        .collect();
+    while !futs.is_empty() {
+        let (found, _, rest) = select_all(futs).await;
+        if found {
+            return;
+        }
+        futs = rest;
+    }
+}
+
 fn auth_or(is_auth: bool, otherwise: Verdict) -> Verdict {
     if is_auth {
         Verdict::AuthFailed
@@ -761,6 +936,8 @@ pub fn fuzz_verify(raw: &[u8]) -> bool {
             "b@mailtrip.test",
             "01900000-0000-7000-8000-000000000000",
             "run",
+            message::Payload::Plain,
+            None,
             &[],
         )
         .ok()

@@ -109,6 +109,103 @@ pub fn verify(raw: &[u8], probe: &Probe) -> Verification {
     }
 }
 
+/// Names each thing that changed between `probe` and the received `raw`: subject altered,
+/// charset changed, footer added, lines rewrapped, HTML changed, attachment stripped. Empty
+/// when nothing did (or the message cannot be parsed; `verify` reports that).
+pub fn changes(raw: &[u8], probe: &Probe) -> Vec<String> {
+    let raw = raw.to_vec();
+    let probe = probe.clone();
+    std::panic::catch_unwind(move || changes_inner(&raw, &probe)).unwrap_or_default()
+}
+
+fn changes_inner(raw: &[u8], probe: &Probe) -> Vec<String> {
+    use mail_parser::MimeHeaders;
+    let mut out = Vec::new();
+    let Some(msg) = mail_parser::MessageParser::default().parse(raw) else {
+        return out;
+    };
+    let subject = msg.subject().unwrap_or_default();
+    if subject != probe.subject {
+        out.push(format!("subject altered: {:?}", snippet(subject)));
+    }
+    let text_part = msg.text_part(0).filter(|p| !p.is_text_html());
+    if let Some(charset) = text_part
+        .and_then(|p| p.content_type())
+        .and_then(|c| c.attribute("charset"))
+        && !charset.eq_ignore_ascii_case("utf-8")
+    {
+        out.push(format!("charset changed from utf-8 to {charset}"));
+    }
+    match text_part.and_then(|p| p.text_contents()) {
+        None => out.push("the text part is gone".into()),
+        Some(got) => {
+            if let Some(c) = compare("text", &probe.body, &message::canonical_body(got)) {
+                out.push(c);
+            }
+        }
+    }
+    if let Some(html) = &probe.html {
+        match msg
+            .html_part(0)
+            .filter(|p| p.is_text_html())
+            .and_then(|p| p.text_contents())
+        {
+            None => out.push("the HTML part is gone".into()),
+            Some(got) => {
+                if let Some(c) = compare("HTML", html, &message::canonical_body(got)) {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    if let Some((name, content)) = &probe.attachment {
+        let found = msg
+            .attachments()
+            .find(|a| a.attachment_name() == Some(name.as_str()));
+        match found {
+            None => out.push(format!("attachment stripped: {name}")),
+            // Line endings are the transport's business (CRLF on the wire).
+            Some(a)
+                if message::canonical_body(&String::from_utf8_lossy(a.contents()))
+                    != message::canonical_body(&String::from_utf8_lossy(content)) =>
+            {
+                out.push(format!("attachment altered: {name}"))
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// One change in a part, or `None` when `got` equals `sent` (both canonical).
+fn compare(part: &str, sent: &str, got: &str) -> Option<String> {
+    if sent == got {
+        return None;
+    }
+    if let Some(extra) = got.strip_prefix(sent) {
+        let lines = extra.trim_start_matches('\n').lines().count().max(1);
+        return Some(format!(
+            "footer added to the {part} part ({lines} extra trailing line{}): {:?}",
+            if lines == 1 { "" } else { "s" },
+            snippet(extra.trim())
+        ));
+    }
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if words(sent) == words(got) {
+        return Some(format!("lines rewrapped in the {part} part"));
+    }
+    if let Some(missing) = sent.strip_prefix(got) {
+        return Some(format!(
+            "the {part} part was truncated; missing {:?}",
+            snippet(missing.trim())
+        ));
+    }
+    Some(format!(
+        "the {part} part changed ({})",
+        describe_change(sent, got)
+    ))
+}
+
 /// Says in a few words how `got` differs from `sent` (both canonical bodies).
 pub fn describe_change(sent: &str, got: &str) -> String {
     if let Some(extra) = got.strip_prefix(sent) {
@@ -216,6 +313,39 @@ mod tests {
         let v = verify(bounce.as_bytes(), &p);
         assert!(!v.tag_ok);
         assert!(!v.message_id_ok);
+    }
+
+    #[test]
+    fn a_tagged_subject_and_another_charset_are_named() {
+        let p = message::build_with(
+            "a@x.test",
+            "b@x.test",
+            "0190-tag",
+            "r",
+            message::Payload::Plain,
+            None,
+            &[],
+        )
+        .expect("build");
+        let raw = String::from_utf8(p.bytes.clone()).expect("utf-8");
+        let raw = raw
+            .replace(
+                &format!("Subject: {}", p.subject),
+                &format!("Subject: [EXTERNAL] {}", p.subject),
+            )
+            .replace("charset=utf-8", "charset=iso-8859-1");
+        let c = changes(raw.as_bytes(), &p);
+        assert!(
+            c.iter()
+                .any(|c| c.starts_with("subject altered: \"[EXTERNAL]")),
+            "{c:?}"
+        );
+        assert!(
+            c.iter()
+                .any(|c| c == "charset changed from utf-8 to iso-8859-1"),
+            "{c:?}"
+        );
+        assert!(changes(&p.bytes, &p).is_empty());
     }
 
     #[test]

@@ -55,6 +55,13 @@ impl Render for Human {
             .map(|p| format!(" after {}", duration(p.ms)))
             .unwrap_or_default();
         let headline = match (r.verdict, r.placement) {
+            (Verdict::Delivered, Some(Placement::Archive)) => {
+                let folder = r.evidence.mailbox.as_deref().unwrap_or("the archive");
+                self.paint(
+                    "1;33",
+                    &format!("DELIVERED TO ARCHIVE ({folder}), not INBOX{delivery}"),
+                )
+            }
             (Verdict::Delivered, _) | (_, Some(Placement::Inbox)) => {
                 self.paint("1;32", &format!("DELIVERED to inbox{delivery}"))
             }
@@ -71,6 +78,39 @@ impl Render for Human {
         )?;
         if r.evidence.copies > 1 {
             writeln!(out, "  duplicate: {} copies arrived", r.evidence.copies)?;
+        }
+        for c in &r.evidence.changes {
+            writeln!(out, "  changed: {c}")?;
+        }
+        if let Some(b) = &r.evidence.bounce {
+            let status = b.status.as_deref().unwrap_or("no status");
+            writeln!(out, "  bounce: {status} in {} UID {}", b.mailbox, b.uid)?;
+            if let Some(d) = &b.diagnostic {
+                writeln!(out, "  bounce said: {d}")?;
+            }
+        }
+        if let Some(t) = &r.timeline {
+            timeline(t, out)?;
+        }
+        if let Some(a) = &r.auth {
+            let o = |o: crate::analyze::auth_results::Outcome| {
+                serde_json::to_value(o)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            };
+            writeln!(
+                out,
+                "  auth: spf={} dkim={} dmarc={} arc={}{}",
+                o(a.spf),
+                o(a.dkim),
+                o(a.dmarc),
+                o(a.arc),
+                match a.headers.first() {
+                    Some(h) if !h.authserv_id.is_empty() => format!(" (by {})", h.authserv_id),
+                    _ => String::new(),
+                }
+            )?;
         }
         if let Some(e) = &r.error {
             writeln!(
@@ -105,4 +145,46 @@ impl Render for Human {
         }
         Ok(())
     }
+}
+
+/// Seconds for a hop delay: `+2 s`, or `?` when unknown.
+fn delay(ms: Option<i64>) -> String {
+    match ms {
+        Some(ms) => format!("+{} s", ms / 1000),
+        None => "?".to_string(),
+    }
+}
+
+/// The hop list: submission, each `Received:` hop oldest first, arrival; then clock warnings.
+fn timeline(t: &crate::analyze::hops::Timeline, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "  hops:")?;
+    if let Some(s) = &t.submitted {
+        writeln!(out, "    {:>6}  submitted {s}", "")?;
+    }
+    for h in &t.hops {
+        let from = h.from.as_deref().unwrap_or("?");
+        let by = h.by.as_deref().unwrap_or("?");
+        let with = h
+            .with
+            .as_deref()
+            .map(|w| format!(" with {w}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "    {:>6}  {}. {from} → {by}{with}",
+            delay(h.delay_ms),
+            h.index
+        )?;
+    }
+    if let Some(a) = &t.arrived {
+        writeln!(
+            out,
+            "    {:>6}  arrived {a} (INTERNALDATE)",
+            delay(t.final_delay_ms)
+        )?;
+    }
+    for w in &t.warnings {
+        writeln!(out, "    warning: {w}")?;
+    }
+    Ok(())
 }

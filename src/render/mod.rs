@@ -162,7 +162,10 @@ pub(crate) mod samples {
                         .into(),
                 ],
                 idle: Some(true),
+                ..Evidence::default()
             },
+            timeline: None,
+            auth: None,
             warnings: vec![],
             tls_verified: true,
         }
@@ -201,6 +204,8 @@ pub(crate) mod samples {
                 copies: 0,
                 ..Evidence::default()
             },
+            timeline: None,
+            auth: None,
             warnings: vec![
                 "no folder has the \\Junk attribute; spam placement can't be detected (looked for \"Junk\" & \"Spam\")".into(),
             ],
@@ -641,7 +646,7 @@ mod tests {
             .iter()
             .filter(|(n, _, _)| n == "mailtrip_check_verdict")
             .collect();
-        assert_eq!(verdicts.len(), 7);
+        assert_eq!(verdicts.len(), 8);
         assert_eq!(verdicts.iter().map(|(_, _, v)| v).sum::<f64>(), 1.0);
         assert_eq!(
             sample(&s, "mailtrip_check_verdict", Some(("verdict", "delivered"))),

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use super::Render;
-use crate::report::{Phase, Report, Verdict};
+use crate::report::{Phase, Placement, Report, Verdict};
 
 /// The Nagios renderer, with optional thresholds on the delivery phase's time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,6 +74,9 @@ impl fmt::Display for NagiosStatus {
 /// slower than `warning`. CRITICAL: not delivered or failed, or delivery slower than `critical`.
 pub fn status(report: &Report, thresholds: &Nagios) -> (NagiosStatus, u8) {
     let s = match report.verdict {
+        Verdict::Delivered if report.placement == Some(Placement::Archive) => {
+            NagiosStatus::Warning.max(threshold_status(report, thresholds))
+        }
         Verdict::Delivered => threshold_status(report, thresholds),
         Verdict::DeliveredToSpam => NagiosStatus::Warning.max(threshold_status(report, thresholds)),
         _ => NagiosStatus::Critical,
@@ -128,6 +131,11 @@ impl Nagios {
         match r.verdict {
             Verdict::Delivered | Verdict::DeliveredToSpam => {
                 let place = match (r.verdict, &r.evidence.mailbox) {
+                    (Verdict::Delivered, Some(mailbox))
+                        if r.placement == Some(Placement::Archive) =>
+                    {
+                        format!("archive ({mailbox})")
+                    }
                     (Verdict::Delivered, _) => "inbox".to_string(),
                     (_, Some(mailbox)) => format!("spam ({mailbox})"),
                     (_, None) => "spam".to_string(),

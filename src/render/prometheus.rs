@@ -6,13 +6,13 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::Render;
-use crate::report::{Phase, Report, Verdict};
+use crate::report::{Phase, Placement, Report, Verdict};
 
 /// The Prometheus renderer.
 pub struct Prometheus;
 
 /// Every verdict, in declaration order, for the one-series-per-verdict gauge.
-const VERDICTS: [Verdict; 7] = [
+const VERDICTS: [Verdict; 8] = [
     Verdict::Delivered,
     Verdict::DeliveredToSpam,
     Verdict::NotDelivered,
@@ -20,6 +20,7 @@ const VERDICTS: [Verdict; 7] = [
     Verdict::SendFailed,
     Verdict::AuthFailed,
     Verdict::Error,
+    Verdict::Bounced,
 ];
 
 /// Writes one metric family: `# HELP`, `# TYPE gauge`, then its samples.
@@ -71,7 +72,7 @@ fn exposition(r: &Report) -> String {
     f.sample(
         "mailtrip_check_success",
         &[],
-        bool(r.verdict == Verdict::Delivered),
+        bool(r.verdict == Verdict::Delivered && r.placement != Some(Placement::Archive)),
     );
 
     f.head(

@@ -92,6 +92,18 @@ pub struct Faults {
     pub max_imap_connections: Option<usize>,
     /// Silently drop this percentage (0-100) of deliveries after accepting them.
     pub drop_percent: u8,
+    /// Messages whose header section contains this text (case-insensitive) are filed in the
+    /// `\Archive` (or `\All`) folder instead of INBOX, as a user's filter would.
+    pub archive_rule: Option<String>,
+    /// Instead of delivering, send the sender an RFC 3464 bounce (a `multipart/report` DSN in
+    /// the sender's INBOX) quoting this SMTP reply, e.g. `550 5.1.1 <bob@x>: User unknown`.
+    pub bounce: Option<String>,
+    /// Remove every MIME part with `Content-Disposition: attachment` (a stripping gateway).
+    pub strip_attachments: bool,
+    /// Hard-wrap body lines longer than this many bytes (a rewrapping gateway or client).
+    pub rewrap_lines: Option<usize>,
+    /// Prepend `Authentication-Results: <this>` on delivery, as the receiving MTA would.
+    pub authentication_results: Option<String>,
 }
 
 /// Ports to bind; `None` means an ephemeral port (0).

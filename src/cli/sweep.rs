@@ -1,0 +1,147 @@
+//! `mailtrip sweep`: list mailtrip's own leftover probes (tag header, subject prefix and the
+//! account as sender, in INBOX, Junk, Sent, Archive and All Mail) and delete them only with
+//! `--yes` or a yes at the terminal prompt.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+
+use super::{AccountArgs, OutputArgs};
+use crate::probe::{Sweep, SweepReport};
+use crate::render::Format;
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub account: AccountArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Only probes sent longer ago than this: 1d, 12h, 30m.
+    #[arg(long, value_parser = super::parse_duration)]
+    pub older_than: Option<Duration>,
+    /// List only; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+pub async fn run(a: SweepArgs) -> ExitCode {
+    super::init_logging(a.output.verbose);
+    if !matches!(a.output.format, Format::Human | Format::Json) {
+        eprintln!("mailtrip: sweep prints human or json only");
+        return ExitCode::from(super::EXIT_USAGE);
+    }
+    let mut o = a.account.overrides();
+    if o.smtp.is_none() && o.imap.is_some() && o.provider.is_none() {
+        // Sweeping needs no SMTP server.
+        o.smtp = Some("smtps://localhost".into());
+    }
+    let (from, to) = match super::wait::accounts(&o, "sweep") {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("mailtrip: {e}");
+            return ExitCode::from(super::EXIT_USAGE);
+        }
+    };
+    let mut sweep = Sweep::new(to).sender(from.address.clone());
+    if let Some(age) = a.older_than {
+        sweep = sweep.older_than(age);
+    }
+    let mut report = match sweep.list().await {
+        Ok(r) => r,
+        Err(d) => return failed(&d),
+    };
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let delete =
+        !report.found.is_empty() && !a.dry_run && (a.yes || (interactive && confirm(&report)));
+    if !report.found.is_empty() && !a.dry_run && !a.yes && !interactive {
+        report.warnings.push(
+            "no terminal to confirm and no --yes: listed only, nothing deleted (as with --dry-run)"
+                .into(),
+        );
+    }
+    if delete {
+        report = match sweep.delete(&report).await {
+            Ok(r) => r,
+            Err(d) => return failed(&d),
+        };
+    }
+    let text = match a.output.format {
+        Format::Json => match serde_json::to_string(&report) {
+            Ok(j) => format!("{j}\n"),
+            Err(e) => {
+                eprintln!("mailtrip: rendering the sweep: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => human(&report),
+    };
+    if let Err(e) = super::emit(a.output.output.as_deref(), text.as_bytes()) {
+        super::print_error(&e);
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
+}
+
+fn failed(d: &crate::diagnose::Diagnosis) -> ExitCode {
+    eprintln!("mailtrip: sweep: {}", d.summary);
+    if let Some(text) = &d.server_text {
+        eprintln!("mailtrip: server said: {text}");
+    }
+    eprintln!("mailtrip: hint: {}", d.hint);
+    ExitCode::from(2)
+}
+
+/// Asks on the terminal; anything but y/yes is a no.
+fn confirm(r: &SweepReport) -> bool {
+    eprint!("{}", human(r));
+    eprint!(
+        "delete these {} message{}? [y/N] ",
+        r.found.len(),
+        if r.found.len() == 1 { "" } else { "s" }
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+fn human(r: &SweepReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "mailtrip sweep: {} leftover probe{} from {} in {} ({})",
+        r.found.len(),
+        if r.found.len() == 1 { "" } else { "s" },
+        r.sender,
+        r.account,
+        r.folders.join(", ")
+    );
+    for l in &r.found {
+        let _ = writeln!(
+            s,
+            "  {:<12} UID {:<6} sent {}{}  {}",
+            l.folder,
+            l.uid,
+            l.sent.as_deref().unwrap_or("?"),
+            if l.late { " (late)" } else { "" },
+            l.subject
+        );
+    }
+    if !r.dry_run {
+        let _ = writeln!(s, "deleted {}", r.deleted);
+    } else if !r.found.is_empty() {
+        let _ = writeln!(s, "nothing deleted (dry run)");
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    s
+}

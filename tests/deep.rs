@@ -1,0 +1,667 @@
+//! Deep verification end to end against the embedded server: hop timeline and
+//! Authentication-Results, every fate (inbox, spam, archive, bounce, duplicate, late,
+//! changed content), `Wait` for mail something else sends, and `Sweep` of leftover probes.
+
+use std::time::Duration;
+
+use mailtrip::analyze::auth_results::Outcome;
+use mailtrip::report::{Phase, Placement, Verdict};
+use mailtrip::server::{Faults, TestServer};
+use mailtrip::{Account, Check};
+
+use crate::util::{self, PASSWORD};
+
+const ALICE: &str = "alice@mailtrip.test";
+const BOB: &str = "bob@mailtrip.test";
+
+fn account(server: &TestServer, addr: &str) -> Account {
+    Account::embedded(server, addr, PASSWORD)
+}
+
+fn check(server: &TestServer, from: &str, to: &str) -> Check {
+    Check::new(account(server, from), account(server, to)).timeout(Duration::from_secs(20))
+}
+
+fn holding(server: &TestServer, user: &str, folder: &str, text: &str) -> usize {
+    server
+        .messages(user, folder)
+        .expect("folder")
+        .iter()
+        .filter(|m| String::from_utf8_lossy(&m.raw).contains(text))
+        .count()
+}
+
+#[tokio::test]
+async fn timeline_has_hops_without_skew_and_auth_is_none() {
+    let server = util::server().await;
+    let r = check(&server, ALICE, BOB).run().await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    let t = r.timeline.as_ref().expect("timeline");
+    assert!(!t.hops.is_empty(), "{t:#?}");
+    assert!(t.warnings.is_empty(), "{t:#?}");
+    assert!(t.submitted.is_some() && t.arrived.is_some(), "{t:#?}");
+    assert_eq!(t.hops[0].by.as_deref(), Some("localhost"), "{t:#?}");
+    let a = r.auth.as_ref().expect("auth");
+    assert_eq!(
+        (a.spf, a.dkim, a.dmarc, a.arc),
+        (Outcome::None, Outcome::None, Outcome::None, Outcome::None)
+    );
+    let json = serde_json::to_value(&r).expect("json");
+    assert_eq!(json["auth"]["spf"], "none");
+    assert!(json["timeline"]["hops"][0]["by"].is_string(), "{json}");
+}
+
+#[tokio::test]
+async fn gmail_style_authentication_results_are_parsed() {
+    let server = util::server().await;
+    server.set_faults(Faults {
+        authentication_results: Some(
+            "mx.google.com;\r\n       dkim=pass header.i=@mailtrip.test header.s=s1 header.b=AbC123;\r\n       \
+             spf=pass (google.com: domain of alice@mailtrip.test designates 127.0.0.1 as permitted sender) \
+             smtp.mailfrom=alice@mailtrip.test;\r\n       dmarc=pass (p=NONE sp=NONE dis=NONE) header.from=mailtrip.test"
+                .into(),
+        ),
+        ..Faults::default()
+    });
+    let r = check(&server, ALICE, BOB).run().await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    let a = r.auth.as_ref().expect("auth");
+    assert_eq!(
+        (a.spf, a.dkim, a.dmarc),
+        (Outcome::Pass, Outcome::Pass, Outcome::Pass)
+    );
+    assert_eq!(a.arc, Outcome::None);
+    assert_eq!(a.headers[0].authserv_id, "mx.google.com");
+    let human = render_human(&r);
+    assert!(
+        human.contains("auth: spf=pass dkim=pass dmarc=pass arc=none (by mx.google.com)"),
+        "{human}"
+    );
+    assert!(human.contains("hops:"), "{human}");
+}
+
+fn render_human(r: &mailtrip::Report) -> String {
+    let mut out = Vec::new();
+    mailtrip::render::renderer(
+        mailtrip::render::Format::Human,
+        mailtrip::render::Style { color: false },
+    )
+    .render(r, &mut out)
+    .expect("render");
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[tokio::test]
+async fn junk_rule_is_spam() {
+    let server = util::server().await;
+    server.set_faults(Faults {
+        junk_rule: Some("mailtrip probe".into()),
+        ..Faults::default()
+    });
+    let r = check(&server, ALICE, BOB).run().await;
+    assert_eq!(r.verdict, Verdict::DeliveredToSpam, "{r:#?}");
+    assert_eq!(r.placement, Some(Placement::Spam));
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn archive_rule_is_archived_and_cleaned() {
+    let server = util::server().await;
+    server.set_faults(Faults {
+        archive_rule: Some("mailtrip probe".into()),
+        ..Faults::default()
+    });
+    let r = check(&server, ALICE, BOB).run().await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert_eq!(r.placement, Some(Placement::Archive), "{r:#?}");
+    assert_eq!(r.evidence.mailbox.as_deref(), Some("Archive"));
+    assert_eq!(r.exit_code(), 1);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("skipped INBOX")),
+        "{r:#?}"
+    );
+    assert_eq!(
+        holding(&server, BOB, "Archive", &r.probe_id),
+        0,
+        "cleaned up"
+    );
+    assert!(render_human(&r).contains("DELIVERED TO ARCHIVE (Archive)"));
+}
+
+#[tokio::test]
+async fn a_bounce_to_the_sender_is_bounced_with_status_and_diagnostic() {
+    let server = util::server().await;
+    let reply = "550 5.1.1 <bob@mailtrip.test>: Recipient address rejected: User unknown in local recipient table";
+    server.set_faults(Faults {
+        bounce: Some(reply.into()),
+        ..Faults::default()
+    });
+    // A → B: the DSN lands in alice's INBOX, watched for bounces.
+    let r = check(&server, ALICE, BOB).run().await;
+    assert_eq!(r.verdict, Verdict::Bounced, "{r:#?}");
+    assert_eq!(r.exit_code(), 2);
+    let b = r.evidence.bounce.as_ref().expect("bounce");
+    assert_eq!(b.status.as_deref(), Some("5.1.1"));
+    assert_eq!(
+        b.diagnostic.as_deref(),
+        Some(format!("smtp; {reply}").as_str())
+    );
+    assert_eq!(b.mailbox, "INBOX");
+    let e = r.error.as_ref().expect("error");
+    assert_eq!(e.phase, Phase::Delivery);
+    assert_eq!(
+        e.diagnosis.code,
+        mailtrip::diagnose::Code::RecipientRejected,
+        "{e:#?}"
+    );
+    assert!(
+        e.diagnosis.summary.starts_with("the probe bounced"),
+        "{e:#?}"
+    );
+    // The DSN is the user's mail now: left alone.
+    assert_eq!(holding(&server, ALICE, "INBOX", "multipart/report"), 1);
+
+    // Send-to-self: the bounce comes back to the watched INBOX itself.
+    let r = check(&server, ALICE, ALICE).run().await;
+    assert_eq!(r.verdict, Verdict::Bounced, "{r:#?}");
+    assert_eq!(
+        r.evidence.bounce.as_ref().and_then(|b| b.status.as_deref()),
+        Some("5.1.1")
+    );
+}
+
+#[tokio::test]
+async fn two_copies_are_a_visible_duplicate_warning() {
+    let server = util::server().await;
+    server.set_faults(Faults {
+        deliver_twice: true,
+        ..Faults::default()
+    });
+    let r = check(&server, ALICE, BOB).run().await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert_eq!(r.evidence.copies, 2);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.starts_with("duplicate: 2 copies")),
+        "{r:#?}"
+    );
+    assert_eq!(holding(&server, BOB, "INBOX", &r.probe_id), 0);
+}
+
+#[tokio::test]
+async fn an_appended_footer_is_a_content_mismatch() {
+    let server = util::server().await;
+    server.set_faults(Faults {
+        append_footer: Some("-- \r\nScanned by ExampleGate".into()),
+        ..Faults::default()
+    });
+    let r = check(&server, ALICE, BOB).run().await;
+    assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
+}
+
+#[tokio::test]
+async fn a_probe_past_its_timeout_is_reported_late_by_the_next_check() {
+    let server = util::server().await;
+    server.set_faults(Faults {
+        delivery_delay: Some((Duration::from_secs(3), Duration::from_secs(3))),
+        ..Faults::default()
+    });
+    let first = check(&server, ALICE, BOB)
+        .timeout(Duration::from_secs(1))
+        .run()
+        .await;
+    assert_eq!(first.verdict, Verdict::NotDelivered, "{first:#?}");
+    server
+        .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(30))
+        .await
+        .expect("the late probe lands");
+    server.set_faults(Faults::default());
+    let second = check(&server, ALICE, BOB).run().await;
+    assert_eq!(second.verdict, Verdict::Delivered, "{second:#?}");
+    let late: Vec<_> = second
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("late:"))
+        .collect();
+    assert_eq!(late.len(), 1, "{second:#?}");
+    assert!(late[0].contains(&first.probe_id), "{late:?}");
+    // A later check reports it but does not delete another run's probe.
+    assert_eq!(holding(&server, BOB, "INBOX", &first.probe_id), 1);
+}
+
+// ---- wait ----
+
+/// Sends a message the way an app would: a separate SMTP client (lettre) on the relay port.
+async fn app_sends(
+    server: &TestServer,
+    to: &str,
+    subject: &str,
+    body: &str,
+    extra: Option<(&str, &str)>,
+) {
+    use lettre::message::header::{HeaderName, HeaderValue};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let mut b = Message::builder()
+        .from("App <noreply@app.test>".parse().expect("from"))
+        .to(to.parse().expect("to"))
+        .subject(subject);
+    if let Some((name, value)) = extra {
+        b = b.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii(name.to_string()).expect("name"),
+            value.to_string(),
+        ));
+    }
+    let m = b.body(body.to_string()).expect("message");
+    let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(server.smtp_addr().port())
+        .build();
+    smtp.send(m).await.expect("the app's mail is accepted");
+}
+
+/// Starts `wait` in the background and returns once its watch is in place.
+async fn start_wait(
+    wait: mailtrip::Wait,
+) -> tokio::task::JoinHandle<Result<mailtrip::probe::Message, mailtrip::probe::WaitError>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let wait = wait.on_ready(move |_, _| {
+        if let Some(tx) = tx.lock().expect("lock").take() {
+            let _ = tx.send(());
+        }
+    });
+    let handle = tokio::spawn(wait.run());
+    rx.await.expect("the wait gets ready");
+    handle
+}
+
+#[tokio::test]
+async fn wait_matches_only_mail_sent_after_it_started_and_extracts_link_and_code() {
+    let server = util::server().await;
+    // Stale: the same kind of mail, delivered before the wait started. It must not match.
+    app_sends(
+        &server,
+        BOB,
+        "Confirm your account",
+        "Confirm your account: https://app.test/confirm?token=STALE\nYour code: 111111\n",
+        None,
+    )
+    .await;
+    server
+        .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(10))
+        .await
+        .expect("stale mail lands");
+    let wait = mailtrip::Wait::new(account(&server, BOB))
+        .from("noreply@app.test")
+        .to(BOB)
+        .subject(regex::Regex::new("(?i)^confirm").expect("regex"))
+        .timeout(Duration::from_secs(20));
+    let handle = start_wait(wait).await;
+    // Something else first, then the real one.
+    app_sends(
+        &server,
+        BOB,
+        "Weekly digest",
+        "https://app.test/digest\n",
+        None,
+    )
+    .await;
+    app_sends(
+        &server,
+        BOB,
+        "Confirm your account",
+        "Welcome!\nConfirm your account: https://app.test/confirm?token=abc123\nYour code: 482913\n",
+        None,
+    )
+    .await;
+    let m = handle.await.expect("join").expect("matched");
+    assert_eq!(m.subject, "Confirm your account");
+    assert_eq!(m.from, ["noreply@app.test"]);
+    assert_eq!(m.links, ["https://app.test/confirm?token=abc123"], "{m:#?}");
+    let e = |s: &str| s.parse::<mailtrip::probe::Extract>().expect("extract");
+    assert_eq!(
+        m.extract(&e("link:confirm")).as_deref(),
+        Some("https://app.test/confirm?token=abc123")
+    );
+    assert_eq!(m.extract(&e("code")).as_deref(), Some("482913"));
+    assert_eq!(
+        m.extract(&e("code:token=(\\w+)")).as_deref(),
+        Some("abc123")
+    );
+    assert!(!m.deleted);
+    assert_eq!(m.auth.spf, Outcome::None);
+    let json = serde_json::to_value(&m).expect("json");
+    assert!(json["headers"].as_array().is_some_and(|h| !h.is_empty()));
+    assert!(json["text"].as_str().is_some_and(|t| t.contains("Welcome")));
+    assert_eq!(server.messages(BOB, "INBOX").expect("inbox").len(), 3);
+}
+
+#[tokio::test]
+async fn wait_times_out_on_stale_mail_alone() {
+    let server = util::server().await;
+    app_sends(
+        &server,
+        BOB,
+        "Confirm your account",
+        "https://app.test/confirm?token=STALE\n",
+        None,
+    )
+    .await;
+    server
+        .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(10))
+        .await
+        .expect("stale mail lands");
+    let err = mailtrip::Wait::new(account(&server, BOB))
+        .subject(regex::Regex::new("Confirm").expect("regex"))
+        .timeout(Duration::from_secs(1))
+        .run()
+        .await
+        .expect_err("stale mail never matches");
+    assert!(err.is_timeout(), "{err}");
+}
+
+#[tokio::test]
+async fn wait_delete_removes_exactly_the_match() {
+    let server = util::server().await;
+    for i in 0..3 {
+        let raw = format!(
+            "From: friend@x.test\r\nTo: {BOB}\r\nSubject: keep me {i}\r\nX-App: signup\r\n\r\nhello\r\n"
+        );
+        server
+            .deliver_raw(BOB, "INBOX", raw.as_bytes())
+            .expect("seed");
+    }
+    let wait = mailtrip::Wait::new(account(&server, BOB))
+        .header("X-App", regex::Regex::new("^signup$").expect("regex"))
+        .from("app.test")
+        .delete(true)
+        .timeout(Duration::from_secs(20));
+    let handle = start_wait(wait).await;
+    app_sends(
+        &server,
+        BOB,
+        "Not this one",
+        "x\n",
+        Some(("X-App", "newsletter")),
+    )
+    .await;
+    app_sends(
+        &server,
+        BOB,
+        "Sign up",
+        "https://app.test/s\n",
+        Some(("X-App", "signup")),
+    )
+    .await;
+    let m = handle.await.expect("join").expect("matched");
+    assert_eq!(m.subject, "Sign up");
+    assert!(m.deleted, "{m:#?}");
+    let left: Vec<String> = server
+        .messages(BOB, "INBOX")
+        .expect("inbox")
+        .iter()
+        .map(|m| {
+            let raw = String::from_utf8_lossy(&m.raw).into_owned();
+            raw.lines()
+                .find(|l| l.starts_with("Subject:"))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "Subject: keep me 0",
+            "Subject: keep me 1",
+            "Subject: keep me 2",
+            "Subject: Not this one"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_wait_binary_extracts_a_flask_style_confirmation_link() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let server = util::server().await;
+    let dir = std::env::temp_dir().join(format!("mailtrip-wait-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailtrip"))
+        .args([
+            "wait",
+            "--imap",
+            &format!("imaps://localhost:{}", server.imaps_addr().port()),
+            "--user",
+            BOB,
+            "--ca-file",
+        ])
+        .arg(&ca)
+        .args([
+            "--subject",
+            "Confirm",
+            "--extract",
+            "link",
+            "--timeout",
+            "20s",
+        ])
+        .env("MAILTRIP_PASSWORD", PASSWORD)
+        .env("HOME", &dir)
+        .env_remove("MAILTRIP_CONFIG")
+        .env_remove("MAILTRIP_ACCOUNT")
+        .env_remove("MAILTRIP_PROVIDER")
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mailtrip wait starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let ready = stderr.next_line().await.expect("stderr").expect("a line");
+    assert!(ready.contains("waiting"), "{ready}");
+    // The test plays the Flask app: its signup view sends the confirmation mail.
+    app_sends(
+        &server,
+        BOB,
+        "Confirm your account",
+        "Confirm your account: https://app.test/confirm?token=abc123\n",
+        None,
+    )
+    .await;
+    let out = child.wait_with_output().await.expect("mailtrip wait ends");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "https://app.test/confirm?token=abc123\n"
+    );
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{}-{t}", std::process::id())
+}
+
+// ---- sweep ----
+
+fn probe_raw(from: &str, tag: &str, subject: &str, sent: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {from}\r\nSubject: {subject}\r\nMessage-ID: <{tag}@mailtrip.test>\r\n\
+         X-Mailtrip-Probe: {tag}\r\nX-Mailtrip-Sent: {}\r\nX-Mailtrip-Timeout: 60\r\n\r\nprobe\r\n",
+        sent.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn sweep_lists_and_deletes_only_real_leftovers() {
+    let server = util::server().await;
+    let old = chrono::Utc::now() - chrono::TimeDelta::days(2);
+    let recent = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let seed = |folder: &str, raw: Vec<u8>| server.deliver_raw(ALICE, folder, &raw).expect("seed");
+    seed(
+        "INBOX",
+        probe_raw(ALICE, "tag-inbox", "mailtrip probe 0190aaaa", old),
+    );
+    seed(
+        "Junk",
+        probe_raw(ALICE, "tag-junk", "mailtrip probe 0190bbbb", old),
+    );
+    seed(
+        "Sent",
+        probe_raw(ALICE, "tag-sent", "mailtrip probe 0190cccc", old),
+    );
+    seed(
+        "Archive",
+        probe_raw(ALICE, "tag-recent", "mailtrip probe 0190dddd", recent),
+    );
+    // Look-alike subject without the tag header; the header but another sender; plain mail.
+    seed(
+        "INBOX",
+        format!("From: {ALICE}\r\nSubject: mailtrip probe results for Q3\r\n\r\nnot a probe\r\n")
+            .into_bytes(),
+    );
+    seed(
+        "INBOX",
+        probe_raw(
+            "mallory@evil.test",
+            "tag-forged",
+            "mailtrip probe 0190eeee",
+            old,
+        ),
+    );
+    seed(
+        "INBOX",
+        b"From: friend@x.test\r\nSubject: lunch?\r\n\r\nhi\r\n".to_vec(),
+    );
+    let count = |folder: &str| server.messages(ALICE, folder).expect("folder").len();
+    let before: Vec<usize> = ["INBOX", "Junk", "Sent", "Archive"]
+        .iter()
+        .map(|f| count(f))
+        .collect();
+
+    let sweep =
+        mailtrip::probe::Sweep::new(account(&server, ALICE)).older_than(Duration::from_secs(86400));
+    let listed = sweep.list().await.expect("list");
+    let mut tags: Vec<&str> = listed.found.iter().map(|l| l.tag.as_str()).collect();
+    tags.sort_unstable();
+    assert_eq!(tags, ["tag-inbox", "tag-junk", "tag-sent"], "{listed:#?}");
+    assert!(listed.dry_run);
+    let after_list: Vec<usize> = ["INBOX", "Junk", "Sent", "Archive"]
+        .iter()
+        .map(|f| count(f))
+        .collect();
+    assert_eq!(before, after_list, "listing deletes nothing");
+
+    // Without --older-than the recent one counts too.
+    let all = mailtrip::probe::Sweep::new(account(&server, ALICE))
+        .list()
+        .await
+        .expect("list");
+    assert_eq!(all.found.len(), 4, "{all:#?}");
+
+    let done = sweep.delete(&listed).await.expect("delete");
+    assert_eq!(done.deleted, 3, "{done:#?}");
+    assert!(!done.dry_run);
+    assert_eq!(
+        ["INBOX", "Junk", "Sent", "Archive"]
+            .iter()
+            .map(|f| count(f))
+            .collect::<Vec<_>>(),
+        [before[0] - 1, before[1] - 1, before[2] - 1, before[3]]
+    );
+    for survivor in ["results for Q3", "tag-forged", "lunch?"] {
+        assert_eq!(holding(&server, ALICE, "INBOX", survivor), 1, "{survivor}");
+    }
+    assert_eq!(holding(&server, ALICE, "Archive", "tag-recent"), 1);
+}
+
+#[tokio::test]
+async fn sweep_finds_a_kept_probe_of_a_real_check() {
+    let server = util::server().await;
+    let r = check(&server, ALICE, ALICE).keep(true).run().await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    let listed = mailtrip::probe::Sweep::new(account(&server, ALICE))
+        .list()
+        .await
+        .expect("list");
+    assert_eq!(listed.found.len(), 1, "{listed:#?}");
+    assert_eq!(listed.found[0].tag, r.probe_id);
+    assert!(!listed.found[0].late);
+}
+
+// ---- content integrity (rich payload) ----
+
+async fn rich_check_with(faults: Faults) -> mailtrip::Report {
+    let server = util::server().await;
+    server.set_faults(faults);
+    let r = check(&server, ALICE, BOB)
+        .payload(mailtrip::probe::Payload::Rich)
+        .run()
+        .await;
+    assert_eq!(holding(&server, BOB, "INBOX", &r.probe_id), 0, "cleaned up");
+    r
+}
+
+#[tokio::test]
+async fn a_rich_probe_arrives_unchanged() {
+    let r = rich_check_with(Faults::default()).await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert!(r.evidence.changes.is_empty(), "{r:#?}");
+    assert!(r.evidence.subject.contains("Grüße"), "{r:#?}");
+}
+
+#[tokio::test]
+async fn a_footer_in_the_rich_text_part_is_named() {
+    let r = rich_check_with(Faults {
+        append_footer: Some("-- \r\nScanned by ExampleGate".into()),
+        ..Faults::default()
+    })
+    .await;
+    assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
+    assert_eq!(r.evidence.changes.len(), 1, "{r:#?}");
+    assert!(
+        r.evidence.changes[0].starts_with("footer added to the text part"),
+        "{r:#?}"
+    );
+    assert!(r.evidence.changes[0].contains("ExampleGate"), "{r:#?}");
+    let e = r.error.as_ref().expect("error");
+    assert!(e.diagnosis.summary.contains("footer added"), "{e:#?}");
+}
+
+#[tokio::test]
+async fn a_stripped_attachment_is_named() {
+    let r = rich_check_with(Faults {
+        strip_attachments: true,
+        ..Faults::default()
+    })
+    .await;
+    assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
+    assert_eq!(
+        r.evidence.changes,
+        ["attachment stripped: mailtrip-probe.csv"],
+        "{r:#?}"
+    );
+}
+
+#[tokio::test]
+async fn rewrapped_lines_are_named() {
+    let r = rich_check_with(Faults {
+        rewrap_lines: Some(72),
+        ..Faults::default()
+    })
+    .await;
+    assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
+    assert!(
+        r.evidence
+            .changes
+            .iter()
+            .any(|c| c == "lines rewrapped in the text part"),
+        "{r:#?}"
+    );
+}
