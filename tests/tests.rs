@@ -3,5 +3,6 @@
 
 mod check;
 mod imap_server;
+mod load;
 mod smtp_server;
 mod util;

@@ -2,6 +2,7 @@
 //! calls [`run`], and turns the result into an exit code.
 
 mod check;
+mod load;
 mod server;
 
 use std::io::{IsTerminal, Write};
@@ -35,6 +36,11 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Run the embedded loopback SMTP + IMAP server for another app's tests.
     Server(Box<server::ServerArgs>),
+    /// Send many probes at once and report throughput, latency percentiles and loss.
+    ///
+    /// With no account configured it runs against the embedded server. Refuses a server
+    /// that is not on loopback without --i-own-this-account.
+    Load(Box<load::LoadArgs>),
 }
 
 /// Output options shared by commands that produce a report.
@@ -239,6 +245,7 @@ pub async fn run(args: Args) -> ExitCode {
     match args.command {
         Command::Check(a) => check::run(*a).await,
         Command::Server(a) => server::run(*a).await,
+        Command::Load(a) => load::run(*a).await,
     }
 }
 

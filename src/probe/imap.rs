@@ -127,7 +127,7 @@ fn server_words(s: &str) -> String {
 }
 
 /// Maps an async-imap error at `stage` to a diagnosis.
-fn classify(account: &Account, stage: Stage, e: &async_imap::error::Error) -> Diagnosis {
+pub(crate) fn classify(account: &Account, stage: Stage, e: &async_imap::error::Error) -> Diagnosis {
     use async_imap::error::Error as E;
     match e {
         E::No(s) => diagnose::classify_imap(stage, "NO", &server_words(s)),
@@ -341,7 +341,7 @@ pub async fn connect(
 }
 
 /// Runs `fut` within `step`, turning a timeout into an I/O error so callers see one error type.
-async fn within<T>(
+pub(crate) async fn within<T>(
     step: Duration,
     fut: impl Future<Output = async_imap::error::Result<T>>,
 ) -> async_imap::error::Result<T> {
@@ -472,7 +472,7 @@ pub async fn fetch_raw(
 }
 
 /// Whether any untagged EXISTS/RECENT arrived since the last call (drains the channel).
-fn drain_news(session: &mut Session) -> bool {
+pub(crate) fn drain_news(session: &mut Session) -> bool {
     let mut news = false;
     while let Ok(r) = session.unsolicited_responses.try_recv() {
         if matches!(
@@ -743,11 +743,31 @@ fn copyuid(session: &mut Session) -> Vec<u32> {
     out
 }
 
-fn uid_set(uids: &[u32]) -> String {
-    uids.iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+/// A UID set with runs collapsed (`3,9:11`), so thousands of consecutive probes fit one line.
+pub(crate) fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if end == start {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Logs out, briefly; errors don't matter any more.
@@ -776,7 +796,9 @@ mod tests {
     }
 
     #[test]
-    fn uid_sets_are_comma_lists() {
-        assert_eq!(uid_set(&[3, 9, 10]), "3,9,10");
+    fn uid_sets_collapse_runs() {
+        assert_eq!(uid_set(&[3, 9, 10]), "3,9:10");
+        assert_eq!(uid_set(&[12, 4, 5, 6, 4, 20]), "4:6,12,20");
+        assert_eq!(uid_set(&[]), "");
     }
 }

@@ -1,11 +1,11 @@
 //! The round trip as a library: [`Check`] sends a tagged probe over SMTP, watches the receiving
 //! mailbox over IMAP, verifies what arrived, cleans up, and returns a [`Report`] (never an error).
 
-mod imap;
-mod message;
+pub(crate) mod imap;
+pub(crate) mod message;
 mod net;
-mod smtp;
-mod verify;
+pub(crate) mod smtp;
+pub(crate) mod verify;
 
 use std::fmt;
 use std::sync::Arc;
@@ -89,7 +89,7 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    fn new(progress: Option<Progress>) -> Recorder {
+    pub(crate) fn new(progress: Option<Progress>) -> Recorder {
         Recorder {
             phases: Vec::new(),
             progress,

@@ -62,9 +62,9 @@ impl AsyncTokioStream for TlsBox {
 }
 
 /// A failed attempt, and whether trying again later may help.
-struct AttemptError {
-    failure: Failure,
-    transient: bool,
+pub(crate) struct AttemptError {
+    pub(crate) failure: Failure,
+    pub(crate) transient: bool,
 }
 
 impl From<Failure> for AttemptError {
@@ -144,7 +144,7 @@ fn reply_of(e: &lettre::transport::smtp::Error) -> Option<(u16, String)> {
 }
 
 /// Maps a lettre error at `stage` to a diagnosis; `tls` says a TLS upgrade was in progress.
-fn classify(
+pub(crate) fn classify(
     e: &lettre::transport::smtp::Error,
     stage: Stage,
     account: &Account,
@@ -170,7 +170,7 @@ fn classify(
     )
 }
 
-fn timed_out(account: &Account, what: &str, limit: Duration) -> Diagnosis {
+pub(crate) fn timed_out(account: &Account, what: &str, limit: Duration) -> Diagnosis {
     diagnose::transport(
         Code::Timeout,
         Protocol::Smtp,
@@ -179,12 +179,13 @@ fn timed_out(account: &Account, what: &str, limit: Duration) -> Diagnosis {
     )
 }
 
-async fn attempt_once(
+/// Connects, upgrades to TLS when asked and authenticates: a connection ready for MAIL FROM.
+/// Records `smtp_connect`, `smtp_tls` and `smtp_auth`.
+pub(crate) async fn open(
     rec: &mut Recorder,
     account: &Account,
-    probe: &Probe,
     step: Duration,
-) -> Result<String, AttemptError> {
+) -> Result<AsyncSmtpConnection, AttemptError> {
     let ep = &account.smtp;
     let id = client_id();
 
@@ -335,6 +336,17 @@ async fn attempt_once(
         }
     }
 
+    Ok(conn)
+}
+
+async fn attempt_once(
+    rec: &mut Recorder,
+    account: &Account,
+    probe: &Probe,
+    step: Duration,
+) -> Result<String, AttemptError> {
+    let mut conn = open(rec, account, step).await?;
+
     // MAIL FROM .. end of DATA, one command at a time so a rejection names its stage.
     let t = rec.start(Phase::SmtpSubmit);
     let mut params = Vec::new();
@@ -391,7 +403,7 @@ async fn attempt_once(
     }
 }
 
-async fn submit_step<C: std::fmt::Display>(
+pub(crate) async fn submit_step<C: std::fmt::Display>(
     conn: &mut AsyncSmtpConnection,
     step: Duration,
     stage: Stage,
@@ -404,7 +416,7 @@ async fn submit_step<C: std::fmt::Display>(
     }
 }
 
-fn one_line(resp: &lettre::transport::smtp::response::Response) -> String {
+pub(crate) fn one_line(resp: &lettre::transport::smtp::response::Response) -> String {
     let code = u16::from(resp.code());
     let text: Vec<&str> = resp.message().collect();
     format!("{code} {}", text.join(" "))

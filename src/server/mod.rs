@@ -92,6 +92,8 @@ pub struct Faults {
     pub max_imap_connections: Option<usize>,
     /// Silently drop this percentage (0-100) of deliveries after accepting them.
     pub drop_percent: u8,
+    /// Leave IDLE out of CAPABILITY, so clients fall back to polling (benchmarks compare both).
+    pub imap_no_idle: bool,
 }
 
 /// Ports to bind; `None` means an ephemeral port (0).
