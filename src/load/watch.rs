@@ -205,6 +205,13 @@ impl Watcher {
             if stopping {
                 return Ok(());
             }
+            // An EXISTS that came with the FETCH's responses would not wake IDLE (the server
+            // thinks we know): look again first.
+            if let Some(session) = self.session.as_mut()
+                && imap::drain_news(session)
+            {
+                continue;
+            }
             if self.uses_idle() {
                 let session = self
                     .session
