@@ -313,6 +313,7 @@ impl Load {
         }
 
         // 1. Watches first, so no probe can arrive unwatched.
+        crate::probe::smtp::prewarm(&self.from);
         let shared = Arc::new(Shared::new(self.delivered.clone()));
         let mut watchers = Vec::new();
         let mut sent_marks = Vec::new();

@@ -269,6 +269,7 @@ impl Check {
         report.evidence.subject = probe.subject.clone();
 
         // 1. IMAP first: log in, find the folders, note the watermarks.
+        smtp::prewarm(&self.from);
         let (mut session, caps) = imap::connect(to, step, Some(rec))
             .await
             .map_err(|f| (auth_or(f.phase == Phase::ImapAuth, Verdict::Error), f))?;

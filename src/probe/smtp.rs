@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -430,7 +431,46 @@ fn verified_note(account: &Account) -> &'static str {
     }
 }
 
-fn tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
+/// STARTTLS parameters for `account`, built once per host and TLS options: building loads the
+/// system root store (~40 ms with OpenSSL 3), which `check` would otherwise pay per run.
+pub(crate) fn tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
+    type Key = (String, Vec<String>, bool);
+    static CACHE: OnceLock<Mutex<Vec<(Key, TlsParameters)>>> = OnceLock::new();
+    let key = (
+        account.smtp.host.clone(),
+        account.tls.extra_roots_pem.clone(),
+        account.tls.insecure_skip_verify,
+    );
+    let cache = CACHE.get_or_init(Default::default);
+    let cached = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, p)| p.clone());
+    if let Some(p) = cached {
+        return Ok(p);
+    }
+    let p = build_tls_parameters(account)?;
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((key, p.clone()));
+    Ok(p)
+}
+
+/// Builds the STARTTLS parameters off the async threads, so the cost overlaps the IMAP setup
+/// that comes first in a round trip.
+pub(crate) fn prewarm(account: &Account) {
+    if account.smtp.security == Security::StartTls {
+        let account = account.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = tls_parameters(&account);
+        });
+    }
+}
+
+fn build_tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
     let mut b = TlsParameters::builder(account.smtp.host.clone())
         .set_min_tls_version(TlsVersion::Tlsv12)
         .dangerous_accept_invalid_certs(account.tls.insecure_skip_verify)
