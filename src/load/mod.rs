@@ -508,7 +508,7 @@ impl Load {
                 example: example.clone(),
             })
             .collect();
-        failures.sort_by(|a, b| b.count.cmp(&a.count));
+        failures.sort_by_key(|f| std::cmp::Reverse(f.count));
         let mut lost_probes: Vec<String> = st
             .probes
             .iter()

@@ -62,12 +62,10 @@ pub(super) async fn worker(
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        if let Err(broken) = send_one(&s, &shared, c, job).await
-            && broken
+        if let Err(true) = send_one(&s, &shared, c, job).await
+            && let Some(c) = conn.take()
         {
-            if let Some(c) = conn.take() {
-                let _ = timeout(Duration::from_millis(200), close(c)).await;
-            }
+            let _ = timeout(Duration::from_millis(200), close(c)).await;
         }
     }
     if let Some(mut c) = conn {
