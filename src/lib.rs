@@ -9,6 +9,7 @@
 //! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence |
 //! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks) |
 //! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse); `login`: [`Verify`], connect + TLS + auth only; [`Wait`] for mail something else sends; `Sweep` of leftover probes |
+//! | [`load`] | many probes at once: a pool of SMTP connections, one IMAP watcher per folder matching every tag, HDR latency percentiles, bulk cleanup |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
@@ -38,6 +39,7 @@ pub mod config;
 pub mod diagnose;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod load;
 pub mod probe;
 pub mod providers;
 pub mod render;
@@ -45,5 +47,6 @@ pub mod report;
 pub mod server;
 
 pub use config::{Account, Endpoint};
+pub use load::Load;
 pub use probe::{Check, Verify, Wait};
 pub use report::Report;

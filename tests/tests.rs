@@ -7,6 +7,7 @@ mod deep;
 mod hostile;
 mod imap_server;
 mod interop;
+mod load;
 mod smtp_server;
 mod util;
 mod verify;

@@ -112,7 +112,7 @@ fn usage_error(out: &OutputArgs, message: &str) -> ExitCode {
 }
 
 /// Starts the embedded server with two demo users and returns accounts for both.
-async fn start_embedded() -> anyhow::Result<(TestServer, Account, Account)> {
+pub(super) async fn start_embedded() -> anyhow::Result<(TestServer, Account, Account)> {
     let password = super::server::demo_password();
     let config = ServerConfig::default()
         .with_user(EMBEDDED_FROM, &password)

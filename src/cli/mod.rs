@@ -2,6 +2,7 @@
 //! calls [`run`], and turns the result into an exit code.
 
 mod check;
+mod load;
 mod providers;
 mod server;
 mod sweep;
@@ -51,6 +52,11 @@ pub enum Command {
     Wait(Box<wait::WaitArgs>),
     /// List mailtrip's own leftover probes and delete them (with --yes or confirmation).
     Sweep(Box<sweep::SweepArgs>),
+    /// Send many probes at once and report throughput, latency percentiles and loss.
+    ///
+    /// With no account configured it runs against the embedded server. Refuses a server
+    /// that is not on loopback without --i-own-this-account.
+    Load(Box<load::LoadArgs>),
 }
 
 /// Output options shared by commands that produce a report.
@@ -263,6 +269,7 @@ pub async fn run(args: Args) -> ExitCode {
         Command::Providers(a) => providers::run(a),
         Command::Wait(a) => wait::run(*a).await,
         Command::Sweep(a) => sweep::run(*a).await,
+        Command::Load(a) => load::run(*a).await,
     }
 }
 

@@ -131,7 +131,7 @@ fn server_words(s: &str) -> String {
 }
 
 /// Maps an async-imap error at `stage` to a diagnosis.
-fn classify(account: &Account, stage: Stage, e: &async_imap::error::Error) -> Diagnosis {
+pub(crate) fn classify(account: &Account, stage: Stage, e: &async_imap::error::Error) -> Diagnosis {
     use async_imap::error::Error as E;
     match e {
         E::No(s) => diagnose::classify_imap(stage, "NO", &server_words(s)),
@@ -888,11 +888,31 @@ fn copyuid(session: &mut Session) -> Vec<u32> {
     out
 }
 
-fn uid_set(uids: &[u32]) -> String {
-    uids.iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+/// A UID set with runs collapsed (`3,9:11`), so thousands of consecutive probes fit one line.
+pub(crate) fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if end == start {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Logs out, briefly; errors don't matter any more.
@@ -921,7 +941,9 @@ mod tests {
     }
 
     #[test]
-    fn uid_sets_are_comma_lists() {
-        assert_eq!(uid_set(&[3, 9, 10]), "3,9,10");
+    fn uid_sets_collapse_runs() {
+        assert_eq!(uid_set(&[3, 9, 10]), "3,9:10");
+        assert_eq!(uid_set(&[12, 4, 5, 6, 4, 20]), "4:6,12,20");
+        assert_eq!(uid_set(&[]), "");
     }
 }

@@ -2,14 +2,14 @@
 //! mailbox over IMAP, verifies what arrived, cleans up, and returns a [`Report`] (never an error).
 
 mod analysis;
-mod imap;
+pub(crate) mod imap;
 mod leftovers;
 mod login;
-mod message;
+pub(crate) mod message;
 mod net;
-mod smtp;
+pub(crate) mod smtp;
 mod sweep;
-mod verify;
+pub(crate) mod verify;
 mod wait;
 
 pub use message::HeaderError;
@@ -105,7 +105,7 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    fn new(progress: Option<Progress>) -> Recorder {
+    pub(crate) fn new(progress: Option<Progress>) -> Recorder {
         Recorder {
             phases: Vec::new(),
             progress,
@@ -314,6 +314,7 @@ impl Check {
         report.evidence.subject = probe.subject.clone();
 
         // 1. IMAP first: log in, find the folders, note the watermarks.
+        smtp::prewarm(&self.from);
         let (mut session, caps) = imap::connect(to, step, Some(rec))
             .await
             .map_err(|f| (auth_or(f.phase == Phase::ImapAuth, Verdict::Error), f))?;

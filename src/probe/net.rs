@@ -5,7 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -126,7 +126,31 @@ pub async fn tcp_connect(ep: &Endpoint, limit: Duration) -> Result<TcpStream, Di
 }
 
 /// A native-tls connector: TLS 1.2+, the extra roots, and no verification only when asked.
+/// Building one loads the system root store, which takes ~40 ms with OpenSSL 3, so every
+/// connection with the same options shares one (the connector is an `Arc` inside).
 pub fn connector(tls: &TlsOptions) -> Result<native_tls::TlsConnector, String> {
+    type Key = (Vec<String>, bool);
+    static CACHE: OnceLock<Mutex<Vec<(Key, native_tls::TlsConnector)>>> = OnceLock::new();
+    let key = (tls.extra_roots_pem.clone(), tls.insecure_skip_verify);
+    let cache = CACHE.get_or_init(Default::default);
+    let cached = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, c)| c.clone());
+    if let Some(c) = cached {
+        return Ok(c);
+    }
+    let c = build_connector(tls)?;
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((key, c.clone()));
+    Ok(c)
+}
+
+fn build_connector(tls: &TlsOptions) -> Result<native_tls::TlsConnector, String> {
     let mut b = native_tls::TlsConnector::builder();
     b.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
     for pem in &tls.extra_roots_pem {

@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -62,9 +63,9 @@ impl AsyncTokioStream for TlsBox {
 }
 
 /// A failed attempt, and whether trying again later may help.
-struct AttemptError {
-    failure: Failure,
-    transient: bool,
+pub(crate) struct AttemptError {
+    pub(crate) failure: Failure,
+    pub(crate) transient: bool,
 }
 
 impl From<Failure> for AttemptError {
@@ -144,7 +145,7 @@ fn reply_of(e: &lettre::transport::smtp::Error) -> Option<(u16, String)> {
 }
 
 /// Maps a lettre error at `stage` to a diagnosis; `tls` says a TLS upgrade was in progress.
-fn classify(
+pub(crate) fn classify(
     e: &lettre::transport::smtp::Error,
     stage: Stage,
     account: &Account,
@@ -170,7 +171,7 @@ fn classify(
     )
 }
 
-fn timed_out(account: &Account, what: &str, limit: Duration) -> Diagnosis {
+pub(crate) fn timed_out(account: &Account, what: &str, limit: Duration) -> Diagnosis {
     diagnose::transport(
         Code::Timeout,
         Protocol::Smtp,
@@ -179,12 +180,13 @@ fn timed_out(account: &Account, what: &str, limit: Duration) -> Diagnosis {
     )
 }
 
-async fn attempt_once(
+/// Connects, upgrades to TLS when asked and authenticates: a connection ready for MAIL FROM.
+/// Records `smtp_connect`, `smtp_tls` and `smtp_auth`.
+pub(crate) async fn open(
     rec: &mut Recorder,
     account: &Account,
-    probe: &Probe,
     step: Duration,
-) -> Result<String, AttemptError> {
+) -> Result<AsyncSmtpConnection, AttemptError> {
     let ep = &account.smtp;
 
     // Connect (and, without implicit TLS, greeting + EHLO).
@@ -242,6 +244,17 @@ async fn attempt_once(
         .await
         .map_err(|d| rec.fail(Phase::SmtpAuth, t, d))?;
     rec.ok(Phase::SmtpAuth, t, detail);
+
+    Ok(conn)
+}
+
+async fn attempt_once(
+    rec: &mut Recorder,
+    account: &Account,
+    probe: &Probe,
+    step: Duration,
+) -> Result<String, AttemptError> {
+    let mut conn = open(rec, account, step).await?;
 
     // MAIL FROM .. end of DATA, one command at a time so a rejection names its stage.
     let t = rec.start(Phase::SmtpSubmit);
@@ -454,7 +467,7 @@ pub(super) async fn authenticate(
     }
 }
 
-async fn submit_step<C: std::fmt::Display>(
+pub(crate) async fn submit_step<C: std::fmt::Display>(
     conn: &mut AsyncSmtpConnection,
     step: Duration,
     stage: Stage,
@@ -467,7 +480,7 @@ async fn submit_step<C: std::fmt::Display>(
     }
 }
 
-pub(super) fn one_line(resp: &lettre::transport::smtp::response::Response) -> String {
+pub(crate) fn one_line(resp: &lettre::transport::smtp::response::Response) -> String {
     let code = u16::from(resp.code());
     let text: Vec<&str> = resp.message().collect();
     format!("{code} {}", text.join(" "))
@@ -481,7 +494,46 @@ fn verified_note(account: &Account) -> &'static str {
     }
 }
 
-fn tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
+/// STARTTLS parameters for `account`, built once per host and TLS options: building loads the
+/// system root store (~40 ms with OpenSSL 3), which `check` would otherwise pay per run.
+pub(crate) fn tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
+    type Key = (String, Vec<String>, bool);
+    static CACHE: OnceLock<Mutex<Vec<(Key, TlsParameters)>>> = OnceLock::new();
+    let key = (
+        account.smtp.host.clone(),
+        account.tls.extra_roots_pem.clone(),
+        account.tls.insecure_skip_verify,
+    );
+    let cache = CACHE.get_or_init(Default::default);
+    let cached = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, p)| p.clone());
+    if let Some(p) = cached {
+        return Ok(p);
+    }
+    let p = build_tls_parameters(account)?;
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((key, p.clone()));
+    Ok(p)
+}
+
+/// Builds the STARTTLS parameters off the async threads, so the cost overlaps the IMAP setup
+/// that comes first in a round trip.
+pub(crate) fn prewarm(account: &Account) {
+    if account.smtp.security == Security::StartTls {
+        let account = account.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = tls_parameters(&account);
+        });
+    }
+}
+
+fn build_tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
     let mut b = TlsParameters::builder(account.smtp.host.clone())
         .set_min_tls_version(TlsVersion::Tlsv12)
         .dangerous_accept_invalid_certs(account.tls.insecure_skip_verify)

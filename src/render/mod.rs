@@ -4,6 +4,7 @@
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod load;
 pub mod nagios;
 pub mod prometheus;
 pub mod providers;

@@ -104,6 +104,8 @@ pub struct Faults {
     pub rewrap_lines: Option<usize>,
     /// Prepend `Authentication-Results: <this>` on delivery, as the receiving MTA would.
     pub authentication_results: Option<String>,
+    /// Leave IDLE out of CAPABILITY, so clients fall back to polling (benchmarks compare both).
+    pub imap_no_idle: bool,
 }
 
 /// Ports to bind; `None` means an ephemeral port (0).

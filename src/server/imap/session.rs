@@ -455,6 +455,9 @@ impl Session {
         let mut caps = String::from(
             "IMAP4rev1 LITERAL+ SASL-IR ID IDLE UIDPLUS MOVE SPECIAL-USE ENABLE NAMESPACE UNSELECT",
         );
+        if self.shared.faults().imap_no_idle {
+            caps = caps.replace(" IDLE", "");
+        }
         if self.plaintext() {
             // RFC 3501 6.2.3: no plaintext passwords before TLS, so no AUTH= mechanisms either.
             caps.push_str(" STARTTLS LOGINDISABLED");

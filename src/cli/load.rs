@@ -1,0 +1,213 @@
+//! `mailtrip load`: resolve the sender and one or more target accounts (or start the embedded
+//! server), run a [`Load`], show live progress on a terminal, render the report, and exit 0
+//! (no loss), 2 (loss, duplicates, spam or send failures) or 3 (usage, refusal).
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+
+use crate::config::{Target, resolve};
+use crate::load::Load;
+use crate::render::{Format, load as render};
+
+use super::{AccountArgs, OutputArgs, parse_duration};
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub account: AccountArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// How many probes to send (default 100; unlimited with --duration alone).
+    #[arg(long, value_name = "N")]
+    pub probes: Option<u64>,
+    /// Most probes in flight (sent, not yet seen) at once.
+    #[arg(long, value_name = "C", default_value_t = 8)]
+    pub concurrency: usize,
+    /// SMTP connections to send over (default: concurrency, at most 4).
+    #[arg(long, value_name = "N")]
+    pub smtp_connections: Option<usize>,
+    /// Send at most this many probes per second: 50, 50/s, 300/m, 10/h.
+    #[arg(long, value_name = "R/s", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// Stop sending new probes after this long: 30s, 5m.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Per-probe delivery deadline: a probe not seen this long after its send is lost.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+    /// Leave the probes in the mailboxes (no cleanup).
+    #[arg(long)]
+    pub keep: bool,
+    /// Allow servers that are not on loopback. Providers throttle and may lock accounts that
+    /// send many messages: only for accounts and servers you own.
+    #[arg(long)]
+    pub i_own_this_account: bool,
+    /// Poll instead of IDLE (benchmarks).
+    #[arg(long, hide = true)]
+    pub poll: bool,
+}
+
+/// Parses `50`, `50/s`, `300/m`, `10/h` into probes per second.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let (num, per) = s.trim().split_once('/').unwrap_or((s.trim(), "s"));
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a rate; use e.g. 50/s or 300/m"))?;
+    let secs = match per.trim() {
+        "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("unknown unit {other:?} in {s:?}; use /s, /m or /h")),
+    };
+    let r = n / secs;
+    if !r.is_finite() || r <= 0.0 {
+        return Err(format!("{s:?} must be a positive rate"));
+    }
+    Ok(r)
+}
+
+pub async fn run(a: LoadArgs) -> ExitCode {
+    super::init_logging(a.output.verbose);
+    if !matches!(a.output.format, Format::Human | Format::Json) {
+        eprintln!("mailtrip: load reports come in human or json format");
+        return ExitCode::from(super::EXIT_USAGE);
+    }
+    // `--to-account a,b` names several target mailboxes; each is resolved like `check`'s.
+    let names: Vec<Option<String>> = match &a.account.to_account {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| Some(n.to_string()))
+            .collect(),
+        None => vec![None],
+    };
+    let mut from = None;
+    let mut targets = Vec::new();
+    let mut embedded = false;
+    for name in names {
+        let mut o = a.account.overrides();
+        o.to_account = name;
+        let resolved = match resolve(&o) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("mailtrip: {e}");
+                return ExitCode::from(super::EXIT_USAGE);
+            }
+        };
+        for w in &resolved.warnings {
+            eprintln!("mailtrip: warning: {w}");
+        }
+        match resolved.target {
+            Target::Accounts { from: f, to } => {
+                from.get_or_insert(*f);
+                targets.push(*to);
+            }
+            Target::Embedded => embedded = true,
+        }
+    }
+    let mut server = None;
+    if embedded {
+        match super::check::start_embedded().await {
+            Ok((s, f, t)) => {
+                server = Some(s);
+                from = Some(f);
+                targets = vec![t];
+            }
+            Err(e) => {
+                super::print_error(&e);
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(from) = from else {
+        eprintln!("mailtrip: no sending account");
+        return ExitCode::from(super::EXIT_USAGE);
+    };
+    let mut load = Load::new(from, targets)
+        .probes(a.probes.or(if a.duration.is_some() {
+            None
+        } else {
+            Some(100)
+        }))
+        .concurrency(a.concurrency)
+        .timeout(a.timeout)
+        .keep(a.keep)
+        .i_own_this_account(a.i_own_this_account)
+        .force_poll(a.poll);
+    if let Some(n) = a.smtp_connections {
+        load = load.smtp_connections(n);
+    }
+    if let Some(r) = a.rate {
+        load = load.rate(r);
+    }
+    if let Some(d) = a.duration {
+        load = load.duration(d);
+    }
+    let progress = a.output.show_progress();
+    if progress {
+        if embedded {
+            eprintln!(
+                "mailtrip: no account configured: running against the embedded server on 127.0.0.1"
+            );
+        }
+        load = load.on_progress(|p| {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K{}", render::progress(p));
+            let _ = err.flush();
+        });
+    }
+    let result = load.run().await;
+    if progress {
+        eprint!("\r\x1b[2K");
+    }
+    if let Some(s) = server.take() {
+        s.shutdown().await;
+    }
+    let mut report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mailtrip: {e}");
+            return ExitCode::from(if e.is_usage() { super::EXIT_USAGE } else { 2 });
+        }
+    };
+    report.embedded = embedded;
+    let text = match a.output.format {
+        Format::Json => match render::json(&report) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("mailtrip: rendering the report: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => render::human(&report, a.output.style()),
+    };
+    if let Err(e) = super::emit(a.output.output.as_deref(), text.as_bytes()) {
+        super::print_error(&e);
+        return ExitCode::from(2);
+    }
+    let clean = report.lost == 0
+        && report.duplicated == 0
+        && report.misplaced == 0
+        && report.send_failed == 0;
+    ExitCode::from(if clean { 0 } else { 2 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("50"), Ok(50.0));
+        assert_eq!(parse_rate("50/s"), Ok(50.0));
+        assert_eq!(parse_rate("300/m"), Ok(5.0));
+        assert!(parse_rate("0/s").is_err());
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("5/week").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! What a load run found, as plain data (Serialize, no I/O): counts that add up, the delivery
+//! latency distribution, send failures by diagnosis, cleanup, and the harness's own cost.
+
+use serde::Serialize;
+
+use crate::diagnose::Code;
+
+/// JSON schema tag of [`LoadReport`].
+pub const LOAD_SCHEMA: &str = "mailtrip.load/1";
+
+/// The result of [`super::Load::run`].
+///
+/// Counts add up: `attempted = sent + send_failed` and `sent = delivered + lost`. A probe seen
+/// after its deadline stays `lost` and is counted in `late` too (and still cleaned up).
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub schema: &'static str,
+    pub run_id: String,
+    pub started_at: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub smtp: String,
+    pub imap: Vec<String>,
+    /// Ran against the embedded server started for this run.
+    pub embedded: bool,
+    pub settings: Settings,
+    /// Every watcher used IDLE (false: at least one polled).
+    pub idle: bool,
+    /// Probes handed to SMTP.
+    pub attempted: u64,
+    /// Probes the SMTP server accepted (250 after DATA).
+    pub sent: u64,
+    /// Accepted probes seen in a watched folder before their deadline.
+    pub delivered: u64,
+    /// Accepted probes not seen before their deadline.
+    pub lost: u64,
+    /// Lost probes that turned up after their deadline (before the run ended).
+    pub late: u64,
+    /// Extra copies: a probe seen N times counts N - 1.
+    pub duplicated: u64,
+    /// Delivered probes found in the spam folder instead of INBOX (included in `delivered`).
+    pub misplaced: u64,
+    /// Probes the SMTP server refused or that failed in transit.
+    pub send_failed: u64,
+    /// `send_failed` by diagnosis code, most frequent first, with one example each.
+    pub send_failures: Vec<FailureCount>,
+    /// From the first send to the last probe's verdict (setup and cleanup excluded).
+    pub elapsed_ms: f64,
+    /// Delivered round trips per second over `elapsed_ms`.
+    pub throughput_per_sec: f64,
+    /// Delivery latency: DATA body handed to the server → the watcher matched the tag.
+    pub latency_ms: Latency,
+    pub cleanup: Cleanup,
+    /// Tags of lost probes (at most 100), to look for in logs.
+    pub lost_probes: Vec<String>,
+    /// CPU and memory of this process (Linux; includes the embedded server when `embedded`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub harness: Option<Harness>,
+    pub warnings: Vec<String>,
+}
+
+/// What the run was asked to do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Probe limit (`None`: until `duration_s`).
+    pub probes: Option<u64>,
+    pub concurrency: usize,
+    pub smtp_connections: usize,
+    /// Sending rate limit in probes per second (`None`: as fast as the window allows).
+    pub rate_per_sec: Option<f64>,
+    pub duration_s: Option<f64>,
+    /// Per-probe delivery deadline.
+    pub timeout_s: f64,
+}
+
+/// Percentiles from an HDR histogram (microsecond resolution, 3 significant digits).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latency {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// Send failures with one diagnosis code.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureCount {
+    pub code: Code,
+    pub count: u64,
+    /// The first failure's summary (and the server's words when it answered).
+    pub example: String,
+}
+
+/// What cleanup removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Cleanup {
+    /// Whether cleanup ran (`false` with `keep`).
+    pub ran: bool,
+    /// Messages deleted (every copy of every probe seen, plus Sent copies).
+    pub deleted: u64,
+    /// Problems; each means probes may be left behind.
+    pub problems: Vec<String>,
+}
+
+/// The harness's own cost, read from `/proc/self` at the end of the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Harness {
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
+    /// (user + sys) / attempted, in milliseconds.
+    pub cpu_ms_per_probe: f64,
+    /// VmHWM: the most resident memory the process ever had.
+    pub peak_rss_mib: f64,
+    /// VmRSS after this many probes were attempted: (probes, MiB).
+    pub rss_samples: Vec<(u64, f64)>,
+}
+
+/// A snapshot for live progress.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LoadProgress {
+    pub elapsed_s: f64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    pub send_failed: u64,
+    pub in_flight: u64,
+    pub p50_ms: f64,
+}

@@ -1,0 +1,403 @@
+//! The IMAP side of a load run: ONE connection per watched folder (INBOX and `\Junk` of each
+//! target) fetches only the tag header of messages above its UID watermark, matches every
+//! outstanding tag at once through the shared map, then IDLEs (or polls) until the next
+//! change; at the end it deletes exactly the probes' UIDs with one STORE + one UID EXPUNGE.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use tokio::sync::watch as signal;
+
+use super::{Cleanup, LoadError, Shared};
+use crate::config::Account;
+use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
+use crate::probe::imap::{self, Caps, Folders, Session};
+use crate::probe::message::TAG_HEADER;
+use crate::probe::verify::header_field;
+use crate::report::Phase;
+
+/// Longest single IDLE before re-checking anyway (also a guard against a missed wake-up).
+const IDLE_CYCLE: Duration = Duration::from_secs(60);
+/// Polling interval right after something arrived, and at most when nothing does.
+const POLL_MIN: Duration = Duration::from_millis(5);
+const POLL_MAX: Duration = Duration::from_millis(250);
+/// Reconnects a watcher tries before giving up on its folder.
+const MAX_RECONNECTS: u32 = 5;
+/// What the watcher fetches: the UID and the one header that carries the tag.
+const FETCH_ITEMS: &str = "(UID BODY.PEEK[HEADER.FIELDS (X-MAILTRIP-PROBE)])";
+
+/// The watchers for one target, plus where its Sent copies would appear.
+pub(super) struct Opened {
+    pub watchers: Vec<Watcher>,
+    pub sent_mark: Option<SentMark>,
+    pub warnings: Vec<String>,
+}
+
+/// The Sent folder's UIDNEXT before sending, when the sender watches its own mailbox (the
+/// server may file a copy of each probe there, as Gmail does).
+pub(super) struct SentMark {
+    folder: String,
+    uid: u32,
+}
+
+/// Watches one folder of one target account.
+pub(super) struct Watcher {
+    target: usize,
+    account: Account,
+    pub folder: String,
+    junk: bool,
+    pub session: Option<Session>,
+    caps: Caps,
+    folders: Folders,
+    /// The next UID to look at: everything below has been matched or ignored.
+    next_uid: u32,
+    force_poll: bool,
+    /// UIDs of this run's probes seen here (every copy).
+    found: Vec<u32>,
+    reconnects: u32,
+    pub last_error: Option<Diagnosis>,
+}
+
+fn setup_error(account: &Account, what: &str, e: &async_imap::error::Error) -> LoadError {
+    LoadError::Setup {
+        phase: Phase::ImapConnect,
+        diagnosis: diagnose::transport(
+            Code::ServerError,
+            Protocol::Imap,
+            &account.imap.authority(),
+            &format!("{what} failed: {e}"),
+        ),
+    }
+}
+
+/// Logs in to `target`, notes the watermarks, and opens a watcher on INBOX and one on the
+/// `\Junk` folder if there is one.
+pub(super) async fn open(
+    index: usize,
+    target: &Account,
+    from: &Account,
+    step: Duration,
+    force_poll: bool,
+) -> Result<Opened, LoadError> {
+    let setup = |f: crate::probe::Failure| LoadError::Setup {
+        phase: f.phase,
+        diagnosis: f.diagnosis,
+    };
+    let (mut session, caps) = imap::connect(target, step, None).await.map_err(setup)?;
+    let folders = imap::folders(&mut session, step)
+        .await
+        .map_err(|e| setup_error(target, "listing folders", &e))?;
+    let mut warnings = Vec::new();
+    let same_account = from.user == target.user && from.imap == target.imap;
+    let sent_mark = match (&folders.sent, same_account) {
+        (Some(sent), true) => imap::uid_next(&mut session, sent, step)
+            .await
+            .ok()
+            .map(|uid| SentMark {
+                folder: sent.clone(),
+                uid,
+            }),
+        _ => None,
+    };
+    let mark = imap::select(&mut session, "INBOX", step)
+        .await
+        .map_err(|e| setup_error(target, "SELECT INBOX", &e))?;
+    let new = |folder: &str, junk: bool, session: Session, caps: Caps, mark: u32| Watcher {
+        target: index,
+        account: target.clone(),
+        folder: folder.to_string(),
+        junk,
+        session: Some(session),
+        caps,
+        folders: folders.clone(),
+        next_uid: mark,
+        force_poll,
+        found: Vec::new(),
+        reconnects: 0,
+        last_error: None,
+    };
+    let mut watchers = vec![new("INBOX", false, session, caps, mark)];
+    match &folders.junk {
+        Some(junk) => {
+            let (mut s, caps) = imap::connect(target, step, None).await.map_err(setup)?;
+            let mark = imap::select(&mut s, junk, step)
+                .await
+                .map_err(|e| setup_error(target, &format!("SELECT {junk}"), &e))?;
+            watchers.push(new(junk, true, s, caps, mark));
+        }
+        None => warnings.push(format!(
+            "{}: no folder has the \\Junk SPECIAL-USE attribute; only INBOX is watched",
+            target.address
+        )),
+    }
+    Ok(Opened {
+        watchers,
+        sent_mark,
+        warnings,
+    })
+}
+
+impl Watcher {
+    /// Whether this watcher waits with IDLE (rather than polling).
+    pub fn uses_idle(&self) -> bool {
+        self.caps.idle && !self.force_poll
+    }
+
+    /// Watches until `stop` turns true, then scans once more and returns itself (for cleanup).
+    pub async fn run(
+        mut self,
+        shared: Arc<Shared>,
+        mut stop: signal::Receiver<bool>,
+        step: Duration,
+    ) -> Watcher {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if self.session.is_none() {
+                if self.reconnects >= MAX_RECONNECTS || *stop.borrow() {
+                    return self;
+                }
+                self.reconnects += 1;
+                match self.reconnect(step).await {
+                    Ok(()) => backoff = Duration::from_millis(100),
+                    Err(d) => {
+                        self.last_error = Some(d);
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(4));
+                        continue;
+                    }
+                }
+            }
+            match self.watch_connected(&shared, &mut stop, step).await {
+                Ok(()) => return self,
+                Err(e) => {
+                    tracing::debug!(folder = %self.folder, error = %e, "load watch lost its connection");
+                    self.last_error = Some(imap::classify(&self.account, Stage::Other, &e));
+                    self.session = None;
+                }
+            }
+        }
+    }
+
+    async fn reconnect(&mut self, step: Duration) -> Result<(), Diagnosis> {
+        let (mut session, caps) = imap::connect(&self.account, step, None)
+            .await
+            .map_err(|f| f.diagnosis)?;
+        imap::select(&mut session, &self.folder, step)
+            .await
+            .map_err(|e| imap::classify(&self.account, Stage::Select, &e))?;
+        self.caps = caps;
+        self.session = Some(session);
+        Ok(())
+    }
+
+    /// Scan, then IDLE (or sleep) until something changes or `stop`; repeat.
+    async fn watch_connected(
+        &mut self,
+        shared: &Shared,
+        stop: &mut signal::Receiver<bool>,
+        step: Duration,
+    ) -> async_imap::error::Result<()> {
+        let mut poll = POLL_MIN;
+        loop {
+            let stopping = *stop.borrow_and_update();
+            let news = self.scan(shared, step).await?;
+            if stopping {
+                return Ok(());
+            }
+            // An EXISTS that came with the FETCH's responses would not wake IDLE (the server
+            // thinks we know): look again first.
+            if let Some(session) = self.session.as_mut()
+                && imap::drain_news(session)
+            {
+                continue;
+            }
+            if self.uses_idle() {
+                let session = self
+                    .session
+                    .take()
+                    .ok_or(async_imap::error::Error::ConnectionLost)?;
+                let mut idle = session.idle();
+                imap::within(step, idle.init()).await?;
+                {
+                    let (wait, interrupt) = idle.wait_with_timeout(IDLE_CYCLE);
+                    tokio::pin!(wait);
+                    tokio::select! {
+                        r = &mut wait => { r?; }
+                        _ = stop.changed() => {
+                            drop(interrupt);
+                            (&mut wait).await?;
+                        }
+                    }
+                }
+                self.session = Some(imap::within(step, idle.done()).await?);
+            } else {
+                poll = if news {
+                    POLL_MIN
+                } else {
+                    (poll * 2).min(POLL_MAX)
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+
+    /// Fetches the tag header of every message above the watermark and reports the tags to
+    /// the shared map. Returns whether anything new was there.
+    async fn scan(&mut self, shared: &Shared, step: Duration) -> async_imap::error::Result<bool> {
+        let session = self
+            .session
+            .as_mut()
+            .ok_or(async_imap::error::Error::ConnectionLost)?;
+        imap::drain_news(session);
+        let next = self.next_uid;
+        let fetches: Vec<_> = imap::within(step, async {
+            session
+                .uid_fetch(format!("{next}:*"), FETCH_ITEMS)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        let mut hits = Vec::new();
+        let mut highest = None;
+        for f in &fetches {
+            // `N:*` also returns the highest message when its UID is below N.
+            let Some(uid) = f.uid.filter(|u| *u >= next) else {
+                continue;
+            };
+            highest = highest.max(Some(uid));
+            let tag = f
+                .header()
+                .and_then(|h| header_field(h, TAG_HEADER))
+                .and_then(|v| uuid::Uuid::parse_str(v.trim()).ok());
+            if let Some(tag) = tag {
+                hits.push((tag.as_u128(), uid));
+            }
+        }
+        if let Some(h) = highest {
+            self.next_uid = h.saturating_add(1);
+        }
+        if !hits.is_empty() {
+            let ours = shared.matched(&hits, self.target, &self.folder, self.junk);
+            self.found.extend(ours);
+        }
+        Ok(highest.is_some())
+    }
+
+    /// Deletes every copy of this run's probes seen here: one `UID STORE +FLAGS.SILENT
+    /// (\Deleted)` and one `UID EXPUNGE` over exactly those UIDs (or MOVE to Trash where
+    /// expunge archives).
+    pub async fn cleanup(&mut self, out: &mut Cleanup, step: Duration) {
+        if self.found.is_empty() {
+            return;
+        }
+        let step = step.max(Duration::from_secs(5));
+        if self.session.is_none()
+            && let Err(d) = self.reconnect(step).await
+        {
+            out.problems.push(format!(
+                "could not reconnect to clean {}; {} probe(s) left there: {}",
+                self.folder,
+                self.found.len(),
+                d.summary
+            ));
+            return;
+        }
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let archives = self.account.expunge_archives || self.caps.gmail;
+        let result = imap::delete_exactly(
+            session,
+            &self.caps,
+            &self.folders,
+            &self.folder,
+            &self.found,
+            "",
+            archives,
+            step,
+        )
+        .await;
+        match result {
+            Ok((n, warning)) => {
+                out.deleted += n as u64;
+                out.problems.extend(warning);
+            }
+            Err(e) => out.problems.push(format!(
+                "cleanup in {} failed; {} probe(s) may be left there: {e}",
+                self.folder,
+                self.found.len()
+            )),
+        }
+    }
+}
+
+/// Deletes the copies the server filed in the sender's Sent folder, found by tag above the
+/// mark, over a fresh connection.
+pub(super) async fn cleanup_sent(
+    account: &Account,
+    mark: &SentMark,
+    shared: &Shared,
+    step: Duration,
+    out: &mut Cleanup,
+) {
+    let step = step.max(Duration::from_secs(5));
+    let work = async {
+        let (mut session, caps) = imap::connect(account, step, None)
+            .await
+            .map_err(|f| f.diagnosis.summary)?;
+        let folders = imap::folders(&mut session, step)
+            .await
+            .map_err(|e| e.to_string())?;
+        imap::select(&mut session, &mark.folder, step)
+            .await
+            .map_err(|e| e.to_string())?;
+        let fetches: Vec<_> = imap::within(step, async {
+            session
+                .uid_fetch(format!("{}:*", mark.uid), FETCH_ITEMS)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let uids: Vec<u32> = fetches
+            .iter()
+            .filter_map(|f| {
+                let uid = f.uid.filter(|u| *u >= mark.uid)?;
+                let tag = header_field(f.header()?, TAG_HEADER)?;
+                let tag = uuid::Uuid::parse_str(tag.trim()).ok()?;
+                shared.is_ours(tag.as_u128()).then_some(uid)
+            })
+            .collect();
+        let archives = account.expunge_archives || caps.gmail;
+        let done = imap::delete_exactly(
+            &mut session,
+            &caps,
+            &folders,
+            &mark.folder,
+            &uids,
+            "",
+            archives,
+            step,
+        )
+        .await
+        .map_err(|e| e.to_string());
+        imap::logout(Some(session)).await;
+        done
+    };
+    match work.await {
+        Ok((n, warning)) => {
+            out.deleted += n as u64;
+            out.problems.extend(warning);
+        }
+        Err(e) => out.problems.push(format!(
+            "could not clean the Sent copies in {}: {e}",
+            mark.folder
+        )),
+    }
+}

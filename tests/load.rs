@@ -1,0 +1,199 @@
+//! `mailtrip::Load` against the embedded server: counts add up with no loss, injected drops
+//! are reported as exactly those lost, duplicate deliveries as duplicates, cleanup removes
+//! exactly the probes, and the guard rail refuses a remote server before connecting.
+
+use std::time::Duration;
+
+use mailtrip::load::LoadError;
+use mailtrip::server::{Faults, ServerConfig, TestServer};
+use mailtrip::{Account, Endpoint, Load};
+
+use crate::util::{self, PASSWORD};
+
+const ALICE: &str = "alice@mailtrip.test";
+const BOB: &str = "bob@mailtrip.test";
+
+fn load(server: &TestServer, probes: u64) -> Load {
+    Load::new(
+        Account::embedded(server, ALICE, PASSWORD),
+        vec![Account::embedded(server, BOB, PASSWORD)],
+    )
+    .probes(probes)
+    .concurrency(16)
+}
+
+fn tags(server: &TestServer, folder: &str) -> Vec<String> {
+    server
+        .messages(BOB, folder)
+        .expect("folder")
+        .iter()
+        .filter_map(|m| {
+            let text = String::from_utf8_lossy(&m.raw).to_string();
+            text.lines()
+                .find_map(|l| l.strip_prefix("X-Mailtrip-Probe: "))
+                .map(|t| t.trim().to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn two_hundred_probes_arrive_once_and_are_cleaned_up() {
+    let server = util::server().await;
+    let seeded = b"From: carol@example.org\r\nSubject: keep me\r\n\r\nuser mail\r\n";
+    server.deliver_raw(BOB, "INBOX", seeded).expect("seed");
+    server.deliver_raw(BOB, "Junk", seeded).expect("seed junk");
+
+    let r = load(&server, 200).run().await.expect("load runs");
+
+    assert_eq!(r.attempted, 200, "{r:#?}");
+    assert_eq!(r.sent, 200, "{r:#?}");
+    assert_eq!(r.delivered, 200, "{r:#?}");
+    assert_eq!(
+        (r.lost, r.duplicated, r.misplaced, r.send_failed),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(r.attempted, r.sent + r.send_failed);
+    assert_eq!(r.sent, r.delivered + r.lost);
+    assert_eq!(r.latency_ms.count, 200);
+    assert!(r.latency_ms.p50 <= r.latency_ms.p99 && r.latency_ms.p99 <= r.latency_ms.max);
+    assert!(r.cleanup.ran && r.cleanup.problems.is_empty(), "{r:#?}");
+    assert_eq!(r.cleanup.deleted, 200);
+    // Only the seeded messages are left.
+    let inbox = server.messages(BOB, "INBOX").expect("inbox");
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(&inbox[0].raw[..], &seeded[..]);
+    assert_eq!(server.messages(BOB, "Junk").expect("junk").len(), 1);
+    assert!(tags(&server, "INBOX").is_empty());
+    let json = mailtrip::render::load::json(&r).expect("json");
+    assert!(json.contains("\"schema\": \"mailtrip.load/1\""), "{json}");
+}
+
+#[tokio::test]
+async fn dropped_deliveries_are_exactly_the_lost_ones() {
+    let server = util::server_with(ServerConfig::default().faults(Faults {
+        drop_percent: 10,
+        ..Faults::default()
+    }))
+    .await;
+
+    let r = load(&server, 200)
+        .timeout(Duration::from_secs(2))
+        .keep(true)
+        .run()
+        .await
+        .expect("load runs");
+
+    let stored = tags(&server, "INBOX");
+    assert_eq!(r.sent, 200, "{r:#?}");
+    assert_eq!(r.delivered as usize, stored.len(), "{r:#?}");
+    assert_eq!(r.lost as usize, 200 - stored.len(), "{r:#?}");
+    assert_eq!(r.sent, r.delivered + r.lost);
+    assert!(r.lost > 0, "10% drops over 200 probes lose some: {r:#?}");
+    assert_eq!(r.lost_probes.len() as u64, r.lost);
+    for lost in &r.lost_probes {
+        assert!(
+            !stored.contains(lost),
+            "{lost} was stored but reported lost"
+        );
+    }
+    assert!(!r.cleanup.ran);
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_are_counted_and_every_copy_cleaned() {
+    let server = util::server_with(ServerConfig::default().faults(Faults {
+        deliver_twice: true,
+        ..Faults::default()
+    }))
+    .await;
+
+    let r = load(&server, 50).run().await.expect("load runs");
+
+    assert_eq!((r.sent, r.delivered, r.lost), (50, 50, 0), "{r:#?}");
+    assert_eq!(r.duplicated, 50, "{r:#?}");
+    assert_eq!(r.latency_ms.count, 50);
+    assert_eq!(r.cleanup.deleted, 100, "{r:#?}");
+    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+}
+
+#[tokio::test]
+async fn spam_is_counted_as_misplaced() {
+    let server = util::server_with(ServerConfig::default().faults(Faults {
+        junk_rule: Some("X-Mailtrip-Probe".into()),
+        ..Faults::default()
+    }))
+    .await;
+
+    let r = load(&server, 20).run().await.expect("load runs");
+
+    assert_eq!((r.delivered, r.misplaced, r.lost), (20, 20, 0), "{r:#?}");
+    assert!(server.messages(BOB, "Junk").expect("junk").is_empty());
+}
+
+#[tokio::test]
+async fn polling_without_idle_still_sees_everything() {
+    let server = util::server_with(ServerConfig::default().faults(Faults {
+        imap_no_idle: true,
+        ..Faults::default()
+    }))
+    .await;
+
+    let r = load(&server, 50).run().await.expect("load runs");
+
+    assert!(!r.idle);
+    assert_eq!((r.delivered, r.lost, r.duplicated), (50, 0, 0), "{r:#?}");
+}
+
+#[tokio::test]
+async fn several_targets_share_the_probes() {
+    let server = util::server().await;
+    server.add_user("carol@mailtrip.test", PASSWORD);
+    let r = Load::new(
+        Account::embedded(&server, ALICE, PASSWORD),
+        vec![
+            Account::embedded(&server, BOB, PASSWORD),
+            Account::embedded(&server, "carol@mailtrip.test", PASSWORD),
+        ],
+    )
+    .probes(40)
+    .concurrency(8)
+    .run()
+    .await
+    .expect("load runs");
+
+    assert_eq!((r.delivered, r.lost, r.misplaced), (40, 0, 0), "{r:#?}");
+    assert_eq!(r.to.len(), 2);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_a_setup_error() {
+    let server = util::server().await;
+    let bad = Account::embedded(&server, ALICE, "wrong");
+    let err = Load::new(bad, vec![Account::embedded(&server, BOB, PASSWORD)])
+        .probes(5)
+        .run()
+        .await
+        .expect_err("bad password");
+    assert!(!err.is_usage(), "{err}");
+}
+
+#[tokio::test]
+async fn a_remote_server_is_refused_before_any_connection() {
+    use mailtrip::config::{Protocol, Security};
+    // 192.0.2.0/24 is TEST-NET-1: never routed, so a connection attempt would hang, not
+    // succeed; the refusal must come first (and fast).
+    let smtp = Endpoint::new(Protocol::Smtp, Security::Tls, "192.0.2.1", 465);
+    let imap = Endpoint::new(Protocol::Imap, Security::Tls, "192.0.2.1", 993);
+    let remote = Account::new("me@example.org", "pw", smtp, imap);
+    let run = Load::new(remote.clone(), vec![remote])
+        .probes(10)
+        .timeout(Duration::from_secs(60))
+        .run();
+    let err = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("refused without connecting")
+        .expect_err("refused");
+    assert!(matches!(err, LoadError::NotLoopback { .. }), "{err}");
+    assert!(err.is_usage());
+    assert!(err.to_string().contains("--i-own-this-account"), "{err}");
+}
