@@ -221,7 +221,7 @@ pub(crate) async fn open(
         rec.ok(
             Phase::SmtpConnect,
             t,
-            format!("connected to {peer}; EHLO {}", banner(&conn)),
+            format!("connected to {peer}; EHLO answered by {}", banner(&conn)),
         );
         conn
     };
@@ -361,14 +361,9 @@ pub(super) async fn greet_plain(
     }
 }
 
-/// The first line of what the server said about itself.
+/// The name the server gave in its EHLO reply (lettre's own Display adds a feature dump).
 pub(super) fn banner(conn: &AsyncSmtpConnection) -> String {
-    conn.server_info()
-        .to_string()
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
+    conn.server_info().name().to_string()
 }
 
 /// STARTTLS on a greeted plain connection (which must offer it), verifying the certificate
