@@ -956,7 +956,7 @@ pub fn classify_smtp(stage: Stage, code: u16, text: &str) -> Diagnosis {
 }
 
 /// Classifies an IMAP tagged NO/BAD or a BYE: `status` ("NO", "BAD", "BYE"), the `text` after it
-/// including any response code such as "[AUTHENTICATIONFAILED]" or "[ALERT]", and the `stage`.
+/// including any response code such as `[AUTHENTICATIONFAILED]` or `[ALERT]`, and the `stage`.
 pub fn classify_imap(stage: Stage, status: &str, text: &str) -> Diagnosis {
     let status = status.trim();
     let observed = Observed {

@@ -121,10 +121,10 @@ pub struct AccountArgs {
     /// Provider preset that fills hosts, ports and TLS modes (see `mailtrip providers`).
     #[arg(long, env = "MAILTRIP_PROVIDER")]
     pub provider: Option<String>,
-    /// SMTP endpoint: smtps://HOST[:465], smtp+starttls://HOST[:587] or smtp://HOST[:25].
+    /// SMTP endpoint URL: smtps://HOST:465, smtp+starttls://HOST:587 or smtp://HOST:25 (port optional).
     #[arg(long, env = "MAILTRIP_SMTP")]
     pub smtp: Option<String>,
-    /// IMAP endpoint: imaps://HOST[:993], imap+starttls://HOST[:143] or imap://HOST[:143].
+    /// IMAP endpoint URL: imaps://HOST:993, imap+starttls://HOST:143 or imap://HOST:143 (port optional).
     #[arg(long, env = "MAILTRIP_IMAP")]
     pub imap: Option<String>,
     /// Login name (defaults to the address).
@@ -187,6 +187,7 @@ impl AccountArgs {
             ca_file: self.ca_file.clone(),
             allow_plaintext: self.allow_plaintext,
             insecure_skip_verify: self.insecure_skip_verify,
+            prompt: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
         }
     }
 }

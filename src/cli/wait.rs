@@ -25,7 +25,7 @@ pub struct WaitArgs {
     /// Provider preset that fills the IMAP host, port and TLS mode.
     #[arg(long, env = "MAILTRIP_PROVIDER")]
     pub provider: Option<String>,
-    /// IMAP endpoint: imaps://HOST[:993], imap+starttls://HOST[:143] or imap://HOST[:143].
+    /// IMAP endpoint URL: imaps://HOST:993, imap+starttls://HOST:143 or imap://HOST:143 (port optional).
     #[arg(long, env = "MAILTRIP_IMAP")]
     pub imap: Option<String>,
     /// Login name.

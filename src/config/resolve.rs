@@ -33,6 +33,9 @@ pub struct Overrides {
     pub ca_file: Option<PathBuf>,
     pub allow_plaintext: bool,
     pub insecure_skip_verify: bool,
+    /// With no password source given, ask on the terminal (echo off). The CLI sets it only
+    /// when stdin and stderr are terminals, so scripts and CI never block on a prompt.
+    pub prompt: bool,
 }
 
 /// Where to run.
@@ -209,12 +212,16 @@ fn build(
         ))
     })?;
     let user = user.unwrap_or_else(|| address.clone());
-    let credential = credential(spec, o).ok_or_else(|| {
-        ConfigError::Invalid(format!(
-            "{label}: no password; give --password-env VAR, --password-file F, --password-command CMD, \
-             MAILTRIP_PASSWORD, or --oauth2-token-env VAR"
-        ))
-    })??;
+    let credential = match credential(spec, o) {
+        Some(c) => c?,
+        None if o.is_some_and(|o| o.prompt) => prompt_password(&user, &smtp)?,
+        None => {
+            return Err(ConfigError::Invalid(format!(
+                "{label}: no password; give --password-env VAR, --password-file F, --password-command CMD, \
+                 MAILTRIP_PASSWORD, or --oauth2-token-env VAR"
+            )));
+        }
+    };
     let mut tls = TlsOptions::default();
     let ca_file = o
         .and_then(|o| o.ca_file.clone())
@@ -256,6 +263,18 @@ fn build(
         provider: preset.map(|p| p.name.to_string()),
         expunge_archives: preset.is_some_and(|p| p.expunge_archives),
     })
+}
+
+/// Asks for the password on the terminal without echoing it.
+fn prompt_password(user: &str, smtp: &Endpoint) -> Result<Credential, ConfigError> {
+    let question = format!("Password for {user} at {}: ", smtp.host);
+    match rpassword::prompt_password(question) {
+        Ok(p) if !p.is_empty() => Ok(Credential::Password(SecretString::from(p))),
+        Ok(_) => Err(ConfigError::Secret("no password entered".into())),
+        Err(e) => Err(ConfigError::Secret(format!(
+            "cannot read the password from the terminal: {e}"
+        ))),
+    }
 }
 
 /// The credential, if any source was given (flags first, then the file).
