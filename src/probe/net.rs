@@ -233,15 +233,23 @@ pub async fn implicit_tls(
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(tls_error(ep, &e.to_string(), &seen, starttls_scheme)),
         Err(_) if looks_like_banner(&seen) => Err(mismatch_plain(ep, &seen, starttls_scheme)),
-        Err(_) => Err(diagnose::transport(
-            Code::Timeout,
-            proto,
-            &authority,
-            &format!(
-                "TLS handshake got no answer within {:.1} s",
-                limit.as_secs_f64()
-            ),
-        )),
+        Err(_) => {
+            let mut d = diagnose::transport(
+                Code::Timeout,
+                proto,
+                &authority,
+                &format!(
+                    "TLS handshake got no answer within {:.1} s",
+                    limit.as_secs_f64()
+                ),
+            );
+            d.hint = format!(
+                "The server accepted the connection but never answered the TLS handshake: check \
+                 that this port speaks implicit TLS (else use {starttls_scheme}://{authority}) \
+                 and that no firewall or proxy holds TLS traffic; retry if the server is overloaded."
+            );
+            Err(d)
+        }
     }
 }
 

@@ -130,6 +130,17 @@ pub async fn send(
     }
 }
 
+/// A failed greeting or EHLO: transient when the server answered 4xx (`421 Service not
+/// available, try later`), so the submission is tried again within the deadline.
+fn busy(failure: Failure) -> AttemptError {
+    let transient = failure
+        .diagnosis
+        .server_text
+        .as_deref()
+        .is_some_and(|t| t.trim_start().starts_with('4'));
+    AttemptError { failure, transient }
+}
+
 pub(super) fn client_id() -> ClientId {
     ClientId::default()
 }
@@ -205,7 +216,7 @@ async fn attempt_once(
             .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
         let conn = greet_tls(tls, account, step)
             .await
-            .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
+            .map_err(|d| busy(rec.fail(Phase::SmtpTls, t, d)))?;
         rec.ok(
             Phase::SmtpTls,
             t,
@@ -215,7 +226,7 @@ async fn attempt_once(
     } else {
         let conn = greet_plain(tcp, account, step)
             .await
-            .map_err(|d| rec.fail(Phase::SmtpConnect, t, d))?;
+            .map_err(|d| busy(rec.fail(Phase::SmtpConnect, t, d)))?;
         rec.ok(
             Phase::SmtpConnect,
             t,
