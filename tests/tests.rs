@@ -4,6 +4,7 @@
 mod check;
 mod cli;
 mod deep;
+mod faults;
 mod hostile;
 mod imap_server;
 mod interop;

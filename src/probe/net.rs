@@ -18,6 +18,13 @@ use crate::diagnose::{self, Code, Diagnosis, Protocol};
 /// Longest wait for one connect, handshake or command, whatever the deadline.
 pub const STEP_MAX: Duration = Duration::from_secs(15);
 
+/// The per-command limit while watching a mailbox: at most a third of the whole wait, so a
+/// command that never gets an answer is given up and the watch reconnects (resuming from its
+/// watermark) with time left to find the message.
+pub fn watch_step(step: Duration, timeout: Duration) -> Duration {
+    step.min(timeout / 3).max(Duration::from_millis(500))
+}
+
 /// The diagnose protocol for an endpoint.
 pub fn protocol(ep: &Endpoint) -> Protocol {
     match ep.protocol {

@@ -281,6 +281,7 @@ impl Wait {
         let step = self
             .timeout
             .clamp(Duration::from_millis(500), net::STEP_MAX);
+        let watch_step = net::watch_step(step, self.timeout);
         let (mut session, caps) = self.open(step).await?;
         let watermark = imap::select(&mut session, &self.folder, step)
             .await
@@ -306,7 +307,7 @@ impl Wait {
                     if std::mem::take(&mut lost) {
                         backoff = imap::reconnect_pause(connected_at, backoff, deadline).await;
                     }
-                    match self.reopen(step).await {
+                    match self.reopen(watch_step).await {
                         Ok(s) => {
                             connected_at = Instant::now();
                             reconnects += 1;
@@ -322,7 +323,7 @@ impl Wait {
                     }
                 }
             };
-            match self.look(s, watermark, &mut examined, step).await {
+            match self.look(s, watermark, &mut examined, watch_step).await {
                 Ok(Some(uid)) => {
                     let Some(mut s) = session.take() else { break };
                     let mut result = self.finish(&mut s, &caps, uid, started, step).await;
@@ -356,7 +357,7 @@ impl Wait {
                 session = Some(s);
                 continue;
             }
-            match imap::idle_or_poll(s, &caps, step, left, &mut poll).await {
+            match imap::idle_or_poll(s, &caps, watch_step, left, &mut poll).await {
                 Ok(s) => session = Some(s),
                 Err(e) => {
                     tracing::debug!(error = %e, "wait: IDLE failed; reconnecting");
