@@ -10,4 +10,5 @@ mod imap_server;
 mod interop;
 mod smtp_server;
 mod util;
+mod verdicts;
 mod verify;

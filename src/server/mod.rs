@@ -120,6 +120,20 @@ pub struct Faults {
     pub slow_drip: Option<Duration>,
     /// Implicit-TLS listeners (SMTPS, IMAPS) accept TCP and never answer the ClientHello.
     pub tls_stall: bool,
+    /// Before delivering a message, file one in the recipient's INBOX that quotes it in this
+    /// style; the original follows as usual (add `drop_percent: 100` to deliver only the quote).
+    pub quote: Option<Quote>,
+}
+
+/// How the `quote` fault quotes a delivered message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quote {
+    /// A vacation auto-reply with the original quoted line by line (`> X-Mailtrip-Probe: ...`).
+    AutoReply,
+    /// A forward with the original attached verbatim as `message/rfc822`.
+    ForwardAttached,
+    /// An inline forward: the original's headers and body pasted into the text.
+    ForwardInline,
 }
 
 /// Ports to bind; `None` means an ephemeral port (0).
