@@ -2,6 +2,7 @@
 //! real sockets (and, for `interop`, to Postfix + Dovecot when `.ci/run` started them).
 
 mod check;
+mod cleanup;
 mod cli;
 mod deep;
 mod faults;
