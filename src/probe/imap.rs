@@ -19,6 +19,7 @@ use tokio::time::{Instant, timeout};
 
 use super::message::TAG_HEADER;
 use super::net::{self, TlsTcp};
+use super::trace::{Traced, Wire};
 use super::verify::header_field;
 use super::{Failure, Recorder};
 use crate::config::{Account, Credential, Security};
@@ -70,8 +71,13 @@ impl AsyncWrite for Stream {
     }
 }
 
-pub type Session = async_imap::Session<Stream>;
-pub(super) type Client = async_imap::Client<Stream>;
+pub type Session = async_imap::Session<Traced<Stream>>;
+pub(super) type Client = async_imap::Client<Traced<Stream>>;
+
+/// An IMAP client over `stream`, wire-traced (credentials redacted) at `trace` level.
+pub(super) fn client(stream: Stream) -> Client {
+    Client::new(Traced::new(stream, Wire::Imap))
+}
 
 /// XOAUTH2 initial response.
 struct XOAuth2<'a> {
@@ -224,14 +230,14 @@ pub async fn connect(
     } else {
         Stream::Plain(tcp)
     };
-    let mut client = Client::new(stream);
+    let mut client = client(stream);
     let banner = match greet(&mut client, account, step).await {
         Ok(b) => b,
         Err(d) => return Err(fail(Phase::ImapConnect, d, &mut rec)),
     };
     if ep.security == Security::StartTls {
         match starttls(client, account, step).await {
-            Ok(tls) => client = Client::new(Stream::Tls(Box::new(tls))),
+            Ok(tls) => client = self::client(Stream::Tls(Box::new(tls))),
             Err(d) => return Err(fail(Phase::ImapConnect, d, &mut rec)),
         }
     }
@@ -328,7 +334,7 @@ pub(super) async fn starttls(
         }
         Err(_) => return Err(timed_out(account, "STARTTLS", step)),
     }
-    let Stream::Plain(tcp) = client.into_inner() else {
+    let Stream::Plain(tcp) = client.into_inner().into_inner() else {
         return Err(imap_err(
             account,
             Code::ServerError,

@@ -9,6 +9,7 @@ mod message;
 mod net;
 mod smtp;
 mod sweep;
+mod trace;
 mod verify;
 mod wait;
 

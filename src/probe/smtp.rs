@@ -20,6 +20,7 @@ use tokio::time::{Instant, timeout};
 
 use super::message::Probe;
 use super::net::{self, TlsTcp};
+use super::trace::{Traced, Wire};
 use super::{Failure, Recorder};
 use crate::config::{Account, Credential, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
@@ -58,6 +59,12 @@ impl AsyncWrite for TlsBox {
 impl AsyncTokioStream for TlsBox {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.0.get_ref().get_ref().get_ref().get_ref().peer_addr()
+    }
+}
+
+impl<S: AsyncTokioStream> AsyncTokioStream for Traced<S> {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.get_ref().peer_addr()
     }
 }
 
@@ -319,7 +326,10 @@ pub(super) async fn greet_tls(
     let id = client_id();
     timeout(
         step,
-        AsyncSmtpConnection::connect_with_transport(Box::new(TlsBox(tls)), &id),
+        AsyncSmtpConnection::connect_with_transport(
+            Box::new(Traced::new(TlsBox(tls), Wire::Smtp)),
+            &id,
+        ),
     )
     .await
     .map_err(|_| timed_out(account, "the greeting", step))?
@@ -337,7 +347,7 @@ pub(super) async fn greet_plain(
     let id = client_id();
     let greeted = timeout(
         step,
-        AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &id),
+        AsyncSmtpConnection::connect_with_transport(Box::new(Traced::new(tcp, Wire::Smtp)), &id),
     )
     .await;
     match greeted {
