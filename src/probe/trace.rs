@@ -115,7 +115,7 @@ impl Redactor {
                 // password (and a literal of either) never.
                 self.secret = true;
                 let user = rest
-                    .and_then(|r| first_imap_string(r))
+                    .and_then(first_imap_string)
                     .unwrap_or_else(|| MASK.into());
                 format!("{tag} LOGIN {user} {MASK}")
             }
