@@ -9,6 +9,7 @@ mod faults;
 mod hostile;
 mod imap_server;
 mod interop;
+mod secrets;
 mod smtp_server;
 mod util;
 mod verdicts;
