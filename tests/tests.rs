@@ -11,6 +11,7 @@ mod imap_server;
 mod interop;
 mod secrets;
 mod smtp_server;
+mod tls_config;
 mod util;
 mod verdicts;
 mod verify;
