@@ -26,7 +26,7 @@ pub struct AccountSpec {
     pub address: Option<String>,
     pub user: Option<String>,
     /// A literal password; the file is then warned about if others can read it.
-    pub password: Option<String>,
+    pub password: Option<FileSecret>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
     pub password_command: Option<String>,
@@ -36,6 +36,30 @@ pub struct AccountSpec {
     pub imap: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub allow_plaintext: Option<bool>,
+}
+
+/// A secret read from the file: a `SecretString` from the moment it is parsed, so `Debug` of
+/// the config (or of an error holding it) shows `[REDACTED]`.
+#[derive(Clone, Deserialize)]
+#[serde(from = "String")]
+pub struct FileSecret(pub secrecy::SecretString);
+
+impl From<String> for FileSecret {
+    fn from(s: String) -> Self {
+        FileSecret(secrecy::SecretString::from(s))
+    }
+}
+
+impl From<&str> for FileSecret {
+    fn from(s: &str) -> Self {
+        FileSecret(secrecy::SecretString::from(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for FileSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
 }
 
 impl std::fmt::Display for AccountSpec {
@@ -169,6 +193,46 @@ mod tests {
         assert!(s.contains("my.toml"), "{s}");
         assert!(s.contains("line 3"), "{s}");
         assert!(s.contains("did you mean `password_env`?"), "{s}");
+    }
+
+    #[test]
+    fn a_literal_password_never_shows_in_debug() {
+        let cfg = parse(
+            "[accounts.work]\naddress = \"me@example.com\"\npassword = \"hunter2-file\"\n",
+            Path::new("t.toml"),
+        )
+        .expect("parses");
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("hunter2-file") && shown.contains("REDACTED"),
+            "{shown}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_world_readable_file_with_a_password_is_warned_about_and_a_private_one_is_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("mailtrip-perm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("config.toml");
+        let body = "[accounts.work]\naddress = \"me@example.com\"\npassword = \"pw\"\n";
+        std::fs::write(&path, body).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let loaded = load(&path).expect("loads");
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        assert!(
+            loaded.warnings[0].contains("chmod 600"),
+            "{:?}",
+            loaded.warnings
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(load(&path).expect("loads").warnings.is_empty());
+        // Without a literal password, permissions don't matter.
+        std::fs::write(&path, "[accounts.work]\npassword_env = \"PW\"\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(load(&path).expect("loads").warnings.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -321,7 +321,7 @@ fn credential(
     }
     spec.password
         .as_ref()
-        .map(|p| Ok(Credential::Password(SecretString::from(p.clone()))))
+        .map(|p| Ok(Credential::Password(p.0.clone())))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use tokio::time::{Instant, timeout};
 
 use super::message::TAG_HEADER;
 use super::net::{self, TlsTcp};
+use super::trace::{Traced, Wire};
 use super::verify::header_field;
 use super::{Failure, Recorder};
 use crate::config::{Account, Credential, Security};
@@ -70,8 +71,13 @@ impl AsyncWrite for Stream {
     }
 }
 
-pub type Session = async_imap::Session<Stream>;
-pub(super) type Client = async_imap::Client<Stream>;
+pub type Session = async_imap::Session<Traced<Stream>>;
+pub(super) type Client = async_imap::Client<Traced<Stream>>;
+
+/// An IMAP client over `stream`, wire-traced (credentials redacted) at `trace` level.
+pub(super) fn client(stream: Stream) -> Client {
+    Client::new(Traced::new(stream, Wire::Imap))
+}
 
 /// XOAUTH2 initial response.
 struct XOAuth2<'a> {
@@ -224,14 +230,14 @@ pub async fn connect(
     } else {
         Stream::Plain(tcp)
     };
-    let mut client = Client::new(stream);
+    let mut client = client(stream);
     let banner = match greet(&mut client, account, step).await {
         Ok(b) => b,
         Err(d) => return Err(fail(Phase::ImapConnect, d, &mut rec)),
     };
     if ep.security == Security::StartTls {
         match starttls(client, account, step).await {
-            Ok(tls) => client = Client::new(Stream::Tls(Box::new(tls))),
+            Ok(tls) => client = self::client(Stream::Tls(Box::new(tls))),
             Err(d) => return Err(fail(Phase::ImapConnect, d, &mut rec)),
         }
     }
@@ -328,7 +334,7 @@ pub(super) async fn starttls(
         }
         Err(_) => return Err(timed_out(account, "STARTTLS", step)),
     }
-    let Stream::Plain(tcp) = client.into_inner() else {
+    let Stream::Plain(tcp) = client.into_inner().into_inner() else {
         return Err(imap_err(
             account,
             Code::ServerError,
@@ -653,6 +659,7 @@ impl Watch {
 
     async fn run_inner(&mut self, account: &Account, tag: &str, step: Duration, deadline: Instant) {
         let mut backoff = Duration::from_millis(250);
+        let mut connected_at = Instant::now();
         loop {
             if self.session.is_none() {
                 if Instant::now() >= deadline {
@@ -660,7 +667,7 @@ impl Watch {
                 }
                 match self.reconnect(account, step).await {
                     Ok(()) => {
-                        backoff = Duration::from_millis(250);
+                        connected_at = Instant::now();
                         self.last_error = None;
                     }
                     Err(d) => {
@@ -679,6 +686,9 @@ impl Watch {
                     tracing::debug!(folder = %self.folder, error = %e, "IMAP watch connection lost; reconnecting");
                     self.last_error = Some(classify(account, Stage::Other, &e));
                     self.session = None;
+                    // Reconnect at once after a connection that lived; back off when they keep
+                    // dying young, so a server that drops every connection is not hammered.
+                    backoff = reconnect_pause(connected_at, backoff, deadline).await;
                 }
             }
         }
@@ -741,6 +751,28 @@ impl Watch {
             self.session = Some(idle_or_poll(session, &self.caps, step, left, &mut poll).await?);
         }
     }
+}
+
+/// A connection that lived at least this long resets the reconnect backoff.
+const STABLE: Duration = Duration::from_secs(10);
+
+/// After losing a connection made at `connected_at`: no pause if it lived [`STABLE`] or
+/// longer, else sleeps `backoff` (at most until `deadline`). Returns the next backoff
+/// (250 ms doubling to 4 s). Every reconnect resumes from the watermark, so nothing that
+/// arrived in the gap is missed.
+pub(crate) async fn reconnect_pause(
+    connected_at: Instant,
+    backoff: Duration,
+    deadline: Instant,
+) -> Duration {
+    let first = Duration::from_millis(250);
+    if connected_at.elapsed() >= STABLE {
+        return first;
+    }
+    let wait = backoff.min(deadline.saturating_duration_since(Instant::now()));
+    tracing::debug!(?wait, "pausing before the IMAP reconnect");
+    tokio::time::sleep(wait).await;
+    (backoff * 2).min(Duration::from_secs(4))
 }
 
 /// Waits for news on the selected folder: one IDLE cycle (at most `left`), or without IDLE a

@@ -415,7 +415,7 @@ async fn imap_steps(
             .await
             .map_err(|d| s.fail(Step::Tls, t, d))?;
         let der = peer_der(&tls);
-        let mut client = imap::Client::new(imap::Stream::Tls(Box::new(tls)));
+        let mut client = imap::client(imap::Stream::Tls(Box::new(tls)));
         let banner = imap::greet(&mut client, account, step)
             .await
             .map_err(|d| s.fail(Step::Tls, t, d))?;
@@ -429,7 +429,7 @@ async fn imap_steps(
         );
         client
     } else {
-        let mut client = imap::Client::new(imap::Stream::Plain(tcp));
+        let mut client = imap::client(imap::Stream::Plain(tcp));
         let banner = imap::greet(&mut client, account, step)
             .await
             .map_err(|d| s.fail(Step::Connect, t, d))?;
@@ -447,7 +447,7 @@ async fn imap_steps(
                 s.r.certificate = certificate_info(&der, verified, None);
             }
             s.ok(Step::Tls, t, format!("STARTTLS, {}", tls_note(account)));
-            imap::Client::new(imap::Stream::Tls(Box::new(tls)))
+            imap::client(imap::Stream::Tls(Box::new(tls)))
         } else {
             client
         }
@@ -525,7 +525,7 @@ async fn imap_certificate(insecure: &Account, step: Duration) -> Option<Vec<u8>>
             peer_der(&tls)
         }
         Security::StartTls => {
-            let mut client = imap::Client::new(imap::Stream::Plain(tcp));
+            let mut client = imap::client(imap::Stream::Plain(tcp));
             imap::greet(&mut client, insecure, step).await.ok()?;
             let tls = imap::starttls(client, insecure, step).await.ok()?;
             peer_der(&tls)

@@ -9,6 +9,7 @@ pub(crate) mod message;
 mod net;
 pub(crate) mod smtp;
 mod sweep;
+mod trace;
 pub(crate) mod verify;
 mod wait;
 
@@ -440,7 +441,8 @@ impl Check {
         watches.extend(junk.map(|w| (Role::Junk, w)));
         watches.extend(archive.map(|w| (Role::Archive, w)));
         watches.extend(sender.map(|w| (Role::Sender, w)));
-        race(&mut watches, to, &self.from, tag, step, deadline).await;
+        let watch_step = net::watch_step(step, self.timeout);
+        race(&mut watches, to, &self.from, tag, watch_step, deadline).await;
         let has = |ws: &[(Role, imap::Watch)], r: Role| {
             ws.iter()
                 .any(|(role, w)| *role == r && !w.matches.is_empty())
@@ -451,7 +453,7 @@ impl Check {
             let left = deadline.saturating_duration_since(Instant::now());
             let grace = Instant::now() + ARCHIVE_GRACE.min(left.max(Duration::from_millis(200)));
             if let Some((_, w)) = watches.iter_mut().find(|(r, _)| *r == Role::Inbox) {
-                w.run(to, tag, step, grace).await;
+                w.run(to, tag, watch_step, grace).await;
             }
         }
         let waited = t.elapsed().as_secs_f64();

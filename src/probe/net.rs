@@ -18,6 +18,13 @@ use crate::diagnose::{self, Code, Diagnosis, Protocol};
 /// Longest wait for one connect, handshake or command, whatever the deadline.
 pub const STEP_MAX: Duration = Duration::from_secs(15);
 
+/// The per-command limit while watching a mailbox: at most a third of the whole wait, so a
+/// command that never gets an answer is given up and the watch reconnects (resuming from its
+/// watermark) with time left to find the message.
+pub fn watch_step(step: Duration, timeout: Duration) -> Duration {
+    step.min(timeout / 3).max(Duration::from_millis(500))
+}
+
 /// The diagnose protocol for an endpoint.
 pub fn protocol(ep: &Endpoint) -> Protocol {
     match ep.protocol {
@@ -257,15 +264,23 @@ pub async fn implicit_tls(
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(tls_error(ep, &e.to_string(), &seen, starttls_scheme)),
         Err(_) if looks_like_banner(&seen) => Err(mismatch_plain(ep, &seen, starttls_scheme)),
-        Err(_) => Err(diagnose::transport(
-            Code::Timeout,
-            proto,
-            &authority,
-            &format!(
-                "TLS handshake got no answer within {:.1} s",
-                limit.as_secs_f64()
-            ),
-        )),
+        Err(_) => {
+            let mut d = diagnose::transport(
+                Code::Timeout,
+                proto,
+                &authority,
+                &format!(
+                    "TLS handshake got no answer within {:.1} s",
+                    limit.as_secs_f64()
+                ),
+            );
+            d.hint = format!(
+                "The server accepted the connection but never answered the TLS handshake: check \
+                 that this port speaks implicit TLS (else use {starttls_scheme}://{authority}) \
+                 and that no firewall or proxy holds TLS traffic; retry if the server is overloaded."
+            );
+            Err(d)
+        }
     }
 }
 

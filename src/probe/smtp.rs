@@ -21,6 +21,7 @@ use tokio::time::{Instant, timeout};
 
 use super::message::Probe;
 use super::net::{self, TlsTcp};
+use super::trace::{Traced, Wire};
 use super::{Failure, Recorder};
 use crate::config::{Account, Credential, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
@@ -59,6 +60,12 @@ impl AsyncWrite for TlsBox {
 impl AsyncTokioStream for TlsBox {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.0.get_ref().get_ref().get_ref().get_ref().peer_addr()
+    }
+}
+
+impl<S: AsyncTokioStream> AsyncTokioStream for Traced<S> {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.get_ref().peer_addr()
     }
 }
 
@@ -129,6 +136,17 @@ pub async fn send(
             }
         }
     }
+}
+
+/// A failed greeting or EHLO: transient when the server answered 4xx (`421 Service not
+/// available, try later`), so the submission is tried again within the deadline.
+fn busy(failure: Failure) -> AttemptError {
+    let transient = failure
+        .diagnosis
+        .server_text
+        .as_deref()
+        .is_some_and(|t| t.trim_start().starts_with('4'));
+    AttemptError { failure, transient }
 }
 
 pub(super) fn client_id() -> ClientId {
@@ -207,7 +225,7 @@ pub(crate) async fn open(
             .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
         let conn = greet_tls(tls, account, step)
             .await
-            .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
+            .map_err(|d| busy(rec.fail(Phase::SmtpTls, t, d)))?;
         rec.ok(
             Phase::SmtpTls,
             t,
@@ -217,7 +235,7 @@ pub(crate) async fn open(
     } else {
         let conn = greet_plain(tcp, account, step)
             .await
-            .map_err(|d| rec.fail(Phase::SmtpConnect, t, d))?;
+            .map_err(|d| busy(rec.fail(Phase::SmtpConnect, t, d)))?;
         rec.ok(
             Phase::SmtpConnect,
             t,
@@ -321,7 +339,10 @@ pub(super) async fn greet_tls(
     let id = client_id();
     timeout(
         step,
-        AsyncSmtpConnection::connect_with_transport(Box::new(TlsBox(tls)), &id),
+        AsyncSmtpConnection::connect_with_transport(
+            Box::new(Traced::new(TlsBox(tls), Wire::Smtp)),
+            &id,
+        ),
     )
     .await
     .map_err(|_| timed_out(account, "the greeting", step))?
@@ -339,7 +360,7 @@ pub(super) async fn greet_plain(
     let id = client_id();
     let greeted = timeout(
         step,
-        AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &id),
+        AsyncSmtpConnection::connect_with_transport(Box::new(Traced::new(tcp, Wire::Smtp)), &id),
     )
     .await;
     match greeted {

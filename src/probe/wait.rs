@@ -281,6 +281,7 @@ impl Wait {
         let step = self
             .timeout
             .clamp(Duration::from_millis(500), net::STEP_MAX);
+        let watch_step = net::watch_step(step, self.timeout);
         let (mut session, caps) = self.open(step).await?;
         let watermark = imap::select(&mut session, &self.folder, step)
             .await
@@ -292,6 +293,10 @@ impl Wait {
         let mut session = Some(session);
         let mut poll = Duration::from_millis(50);
         let mut backoff = Duration::from_millis(250);
+        let mut connected_at = Instant::now();
+        // Set when a live connection is lost; the next reconnect may pause first.
+        let mut lost = false;
+        let mut reconnects = 0u32;
         loop {
             let s = match session.as_mut() {
                 Some(s) => s,
@@ -299,9 +304,13 @@ impl Wait {
                     if Instant::now() >= deadline {
                         break;
                     }
-                    match self.reopen(step).await {
+                    if std::mem::take(&mut lost) {
+                        backoff = imap::reconnect_pause(connected_at, backoff, deadline).await;
+                    }
+                    match self.reopen(watch_step).await {
                         Ok(s) => {
-                            backoff = Duration::from_millis(250);
+                            connected_at = Instant::now();
+                            reconnects += 1;
                             session.insert(s)
                         }
                         Err(e) => {
@@ -314,17 +323,26 @@ impl Wait {
                     }
                 }
             };
-            match self.look(s, watermark, &mut examined, step).await {
+            match self.look(s, watermark, &mut examined, watch_step).await {
                 Ok(Some(uid)) => {
                     let Some(mut s) = session.take() else { break };
-                    let result = self.finish(&mut s, &caps, uid, started, step).await;
+                    let mut result = self.finish(&mut s, &caps, uid, started, step).await;
                     imap::logout(Some(s)).await;
+                    if let Ok(m) = result.as_mut()
+                        && reconnects > 0
+                    {
+                        m.warnings.push(format!(
+                            "the IMAP connection was lost and re-established {reconnects} time(s); \
+                             the watch resumed from its starting point, so nothing was missed"
+                        ));
+                    }
                     return result;
                 }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(error = %e, "wait: connection lost; reconnecting");
                     session = None;
+                    lost = true;
                     continue;
                 }
             }
@@ -339,9 +357,12 @@ impl Wait {
                 session = Some(s);
                 continue;
             }
-            match imap::idle_or_poll(s, &caps, step, left, &mut poll).await {
+            match imap::idle_or_poll(s, &caps, watch_step, left, &mut poll).await {
                 Ok(s) => session = Some(s),
-                Err(e) => tracing::debug!(error = %e, "wait: IDLE failed; reconnecting"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "wait: IDLE failed; reconnecting");
+                    lost = true;
+                }
             }
         }
         imap::logout(session).await;

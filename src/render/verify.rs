@@ -74,6 +74,11 @@ impl RenderVerify for Nagios {
             }
         }
         perf.push(format!("total={:.3}s;;;0;", r.total_ms / 1000.0));
+        let text = if r.tls_verified || r.status == Status::Warning {
+            text
+        } else {
+            format!("{text} - WARNING: TLS certificates NOT verified (--insecure-skip-verify)")
+        };
         let text = text
             .split(['\r', '\n'])
             .map(str::trim)
@@ -109,6 +114,16 @@ impl RenderVerify for Prometheus {
             "Number of warnings (certificate expiring, missing capabilities or \\Junk folder).",
         );
         let _ = writeln!(t, "mailtrip_verify_warnings{{{user}}} {}", r.warnings.len());
+        head(
+            &mut t,
+            "mailtrip_verify_tls_verified",
+            "Whether TLS certificates were verified (0 only with --insecure-skip-verify).",
+        );
+        let _ = writeln!(
+            t,
+            "mailtrip_verify_tls_verified{{{user}}} {}",
+            u8::from(r.tls_verified)
+        );
         head(
             &mut t,
             "mailtrip_verify_step_ok",
@@ -212,6 +227,11 @@ impl RenderVerify for Junit {
             "  <testsuite name=\"mailtrip verify {}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">",
             junit::escape_attr(&r.user),
             r.total_ms / 1000.0
+        )?;
+        writeln!(
+            out,
+            "    <properties>\n      <property name=\"tls_verified\" value=\"{}\"/>\n    </properties>",
+            r.tls_verified
         )?;
         out.write_all(cases.as_bytes())?;
         if !system_out.is_empty() {

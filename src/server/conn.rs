@@ -64,6 +64,27 @@ impl ServerStream {
     }
 }
 
+/// Writes `bytes` and flushes; with `drip` (the `slow_drip` fault), one byte at a time with
+/// that pause between bytes.
+pub async fn write_out(
+    stream: &mut ServerStream,
+    bytes: &[u8],
+    drip: Option<std::time::Duration>,
+) -> io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    match drip {
+        None => stream.write_all(bytes).await?,
+        Some(pause) => {
+            for b in bytes {
+                stream.write_all(std::slice::from_ref(b)).await?;
+                stream.flush().await?;
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+    stream.flush().await
+}
+
 fn closed() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "stream closed")
 }

@@ -86,6 +86,14 @@ fn deliver_now(shared: &Shared, env: &Envelope) {
             .as_deref()
             .is_some_and(|rule| header_section_contains(&body, rule));
     let copies = if faults.deliver_twice { 2 } else { 1 };
+    if let Some(style) = faults.quote {
+        for rcpt in &env.rcpts {
+            let quoted = quoting_message(style, rcpt, env, &body);
+            if let Err(e) = shared.store.append_to_role(rcpt, None, quoted, Vec::new()) {
+                tracing::warn!(id = %env.id, %rcpt, error = %e, "quote fault failed");
+            }
+        }
+    }
     for rcpt in &env.rcpts {
         if faults.drop_percent > 0 && rand::rng().random_range(0..100u8) < faults.drop_percent {
             tracing::debug!(id = %env.id, %rcpt, "fault: delivery dropped");
@@ -121,6 +129,70 @@ fn deliver_now(shared: &Shared, env: &Envelope) {
                 .store
                 .append_to_role(user, Some(SpecialUse::Sent), raw, vec!["\\Seen".into()]);
     }
+}
+
+/// A message from `rcpt` that quotes `original` in `style` (the `quote` fault): what an
+/// auto-responder or a forwarding user would produce. Its own top-level headers carry no
+/// probe tag; the original's headers appear only inside its body.
+fn quoting_message(style: super::Quote, rcpt: &str, env: &Envelope, original: &[u8]) -> Bytes {
+    use super::Quote;
+    let text = String::from_utf8_lossy(original);
+    let original_id = header_value(original, "Message-ID").unwrap_or_default();
+    let date = chrono::Utc::now().to_rfc2822();
+    let id = format!("<{}.quote@{}>", env.id, sanitize(&rcpt.replace('@', ".")));
+    let head = |subject: &str, extra: &str| {
+        format!(
+            "From: <{rcpt}>\r\nTo: <{from}>\r\nSubject: {subject}\r\nDate: {date}\r\n\
+             Message-ID: {id}\r\nMIME-Version: 1.0\r\n{extra}",
+            from = env.from
+        )
+    };
+    let out = match style {
+        Quote::AutoReply => {
+            let quoted: String = text.lines().map(|l| format!("> {l}\r\n")).collect();
+            format!(
+                "{}Content-Type: text/plain; charset=utf-8\r\n\r\n\
+                 I am out of the office until Monday.\r\n\r\n{quoted}",
+                head(
+                    "Auto: out of office",
+                    &format!(
+                        "Auto-Submitted: auto-replied\r\nIn-Reply-To: {original_id}\r\n\
+                         References: {original_id}\r\n"
+                    )
+                )
+            )
+        }
+        Quote::ForwardAttached => {
+            let boundary = format!("fwd-{}", env.id);
+            format!(
+                "{}Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
+                 --{boundary}\r\nContent-Type: text/plain\r\n\r\nFYI, see attached.\r\n\
+                 --{boundary}\r\nContent-Type: message/rfc822\r\n\
+                 Content-Disposition: attachment; filename=\"forwarded.eml\"\r\n\r\n\
+                 {text}\r\n--{boundary}--\r\n",
+                head("Fwd: a message", "")
+            )
+        }
+        Quote::ForwardInline => format!(
+            "{}Content-Type: text/plain; charset=utf-8\r\n\r\n\
+             See below.\r\n\r\n---------- Forwarded message ---------\r\n{text}",
+            head("Fwd: a message", "")
+        ),
+    };
+    Bytes::from(out)
+}
+
+/// The first value of header `name` in `raw`'s header section, unfolded.
+pub(crate) fn header_value(raw: &[u8], name: &str) -> Option<String> {
+    let head = String::from_utf8_lossy(header_section(raw))
+        .replace("\r\n ", " ")
+        .replace("\r\n\t", " ");
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
 }
 
 /// Prepends `Received:` (RFC 5321 4.4) with an RFC 5322 date.

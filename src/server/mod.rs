@@ -106,6 +106,36 @@ pub struct Faults {
     pub authentication_results: Option<String>,
     /// Leave IDLE out of CAPABILITY, so clients fall back to polling (benchmarks compare both).
     pub imap_no_idle: bool,
+    /// Answer the IMAP command after this many with `* BYE` and close (a server restart).
+    pub imap_bye_after: Option<usize>,
+    /// Like `imap_hang_on`, but only for the first such command server-wide; the fault then
+    /// clears itself, so a client that times out and reconnects gets answers.
+    pub imap_hang_once_on: Option<String>,
+    /// While a client IDLEs, close its connection instead of reporting new mail, this many
+    /// times server-wide: the message lands in the gap the client's reconnect must cover.
+    pub imap_drop_on_news: Option<usize>,
+    /// Answer SMTP `verb` with `reply` (lines separated by `\n`, each with its code) the next
+    /// `times` times server-wide, e.g. `("RCPT", "452 4.2.2 Mailbox full", 1)`. A `421`
+    /// reply also closes the connection, as RFC 5321 asks.
+    pub smtp_transient: Option<(String, String, usize)>,
+    /// Write every reply one byte at a time with this pause between bytes (SMTP and IMAP).
+    pub slow_drip: Option<Duration>,
+    /// Implicit-TLS listeners (SMTPS, IMAPS) accept TCP and never answer the ClientHello.
+    pub tls_stall: bool,
+    /// Before delivering a message, file one in the recipient's INBOX that quotes it in this
+    /// style; the original follows as usual (add `drop_percent: 100` to deliver only the quote).
+    pub quote: Option<Quote>,
+}
+
+/// How the `quote` fault quotes a delivered message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quote {
+    /// A vacation auto-reply with the original quoted line by line (`> X-Mailtrip-Probe: ...`).
+    AutoReply,
+    /// A forward with the original attached verbatim as `message/rfc822`.
+    ForwardAttached,
+    /// An inline forward: the original's headers and body pasted into the text.
+    ForwardInline,
 }
 
 /// Ports to bind; `None` means an ephemeral port (0).
@@ -206,6 +236,10 @@ pub struct Shared {
     pub imap_connections: AtomicUsize,
     /// AUTH commands received over SMTP and LOGIN / AUTHENTICATE over IMAP, successful or not.
     auth_attempts: [AtomicUsize; 2],
+    /// Faults that fired (drops, BYEs, hangs, transient replies, TLS stalls), for tests.
+    faults_fired: AtomicUsize,
+    /// IMAP sessions in IDLE right now.
+    idling: AtomicUsize,
     /// Sender/recipient pairs that have been greylisted once.
     pub greylist_seen: Mutex<std::collections::HashSet<(String, String)>>,
     shutdown: watch::Receiver<bool>,
@@ -218,6 +252,23 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Runs `f` on the faults in force under their lock (to consume a counted fault).
+    pub fn consume_fault<T>(&self, f: impl FnOnce(&mut Faults) -> T) -> T {
+        f(&mut self.faults.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Notes that an injected fault fired.
+    pub fn fault_fired(&self, what: &str) {
+        tracing::debug!(fault = what, "fault fired");
+        self.faults_fired.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Marks a session as IDLE-ing until the guard drops.
+    pub(crate) fn idle_guard(&self) -> CountGuard<'_> {
+        self.idling.fetch_add(1, Ordering::SeqCst);
+        CountGuard(&self.idling)
     }
 
     /// Counts one login attempt (`imap`: LOGIN / AUTHENTICATE, else SMTP AUTH).
@@ -327,6 +378,8 @@ impl TestServer {
             faults,
             imap_connections: AtomicUsize::new(0),
             auth_attempts: Default::default(),
+            faults_fired: AtomicUsize::new(0),
+            idling: AtomicUsize::new(0),
             greylist_seen: Mutex::new(Default::default()),
             shutdown: shutdown_rx,
         });
@@ -397,6 +450,17 @@ impl TestServer {
     pub fn auth_attempts(&self) -> (usize, usize) {
         let n = |i: usize| self.shared.auth_attempts[i].load(Ordering::SeqCst);
         (n(0), n(1))
+    }
+
+    /// How many injected faults have fired so far (drops, BYEs, hangs, transient replies,
+    /// TLS stalls): lets a test prove its fault was exercised.
+    pub fn faults_fired(&self) -> usize {
+        self.shared.faults_fired.load(Ordering::SeqCst)
+    }
+
+    /// IMAP sessions currently in IDLE.
+    pub fn idling(&self) -> usize {
+        self.shared.idling.load(Ordering::SeqCst)
     }
 
     /// Replaces the faults in force; new commands see the change at once.
@@ -532,6 +596,11 @@ async fn serve(shared: Arc<Shared>, kind: ListenerKind, listener: TcpListener) {
 async fn session(shared: Arc<Shared>, kind: ListenerKind, tcp: TcpStream, peer: SocketAddr) {
     let _ = tcp.set_nodelay(true);
     let mut stream = ServerStream::Plain(tcp);
+    if kind.implicit_tls() && shared.faults().tls_stall {
+        shared.fault_fired("tls_stall");
+        stall(&shared, &mut stream).await;
+        return;
+    }
     if kind.implicit_tls() {
         let handshake = stream.upgrade(shared.tls.acceptor());
         match tokio::time::timeout(Duration::from_secs(30), handshake).await {
@@ -555,12 +624,38 @@ async fn session(shared: Arc<Shared>, kind: ListenerKind, tcp: TcpStream, peer: 
     }
 }
 
+/// The `tls_stall` fault: read and discard (the ClientHello) until the peer closes or the
+/// server shuts down, never answering.
+async fn stall(shared: &Shared, stream: &mut ServerStream) {
+    use tokio::io::AsyncReadExt;
+    let mut shutdown = shared.shutdown();
+    let mut buf = [0u8; 4096];
+    loop {
+        tokio::select! {
+            _ = until_shutdown(&mut shutdown) => return,
+            r = stream.read(&mut buf) => if !matches!(r, Ok(n) if n > 0) { return },
+        }
+    }
+}
+
+/// Takes one use of a counted fault: `Some(0)` or `None` means no.
+pub fn take_count(count: &mut Option<usize>) -> bool {
+    match count {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Resolves once shutdown is signalled (or the server is gone).
 pub async fn until_shutdown(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-struct CountGuard<'a>(&'a AtomicUsize);
+/// Decrements its counter when dropped.
+pub(crate) struct CountGuard<'a>(&'a AtomicUsize);
 
 impl Drop for CountGuard<'_> {
     fn drop(&mut self) {

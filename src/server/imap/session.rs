@@ -129,6 +129,8 @@ struct Conn {
     max_literal: usize,
     peer: SocketAddr,
     buf: Vec<u8>,
+    /// The `slow_drip` fault in force: pause between reply bytes.
+    drip: Option<std::time::Duration>,
 }
 
 impl Conn {
@@ -140,6 +142,7 @@ impl Conn {
             max_literal,
             peer,
             buf: vec![0; 16 * 1024],
+            drip: None,
         }
     }
 
@@ -173,11 +176,7 @@ impl Conn {
             return Ok(());
         }
         tracing::debug!(peer = %self.peer, ">> {}", wire::trace_server(out));
-        let r = async {
-            self.stream.write_all(out).await?;
-            self.stream.flush().await
-        }
-        .await;
+        let r = crate::server::conn::write_out(&mut self.stream, out, self.drip).await;
         out.clear();
         // Answering at once puts the socket in delayed-ACK ("pingpong") mode; leave it, so a
         // client that sends its next command in pieces with Nagle on is not held back.
@@ -317,7 +316,9 @@ pub async fn run(
     };
     let mut conn = Conn::new(stream, shared.config.max_message_size, peer);
     tracing::debug!(%peer, ?kind, "imap session start");
+    conn.drip = shared.faults().slow_drip;
     if hangs_on(&shared, "GREETING") {
+        shared.fault_fired("imap_hang_on");
         hang(&mut conn, &mut shutdown).await;
         return;
     }
@@ -376,17 +377,33 @@ pub async fn run(
                 commands += 1;
                 tracing::debug!(%peer, "<< {}", wire::trace_client(bytes));
                 let faults = shared.faults();
+                conn.drip = faults.slow_drip;
+                let (first, second) = verb(bytes);
+                let is = |want: &str| {
+                    first.eq_ignore_ascii_case(want)
+                        || (first == "UID" && second.eq_ignore_ascii_case(want))
+                };
                 if faults.imap_drop_after.is_some_and(|n| commands > n) {
                     tracing::debug!(%peer, "imap_drop_after fault: closing");
+                    shared.fault_fired("imap_drop_after");
                     Flow::Close
-                } else if let Some(hang_on) = &faults.imap_hang_on
-                    && {
-                        let (first, second) = verb(bytes);
-                        first.eq_ignore_ascii_case(hang_on)
-                            || (first == "UID" && second.eq_ignore_ascii_case(hang_on))
-                    }
+                } else if faults.imap_bye_after.is_some_and(|n| commands > n) {
+                    shared.fault_fired("imap_bye_after");
+                    session
+                        .out
+                        .extend_from_slice(b"* BYE [UNAVAILABLE] Server restarting\r\n");
+                    Flow::Close
+                } else if faults.imap_hang_once_on.as_deref().is_some_and(is)
+                    && shared.consume_fault(|f| {
+                        f.imap_hang_once_on.take_if(|h| is(h.as_str())).is_some()
+                    })
                 {
+                    shared.fault_fired("imap_hang_once_on");
+                    hang(&mut conn, &mut shutdown).await;
+                    Flow::Close
+                } else if faults.imap_hang_on.as_deref().is_some_and(is) {
                     tracing::debug!(%peer, "imap_hang_on fault: not answering");
+                    shared.fault_fired("imap_hang_on");
                     hang(&mut conn, &mut shutdown).await;
                     Flow::Close
                 } else {
@@ -707,8 +724,20 @@ impl Session {
         let mut changes = self.shared.store.subscribe();
         self.out.extend_from_slice(b"+ idling\r\n");
         let mut store_alive = true;
+        let shared = self.shared.clone();
+        let _idling = shared.idle_guard();
+        let mut started = false;
         loop {
             self.sync(true);
+            if started
+                && !self.out.is_empty()
+                && shared.consume_fault(|f| crate::server::take_count(&mut f.imap_drop_on_news))
+            {
+                shared.fault_fired("imap_drop_on_news");
+                self.out.clear();
+                return Ok(Flow::Close);
+            }
+            started = true;
             conn.send(&mut self.out).await?;
             match conn.step() {
                 Some(Step::Message) => {

@@ -57,6 +57,7 @@ pub async fn run(shared: Arc<Shared>, stream: ServerStream, kind: ListenerKind, 
         skipping: false,
         shutdown: shared.shutdown(),
         peer,
+        drip: None,
     };
     let mut session = Session::new(shared, kind, peer);
     let host = session.shared.config.hostname.clone();
@@ -111,6 +112,8 @@ struct Conn {
     skipping: bool,
     shutdown: watch::Receiver<bool>,
     peer: SocketAddr,
+    /// The `slow_drip` fault in force: pause between reply bytes.
+    drip: Option<Duration>,
 }
 
 impl Conn {
@@ -131,10 +134,7 @@ impl Conn {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        let write = async {
-            self.stream.write_all(&self.wbuf).await?;
-            self.stream.flush().await
-        };
+        let write = crate::server::conn::write_out(&mut self.stream, &self.wbuf, self.drip);
         match tokio::time::timeout(IDLE_TIMEOUT, write).await {
             Ok(Ok(())) => {
                 self.wbuf.clear();
@@ -288,8 +288,10 @@ impl Session {
     }
 
     async fn serve(&mut self, conn: &mut Conn) -> Result<(), End> {
+        conn.drip = self.shared.faults().slow_drip;
         if self.hangs_on("GREETING") {
             tracing::debug!(peer = %self.peer, "fault: hanging before the greeting");
+            self.shared.fault_fired("smtp_hang_on");
             return Err(conn.hang().await);
         }
         conn.send(&Reply::plain(
@@ -319,12 +321,36 @@ impl Session {
             conn.trace_in(&redacted(&line, &command));
             if self.hangs_on(&line.verb()) {
                 tracing::debug!(peer = %self.peer, verb = %line.verb(), "fault: hanging");
+                self.shared.fault_fired("smtp_hang_on");
                 return Err(conn.hang().await);
+            }
+            conn.drip = self.shared.faults().slow_drip;
+            if let Some(reply) = self.transient(&line.verb()) {
+                conn.send_bytes(&encode_verbatim(&reply));
+                if reply.starts_with("421") {
+                    return Ok(());
+                }
+                continue;
             }
             if self.handle(conn, command).await? == Flow::Close {
                 return Ok(());
             }
         }
+    }
+
+    /// The `smtp_transient` fault: the reply to give `verb` instead of handling it, counting
+    /// one use down.
+    fn transient(&self, verb: &str) -> Option<String> {
+        let reply = self.shared.consume_fault(|f| {
+            let (want, reply, times) = f.smtp_transient.as_mut()?;
+            if !want.trim().eq_ignore_ascii_case(verb) || *times == 0 {
+                return None;
+            }
+            *times -= 1;
+            Some(reply.clone())
+        })?;
+        self.shared.fault_fired("smtp_transient");
+        Some(reply)
     }
 
     /// Queues an error reply; after [`MAX_ERRORS`] of them, says goodbye.

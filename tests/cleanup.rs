@@ -1,0 +1,231 @@
+//! Cleanup that cannot hurt (issue #10): a property test over random mailboxes — plain mail,
+//! look-alike subjects, forged `X-Mailtrip-Probe` headers from other senders, quoted tags,
+//! malformed bytes, random sizes and flags (`\Deleted`, `\Seen`, `\Flagged`) in INBOX and
+//! Junk — runs `check` (the probe in INBOX or in Junk), `wait --delete` and `sweep --yes`, and
+//! asserts that every other message keeps its UID, flags and bytes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use mailtrip::probe::{Sweep, Wait};
+use mailtrip::report::Verdict;
+use mailtrip::server::{Faults, FlagOp, TestServer};
+use mailtrip::{Account, Check};
+
+use crate::util::{self, PASSWORD};
+
+const ALICE: &str = "alice@mailtrip.test";
+const BOB: &str = "bob@mailtrip.test";
+const FOLDERS: [&str; 6] = ["INBOX", "Junk", "Sent", "Trash", "Archive", "Drafts"];
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Plain,
+    /// `Subject: mailtrip probe <hex>` without a tag header.
+    LookAlike(u32),
+    /// A full probe header set, but from someone else.
+    Forged(u32),
+    /// Alice's probe headers quoted in the body of a reply.
+    Quoted(u32),
+    /// Arbitrary bytes.
+    Malformed(Vec<u8>),
+}
+
+#[derive(Debug, Clone)]
+struct Seed {
+    kind: Kind,
+    junk: bool,
+    flags: Vec<&'static str>,
+    size: usize,
+}
+
+fn kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![
+        3 => Just(Kind::Plain),
+        2 => any::<u32>().prop_map(Kind::LookAlike),
+        2 => any::<u32>().prop_map(Kind::Forged),
+        1 => any::<u32>().prop_map(Kind::Quoted),
+        1 => proptest::collection::vec(any::<u8>(), 0..200).prop_map(Kind::Malformed),
+    ]
+}
+
+fn seed() -> impl Strategy<Value = Seed> {
+    (kind(), any::<bool>(), any::<[bool; 3]>(), 0usize..4000).prop_map(|(kind, junk, on, size)| {
+        Seed {
+            kind,
+            junk,
+            flags: ["\\Deleted", "\\Seen", "\\Flagged"]
+                .into_iter()
+                .zip(on)
+                .filter_map(|(f, on)| on.then_some(f))
+                .collect(),
+            size,
+        }
+    })
+}
+
+fn probe_headers(from: &str, tag: &str, sent: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "From: {from}\r\nTo: {BOB}\r\nSubject: mailtrip probe {tag}\r\nMessage-ID: <{tag}@mailtrip.test>\r\n\
+         X-Mailtrip-Probe: {tag}\r\nX-Mailtrip-Run: {tag}\r\n\
+         X-Mailtrip-Sent: {}\r\nX-Mailtrip-Timeout: 60\r\n",
+        sent.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+fn raw(seed: &Seed, i: usize) -> Vec<u8> {
+    let old = chrono::Utc::now() - chrono::TimeDelta::days(3);
+    let filler = "x".repeat(seed.size);
+    match &seed.kind {
+        Kind::Plain => {
+            format!("From: friend{i}@x.test\r\nTo: {BOB}\r\nSubject: note {i}\r\n\r\n{filler}\r\n")
+                .into_bytes()
+        }
+        Kind::LookAlike(n) => format!(
+            "From: {ALICE}\r\nTo: {BOB}\r\nSubject: mailtrip probe {n:08x}\r\n\r\n{filler}\r\n"
+        )
+        .into_bytes(),
+        Kind::Forged(n) => format!(
+            "{}\r\n{filler}\r\n",
+            probe_headers(
+                "mallory@evil.test",
+                &format!("0190{n:08x}-0000-7000-8000-00000000{i:04}"),
+                old
+            )
+        )
+        .into_bytes(),
+        Kind::Quoted(n) => format!(
+            "From: friend@x.test\r\nTo: {BOB}\r\nSubject: Re: mailtrip probe\r\n\r\n> {}",
+            probe_headers(ALICE, &format!("0190{n:08x}-quoted"), old).replace("\r\n", "\r\n> ")
+        )
+        .into_bytes(),
+        Kind::Malformed(bytes) => bytes.clone(),
+    }
+}
+
+/// Every folder of bob's: UID → (flags, bytes).
+type Snapshot = BTreeMap<(String, u32), (Vec<String>, Vec<u8>)>;
+
+fn snapshot(server: &TestServer) -> Snapshot {
+    let mut out = BTreeMap::new();
+    for folder in FOLDERS {
+        for m in server.messages(BOB, folder).expect("folder") {
+            let mut flags = m.flags.clone();
+            flags.sort();
+            out.insert((folder.to_string(), m.uid), (flags, m.raw.to_vec()));
+        }
+    }
+    out
+}
+
+fn account(server: &TestServer, addr: &str) -> Account {
+    Account::embedded(server, addr, PASSWORD)
+}
+
+/// Seeds the mailbox, runs check, wait --delete and sweep --yes, and checks after each that
+/// nothing but their own targets changed.
+async fn case(seeds: Vec<Seed>, probe_to_junk: bool, leftovers: usize) {
+    let server = util::server().await;
+    for (i, s) in seeds.iter().enumerate() {
+        let folder = if s.junk { "Junk" } else { "INBOX" };
+        let uid = server.deliver_raw(BOB, folder, &raw(s, i)).expect("seed");
+        let flags: Vec<String> = s.flags.iter().map(|f| f.to_string()).collect();
+        if !flags.is_empty() {
+            server
+                .store()
+                .store_flags(BOB, folder, &[uid], FlagOp::Add, &flags)
+                .expect("flags");
+        }
+    }
+    let before = snapshot(&server);
+
+    // check, the probe landing in INBOX or in Junk.
+    if probe_to_junk {
+        server.set_faults(Faults {
+            junk_rule: Some("mailtrip probe".into()),
+            ..Faults::default()
+        });
+    }
+    let r = Check::new(account(&server, ALICE), account(&server, BOB))
+        .timeout(Duration::from_secs(20))
+        .run()
+        .await;
+    let want = if probe_to_junk {
+        Verdict::DeliveredToSpam
+    } else {
+        Verdict::Delivered
+    };
+    assert_eq!(r.verdict, want, "{r:#?}");
+    assert_eq!(snapshot(&server), before, "check changed other mail");
+    server.set_faults(Faults::default());
+
+    // wait --delete: exactly the message that arrived for it.
+    let target = format!(
+        "From: app@app.test\r\nTo: {BOB}\r\nSubject: wait-target\r\n\r\nyour code is 123456\r\n"
+    );
+    let wait = Wait::new(account(&server, BOB))
+        .subject(regex::Regex::new("^wait-target$").expect("regex"))
+        .delete(true)
+        .timeout(Duration::from_secs(20));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let wait = wait.on_ready(move |_, _| {
+        if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+            let _ = tx.send(());
+        }
+    });
+    let handle = tokio::spawn(wait.run());
+    rx.await.expect("wait is ready");
+    server
+        .deliver_raw(BOB, "INBOX", target.as_bytes())
+        .expect("target");
+    let m = handle.await.expect("join").expect("wait matched");
+    assert!(m.deleted, "{m:#?}");
+    assert_eq!(
+        snapshot(&server),
+        before,
+        "wait --delete changed other mail"
+    );
+
+    // sweep --yes: exactly alice's genuine old probes.
+    let old = chrono::Utc::now() - chrono::TimeDelta::days(2);
+    for n in 0..leftovers {
+        let tag = format!("0190ffff-0000-7000-8000-{n:012}");
+        let raw = format!("{}\r\nprobe\r\n", probe_headers(ALICE, &tag, old));
+        let folder = if n % 2 == 0 { "INBOX" } else { "Junk" };
+        server
+            .deliver_raw(BOB, folder, raw.as_bytes())
+            .expect("leftover");
+    }
+    let sweep = Sweep::new(account(&server, BOB))
+        .sender(ALICE)
+        .older_than(Duration::from_secs(86400));
+    let listed = sweep.list().await.expect("list");
+    assert_eq!(listed.found.len(), leftovers, "{listed:#?}");
+    sweep.delete(&listed).await.expect("delete");
+    assert_eq!(snapshot(&server), before, "sweep changed other mail");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn check_wait_and_sweep_leave_every_other_message_exactly_as_it_was(
+        seeds in proptest::collection::vec(seed(), 0..40),
+        probe_to_junk in any::<bool>(),
+        leftovers in 0usize..4,
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(case(seeds, probe_to_junk, leftovers));
+    }
+}

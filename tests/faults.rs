@@ -1,0 +1,526 @@
+//! Fault survival (issue #10): `check`, `verify` and `wait` against the embedded server's
+//! injected faults — an IDLE connection dropped with a message landing in the gap, `* BYE`, a
+//! command that never gets an answer, SMTP 421/451/452, slow-drip replies, a stalled TLS
+//! handshake and a DNS failure. Each run either survives or fails with a named timeout; none
+//! hangs. Short timeouts keep the failures quick; nothing asserts on timing.
+
+use std::time::Duration;
+
+use mailtrip::config::{Protocol, Security};
+use mailtrip::diagnose::Code;
+use mailtrip::probe::{Wait, WaitError};
+use mailtrip::report::Verdict;
+use mailtrip::report::verify::Step;
+use mailtrip::report::{Phase, Report};
+use mailtrip::server::{Faults, ServerConfig, TestServer};
+use mailtrip::{Account, Check, Endpoint, Verify};
+
+use crate::util::{self, PASSWORD};
+
+const ALICE: &str = "alice@mailtrip.test";
+const BOB: &str = "bob@mailtrip.test";
+
+/// Ends a test that would otherwise hang: a liveness guard, not a timing assertion.
+const HANG_GUARD: Duration = Duration::from_secs(90);
+
+fn account(server: &TestServer, addr: &str) -> Account {
+    Account::embedded(server, addr, PASSWORD)
+}
+
+async fn faulty(faults: Faults) -> TestServer {
+    util::server_with(ServerConfig::default().faults(faults)).await
+}
+
+async fn check(server: &TestServer, timeout: Duration) -> Report {
+    let run = Check::new(account(server, ALICE), account(server, BOB))
+        .timeout(timeout)
+        .run();
+    tokio::time::timeout(HANG_GUARD, run)
+        .await
+        .expect("check never hangs")
+}
+
+fn mail(subject: &str) -> Vec<u8> {
+    format!(
+        "From: app@example.test\r\nTo: {BOB}\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@example.test>\r\n\r\nhello\r\n"
+    )
+    .into_bytes()
+}
+
+/// Waits (polling the server's own counter) until `cond` holds.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let wait = async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(HANG_GUARD, wait)
+        .await
+        .unwrap_or_else(|_| panic!("never happened: {what}"));
+}
+
+fn error_of(r: &Report) -> (Phase, Code) {
+    let e = r
+        .error
+        .as_ref()
+        .unwrap_or_else(|| panic!("no error: {r:#?}"));
+    (e.phase, e.diagnosis.code)
+}
+
+// --- IMAP dropped mid-IDLE, with the message delivered in the gap ------------------------------
+
+#[tokio::test]
+async fn wait_finds_a_message_delivered_while_its_idle_connection_was_dropped() {
+    let server = faulty(Faults {
+        imap_drop_on_news: Some(1),
+        ..Faults::default()
+    })
+    .await;
+    let wait = Wait::new(account(&server, BOB))
+        .subject(regex::Regex::new("gap").expect("regex"))
+        .timeout(Duration::from_secs(20))
+        .run();
+    let deliver = async {
+        // Once the watch IDLEs, the delivery makes the server close that connection instead
+        // of announcing the message: it is in the store, and the client never heard of it.
+        until("the watch IDLEs", || server.idling() == 1).await;
+        server
+            .deliver_raw(BOB, "INBOX", &mail("gap"))
+            .expect("deliver")
+    };
+    let (found, uid) = tokio::join!(wait, deliver);
+    let found = found.expect("the message from the gap is found");
+    assert_eq!(found.uid, uid);
+    assert_eq!(server.faults_fired(), 1, "the drop never happened");
+    assert!(
+        found.warnings.iter().any(|w| w.contains("re-established")),
+        "{found:#?}"
+    );
+}
+
+#[tokio::test]
+async fn check_finds_the_probe_delivered_while_the_inbox_idle_connection_was_dropped() {
+    let server = faulty(Faults {
+        imap_drop_on_news: Some(1),
+        delivery_delay: Some((Duration::from_millis(1500), Duration::from_millis(1500))),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(&server, Duration::from_secs(20)).await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert_eq!(server.faults_fired(), 1, "the drop never happened: {r:#?}");
+    let delivery = r.phase(Phase::Delivery).expect("delivery");
+    assert!(delivery.detail.contains("reconnect"), "{r:#?}");
+    assert!(
+        server.messages(BOB, "INBOX").expect("inbox").is_empty(),
+        "the probe was not cleaned up after the reconnect"
+    );
+}
+
+#[tokio::test]
+async fn wait_keeps_backing_off_and_reconnecting_while_every_idle_is_dropped() {
+    // Every announcement drops the connection: the watch must not spin, and still find the
+    // message on a fresh connection's first scan.
+    let server = faulty(Faults {
+        imap_drop_on_news: Some(usize::MAX),
+        ..Faults::default()
+    })
+    .await;
+    let wait = Wait::new(account(&server, BOB))
+        .subject(regex::Regex::new("storm").expect("regex"))
+        .timeout(Duration::from_secs(20))
+        .run();
+    let deliver = async {
+        until("the watch IDLEs", || server.idling() == 1).await;
+        server
+            .deliver_raw(BOB, "INBOX", &mail("noise"))
+            .expect("deliver");
+        until("the first drop", || server.faults_fired() >= 1).await;
+        server
+            .deliver_raw(BOB, "INBOX", &mail("storm"))
+            .expect("deliver")
+    };
+    let (found, uid) = tokio::join!(wait, deliver);
+    assert_eq!(found.expect("found").uid, uid);
+}
+
+// --- * BYE ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn check_survives_a_bye_during_the_watch() {
+    // Each connection's 7th command gets `* BYE` (the main one: LOGIN, CAPABILITY, LIST,
+    // SELECT, UID FETCH, IDLE, then the FETCH after the delayed delivery wakes IDLE).
+    let server = faulty(Faults {
+        imap_bye_after: Some(6),
+        delivery_delay: Some((Duration::from_millis(1000), Duration::from_millis(1000))),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(&server, Duration::from_secs(20)).await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert!(server.faults_fired() >= 1, "no BYE was sent: {r:#?}");
+}
+
+#[tokio::test]
+async fn wait_survives_a_bye_and_finds_the_message() {
+    // LOGIN, CAPABILITY, SELECT, UID FETCH, IDLE are answered; the FETCH after the wake-up
+    // gets `* BYE`; the reconnect's scan finds the message.
+    let server = faulty(Faults {
+        imap_bye_after: Some(5),
+        ..Faults::default()
+    })
+    .await;
+    let wait = Wait::new(account(&server, BOB))
+        .subject(regex::Regex::new("after bye").expect("regex"))
+        .timeout(Duration::from_secs(20))
+        .run();
+    let deliver = async {
+        until("the watch IDLEs", || server.idling() == 1).await;
+        server
+            .deliver_raw(BOB, "INBOX", &mail("after bye"))
+            .expect("deliver")
+    };
+    let (found, uid) = tokio::join!(wait, deliver);
+    assert_eq!(found.expect("found").uid, uid);
+    assert!(server.faults_fired() >= 1);
+}
+
+#[tokio::test]
+async fn verify_reports_a_bye_at_login_as_a_closed_connection() {
+    let server = faulty(Faults {
+        imap_bye_after: Some(0),
+        ..Faults::default()
+    })
+    .await;
+    let r = Verify::new(account(&server, ALICE))
+        .timeout(Duration::from_secs(5))
+        .run()
+        .await;
+    assert!(r.smtp.ok, "{r:#?}");
+    assert!(!r.imap.ok, "{r:#?}");
+    let e = r.imap.error.as_ref().expect("error");
+    assert_eq!(e.step, Step::Auth, "{r:#?}");
+    assert!(!e.diagnosis.hint.is_empty(), "{r:#?}");
+}
+
+// --- A command that never gets an answer ---------------------------------------------------------
+
+#[tokio::test]
+async fn wait_gives_up_on_an_unanswered_idle_reconnects_and_finds_the_message() {
+    let server = faulty(Faults {
+        imap_hang_once_on: Some("IDLE".into()),
+        ..Faults::default()
+    })
+    .await;
+    let wait = Wait::new(account(&server, BOB))
+        .subject(regex::Regex::new("after hang").expect("regex"))
+        .timeout(Duration::from_secs(9))
+        .run();
+    let deliver = async {
+        until("the IDLE hangs", || server.faults_fired() == 1).await;
+        server
+            .deliver_raw(BOB, "INBOX", &mail("after hang"))
+            .expect("deliver")
+    };
+    let (found, uid) = tokio::join!(wait, deliver);
+    let found = found.expect("found after the per-command timeout and a reconnect");
+    assert_eq!(found.uid, uid);
+    assert!(server.faults().imap_hang_once_on.is_none());
+}
+
+#[tokio::test]
+async fn check_survives_one_unanswered_imap_command_during_the_watch() {
+    let server = faulty(Faults {
+        imap_hang_once_on: Some("IDLE".into()),
+        delivery_delay: Some((Duration::from_millis(1000), Duration::from_millis(1000))),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(&server, Duration::from_secs(12)).await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert_eq!(server.faults_fired(), 1, "{r:#?}");
+}
+
+#[tokio::test]
+async fn an_smtp_command_that_never_gets_an_answer_is_a_timeout_at_submit() {
+    let server = faulty(Faults {
+        smtp_hang_on: Some("DATA".into()),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(&server, Duration::from_secs(2)).await;
+    assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
+    assert_eq!(error_of(&r), (Phase::SmtpSubmit, Code::Timeout), "{r:#?}");
+}
+
+#[tokio::test]
+async fn an_unanswered_login_is_a_timeout_for_verify_and_wait() {
+    let server = faulty(Faults {
+        imap_hang_on: Some("LOGIN".into()),
+        ..Faults::default()
+    })
+    .await;
+    let r = Verify::new(account(&server, ALICE))
+        .timeout(Duration::from_secs(1))
+        .run()
+        .await;
+    let e = r.imap.error.as_ref().expect("imap error");
+    assert_eq!(
+        (e.step, e.diagnosis.code),
+        (Step::Auth, Code::Timeout),
+        "{r:#?}"
+    );
+    let w = Wait::new(account(&server, BOB))
+        .timeout(Duration::from_secs(1))
+        .run()
+        .await;
+    match w {
+        Err(WaitError::Imap(d)) => assert_eq!(d.code, Code::Timeout, "{d:#?}"),
+        other => panic!("expected an IMAP timeout, got {other:#?}"),
+    }
+}
+
+// --- SMTP 421 / 451 / 452 -------------------------------------------------------------------------
+
+async fn transient(verb: &str, reply: &str) -> (TestServer, Report) {
+    let server = faulty(Faults {
+        smtp_transient: Some((verb.into(), reply.into(), 1)),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(&server, Duration::from_secs(20)).await;
+    (server, r)
+}
+
+#[tokio::test]
+async fn transient_smtp_replies_are_retried_within_the_deadline() {
+    for (verb, reply) in [
+        ("RCPT", "452 4.3.1 Insufficient system storage"),
+        ("RCPT", "421 4.7.0 Too many connections, closing"),
+        ("DATA", "451 4.3.0 Temporary local problem, try again"),
+        ("MAIL", "421 4.3.2 Service not available, closing"),
+        ("EHLO", "421 4.3.2 Service shutting down, try later"),
+    ] {
+        let (server, r) = transient(verb, reply).await;
+        assert_eq!(r.verdict, Verdict::Delivered, "{verb} {reply}: {r:#?}");
+        let submit = r.phase(Phase::SmtpSubmit).expect("submit");
+        assert!(submit.detail.contains("attempt 2"), "{verb}: {r:#?}");
+        let code = &reply[..3];
+        assert!(submit.detail.contains(code), "{verb}: {r:#?}");
+        assert_eq!(server.faults_fired(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_transient_auth_failure_is_never_retried() {
+    let server = faulty(Faults {
+        smtp_transient: Some((
+            "AUTH".into(),
+            "454 4.7.0 Temporary authentication failure".into(),
+            5,
+        )),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(&server, Duration::from_secs(20)).await;
+    assert_eq!(r.verdict, Verdict::AuthFailed, "{r:#?}");
+    assert_eq!(error_of(&r).0, Phase::SmtpAuth, "{r:#?}");
+    let left = server.faults().smtp_transient.expect("fault").2;
+    assert_eq!(left, 4, "AUTH was sent more than once");
+}
+
+#[tokio::test]
+async fn greylisting_longer_than_the_deadline_ends_as_send_failed_with_the_server_words() {
+    let server = faulty(Faults {
+        smtp_transient: Some((
+            "RCPT".into(),
+            "451 4.7.1 Greylisted, please try again later".into(),
+            usize::MAX,
+        )),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(&server, Duration::from_secs(3)).await;
+    assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
+    let e = r.error.as_ref().expect("error");
+    assert_eq!(e.phase, Phase::SmtpSubmit, "{r:#?}");
+    assert!(
+        e.diagnosis
+            .server_text
+            .as_deref()
+            .is_some_and(|t| t.contains("Greylisted")),
+        "{r:#?}"
+    );
+}
+
+// --- Slow-drip replies -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn replies_dripping_one_byte_per_100_ms_end_in_a_named_timeout_not_a_hang() {
+    let server = faulty(Faults {
+        slow_drip: Some(Duration::from_millis(100)),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(&server, Duration::from_secs(2)).await;
+    assert_eq!(r.verdict, Verdict::Error, "{r:#?}");
+    assert_eq!(error_of(&r), (Phase::ImapConnect, Code::Timeout), "{r:#?}");
+
+    let v = tokio::time::timeout(
+        HANG_GUARD,
+        Verify::new(account(&server, ALICE))
+            .timeout(Duration::from_secs(2))
+            .run(),
+    )
+    .await
+    .expect("verify never hangs");
+    for p in [&v.smtp, &v.imap] {
+        let e = p.error.as_ref().unwrap_or_else(|| panic!("{v:#?}"));
+        assert_eq!(e.diagnosis.code, Code::Timeout, "{v:#?}");
+    }
+
+    let w = tokio::time::timeout(
+        HANG_GUARD,
+        Wait::new(account(&server, BOB))
+            .timeout(Duration::from_secs(2))
+            .run(),
+    )
+    .await
+    .expect("wait never hangs");
+    match w {
+        Err(WaitError::Imap(d)) => assert_eq!(d.code, Code::Timeout, "{d:#?}"),
+        other => panic!("expected an IMAP timeout, got {other:#?}"),
+    }
+}
+
+#[tokio::test]
+async fn replies_dripping_slowly_but_within_the_timeouts_still_deliver() {
+    let server = faulty(Faults {
+        slow_drip: Some(Duration::from_millis(1)),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(&server, Duration::from_secs(30)).await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+}
+
+// --- TLS handshake stall ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_a_timeout_with_a_hint() {
+    let server = faulty(Faults {
+        tls_stall: true,
+        ..Faults::default()
+    })
+    .await;
+    let smtps = Endpoint::new(
+        Protocol::Smtp,
+        Security::Tls,
+        "localhost",
+        server.smtps_addr().port(),
+    );
+    // check: IMAP (implicit TLS) is set up first.
+    let r = check(&server, Duration::from_secs(1)).await;
+    assert_eq!(error_of(&r), (Phase::ImapConnect, Code::Timeout), "{r:#?}");
+    let hint = &r.error.as_ref().expect("error").diagnosis.hint;
+    assert!(hint.contains("never answered the TLS handshake"), "{hint}");
+
+    // check with a working IMAP side and SMTPS that stalls: smtp_tls.
+    let mut from = account(&server, ALICE);
+    from.smtp = smtps;
+    let bob = account(&server, BOB);
+    // The IMAP watch needs TLS too, so point it at STARTTLS (not a TLS listener).
+    let mut to = bob.clone();
+    to.imap = Endpoint::new(
+        Protocol::Imap,
+        Security::StartTls,
+        "localhost",
+        server.imap_addr().port(),
+    );
+    let r = tokio::time::timeout(
+        HANG_GUARD,
+        Check::new(from.clone(), to)
+            .timeout(Duration::from_secs(1))
+            .run(),
+    )
+    .await
+    .expect("no hang");
+    assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
+    assert_eq!(error_of(&r), (Phase::SmtpTls, Code::Timeout), "{r:#?}");
+
+    // verify: both implicit-TLS handshakes stall.
+    from.imap = bob.imap.clone();
+    let v = Verify::new(from)
+        .timeout(Duration::from_secs(1))
+        .run()
+        .await;
+    for p in [&v.smtp, &v.imap] {
+        let e = p.error.as_ref().unwrap_or_else(|| panic!("{v:#?}"));
+        assert_eq!(
+            (e.step, e.diagnosis.code),
+            (Step::Tls, Code::Timeout),
+            "{v:#?}"
+        );
+        assert!(e.diagnosis.hint.contains("TLS handshake"), "{v:#?}");
+    }
+
+    // wait: the same, as its IMAP error.
+    match Wait::new(bob).timeout(Duration::from_secs(1)).run().await {
+        Err(WaitError::Imap(d)) => assert_eq!(d.code, Code::Timeout, "{d:#?}"),
+        other => panic!("expected an IMAP timeout, got {other:#?}"),
+    }
+    assert!(server.faults_fired() >= 4);
+}
+
+// --- DNS failure ----------------------------------------------------------------------------------
+
+/// A 70-octet label under `.invalid`: glibc refuses to build the query, so resolution fails
+/// without a packet leaving the machine (see `verify::an_unresolvable_host_is_dns_failed`).
+fn unresolvable() -> String {
+    format!("{}.invalid", "a".repeat(70))
+}
+
+#[tokio::test]
+async fn an_unresolvable_host_is_dns_failed_for_check_and_wait() {
+    let server = util::server().await;
+    let mut to = account(&server, BOB);
+    to.imap = Endpoint::new(Protocol::Imap, Security::Tls, &unresolvable(), 993);
+    let r = Check::new(account(&server, ALICE), to.clone())
+        .timeout(Duration::from_secs(5))
+        .run()
+        .await;
+    assert_eq!(r.verdict, Verdict::Error, "{r:#?}");
+    assert_eq!(
+        error_of(&r),
+        (Phase::ImapConnect, Code::DnsFailed),
+        "{r:#?}"
+    );
+
+    let mut from = account(&server, ALICE);
+    from.smtp = Endpoint::new(Protocol::Smtp, Security::Tls, &unresolvable(), 465);
+    let r = Check::new(from, account(&server, BOB))
+        .timeout(Duration::from_secs(5))
+        .run()
+        .await;
+    assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
+    assert_eq!(
+        error_of(&r),
+        (Phase::SmtpConnect, Code::DnsFailed),
+        "{r:#?}"
+    );
+    assert!(
+        r.error
+            .as_ref()
+            .expect("error")
+            .diagnosis
+            .hint
+            .contains("host name"),
+        "{r:#?}"
+    );
+
+    match Wait::new(to).timeout(Duration::from_secs(5)).run().await {
+        Err(WaitError::Imap(d)) => assert_eq!(d.code, Code::DnsFailed, "{d:#?}"),
+        other => panic!("expected a DNS failure, got {other:#?}"),
+    }
+}

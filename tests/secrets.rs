@@ -1,0 +1,204 @@
+//! No secret in any output (issue #10): every subcommand binary (`check`, `verify`, `wait`,
+//! `sweep`, `providers`) at `-v`, `-vv` and `-vvv` in every format it supports, with a good
+//! and a wrong password and a good and a wrong OAuth2 token, against an in-process embedded
+//! server; stdout and stderr must hold neither the secret nor its base64 forms (the whole
+//! value, AUTH PLAIN's `\0user\0secret`, XOAUTH2's `user=...\x01auth=Bearer ...`).
+
+use std::process::Command;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::util::{self, PASSWORD};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+const ALICE: &str = "alice@mailtrip.test";
+const WRONG_PASSWORD: &str = "Wr0ng-pa55-7f3b9e";
+const TOKEN: &str = "ya29.mailtrip-test-token-5c1d";
+const WRONG_TOKEN: &str = "ya29.mailtrip-wrong-token-a8e2";
+
+/// Every form in which `secret` must never appear.
+fn forms(secret: &str) -> Vec<String> {
+    vec![
+        secret.to_string(),
+        BASE64.encode(secret),
+        BASE64.encode(format!("\0{ALICE}\0{secret}")),
+        BASE64.encode(format!("{ALICE}\0{ALICE}\0{secret}")),
+        BASE64.encode(format!("user={ALICE}\x01auth=Bearer {secret}\x01\x01")),
+    ]
+}
+
+#[derive(Clone, Copy)]
+enum Cred {
+    Password(&'static str),
+    Token(&'static str),
+}
+
+struct Run {
+    command: &'static str,
+    args: Vec<String>,
+    cred: Cred,
+}
+
+fn endpoint_args(server: &mailtrip::server::TestServer, ca: &str, command: &str) -> Vec<String> {
+    let imap = format!("imaps://localhost:{}", server.imaps_addr().port());
+    let smtp = format!(
+        "smtp+starttls://localhost:{}",
+        server.submission_addr().port()
+    );
+    let mut a: Vec<String> = Vec::new();
+    if command != "wait" {
+        a.extend(["--smtp".into(), smtp]);
+    }
+    a.extend([
+        "--imap".into(),
+        imap,
+        "--user".into(),
+        ALICE.into(),
+        "--ca-file".into(),
+        ca.into(),
+    ]);
+    match command {
+        "check" | "wait" => a.extend(["--timeout".into(), "2s".into()]),
+        "verify" => a.extend(["--timeout".into(), "5s".into()]),
+        "sweep" => a.push("--dry-run".into()),
+        _ => {}
+    }
+    a
+}
+
+fn run(r: &Run) -> (i32, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.arg(r.command)
+        .args(&r.args)
+        .env_remove("MAILTRIP_PASSWORD")
+        .env_remove("MAILTRIP_CONFIG")
+        .env_remove("RUST_LOG")
+        // Every secret is in the environment of every run, used or not.
+        .env("MT_PASSWORD", PASSWORD)
+        .env("MT_TOKEN", TOKEN);
+    if r.command != "providers" {
+        match r.cred {
+            Cred::Password(p) => {
+                cmd.args(["--password-env", "MT_SECRET"])
+                    .env("MT_SECRET", p);
+            }
+            Cred::Token(t) => {
+                cmd.args(["--oauth2-token-env", "MT_SECRET"])
+                    .env("MT_SECRET", t);
+            }
+        }
+    }
+    let out = cmd.output().expect("run mailtrip");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_subcommand_prints_a_password_or_token_at_any_verbosity_or_format() {
+    let server = util::server().await;
+    server.add_oauth_token(ALICE, TOKEN).expect("token");
+    let dir = std::env::temp_dir().join(format!("mailtrip-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    let ca = ca.to_string_lossy().into_owned();
+
+    let formats: [(&str, &[&str]); 5] = [
+        ("check", &["human", "json", "junit", "nagios", "prometheus"]),
+        (
+            "verify",
+            &["human", "json", "junit", "nagios", "prometheus"],
+        ),
+        ("wait", &["human", "json"]),
+        ("sweep", &["human", "json"]),
+        ("providers", &["human", "json"]),
+    ];
+    let creds = [
+        Cred::Password(PASSWORD),
+        Cred::Password(WRONG_PASSWORD),
+        Cred::Token(TOKEN),
+        Cred::Token(WRONG_TOKEN),
+    ];
+    let mut runs = Vec::new();
+    for (command, fmts) in formats {
+        for verbosity in ["-v", "-vv", "-vvv"] {
+            for format in fmts {
+                for cred in creds {
+                    // Tokens at full verbosity only: they take the same paths otherwise.
+                    if matches!(cred, Cred::Token(_)) && verbosity != "-vvv" {
+                        continue;
+                    }
+                    // `providers` has no credentials and no -v: once per format.
+                    if command == "providers"
+                        && (!matches!(cred, Cred::Password(PASSWORD)) || verbosity != "-v")
+                    {
+                        continue;
+                    }
+                    let mut args = vec!["--format".to_string(), format.to_string()];
+                    if command != "providers" {
+                        args.insert(0, verbosity.to_string());
+                        args.extend(endpoint_args(&server, &ca, command));
+                    }
+                    runs.push(Run {
+                        command,
+                        args,
+                        cred,
+                    });
+                }
+            }
+        }
+    }
+    let forbidden: Vec<String> = [PASSWORD, WRONG_PASSWORD, TOKEN, WRONG_TOKEN]
+        .into_iter()
+        .flat_map(forms)
+        .collect();
+    let results = tokio::task::spawn_blocking(move || {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = runs
+                .chunks(runs.len().div_ceil(3))
+                .map(|chunk| {
+                    s.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|r| {
+                                let (code, text) = run(r);
+                                (r.command, r.args.join(" "), r.cred, code, text)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("runner"))
+                .collect::<Vec<_>>()
+        })
+    })
+    .await
+    .expect("runs");
+    let mut traced = false;
+    for (command, args, cred, code, text) in &results {
+        let what = format!("mailtrip {command} {args}");
+        assert!(![3, 101, -1].contains(code), "{what}: exit {code}:\n{text}");
+        for f in &forbidden {
+            assert!(!text.contains(f.as_str()), "{what} printed {f:?}:\n{text}");
+        }
+        let good = matches!(cred, Cred::Password(PASSWORD) | Cred::Token(TOKEN));
+        if *command == "verify" || (*command == "check" && good) {
+            assert_eq!(*code, if good { 0 } else { 2 }, "{what}:\n{text}");
+        }
+        if *command == "check" && args.starts_with("-vvv") && good {
+            // The wire trace ran, and showed the logins redacted.
+            assert!(text.contains(">> A0001 LOGIN") || text.contains("AUTHENTICATE XOAUTH2"));
+            assert!(text.contains("****"), "{what}:\n{text}");
+            traced = true;
+        }
+    }
+    assert!(traced, "no -vvv check run showed a wire trace");
+    assert!(results.len() > 80, "{} runs", results.len());
+}
