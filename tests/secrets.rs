@@ -1,5 +1,5 @@
 //! No secret in any output (issue #10): every subcommand binary (`check`, `verify`, `wait`,
-//! `sweep`, `providers`) at `-v`, `-vv` and `-vvv` in every format it supports, with a good
+//! `sweep`, `load`, `providers`) at `-v`, `-vv` and `-vvv` in every format it supports, with a good
 //! and a wrong password and a good and a wrong OAuth2 token, against an in-process embedded
 //! server; stdout and stderr must hold neither the secret nor its base64 forms (the whole
 //! value, AUTH PLAIN's `\0user\0secret`, XOAUTH2's `user=...\x01auth=Bearer ...`).
@@ -62,6 +62,12 @@ fn endpoint_args(server: &mailtrip::server::TestServer, ca: &str, command: &str)
         "check" | "wait" => a.extend(["--timeout".into(), "2s".into()]),
         "verify" => a.extend(["--timeout".into(), "5s".into()]),
         "sweep" => a.push("--dry-run".into()),
+        "load" => a.extend([
+            "--probes".into(),
+            "5".into(),
+            "--timeout".into(),
+            "5s".into(),
+        ]),
         _ => {}
     }
     a
@@ -108,7 +114,7 @@ async fn no_subcommand_prints_a_password_or_token_at_any_verbosity_or_format() {
     std::fs::write(&ca, server.ca_pem()).expect("ca");
     let ca = ca.to_string_lossy().into_owned();
 
-    let formats: [(&str, &[&str]); 5] = [
+    let formats: [(&str, &[&str]); 6] = [
         ("check", &["human", "json", "junit", "nagios", "prometheus"]),
         (
             "verify",
@@ -116,6 +122,7 @@ async fn no_subcommand_prints_a_password_or_token_at_any_verbosity_or_format() {
         ),
         ("wait", &["human", "json"]),
         ("sweep", &["human", "json"]),
+        ("load", &["human", "json"]),
         ("providers", &["human", "json"]),
     ];
     let creds = [
