@@ -136,25 +136,37 @@ pub async fn tcp_connect(ep: &Endpoint, limit: Duration) -> Result<TcpStream, Di
 /// Building one loads the system root store, which takes ~40 ms with OpenSSL 3, so every
 /// connection with the same options shares one (the connector is an `Arc` inside).
 pub fn connector(tls: &TlsOptions) -> Result<native_tls::TlsConnector, String> {
-    type Key = (Vec<String>, bool);
-    static CACHE: OnceLock<Mutex<Vec<(Key, native_tls::TlsConnector)>>> = OnceLock::new();
-    let key = (tls.extra_roots_pem.clone(), tls.insecure_skip_verify);
-    let cache = CACHE.get_or_init(Default::default);
-    let cached = cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, c)| c.clone());
-    if let Some(c) = cached {
-        return Ok(c);
+    static CACHE: Memo<(Vec<String>, bool), native_tls::TlsConnector> = Memo::new();
+    CACHE.get_or_try(
+        (tls.extra_roots_pem.clone(), tls.insecure_skip_verify),
+        || build_connector(tls),
+    )
+}
+
+/// A process-wide memo of values that are expensive to build (TLS contexts load the system
+/// root store), keyed by what they were built from. A handful of keys at most, so a Vec.
+pub(crate) struct Memo<K, V>(OnceLock<Mutex<Vec<(K, V)>>>);
+
+impl<K: PartialEq, V: Clone> Memo<K, V> {
+    pub(crate) const fn new() -> Self {
+        Memo(OnceLock::new())
     }
-    let c = build_connector(tls)?;
-    cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push((key, c.clone()));
-    Ok(c)
+
+    /// The value for `key`, built by `make` the first time (a failed build is not kept).
+    pub(crate) fn get_or_try<E>(
+        &self,
+        key: K,
+        make: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        let cache = self.0.get_or_init(Default::default);
+        let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, v)) = lock().iter().find(|(k, _)| *k == key) {
+            return Ok(v.clone());
+        }
+        let v = make()?;
+        lock().push((key, v.clone()));
+        Ok(v)
+    }
 }
 
 fn build_connector(tls: &TlsOptions) -> Result<native_tls::TlsConnector, String> {

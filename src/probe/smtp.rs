@@ -5,7 +5,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -513,29 +512,13 @@ fn verified_note(account: &Account) -> &'static str {
 /// STARTTLS parameters for `account`, built once per host and TLS options: building loads the
 /// system root store (~40 ms with OpenSSL 3), which `check` would otherwise pay per run.
 pub(crate) fn tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
-    type Key = (String, Vec<String>, bool);
-    static CACHE: OnceLock<Mutex<Vec<(Key, TlsParameters)>>> = OnceLock::new();
+    static CACHE: net::Memo<(String, Vec<String>, bool), TlsParameters> = net::Memo::new();
     let key = (
         account.smtp.host.clone(),
         account.tls.extra_roots_pem.clone(),
         account.tls.insecure_skip_verify,
     );
-    let cache = CACHE.get_or_init(Default::default);
-    let cached = cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, p)| p.clone());
-    if let Some(p) = cached {
-        return Ok(p);
-    }
-    let p = build_tls_parameters(account)?;
-    cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push((key, p.clone()));
-    Ok(p)
+    CACHE.get_or_try(key, || build_tls_parameters(account))
 }
 
 /// Builds the STARTTLS parameters off the async threads, so the cost overlaps the IMAP setup
