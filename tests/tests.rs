@@ -8,6 +8,7 @@ mod hostile;
 mod imap_server;
 mod interop;
 mod load;
+mod monitor;
 mod smtp_server;
 mod util;
 mod verify;

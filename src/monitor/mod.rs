@@ -434,11 +434,12 @@ async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> 
     let mailbox = ctx.route_mailbox[r];
     let step = route.step();
 
-    // 1. The watch must be up, or the probe could arrive unseen.
+    // 1. The watch must be up, or the probe could arrive unseen. While it is still
+    // connecting, wait; when it is down, the probe fails in the watch's phase at once.
     if let Some(mut status) = ctx.table.status(mailbox) {
-        let up = tokio::time::timeout(route.timeout, status.wait_for(|s| matches!(s, Status::Up)))
-            .await
-            .is_ok_and(|r| r.is_ok());
+        let settled = status.wait_for(|s| !matches!(s, Status::Connecting));
+        let _ = tokio::time::timeout(route.timeout, settled).await;
+        let up = matches!(&*status.borrow(), Status::Up);
         if !up {
             let f = match &*status.borrow() {
                 Status::Down(f) => f.clone(),
