@@ -6,6 +6,7 @@ mod load;
 mod monitor;
 mod providers;
 mod server;
+mod spinner;
 mod sweep;
 mod verify;
 mod wait;
