@@ -10,6 +10,7 @@
 //! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks) |
 //! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse); `login`: [`Verify`], connect + TLS + auth only; [`Wait`] for mail something else sends; `Sweep` of leftover probes |
 //! | [`load`] | many probes at once: a pool of SMTP connections, one IMAP watcher per folder matching every tag, HDR latency percentiles, bulk cleanup |
+//! | [`monitor`] | the long-running exporter: routes probed on an interval over kept SMTP and IMAP (IDLE) connections, OpenMetrics on `/metrics` |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
@@ -40,6 +41,7 @@ pub mod diagnose;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod load;
+pub mod monitor;
 pub mod probe;
 pub mod providers;
 pub mod render;
@@ -48,5 +50,6 @@ pub mod server;
 
 pub use config::{Account, Endpoint};
 pub use load::Load;
+pub use monitor::Monitor;
 pub use probe::{Check, Verify, Wait};
 pub use report::Report;

@@ -187,6 +187,31 @@ fn check_with_no_account_runs_the_embedded_round_trip() {
     assert_eq!(report["phases"].as_array().map(Vec::len), Some(10));
 }
 
+/// The spinner is for people: with stderr not a terminal (here a pipe), a human-format
+/// `check` writes no spinner frames or cursor escapes there.
+#[test]
+fn check_shows_no_spinner_when_stderr_is_not_a_terminal() {
+    let home = tempfile("home-marker-spinner", b"");
+    let dir = home.parent().expect("dir");
+    let out = Command::new(BIN)
+        .args(["check", "--color", "never"])
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir)
+        .env_remove("MAILTRIP_SMTP")
+        .env_remove("MAILTRIP_IMAP")
+        .env_remove("MAILTRIP_USER")
+        .env_remove("MAILTRIP_PROVIDER")
+        .env_remove("MAILTRIP_ACCOUNT")
+        .current_dir(dir)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
+    assert!(!err.contains("smtp_submit ("), "{err:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DELIVERED"));
+}
+
 #[test]
 fn check_config_errors_exit_3_and_name_the_problem() {
     let out = Command::new(BIN)

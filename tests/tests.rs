@@ -10,6 +10,7 @@ mod hostile;
 mod imap_server;
 mod interop;
 mod load;
+mod monitor;
 mod secrets;
 mod smtp_server;
 mod tls_config;

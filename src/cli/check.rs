@@ -1,9 +1,7 @@
 //! `mailtrip check`: resolve the accounts (or start the embedded server), run one round trip,
 //! render the report, and exit 0 (inbox), 1 (warning), 2 (failed) or 3 (usage/config).
 
-use std::io::Write;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use crate::config::{Account, Target, resolve};
 use crate::probe::Check;
@@ -48,31 +46,22 @@ pub async fn run(a: CheckArgs) -> ExitCode {
         },
     };
     let progress = a.output.show_progress();
+    let spinner = super::spinner::Spinner::new(progress, "starting");
     if progress && embedded {
-        eprintln!(
-            "mailtrip: no account configured: running against the embedded server on 127.0.0.1"
+        spinner.note(
+            "mailtrip: no account configured: running against the embedded server on 127.0.0.1",
         );
     }
     let mut check = Check::new(from, to)
         .timeout(a.timeout)
         .keep(a.keep)
         .payload(a.payload);
-    if progress {
-        let start = Instant::now();
-        check = check.on_progress(move |phase: Phase| {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(
-                err,
-                "\r\x1b[2K  … {phase} ({:.1} s)",
-                start.elapsed().as_secs_f64()
-            );
-            let _ = err.flush();
-        });
+    {
+        let spinner = spinner.clone();
+        check = check.on_progress(move |phase: Phase| spinner.set(phase.as_str()));
     }
     let mut report = check.run().await;
-    if progress {
-        eprint!("\r\x1b[2K");
-    }
+    spinner.clear();
     report.embedded = embedded;
     if let Some(s) = server.take() {
         s.shutdown().await;

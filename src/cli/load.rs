@@ -2,7 +2,6 @@
 //! server), run a [`Load`], show live progress on a terminal, render the report, and exit 0
 //! (no loss), 2 (loss, duplicates, spam or send failures) or 3 (usage, refusal).
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -149,22 +148,18 @@ pub async fn run(a: LoadArgs) -> ExitCode {
         load = load.duration(d);
     }
     let progress = a.output.show_progress();
+    let spinner = super::spinner::Spinner::new(progress, "connecting");
     if progress {
         if embedded {
-            eprintln!(
-                "mailtrip: no account configured: running against the embedded server on 127.0.0.1"
+            spinner.note(
+                "mailtrip: no account configured: running against the embedded server on 127.0.0.1",
             );
         }
-        load = load.on_progress(|p| {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K{}", render::progress(p));
-            let _ = err.flush();
-        });
+        let spinner = spinner.clone();
+        load = load.on_progress(move |p| spinner.set(render::progress(p).trim_start()));
     }
     let result = load.run().await;
-    if progress {
-        eprint!("\r\x1b[2K");
-    }
+    spinner.clear();
     if let Some(s) = server.take() {
         s.shutdown().await;
     }

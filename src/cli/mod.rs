@@ -3,8 +3,10 @@
 
 mod check;
 mod load;
+mod monitor;
 mod providers;
 mod server;
+mod spinner;
 mod sweep;
 mod verify;
 mod wait;
@@ -57,6 +59,12 @@ pub enum Command {
     /// With no account configured it runs against the embedded server. Refuses a server
     /// that is not on loopback without --i-own-this-account.
     Load(Box<load::LoadArgs>),
+    /// Run as a Prometheus exporter: probe each configured route every interval over kept
+    /// SMTP and IMAP (IDLE) connections and serve /metrics and /healthz.
+    ///
+    /// Routes come from the config's [[routes]]; with none, the account the flags name is
+    /// probed, and with no account at all one route on the embedded server (a demo).
+    Monitor(Box<monitor::MonitorArgs>),
 }
 
 /// Output options shared by commands that produce a report.
@@ -271,6 +279,7 @@ pub async fn run(args: Args) -> ExitCode {
         Command::Wait(a) => wait::run(*a).await,
         Command::Sweep(a) => sweep::run(*a).await,
         Command::Load(a) => load::run(*a).await,
+        Command::Monitor(a) => monitor::run(*a).await,
     }
 }
 

@@ -58,7 +58,15 @@ pub async fn run(a: VerifyArgs) -> ExitCode {
             }
         },
     };
+    let spinner = super::spinner::Spinner::new(
+        a.output.show_progress(),
+        &format!(
+            "verifying {} and {}: connect, TLS, login",
+            account.smtp, account.imap
+        ),
+    );
     let mut report = Verify::new(account).timeout(a.timeout).run().await;
+    spinner.clear();
     report.embedded = server.is_some();
     if let Some(s) = server.take() {
         s.shutdown().await;

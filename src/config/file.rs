@@ -1,4 +1,4 @@
-//! The TOML config file: named accounts (and later, monitor routes). Unknown keys are errors
+//! The TOML config file: named accounts, and `[[routes]]` + `[monitor]` for `mailtrip monitor`. Unknown keys are errors
 //! with a suggestion, and parse errors name the file, line and column.
 
 use std::collections::BTreeMap;
@@ -16,6 +16,37 @@ pub struct FileConfig {
     pub default_account: Option<String>,
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountSpec>,
+    /// `[[routes]]` for `mailtrip monitor`: sender → mailbox pairs, by account name.
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+    /// `[monitor]`: the exporter's listen address and route defaults.
+    #[serde(default)]
+    pub monitor: MonitorSpec,
+}
+
+/// One `[[routes]]` entry: probe from account `from` to account `to` (default: `from`).
+/// Durations are strings like `60s`, `2m`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// The `route` label (default `FROM` or `FROM-TO`).
+    pub name: Option<String>,
+    pub from: String,
+    pub to: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+}
+
+/// The `[monitor]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorSpec {
+    /// `HOST:PORT` to serve `/metrics` on (default 127.0.0.1:9599).
+    pub listen: Option<String>,
+    /// Default probe interval of routes that don't set one (default 60s).
+    pub interval: Option<String>,
+    /// Default delivery timeout of routes that don't set one (default 120s).
+    pub timeout: Option<String>,
 }
 
 /// One `[accounts.NAME]` table. Every field is optional; presets and flags fill the rest.
@@ -180,6 +211,25 @@ mod tests {
         .expect("parses");
         assert_eq!(cfg.default_account.as_deref(), Some("work"));
         assert_eq!(cfg.accounts["work"].password_env.as_deref(), Some("APP_PW"));
+    }
+
+    #[test]
+    fn parses_routes_and_monitor() {
+        let cfg = parse(
+            "[monitor]\nlisten = \"0.0.0.0:9599\"\ninterval = \"30s\"\n\n[[routes]]\nfrom = \"gmail\"\nto = \"work\"\ntimeout = \"2m\"\n\n[[routes]]\nfrom = \"work\"\n",
+            Path::new("t.toml"),
+        )
+        .expect("parses");
+        assert_eq!(cfg.monitor.listen.as_deref(), Some("0.0.0.0:9599"));
+        assert_eq!(cfg.routes.len(), 2);
+        assert_eq!(cfg.routes[0].to.as_deref(), Some("work"));
+        assert_eq!(cfg.routes[1].to, None);
+        let e = parse(
+            "[[routes]]\nfrom = \"a\"\nintervall = \"1s\"\n",
+            Path::new("r.toml"),
+        )
+        .expect_err("typo");
+        assert!(e.to_string().contains("did you mean `interval`?"), "{e}");
     }
 
     #[test]

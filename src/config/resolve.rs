@@ -143,6 +143,30 @@ pub fn resolve(o: &Overrides) -> Result<Resolved, ConfigError> {
     })
 }
 
+/// The account named `name` in a loaded config file, as the receiving side of `--to-account`
+/// builds it: only the file and its preset (no account flags), TLS verification as given.
+pub fn named_account(
+    loaded: &file::Loaded,
+    name: &str,
+    insecure_skip_verify: bool,
+) -> Result<Account, ConfigError> {
+    let spec = loaded.config.accounts.get(name).ok_or_else(|| {
+        let known: Vec<&str> = loaded.config.accounts.keys().map(String::as_str).collect();
+        ConfigError::Invalid(format!(
+            "no account named {name:?} in {}; known: {}",
+            loaded.path.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })?;
+    let mut account = build(Some(name), spec, None)?;
+    account.tls.insecure_skip_verify = insecure_skip_verify;
+    Ok(account)
+}
+
 /// Builds one account from a file spec, with flag overrides for the sending account.
 fn build(
     name: Option<&str>,

@@ -8,7 +8,7 @@
 
 mod report;
 mod send;
-mod watch;
+pub(crate) mod watch;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

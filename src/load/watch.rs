@@ -2,6 +2,8 @@
 //! target) fetches only the tag header of messages above its UID watermark, matches every
 //! outstanding tag at once through the shared map, then IDLEs (or polls) until the next
 //! change; at the end it deletes exactly the probes' UIDs with one STORE + one UID EXPUNGE.
+//! The monitor runs the same watcher in "settle" mode: each probe is fetched, handed back and
+//! deleted right after it is matched, and the connection is re-opened forever, with backoff.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use tokio::sync::watch as signal;
 use super::{Cleanup, LoadError, Shared};
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
+use crate::probe::Failure;
 use crate::probe::imap::{self, Caps, Folders, Session};
 use crate::probe::message::TAG_HEADER;
 use crate::probe::verify::header_field;
@@ -24,11 +27,35 @@ const POLL_MIN: Duration = Duration::from_millis(5);
 const POLL_MAX: Duration = Duration::from_millis(250);
 /// Reconnects a watcher tries before giving up on its folder.
 const MAX_RECONNECTS: u32 = 5;
+/// Longest wait between reconnects (load; the monitor sets its own).
+const BACKOFF_MAX: Duration = Duration::from_secs(4);
 /// What the watcher fetches: the UID and the one header that carries the tag.
 const FETCH_ITEMS: &str = "(UID BODY.PEEK[HEADER.FIELDS (X-MAILTRIP-PROBE)])";
 
+/// What a watcher reports to: the table of outstanding tags (a load run's [`Shared`], the
+/// monitor's probes). Only `matched` is required; the rest serve settle mode.
+pub(crate) trait Tags: Send + Sync + 'static {
+    /// Records sightings from one scan; returns the UIDs that are ours (to clean up).
+    fn matched(&self, hits: &[(u128, u32)], target: usize, folder: &str, junk: bool) -> Vec<u32>;
+
+    /// Settle mode: a matched probe's whole message (`None`: the server returned no body).
+    fn fetched(&self, _tag: u128, _raw: Option<&[u8]>, _took: Duration) {}
+
+    /// Settle mode: the probes just deleted (how many went), or why they could not be.
+    fn cleaned(&self, _tags: &[u128], _took: Duration, _result: Result<usize, String>) {}
+
+    /// The watcher's connection is up (`Ok`) or failed, and in which phase.
+    fn connection(&self, _target: usize, _folder: &str, _status: Result<(), &Failure>) {}
+}
+
+impl Tags for Shared {
+    fn matched(&self, hits: &[(u128, u32)], target: usize, folder: &str, junk: bool) -> Vec<u32> {
+        Shared::matched(self, hits, target, folder, junk)
+    }
+}
+
 /// The watchers for one target, plus where its Sent copies would appear.
-pub(super) struct Opened {
+pub(crate) struct Opened {
     pub watchers: Vec<Watcher>,
     pub sent_mark: Option<SentMark>,
     pub warnings: Vec<String>,
@@ -36,13 +63,13 @@ pub(super) struct Opened {
 
 /// The Sent folder's UIDNEXT before sending, when the sender watches its own mailbox (the
 /// server may file a copy of each probe there, as Gmail does).
-pub(super) struct SentMark {
+pub(crate) struct SentMark {
     folder: String,
     uid: u32,
 }
 
 /// Watches one folder of one target account.
-pub(super) struct Watcher {
+pub(crate) struct Watcher {
     target: usize,
     account: Account,
     pub folder: String,
@@ -57,6 +84,12 @@ pub(super) struct Watcher {
     found: Vec<u32>,
     reconnects: u32,
     pub last_error: Option<Diagnosis>,
+    max_reconnects: u32,
+    backoff_max: Duration,
+    /// Settle mode: fetch, report and delete each probe as soon as it is matched.
+    settle: bool,
+    /// Settle mode: matched probes not yet deleted (tag, UID, fetched already).
+    pending: Vec<(u128, u32, bool)>,
 }
 
 fn setup_error(account: &Account, what: &str, e: &async_imap::error::Error) -> LoadError {
@@ -73,7 +106,7 @@ fn setup_error(account: &Account, what: &str, e: &async_imap::error::Error) -> L
 
 /// Logs in to `target`, notes the watermarks, and opens a watcher on INBOX and one on the
 /// `\Junk` folder if there is one.
-pub(super) async fn open(
+pub(crate) async fn open(
     index: usize,
     target: &Account,
     from: &Account,
@@ -116,6 +149,10 @@ pub(super) async fn open(
         found: Vec::new(),
         reconnects: 0,
         last_error: None,
+        max_reconnects: MAX_RECONNECTS,
+        backoff_max: BACKOFF_MAX,
+        settle: false,
+        pending: Vec::new(),
     };
     let mut watchers = vec![new("INBOX", false, session, caps, mark)];
     match &folders.junk {
@@ -139,62 +176,86 @@ pub(super) async fn open(
 }
 
 impl Watcher {
+    /// Settle mode for a long-running monitor: every matched probe is fetched, handed to
+    /// [`Tags::fetched`] and deleted at once, and a dropped connection is re-opened forever
+    /// with backoff up to `backoff_max`.
+    pub fn settle(mut self, backoff_max: Duration) -> Watcher {
+        self.settle = true;
+        self.max_reconnects = u32::MAX;
+        self.backoff_max = backoff_max;
+        self
+    }
+
     /// Whether this watcher waits with IDLE (rather than polling).
     pub fn uses_idle(&self) -> bool {
         self.caps.idle && !self.force_poll
     }
 
     /// Watches until `stop` turns true, then scans once more and returns itself (for cleanup).
-    pub async fn run(
+    pub async fn run<T: Tags>(
         mut self,
-        shared: Arc<Shared>,
+        shared: Arc<T>,
         mut stop: signal::Receiver<bool>,
         step: Duration,
     ) -> Watcher {
         let mut backoff = Duration::from_millis(100);
         loop {
             if self.session.is_none() {
-                if self.reconnects >= MAX_RECONNECTS || *stop.borrow() {
+                if self.reconnects >= self.max_reconnects || *stop.borrow() {
                     return self;
                 }
-                self.reconnects += 1;
+                self.reconnects = self.reconnects.saturating_add(1);
                 match self.reconnect(step).await {
-                    Ok(()) => backoff = Duration::from_millis(100),
-                    Err(d) => {
-                        self.last_error = Some(d);
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(4));
+                    Ok(()) => {
+                        backoff = Duration::from_millis(100);
+                        shared.connection(self.target, &self.folder, Ok(()));
+                    }
+                    Err(f) => {
+                        shared.connection(self.target, &self.folder, Err(&f));
+                        self.last_error = Some(f.diagnosis);
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = stop.changed() => {}
+                        }
+                        backoff = (backoff * 2).min(self.backoff_max);
                         continue;
                     }
                 }
             }
-            match self.watch_connected(&shared, &mut stop, step).await {
+            match self.watch_connected(&*shared, &mut stop, step).await {
                 Ok(()) => return self,
                 Err(e) => {
                     tracing::debug!(folder = %self.folder, error = %e, "load watch lost its connection");
-                    self.last_error = Some(imap::classify(&self.account, Stage::Other, &e));
+                    let d = imap::classify(&self.account, Stage::Other, &e);
+                    let failure = Failure {
+                        phase: Phase::ImapConnect,
+                        diagnosis: d.clone(),
+                    };
+                    shared.connection(self.target, &self.folder, Err(&failure));
+                    self.last_error = Some(d);
                     self.session = None;
                 }
             }
         }
     }
 
-    async fn reconnect(&mut self, step: Duration) -> Result<(), Diagnosis> {
-        let (mut session, caps) = imap::connect(&self.account, step, None)
-            .await
-            .map_err(|f| f.diagnosis)?;
+    async fn reconnect(&mut self, step: Duration) -> Result<(), Failure> {
+        let (mut session, caps) = imap::connect(&self.account, step, None).await?;
         imap::select(&mut session, &self.folder, step)
             .await
-            .map_err(|e| imap::classify(&self.account, Stage::Select, &e))?;
+            .map_err(|e| Failure {
+                phase: Phase::ImapConnect,
+                diagnosis: imap::classify(&self.account, Stage::Select, &e),
+            })?;
         self.caps = caps;
         self.session = Some(session);
         Ok(())
     }
 
     /// Scan, then IDLE (or sleep) until something changes or `stop`; repeat.
-    async fn watch_connected(
+    async fn watch_connected<T: Tags>(
         &mut self,
-        shared: &Shared,
+        shared: &T,
         stop: &mut signal::Receiver<bool>,
         step: Duration,
     ) -> async_imap::error::Result<()> {
@@ -202,6 +263,9 @@ impl Watcher {
         loop {
             let stopping = *stop.borrow_and_update();
             let news = self.scan(shared, step).await?;
+            if self.settle {
+                self.settle_pending(shared, step).await?;
+            }
             if stopping {
                 return Ok(());
             }
@@ -247,7 +311,11 @@ impl Watcher {
 
     /// Fetches the tag header of every message above the watermark and reports the tags to
     /// the shared map. Returns whether anything new was there.
-    async fn scan(&mut self, shared: &Shared, step: Duration) -> async_imap::error::Result<bool> {
+    async fn scan<T: Tags>(
+        &mut self,
+        shared: &T,
+        step: Duration,
+    ) -> async_imap::error::Result<bool> {
         let session = self
             .session
             .as_mut()
@@ -283,9 +351,72 @@ impl Watcher {
         }
         if !hits.is_empty() {
             let ours = shared.matched(&hits, self.target, &self.folder, self.junk);
-            self.found.extend(ours);
+            if self.settle {
+                let mine = hits.iter().filter(|(_, uid)| ours.contains(uid));
+                self.pending
+                    .extend(mine.map(|&(tag, uid)| (tag, uid, false)));
+            } else {
+                self.found.extend(ours);
+            }
         }
         Ok(highest.is_some())
+    }
+
+    /// Settle mode: fetches each pending probe (once), reports it, then deletes them all by
+    /// UID. A lost connection keeps them pending for the next connection; a refusal is
+    /// reported and dropped (the monitor's restart sweep gets what is left).
+    async fn settle_pending<T: Tags>(
+        &mut self,
+        shared: &T,
+        step: Duration,
+    ) -> async_imap::error::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let session = self
+            .session
+            .as_mut()
+            .ok_or(async_imap::error::Error::ConnectionLost)?;
+        for (tag, uid, fetched) in self.pending.iter_mut().filter(|p| !p.2) {
+            let t = std::time::Instant::now();
+            let got = imap::fetch_raw(session, *uid, step).await?;
+            shared.fetched(*tag, got.as_ref().map(|f| f.raw.as_slice()), t.elapsed());
+            *fetched = true;
+        }
+        let t = std::time::Instant::now();
+        let uids: Vec<u32> = self.pending.iter().map(|p| p.1).collect();
+        let tags: Vec<u128> = self.pending.iter().map(|p| p.0).collect();
+        let archives = self.account.expunge_archives || self.caps.gmail;
+        let leaves_folder = (archives || !self.caps.uidplus)
+            && self.folders.trash.as_deref() != Some(self.folder.as_str());
+        let done = imap::delete_exactly(
+            session,
+            &self.caps,
+            &self.folders,
+            &self.folder,
+            &uids,
+            "",
+            archives,
+            step,
+        )
+        .await;
+        let result = match done {
+            Ok((n, None)) => Ok(n),
+            Ok((_, Some(warning))) => Err(warning),
+            Err(
+                e @ (async_imap::error::Error::Io(_) | async_imap::error::Error::ConnectionLost),
+            ) => {
+                return Err(e);
+            }
+            Err(e) => Err(format!("cleanup in {} failed: {e}", self.folder)),
+        };
+        shared.cleaned(&tags, t.elapsed(), result);
+        self.pending.clear();
+        if leaves_folder {
+            // The MOVE to Trash selected Trash: back to the watched folder.
+            imap::select(session, &self.folder, step).await?;
+        }
+        Ok(())
     }
 
     /// Deletes every copy of this run's probes seen here: one `UID STORE +FLAGS.SILENT
@@ -303,7 +434,7 @@ impl Watcher {
                 "could not reconnect to clean {}; {} probe(s) left there: {}",
                 self.folder,
                 self.found.len(),
-                d.summary
+                d.diagnosis.summary
             ));
             return;
         }

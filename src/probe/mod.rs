@@ -155,6 +155,11 @@ impl Recorder {
         self.phases.truncate(mark);
     }
 
+    /// The phases recorded so far (for callers that keep their own accounts, like the monitor).
+    pub fn into_phases(self) -> Vec<PhaseReport> {
+        self.phases
+    }
+
     pub fn append_detail(&mut self, phase: Phase, extra: &str) {
         if let Some(p) = self.phases.iter_mut().rev().find(|p| p.name == phase) {
             p.detail.push_str(extra);

@@ -1,0 +1,763 @@
+//! [`Monitor`]: a long-running exporter. Each [`Route`] (a sender and a mailbox) is probed
+//! every interval (±10 % jitter) over ONE kept SMTP connection per sender, while ONE IMAP
+//! connection per watched folder IDLEs and matches every outstanding probe; `/metrics` serves
+//! OpenMetrics text. Layout: `table` (probes by tag), `sender` (kept SMTP connections),
+//! `metrics`, `http` (hyper).
+
+mod http;
+mod metrics;
+mod sender;
+mod table;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::config::Account;
+use crate::diagnose::{self, Code, Diagnosis, Protocol};
+use crate::load::watch as load_watch;
+use crate::probe::{Failure, Recorder, Sweep, message};
+use crate::report::{Phase, Verdict};
+
+pub use http::OPENMETRICS;
+pub use metrics::BUCKETS;
+use metrics::Metrics;
+use sender::SmtpSlot;
+use table::{Status, Table};
+
+/// Default probe interval and timeout of a route.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default listen address (the port is in Prometheus's exporter port registry range).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9599";
+/// How long in-flight probes get to finish at shutdown before they are abandoned.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
+/// Longest wait between IMAP reconnects.
+const RECONNECT_MAX: Duration = Duration::from_secs(60);
+/// How often the stale-probe sweep runs after the one at start.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// One monitored path: probes from `from` to `to`'s mailbox.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The `route` label of every series.
+    pub name: String,
+    pub from: Account,
+    pub to: Account,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+impl Route {
+    /// A route probed every minute with a two-minute delivery timeout.
+    pub fn new(name: impl Into<String>, from: Account, to: Account) -> Route {
+        Route {
+            name: name.into(),
+            from,
+            to,
+            interval: DEFAULT_INTERVAL,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Time between probes (each one jittered by ±10 %).
+    pub fn interval(mut self, d: Duration) -> Route {
+        self.interval = d;
+        self
+    }
+
+    /// How long a probe may take from SMTP acceptance to being seen; also caps each command.
+    pub fn timeout(mut self, d: Duration) -> Route {
+        self.timeout = d;
+        self
+    }
+
+    fn step(&self) -> Duration {
+        self.timeout
+            .clamp(Duration::from_secs(1), Duration::from_secs(30))
+    }
+}
+
+/// Why a monitor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The exporter, configured; [`Monitor::start`] runs it in the background.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use mailtrip::monitor::{Monitor, Route};
+/// use mailtrip::server::{ServerConfig, TestServer};
+/// use mailtrip::Account;
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = TestServer::start(
+///     ServerConfig::default().with_user("a@test.local", "pw").with_user("b@test.local", "pw"),
+/// ).await?;
+/// let route = Route::new(
+///     "a-to-b",
+///     Account::embedded(&server, "a@test.local", "pw"),
+///     Account::embedded(&server, "b@test.local", "pw"),
+/// )
+/// .interval(Duration::from_secs(1))
+/// .timeout(Duration::from_secs(5));
+/// let monitor = Monitor::new(vec![route])
+///     .listen("127.0.0.1:0".parse()?)
+///     .start()
+///     .await?;
+/// println!("scrape http://{}/metrics", monitor.local_addr());
+/// monitor.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    routes: Vec<Route>,
+    listen: SocketAddr,
+    sweep: bool,
+    run_id: Option<String>,
+}
+
+/// Everything the background tasks share.
+struct Ctx {
+    routes: Vec<Route>,
+    route_mailbox: Vec<usize>,
+    route_sender: Vec<usize>,
+    senders: Vec<SmtpSlot>,
+    table: Arc<Table>,
+    metrics: Arc<Metrics>,
+    run_id: String,
+}
+
+/// A running monitor: where it listens, its metrics, and how to stop it.
+pub struct MonitorHandle {
+    addr: SocketAddr,
+    ctx: Arc<Ctx>,
+    stop_probes: watch::Sender<bool>,
+    stop_watch: watch::Sender<bool>,
+    stop_rest: watch::Sender<bool>,
+    schedulers: Vec<JoinHandle<()>>,
+    watchers: Vec<JoinHandle<()>>,
+    rest: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MonitorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorHandle")
+            .field("addr", &self.addr)
+            .field("routes", &self.ctx.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Monitor {
+    /// A monitor of `routes`, listening on 127.0.0.1:9599 unless told otherwise.
+    pub fn new(routes: Vec<Route>) -> Monitor {
+        Monitor {
+            routes,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9599)),
+            sweep: true,
+            run_id: None,
+        }
+    }
+
+    /// Where `/metrics` and `/healthz` are served (port 0: any free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Monitor {
+        self.listen = addr;
+        self
+    }
+
+    /// Whether to delete this sender's stale probes (older than the route's timeout) at start
+    /// and hourly; on by default.
+    pub fn sweep(mut self, yes: bool) -> Monitor {
+        self.sweep = yes;
+        self
+    }
+
+    /// Sets the run id written to each probe's `X-Mailtrip-Run` (default: a fresh UUID v7).
+    pub fn run_id(mut self, id: impl Into<String>) -> Monitor {
+        self.run_id = Some(id.into());
+        self
+    }
+
+    fn validate(&self) -> Result<(), MonitorError> {
+        if self.routes.is_empty() {
+            return Err(MonitorError::Invalid("no route to monitor".into()));
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if r.name.is_empty() {
+                return Err(MonitorError::Invalid(format!(
+                    "route {} has no name",
+                    i + 1
+                )));
+            }
+            if self.routes[..i].iter().any(|o| o.name == r.name) {
+                return Err(MonitorError::Invalid(format!(
+                    "two routes are named {:?}; give each its own name",
+                    r.name
+                )));
+            }
+            if r.interval.is_zero() || r.timeout.is_zero() {
+                return Err(MonitorError::Invalid(format!(
+                    "route {:?}: interval and timeout must be positive",
+                    r.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds the listener and starts probing, watching and serving in the background.
+    pub async fn start(self) -> Result<MonitorHandle, MonitorError> {
+        self.validate()?;
+        let listener =
+            TcpListener::bind(self.listen)
+                .await
+                .map_err(|source| MonitorError::Bind {
+                    addr: self.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| MonitorError::Bind {
+            addr: self.listen,
+            source,
+        })?;
+
+        // One watched mailbox per (IMAP server, login); one sender per (SMTP server, login).
+        let mut mailboxes: Vec<Account> = Vec::new();
+        let mut senders: Vec<Account> = Vec::new();
+        let mut route_mailbox = Vec::new();
+        let mut route_sender = Vec::new();
+        for r in &self.routes {
+            let same_box = |a: &Account| a.imap == r.to.imap && a.user == r.to.user;
+            let m = match mailboxes.iter().position(same_box) {
+                Some(m) => m,
+                None => {
+                    mailboxes.push(r.to.clone());
+                    mailboxes.len() - 1
+                }
+            };
+            route_mailbox.push(m);
+            let same_sender = |a: &Account| a.smtp == r.from.smtp && a.user == r.from.user;
+            let s = match senders.iter().position(same_sender) {
+                Some(s) => s,
+                None => {
+                    senders.push(r.from.clone());
+                    senders.len() - 1
+                }
+            };
+            route_sender.push(s);
+        }
+        for s in &senders {
+            crate::probe::smtp::prewarm(s);
+        }
+        let metrics = Arc::new(Metrics::new(&self.routes));
+        let table = Arc::new(Table::new(
+            metrics.clone(),
+            self.routes.iter().map(|r| r.name.clone()).collect(),
+            mailboxes.iter().map(|m| m.address.clone()).collect(),
+        ));
+        let ctx = Arc::new(Ctx {
+            routes: self.routes.clone(),
+            route_mailbox,
+            route_sender,
+            senders: senders.into_iter().map(SmtpSlot::new).collect(),
+            table,
+            metrics: metrics.clone(),
+            run_id: self
+                .run_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        });
+
+        let (stop_probes, probes_rx) = watch::channel(false);
+        let (stop_watch, watch_rx) = watch::channel(false);
+        let (stop_rest, rest_rx) = watch::channel(false);
+        let rest = vec![
+            tokio::spawn(http::serve(listener, metrics, rest_rx.clone())),
+            tokio::spawn(sweeper(ctx.clone(), mailboxes.clone(), self.sweep, rest_rx)),
+        ];
+        let watchers = mailboxes
+            .into_iter()
+            .enumerate()
+            .map(|(m, account)| {
+                tokio::spawn(watch_mailbox(ctx.clone(), m, account, watch_rx.clone()))
+            })
+            .collect();
+        let schedulers = (0..ctx.routes.len())
+            .map(|r| tokio::spawn(schedule(ctx.clone(), r, probes_rx.clone())))
+            .collect();
+        Ok(MonitorHandle {
+            addr,
+            ctx,
+            stop_probes,
+            stop_watch,
+            stop_rest,
+            schedulers,
+            watchers,
+            rest,
+        })
+    }
+}
+
+impl MonitorHandle {
+    /// The address `/metrics` is served on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The metrics as `/metrics` would serve them right now.
+    pub fn metrics_text(&self) -> String {
+        self.ctx.metrics.encode()
+    }
+
+    /// Stops: no new probes; in-flight ones get about a second to arrive (and be deleted),
+    /// then are abandoned (the next start's sweep deletes them); the watchers scan and clean
+    /// once more and log out; SMTP says QUIT; the HTTP server stops. Takes about two seconds
+    /// at most.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop_probes.send(true);
+        join_within(
+            &mut self.schedulers,
+            SHUTDOWN_GRACE + Duration::from_millis(300),
+        )
+        .await;
+        let _ = self.stop_watch.send(true);
+        let quit = futures::future::join_all(self.ctx.senders.iter().map(|s| s.close()));
+        let _ = tokio::time::timeout(Duration::from_millis(500), quit).await;
+        join_within(&mut self.watchers, Duration::from_millis(700)).await;
+        let _ = self.stop_rest.send(true);
+        join_within(&mut self.rest, Duration::from_millis(300)).await;
+    }
+}
+
+impl Drop for MonitorHandle {
+    fn drop(&mut self) {
+        // Dropped without shutdown(): the tasks end on their own.
+        let _ = self.stop_probes.send(true);
+        let _ = self.stop_watch.send(true);
+        let _ = self.stop_rest.send(true);
+    }
+}
+
+/// Waits for `tasks` until `limit`, then aborts what is left.
+async fn join_within(tasks: &mut Vec<JoinHandle<()>>, limit: Duration) {
+    let all = futures::future::join_all(tasks.iter_mut());
+    if tokio::time::timeout(limit, all).await.is_err() {
+        for t in tasks.iter() {
+            t.abort();
+        }
+    }
+    tasks.clear();
+}
+
+/// Starts a probe for route `r` every interval (jittered) until `stop`; then gives the ones
+/// in flight a grace period.
+async fn schedule(ctx: Arc<Ctx>, r: usize, mut stop: watch::Receiver<bool>) {
+    let interval = ctx.routes[r].interval;
+    let mut probes = JoinSet::new();
+    // The first probe soon, but not every route at the same instant.
+    let mut wait = interval.mul_f64(rand::rng().random_range(0.0..0.1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => break,
+        }
+        while probes.try_join_next().is_some() {}
+        probes.spawn(probe(ctx.clone(), r));
+        wait = interval.mul_f64(rand::rng().random_range(0.9..1.1));
+    }
+    let finish = async { while probes.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, finish).await.is_err() {
+        tracing::info!(
+            route = ctx.routes[r].name,
+            left = probes.len(),
+            "monitor: abandoning probes in flight at shutdown (the next start sweeps them)"
+        );
+        probes.abort_all();
+    }
+}
+
+/// One probe of route `r`, with its outcome counted.
+async fn probe(ctx: Arc<Ctx>, r: usize) {
+    let name = ctx.routes[r].name.as_str();
+    let m = &ctx.metrics;
+    let label = Metrics::route(name);
+    m.in_flight.get_or_create(&label).inc();
+    // Decrement even when the task is aborted at shutdown.
+    struct InFlight<'a>(&'a Metrics, &'a metrics::RouteLabel);
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.in_flight.get_or_create(self.1).dec();
+        }
+    }
+    let _guard = InFlight(m, &label);
+    match round_trip(&ctx, r).await {
+        Ok(verdict) => {
+            tracing::debug!(
+                route = name,
+                verdict = verdict.as_str(),
+                "monitor: probe done"
+            );
+            m.verdict(name, verdict);
+        }
+        Err((verdict, f)) => {
+            tracing::warn!(
+                route = name,
+                phase = f.phase.as_str(),
+                code = f.diagnosis.code.as_str(),
+                "monitor: probe failed: {}",
+                f.diagnosis.summary
+            );
+            m.failure(name, f.phase, f.diagnosis.code);
+            m.verdict(name, verdict);
+        }
+    }
+}
+
+/// Sends one probe and waits for the watcher to see, fetch and verify it.
+async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> {
+    let route = &ctx.routes[r];
+    let name = route.name.as_str();
+    let m = &ctx.metrics;
+    let mailbox = ctx.route_mailbox[r];
+    let step = route.step();
+
+    // 1. The watch must be up, or the probe could arrive unseen. While it is still
+    // connecting, wait; when it is down, the probe fails in the watch's phase at once.
+    if let Some(mut status) = ctx.table.status(mailbox) {
+        let settled = status.wait_for(|s| !matches!(s, Status::Connecting));
+        let _ = tokio::time::timeout(route.timeout, settled).await;
+        let up = matches!(&*status.borrow(), Status::Up);
+        if !up {
+            let f = match &*status.borrow() {
+                Status::Down(f) => f.clone(),
+                _ => Failure {
+                    phase: Phase::ImapConnect,
+                    diagnosis: diagnose::transport(
+                        Code::Timeout,
+                        Protocol::Imap,
+                        &route.to.imap.authority(),
+                        &format!(
+                            "the IMAP watch was not connected within {:.1} s",
+                            route.timeout.as_secs_f64()
+                        ),
+                    ),
+                },
+            };
+            let verdict = if f.phase == Phase::ImapAuth {
+                Verdict::AuthFailed
+            } else {
+                Verdict::Error
+            };
+            return Err((verdict, f));
+        }
+    }
+
+    // 2. Build, register, send.
+    let uuid = uuid::Uuid::now_v7();
+    let tag = uuid.as_u128();
+    let probe = message::build_with(
+        &route.from.address,
+        &route.to.address,
+        &uuid.to_string(),
+        &ctx.run_id,
+        message::Payload::Plain,
+        Some(route.timeout),
+        &[],
+    )
+    .map_err(|e| {
+        let d = Diagnosis {
+            code: Code::SenderRejected,
+            summary: e.to_string(),
+            hint: "check the route's from/to addresses".into(),
+            link: None,
+            server_text: None,
+        };
+        (
+            Verdict::Error,
+            Failure {
+                phase: Phase::SmtpSubmit,
+                diagnosis: d,
+            },
+        )
+    })?;
+    let probe = Arc::new(probe);
+    let waiters = ctx.table.register(tag, r, probe.clone(), route.timeout);
+    // Forget the probe if this task is abandoned before it ends (shutdown).
+    struct Registered<'a>(&'a Table, u128, bool);
+    impl Drop for Registered<'_> {
+        fn drop(&mut self) {
+            if self.2 {
+                self.0.forget(self.1);
+            }
+        }
+    }
+    let mut registered = Registered(&ctx.table, tag, true);
+    let sender = &ctx.senders[ctx.route_sender[r]];
+    let mut rec = Recorder::new(None);
+    let started = Instant::now();
+    let sent = sender.submit(&mut rec, &probe, step).await;
+    for p in rec.into_phases().iter().filter(|p| p.ok) {
+        m.observe_phase(name, p.name, p.ms / 1000.0);
+    }
+    registered.2 = false;
+    if let Err(f) = sent {
+        ctx.table.failed(tag);
+        let verdict = if f.phase == Phase::SmtpAuth {
+            Verdict::AuthFailed
+        } else {
+            Verdict::SendFailed
+        };
+        return Err((verdict, f));
+    }
+    let accepted = Instant::now();
+    ctx.table.accepted(tag);
+
+    // 3. Wait for a watcher to see it.
+    let mut seen_rx = waiters.seen;
+    let seen = match tokio::time::timeout_at(accepted + route.timeout, &mut seen_rx).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(_)) => None,
+        Err(_) if ctx.table.expire(tag) => None,
+        Err(_) => seen_rx.await.ok(),
+    };
+    let Some(seen) = seen else {
+        ctx.table.expire(tag);
+        let d = Diagnosis {
+            code: Code::Timeout,
+            summary: format!(
+                "the probe did not arrive in {}'s INBOX or spam folder within {:.1} s of being \
+                 accepted",
+                route.to.address,
+                route.timeout.as_secs_f64()
+            ),
+            hint: "delivery is slow or the message was dropped; if it arrives later it is \
+                   counted in mailtrip_monitor_late_arrivals_total"
+                .into(),
+            link: None,
+            server_text: None,
+        };
+        return Err((
+            Verdict::NotDelivered,
+            Failure {
+                phase: Phase::Delivery,
+                diagnosis: d,
+            },
+        ));
+    };
+    let delivery = seen.at.saturating_duration_since(accepted);
+    m.observe_phase(name, Phase::Delivery, delivery.as_secs_f64());
+    m.round_trip
+        .get_or_create(&Metrics::route(name))
+        .observe(seen.at.saturating_duration_since(started).as_secs_f64());
+
+    // 4. The watcher fetches and verifies it, then deletes it.
+    let fetch_limit = step.max(Duration::from_secs(5)) * 2;
+    let checked = match tokio::time::timeout(fetch_limit, waiters.checked).await {
+        Ok(Ok(c)) => c,
+        _ => {
+            return Err((
+                Verdict::Error,
+                Failure {
+                    phase: Phase::Fetch,
+                    diagnosis: diagnose::transport(
+                        Code::ServerError,
+                        Protocol::Imap,
+                        &route.to.imap.authority(),
+                        "the probe was seen but could not be fetched (the watch connection \
+                         dropped)",
+                    ),
+                },
+            ));
+        }
+    };
+    m.observe_phase(name, Phase::Fetch, checked.fetch.as_secs_f64());
+    if checked.missing {
+        return Err((
+            Verdict::Error,
+            Failure {
+                phase: Phase::Fetch,
+                diagnosis: diagnose::transport(
+                    Code::ServerError,
+                    Protocol::Imap,
+                    &route.to.imap.authority(),
+                    "the server returned no body for the probe's UID",
+                ),
+            },
+        ));
+    }
+    m.observe_phase(name, Phase::Verify, checked.verify.as_secs_f64());
+    if let Some(problem) = checked.problem {
+        return Err((
+            Verdict::ContentMismatch,
+            Failure {
+                phase: Phase::Verify,
+                diagnosis: Diagnosis {
+                    code: Code::MessageRejected,
+                    summary: format!("the probe arrived changed: {problem}"),
+                    hint: "something between sender and mailbox rewrites messages (a footer, \
+                           disclaimer or re-encoding); check gateways and list settings"
+                        .into(),
+                    link: None,
+                    server_text: None,
+                },
+            },
+        ));
+    }
+    Ok(if seen.junk {
+        Verdict::DeliveredToSpam
+    } else {
+        Verdict::Delivered
+    })
+}
+
+/// Keeps the watchers of one mailbox (INBOX and the spam folder) running: opens them (again
+/// and again, with backoff, while that fails) and runs them in settle mode until `stop`.
+async fn watch_mailbox(ctx: Arc<Ctx>, m: usize, account: Account, mut stop: watch::Receiver<bool>) {
+    let step = ctx
+        .routes
+        .iter()
+        .zip(&ctx.route_mailbox)
+        .filter(|(_, mb)| **mb == m)
+        .map(|(r, _)| r.step())
+        .min()
+        .unwrap_or(Duration::from_secs(30));
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match load_watch::open(m, &account, &account, step, false).await {
+            Ok(opened) => {
+                for w in &opened.warnings {
+                    tracing::info!(mailbox = account.address, "monitor: {w}");
+                }
+                let tasks: Vec<_> = opened
+                    .watchers
+                    .into_iter()
+                    .map(|w| {
+                        ctx.table.watch_state(m, &w.folder, true);
+                        let w = w.settle(RECONNECT_MAX);
+                        tokio::spawn(w.run(ctx.table.clone(), stop.clone(), step))
+                    })
+                    .collect();
+                ctx.table.set_status(m, Status::Up);
+                for t in tasks {
+                    if let Ok(mut w) = t.await {
+                        crate::probe::imap::logout(w.session.take()).await;
+                    }
+                }
+                return;
+            }
+            Err(e) => {
+                let failure = match e {
+                    crate::load::LoadError::Setup { phase, diagnosis } => {
+                        Failure { phase, diagnosis }
+                    }
+                    other => Failure {
+                        phase: Phase::ImapConnect,
+                        diagnosis: diagnose::transport(
+                            Code::ServerError,
+                            Protocol::Imap,
+                            &account.imap.authority(),
+                            &other.to_string(),
+                        ),
+                    },
+                };
+                tracing::warn!(
+                    mailbox = account.address,
+                    "monitor: cannot watch the mailbox: {}; retrying in {:.0} s",
+                    failure.diagnosis.summary,
+                    backoff.as_secs_f64()
+                );
+                ctx.table.watch_state(m, "INBOX", false);
+                ctx.table.set_status(m, Status::Down(failure));
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(RECONNECT_MAX);
+            }
+        }
+    }
+}
+
+/// Deletes this sender's stale probes (older than the route's timeout) from each watched
+/// mailbox at start and every hour, until `stop`.
+async fn sweeper(
+    ctx: Arc<Ctx>,
+    mailboxes: Vec<Account>,
+    enabled: bool,
+    mut stop: watch::Receiver<bool>,
+) {
+    if !enabled {
+        return;
+    }
+    // (mailbox, sender address, oldest timeout) without repeats.
+    let mut jobs: Vec<(usize, String, Duration)> = Vec::new();
+    for (r, route) in ctx.routes.iter().enumerate() {
+        let m = ctx.route_mailbox[r];
+        match jobs
+            .iter_mut()
+            .find(|(jm, s, _)| *jm == m && s.eq_ignore_ascii_case(&route.from.address))
+        {
+            Some(job) => job.2 = job.2.max(route.timeout),
+            None => jobs.push((m, route.from.address.clone(), route.timeout)),
+        }
+    }
+    loop {
+        for (m, sender, older_than) in &jobs {
+            let sweep = Sweep::new(mailboxes[*m].clone())
+                .sender(sender.clone())
+                .older_than(*older_than);
+            let run = async {
+                let listed = sweep.list().await?;
+                if listed.found.is_empty() {
+                    return Ok(0);
+                }
+                sweep.delete(&listed).await.map(|r| r.deleted)
+            };
+            let done = tokio::select! {
+                r = run => r,
+                _ = stop.changed() => return,
+            };
+            match done {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(
+                        mailbox = mailboxes[*m].address,
+                        n,
+                        "monitor: swept stale probes"
+                    );
+                    ctx.metrics
+                        .swept
+                        .get_or_create(&metrics::MailboxLabel {
+                            mailbox: mailboxes[*m].address.clone(),
+                        })
+                        .inc_by(n as u64);
+                }
+                Err(d) => tracing::warn!(
+                    mailbox = mailboxes[*m].address,
+                    "monitor: sweeping stale probes failed: {}",
+                    d.summary
+                ),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! One SMTP connection per sending account, kept open and reused probe after probe (opened
+//! with `probe::smtp::open`, so connect, TLS and AUTH are timed and diagnosed as in `check`).
+//! A kept connection the server dropped meanwhile is replaced once, before anything was sent.
+
+use std::time::Duration;
+
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+use tokio::sync::Mutex;
+use tokio::time::timeout;
+
+use crate::config::Account;
+use crate::diagnose::Stage;
+use crate::probe::message::Probe;
+use crate::probe::{Failure, Recorder, smtp};
+use crate::report::Phase;
+
+/// A sending account and its kept connection.
+pub struct SmtpSlot {
+    pub account: Account,
+    conn: Mutex<Option<AsyncSmtpConnection>>,
+}
+
+/// Why a submission on an open connection failed: the step, and lettre's error (`None`: the
+/// step timed out).
+struct SubmitError {
+    stage: Stage,
+    error: Option<lettre::transport::smtp::Error>,
+}
+
+impl SmtpSlot {
+    pub fn new(account: Account) -> SmtpSlot {
+        SmtpSlot {
+            account,
+            conn: Mutex::new(None),
+        }
+    }
+
+    /// Submits `probe`, opening a connection first if none is kept. Probes of routes that
+    /// share this sender wait their turn.
+    pub async fn submit(
+        &self,
+        rec: &mut Recorder,
+        probe: &Probe,
+        step: Duration,
+    ) -> Result<String, Failure> {
+        let mut guard = self.conn.lock().await;
+        let mut reused = guard.is_some();
+        loop {
+            let conn = match guard.as_mut() {
+                Some(c) => c,
+                None => {
+                    let c = smtp::open(rec, &self.account, step)
+                        .await
+                        .map_err(|e| e.failure)?;
+                    reused = false;
+                    guard.insert(c)
+                }
+            };
+            let t = rec.start(Phase::SmtpSubmit);
+            match submit_on(conn, probe, step).await {
+                Ok(reply) => {
+                    rec.ok(Phase::SmtpSubmit, t, format!("accepted: {reply}"));
+                    return Ok(reply);
+                }
+                Err(e) => {
+                    let answered = e.error.as_ref().is_some_and(|e| e.status().is_some());
+                    if !answered {
+                        if let Some(mut c) = guard.take() {
+                            let _ = timeout(Duration::from_millis(200), c.abort()).await;
+                        }
+                        // A kept connection that died while idle: once more on a fresh one,
+                        // but only if the server never got the message.
+                        if reused && e.stage == Stage::MailFrom {
+                            tracing::debug!(
+                                "monitor: kept SMTP connection was dropped; reconnecting"
+                            );
+                            reused = false;
+                            continue;
+                        }
+                    } else if let Some(c) = guard.as_mut() {
+                        let _ = smtp::submit_step(c, step, Stage::Other, Rset).await;
+                    }
+                    let d = match &e.error {
+                        None => smtp::timed_out(&self.account, &format!("{:?}", e.stage), step),
+                        Some(err) => smtp::classify(err, e.stage, &self.account, false).0,
+                    };
+                    return Err(rec.fail(Phase::SmtpSubmit, t, d));
+                }
+            }
+        }
+    }
+
+    /// Says QUIT on the kept connection, if any.
+    pub async fn close(&self) {
+        if let Some(mut c) = self.conn.lock().await.take() {
+            let _ = timeout(Duration::from_millis(500), c.quit()).await;
+        }
+    }
+}
+
+/// MAIL FROM, RCPT TO, DATA and the message on an authenticated connection.
+async fn submit_on(
+    conn: &mut AsyncSmtpConnection,
+    probe: &Probe,
+    step: Duration,
+) -> Result<String, SubmitError> {
+    let fail = |(stage, error)| SubmitError { stage, error };
+    let mut params = Vec::new();
+    if !probe.bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let env = &probe.envelope;
+    smtp::submit_step(
+        conn,
+        step,
+        Stage::MailFrom,
+        Mail::new(env.from().cloned(), params),
+    )
+    .await
+    .map_err(fail)?;
+    for to in env.to() {
+        smtp::submit_step(conn, step, Stage::RcptTo, Rcpt::new(to.clone(), vec![]))
+            .await
+            .map_err(fail)?;
+    }
+    smtp::submit_step(conn, step, Stage::Data, Data)
+        .await
+        .map_err(fail)?;
+    match timeout(step, conn.message(&probe.bytes)).await {
+        Ok(Ok(reply)) => Ok(smtp::one_line(&reply)),
+        Ok(Err(e)) => Err(fail((Stage::Data, Some(e)))),
+        Err(_) => Err(fail((Stage::Data, None))),
+    }
+}

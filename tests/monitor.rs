@@ -1,0 +1,491 @@
+//! `mailtrip monitor` against the embedded server (issue 7): the binary on an ephemeral port
+//! scraped over HTTP until success, then failure (a delivery delay past the route timeout)
+//! and late-arrival metrics appear, then stopped by SIGTERM; the in-process `Monitor` for an
+//! SMTP AUTH rejection counted by phase and code. Every scrape must parse as OpenMetrics.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mailtrip::Account;
+use mailtrip::monitor::{Monitor, Route};
+use mailtrip::server::Faults;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::util;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+/// Generous bound for anything to show up on a shared, noisy machine (not a speed target).
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// One sample: name, labels, value.
+#[derive(Debug, Clone)]
+struct Sample {
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+}
+
+/// A tiny HTTP/1.1 GET (tests only): status, headers, body.
+async fn get(addr: &str, path: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr)
+        .await
+        .expect("connect to the monitor");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read response");
+    let text = String::from_utf8(raw).expect("utf-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("header/body split");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    (status, head.to_string(), body.to_string())
+}
+
+/// Parses OpenMetrics text, panicking on any line that is not `# HELP/TYPE/UNIT`, `# EOF`
+/// (last) or `name{labels} value`.
+fn parse(text: &str) -> Vec<Sample> {
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"# EOF"), "ends with # EOF:\n{text}");
+    let mut out = Vec::new();
+    for line in &lines[..lines.len() - 1] {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let kind = rest.split(' ').next().unwrap_or("");
+            assert!(
+                ["HELP", "TYPE", "UNIT"].contains(&kind),
+                "bad comment line {line:?}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("`series value`");
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series.to_string(), Vec::new()),
+            Some((name, rest)) => {
+                let inner = rest.strip_suffix('}').expect("labels end with }");
+                (name.to_string(), parse_labels(inner, line))
+            }
+        };
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line:?}"
+        );
+        out.push(Sample {
+            name,
+            labels,
+            value,
+        });
+    }
+    out
+}
+
+fn parse_labels(inner: &str, line: &str) -> Vec<(String, String)> {
+    let mut labels = Vec::new();
+    let mut rest = inner;
+    while !rest.is_empty() {
+        let (key, after) = rest
+            .split_once("=\"")
+            .unwrap_or_else(|| panic!("bad label in {line:?}"));
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(if n == 'n' { '\n' } else { n });
+                    }
+                }
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        let end = end.unwrap_or_else(|| panic!("unterminated label value in {line:?}"));
+        labels.push((key.to_string(), value));
+        rest = after[end + 1..].trim_start_matches(',');
+    }
+    labels
+}
+
+/// The value of the sample named `name` whose labels include all of `want`.
+fn value(samples: &[Sample], name: &str, want: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && want
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|s| s.value)
+}
+
+/// Scrapes `/metrics` until `ok` holds (checking that every scrape parses).
+async fn scrape_until(addr: &str, what: &str, ok: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
+    let start = std::time::Instant::now();
+    loop {
+        let (status, head, body) = get(addr, "/metrics").await;
+        assert_eq!(status, 200, "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/openmetrics-text"),
+            "{head}"
+        );
+        let samples = parse(&body);
+        if ok(&samples) {
+            return samples;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no {what} after {PATIENCE:?}; last scrape:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn at_least(samples: &[Sample], name: &str, want: &[(&str, &str)], n: f64) -> bool {
+    value(samples, name, want).is_some_and(|v| v >= n)
+}
+
+/// A config file naming alice and bob on `server`, with one 1 s route alice → bob.
+fn config(server: &mailtrip::server::TestServer, dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).expect("temp dir");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, server.ca_pem()).expect("write CA");
+    let account = |name: &str, address: &str| {
+        format!(
+            "[accounts.{name}]\naddress = \"{address}\"\npassword_env = \"MT_MONITOR_TEST_PW\"\n\
+             smtp = \"smtp+starttls://localhost:{}\"\nimap = \"imaps://localhost:{}\"\n\
+             ca_file = \"{}\"\n\n",
+            server.submission_addr().port(),
+            server.imaps_addr().port(),
+            ca.display()
+        )
+    };
+    let text = format!(
+        "{}{}[monitor]\n# The --listen flag overrides this.\nlisten = \"127.0.0.1:9\"\n\n\
+         [[routes]]\nname = \"a2b\"\nfrom = \"alice\"\nto = \"bob\"\ninterval = \"1s\"\ntimeout = \"2s\"\n",
+        account("alice", "alice@mailtrip.test"),
+        account("bob", "bob@mailtrip.test"),
+    );
+    let path = dir.join("mailtrip.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Probes in bob's mailbox that mailtrip sent (tag header present).
+fn probes_in(server: &mailtrip::server::TestServer, folder: &str) -> usize {
+    server
+        .messages("bob@mailtrip.test", folder)
+        .map(|m| {
+            m.iter()
+                .filter(|m| {
+                    String::from_utf8_lossy(&m.raw)
+                        .to_ascii_lowercase()
+                        .contains("x-mailtrip-probe:")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_binary_success_then_timeout_and_late_then_sigterm() {
+    let server = util::server().await;
+    let dir = std::env::temp_dir().join(format!("mailtrip-monitor-{}", std::process::id()));
+    let cfg = config(&server, &dir);
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["monitor", "--config"])
+        .arg(&cfg)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("MT_MONITOR_TEST_PW", util::PASSWORD)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start mailtrip monitor");
+
+    // The first lines say where it listens; the rest is collected for the end.
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let collector = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut addr_tx = Some(addr_tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("listening on http://").nth(1)
+                    && let Some(tx) = addr_tx.take()
+                {
+                    let addr = rest.split('/').next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                let mut l = log.lock().expect("log");
+                l.push_str(&line);
+                l.push('\n');
+            }
+        })
+    };
+    let addr = tokio::time::timeout(PATIENCE, addr_rx)
+        .await
+        .expect("the monitor prints its address")
+        .expect("address line");
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{addr}"
+    );
+
+    let (status, _, body) = get(&addr, "/healthz").await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    assert_eq!(get(&addr, "/nope").await.0, 404);
+
+    // 1. Success.
+    let route = [("route", "a2b")];
+    let ok = scrape_until(&addr, "successful round trip", |s| {
+        at_least(
+            s,
+            "mailtrip_monitor_round_trips_total",
+            &[("route", "a2b"), ("verdict", "delivered")],
+            1.0,
+        ) && value(s, "mailtrip_monitor_success", &route) == Some(1.0)
+    })
+    .await;
+    assert!(at_least(
+        &ok,
+        "mailtrip_monitor_last_success_timestamp_seconds",
+        &route,
+        1.0e9
+    ));
+    for le in ["0.01", "600.0", "+Inf"] {
+        assert!(
+            value(
+                &ok,
+                "mailtrip_monitor_phase_duration_seconds_bucket",
+                &[("route", "a2b"), ("phase", "delivery"), ("le", le)]
+            )
+            .is_some(),
+            "delivery histogram has a bucket le={le}"
+        );
+    }
+    for phase in ["smtp_submit", "delivery", "fetch", "verify", "cleanup"] {
+        assert!(
+            at_least(
+                &ok,
+                "mailtrip_monitor_phase_duration_seconds_count",
+                &[("route", "a2b"), ("phase", phase)],
+                1.0
+            ),
+            "phase {phase} observed"
+        );
+    }
+    assert!(value(&ok, "mailtrip_monitor_probes_in_flight", &route).is_some());
+
+    // 2. Delivery slower than the 2 s timeout: a failure in the delivery phase, then the
+    // same probes arrive late and are counted (and deleted) as such.
+    server.set_faults(Faults {
+        delivery_delay: Some((Duration::from_secs(4), Duration::from_secs(4))),
+        ..Faults::default()
+    });
+    let failed = scrape_until(&addr, "delivery timeout", |s| {
+        at_least(
+            s,
+            "mailtrip_monitor_failures_total",
+            &[("route", "a2b"), ("phase", "delivery"), ("code", "timeout")],
+            1.0,
+        )
+    })
+    .await;
+    assert_eq!(
+        value(&failed, "mailtrip_monitor_success", &route),
+        Some(0.0)
+    );
+    assert!(at_least(
+        &failed,
+        "mailtrip_monitor_round_trips_total",
+        &[("route", "a2b"), ("verdict", "not_delivered")],
+        1.0
+    ));
+    scrape_until(&addr, "late arrival", |s| {
+        at_least(s, "mailtrip_monitor_late_arrivals_total", &route, 1.0)
+    })
+    .await;
+
+    // 3. Back to normal: every probe that timed out arrives late and is deleted.
+    server.set_faults(Faults::default());
+    scrape_until(&addr, "every timed-out probe counted late", |s| {
+        let timeouts = value(
+            s,
+            "mailtrip_monitor_failures_total",
+            &[("route", "a2b"), ("phase", "delivery"), ("code", "timeout")],
+        )
+        .unwrap_or(0.0);
+        value(s, "mailtrip_monitor_late_arrivals_total", &route) == Some(timeouts)
+            && value(s, "mailtrip_monitor_success", &route) == Some(1.0)
+    })
+    .await;
+
+    // 4. SIGTERM: exits 0 (well within the generous bound), leaving no probe behind.
+    let pid = child.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the monitor exits after SIGTERM")
+        .expect("wait");
+    let _ = tokio::time::timeout(Duration::from_secs(5), collector).await;
+    let log = log.lock().expect("log").clone();
+    assert!(status.success(), "exit 0 after SIGTERM: {status:?}\n{log}");
+    assert!(
+        log.contains("route a2b: alice@mailtrip.test -> bob@mailtrip.test"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(util::PASSWORD),
+        "the password never shows:\n{log}"
+    );
+    assert_eq!(
+        probes_in(&server, "INBOX"),
+        0,
+        "probes left in INBOX:\n{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_in_process_counts_an_auth_rejection_then_recovers() {
+    let server = util::server().await;
+    server.set_faults(Faults {
+        smtp_auth_reject: Some("535 5.7.8 Username and Password not accepted".into()),
+        ..Faults::default()
+    });
+    let alice = Account::embedded(&server, "alice@mailtrip.test", util::PASSWORD);
+    let bob = Account::embedded(&server, "bob@mailtrip.test", util::PASSWORD);
+    let route = Route::new("alice-bob", alice, bob)
+        .interval(Duration::from_secs(1))
+        .timeout(Duration::from_secs(10));
+    let monitor = Monitor::new(vec![route])
+        .listen("127.0.0.1:0".parse().expect("addr"))
+        .sweep(false)
+        .start()
+        .await
+        .expect("monitor starts");
+    let addr = monitor.local_addr().to_string();
+    let route = [("route", "alice-bob")];
+
+    let failed = scrape_until(&addr, "smtp_auth failure", |s| {
+        at_least(
+            s,
+            "mailtrip_monitor_failures_total",
+            &[
+                ("route", "alice-bob"),
+                ("phase", "smtp_auth"),
+                ("code", "auth_rejected"),
+            ],
+            1.0,
+        )
+    })
+    .await;
+    assert_eq!(
+        value(&failed, "mailtrip_monitor_success", &route),
+        Some(0.0)
+    );
+    assert!(at_least(
+        &failed,
+        "mailtrip_monitor_round_trips_total",
+        &[("route", "alice-bob"), ("verdict", "auth_failed")],
+        1.0
+    ));
+
+    // The rejected login left no kept connection: the next probe logs in afresh.
+    server.set_faults(Faults::default());
+    scrape_until(&addr, "recovery", |s| {
+        value(s, "mailtrip_monitor_success", &route) == Some(1.0)
+    })
+    .await;
+    // The library serves the same text in-process.
+    parse(&monitor.metrics_text());
+    monitor.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_in_process_reports_an_imap_watch_that_cannot_log_in() {
+    let server = util::server().await;
+    server.set_faults(Faults {
+        imap_auth_reject: Some("NO [AUTHENTICATIONFAILED] Invalid credentials".into()),
+        ..Faults::default()
+    });
+    let alice = Account::embedded(&server, "alice@mailtrip.test", util::PASSWORD);
+    let bob = Account::embedded(&server, "bob@mailtrip.test", util::PASSWORD);
+    let monitor = Monitor::new(vec![
+        Route::new("r", alice, bob)
+            .interval(Duration::from_secs(1))
+            .timeout(Duration::from_secs(5)),
+    ])
+    .listen("127.0.0.1:0".parse().expect("addr"))
+    .sweep(false)
+    .start()
+    .await
+    .expect("monitor starts");
+    let addr = monitor.local_addr().to_string();
+    let s = scrape_until(&addr, "imap_auth failure", |s| {
+        at_least(
+            s,
+            "mailtrip_monitor_failures_total",
+            &[
+                ("route", "r"),
+                ("phase", "imap_auth"),
+                ("code", "auth_rejected"),
+            ],
+            1.0,
+        )
+    })
+    .await;
+    assert_eq!(
+        value(&s, "mailtrip_monitor_watch_up", &[("folder", "INBOX")]),
+        Some(0.0)
+    );
+    // Nothing was sent while nobody watched.
+    assert_eq!(probes_in(&server, "INBOX"), 0);
+    monitor.shutdown().await;
+}
+
+#[test]
+fn monitor_config_errors_exit_3_and_name_the_route() {
+    let dir = std::env::temp_dir().join(format!("mailtrip-monitor-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[[routes]]\nfrom = \"nobody\"\n").expect("write");
+    let out = std::process::Command::new(BIN)
+        .args(["monitor", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("route 1") && err.contains("no account named \"nobody\""),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
