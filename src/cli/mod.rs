@@ -144,7 +144,14 @@ pub struct AccountArgs {
     /// Recipient address (defaults to the sender: a send-to-self).
     #[arg(long, env = "MAILTRIP_TO")]
     pub to: Option<String>,
-    /// Read the password from this environment variable.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// How to log in and whether to trust the server: shared by every command that connects.
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct AuthArgs {
+    /// Read the password from this environment variable (or set MAILTRIP_PASSWORD).
     #[arg(long)]
     pub password_env: Option<String>,
     /// Read the password from the first line of this file.
@@ -170,19 +177,11 @@ pub struct AccountArgs {
     pub insecure_skip_verify: bool,
 }
 
-impl AccountArgs {
-    /// The overrides for config resolution; MAILTRIP_PASSWORD is read here, into a secret.
+impl AuthArgs {
+    /// Overrides with only the credential and TLS fields set; MAILTRIP_PASSWORD is read here,
+    /// into a secret, and a terminal prompt is allowed when stdin and stderr are terminals.
     pub fn overrides(&self) -> Overrides {
         Overrides {
-            config: self.config.clone(),
-            account: self.account.clone(),
-            to_account: self.to_account.clone(),
-            provider: self.provider.clone(),
-            smtp: self.smtp.clone(),
-            imap: self.imap.clone(),
-            user: self.user.clone(),
-            from: self.from.clone(),
-            to: self.to.clone(),
             password: std::env::var("MAILTRIP_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty())
@@ -196,6 +195,25 @@ impl AccountArgs {
             allow_plaintext: self.allow_plaintext,
             insecure_skip_verify: self.insecure_skip_verify,
             prompt: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+            ..Overrides::default()
+        }
+    }
+}
+
+impl AccountArgs {
+    /// The overrides for config resolution; MAILTRIP_PASSWORD is read here, into a secret.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            account: self.account.clone(),
+            to_account: self.to_account.clone(),
+            provider: self.provider.clone(),
+            smtp: self.smtp.clone(),
+            imap: self.imap.clone(),
+            user: self.user.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            ..self.auth.overrides()
         }
     }
 }

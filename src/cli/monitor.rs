@@ -194,7 +194,7 @@ fn routes_from(
     timeout: Duration,
     a: &MonitorArgs,
 ) -> anyhow::Result<Vec<Route>> {
-    let insecure = a.account.insecure_skip_verify;
+    let insecure = a.account.auth.insecure_skip_verify;
     l.config
         .routes
         .iter()

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, ValueEnum};
-use secrecy::SecretString;
 
 use crate::config::{Account, Overrides, Target, resolve};
 use crate::probe::{Extract, Message, Wait};
@@ -31,27 +30,8 @@ pub struct WaitArgs {
     /// Login name.
     #[arg(long, env = "MAILTRIP_USER")]
     pub user: Option<String>,
-    /// Read the password from this environment variable (or set MAILTRIP_PASSWORD).
-    #[arg(long)]
-    pub password_env: Option<String>,
-    /// Read the password from the first line of this file.
-    #[arg(long)]
-    pub password_file: Option<PathBuf>,
-    /// Run this command (sh -c) and use what it prints as the password.
-    #[arg(long)]
-    pub password_command: Option<String>,
-    /// Read an OAuth2 access token (XOAUTH2) from this environment variable.
-    #[arg(long)]
-    pub oauth2_token_env: Option<String>,
-    /// Trust this PEM root certificate too (private CA).
-    #[arg(long, env = "MAILTRIP_CA_FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// Allow imap:// (no TLS) to a host that is not loopback.
-    #[arg(long)]
-    pub allow_plaintext: bool,
-    /// Do NOT verify TLS certificates.
-    #[arg(long)]
-    pub insecure_skip_verify: bool,
+    #[command(flatten)]
+    pub auth: super::AuthArgs,
 
     /// Folder to watch.
     #[arg(long, default_value = "INBOX")]
@@ -109,18 +89,7 @@ pub(super) fn mailbox_overrides(a: &WaitArgs) -> Overrides {
         smtp: (a.imap.is_some() && a.provider.is_none()).then(|| "smtps://localhost".into()),
         imap: a.imap.clone(),
         user: a.user.clone(),
-        password: std::env::var("MAILTRIP_PASSWORD")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .map(SecretString::from),
-        password_env: a.password_env.clone(),
-        password_file: a.password_file.clone(),
-        password_command: a.password_command.clone(),
-        oauth2_token_env: a.oauth2_token_env.clone(),
-        ca_file: a.ca_file.clone(),
-        allow_plaintext: a.allow_plaintext,
-        insecure_skip_verify: a.insecure_skip_verify,
-        ..Overrides::default()
+        ..a.auth.overrides()
     }
 }
 
