@@ -15,3 +15,5 @@ bash ci/mailstack/start.sh "$state"
 
 bash ci/mailstack/smoke.sh "$state"
 MAILTRIP_MAILSTACK_ENV="$state/env" cargo test --test tests interop:: -- --include-ignored
+# Independent clients the mailstack install brought: swaks against the embedded server.
+cargo test --test tests cli::swaks -- --include-ignored

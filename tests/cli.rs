@@ -275,3 +275,119 @@ fn check_against_a_wrong_password_exits_2_without_printing_it() {
         assert!(text.contains("auth"), "{format}: {text}");
     }
 }
+
+/// Runs the binary with the account flags for `user` on an in-process embedded server.
+fn run_against(
+    server: &mailtrip::server::TestServer,
+    ca: &std::path::Path,
+    user: &str,
+    args: &[&str],
+) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--smtp")
+        .arg(format!(
+            "smtp+starttls://localhost:{}",
+            server.submission_addr().port()
+        ))
+        .arg("--imap")
+        .arg(format!("imaps://localhost:{}", server.imaps_addr().port()))
+        .args(["--user", user, "--password-env", "MT_CLI_PW", "--ca-file"])
+        .arg(ca)
+        .env("MT_CLI_PW", crate::util::PASSWORD)
+        .env_remove("MAILTRIP_CONFIG")
+        .env_remove("MAILTRIP_ACCOUNT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mailtrip")
+}
+
+/// Issue 8's sweep through the binary: without a terminal and without --yes it only lists;
+/// --dry-run deletes nothing; --yes deletes exactly the leftover and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_binary_lists_without_yes_and_deletes_only_leftovers_with_it() {
+    let server = crate::util::server().await;
+    let alice = "alice@mailtrip.test";
+    let ca = tempfile("sweep-ca.pem", server.ca_pem().as_bytes());
+    let other = b"From: carol@elsewhere.test\r\nTo: alice@mailtrip.test\r\nSubject: mailtrip probe 0123abcd\r\nX-Mailtrip-Probe: 01900000-0000-7000-8000-00000000beef\r\n\r\nnot ours\r\n";
+    server.deliver_raw(alice, "INBOX", other).expect("seed");
+    let kept = mailtrip::Check::new(
+        mailtrip::Account::embedded(&server, alice, crate::util::PASSWORD),
+        mailtrip::Account::embedded(&server, alice, crate::util::PASSWORD),
+    )
+    .keep(true)
+    .run()
+    .await;
+    assert!(kept.verdict.is_delivered(), "{kept:#?}");
+    let count = || server.messages(alice, "INBOX").expect("inbox").len();
+    assert_eq!(count(), 2);
+
+    let listed = tokio::task::block_in_place(|| {
+        run_against(&server, &ca, alice, &["sweep", "--format", "json"])
+    });
+    let text = String::from_utf8_lossy(&listed.stdout).to_string()
+        + &String::from_utf8_lossy(&listed.stderr);
+    assert!(text.contains(&kept.probe_id), "{text}");
+    assert!(
+        !text.contains("00000000beef"),
+        "another sender's tag is not ours: {text}"
+    );
+    assert_eq!(count(), 2, "no terminal and no --yes: list only");
+
+    let dry = tokio::task::block_in_place(|| {
+        run_against(&server, &ca, alice, &["sweep", "--dry-run", "--yes"])
+    });
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert_eq!(count(), 2, "--dry-run deletes nothing");
+
+    let swept =
+        tokio::task::block_in_place(|| run_against(&server, &ca, alice, &["sweep", "--yes"]));
+    assert!(
+        swept.status.success(),
+        "{}",
+        String::from_utf8_lossy(&swept.stderr)
+    );
+    let left = server.messages(alice, "INBOX").expect("inbox");
+    assert_eq!(left.len(), 1, "only the leftover probe is deleted");
+    assert!(left[0].raw.ends_with(b"not ours\r\n"));
+}
+
+/// swaks, an independent SMTP client, submits to the embedded server over STARTTLS with
+/// AUTH and verification against its CA. `ci/interop.sh` installs swaks and runs this.
+#[test]
+#[ignore = "needs swaks (apt-get install swaks libnet-ssleay-perl); ci/interop.sh runs it"]
+fn swaks_submits_over_starttls_with_auth() {
+    let server = ServerProcess::start(&["--user", "app@test.local:sw4ks-pw"]);
+    let out = Command::new("swaks")
+        .args(["--server", "localhost", "--port"])
+        .arg(server.port("submission").to_string())
+        .args(["--tls", "--tls-verify", "--tls-ca-path"])
+        .arg(server.ca())
+        .args([
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "app@test.local",
+            "--auth-password",
+            "sw4ks-pw",
+        ])
+        .args(["--from", "app@test.local", "--to", "app@test.local"])
+        .args(["--header", "Subject: from swaks", "--body", "swaks body"])
+        .output()
+        .expect("swaks is installed (apt-get install swaks)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "swaks: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("250 2.0.0 Ok: queued as"), "{text}");
+    assert!(
+        !text.contains("sw4ks-pw") || text.contains("AUTH PLAIN"),
+        "{text}"
+    );
+}
