@@ -105,6 +105,19 @@ impl Code {
                 | Code::ConnectionClosed
         )
     }
+
+    /// Whether the server refused the credentials themselves. Logging in again with the same
+    /// ones cannot help, and providers lock accounts that keep trying, so callers that retry
+    /// on their own (`monitor`) hold off for a long while after one of these.
+    pub fn is_credential_refusal(&self) -> bool {
+        matches!(
+            self,
+            Code::AuthRejected
+                | Code::AppPasswordRequired
+                | Code::WebLoginRequired
+                | Code::BasicAuthDisabled
+        )
+    }
 }
 
 impl fmt::Display for Code {

@@ -387,6 +387,7 @@ async fn monitor_in_process_counts_an_auth_rejection_then_recovers() {
     let monitor = Monitor::new(vec![route])
         .listen("127.0.0.1:0".parse().expect("addr"))
         .sweep(false)
+        .auth_hold(Duration::from_millis(200))
         .start()
         .await
         .expect("monitor starts");
@@ -428,6 +429,47 @@ async fn monitor_in_process_counts_an_auth_rejection_then_recovers() {
     monitor.shutdown().await;
 }
 
+/// A refused login is not retried every interval (providers lock accounts that keep
+/// trying): probes during the hold fail at once, in the server's words, without a login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_holds_off_logging_in_again_after_a_refused_password() {
+    let server = util::server().await;
+    server.set_faults(Faults {
+        smtp_auth_reject: Some("535 5.7.8 Username and Password not accepted".into()),
+        ..Faults::default()
+    });
+    let alice = Account::embedded(&server, "alice@mailtrip.test", util::PASSWORD);
+    let bob = Account::embedded(&server, "bob@mailtrip.test", util::PASSWORD);
+    let monitor = Monitor::new(vec![
+        Route::new("held", alice, bob)
+            .interval(Duration::from_millis(300))
+            .timeout(Duration::from_secs(5)),
+    ])
+    .listen("127.0.0.1:0".parse().expect("addr"))
+    .sweep(false)
+    .auth_hold(Duration::from_secs(3600))
+    .start()
+    .await
+    .expect("monitor starts");
+    let addr = monitor.local_addr().to_string();
+    scrape_until(&addr, "three refused probes", |s| {
+        at_least(
+            s,
+            "mailtrip_monitor_failures_total",
+            &[
+                ("route", "held"),
+                ("phase", "smtp_auth"),
+                ("code", "auth_rejected"),
+            ],
+            3.0,
+        )
+    })
+    .await;
+    let (smtp_logins, _) = server.auth_attempts();
+    assert_eq!(smtp_logins, 1, "one SMTP login for three failed probes");
+    monitor.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_in_process_reports_an_imap_watch_that_cannot_log_in() {
     let server = util::server().await;
@@ -465,8 +507,10 @@ async fn monitor_in_process_reports_an_imap_watch_that_cannot_log_in() {
         value(&s, "mailtrip_monitor_watch_up", &[("folder", "INBOX")]),
         Some(0.0)
     );
-    // Nothing was sent while nobody watched.
+    // Nothing was sent while nobody watched, and the refused login was not retried.
     assert_eq!(probes_in(&server, "INBOX"), 0);
+    let (_, imap_logins) = server.auth_attempts();
+    assert_eq!(imap_logins, 1, "one IMAP login, then a hold");
     monitor.shutdown().await;
 }
 

@@ -37,6 +37,10 @@ pub struct MonitorArgs {
     /// Don't delete this sender's stale probes (older than the timeout) at start and hourly.
     #[arg(long)]
     pub no_sweep: bool,
+    /// After a server refuses the password, wait this long before logging in again (doubling
+    /// up to an hour while it keeps refusing): providers lock accounts that keep trying.
+    #[arg(long, value_parser = super::parse_duration, default_value = "5m")]
+    pub auth_hold: Duration,
     /// More logging on stderr (-v info, -vv debug, -vvv wire traces; secrets are redacted).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -70,7 +74,8 @@ pub async fn run(a: MonitorArgs) -> ExitCode {
     };
     let monitor = Monitor::new(plan.routes.clone())
         .listen(plan.listen)
-        .sweep(!a.no_sweep);
+        .sweep(!a.no_sweep)
+        .auth_hold(a.auth_hold);
     let handle = match monitor.start().await {
         Ok(h) => h,
         Err(e) => {

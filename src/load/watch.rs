@@ -27,6 +27,8 @@ const POLL_MIN: Duration = Duration::from_millis(5);
 const POLL_MAX: Duration = Duration::from_millis(250);
 /// Reconnects a watcher tries before giving up on its folder.
 const MAX_RECONNECTS: u32 = 5;
+/// The longest a refused login is held off in settle mode.
+pub const AUTH_HOLD_MAX: Duration = Duration::from_secs(3600);
 /// Longest wait between reconnects (load; the monitor sets its own).
 const BACKOFF_MAX: Duration = Duration::from_secs(4);
 /// What the watcher fetches: the UID and the one header that carries the tag.
@@ -86,6 +88,8 @@ pub(crate) struct Watcher {
     pub last_error: Option<Diagnosis>,
     max_reconnects: u32,
     backoff_max: Duration,
+    /// Settle mode: the least wait after the server refused the credentials on a reconnect.
+    auth_hold: Option<Duration>,
     /// Settle mode: fetch, report and delete each probe as soon as it is matched.
     settle: bool,
     /// Settle mode: matched probes not yet deleted (tag, UID, fetched already).
@@ -151,6 +155,7 @@ pub(crate) async fn open(
         last_error: None,
         max_reconnects: MAX_RECONNECTS,
         backoff_max: BACKOFF_MAX,
+        auth_hold: None,
         settle: false,
         pending: Vec::new(),
     };
@@ -186,6 +191,13 @@ impl Watcher {
         self
     }
 
+    /// After a reconnect whose login the server refused, wait at least `hold` (doubling up to
+    /// an hour) instead of the usual backoff: providers lock accounts that keep trying.
+    pub fn auth_hold(mut self, hold: Duration) -> Watcher {
+        self.auth_hold = Some(hold);
+        self
+    }
+
     /// Whether this watcher waits with IDLE (rather than polling).
     pub fn uses_idle(&self) -> bool {
         self.caps.idle && !self.force_poll
@@ -212,12 +224,26 @@ impl Watcher {
                     }
                     Err(f) => {
                         shared.connection(self.target, &self.folder, Err(&f));
+                        let mut cap = self.backoff_max;
+                        if let Some(hold) = self.auth_hold
+                            && f.diagnosis.code.is_credential_refusal()
+                        {
+                            backoff = backoff.max(hold);
+                            cap = cap.max(AUTH_HOLD_MAX);
+                            tracing::warn!(
+                                folder = %self.folder,
+                                "the IMAP server refused the credentials ({}); not logging in \
+                                 again for {:.0} s",
+                                f.diagnosis.code,
+                                backoff.as_secs_f64()
+                            );
+                        }
                         self.last_error = Some(f.diagnosis);
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {}
                             _ = stop.changed() => {}
                         }
-                        backoff = (backoff * 2).min(self.backoff_max);
+                        backoff = (backoff * 2).min(cap);
                         continue;
                     }
                 }

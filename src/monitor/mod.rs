@@ -40,6 +40,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9599";
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 /// Longest wait between IMAP reconnects.
 const RECONNECT_MAX: Duration = Duration::from_secs(60);
+/// After a server refused a login, the first wait before logging in again (then doubling up
+/// to an hour): providers lock accounts that keep trying a wrong password.
+pub const DEFAULT_AUTH_HOLD: Duration = Duration::from_secs(300);
 /// How often the stale-probe sweep runs after the one at start.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
@@ -128,6 +131,7 @@ pub struct Monitor {
     listen: SocketAddr,
     sweep: bool,
     run_id: Option<String>,
+    auth_hold: Duration,
 }
 
 /// Everything the background tasks share.
@@ -139,6 +143,7 @@ struct Ctx {
     table: Arc<Table>,
     metrics: Arc<Metrics>,
     run_id: String,
+    auth_hold: Duration,
 }
 
 /// A running monitor: where it listens, its metrics, and how to stop it.
@@ -170,7 +175,15 @@ impl Monitor {
             listen: SocketAddr::from(([127, 0, 0, 1], 9599)),
             sweep: true,
             run_id: None,
+            auth_hold: DEFAULT_AUTH_HOLD,
         }
+    }
+
+    /// How long to wait before logging in again after a server refused the credentials
+    /// (default 5 min, doubling up to an hour while it keeps refusing).
+    pub fn auth_hold(mut self, hold: Duration) -> Monitor {
+        self.auth_hold = hold;
+        self
     }
 
     /// Where `/metrics` and `/healthz` are served (port 0: any free port).
@@ -272,13 +285,17 @@ impl Monitor {
             routes: self.routes.clone(),
             route_mailbox,
             route_sender,
-            senders: senders.into_iter().map(SmtpSlot::new).collect(),
+            senders: senders
+                .into_iter()
+                .map(|a| SmtpSlot::new(a, self.auth_hold))
+                .collect(),
             table,
             metrics: metrics.clone(),
             run_id: self
                 .run_id
                 .clone()
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+            auth_hold: self.auth_hold,
         });
 
         let (stop_probes, probes_rx) = watch::channel(false);
@@ -649,7 +666,7 @@ async fn watch_mailbox(ctx: Arc<Ctx>, m: usize, account: Account, mut stop: watc
                     .into_iter()
                     .map(|w| {
                         ctx.table.watch_state(m, &w.folder, true);
-                        let w = w.settle(RECONNECT_MAX);
+                        let w = w.settle(RECONNECT_MAX).auth_hold(ctx.auth_hold);
                         tokio::spawn(w.run(ctx.table.clone(), stop.clone(), step))
                     })
                     .collect();
@@ -676,11 +693,20 @@ async fn watch_mailbox(ctx: Arc<Ctx>, m: usize, account: Account, mut stop: watc
                         ),
                     },
                 };
+                let refused = failure.diagnosis.code.is_credential_refusal();
+                if refused {
+                    backoff = backoff.max(ctx.auth_hold);
+                }
                 tracing::warn!(
                     mailbox = account.address,
-                    "monitor: cannot watch the mailbox: {}; retrying in {:.0} s",
+                    "monitor: cannot watch the mailbox: {}; retrying in {:.0} s{}",
                     failure.diagnosis.summary,
-                    backoff.as_secs_f64()
+                    backoff.as_secs_f64(),
+                    if refused {
+                        " (held off: providers lock accounts that keep trying)"
+                    } else {
+                        ""
+                    }
                 );
                 ctx.table.watch_state(m, "INBOX", false);
                 ctx.table.set_status(m, Status::Down(failure));
@@ -688,7 +714,12 @@ async fn watch_mailbox(ctx: Arc<Ctx>, m: usize, account: Account, mut stop: watc
                     _ = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => return,
                 }
-                backoff = (backoff * 2).min(RECONNECT_MAX);
+                let cap = if refused {
+                    crate::load::watch::AUTH_HOLD_MAX
+                } else {
+                    RECONNECT_MAX
+                };
+                backoff = (backoff * 2).min(cap);
             }
         }
     }

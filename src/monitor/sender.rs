@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
@@ -11,7 +13,7 @@ use tokio::sync::Mutex;
 use tokio::time::timeout;
 
 use crate::config::Account;
-use crate::diagnose::Stage;
+use crate::diagnose::{Diagnosis, Stage};
 use crate::probe::message::Probe;
 use crate::probe::{Failure, Recorder, smtp};
 use crate::report::Phase;
@@ -20,6 +22,18 @@ use crate::report::Phase;
 pub struct SmtpSlot {
     pub account: Account,
     conn: Mutex<Option<AsyncSmtpConnection>>,
+    /// After the server refused the credentials: no login before this instant, the refusal
+    /// to report meanwhile, and the next hold (doubling up to [`AUTH_HOLD_MAX`]).
+    hold: std::sync::Mutex<Option<Hold>>,
+    first_hold: Duration,
+}
+
+use crate::load::watch::AUTH_HOLD_MAX;
+
+struct Hold {
+    until: Instant,
+    diagnosis: Diagnosis,
+    next: Duration,
 }
 
 /// Why a submission on an open connection failed: the step, and lettre's error (`None`: the
@@ -30,10 +44,44 @@ struct SubmitError {
 }
 
 impl SmtpSlot {
-    pub fn new(account: Account) -> SmtpSlot {
+    /// A slot for `account`; after a refused login, the next attempt waits `first_hold`.
+    pub fn new(account: Account, first_hold: Duration) -> SmtpSlot {
         SmtpSlot {
             account,
             conn: Mutex::new(None),
+            hold: std::sync::Mutex::new(None),
+            first_hold,
+        }
+    }
+
+    /// The refusal to report instead of logging in again, while a hold is in force.
+    fn held(&self) -> Option<(Diagnosis, Instant)> {
+        let hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+        hold.as_ref()
+            .filter(|h| Instant::now() < h.until)
+            .map(|h| (h.diagnosis.clone(), h.until))
+    }
+
+    /// Records a login outcome: a refusal starts (or doubles) the hold, a success clears it.
+    fn record_login(&self, refused: Option<&Diagnosis>) {
+        let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+        match refused {
+            None => *hold = None,
+            Some(d) => {
+                let wait = hold.as_ref().map(|h| h.next).unwrap_or(self.first_hold);
+                tracing::warn!(
+                    sender = %self.account.address,
+                    "monitor: the SMTP server refused the credentials ({}); not logging in again \
+                     for {:.0} s, since providers lock accounts that keep trying",
+                    d.code,
+                    wait.as_secs_f64()
+                );
+                *hold = Some(Hold {
+                    until: Instant::now() + wait,
+                    diagnosis: d.clone(),
+                    next: (wait * 2).min(AUTH_HOLD_MAX),
+                });
+            }
         }
     }
 
@@ -51,9 +99,28 @@ impl SmtpSlot {
             let conn = match guard.as_mut() {
                 Some(c) => c,
                 None => {
-                    let c = smtp::open(rec, &self.account, step)
-                        .await
-                        .map_err(|e| e.failure)?;
+                    if let Some((mut d, until)) = self.held() {
+                        let left = until.saturating_duration_since(Instant::now());
+                        d.hint = format!(
+                            "Not retried for another {:.0} s: the last login was refused, and \
+                             providers lock accounts that keep trying. {}",
+                            left.as_secs_f64(),
+                            d.hint
+                        );
+                        let t = rec.start(Phase::SmtpAuth);
+                        return Err(rec.fail(Phase::SmtpAuth, t, d));
+                    }
+                    let c = match smtp::open(rec, &self.account, step).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let d = &e.failure.diagnosis;
+                            if d.code.is_credential_refusal() {
+                                self.record_login(Some(d));
+                            }
+                            return Err(e.failure);
+                        }
+                    };
+                    self.record_login(None);
                     reused = false;
                     guard.insert(c)
                 }
