@@ -360,6 +360,48 @@ async fn wait_times_out_on_stale_mail_alone() {
     assert!(err.is_timeout(), "{err}");
 }
 
+/// `--since` reaches back before the wait started, but no further than it says: mail from
+/// two hours ago stays out, mail from a minute ago matches (the race when an app sends before
+/// the test starts waiting).
+#[tokio::test]
+async fn wait_since_matches_recent_mail_from_before_the_start_but_not_older() {
+    let server = util::server().await;
+    let old = chrono::Local::now().fixed_offset() - chrono::Duration::hours(2);
+    let raw = |token: &str| {
+        bytes::Bytes::from(format!(
+            "From: noreply@app.test\r\nTo: {BOB}\r\nSubject: Confirm your account\r\n\r\nhttps://app.test/confirm?token={token}\r\n"
+        ))
+    };
+    server
+        .store()
+        .append(BOB, "INBOX", raw("OLD"), Vec::new(), Some(old))
+        .expect("old mail");
+    server
+        .store()
+        .append(BOB, "INBOX", raw("RECENT"), Vec::new(), None)
+        .expect("recent mail");
+    let since = chrono::Local::now().fixed_offset() - chrono::Duration::minutes(10);
+    let msg = mailtrip::Wait::new(account(&server, BOB))
+        .subject(regex::Regex::new("Confirm").expect("regex"))
+        .since(since)
+        .timeout(Duration::from_secs(5))
+        .run()
+        .await
+        .expect("the recent message matches");
+    assert!(
+        msg.text.as_deref().unwrap_or("").contains("token=RECENT"),
+        "{msg:?}"
+    );
+    // Without --since, neither is new.
+    let err = mailtrip::Wait::new(account(&server, BOB))
+        .subject(regex::Regex::new("Confirm").expect("regex"))
+        .timeout(Duration::from_secs(1))
+        .run()
+        .await
+        .expect_err("nothing new");
+    assert!(err.is_timeout(), "{err}");
+}
+
 #[tokio::test]
 async fn wait_delete_removes_exactly_the_match() {
     let server = util::server().await;

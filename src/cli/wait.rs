@@ -48,8 +48,9 @@ pub struct WaitArgs {
     /// Only mail with a header NAME whose value matches REGEX (repeatable; all must hold).
     #[arg(long, value_name = "NAME:REGEX")]
     pub header: Vec<String>,
-    /// Also require arrival (INTERNALDATE, 1 s resolution) at or after this: RFC 3339, or a
-    /// duration ago (10m). Without it, only mail arriving after the command started matches.
+    /// Match mail that arrived (INTERNALDATE, 1 s resolution) at or after this, even before the
+    /// command started: RFC 3339, or a duration ago (10m). Without it, only mail arriving
+    /// after the command started matches.
     #[arg(long)]
     pub since: Option<String>,
     /// How long to wait: 500ms, 20s, 2m.

@@ -248,8 +248,9 @@ impl Wait {
         self
     }
 
-    /// Also require INTERNALDATE at or after `since` (one-second resolution). Without it only
-    /// the UIDNEXT watermark taken at the start decides what is new.
+    /// Match mail whose INTERNALDATE is at or after `since` (one-second resolution), including
+    /// mail that arrived before the wait started. Without it only mail arriving after the
+    /// start (the UIDNEXT watermark) can match.
     pub fn since(mut self, since: DateTime<FixedOffset>) -> Wait {
         self.since = Some(since);
         self
@@ -283,9 +284,24 @@ impl Wait {
             .clamp(Duration::from_millis(500), net::STEP_MAX);
         let watch_step = net::watch_step(step, self.timeout);
         let (mut session, caps) = self.open(step).await?;
-        let watermark = imap::select(&mut session, &self.folder, step)
+        let mut watermark = imap::select(&mut session, &self.folder, step)
             .await
             .map_err(|e| self.imap_error(&format!("SELECT {} failed: {e}", self.folder)))?;
+        if let Some(since) = self.since {
+            // With --since, mail that arrived before the wait started may match too: start at
+            // the first UID the server dates on or after the day before `since` (SEARCH SINCE
+            // has day granularity and the server's time zone); the exact INTERNALDATE check
+            // in `look` does the rest.
+            let day = (since - chrono::Duration::days(1))
+                .format("%d-%b-%Y")
+                .to_string();
+            let found = imap::within(step, session.uid_search(format!("SINCE {day}")))
+                .await
+                .map_err(|e| self.imap_error(&format!("UID SEARCH SINCE {day} failed: {e}")))?;
+            if let Some(first) = found.into_iter().min() {
+                watermark = watermark.min(first);
+            }
+        }
         if let Some(ready) = &self.ready {
             ready(&self.folder, watermark);
         }
