@@ -10,6 +10,11 @@ use crate::diagnose::Diagnosis;
 /// Version of the JSON shape; bumped on breaking changes.
 pub const SCHEMA: u32 = 1;
 
+/// The warning every report carries when `--insecure-skip-verify` was used; the human
+/// renderers show it once, as a banner.
+pub const INSECURE_WARNING: &str = "TLS certificates were NOT verified (--insecure-skip-verify); the result proves \
+     nothing about who answered";
+
 /// The steps of a round trip, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

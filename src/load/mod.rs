@@ -305,11 +305,7 @@ impl Load {
         let tls_verified = !(self.from.tls.insecure_skip_verify
             || self.targets.iter().any(|t| t.tls.insecure_skip_verify));
         if !tls_verified {
-            warnings.push(
-                "TLS certificates were NOT verified (insecure_skip_verify); the result proves \
-                 nothing about who answered"
-                    .into(),
-            );
+            warnings.push(crate::report::INSECURE_WARNING.into());
         }
 
         // 1. Watches first, so no probe can arrive unwatched.

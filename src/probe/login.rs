@@ -92,11 +92,7 @@ impl Verify {
 fn warnings(r: &VerifyReport, account: &Account) -> Vec<String> {
     let mut w = Vec::new();
     if account.tls.insecure_skip_verify {
-        w.push(
-            "TLS certificates were NOT verified (--insecure-skip-verify); this proves nothing \
-             about who answered"
-                .to_string(),
-        );
+        w.push(crate::report::INSECURE_WARNING.to_string());
     }
     for (name, p) in r.protocols() {
         let label = name.to_ascii_uppercase();

@@ -255,11 +255,7 @@ impl Check {
             tls_verified: !(self.from.tls.insecure_skip_verify || self.to.tls.insecure_skip_verify),
         };
         if !report.tls_verified {
-            report.warnings.push(
-                "TLS certificates were NOT verified (insecure_skip_verify); the result proves \
-                 nothing about who answered"
-                    .into(),
-            );
+            report.warnings.push(crate::report::INSECURE_WARNING.into());
         }
         let mut rec = Recorder::new(self.progress.clone());
         let outcome = self.round_trip(&mut rec, &mut report, &tag, &run_id).await;

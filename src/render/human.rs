@@ -130,21 +130,30 @@ impl Render for Human {
                 writeln!(out, "  see: {link}")?;
             }
         }
-        if !r.tls_verified {
-            writeln!(
-                out,
-                "{}",
-                self.paint(
-                    "1;31",
-                    "WARNING: TLS certificates were NOT verified (--insecure-skip-verify)"
-                )
-            )?;
-        }
-        for w in &r.warnings {
-            writeln!(out, "  warning: {w}")?;
-        }
-        Ok(())
+        warnings_footer(out, self.style, r.tls_verified, &r.warnings)
     }
+}
+
+/// The end of every human report: a loud banner when certificates were not verified, then
+/// the other warnings, one per line (the insecure one is the banner, so it is not repeated).
+pub fn warnings_footer(
+    out: &mut dyn Write,
+    style: Style,
+    tls_verified: bool,
+    warnings: &[String],
+) -> io::Result<()> {
+    if !tls_verified {
+        let banner = "WARNING: TLS certificates were NOT verified (--insecure-skip-verify)";
+        let banner = Human { style }.paint("1;31", banner);
+        writeln!(out, "{banner}")?;
+    }
+    for w in warnings
+        .iter()
+        .filter(|w| *w != crate::report::INSECURE_WARNING)
+    {
+        writeln!(out, "  warning: {w}")?;
+    }
+    Ok(())
 }
 
 /// Seconds for a hop delay: `+2 s`, or `?` when unknown.

@@ -143,19 +143,6 @@ impl RenderVerify for Human {
             }
         };
         writeln!(out, "{headline} (total {total})")?;
-        if !r.tls_verified {
-            writeln!(
-                out,
-                "{}",
-                self.paint(
-                    "1;31",
-                    "WARNING: TLS certificates were NOT verified (--insecure-skip-verify)"
-                )
-            )?;
-        }
-        for w in &r.warnings {
-            writeln!(out, "  warning: {w}")?;
-        }
-        Ok(())
+        super::human::warnings_footer(out, self.style, r.tls_verified, &r.warnings)
     }
 }
