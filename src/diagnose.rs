@@ -32,11 +32,16 @@ pub enum Code {
     Timeout,
     ConnectionClosed,
     ServerError,
+    /// The whole message was sent but the reply to its end of DATA never came: the server
+    /// may have accepted it (the outcome is unknown).
+    DataReplyLost,
+    /// The probe arrived, but changed in transit (footer, rewrap, stripped part...).
+    ContentMismatch,
 }
 
 impl Code {
     /// Every code, in declaration order.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 24] = [
         Code::DnsFailed,
         Code::ConnectRefused,
         Code::ConnectTimeout,
@@ -59,6 +64,8 @@ impl Code {
         Code::Timeout,
         Code::ConnectionClosed,
         Code::ServerError,
+        Code::DataReplyLost,
+        Code::ContentMismatch,
     ];
 
     /// The snake_case name, identical to the serde form.
@@ -86,6 +93,8 @@ impl Code {
             Code::Timeout => "timeout",
             Code::ConnectionClosed => "connection_closed",
             Code::ServerError => "server_error",
+            Code::DataReplyLost => "data_reply_lost",
+            Code::ContentMismatch => "content_mismatch",
         }
     }
 

@@ -195,6 +195,10 @@ pub struct Report {
     pub run_id: String,
     pub from: String,
     pub to: String,
+    /// With `--alias`: `to` is an alias delivered into this login's mailbox, which is the one
+    /// watched (a timeout then says the probe may sit in `to`'s own mailbox).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias_of: Option<String>,
     /// SMTP endpoint URL used.
     pub smtp: String,
     /// IMAP endpoint URL watched.
@@ -226,10 +230,17 @@ impl Report {
     pub fn exit_code(&self) -> u8 {
         match self.verdict {
             Verdict::Delivered if self.placement == Some(Placement::Archive) => 1,
+            Verdict::Delivered if self.submit_unanswered() => 1,
             Verdict::Delivered => 0,
             Verdict::DeliveredToSpam => 1,
             _ => 2,
         }
+    }
+
+    /// The SMTP server never answered the end of DATA (`data_reply_lost`), whatever became
+    /// of the probe: a delivered verdict with this is a warning.
+    pub fn submit_unanswered(&self) -> bool {
+        self.phase(Phase::SmtpSubmit).is_some_and(|p| !p.ok)
     }
 
     /// The timing of a phase, if it ran.

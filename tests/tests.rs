@@ -9,6 +9,7 @@ mod faults;
 mod hostile;
 mod imap_server;
 mod interop;
+mod issue13;
 mod load;
 mod monitor;
 mod secrets;

@@ -70,7 +70,7 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
 }
 
 pub async fn run(a: LoadArgs) -> ExitCode {
-    super::init_logging(a.output.verbose);
+    super::init_logging_with(a.output.verbose, a.output.color);
     if !matches!(a.output.format, Format::Human | Format::Json) {
         eprintln!("mailtrip: load reports come in human or json format");
         return ExitCode::from(super::EXIT_USAGE);
@@ -88,9 +88,12 @@ pub async fn run(a: LoadArgs) -> ExitCode {
     let mut from = None;
     let mut targets = Vec::new();
     let mut embedded = false;
+    let mut alias_notes: Vec<String> = Vec::new();
     for name in names {
         let mut o = a.account.overrides();
         o.to_account = name;
+        o.sends = true;
+        o.secret_timeout = Some(a.timeout);
         let resolved = match resolve(&o) {
             Ok(r) => r,
             Err(e) => {
@@ -100,6 +103,12 @@ pub async fn run(a: LoadArgs) -> ExitCode {
         };
         for w in &resolved.warnings {
             eprintln!("mailtrip: warning: {w}");
+        }
+        if let (Some(mailbox), Some(to)) = (&resolved.alias_of, &o.to) {
+            alias_notes.push(format!(
+                "--alias: watching {mailbox}'s mailbox for probes to {to}; probes not seen \
+                 there may sit in {to}'s own mailbox"
+            ));
         }
         match resolved.target {
             Target::Accounts { from: f, to } => {
@@ -171,6 +180,7 @@ pub async fn run(a: LoadArgs) -> ExitCode {
         }
     };
     report.embedded = embedded;
+    report.warnings.extend(alias_notes);
     let text = match a.output.format {
         Format::Json => match render::json(&report) {
             Ok(t) => t,

@@ -30,12 +30,13 @@ pub struct SweepArgs {
 }
 
 pub async fn run(a: SweepArgs) -> ExitCode {
-    super::init_logging(a.output.verbose);
+    super::init_logging_with(a.output.verbose, a.output.color);
     if !matches!(a.output.format, Format::Human | Format::Json) {
         eprintln!("mailtrip: sweep prints human or json only");
         return ExitCode::from(super::EXIT_USAGE);
     }
     let mut o = a.account.overrides();
+    o.sends = true;
     if o.smtp.is_none() && o.imap.is_some() && o.provider.is_none() {
         // Sweeping needs no SMTP server.
         o.smtp = Some("smtps://localhost".into());

@@ -90,6 +90,7 @@ pub(super) fn mailbox_overrides(a: &WaitArgs) -> Overrides {
         smtp: (a.imap.is_some() && a.provider.is_none()).then(|| "smtps://localhost".into()),
         imap: a.imap.clone(),
         user: a.user.clone(),
+        secret_timeout: Some(a.timeout),
         ..a.auth.overrides()
     }
 }

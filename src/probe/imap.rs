@@ -868,7 +868,20 @@ pub async fn delete_exactly(
     Ok((n, None))
 }
 
+/// Which of `uids` exist in the selected folder (`UID SEARCH UID <set>`).
+async fn present(
+    session: &mut Session,
+    set: &str,
+    uids: &[u32],
+    step: Duration,
+) -> async_imap::error::Result<HashSet<u32>> {
+    let found = within(step, session.uid_search(format!("UID {set}"))).await?;
+    Ok(found.into_iter().filter(|u| uids.contains(u)).collect())
+}
+
 /// `UID STORE <uids> +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
+/// Returns how many of `uids` it removed: the EXPUNGE responses in the same reply also
+/// report other sessions' expunges, so the count comes from the UIDs before and after.
 pub(crate) async fn expunge_uids(
     session: &mut Session,
     uids: &[u32],
@@ -878,6 +891,10 @@ pub(crate) async fn expunge_uids(
         return Ok(0);
     }
     let set = uid_set(uids);
+    let before = present(session, &set, uids, step).await?;
+    if before.is_empty() {
+        return Ok(0);
+    }
     within(step, async {
         session
             .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
@@ -886,7 +903,7 @@ pub(crate) async fn expunge_uids(
             .await
     })
     .await?;
-    let gone = within(step, async {
+    within(step, async {
         session
             .uid_expunge(&set)
             .await?
@@ -894,11 +911,8 @@ pub(crate) async fn expunge_uids(
             .await
     })
     .await?;
-    Ok(if gone.is_empty() {
-        uids.len()
-    } else {
-        gone.len()
-    })
+    let after = present(session, &set, uids, step).await?;
+    Ok(before.difference(&after).count())
 }
 
 /// Destination UIDs from a `COPYUID` response code left by the last MOVE, if the server sent one.

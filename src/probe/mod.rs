@@ -77,6 +77,7 @@ pub struct Check {
     progress: Option<Progress>,
     headers: Vec<(String, String)>,
     payload: Payload,
+    alias_of: Option<String>,
 }
 
 impl fmt::Debug for Check {
@@ -179,7 +180,16 @@ impl Check {
             progress: None,
             headers: Vec::new(),
             payload: Payload::Plain,
+            alias_of: None,
         }
+    }
+
+    /// Says that `to`'s address is an alias delivered into the mailbox of `mailbox` (the
+    /// watched account's login): reports name both, and a timeout says that the probe may sit
+    /// in a separate mailbox of that address instead of claiming it was not delivered.
+    pub fn alias_of(mut self, mailbox: impl Into<String>) -> Check {
+        self.alias_of = Some(mailbox.into());
+        self
     }
 
     /// What the probe carries (default [`Payload::Plain`]); [`Payload::Rich`] also checks
@@ -241,6 +251,7 @@ impl Check {
             run_id: run_id.clone(),
             from: self.from.address.clone(),
             to: self.to.address.clone(),
+            alias_of: self.alias_of.clone(),
             smtp: self.from.smtp.to_string(),
             imap: self.to.imap.to_string(),
             embedded: false,
@@ -421,8 +432,12 @@ impl Check {
         // 2. Send.
         let deadline = Instant::now() + self.timeout;
         let sent = smtp::send(rec, &self.from, &probe, step, deadline).await;
-        let reply = match sent {
-            Ok(reply) => reply,
+        let (accepted_at, unanswered) = match sent {
+            Ok(smtp::Sent::Accepted { reply, at }) => {
+                report.evidence.smtp_reply = Some(reply);
+                (at, None)
+            }
+            Ok(smtp::Sent::Unknown { failure, at }) => (at, Some(failure)),
             Err(f) => {
                 imap::logout(inbox.session.take()).await;
                 for mut w in [junk, archive, sender].into_iter().flatten() {
@@ -432,12 +447,13 @@ impl Check {
                 return Err((verdict, f));
             }
         };
-        report.evidence.smtp_reply = Some(reply);
 
         // 3. Wait in INBOX, Junk, the archive and the sender's INBOX at once; the first to
-        // see the tag (or a bounce) wins.
-        let t = rec.start(Phase::Delivery);
-        let deadline = Instant::now() + self.timeout;
+        // see the tag (or a bounce) wins. The clock started at the reply to the end of DATA
+        // (or when that reply was given up on), not after QUIT.
+        rec.start(Phase::Delivery);
+        let t = accepted_at;
+        let deadline = accepted_at + self.timeout;
         let mut watches = vec![(Role::Inbox, inbox)];
         watches.extend(junk.map(|w| (Role::Junk, w)));
         watches.extend(archive.map(|w| (Role::Archive, w)));
@@ -517,14 +533,32 @@ impl Check {
             );
             let diagnosis = match winner.last_error.take() {
                 Some(d) if winner.session.is_none() => d,
-                _ => Diagnosis {
-                    code: Code::Timeout,
-                    summary: format!("the probe did not arrive: {detail}"),
-                    hint: "the SMTP server accepted it; check the receiving side's filters, \
-                           quarantine and the sender's queue, or try a longer --timeout"
-                        .into(),
-                    link: None,
-                    server_text: None,
+                _ => match &self.alias_of {
+                    Some(mailbox) => Diagnosis {
+                        code: Code::Timeout,
+                        summary: format!(
+                            "the probe to {} did not arrive in {mailbox}'s mailbox: {detail}; \
+                             if {} is not an alias delivered there, the probe may sit in its own \
+                             mailbox",
+                            to.address, to.address
+                        ),
+                        hint: format!(
+                            "to watch {}'s own mailbox give --to-account with its credentials; \
+                             otherwise check the alias and the receiving side's filters",
+                            to.address
+                        ),
+                        link: None,
+                        server_text: None,
+                    },
+                    None => Diagnosis {
+                        code: Code::Timeout,
+                        summary: format!("the probe did not arrive: {detail}"),
+                        hint: "the SMTP server accepted it; check the receiving side's filters, \
+                               quarantine and the sender's queue, or try a longer --timeout"
+                            .into(),
+                        link: None,
+                        server_text: None,
+                    },
                 },
             };
             let failure = rec.fail(Phase::Delivery, t, diagnosis);
@@ -544,6 +578,19 @@ impl Check {
             }
             let _ = cleaned;
             imap::logout(winner.session.take()).await;
+            if let Some(mut lost) = unanswered {
+                // Unknown, not "not delivered": the server may still hold it.
+                lost.diagnosis.summary = format!(
+                    "{}; the probe did not arrive within {waited:.1} s",
+                    lost.diagnosis.summary
+                );
+                report.warnings.push(
+                    "if the server did accept the probe and it arrives later, it is left in the \
+                     mailbox: `mailtrip sweep` removes leftover probes"
+                        .into(),
+                );
+                return Err((Verdict::SendFailed, lost));
+            }
             let verdict = if winner.session.is_none() && failure.diagnosis.code != Code::Timeout {
                 Verdict::Error
             } else {
@@ -566,6 +613,13 @@ impl Check {
                 winner.folder, winner.matches[0]
             ),
         );
+        if let Some(lost) = &unanswered {
+            report.warnings.push(format!(
+                "the SMTP server never answered the end of DATA, yet the probe arrived, so it \
+                 was accepted: {}",
+                lost.diagnosis.summary
+            ));
+        }
         report.placement = Some(placement);
         report.evidence.mailbox = Some(winner.folder.clone());
         report.evidence.uid = winner.matches.first().copied();
@@ -615,7 +669,7 @@ impl Check {
                 Phase::Verify,
                 t,
                 Diagnosis {
-                    code: Code::MessageRejected,
+                    code: Code::ContentMismatch,
                     summary: format!("the probe arrived changed: {problem}"),
                     hint: "something between sender and mailbox rewrites messages (a footer, \
                            disclaimer or re-encoding); check gateways and list settings"

@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -83,15 +84,27 @@ impl From<Failure> for AttemptError {
     }
 }
 
-/// Submits `probe` as `account`; returns the server's final reply to DATA. Retries transient
-/// rejections of MAIL/RCPT/DATA with backoff (1 s, 2 s, 4 s, ...) until `deadline`.
-pub async fn send(
+/// How a submission ended when the whole message went out.
+#[derive(Debug)]
+pub(crate) enum Sent {
+    /// The server answered the end of DATA with a 2xx `reply` at `at` (the delivery clock
+    /// starts there, not after QUIT).
+    Accepted { reply: String, at: Instant },
+    /// The whole message was sent but no reply to the end of DATA came (the connection was
+    /// cut or fell silent): the server may have accepted it. Recorded as a failed
+    /// `smtp_submit`; `at` is when the reply was given up on.
+    Unknown { failure: Failure, at: Instant },
+}
+
+/// Submits `probe` as `account`. Retries transient rejections of MAIL/RCPT/DATA with backoff
+/// (1 s, 2 s, 4 s, ...) until `deadline`; never retries once the whole message went out.
+pub(crate) async fn send(
     rec: &mut Recorder,
     account: &Account,
     probe: &Probe,
     step: Duration,
     deadline: Instant,
-) -> Result<String, Failure> {
+) -> Result<Sent, Failure> {
     let mut backoff = Duration::from_secs(1);
     let mut history: Vec<String> = Vec::new();
     loop {
@@ -265,12 +278,48 @@ pub(crate) async fn open(
     Ok(conn)
 }
 
+/// An iterator over the message that notes when lettre has asked past its last part, i.e.
+/// when every byte of the body was written and only the terminator and the reply remain.
+struct Written<'a> {
+    part: Option<&'a [u8]>,
+    done: &'a AtomicBool,
+}
+
+impl<'a> Iterator for Written<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let part = self.part.take();
+        if part.is_none() {
+            self.done.store(true, Ordering::Relaxed);
+        }
+        part
+    }
+}
+
+/// The failure for a message that went out whole but got no reply to its end of DATA.
+fn no_data_reply(account: &Account, detail: &str) -> Diagnosis {
+    Diagnosis {
+        code: Code::DataReplyLost,
+        summary: format!(
+            "no reply to DATA: the server may have accepted it ({} {detail} once the whole \
+             message was sent)",
+            account.smtp.authority()
+        ),
+        hint: "the outcome is unknown: the server got the whole message but its answer never \
+               came (a proxy, firewall or load balancer cutting idle or long replies, or an \
+               overloaded server); check the server's log for the message, and the network path"
+            .into(),
+        link: None,
+        server_text: None,
+    }
+}
+
 async fn attempt_once(
     rec: &mut Recorder,
     account: &Account,
     probe: &Probe,
     step: Duration,
-) -> Result<String, AttemptError> {
+) -> Result<Sent, AttemptError> {
     let mut conn = open(rec, account, step).await?;
 
     // MAIL FROM .. end of DATA, one command at a time so a rejection names its stage.
@@ -281,6 +330,7 @@ async fn attempt_once(
     }
     let env = &probe.envelope;
     let mut steps: Vec<(Stage, String)> = Vec::new();
+    let written = AtomicBool::new(false);
     // `None` as the error means the step timed out.
     let result: Result<String, (Stage, Option<lettre::transport::smtp::Error>)> = async {
         let r = submit_step(
@@ -302,18 +352,38 @@ async fn attempt_once(
             steps.push((Stage::RcptTo, r));
         }
         submit_step(&mut conn, step, Stage::Data, Data).await?;
-        let reply = timeout(step, conn.message(&probe.bytes))
+        let body = Written {
+            part: Some(probe.bytes.as_slice()),
+            done: &written,
+        };
+        let reply = timeout(step, conn.message_iter(body))
             .await
             .map_err(|_| (Stage::Data, None))?
             .map_err(|e| (Stage::Data, Some(e)))?;
         Ok(one_line(&reply))
     }
     .await;
+    let unanswered = written.load(Ordering::Relaxed)
+        && matches!(&result, Err((Stage::Data, e)) if e.as_ref().is_none_or(|e| e.status().is_none()));
     match result {
         Ok(reply) => {
+            let at = Instant::now();
             rec.ok(Phase::SmtpSubmit, t, format!("accepted: {reply}"));
-            let _ = timeout(Duration::from_secs(2), conn.quit()).await;
-            Ok(reply)
+            // QUIT off the clock: a slow goodbye must not delay the watch.
+            tokio::spawn(async move {
+                let _ = timeout(Duration::from_secs(2), conn.quit()).await;
+            });
+            Ok(Sent::Accepted { reply, at })
+        }
+        Err((_, e)) if unanswered => {
+            let at = Instant::now();
+            let detail = match &e {
+                None => format!("said nothing within {:.1} s", step.as_secs_f64()),
+                Some(e) => format!("dropped the connection ({e})"),
+            };
+            let _ = timeout(Duration::from_millis(200), conn.abort()).await;
+            let failure = rec.fail(Phase::SmtpSubmit, t, no_data_reply(account, &detail));
+            Ok(Sent::Unknown { failure, at })
         }
         Err((stage, e)) => {
             let (d, transient) = match e {

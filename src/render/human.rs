@@ -33,7 +33,11 @@ pub fn duration(ms: f64) -> String {
 impl Render for Human {
     fn render(&self, r: &Report, out: &mut dyn Write) -> io::Result<()> {
         let target = if r.embedded { " (embedded server)" } else { "" };
-        writeln!(out, "mailtrip check: {} → {}{target}", r.from, r.to)?;
+        let alias = match &r.alias_of {
+            Some(m) => format!(" (an alias: watching {m}'s mailbox)"),
+            None => String::new(),
+        };
+        writeln!(out, "mailtrip check: {} → {}{alias}{target}", r.from, r.to)?;
         writeln!(out, "  smtp {}   imap {}", r.smtp, r.imap)?;
         for p in &r.phases {
             let mark = if p.ok {
@@ -62,11 +66,17 @@ impl Render for Human {
                     &format!("DELIVERED TO ARCHIVE ({folder}), not INBOX{delivery}"),
                 )
             }
-            (Verdict::Delivered, _) | (_, Some(Placement::Inbox)) => {
-                self.paint("1;32", &format!("DELIVERED to inbox{delivery}"))
-            }
+            (Verdict::Delivered, _) => self.paint("1;32", &format!("DELIVERED to inbox{delivery}")),
             (Verdict::DeliveredToSpam, _) => {
                 self.paint("1;33", &format!("DELIVERED TO SPAM{delivery}"))
+            }
+            // Found, but the verdict is a failure: say where it was, never "DELIVERED".
+            (Verdict::ContentMismatch, Some(_)) => {
+                let folder = r.evidence.mailbox.as_deref().unwrap_or("the mailbox");
+                self.paint(
+                    "1;31",
+                    &format!("CONTENT MISMATCH: arrived in {folder}{delivery}, but changed"),
+                )
             }
             (v, _) => self.paint("1;31", &v.as_str().to_uppercase().replace('_', " ")),
         };

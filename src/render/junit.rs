@@ -60,7 +60,11 @@ fn document(r: &Report) -> String {
         ("imap", r.imap.as_str()),
         ("verdict", r.verdict.as_str()),
         ("tls_verified", tls),
-    ] {
+        ("alias_of", r.alias_of.as_deref().unwrap_or("")),
+    ]
+    .into_iter()
+    .filter(|(name, value)| *name != "alias_of" || !value.is_empty())
+    {
         let _ = writeln!(
             x,
             "      <property name=\"{name}\" value=\"{}\"/>",

@@ -53,11 +53,15 @@ impl Render for Prometheus {
 }
 
 fn exposition(r: &Report) -> String {
-    let common = format!(
+    let mut common = format!(
         "from=\"{}\",to=\"{}\"",
         escape_label(&r.from),
         escape_label(&r.to)
     );
+    if let Some(m) = &r.alias_of {
+        // `to` is an alias: the mailbox that was watched for it.
+        common.push_str(&format!(",mailbox=\"{}\"", escape_label(m)));
+    }
     let mut text = String::new();
     let mut f = Family {
         out: &mut text,
