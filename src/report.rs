@@ -160,6 +160,22 @@ pub struct Evidence {
     /// The delivery status notification that came back, when the verdict is `bounced`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bounce: Option<Bounce>,
+    /// Which carriers of the tag survived transit, once the probe was fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carriers: Option<Carriers>,
+}
+
+/// The places the probe carries its tag, and whether each arrived intact. The probe is
+/// matched by the header or the Message-ID (each holds the whole tag); the subject holds only
+/// its first 8 hex digits, so it is reported but never enough on its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Carriers {
+    /// `X-Mailtrip-Probe` holds the tag.
+    pub header: bool,
+    /// The Message-ID is the one sent (`<tag@domain>`).
+    pub message_id: bool,
+    /// The subject still reads `mailtrip probe <first 8 hex digits>`.
+    pub subject: bool,
 }
 
 /// What a bounce (RFC 3464 delivery status notification) said about the probe.

@@ -1,6 +1,7 @@
-//! `mailtrip sweep`: list mailtrip's own leftover probes (tag header, subject prefix and the
-//! account as sender, in INBOX, Junk, Sent, Archive and All Mail) and delete them only with
-//! `--yes` or a yes at the terminal prompt.
+//! `mailtrip sweep`: list mailtrip's own leftover probes (provably probes of the sender: a UUID
+//! tag in the tag header or Message-ID, the subject carrying it, one From that is the sender, a
+//! body matching its digest; in INBOX, Junk, Sent, Archive and All Mail) and delete them only
+//! with `--yes` or a yes at the terminal prompt.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;

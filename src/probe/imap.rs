@@ -516,10 +516,11 @@ pub async fn scan(
             continue;
         }
         scan.new.push(uid);
-        let tagged = f
-            .header()
-            .and_then(|h| header_field(h, TAG_HEADER))
-            .is_some_and(|v| v == tag);
+        // Either carrier of the whole tag will do: a gateway may strip the header.
+        let tagged = f.header().is_some_and(|h| {
+            header_field(h, TAG_HEADER).is_some_and(|v| v == tag)
+                || header_field(h, "Message-ID").is_some_and(|v| message_id_tag(&v) == Some(tag))
+        });
         if tagged {
             scan.matches.push(uid);
         }
@@ -532,6 +533,13 @@ pub async fn scan(
         }
     }
     Ok(scan)
+}
+
+/// The local part of a Message-ID (`<tag@domain>` → `tag`), which is the tag for a probe.
+pub fn message_id_tag(value: &str) -> Option<&str> {
+    let id = value.trim().strip_prefix('<')?.strip_suffix('>')?;
+    let (local, domain) = id.split_once('@')?;
+    (!local.is_empty() && !domain.is_empty()).then_some(local)
 }
 
 /// Whether a Content-Type value is an RFC 3464 delivery status notification.

@@ -653,14 +653,30 @@ impl Check {
         let t = rec.start(Phase::Verify);
         let v = verify::verify(raw, &probe);
         report.evidence.digest_ok = Some(v.digest_ok);
+        report.evidence.carriers = Some(v.carriers);
+        if !v.carriers.header && v.carriers.message_id {
+            report.warnings.push(format!(
+                "the {} header was removed in transit (the probe was matched by its \
+                 Message-ID): a gateway or filter strips it; `mailtrip sweep` still finds such \
+                 probes",
+                message::TAG_HEADER
+            ));
+        }
+        if v.carriers.header && !v.carriers.message_id {
+            report.warnings.push(
+                "the Message-ID was rewritten in transit (the probe was matched by its \
+                 X-Mailtrip-Probe header): a gateway replaces it"
+                    .into(),
+            );
+        }
         report.evidence.received_hops = Some(v.received_hops);
         report.evidence.authentication_results = v.authentication_results.clone();
         report.timeline = analysis::timeline(raw, fetched.internal_date);
         report.auth = Some(analysis::auth(&v.authentication_results));
         report.evidence.changes = verify::changes(raw, &probe);
         let problem = match (&v.problem, report.evidence.changes.is_empty()) {
-            // The tag or Message-ID is wrong: that is the news.
-            (Some(p), _) if !(v.tag_ok && v.message_id_ok) => Some(p.clone()),
+            // Another tag, or no carrier of ours left: that is the news.
+            (Some(p), _) if v.identity_wrong() => Some(p.clone()),
             (_, false) => Some(report.evidence.changes.join("; ")),
             (p, true) => p.clone(),
         };
