@@ -12,6 +12,7 @@ use clap::Args as ClapArgs;
 use super::{AccountArgs, OutputArgs};
 use crate::probe::{Sweep, SweepReport};
 use crate::render::Format;
+use crate::render::text::{clean, clean_block, clean_json};
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct SweepArgs {
@@ -74,13 +75,13 @@ pub async fn run(a: SweepArgs) -> ExitCode {
     }
     let text = match a.output.format {
         Format::Json => match serde_json::to_string(&report) {
-            Ok(j) => format!("{j}\n"),
+            Ok(j) => format!("{}\n", clean_json(&j)),
             Err(e) => {
                 eprintln!("mailtrip: rendering the sweep: {e}");
                 return ExitCode::from(2);
             }
         },
-        _ => human(&report),
+        _ => clean_block(&human(&report)).into_owned(),
     };
     if let Err(e) = super::emit(a.output.output.as_deref(), text.as_bytes()) {
         super::print_error(&e);
@@ -90,17 +91,17 @@ pub async fn run(a: SweepArgs) -> ExitCode {
 }
 
 fn failed(d: &crate::diagnose::Diagnosis) -> ExitCode {
-    eprintln!("mailtrip: sweep: {}", d.summary);
+    eprintln!("mailtrip: sweep: {}", clean(&d.summary));
     if let Some(text) = &d.server_text {
-        eprintln!("mailtrip: server said: {text}");
+        eprintln!("mailtrip: server said: {}", clean(text));
     }
-    eprintln!("mailtrip: hint: {}", d.hint);
+    eprintln!("mailtrip: hint: {}", clean(&d.hint));
     ExitCode::from(2)
 }
 
 /// Asks on the terminal; anything but y/yes is a no.
 fn confirm(r: &SweepReport) -> bool {
-    eprint!("{}", human(r));
+    eprint!("{}", clean_block(&human(r)));
     eprint!(
         "delete these {} message{}? [y/N] ",
         r.found.len(),

@@ -221,7 +221,8 @@ fn one_line(s: &str) -> String {
         }
         out.push_str(word);
     }
-    out.replace('|', "/")
+    // Server words may hold terminal escapes (ESC, BEL, NUL...): shown, never passed on.
+    super::text::clean(&out).replace('|', "/")
 }
 
 #[cfg(test)]
@@ -238,6 +239,7 @@ mod tests {
             unknown("no account\nconfigured"),
             "MAILTRIP UNKNOWN - no account configured"
         );
+        assert_eq!(one_line("a\x1b[2J\x07b"), "a\\x1b[2J\\x07b");
     }
 
     #[test]

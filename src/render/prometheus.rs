@@ -207,6 +207,10 @@ pub fn escape_label(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
+            // Other controls as visible escapes: a label value is read on terminals too.
+            c if super::text::unsafe_char(c) => {
+                out.push_str(&super::text::clean(&c.to_string()).replace('\\', "\\\\"))
+            }
             c => out.push(c),
         }
     }
