@@ -473,7 +473,7 @@ async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> 
                     ),
                 },
             };
-            let verdict = if f.phase == Phase::ImapAuth {
+            let verdict = if crate::probe::login_refused(&f) {
                 Verdict::AuthFailed
             } else {
                 Verdict::Error
@@ -532,7 +532,7 @@ async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> 
     registered.2 = false;
     if let Err(f) = sent {
         ctx.table.failed(tag);
-        let verdict = if f.phase == Phase::SmtpAuth {
+        let verdict = if crate::probe::login_refused(&f) {
             Verdict::AuthFailed
         } else {
             Verdict::SendFailed

@@ -124,8 +124,10 @@ fn server_words(s: &str) -> String {
         .split_once("code: Some(")
         .and_then(|(_, rest)| rest.split_once(')'))
         .map(|(c, _)| c.split('(').next().unwrap_or(c).to_ascii_uppercase());
+    // async-imap spells it `info` in some versions and `information` in others.
     let info = s
-        .split_once("info: Some(\"")
+        .split_once("information: Some(\"")
+        .or_else(|| s.split_once("info: Some(\""))
         .and_then(|(_, rest)| rest.rsplit_once("\")"))
         .map(|(i, _)| i.replace("\\\"", "\"").replace("\\\\", "\\"));
     match (code, info) {
@@ -288,22 +290,37 @@ pub(super) async fn greet(
     step: Duration,
 ) -> Result<String, Diagnosis> {
     let ep = &account.imap;
-    match greeting(client, account, step).await {
-        Ok(b) => Ok(b),
-        Err(mut d) => {
-            if ep.security != Security::Tls
-                && d.code == Code::Timeout
-                && net::speaks_tls(ep, step.min(Duration::from_secs(5))).await
-            {
-                d = diagnose::tls_mode_mismatch(
-                    Protocol::Imap,
-                    &ep.authority(),
-                    "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
-                    &format!("imaps://{}", ep.authority()),
-                );
-            }
-            Err(d)
+    if ep.security == Security::Tls {
+        return greeting(client, account, step).await;
+    }
+    // Silence a quarter of the way through the wait (at most 1 s; servers greet within
+    // milliseconds): meanwhile, a second connection finds out whether the port expects
+    // implicit TLS or speaks HTTP; the whole wait stays within `step`.
+    let end = Instant::now() + step;
+    let first = greeting(client, account, (step / 4).min(Duration::from_secs(1))).await;
+    match first {
+        Err(d) if d.code == Code::Timeout => {}
+        done => return done,
+    }
+    let sniff =
+        super::sniff::silent_port(ep, end.saturating_duration_since(Instant::now()), "imaps");
+    let rest = end.saturating_duration_since(Instant::now());
+    let wait = greeting(client, account, rest);
+    tokio::pin!(sniff, wait);
+    // The timeout names the whole wait, not its second half.
+    let whole = |d: Diagnosis| {
+        if d.code == Code::Timeout {
+            timed_out(account, "the connection (no greeting)", step)
+        } else {
+            d
         }
+    };
+    tokio::select! {
+        r = &mut wait => r.map_err(whole),
+        found = &mut sniff => match found {
+            Some(d) => Err(d),
+            None => (&mut wait).await.map_err(whole),
+        },
     }
 }
 
@@ -876,20 +893,10 @@ pub async fn delete_exactly(
     Ok((n, None))
 }
 
-/// Which of `uids` exist in the selected folder (`UID SEARCH UID <set>`).
-async fn present(
-    session: &mut Session,
-    set: &str,
-    uids: &[u32],
-    step: Duration,
-) -> async_imap::error::Result<HashSet<u32>> {
-    let found = within(step, session.uid_search(format!("UID {set}"))).await?;
-    Ok(found.into_iter().filter(|u| uids.contains(u)).collect())
-}
-
-/// `UID STORE <uids> +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
-/// Returns how many of `uids` it removed: the EXPUNGE responses in the same reply also
-/// report other sessions' expunges, so the count comes from the UIDs before and after.
+/// `UID STORE <uids> +FLAGS (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
+/// Returns how many of `uids` it removed, counted from the FETCH responses the (non-silent)
+/// STORE gives for each of them: the EXPUNGE responses in the same reply as UID EXPUNGE also
+/// report other sessions' expunges, so they are not a count of ours.
 pub(crate) async fn expunge_uids(
     session: &mut Session,
     uids: &[u32],
@@ -899,18 +906,25 @@ pub(crate) async fn expunge_uids(
         return Ok(0);
     }
     let set = uid_set(uids);
-    let before = present(session, &set, uids, step).await?;
-    if before.is_empty() {
-        return Ok(0);
-    }
-    within(step, async {
+    let stored = within(step, async {
         session
-            .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+            .uid_store(&set, "+FLAGS (\\Deleted)")
             .await?
             .try_collect::<Vec<_>>()
             .await
     })
     .await?;
+    let ours: HashSet<u32> = stored
+        .iter()
+        .filter_map(|f| f.uid)
+        .filter(|u| uids.contains(u))
+        .collect();
+    // A server that leaves UID out of its FETCH responses: one response per message stored.
+    let marked = if ours.is_empty() {
+        stored.len().min(uids.len())
+    } else {
+        ours.len()
+    };
     within(step, async {
         session
             .uid_expunge(&set)
@@ -919,8 +933,7 @@ pub(crate) async fn expunge_uids(
             .await
     })
     .await?;
-    let after = present(session, &set, uids, step).await?;
-    Ok(before.difference(&after).count())
+    Ok(marked)
 }
 
 /// Destination UIDs from a `COPYUID` response code left by the last MOVE, if the server sent one.
@@ -991,6 +1004,13 @@ mod tests {
         assert_eq!(
             server_words(r#"code: None, info: Some("say \"hi\"")"#),
             r#"say "hi""#
+        );
+        // Issue #13 item 17: `wait --folder NoSuchFolder` showed this Debug text.
+        assert_eq!(
+            server_words(
+                r#"outcome: Outcome { code: None, information: Some("Mailbox doesn't exist") }"#
+            ),
+            "Mailbox doesn't exist"
         );
     }
 

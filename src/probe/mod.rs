@@ -7,7 +7,9 @@ mod leftovers;
 mod login;
 pub(crate) mod message;
 mod net;
+mod seen;
 pub(crate) mod smtp;
+mod sniff;
 mod sweep;
 mod trace;
 pub(crate) mod verify;
@@ -330,7 +332,7 @@ impl Check {
         smtp::prewarm(&self.from);
         let (mut session, caps) = imap::connect(to, step, Some(rec))
             .await
-            .map_err(|f| (auth_or(f.phase == Phase::ImapAuth, Verdict::Error), f))?;
+            .map_err(|f| (auth_or(&f, Verdict::Error), f))?;
         let setup_fail = |e: async_imap::error::Error| {
             (
                 Verdict::Error,
@@ -443,7 +445,7 @@ impl Check {
                 for mut w in [junk, archive, sender].into_iter().flatten() {
                     imap::logout(w.session.take()).await;
                 }
-                let verdict = auth_or(f.phase == Phase::SmtpAuth, Verdict::SendFailed);
+                let verdict = auth_or(&f, Verdict::SendFailed);
                 return Err((verdict, f));
             }
         };
@@ -927,14 +929,7 @@ async fn open_watch(to: &Account, folder: &str, step: Duration) -> Result<imap::
         .map_err(|f| f.diagnosis)?;
     let mark = imap::select(&mut session, folder, step)
         .await
-        .map_err(|e| {
-            diagnose::transport(
-                Code::ServerError,
-                Protocol::Imap,
-                &to.imap.authority(),
-                &e.to_string(),
-            )
-        })?;
+        .map_err(|e| imap::classify(to, diagnose::Stage::Select, &e))?;
     Ok(imap::Watch::new(folder.to_string(), mark, session, caps))
 }
 
@@ -976,12 +971,24 @@ async fn race(
     }
 }
 
-fn auth_or(is_auth: bool, otherwise: Verdict) -> Verdict {
-    if is_auth {
+/// `auth_failed` when the server refused the login, else `otherwise`.
+fn auth_or(f: &Failure, otherwise: Verdict) -> Verdict {
+    if login_refused(f) {
         Verdict::AuthFailed
     } else {
         otherwise
     }
+}
+
+/// Whether a failure is the server refusing the login: in an AUTH phase, with its own words or
+/// a credential-refusal code. A connection reset or a silence during AUTH is a network failure
+/// (and must not hold off logins the way a refusal does); a port offering no usable AUTH never
+/// got to refuse anything.
+pub(crate) fn login_refused(f: &Failure) -> bool {
+    matches!(f.phase, Phase::SmtpAuth | Phase::ImapAuth)
+        && (f.diagnosis.code.is_credential_refusal()
+            || (f.diagnosis.server_text.is_some()
+                && !matches!(f.diagnosis.code, Code::Timeout | Code::ConnectionClosed)))
 }
 
 /// Report order: the round trip as a reader follows it (send, then watch), as `Phase` lists it.

@@ -309,6 +309,12 @@ fn mismatch_plain(ep: &Endpoint, seen: &[u8], starttls_scheme: &str) -> Diagnosi
 
 /// Maps a TLS error text (native-tls / OpenSSL) to a diagnosis.
 pub fn tls_error(ep: &Endpoint, text: &str, seen: &[u8], starttls_scheme: &str) -> Diagnosis {
+    if super::seen::is_http(seen) {
+        // A web server answering our ClientHello: no TLS mode will help.
+        let line = super::seen::first_line(seen)
+            .unwrap_or_else(|| String::from_utf8_lossy(seen).into_owned());
+        return diagnose::speaks_http(protocol(ep), &ep.authority(), &line);
+    }
     let lower = text.to_ascii_lowercase();
     if looks_like_banner(seen)
         || lower.contains("wrong version number")

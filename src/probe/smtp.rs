@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -13,7 +14,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters, TlsVersion,
 };
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use secrecy::ExposeSecret;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -21,6 +22,8 @@ use tokio::time::{Instant, timeout};
 
 use super::message::Probe;
 use super::net::{self, TlsTcp};
+use super::seen::{self, Seen};
+use super::sniff;
 use super::trace::{Traced, Wire};
 use super::{Failure, Recorder};
 use crate::config::{Account, Credential, Security};
@@ -229,6 +232,7 @@ pub(crate) async fn open(
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| ep.authority());
+    let mut plain_seen = None;
     let mut conn = if ep.security == Security::Tls {
         rec.ok(Phase::SmtpConnect, t, format!("connected to {peer}"));
         let t = rec.start(Phase::SmtpTls);
@@ -245,7 +249,7 @@ pub(crate) async fn open(
         );
         conn
     } else {
-        let conn = greet_plain(tcp, account, step)
+        let (conn, seen) = greet_plain(tcp, account, step)
             .await
             .map_err(|d| busy(rec.fail(Phase::SmtpConnect, t, d)))?;
         rec.ok(
@@ -253,12 +257,15 @@ pub(crate) async fn open(
             t,
             format!("connected to {peer}; EHLO answered by {}", banner(&conn)),
         );
+        plain_seen = Some(seen);
         conn
     };
 
-    if ep.security == Security::StartTls {
+    if ep.security == Security::StartTls
+        && let Some(seen) = &plain_seen
+    {
         let t = rec.start(Phase::SmtpTls);
-        starttls(&mut conn, account, step)
+        starttls(&mut conn, seen, account, step)
             .await
             .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
         rec.ok(
@@ -406,49 +413,101 @@ pub(super) async fn greet_tls(
     step: Duration,
 ) -> Result<AsyncSmtpConnection, Diagnosis> {
     let id = client_id();
-    timeout(
+    let seen = Seen::new();
+    let stream = Traced::observed(TlsBox(tls), Wire::Smtp, seen.clone());
+    match timeout(
         step,
-        AsyncSmtpConnection::connect_with_transport(
-            Box::new(Traced::new(TlsBox(tls), Wire::Smtp)),
-            &id,
-        ),
+        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &id),
     )
     .await
-    .map_err(|_| timed_out(account, "the greeting", step))?
-    .map_err(|e| classify(&e, Stage::Greeting, account, false).0)
+    {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(greeting_error(&e, &seen, account)),
+        Err(_) => Err(silence(&seen, account, step)),
+    }
 }
 
-/// Reads the greeting and sends EHLO over plain TCP; a port that stays silent but answers a
-/// TLS handshake is diagnosed as a TLS-mode mismatch (it wants implicit TLS).
+/// Reads the greeting and sends EHLO over plain TCP. When nothing at all has arrived a quarter
+/// of the way through the wait, a second connection finds out meanwhile whether the port
+/// expects implicit TLS or speaks HTTP, so the whole wait stays within `step`.
 pub(super) async fn greet_plain(
     tcp: tokio::net::TcpStream,
     account: &Account,
     step: Duration,
-) -> Result<AsyncSmtpConnection, Diagnosis> {
+) -> Result<(AsyncSmtpConnection, Arc<Seen>), Diagnosis> {
     let ep = &account.smtp;
     let id = client_id();
-    let greeted = timeout(
-        step,
-        AsyncSmtpConnection::connect_with_transport(Box::new(Traced::new(tcp, Wire::Smtp)), &id),
-    )
-    .await;
-    match greeted {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(classify(&e, Stage::Greeting, account, false).0),
-        Err(_) => {
-            // No greeting: an implicit-TLS port waits for our ClientHello.
-            if net::speaks_tls(ep, step.min(Duration::from_secs(5))).await {
-                Err(diagnose::tls_mode_mismatch(
-                    Protocol::Smtp,
-                    &ep.authority(),
-                    "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
-                    &format!("smtps://{}", ep.authority()),
-                ))
-            } else {
-                Err(timed_out(account, "the connection (no greeting)", step))
-            }
+    let seen = Seen::new();
+    let end = Instant::now() + step;
+    let stream = Traced::observed(tcp, Wire::Smtp, seen.clone());
+    let greet = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &id);
+    tokio::pin!(greet);
+    // Mail servers greet within milliseconds; after a quarter of the wait (at most 1 s) of
+    // silence, the sniff starts, with the rest of the wait to finish.
+    let mut result = timeout((step / 4).min(Duration::from_secs(1)), &mut greet)
+        .await
+        .ok();
+    if result.is_none() && seen.total() == 0 {
+        let sniff = sniff::silent_port(ep, end.saturating_duration_since(Instant::now()), "smtps");
+        tokio::pin!(sniff);
+        tokio::select! {
+            r = tokio::time::timeout_at(end, &mut greet) => result = r.ok(),
+            found = &mut sniff => match found {
+                Some(d) => return Err(d),
+                None => result = tokio::time::timeout_at(end, &mut greet).await.ok(),
+            },
         }
+    } else if result.is_none() {
+        result = tokio::time::timeout_at(end, &mut greet).await.ok();
     }
+    match result {
+        Some(Ok(conn)) => Ok((conn, seen)),
+        Some(Err(e)) => Err(greeting_error(&e, &seen, account)),
+        None => Err(silence(&seen, account, step)),
+    }
+}
+
+/// A greeting or EHLO the server answered wrongly: an HTTP status line is named as such.
+fn greeting_error(e: &lettre::transport::smtp::Error, seen: &Seen, account: &Account) -> Diagnosis {
+    let head = seen.head();
+    if seen::is_http(&head) {
+        let line = seen::first_line(&head).unwrap_or_default();
+        return diagnose::speaks_http(Protocol::Smtp, &account.smtp.authority(), &line);
+    }
+    classify(e, Stage::Greeting, account, false).0
+}
+
+/// No (complete) answer within `step`: says what did arrive, so a greeting followed by an
+/// unanswered EHLO is not called "no greeting".
+fn silence(seen: &Seen, account: &Account, step: Duration) -> Diagnosis {
+    let head = seen.head();
+    if head.is_empty() {
+        return timed_out(account, "the connection (no greeting)", step);
+    }
+    if seen::is_http(&head) {
+        let line = seen::first_line(&head).unwrap_or_default();
+        return diagnose::speaks_http(Protocol::Smtp, &account.smtp.authority(), &line);
+    }
+    let detail = match seen::first_line(&head) {
+        Some(line) if line.starts_with("220") => format!(
+            "the server greeted ({line:?}) but did not answer EHLO within {:.1} s",
+            step.as_secs_f64()
+        ),
+        Some(line) => format!(
+            "the server sent {line:?} and then nothing within {:.1} s",
+            step.as_secs_f64()
+        ),
+        None => format!(
+            "the greeting did not complete within {:.1} s",
+            step.as_secs_f64()
+        ),
+    };
+    diagnose::transport(
+        Code::Timeout,
+        Protocol::Smtp,
+        &account.smtp.authority(),
+        &detail,
+    )
 }
 
 /// The name the server gave in its EHLO reply (lettre's own Display adds a feature dump).
@@ -460,6 +519,7 @@ pub(super) fn banner(conn: &AsyncSmtpConnection) -> String {
 /// unless the account says not to.
 pub(super) async fn starttls(
     conn: &mut AsyncSmtpConnection,
+    seen: &Seen,
     account: &Account,
     step: Duration,
 ) -> Result<(), Diagnosis> {
@@ -474,11 +534,44 @@ pub(super) async fn starttls(
         ));
     }
     let params = tls_parameters(account)?;
+    seen.mark();
     match timeout(step, conn.starttls(params, &client_id())).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(classify(&e, Stage::StartTls, account, true).0),
-        Err(_) => Err(timed_out(account, "STARTTLS", step)),
+        Err(_) => Err(starttls_stalled(seen, account, step)),
     }
+}
+
+/// STARTTLS that did not finish within `step`: was it the command or the handshake after it?
+fn starttls_stalled(seen: &Seen, account: &Account, step: Duration) -> Diagnosis {
+    let (after, n) = seen.after_mark();
+    let secs = step.as_secs_f64();
+    let Some(line) = seen::first_line(&after).filter(|l| l.starts_with("220")) else {
+        return timed_out(account, "STARTTLS", step);
+    };
+    let handshake = n.saturating_sub(line.len() + 2);
+    let detail = if handshake == 0 {
+        format!(
+            "the server answered STARTTLS ({line:?}) but never answered the TLS handshake within \
+             {secs:.1} s"
+        )
+    } else {
+        format!(
+            "the server answered STARTTLS ({line:?}) and began the TLS handshake, but the \
+             handshake (or the EHLO inside it) did not complete within {secs:.1} s"
+        )
+    };
+    let mut d = diagnose::transport(
+        Code::TlsHandshakeFailed,
+        Protocol::Smtp,
+        &account.smtp.authority(),
+        &detail,
+    );
+    d.hint = "Something between here and the server holds TLS traffic after STARTTLS (a \
+              firewall or proxy that inspects SMTP), or the server's TLS setup hangs; try \
+              implicit TLS (smtps://host:465) to tell which."
+        .into();
+    d
 }
 
 /// One AUTH with the account's credential (PLAIN/LOGIN for a password, XOAUTH2 for a token);
@@ -494,31 +587,22 @@ pub(super) async fn authenticate(
         Credential::OAuth2Token(tok) => (&[Mechanism::Xoauth2], tok),
     };
     let Some(mechanism) = conn.server_info().get_auth_mechanism(mechanisms) else {
-        let offered = conn.server_info().to_string();
+        let offered = offered_auth(conn, step).await;
         let plain_with_starttls = !conn.is_encrypted() && conn.can_starttls();
+        // Over plaintext with STARTTLS offered, look whether AUTH appears after it (no
+        // credentials are sent), rather than guessing.
+        let after_tls = if plain_with_starttls && offered.is_empty() {
+            auth_after_starttls(conn, account, step).await
+        } else {
+            None
+        };
         conn.abort().await;
-        if plain_with_starttls {
-            return Err(Diagnosis {
-                code: Code::StarttlsUnavailable,
-                summary: format!(
-                    "The SMTP server at {} offers AUTH only after STARTTLS, and {ep} is plaintext.",
-                    ep.authority()
-                ),
-                hint: format!(
-                    "Use smtp+starttls://{} so the login is encrypted.",
-                    ep.authority()
-                ),
-                link: None,
-                server_text: None,
-            });
-        }
-        return Err(diagnose::transport(
-            Code::AuthMechanismUnsupported,
-            Protocol::Smtp,
-            &ep.authority(),
-            &format!(
-                "no common AUTH mechanism; we support {mechanisms:?}, the server offers {offered}"
-            ),
+        return Err(no_auth(
+            account,
+            mechanisms,
+            &offered,
+            plain_with_starttls,
+            after_tls,
         ));
     };
     let creds = Credentials::new(account.user.clone(), secret.expose_secret().to_string());
@@ -550,6 +634,130 @@ pub(super) async fn authenticate(
         }
         Err(_) => Err(timed_out(account, "AUTH", step)),
     }
+}
+
+/// The AUTH mechanisms the server lists in a fresh EHLO reply (lettre keeps only the ones it
+/// knows); empty when it lists none.
+async fn offered_auth(conn: &mut AsyncSmtpConnection, step: Duration) -> Vec<String> {
+    let Ok(Ok(resp)) = timeout(step, conn.command(Ehlo::new(client_id()))).await else {
+        return Vec::new();
+    };
+    resp.message()
+        .filter_map(|line| {
+            let upper = line.to_ascii_uppercase();
+            let rest = upper
+                .strip_prefix("AUTH ")
+                .or_else(|| upper.strip_prefix("AUTH="))?;
+            Some(
+                rest.split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten()
+        .collect()
+}
+
+/// Upgrades a plaintext connection with STARTTLS (verifying as usual) only to read the
+/// mechanisms offered after it. `None` when the upgrade failed.
+async fn auth_after_starttls(
+    conn: &mut AsyncSmtpConnection,
+    account: &Account,
+    step: Duration,
+) -> Option<Vec<String>> {
+    let params = tls_parameters(account).ok()?;
+    timeout(step, conn.starttls(params, &client_id()))
+        .await
+        .ok()?
+        .ok()?;
+    Some(offered_auth(conn, step).await)
+}
+
+/// The diagnosis when no mechanism of ours is offered: AUTH only after STARTTLS (checked),
+/// no AUTH at all (a relay or MX port), or only mechanisms mailtrip does not speak.
+fn no_auth(
+    account: &Account,
+    ours: &[Mechanism],
+    offered: &[String],
+    plaintext_with_starttls: bool,
+    after_tls: Option<Vec<String>>,
+) -> Diagnosis {
+    let ep = &account.smtp;
+    let authority = ep.authority();
+    let ours = ours
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let submission = format!(
+        "Use the provider's submission port: smtp+starttls://{host}:587 or smtps://{host}:465.",
+        host = ep.host
+    );
+    match after_tls {
+        Some(after) if !after.is_empty() => {
+            return Diagnosis {
+                code: Code::StarttlsUnavailable,
+                summary: format!(
+                    "The SMTP server at {authority} offers AUTH only after STARTTLS ({}), and {ep} \
+                     is plaintext.",
+                    after.join(" ")
+                ),
+                hint: format!("Use smtp+starttls://{authority} so the login is encrypted."),
+                link: None,
+                server_text: None,
+            };
+        }
+        Some(_) => {
+            return Diagnosis {
+                code: Code::AuthMechanismUnsupported,
+                summary: format!(
+                    "The SMTP server at {authority} offers no AUTH at all, not even after \
+                     STARTTLS: it is a relay or MX port (like 25), not a submission port."
+                ),
+                hint: submission,
+                link: None,
+                server_text: None,
+            };
+        }
+        None if plaintext_with_starttls && offered.is_empty() => {
+            return Diagnosis {
+                code: Code::StarttlsUnavailable,
+                summary: format!(
+                    "The SMTP server at {authority} offers no AUTH over plaintext; it offers \
+                     STARTTLS, but upgrading to see what it offers then failed."
+                ),
+                hint: format!(
+                    "Use smtp+starttls://{authority} (the login needs TLS), or the submission \
+                     port if this is a relay port."
+                ),
+                link: None,
+                server_text: None,
+            };
+        }
+        None => {}
+    }
+    if offered.is_empty() {
+        return Diagnosis {
+            code: Code::AuthMechanismUnsupported,
+            summary: format!(
+                "The SMTP server at {authority} offers no AUTH at all: it is a relay or MX port \
+                 (like 25), not a submission port."
+            ),
+            hint: submission,
+            link: None,
+            server_text: None,
+        };
+    }
+    diagnose::transport(
+        Code::AuthMechanismUnsupported,
+        Protocol::Smtp,
+        &authority,
+        &format!(
+            "no common AUTH mechanism: mailtrip uses {ours} with this credential, the server \
+             offers {}",
+            offered.join(" ")
+        ),
+    )
 }
 
 pub(crate) async fn submit_step<C: std::fmt::Display>(

@@ -286,7 +286,7 @@ impl Wait {
         let (mut session, caps) = self.open(step).await?;
         let mut watermark = imap::select(&mut session, &self.folder, step)
             .await
-            .map_err(|e| self.imap_error(&format!("SELECT {} failed: {e}", self.folder)))?;
+            .map_err(|e| self.select_error(&e))?;
         if let Some(since) = self.since {
             // With --since, mail that arrived before the wait started may match too: start at
             // the first UID the server dates on or after the day before `since` (SEARCH SINCE
@@ -408,8 +408,16 @@ impl Wait {
         let (mut s, _) = self.open(step).await?;
         imap::select(&mut s, &self.folder, step)
             .await
-            .map_err(|e| self.imap_error(&e.to_string()))?;
+            .map_err(|e| self.select_error(&e))?;
         Ok(s)
+    }
+
+    /// A refused SELECT in the server's own words, naming the folder (never async-imap's
+    /// Debug rendering of the response).
+    fn select_error(&self, e: &async_imap::error::Error) -> WaitError {
+        let mut d = imap::classify(&self.account, crate::diagnose::Stage::Select, e);
+        d.summary = format!("SELECT {:?}: {}", self.folder, d.summary);
+        WaitError::Imap(d)
     }
 
     /// Fetches the headers of every message at or above the watermark not yet examined and
