@@ -139,7 +139,11 @@ async fn issue_19_check_takes_the_plugin_flags_and_answers_like_a_plugin() {
     // Ranges: every delivery takes more than 0 s, and less than a minute.
     let warn = plugin(&server, &ca, util::PASSWORD, &["-w", "~:0", "-t", "30s"]).await;
     warn.assert_state("WARNING");
-    assert!(warn.line().0.contains("(over warning 0s)"), "{}", warn.stdout);
+    assert!(
+        warn.line().0.contains("(over warning 0s)"),
+        "{}",
+        warn.stdout
+    );
     assert_eq!(warn.perf("delivery")[1], "~:0");
 
     let under = plugin(&server, &ca, util::PASSWORD, &["-w", "5s", "-c", "60s:"]).await;
@@ -219,7 +223,11 @@ async fn issue_19_bad_plugin_arguments_are_unknown_on_stdout() {
             .output()
             .await
             .expect("run");
-        assert_eq!(out.status.code(), Some(3), "guidelines: --version is UNKNOWN");
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "guidelines: --version is UNKNOWN"
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
     }
     let (smtp, imap) = server.auth_attempts();

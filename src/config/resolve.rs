@@ -196,7 +196,10 @@ fn build(
         })?),
         None => None,
     };
-    let host = o.and_then(|o| o.host.as_deref()).map(host_flag).transpose()?;
+    let host = o
+        .and_then(|o| o.host.as_deref())
+        .map(host_flag)
+        .transpose()?;
     let smtp_port = o.and_then(|o| o.smtp_port);
     let endpoint = |flag: Option<String>,
                     file: &Option<String>,
@@ -211,7 +214,8 @@ fn build(
                     Protocol::Smtp => "smtp+starttls",
                     Protocol::Imap => "imaps",
                 };
-                host.as_ref().map(|h| format!("{scheme}://{}", bracketed(h)))
+                host.as_ref()
+                    .map(|h| format!("{scheme}://{}", bracketed(h)))
             });
         match url {
             Some(u) => {
@@ -492,7 +496,12 @@ mod tests {
         let a = build(None, &bare, Some(&v6)).expect("builds");
         assert_eq!(a.imap.to_string(), "imaps://[::1]:993");
 
-        for bad in ["mail.example.net:587", "smtps://mail.example.net", "", "a b"] {
+        for bad in [
+            "mail.example.net:587",
+            "smtps://mail.example.net",
+            "",
+            "a b",
+        ] {
             let o = Overrides {
                 host: Some(bad.into()),
                 ..Default::default()

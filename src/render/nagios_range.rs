@@ -205,10 +205,7 @@ mod tests {
                 &[(9.999, true), (10.0, false), (1e9, false), (-1.0, true)],
             ),
             // ~:10 : > 10, (outside the range of {-∞ .. 10})
-            (
-                "~:10",
-                &[(-1e9, false), (10.0, false), (10.001, true)],
-            ),
+            ("~:10", &[(-1e9, false), (10.0, false), (10.001, true)]),
             // 10:20 : < 10 or > 20, (outside the range of {10 .. 20})
             (
                 "10:20",
