@@ -61,9 +61,10 @@ pub enum Command {
     /// that is not on loopback without --i-own-this-account.
     Load(Box<load::LoadArgs>),
     /// Run as a Prometheus exporter: probe each configured route every interval over kept
-    /// SMTP and IMAP (IDLE) connections and serve /metrics and /healthz.
+    /// SMTP and IMAP (IDLE) connections and serve /metrics, /probe?route=NAME (one probe per
+    /// scrape, blackbox-style), /readyz and /healthz.
     ///
-    /// Routes come from the config's [[routes]]; with none, the account the flags name is
+    /// Routes come from the config's `[[routes]]`; with none, the account the flags name is
     /// probed, and with no account at all one route on the embedded server (a demo).
     Monitor(Box<monitor::MonitorArgs>),
 }
