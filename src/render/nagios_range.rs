@@ -63,6 +63,13 @@ impl Range {
     }
 }
 
+/// A plain threshold: alert when slower than `d` (`-w 10s`).
+impl From<std::time::Duration> for Range {
+    fn from(d: std::time::Duration) -> Range {
+        Range::upto(d.as_secs_f64())
+    }
+}
+
 /// Writes the range as the performance data wants it: seconds, no unit, `~` for minus
 /// infinity, and the shortest form (`10` for `0:10`).
 impl fmt::Display for Range {
@@ -290,6 +297,10 @@ mod tests {
     #[test]
     fn units_and_perfdata_form() {
         assert_eq!(r("5s"), Range::upto(5.0));
+        assert_eq!(
+            Range::from(std::time::Duration::from_millis(1500)),
+            r("1.5")
+        );
         assert_eq!(r("500ms"), Range::upto(0.5));
         assert_eq!(r("2m"), Range::upto(120.0));
         assert_eq!(r(":10"), Range::upto(10.0));
