@@ -11,6 +11,8 @@ mod imap_server;
 mod interop;
 mod load;
 mod monitor;
+mod monitor_probe;
+mod nagios;
 mod secrets;
 mod smtp_server;
 mod tls_config;

@@ -20,6 +20,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::config::Overrides;
+use crate::render::nagios_range::Range;
 use crate::render::{Format, Style};
 
 /// Exit code for usage and configuration errors.
@@ -60,9 +61,10 @@ pub enum Command {
     /// that is not on loopback without --i-own-this-account.
     Load(Box<load::LoadArgs>),
     /// Run as a Prometheus exporter: probe each configured route every interval over kept
-    /// SMTP and IMAP (IDLE) connections and serve /metrics and /healthz.
+    /// SMTP and IMAP (IDLE) connections and serve /metrics, /probe?route=NAME (one probe per
+    /// scrape, blackbox-style), /readyz and /healthz.
     ///
-    /// Routes come from the config's [[routes]]; with none, the account the flags name is
+    /// Routes come from the config's `[[routes]]`; with none, the account the flags name is
     /// probed, and with no account at all one route on the embedded server (a demo).
     Monitor(Box<monitor::MonitorArgs>),
 }
@@ -135,6 +137,15 @@ pub struct AccountArgs {
     /// IMAP endpoint URL: imaps://HOST:993, imap+starttls://HOST:143 or imap://HOST:143 (port optional).
     #[arg(long, env = "MAILTRIP_IMAP")]
     pub imap: Option<String>,
+    /// Mail server for both SMTP and IMAP (Nagios -H): replaces the host of the --smtp and
+    /// --imap URLs (or the account's, or the preset's); alone, smtp+starttls://HOST:587 and
+    /// imaps://HOST:993.
+    #[arg(short = 'H', long, value_name = "HOST")]
+    pub hostname: Option<String>,
+    /// SMTP port (Nagios -p, as check_smtp): replaces the port of the SMTP URL; with -H alone,
+    /// 465 means smtps:// (implicit TLS).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
     /// Login name (defaults to the address).
     #[arg(long, env = "MAILTRIP_USER")]
     pub user: Option<String>,
@@ -210,6 +221,8 @@ impl AccountArgs {
             provider: self.provider.clone(),
             smtp: self.smtp.clone(),
             imap: self.imap.clone(),
+            host: self.hostname.clone(),
+            smtp_port: self.port,
             user: self.user.clone(),
             from: self.from.clone(),
             to: self.to.clone(),
@@ -224,15 +237,20 @@ pub struct CheckArgs {
     pub account: AccountArgs,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// How long to wait for delivery: 500ms, 20s, 2m.
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    /// How long to wait for delivery once SMTP accepted the probe (also caps each connect
+    /// and command): 500ms, 20s, 2m.
+    #[arg(short = 't', long, value_parser = parse_duration, default_value = "60s")]
     pub timeout: Duration,
-    /// Delivery slower than this is a warning (exit 1; Nagios WARNING).
-    #[arg(long, alias = "warn", value_parser = parse_duration)]
-    pub warning: Option<Duration>,
-    /// Delivery slower than this is a failure (exit 2; Nagios CRITICAL).
-    #[arg(long, value_parser = parse_duration)]
-    pub critical: Option<Duration>,
+    /// Delivery time range that is a warning (exit 1; Nagios WARNING): `10s` (slower than
+    /// 10 s), or a plugin range such as `10s:`, `~:10s`, `10s:20s`, `@10s:20s`.
+    #[arg(short = 'w', long, alias = "warn", value_name = "RANGE", allow_hyphen_values = true,
+          value_parser = clap::value_parser!(Range))]
+    pub warning: Option<Range>,
+    /// Delivery time range that is a failure (exit 2; Nagios CRITICAL); same syntax as
+    /// --warning.
+    #[arg(short = 'c', long, value_name = "RANGE", allow_hyphen_values = true,
+          value_parser = clap::value_parser!(Range))]
+    pub critical: Option<Range>,
     /// Leave the probe in the mailbox (no cleanup).
     #[arg(long)]
     pub keep: bool,
@@ -318,6 +336,44 @@ pub fn emit(path: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> 
     }
 }
 
+/// Exit code and output for a command line clap did not run: a usage error, or `--help` /
+/// `--version`. With `--format nagios` on the line the plugin guidelines apply: the problem is
+/// also an UNKNOWN line on stdout (Nagios reads only stdout), and help and version exit 3
+/// (UNKNOWN) as well, so a misconfigured check never shows OK.
+pub fn parse_failed(e: clap::Error) -> ExitCode {
+    let usage = e.use_stderr();
+    let nagios = nagios_requested(std::env::args_os().skip(1));
+    if nagios && usage {
+        let text = e.to_string();
+        let first = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("invalid command line");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let line = format!("{}\n", crate::render::nagios::unknown(first));
+        let _ = emit(None, line.as_bytes());
+    }
+    let _ = e.print();
+    if usage || nagios {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Whether the arguments ask for `--format nagios` (or `--format=nagios`).
+fn nagios_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut previous_was_format = false;
+    for a in args {
+        let a = a.to_string_lossy();
+        if a == "--format=nagios" || (previous_was_format && a == "nagios") {
+            return true;
+        }
+        previous_was_format = a == "--format";
+    }
+    false
+}
+
 /// Prints an error chain as `mailtrip: a: b: c` on stderr.
 pub fn print_error(err: &anyhow::Error) {
     eprintln!("mailtrip: {err:#}");
@@ -336,5 +392,20 @@ mod tests {
         assert!(parse_duration("2 weeks").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn issue_19_nagios_format_is_spotted_on_the_command_line() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(nagios_requested(
+            args(&["check", "--format", "nagios", "-V"]).into_iter()
+        ));
+        assert!(nagios_requested(
+            args(&["check", "--format=nagios"]).into_iter()
+        ));
+        assert!(!nagios_requested(
+            args(&["check", "--format", "json", "nagios"]).into_iter()
+        ));
+        assert!(!nagios_requested(args(&["check", "-V"]).into_iter()));
     }
 }

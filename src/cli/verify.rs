@@ -24,7 +24,7 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub output: OutputArgs,
     /// Longest wait for each connect, handshake or command: 500ms, 15s, 1m.
-    #[arg(long, value_parser = super::parse_duration, default_value = "15s")]
+    #[arg(short = 't', long, value_parser = super::parse_duration, default_value = "15s")]
     pub timeout: Duration,
 }
 

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 pub use leftovers::Leftover;
 pub use login::Verify;
+pub(crate) use login::endpoint_certificate;
 pub use message::Payload;
 pub use sweep::{Sweep, SweepReport};
 pub use wait::{Extract, Header, Message, Wait, WaitError};
