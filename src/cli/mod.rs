@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args as ClapArgs, Parser, Subcommand};
+use clap::{Args as ClapArgs, CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::config::Overrides;
@@ -32,6 +32,39 @@ pub const EXIT_USAGE: u8 = 3;
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Args {
+    /// Parses the process's arguments like [`Parser::try_parse`], except that a `MAILTRIP_*`
+    /// variable set to the empty string counts as unset. CI systems pass an unset variable as
+    /// an empty one (GitHub Actions' `${{ vars.X }}`), and `""` is never a useful value.
+    pub fn try_parse_env() -> Result<Args, clap::Error> {
+        Self::try_parse_env_from(std::env::args_os())
+    }
+
+    /// [`Args::try_parse_env`] over the given arguments (the first is the program name).
+    pub fn try_parse_env_from<I, T>(args: I) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut cmd = without_empty_env(Args::command());
+        let mut matches = cmd.try_get_matches_from_mut(args)?;
+        Args::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+    }
+}
+
+/// Drops the `env = ...` source of every argument whose variable is set but empty, in every
+/// subcommand, so clap falls back to the next source as if it were unset.
+fn without_empty_env(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| v.is_empty());
+        if empty { arg.env(None) } else { arg }
+    })
+    .mut_subcommands(without_empty_env)
 }
 
 #[derive(Debug, Subcommand)]
