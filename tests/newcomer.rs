@@ -512,3 +512,259 @@ async fn issue18_item4_monitor_sweeps_the_senders_own_mailbox() {
         "the sender's own mail was touched"
     );
 }
+
+/// Runs `mailtrip ARGS` on a pseudo-terminal (stdin, stdout and stderr all the terminal, as a
+/// person at a shell has them), answers `answer` to the `[y/N]` prompt, and returns what the
+/// terminal showed (CRLF turned back into LF) and the exit code.
+fn on_a_terminal(args: &[String], env: &[(&str, &str)], answer: &str) -> (String, Option<i32>) {
+    const DRIVER: &str = r#"
+import os, pty, select, sys, time
+answer, argv = sys.argv[1].encode(), sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+out, answered, deadline = b"", False, time.time() + 60
+while time.time() < deadline:
+    ready, _, _ = select.select([fd], [], [], 1)
+    if not ready:
+        continue
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+    if not answered and b"[y/N] " in out:
+        os.write(fd, answer + b"\n")
+        answered = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(DRIVER)
+        .arg(answer)
+        .arg(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs (the tests need it)");
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    (text, out.status.code())
+}
+
+/// Issue 18 item 7: `sweep` at a terminal shows the list once, asks, and then says only what
+/// happened: no "nothing deleted (dry run)" before the question, no second copy of the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue18_item7_sweep_prompt_lists_once_then_asks_then_reports() {
+    use mailtrip::{Account, Check};
+    let server = util::server().await;
+    let dir = scratch("sweep-tty");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    let args: Vec<String> = [
+        "sweep",
+        "--color",
+        "never",
+        "--imap",
+        &imap_url(&server),
+        "--user",
+        ALICE,
+        "--password-env",
+        "MT_SWEEP_PW",
+        "--ca-file",
+        &ca.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let env = [("MT_SWEEP_PW", PASSWORD)];
+    let alice = Account::embedded(&server, ALICE, PASSWORD);
+    let kept = Check::new(alice.clone(), alice).keep(true).run().await;
+    assert!(kept.verdict.is_delivered(), "{kept:#?}");
+    let short = &kept.probe_id[..8];
+    let inbox = || server.messages(ALICE, "INBOX").expect("inbox").len();
+
+    for (answer, left) in [("n", 1), ("y", 0)] {
+        let (shown, code) = tokio::task::block_in_place(|| on_a_terminal(&args, &env, answer));
+        assert_eq!(code, Some(0), "{shown}");
+        assert_eq!(inbox(), left, "after {answer:?}:\n{shown}");
+        let (before, after) = shown
+            .split_once("[y/N] ")
+            .unwrap_or_else(|| panic!("no prompt:\n{shown}"));
+        assert_eq!(
+            shown.matches(short).count(),
+            1,
+            "the list is shown once:\n{shown}"
+        );
+        assert!(before.contains("1 leftover probe from"), "{shown}");
+        assert!(!before.contains("nothing deleted"), "{shown}");
+        let expected = if answer == "y" {
+            "deleted 1"
+        } else {
+            "nothing deleted (not confirmed)"
+        };
+        assert_eq!(after.trim(), format!("{answer}\n{expected}"), "{shown}");
+    }
+}
+
+/// `mailtrip ARGS` with no `MAILTRIP_*` inherited, run where no config file is found.
+fn help(args: &[&str]) -> String {
+    let out = mailtrip(&std::env::temp_dir(), args, &[]);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether `help` shows `flag` as a whole word (`--warn` is not in `--warning`).
+fn shows_flag(help: &str, flag: &str) -> bool {
+    help.match_indices(flag).any(|(i, _)| {
+        !help[i + flag.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+fn long_flag(word: &str) -> Option<&str> {
+    let rest = word.strip_prefix("--")?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or(rest.len());
+    (end > 0 && rest.starts_with(|c: char| c.is_ascii_lowercase())).then(|| &word[..end + 2])
+}
+
+/// Issue 18 item 7: every long flag README.md and docs/*.md use is one the binary documents:
+/// a `mailtrip SUB ...` command line (in a code block or an inline span) uses only flags in
+/// `mailtrip SUB --help`, and an inline span starting with `--` names a flag some subcommand
+/// shows. Clap's prefix inference stays off, so `--warn` for `--warning` would not even run.
+#[test]
+fn issue18_item7_every_flag_the_docs_use_is_in_help() {
+    let top = help(&["--help"]);
+    let subs: Vec<&str> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|s| *s != "help")
+        .collect();
+    assert!(subs.contains(&"check") && subs.contains(&"sweep"), "{top}");
+    let helps: Vec<(&str, String)> = subs.iter().map(|s| (*s, help(&[s, "--help"]))).collect();
+    let sub_help = |s: &str| helps.iter().find(|(n, _)| *n == s).map(|(_, h)| h.as_str());
+    let mut wrong = Vec::new();
+    let command_line = |line: &str, file: &str, wrong: &mut Vec<String>| {
+        let mut words = line
+            .trim()
+            .trim_start_matches("$ ")
+            .split_whitespace()
+            .skip_while(|w| {
+                w.split_once('=')
+                    .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            })
+            .peekable();
+        let first: Vec<&str> = words.clone().take(4).collect();
+        if first == ["cargo", "run", "--release", "--"] {
+            words.nth(3);
+        } else if first.first() == Some(&"mailtrip") {
+            words.next();
+        } else {
+            return;
+        }
+        let Some(help) = words.next().and_then(sub_help) else {
+            return; // sample output ("mailtrip check: ...") or a subject ("mailtrip probe ...")
+        };
+        for w in words.take_while(|w| !w.starts_with('#') && !["|", "&&", ";"].contains(w)) {
+            if let Some(flag) = long_flag(w).filter(|f| !shows_flag(help, f)) {
+                wrong.push(format!("{file}: {flag} in `{}`", line.trim()));
+            }
+        }
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["README.md", "docs/json.md", "docs/formats.md"] {
+        let text = std::fs::read_to_string(root.join(file)).expect("doc");
+        let mut in_block = false;
+        for line in text.replace("\\\n", " ").lines() {
+            if line.trim_start().starts_with("```") {
+                in_block = !in_block;
+                continue;
+            }
+            if in_block {
+                command_line(line, file, &mut wrong);
+                continue;
+            }
+            for span in line.split('`').skip(1).step_by(2) {
+                command_line(span, file, &mut wrong);
+                if let Some(flag) = long_flag(span)
+                    && !helps.iter().any(|(_, h)| shows_flag(h, flag))
+                {
+                    wrong.push(format!("{file}: {flag} in `{span}`"));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "flags no --help shows:\n{}",
+        wrong.join("\n")
+    );
+
+    let dir = scratch("no-prefixes");
+    let out = mailtrip(&dir, &["check", "--warni", "10s", "--time", "5s"], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unexpected argument '--warni'"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Issue 18 item 7: each subcommand's `--help` lists only the formats it renders (sweep and
+/// load: human and json), and verify's describes the VerifyReport and the JUnit it writes
+/// (one testcase per step, no `verdict`), which a run confirms.
+#[test]
+fn issue18_item7_help_lists_only_the_formats_each_subcommand_renders() {
+    let formats = |sub: &str| -> (Vec<String>, String) {
+        let h = help(&[sub, "--help"]);
+        let names = h
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("--format"))
+            .skip_while(|l| !l.contains("Possible values:"))
+            .skip(1)
+            .take_while(|l| l.trim_start().starts_with("- "))
+            .filter_map(|l| l.trim_start()[2..].split(':').next())
+            .map(str::to_string)
+            .collect();
+        (names, h)
+    };
+    let all = ["human", "json", "junit", "nagios", "prometheus"];
+    for (sub, want) in [
+        ("check", &all[..]),
+        ("verify", &all[..]),
+        ("sweep", &all[..2]),
+        ("load", &all[..2]),
+    ] {
+        assert_eq!(formats(sub).0, want, "{sub} --help");
+    }
+    let (_, verify) = formats("verify");
+    assert!(!verify.contains("The Report "), "{verify}");
+    assert!(verify.contains("The VerifyReport"), "{verify}");
+    assert!(!verify.contains("verdict"), "{verify}");
+    assert!(verify.contains("one testcase per step"), "{verify}");
+    for sub in ["sweep", "load"] {
+        let out = mailtrip(&std::env::temp_dir(), &[sub, "--format", "junit"], &[]);
+        assert_eq!(out.status.code(), Some(3));
+        assert!(
+            stderr(&out).contains("[possible values: human, json]"),
+            "{}",
+            stderr(&out)
+        );
+    }
+
+    let dir = scratch("verify-junit");
+    let out = mailtrip(&dir, &["verify", "--format", "junit", "-q"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(xml.contains("name=\"smtp.connect\""), "{xml}");
+    assert!(xml.contains("name=\"imap.auth\""), "{xml}");
+    assert!(!xml.contains("verdict"), "{xml}");
+}

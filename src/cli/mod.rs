@@ -100,12 +100,25 @@ pub enum Command {
     Monitor(Box<monitor::MonitorArgs>),
 }
 
-/// Output options shared by commands that produce a report.
+/// A subcommand's `--format` choices: a value enum of its own, so `--help` lists only the
+/// formats that subcommand renders, mapped onto the renderers' [`Format`]. Every one has
+/// `human`, the default.
+pub trait FormatChoice:
+    clap::ValueEnum + Clone + Copy + Send + Sync + std::fmt::Debug + Into<Format> + 'static
+{
+}
+
+impl<T> FormatChoice for T where
+    T: clap::ValueEnum + Clone + Copy + Send + Sync + std::fmt::Debug + Into<Format> + 'static
+{
+}
+
+/// Output options shared by commands that produce a report; `F` is the subcommand's formats.
 #[derive(Debug, Clone, ClapArgs)]
-pub struct OutputArgs {
+pub struct OutputArgs<F: FormatChoice = Format> {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: F,
     /// Colour: auto (terminal and no NO_COLOR), always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -127,7 +140,12 @@ pub enum ColorChoice {
     Never,
 }
 
-impl OutputArgs {
+impl<F: FormatChoice> OutputArgs<F> {
+    /// The chosen format, as the renderers know it.
+    pub fn kind(&self) -> Format {
+        self.format.into()
+    }
+
     /// Decides the style once: colour only for a terminal without NO_COLOR, unless forced.
     pub fn style(&self) -> Style {
         let color = match self.color {
@@ -143,7 +161,7 @@ impl OutputArgs {
 
     /// Progress goes to stderr only for people: human format, stderr a terminal, not quiet.
     pub fn show_progress(&self) -> bool {
-        self.format == Format::Human && !self.quiet && std::io::stderr().is_terminal()
+        self.kind() == Format::Human && !self.quiet && std::io::stderr().is_terminal()
     }
 }
 
