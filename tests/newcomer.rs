@@ -768,3 +768,43 @@ fn issue18_item7_help_lists_only_the_formats_each_subcommand_renders() {
     assert!(xml.contains("name=\"imap.auth\""), "{xml}");
     assert!(!xml.contains("verdict"), "{xml}");
 }
+
+/// Issue 18 item 7: `verify` reports the IMAP CAPABILITY verbatim, as docs/json.md says: the
+/// server's own order, the same on every run, and the same list Python's imaplib (an
+/// independent client) reads from the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue18_item7_imap_capabilities_keep_the_servers_order() {
+    let server = util::server().await;
+    let dir = scratch("caps");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    let script = r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+m = imaplib.IMAP4_SSL("localhost", int(sys.argv[1]), ssl_context=ctx)
+m.login(sys.argv[3], sys.argv[4])
+typ, data = m.capability()
+print(data[0].decode())
+m.logout()
+"#;
+    let out = tokio::task::block_in_place(|| {
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(server.imaps_addr().port().to_string())
+            .arg(&ca)
+            .args([ALICE, PASSWORD])
+            .output()
+            .expect("python3 runs (the tests need it)")
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    let wire: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert!(wire.len() >= 5, "{wire:?}");
+    let account = mailtrip::Account::embedded(&server, ALICE, PASSWORD);
+    for run in 0..5 {
+        let r = mailtrip::Verify::new(account.clone()).run().await;
+        assert_eq!(r.imap.capabilities, wire, "run {run}");
+    }
+}
