@@ -49,6 +49,14 @@ fn json(out: &Output) -> serde_json::Value {
     })
 }
 
+/// `mailtrip check ARGS --timeout 20s --format json`, as [`mailtrip`] runs it.
+fn check_json(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--timeout", "20s", "--format", "json"]);
+    mailtrip(dir, &all, env)
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -197,7 +205,6 @@ fn check_gmail(server: &TestServer, dir: &Path, password: &str, extra: &[&str]) 
     std::fs::write(&ca, server.ca_pem()).expect("ca");
     let (smtp, imap, ca) = (smtp_url(server), imap_url(server), ca.display().to_string());
     let mut args = vec![
-        "check",
         "--provider",
         "gmail",
         "--smtp",
@@ -210,13 +217,9 @@ fn check_gmail(server: &TestServer, dir: &Path, password: &str, extra: &[&str]) 
         "GMAIL_APP_PASSWORD",
         "--ca-file",
         &ca,
-        "--timeout",
-        "20s",
-        "--format",
-        "json",
     ];
     args.extend_from_slice(extra);
-    mailtrip(dir, &args, &[("GMAIL_APP_PASSWORD", password)])
+    check_json(dir, &args, &[("GMAIL_APP_PASSWORD", password)])
 }
 
 /// Issue 18 item 3: the app password pasted as Google shows it logs in (the spaces are
@@ -315,6 +318,20 @@ fn two_accounts(server: &TestServer, dir: &Path) -> String {
     path.display().to_string()
 }
 
+/// `check --account alice --to-account bob` with the accounts of [`two_accounts`].
+fn check_alice_to_bob(dir: &Path, config: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--config",
+        config,
+        "--account",
+        "alice",
+        "--to-account",
+        "bob",
+    ];
+    args.extend_from_slice(extra);
+    check_json(dir, &args, &[("APP_PW", APP_PASSWORD)])
+}
+
 /// Issue 18 item 4: `check --to-account` from a Gmail sender deletes the copy Gmail filed in
 /// the sender's `[Gmail]/Sent Mail` (and says so in the cleanup phase), and touches nothing
 /// else in either mailbox: not the sender's other sent mail, not an earlier run's probe.
@@ -334,25 +351,7 @@ async fn issue18_item4_cross_account_check_cleans_the_gmail_senders_sent_copy() 
         .expect("seed");
     let before = (gmail_mail(&server, ALICE), gmail_mail(&server, BOB));
 
-    let out = tokio::task::block_in_place(|| {
-        mailtrip(
-            &dir,
-            &[
-                "check",
-                "--config",
-                &config,
-                "--account",
-                "alice",
-                "--to-account",
-                "bob",
-                "--timeout",
-                "20s",
-                "--format",
-                "json",
-            ],
-            &[("APP_PW", APP_PASSWORD)],
-        )
-    });
+    let out = tokio::task::block_in_place(|| check_alice_to_bob(&dir, &config, &[]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["verdict"], "delivered", "{report}");
@@ -380,26 +379,7 @@ async fn issue18_item4_keep_leaves_the_senders_sent_copy() {
     let server = gmail_server().await;
     let dir = scratch("cross-keep");
     let config = two_accounts(&server, &dir);
-    let out = tokio::task::block_in_place(|| {
-        mailtrip(
-            &dir,
-            &[
-                "check",
-                "--config",
-                &config,
-                "--account",
-                "alice",
-                "--to-account",
-                "bob",
-                "--keep",
-                "--timeout",
-                "20s",
-                "--format",
-                "json",
-            ],
-            &[("APP_PW", APP_PASSWORD)],
-        )
-    });
+    let out = tokio::task::block_in_place(|| check_alice_to_bob(&dir, &config, &["--keep"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let tag = json(&out)["probe_id"]
         .as_str()
