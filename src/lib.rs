@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence |
 //! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks) |
-//! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse); `login`: [`Verify`], connect + TLS + auth only; [`Wait`] for mail something else sends; `Sweep` of leftover probes |
+//! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse); `login`: [`Verify`], connect + TLS + auth only; [`Wait`] for mail something else sends; `Sweep` of leftover probes; `sent`: the sender's Sent copy of a cross-account probe |
 //! | [`load`] | many probes at once: a pool of SMTP connections, one IMAP watcher per folder matching every tag, HDR latency percentiles, bulk cleanup |
 //! | [`monitor`] | the long-running exporter: routes probed on an interval (or per scrape of `/probe?route=NAME`, blackbox-style) over kept SMTP and IMAP (IDLE) connections, OpenMetrics on `/metrics`, each route's last outcome on `/readyz`, certificate expiry |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline |

@@ -3,10 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = match mailtrip::cli::Args::try_parse() {
+    let args = match mailtrip::cli::Args::try_parse_env() {
         Ok(a) => a,
         Err(e) => return mailtrip::cli::parse_failed(e),
     };

@@ -13,6 +13,7 @@ mod load;
 mod monitor;
 mod monitor_probe;
 mod nagios;
+mod newcomer;
 mod secrets;
 mod smtp_server;
 mod tls_config;

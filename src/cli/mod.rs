@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args as ClapArgs, Parser, Subcommand};
+use clap::{Args as ClapArgs, CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::config::Overrides;
@@ -33,6 +33,39 @@ pub const EXIT_USAGE: u8 = 3;
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Args {
+    /// Parses the process's arguments like [`Parser::try_parse`], except that a `MAILTRIP_*`
+    /// variable set to the empty string counts as unset. CI systems pass an unset variable as
+    /// an empty one (GitHub Actions' `${{ vars.X }}`), and `""` is never a useful value.
+    pub fn try_parse_env() -> Result<Args, clap::Error> {
+        Self::try_parse_env_from(std::env::args_os())
+    }
+
+    /// [`Args::try_parse_env`] over the given arguments (the first is the program name).
+    pub fn try_parse_env_from<I, T>(args: I) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut cmd = without_empty_env(Args::command());
+        let mut matches = cmd.try_get_matches_from_mut(args)?;
+        Args::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+    }
+}
+
+/// Drops the `env = ...` source of every argument whose variable is set but empty, in every
+/// subcommand, so clap falls back to the next source as if it were unset.
+fn without_empty_env(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| v.is_empty());
+        if empty { arg.env(None) } else { arg }
+    })
+    .mut_subcommands(without_empty_env)
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,12 +102,25 @@ pub enum Command {
     Monitor(Box<monitor::MonitorArgs>),
 }
 
-/// Output options shared by commands that produce a report.
+/// A subcommand's `--format` choices: a value enum of its own, so `--help` lists only the
+/// formats that subcommand renders, mapped onto the renderers' [`Format`]. Every one has
+/// `human`, the default.
+pub trait FormatChoice:
+    clap::ValueEnum + Clone + Copy + Send + Sync + std::fmt::Debug + Into<Format> + 'static
+{
+}
+
+impl<T> FormatChoice for T where
+    T: clap::ValueEnum + Clone + Copy + Send + Sync + std::fmt::Debug + Into<Format> + 'static
+{
+}
+
+/// Output options shared by commands that produce a report; `F` is the subcommand's formats.
 #[derive(Debug, Clone, ClapArgs)]
-pub struct OutputArgs {
+pub struct OutputArgs<F: FormatChoice = Format> {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: F,
     /// Colour: auto (terminal and no NO_COLOR), always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -96,7 +142,12 @@ pub enum ColorChoice {
     Never,
 }
 
-impl OutputArgs {
+impl<F: FormatChoice> OutputArgs<F> {
+    /// The chosen format, as the renderers know it.
+    pub fn kind(&self) -> Format {
+        self.format.into()
+    }
+
     /// Decides the style once: colour only for a terminal without NO_COLOR, unless forced.
     pub fn style(&self) -> Style {
         let color = match self.color {
@@ -112,7 +163,7 @@ impl OutputArgs {
 
     /// Progress goes to stderr only for people: human format, stderr a terminal, not quiet.
     pub fn show_progress(&self) -> bool {
-        self.format == Format::Human && !self.quiet && std::io::stderr().is_terminal()
+        self.kind() == Format::Human && !self.quiet && std::io::stderr().is_terminal()
     }
 }
 

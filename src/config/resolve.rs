@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::file::{self, AccountSpec};
 use super::secret::SecretSource;
@@ -274,6 +274,22 @@ fn build(
                  MAILTRIP_PASSWORD, or --oauth2-token-env VAR"
             )));
         }
+    };
+    let credential = match (credential, preset) {
+        (Credential::Password(p), Some(preset)) if providers::groups_app_passwords(preset) => {
+            match providers::ungroup_app_password(p.expose_secret()) {
+                Some(plain) => {
+                    tracing::info!(
+                        "{label}: removed the spaces from the {} app password (shown as four \
+                         groups of four letters; the servers accept only the 16 letters)",
+                        preset.display
+                    );
+                    Credential::Password(SecretString::from(plain))
+                }
+                None => Credential::Password(p),
+            }
+        }
+        (c, _) => c,
     };
     let mut tls = TlsOptions::default();
     let ca_file = o

@@ -906,21 +906,26 @@ async fn sweeper(
     if !enabled {
         return;
     }
-    // (mailbox, sender address, oldest timeout) without repeats.
-    let mut jobs: Vec<(usize, String, Duration)> = Vec::new();
+    // (mailbox, sender address, oldest timeout) without repeats. A route to another mailbox
+    // also sweeps the sender's own, where its server may file a Sent copy of every probe
+    // (Gmail does).
+    let mut jobs: Vec<(Account, String, Duration)> = Vec::new();
     for (r, route) in ctx.routes.iter().enumerate() {
-        let m = ctx.route_mailbox[r];
-        match jobs
-            .iter_mut()
-            .find(|(jm, s, _)| *jm == m && s.eq_ignore_ascii_case(&route.from.address))
-        {
-            Some(job) => job.2 = job.2.max(route.timeout),
-            None => jobs.push((m, route.from.address.clone(), route.timeout)),
+        for mailbox in [&mailboxes[ctx.route_mailbox[r]], &route.from] {
+            let same = |(a, s, _): &&mut (Account, String, Duration)| {
+                a.imap == mailbox.imap
+                    && a.user == mailbox.user
+                    && s.eq_ignore_ascii_case(&route.from.address)
+            };
+            match jobs.iter_mut().find(same) {
+                Some(job) => job.2 = job.2.max(route.timeout),
+                None => jobs.push((mailbox.clone(), route.from.address.clone(), route.timeout)),
+            }
         }
     }
     loop {
-        for (m, sender, older_than) in &jobs {
-            let sweep = Sweep::new(mailboxes[*m].clone())
+        for (mailbox, sender, older_than) in &jobs {
+            let sweep = Sweep::new(mailbox.clone())
                 .sender(sender.clone())
                 .older_than(*older_than);
             let run = async {
@@ -937,20 +942,16 @@ async fn sweeper(
             match done {
                 Ok(0) => {}
                 Ok(n) => {
-                    tracing::info!(
-                        mailbox = mailboxes[*m].address,
-                        n,
-                        "monitor: swept stale probes"
-                    );
+                    tracing::info!(mailbox = mailbox.address, n, "monitor: swept stale probes");
                     ctx.metrics
                         .swept
                         .get_or_create(&metrics::MailboxLabel {
-                            mailbox: mailboxes[*m].address.clone(),
+                            mailbox: mailbox.address.clone(),
                         })
                         .inc_by(n as u64);
                 }
                 Err(d) => tracing::warn!(
-                    mailbox = mailboxes[*m].address,
+                    mailbox = mailbox.address,
                     "monitor: sweeping stale probes failed: {}",
                     d.summary
                 ),
