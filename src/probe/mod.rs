@@ -26,7 +26,11 @@ pub use leftovers::Leftover;
 pub use login::Verify;
 pub use message::Payload;
 pub use sweep::{Sweep, SweepReport};
-pub use wait::{Extract, Header, Message, Wait, WaitError};
+pub use wait::{Armed, Wait, WaitError};
+
+pub use crate::analyze::{
+    Anchor, Attachment, Extract, ExtractError, Header, Message, Pattern, PatternError, Seen,
+};
 
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
