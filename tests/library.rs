@@ -330,3 +330,34 @@ async fn issue17_wait_for_parses_links_anchor_text_and_attachments() {
     assert_eq!(over_imap.attachments, got.attachments);
     assert_eq!(over_imap.anchors, got.anchors);
 }
+
+/// Item 3: every error the library API returns is a `std::error::Error`, so `?` works under
+/// anyhow and `Box<dyn Error>` (`Sweep` returned a `Diagnosis` that was not one).
+#[test]
+fn issue17_library_errors_are_std_errors() {
+    fn typed<E: std::error::Error + Send + Sync + 'static>() {}
+    typed::<mailtrip::diagnose::Diagnosis>();
+    typed::<mailtrip::probe::WaitError>();
+    typed::<mailtrip::probe::ExtractError>();
+    typed::<mailtrip::probe::PatternError>();
+    typed::<mailtrip::probe::HeaderError>();
+    typed::<mailtrip::server::WaitForError>();
+    typed::<mailtrip::server::ServerError>();
+    typed::<mailtrip::server::StoreError>();
+    typed::<mailtrip::config::ConfigError>();
+    typed::<mailtrip::config::EndpointError>();
+    typed::<mailtrip::load::LoadError>();
+    typed::<mailtrip::monitor::MonitorError>();
+    fn sweep_errors_propagate(d: mailtrip::diagnose::Diagnosis) -> anyhow::Result<()> {
+        Err(d)?
+    }
+    let d = mailtrip::diagnose::transport(
+        mailtrip::diagnose::Code::ServerError,
+        mailtrip::diagnose::Protocol::Imap,
+        "imap.test:993",
+        "boom",
+    );
+    let summary = d.summary.clone();
+    let e = sweep_errors_propagate(d).expect_err("an error");
+    assert_eq!(e.to_string(), summary);
+}
