@@ -62,7 +62,7 @@ pub enum Command {
     /// Run as a Prometheus exporter: probe each configured route every interval over kept
     /// SMTP and IMAP (IDLE) connections and serve /metrics and /healthz.
     ///
-    /// Routes come from the config's [[routes]]; with none, the account the flags name is
+    /// Routes come from the config's `[[routes]]`; with none, the account the flags name is
     /// probed, and with no account at all one route on the embedded server (a demo).
     Monitor(Box<monitor::MonitorArgs>),
 }
