@@ -87,11 +87,7 @@ mod tests {
 
     #[test]
     fn links_and_codes_come_out() {
-        let raw =
-            b"From: App <noreply@app.test>\r\nTo: u@x.test\r\nSubject: Your code is 482913\r\n\
-Content-Type: text/plain\r\n\r\nConfirm your account: https://app.test/confirm?token=abc123.\r\n\
-Or visit (https://app.test/help).\r\n";
-        let m = Message::parse(raw);
+        let m = Message::parse(crate::analyze::mail::SIGNUP);
         let e = |s: &str| s.parse::<Extract>().expect("extract");
         assert_eq!(
             m.extract(&e("link")).as_deref(),
