@@ -245,6 +245,10 @@ fn human(m: &Message) -> String {
     for l in &m.links {
         let _ = writeln!(s, "  link:    {l}");
     }
+    for a in &m.attachments {
+        let name = a.name.as_deref().unwrap_or("(unnamed)");
+        let _ = writeln!(s, "  attachment: {name} ({}, {} bytes)", a.content_type, a.size);
+    }
     if m.deleted {
         let _ = writeln!(s, "  deleted: yes");
     }
