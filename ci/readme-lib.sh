@@ -14,7 +14,7 @@ import pathlib, re, sys
 
 readme, scratch, repo = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
 blocks = re.findall(r"<!-- readme-test: (\S+) -->\n```[^\n]*\n(.*?)\n```", readme.read_text(), re.S)
-want = {"Cargo.toml", "tests/signup.rs", "tests/plain.rs"}
+want = {"Cargo.toml", "tests/signup.rs", "tests/plain.rs", "tests/check.rs"}
 found = {path for path, _ in blocks}
 if found != want:
     sys.exit(f"readme-lib: README's readme-test blocks are {sorted(found)}, expected {sorted(want)}")
