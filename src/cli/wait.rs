@@ -247,7 +247,11 @@ fn human(m: &Message) -> String {
     }
     for a in &m.attachments {
         let name = a.name.as_deref().unwrap_or("(unnamed)");
-        let _ = writeln!(s, "  attachment: {name} ({}, {} bytes)", a.content_type, a.size);
+        let _ = writeln!(
+            s,
+            "  attachment: {name} ({}, {} bytes)",
+            a.content_type, a.size
+        );
     }
     if m.deleted {
         let _ = writeln!(s, "  deleted: yes");
