@@ -10,7 +10,7 @@ use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, SmtpTransport, Tokio1Executor, Transport};
 use mailtrip::Account;
 use mailtrip::probe::{Wait, WaitError};
-use mailtrip::server::{ServerConfig, TestServer, WaitForError};
+use mailtrip::server::{Faults, ServerConfig, TestServer, WaitForError};
 
 use crate::util::{self, PASSWORD};
 
@@ -360,4 +360,49 @@ fn issue17_library_errors_are_std_errors() {
     let summary = d.summary.clone();
     let e = sweep_errors_propagate(d).expect_err("an error");
     assert_eq!(e.to_string(), summary);
+}
+
+/// Item 1 (truthful results): async-imap ends a command's answer silently when the server
+/// closes the connection, so `delete(true)` said `deleted: true` for a message still there
+/// (drop at UID STORE or EXPUNGE), and a body fetch cut off was "no body". Whichever command
+/// the connection drops at, `deleted` is true exactly when the message is gone.
+#[tokio::test]
+async fn issue17_wait_delete_is_true_wherever_the_connection_drops() {
+    for n in 3..12 {
+        let server = util::server_with(ServerConfig::default().faults(Faults {
+            imap_drop_after: Some(n),
+            ..Faults::default()
+        }))
+        .await;
+        server
+            .deliver_raw(
+                BOB,
+                "INBOX",
+                b"From: a@app.test\r\nSubject: Confirm\r\n\r\nx\r\n",
+            )
+            .expect("seed");
+        let r = Wait::new(bob(&server))
+            .subject("Confirm")
+            .delete(true)
+            .timeout(Duration::from_secs(5))
+            .run()
+            .await;
+        let gone = server.messages(BOB, "INBOX").expect("inbox").is_empty();
+        match r {
+            Ok(m) => {
+                assert_eq!(m.deleted, gone, "drop after {n}: {m:#?}");
+                assert!(
+                    m.deleted,
+                    "drop after {n}: the delete is retried once: {m:#?}"
+                );
+            }
+            Err(e) => {
+                assert!(!gone, "drop after {n}: {e}");
+                assert!(
+                    e.to_string().contains("connection closed"),
+                    "drop after {n}: {e}"
+                );
+            }
+        }
+    }
 }

@@ -868,6 +868,13 @@ pub async fn delete_exactly(
     Ok((n, None))
 }
 
+/// Proves the connection still answers, with a NOOP that fails at EOF. async-imap ends the
+/// response stream of FETCH, STORE, EXPUNGE, SEARCH and even its own `noop()` silently when
+/// the server closes the connection, so an empty answer alone proves nothing.
+pub(crate) async fn alive(session: &mut Session, step: Duration) -> async_imap::error::Result<()> {
+    within(step, session.run_command_and_check_ok("NOOP")).await
+}
+
 /// `UID STORE <uids> +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
 pub(crate) async fn expunge_uids(
     session: &mut Session,
@@ -894,11 +901,27 @@ pub(crate) async fn expunge_uids(
             .await
     })
     .await?;
-    Ok(if gone.is_empty() {
-        uids.len()
-    } else {
-        gone.len()
+    if !gone.is_empty() {
+        return Ok(gone.len());
+    }
+    // No EXPUNGE responses: nothing was there, or the connection closed (async-imap ends a
+    // command's stream silently at EOF, so that looked like success). Count what is still
+    // there, then prove the answer was complete.
+    let left = within(step, async {
+        session
+            .uid_fetch(&set, "(UID)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
     })
+    .await?;
+    alive(session, step).await?;
+    let left = left
+        .iter()
+        .filter_map(|f| f.uid)
+        .filter(|u| uids.contains(u))
+        .count();
+    Ok(uids.len().saturating_sub(left))
 }
 
 /// Destination UIDs from a `COPYUID` response code left by the last MOVE, if the server sent one.

@@ -236,6 +236,7 @@ impl Wait {
             .await
             .map_err(|e| self.imap_error(&format!("UID SEARCH SINCE {day} failed: {e}")))?;
         let Some(low) = found.into_iter().filter(|u| *u < watermark).min() else {
+            self.alive(session, step).await?;
             return Ok(watermark);
         };
         let dates: Vec<_> = within(step, async {
@@ -247,6 +248,9 @@ impl Wait {
         })
         .await
         .map_err(|e| self.imap_error(&format!("UID FETCH INTERNALDATE failed: {e}")))?;
+        if dates.is_empty() {
+            self.alive(session, step).await?;
+        }
         Ok(dates
             .iter()
             .filter(|f| f.internal_date().is_some_and(|d| d >= window))
@@ -254,6 +258,13 @@ impl Wait {
             .filter(|u| *u >= low && *u < watermark)
             .min()
             .unwrap_or(watermark))
+    }
+
+    /// Proves an empty answer was not a dropped connection ([`imap::alive`]).
+    async fn alive(&self, session: &mut Session, step: Duration) -> Result<(), WaitError> {
+        imap::alive(session, step)
+            .await
+            .map_err(|e| self.imap_error(&format!("the connection closed: {e}")))
     }
 
     fn imap_error(&self, detail: &str) -> WaitError {
@@ -384,7 +395,15 @@ impl Armed {
                 Ok(()) if !tally.hits.is_empty() => {
                     let Some(mut s) = session.take() else { break };
                     let uid = tally.hits[0];
-                    let mut result = self.fetch(&mut s, uid).await;
+                    let mut result = match self.fetch(&mut s, uid).await {
+                        Ok(result) => result,
+                        Err(e) => {
+                            // Lost while fetching: reconnect and fetch the same UID again.
+                            tracing::debug!(error = %e, "wait: fetch failed; reconnecting");
+                            lost = true;
+                            continue;
+                        }
+                    };
                     imap::logout(Some(s)).await;
                     if let Ok(m) = result.as_mut() {
                         if reconnects > 0 {
@@ -481,6 +500,11 @@ impl Armed {
                 .await
         })
         .await?;
+        if fetches.is_empty() {
+            // `N:*` names at least the last message of a non-empty folder: an empty answer
+            // is an empty folder or a connection that closed (async-imap ends silently).
+            imap::alive(session, step).await?;
+        }
         for f in &fetches {
             let Some(uid) = f.uid.filter(|u| *u >= self.first) else {
                 continue;
@@ -546,38 +570,61 @@ impl Armed {
         }
     }
 
-    /// Fetches, parses and (if asked) deletes the matched message.
-    async fn fetch(&self, session: &mut Session, uid: u32) -> Result<Message, WaitError> {
+    /// Deletes exactly `uid` from the watched folder: (how many went, a warning).
+    async fn delete(
+        &self,
+        session: &mut Session,
+        uid: u32,
+    ) -> async_imap::error::Result<(usize, Option<String>)> {
+        let (w, caps, step) = (&self.wait, &self.caps, self.step);
+        let folders = if w.account.expunge_archives || caps.gmail || !caps.uidplus {
+            imap::folders(session, step).await?
+        } else {
+            imap::Folders::default()
+        };
+        let archives = w.account.expunge_archives || caps.gmail;
+        imap::delete_exactly(
+            session,
+            caps,
+            &folders,
+            &w.folder,
+            &[uid],
+            "",
+            archives,
+            step,
+        )
+        .await
+    }
+
+    /// Fetches, parses and (if asked) deletes the matched message. The outer error is a
+    /// lost connection (reconnect and try again), the inner one final.
+    async fn fetch(
+        &self,
+        session: &mut Session,
+        uid: u32,
+    ) -> async_imap::error::Result<Result<Message, WaitError>> {
         let w = &self.wait;
         let step = self.step;
-        let fetched = imap::fetch_raw(session, uid, step)
-            .await
-            .map_err(|e| w.imap_error(&format!("fetching UID {uid} failed: {e}")))?
-            .ok_or_else(|| w.imap_error(&format!("UID {uid} returned no body")))?;
+        let Some(fetched) = imap::fetch_raw(session, uid, step).await? else {
+            imap::alive(session, step).await?;
+            return Ok(Err(w.imap_error(&format!(
+                "UID {uid} returned no body (deleted by someone else?)"
+            ))));
+        };
         let mut message = Message::parse(&fetched.raw);
         message.folder = w.folder.clone();
         message.uid = uid;
         message.internal_date = fetched.internal_date.map(|d| d.to_rfc3339());
         message.waited_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         if w.delete {
-            let caps = &self.caps;
-            let folders = if w.account.expunge_archives || caps.gmail || !caps.uidplus {
-                imap::folders(session, step).await.unwrap_or_default()
-            } else {
-                imap::Folders::default()
-            };
-            let archives = w.account.expunge_archives || caps.gmail;
-            let done = imap::delete_exactly(
-                session,
-                caps,
-                &folders,
-                &w.folder,
-                &[uid],
-                "",
-                archives,
-                step,
-            )
-            .await;
+            let mut done = self.delete(session, uid).await;
+            if done.is_err() {
+                // One retry on a fresh connection: a drop mid-delete must not leave it there.
+                if let Ok(fresh) = w.reopen(step).await {
+                    drop(std::mem::replace(session, fresh));
+                    done = self.delete(session, uid).await;
+                }
+            }
             match done {
                 Ok((n, warning)) => {
                     message.deleted = n > 0;
@@ -588,7 +635,7 @@ impl Armed {
                     .push(format!("deleting UID {uid} failed: {e}")),
             }
         }
-        Ok(message)
+        Ok(Ok(message))
     }
 }
 
