@@ -235,8 +235,8 @@ impl Wait {
         let found = within(step, session.uid_search(format!("SINCE {day}")))
             .await
             .map_err(|e| self.imap_error(&format!("UID SEARCH SINCE {day} failed: {e}")))?;
+        self.alive(session)?;
         let Some(low) = found.into_iter().filter(|u| *u < watermark).min() else {
-            self.alive(session, step).await?;
             return Ok(watermark);
         };
         let dates: Vec<_> = within(step, async {
@@ -248,9 +248,7 @@ impl Wait {
         })
         .await
         .map_err(|e| self.imap_error(&format!("UID FETCH INTERNALDATE failed: {e}")))?;
-        if dates.is_empty() {
-            self.alive(session, step).await?;
-        }
+        self.alive(session)?;
         Ok(dates
             .iter()
             .filter(|f| f.internal_date().is_some_and(|d| d >= window))
@@ -260,11 +258,9 @@ impl Wait {
             .unwrap_or(watermark))
     }
 
-    /// Proves an empty answer was not a dropped connection ([`imap::alive`]).
-    async fn alive(&self, session: &mut Session, step: Duration) -> Result<(), WaitError> {
-        imap::alive(session, step)
-            .await
-            .map_err(|e| self.imap_error(&format!("the connection closed: {e}")))
+    /// Proves an answer was not cut short by a closed connection ([`imap::alive`]).
+    fn alive(&self, session: &Session) -> Result<(), WaitError> {
+        imap::alive(session).map_err(|e| self.imap_error(&format!("the connection closed: {e}")))
     }
 
     fn imap_error(&self, detail: &str) -> WaitError {
@@ -500,11 +496,8 @@ impl Armed {
                 .await
         })
         .await?;
-        if fetches.is_empty() {
-            // `N:*` names at least the last message of a non-empty folder: an empty answer
-            // is an empty folder or a connection that closed (async-imap ends silently).
-            imap::alive(session, step).await?;
-        }
+        // An answer cut short by the server closing the connection ends silently.
+        imap::alive(session)?;
         for f in &fetches {
             let Some(uid) = f.uid.filter(|u| *u >= self.first) else {
                 continue;
@@ -606,7 +599,7 @@ impl Armed {
         let w = &self.wait;
         let step = self.step;
         let Some(fetched) = imap::fetch_raw(session, uid, step).await? else {
-            imap::alive(session, step).await?;
+            imap::alive(session)?;
             return Ok(Err(w.imap_error(&format!(
                 "UID {uid} returned no body (deleted by someone else?)"
             ))));
