@@ -198,6 +198,15 @@ pub struct Diagnosis {
     pub server_text: Option<String>,
 }
 
+/// The summary, so a `Diagnosis` returned as an error (e.g. by `Sweep`) works with `?`.
+impl std::fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary)
+    }
+}
+
+impl std::error::Error for Diagnosis {}
+
 /// Which reply a rule applies to.
 #[derive(Debug, Clone, Copy)]
 enum When {

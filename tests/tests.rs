@@ -9,6 +9,7 @@ mod faults;
 mod hostile;
 mod imap_server;
 mod interop;
+mod library;
 mod load;
 mod monitor;
 mod monitor_probe;

@@ -897,6 +897,17 @@ pub async fn delete_exactly(
     Ok((n, None))
 }
 
+/// Fails when the server has closed the connection. async-imap ends the answer to FETCH,
+/// STORE, EXPUNGE, SEARCH (and its own `noop()`) silently at EOF, so an empty answer proves
+/// nothing until this says the stream is still open. Costs no command.
+pub(crate) fn alive(session: &Session) -> async_imap::error::Result<()> {
+    if session.get_ref().at_eof() {
+        Err(async_imap::error::Error::ConnectionLost)
+    } else {
+        Ok(())
+    }
+}
+
 /// `UID STORE <uids> +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
 pub(crate) async fn expunge_uids(
     session: &mut Session,
@@ -923,11 +934,27 @@ pub(crate) async fn expunge_uids(
             .await
     })
     .await?;
-    Ok(if gone.is_empty() {
-        uids.len()
-    } else {
-        gone.len()
+    if !gone.is_empty() {
+        return Ok(gone.len());
+    }
+    // No EXPUNGE responses: nothing was there, or the connection closed (async-imap ends a
+    // command's stream silently at EOF, so that looked like success). Count what is still
+    // there, then prove the answer was complete.
+    let left = within(step, async {
+        session
+            .uid_fetch(&set, "(UID)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
     })
+    .await?;
+    alive(session)?;
+    let left = left
+        .iter()
+        .filter_map(|f| f.uid)
+        .filter(|u| uids.contains(u))
+        .count();
+    Ok(uids.len().saturating_sub(left))
 }
 
 /// Destination UIDs from a `COPYUID` response code left by the last MOVE, if the server sent one.

@@ -28,7 +28,11 @@ pub use login::Verify;
 pub(crate) use login::endpoint_certificate;
 pub use message::Payload;
 pub use sweep::{Sweep, SweepReport};
-pub use wait::{Extract, Header, Message, Wait, WaitError};
+pub use wait::{Armed, Wait, WaitError};
+
+pub use crate::analyze::{
+    Anchor, Attachment, Extract, ExtractError, Header, Message, Pattern, PatternError, Seen,
+};
 
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
