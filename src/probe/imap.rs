@@ -398,33 +398,62 @@ pub(super) async fn login(
     }
 }
 
-/// CAPABILITY after login: what mailtrip uses, and every capability as the server spells it.
+/// CAPABILITY after login: what mailtrip uses, and every capability as the server spells it,
+/// in the server's order.
 pub(super) async fn capabilities(
     session: &mut Session,
     account: &Account,
     step: Duration,
 ) -> Result<(Caps, Vec<String>), Diagnosis> {
-    use async_imap::types::Capability;
-    match timeout(step, session.capabilities()).await {
-        Ok(Ok(c)) => {
-            let all = c
-                .iter()
-                .map(|cap| match cap {
-                    Capability::Imap4rev1 => "IMAP4rev1".to_string(),
-                    Capability::Auth(m) => format!("AUTH={m}"),
-                    Capability::Atom(a) => a.clone(),
-                })
-                .collect();
+    match timeout(step, capability_list(session)).await {
+        Ok(Ok(all)) => {
+            let has = |name: &str| all.iter().any(|c| c.eq_ignore_ascii_case(name));
             let caps = Caps {
-                idle: c.has_str("IDLE"),
-                uidplus: c.has_str("UIDPLUS"),
-                mv: c.has_str("MOVE"),
-                gmail: c.has_str("X-GM-EXT-1"),
+                idle: has("IDLE"),
+                uidplus: has("UIDPLUS"),
+                mv: has("MOVE"),
+                gmail: has("X-GM-EXT-1"),
             };
             Ok((caps, all))
         }
         Ok(Err(e)) => Err(classify(account, Stage::Other, &e)),
         Err(_) => Err(timed_out(account, "CAPABILITY", step)),
+    }
+}
+
+/// Sends CAPABILITY and reads the answer itself: async-imap's `capabilities()` collects them
+/// into a `HashSet`, which comes out in a different order on every run. Nothing is selected
+/// yet, so other untagged responses carry nothing to keep.
+async fn capability_list(session: &mut Session) -> async_imap::error::Result<Vec<String>> {
+    use async_imap::error::Error;
+    use async_imap::imap_proto::Capability;
+    let id = session.run_command("CAPABILITY").await?;
+    let mut all = Vec::new();
+    loop {
+        let Some(resp) = session.read_response().await? else {
+            return Err(Error::ConnectionLost);
+        };
+        match resp.parsed() {
+            Response::Capabilities(list) => all.extend(list.iter().map(|c| match c {
+                Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+                Capability::Auth(m) => format!("AUTH={m}"),
+                Capability::Atom(a) => a.to_string(),
+            })),
+            Response::Done {
+                tag,
+                status,
+                outcome,
+            } if *tag == id => {
+                let (code, information) = (&outcome.code, &outcome.information);
+                let words = format!("code: {code:?}, info: {information:?}");
+                return match status {
+                    Status::Ok => Ok(all),
+                    Status::No => Err(Error::No(words)),
+                    _ => Err(Error::Bad(words)),
+                };
+            }
+            _ => {}
+        }
     }
 }
 
@@ -893,6 +922,17 @@ pub async fn delete_exactly(
     Ok((n, None))
 }
 
+/// Fails when the server has closed the connection. async-imap ends the answer to FETCH,
+/// STORE, EXPUNGE, SEARCH (and its own `noop()`) silently at EOF, so an empty answer proves
+/// nothing until this says the stream is still open. Costs no command.
+pub(crate) fn alive(session: &Session) -> async_imap::error::Result<()> {
+    if session.get_ref().at_eof() {
+        Err(async_imap::error::Error::ConnectionLost)
+    } else {
+        Ok(())
+    }
+}
+
 /// `UID STORE <uids> +FLAGS (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
 /// Returns how many of `uids` it removed, counted from the FETCH responses the (non-silent)
 /// STORE gives for each of them: the EXPUNGE responses in the same reply as UID EXPUNGE also
@@ -914,6 +954,7 @@ pub(crate) async fn expunge_uids(
             .await
     })
     .await?;
+    alive(session)?;
     let ours: HashSet<u32> = stored
         .iter()
         .filter_map(|f| f.uid)
@@ -933,6 +974,7 @@ pub(crate) async fn expunge_uids(
             .await
     })
     .await?;
+    alive(session)?;
     Ok(marked)
 }
 

@@ -238,6 +238,8 @@ pub struct Traced<S> {
     state: Option<Box<TraceState>>,
     /// What was received, for diagnoses (kept at any log level).
     seen: Option<Arc<Seen>>,
+    /// A read found the peer's end of the stream (see [`Traced::at_eof`]).
+    eof: bool,
 }
 
 #[derive(Debug)]
@@ -260,6 +262,7 @@ impl<S> Traced<S> {
             inner,
             state,
             seen: None,
+            eof: false,
         }
     }
 
@@ -269,6 +272,12 @@ impl<S> Traced<S> {
             seen: Some(seen),
             ..Traced::new(inner, wire)
         }
+    }
+
+    /// Whether the peer has closed its side. async-imap ends a command's answer silently at
+    /// EOF, so an empty answer is only an answer if this is false.
+    pub fn at_eof(&self) -> bool {
+        self.eof
     }
 
     pub fn get_ref(&self) -> &S {
@@ -333,8 +342,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Traced<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
+        let room = buf.remaining() > 0;
         let this = &mut *self;
         let res = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(res, Poll::Ready(Ok(()))) && room && buf.filled().len() == before {
+            this.eof = true;
+        }
         if let (Poll::Ready(Ok(())), Some(seen)) = (&res, this.seen.as_ref()) {
             seen.record(&buf.filled()[before..]);
         }
