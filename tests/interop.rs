@@ -319,9 +319,16 @@ impl Mailbox {
         if found.is_empty() {
             return found;
         }
-        let set = found
+        let uids: Vec<u32> = found.iter().map(|e| e.uid).collect();
+        self.delete_uids(folder, &uids).await;
+        found
+    }
+
+    /// Deletes exactly `uids` from `folder` (UID STORE \Deleted + UID EXPUNGE), then leaves it.
+    async fn delete_uids(&mut self, folder: &str, uids: &[u32]) {
+        let set = uids
             .iter()
-            .map(|e| e.uid.to_string())
+            .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(",");
         self.session.select(folder).await.expect("SELECT");
@@ -345,7 +352,6 @@ impl Mailbox {
             .run_command_and_check_ok("UNSELECT")
             .await
             .expect("UNSELECT");
-        found
     }
 
     async fn logout(mut self) {

@@ -61,31 +61,21 @@ async fn remove_when_arrived(stack: &Stack, who: Who, tags: &[String]) -> usize 
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     if !uids.is_empty() {
-        let set = uids
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        mb.session.select("INBOX").await.expect("SELECT");
-        let _: Vec<Fetch> = mb
-            .session
-            .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-            .await
-            .expect("UID STORE")
-            .try_collect()
-            .await
-            .expect("UID STORE responses");
-        let _: Vec<u32> = mb
-            .session
-            .uid_expunge(&set)
-            .await
-            .expect("UID EXPUNGE")
-            .try_collect()
-            .await
-            .expect("UID EXPUNGE responses");
+        mb.delete_uids("INBOX", &uids).await;
     }
     mb.logout().await;
     uids.len()
+}
+
+/// Asserts that no message in `who`'s INBOX carries `tag` in its Message-ID.
+async fn assert_gone(stack: &Stack, who: Who, tag: &str, what: &str) {
+    let mut mb = stack.imap(who).await;
+    let left = with_message_id(&mut mb, "INBOX", tag).await;
+    mb.logout().await;
+    assert!(
+        left.is_empty(),
+        "{what}: the probe was left behind (UIDs {left:?})"
+    );
 }
 
 // --- 1. `--to` someone the watch cannot see -----------------------------------------------
@@ -196,14 +186,7 @@ async fn item_02_stripped_tag_header(stack: &Stack) {
         r.warnings.iter().any(|w| w.contains("removed in transit")),
         "{r:#?}"
     );
-    let mut mb = stack.imap(Who::B).await;
-    assert!(
-        with_message_id(&mut mb, "INBOX", &r.probe_id)
-            .await
-            .is_empty(),
-        "the stripped probe was left behind"
-    );
-    mb.logout().await;
+    assert_gone(stack, Who::B, &r.probe_id, "stripped").await;
 
     // Kept, then swept: sweep recognises it by its Message-ID (and deletes only it).
     let r = Check::new(from, stack.account(Who::B, Tls::Implicit))
@@ -324,14 +307,7 @@ async fn item_03_lost_data_reply(stack: &Stack) {
             !submit.ok && submit.detail.contains("no reply to DATA"),
             "{r:#?}"
         );
-        let mut mb = stack.imap(Who::B).await;
-        assert!(
-            with_message_id(&mut mb, "INBOX", &r.probe_id)
-                .await
-                .is_empty(),
-            "stall {stall}: the probe was left behind"
-        );
-        mb.logout().await;
+        assert_gone(stack, Who::B, &r.probe_id, &format!("stall {stall}")).await;
     }
 }
 
