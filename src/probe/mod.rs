@@ -722,13 +722,15 @@ impl Check {
             )
         });
         if mismatch.is_none() {
+            let matched = match (v.carriers.header, v.carriers.message_id) {
+                (true, true) => "tag, Message-ID and digest match",
+                (false, _) => "Message-ID and digest match (the tag header was removed)",
+                (true, false) => "tag and digest match (the Message-ID was rewritten)",
+            };
             rec.ok(
                 Phase::Verify,
                 t,
-                format!(
-                    "tag, Message-ID and digest match; {} Received hop(s)",
-                    v.received_hops
-                ),
+                format!("{matched}; {} Received hop(s)", v.received_hops),
             );
         }
 

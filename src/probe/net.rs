@@ -311,8 +311,9 @@ fn mismatch_plain(ep: &Endpoint, seen: &[u8], starttls_scheme: &str) -> Diagnosi
 pub fn tls_error(ep: &Endpoint, text: &str, seen: &[u8], starttls_scheme: &str) -> Diagnosis {
     if super::seen::is_http(seen) {
         // A web server answering our ClientHello: no TLS mode will help.
+        // A TLS library reads the 5-byte record header first: often all there is of the line.
         let line = super::seen::first_line(seen)
-            .unwrap_or_else(|| String::from_utf8_lossy(seen).into_owned());
+            .unwrap_or_else(|| format!("{}…", String::from_utf8_lossy(seen)));
         return diagnose::speaks_http(protocol(ep), &ep.authority(), &line);
     }
     let lower = text.to_ascii_lowercase();
