@@ -13,6 +13,7 @@ mod load;
 mod monitor;
 mod secrets;
 mod smtp_server;
+mod tls13;
 mod tls_config;
 mod util;
 mod verdicts;
