@@ -198,12 +198,29 @@ impl<S> Sniff<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Sniff<S> {
+/// A socket that can be asked to acknowledge the next segments at once.
+pub trait QuickAck {
+    /// TCP_QUICKACK, best effort (a no-op off Linux).
+    fn ack_quickly(&self);
+}
+
+impl QuickAck for TcpStream {
+    fn ack_quickly(&self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = self.set_quickack(true);
+    }
+}
+
+/// Before each read the socket is put in quick-ACK mode: a server with Nagle on (Postfix's
+/// smtpd) that sends TLS 1.3 session tickets and then its greeting or EHLO reply holds the
+/// second write until the first is ACKed, and a delayed ACK made that ~40 ms per handshake.
+impl<S: AsyncRead + Unpin + QuickAck> AsyncRead for Sniff<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        self.inner.ack_quickly();
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = res {
