@@ -23,7 +23,7 @@ command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get instal
 cargo build --release --quiet
 bin=$PWD/target/release/mailtrip
 
-trap 'bash ci/mailstack/stop.sh "$state" >/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill ${monitor_pid:-} 2>/dev/null || true; bash ci/mailstack/stop.sh "$state" >/dev/null || true; rm -rf "$work"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 env_file=$(bash ci/mailstack/start.sh "$state" 2>/dev/null | tail -n1)
@@ -63,8 +63,25 @@ $bin load --format json --probes "$LOAD_PROBES" --concurrency "$LOAD_CONCURRENCY
   --imap "imaps://$MAILSTACK_TLS_NAME:$MAILSTACK_IMAPS_PORT" --user "$MAILSTACK_USER1" \
   --ca-file "$MAILSTACK_CA" >"$work/load.json" || true
 
+echo
+echo "== monitor against Postfix + Dovecot (interval 1s, ${MONITOR_SECONDS:-20} s)"
+port=$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+$bin monitor --listen "127.0.0.1:$port" --interval 1s \
+  --smtp "smtp+starttls://$MAILSTACK_TLS_NAME:$MAILSTACK_SUBMISSION_PORT" \
+  --imap "imaps://$MAILSTACK_TLS_NAME:$MAILSTACK_IMAPS_PORT" --user "$MAILSTACK_USER1" \
+  --ca-file "$MAILSTACK_CA" >"$work/monitor.log" 2>&1 &
+monitor_pid=$!
+sleep "${MONITOR_SECONDS:-20}"
+curl -s "http://127.0.0.1:$port/metrics" >"$work/metrics.txt" || true
+kill "$monitor_pid" 2>/dev/null || true
+wait "$monitor_pid" 2>/dev/null || true
+
+echo
+echo "== detection after the SMTP 250: IDLE versus NOOP polls (what an early-poll schedule gains)"
+ROUNDS=$ROUNDS POLL_MS=5 python3 benches/anchors/idle_vs_poll.py | tee "$work/detect.txt"
+
 python3 - "$work" <<'PY'
-import json, sys
+import json, re, sys
 w = sys.argv[1]
 real = json.load(open(f"{w}/real.json"))
 emb = json.load(open(f"{w}/embedded.json"))["results"][0]
@@ -72,6 +89,16 @@ load = json.load(open(f"{w}/load.json"))
 m = real["mailtrip"]
 lat = load["latency_ms"]
 emb_ms = emb["median"] * 1000
+# Monitor: mean round trip and the histogram bucket holding the median.
+metrics = open(f"{w}/metrics.txt").read()
+def metric(name):
+    m = re.search(rf"^{name}{{[^}}]*}} ([0-9.e+-]+)$", metrics, re.M)
+    return float(m.group(1)) if m else float("nan")
+mon_n = metric("mailtrip_monitor_round_trip_seconds_count")
+mon_mean = metric("mailtrip_monitor_round_trip_seconds_sum") / mon_n * 1000 if mon_n else float("nan")
+buckets = [(float(le), float(v)) for le, v in re.findall(
+    r'^mailtrip_monitor_round_trip_seconds_bucket\{le="([0-9.]+)",[^}]*\} ([0-9.]+)$', metrics, re.M)]
+mon_p50 = next((le * 1000 for le, v in buckets if mon_n and v >= mon_n / 2), float("nan"))
 rows = [
     ("check wall median (ms)", m["wall_ms"], "<= 60", m["wall_ms"] <= 60),
     ("check CPU median (ms)", m["cpu_ms"], "<= 20", m["cpu_ms"] <= 20),
@@ -81,6 +108,7 @@ rows = [
     ("load round trips/s", load["throughput_per_sec"], ">= 300", load["throughput_per_sec"] >= 300),
     ("load latency p50 (ms)", lat["p50"], "<= 50", lat["p50"] <= 50),
     ("load lost", load["lost"], "0", load["lost"] == 0),
+    ("monitor round trip p50 <= (ms)", mon_p50, "<= 50", mon_p50 <= 50),
 ]
 print()
 print("== summary against issue 14's targets")
@@ -90,5 +118,6 @@ print(f"load: sent {load['sent']}, delivered {load['delivered']}, send failures 
       f"latency p90 {lat['p90']:.1f} / p99 {lat['p99']:.1f} / max {lat['max']:.1f} ms, "
       f"{load['settings']['smtp_connections']} SMTP connections, idle={load['idle']}")
 print(f"embedded check: median {emb_ms:.1f} ms, user {emb['user'] * 1000:.1f} ms + sys {emb['system'] * 1000:.1f} ms (means)")
+print(f"monitor: {mon_n:.0f} round trips, mean {mon_mean:.1f} ms; the median lies in the histogram bucket ending at {mon_p50:.0f} ms")
 print("check phases (median ms): " + ", ".join(f"{k} {v:.1f}" for k, v in m["phases_ms"].items()))
 PY
