@@ -261,45 +261,14 @@ fn diagnose_local(summary: &str) -> Diagnosis {
 mod tests {
     use std::io;
     use std::net::SocketAddr;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
 
     use lettre::transport::smtp::client::AsyncTokioStream;
-    use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     use super::*;
+    use crate::probe::tls::Transport;
 
-    /// An in-memory transport for lettre.
-    #[derive(Debug)]
-    struct Pipe(tokio::io::DuplexStream);
-
-    impl AsyncRead for Pipe {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.0).poll_read(cx, buf)
-        }
-    }
-
-    impl AsyncWrite for Pipe {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            Pin::new(&mut self.0).poll_write(cx, buf)
-        }
-        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.0).poll_flush(cx)
-        }
-        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.0).poll_shutdown(cx)
-        }
-    }
-
-    impl AsyncTokioStream for Pipe {
+    impl AsyncTokioStream for Transport<tokio::io::DuplexStream> {
         fn peer_addr(&self) -> io::Result<SocketAddr> {
             Ok(SocketAddr::from(([127, 0, 0, 1], 25)))
         }
@@ -340,7 +309,7 @@ mod tests {
             seen
         });
         let mut conn = AsyncSmtpConnection::connect_with_transport(
-            Box::new(Pipe(client)),
+            Box::new(Transport::new(client)),
             &ClientId::default(),
         )
         .await

@@ -9,7 +9,7 @@ pub(crate) mod message;
 mod net;
 pub(crate) mod smtp;
 mod sweep;
-mod tls;
+pub(crate) mod tls;
 mod trace;
 pub(crate) mod verify;
 mod wait;

@@ -4,8 +4,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -13,51 +11,21 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Starttls};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, timeout};
 
 use super::message::Probe;
 use super::net::{self, TlsTcp};
-use super::tls::{Handoff, Resumed};
+use super::tls::{Handoff, Transport};
 use super::trace::{Traced, Wire};
 use super::{Failure, Recorder};
 use crate::config::{Account, Credential, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
 use crate::report::Phase;
 
-/// The implicit-TLS stream handed to lettre (which sees it as an opaque transport).
-#[derive(Debug)]
-struct TlsBox(TlsTcp);
-
-impl AsyncRead for TlsBox {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsBox {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-impl AsyncTokioStream for TlsBox {
+/// The TLS stream under lettre (which sees it as an opaque transport), traced inside TLS.
+impl AsyncTokioStream for Transport<Traced<TlsTcp>> {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.get_ref().get_ref().peer_addr()
+        self.get_ref().get_ref().get_ref().get_ref().peer_addr()
     }
 }
 
@@ -71,12 +39,6 @@ impl<S: AsyncTokioStream> AsyncTokioStream for Handoff<S> {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.peek(|s| s.peer_addr())
             .unwrap_or_else(|| Err(io::Error::from(io::ErrorKind::NotConnected)))
-    }
-}
-
-impl<S: AsyncTokioStream> AsyncTokioStream for Resumed<S> {
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.get_ref().peer_addr()
     }
 }
 
@@ -356,7 +318,7 @@ pub(super) async fn greet_tls(
     timeout(
         step,
         AsyncSmtpConnection::connect_with_transport(
-            Box::new(Traced::new(TlsBox(tls), Wire::Smtp)),
+            Box::new(Transport::new(Traced::new(tls, Wire::Smtp))),
             &id,
         ),
     )
@@ -441,7 +403,7 @@ pub(super) async fn starttls(
     };
     let tls = net::implicit_tls(&account.tls, ep, tcp.into_inner(), step, "smtp+starttls").await?;
     let der = tls.ssl().peer_certificate().and_then(|c| c.to_der().ok());
-    let stream = Resumed::new(b"220 TLS\r\n", Traced::new(TlsBox(tls), Wire::Smtp));
+    let stream = Transport::resumed(b"220 TLS\r\n", Traced::new(tls, Wire::Smtp));
     *conn = timeout(
         step,
         AsyncSmtpConnection::connect_with_transport(Box::new(stream), &client_id()),

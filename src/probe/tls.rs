@@ -288,18 +288,24 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Handoff<S> {
     }
 }
 
-/// A stream that first reads as `prefix`: after our own STARTTLS handshake, lettre opens a
-/// fresh connection over the TLS stream, and this stands in for the greeting it expects before
-/// its EHLO (the server sends none after STARTTLS). Never on the wire, so never in a trace.
+/// A stream handed to lettre as its transport (lettre's `AsyncTokioStream` needs a local
+/// type). After our own STARTTLS handshake, lettre opens a fresh connection over the TLS
+/// stream, and `prefix` stands in for the greeting it expects before its EHLO (the server
+/// sends none after STARTTLS); it is never on the wire, so it sits above the trace.
 #[derive(Debug)]
-pub struct Resumed<S> {
+pub struct Transport<S> {
     prefix: &'static [u8],
     inner: S,
 }
 
-impl<S> Resumed<S> {
-    pub fn new(prefix: &'static [u8], inner: S) -> Resumed<S> {
-        Resumed { prefix, inner }
+impl<S> Transport<S> {
+    pub fn new(inner: S) -> Transport<S> {
+        Transport { prefix: b"", inner }
+    }
+
+    /// A transport whose first read returns `prefix`.
+    pub fn resumed(prefix: &'static [u8], inner: S) -> Transport<S> {
+        Transport { prefix, inner }
     }
 
     pub fn get_ref(&self) -> &S {
@@ -307,7 +313,7 @@ impl<S> Resumed<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Resumed<S> {
+impl<S: AsyncRead + Unpin> AsyncRead for Transport<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -323,7 +329,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Resumed<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Resumed<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Transport<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -369,7 +375,7 @@ mod tests {
             .await
             .unwrap();
         drop(a);
-        let mut r = Resumed::new(b"220 TLS\r\n", b);
+        let mut r = Transport::resumed(b"220 TLS\r\n", b);
         let mut all = Vec::new();
         r.read_to_end(&mut all).await.unwrap();
         assert_eq!(all, b"220 TLS\r\n250 ok\r\n");
