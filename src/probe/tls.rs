@@ -138,6 +138,10 @@ fn has_hash_links(dir: &Path) -> bool {
 /// verification unless the options skip it. Cheap with a hashed directory (nothing is read
 /// until a handshake needs an issuer); callers still share one per set of options.
 pub fn client_context(tls: &TlsOptions) -> Result<SslContext, String> {
+    context_with(system_roots(), tls)
+}
+
+fn context_with(roots: &SystemRoots, tls: &TlsOptions) -> Result<SslContext, String> {
     let err = |e: openssl::error::ErrorStack| format!("cannot set up TLS: {e}");
     let mut b = SslContextBuilder::new(SslMethod::tls_client()).map_err(err)?;
     b.set_options(SslOptions::ALL | SslOptions::NO_COMPRESSION);
@@ -146,7 +150,7 @@ pub fn client_context(tls: &TlsOptions) -> Result<SslContext, String> {
         .map_err(err)?;
     b.set_cipher_list(CIPHERS).map_err(err)?;
     let mut store = X509StoreBuilder::new().map_err(err)?;
-    match system_roots() {
+    match roots {
         SystemRoots::Dirs(dirs) => {
             let lookup = store.add_lookup(X509Lookup::hash_dir()).map_err(err)?;
             for dir in dirs {
@@ -368,8 +372,58 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A context over a hashed directory trusts what the directory holds, found by the
+    /// issuer's subject hash when a handshake needs it, and nothing else.
     #[tokio::test]
-    async fn resumed_reads_the_stand_in_greeting_then_the_stream() {
+    async fn issue14_a_hashed_directory_is_consulted_for_the_issuer() {
+        use crate::server::{ServerConfig, TestServer};
+        let server = TestServer::start(ServerConfig::default().with_user("a@test.local", "pw"))
+            .await
+            .expect("server");
+        let ca = X509::from_pem(server.ca_pem().as_bytes()).unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "mailtrip-hashdir-ca-{}-{}",
+            std::process::id(),
+            server.imaps_addr().port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let no_extra = TlsOptions::default();
+        let handshake = |ctx: SslContext| {
+            let addr = server.imaps_addr();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+                connect(&ctx, "localhost", false, tcp).await.map(|_| ())
+            }
+        };
+
+        // Another CA's link only: the server's issuer is not there.
+        let other = X509::from_pem(
+            TestServer::start(ServerConfig::default())
+                .await
+                .expect("second server")
+                .ca_pem()
+                .as_bytes(),
+        )
+        .unwrap();
+        let link = |cert: &X509| dir.join(format!("{:08x}.0", cert.subject_name_hash()));
+        std::fs::write(link(&other), other.to_pem().unwrap()).unwrap();
+        let roots = SystemRoots::Dirs(vec![dir.clone()]);
+        let refused = handshake(context_with(&roots, &no_extra).unwrap()).await;
+        let text = refused.expect_err("an unknown issuer is refused");
+        assert!(
+            text.contains("unable to get local issuer certificate"),
+            "{text}"
+        );
+
+        // The issuer's link: verified, without the CA ever being added to the context.
+        std::fs::write(link(&ca), ca.to_pem().unwrap()).unwrap();
+        let ok = handshake(context_with(&roots, &no_extra).unwrap()).await;
+        assert_eq!(ok, Ok(()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_resumed_transport_reads_the_stand_in_greeting_then_the_stream() {
         let (mut a, b) = tokio::io::duplex(64);
         tokio::io::AsyncWriteExt::write_all(&mut a, b"250 ok\r\n")
             .await
