@@ -10,6 +10,7 @@ mod net;
 mod sent;
 pub(crate) mod smtp;
 mod sweep;
+pub(crate) mod tls;
 mod trace;
 pub(crate) mod verify;
 mod wait;
