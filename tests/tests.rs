@@ -18,6 +18,7 @@ mod nagios;
 mod newcomer;
 mod secrets;
 mod smtp_server;
+mod tls13;
 mod tls_config;
 mod util;
 mod verdicts;

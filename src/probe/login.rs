@@ -282,12 +282,7 @@ fn tls_note(account: &Account) -> &'static str {
 
 /// The DER of the peer certificate on an implicit-TLS stream.
 fn peer_der(tls: &TlsTcp) -> Option<Vec<u8>> {
-    tls.get_ref()
-        .peer_certificate()
-        .ok()
-        .flatten()?
-        .to_der()
-        .ok()
+    tls.ssl().peer_certificate()?.to_der().ok()
 }
 
 /// What a step may still wait: the rest of the budget (each step's own timeout then names
@@ -329,8 +324,7 @@ async fn smtp_steps(s: &mut Steps, account: &Account, deadline: Instant) -> Resu
         .unwrap_or_else(|_| ep.authority());
     let verified = !account.tls.insecure_skip_verify;
     let mut der = None;
-    let mut plain_seen = None;
-    let mut conn = if ep.security == Security::Tls {
+    let (mut conn, mut plain) = if ep.security == Security::Tls {
         s.ok(Step::Connect, t, format!("connected to {peer}"));
         let t = s.begin(Step::Tls);
         let tls = net::implicit_tls(&account.tls, ep, tcp, left(), "smtp+starttls")
@@ -349,12 +343,11 @@ async fn smtp_steps(s: &mut Steps, account: &Account, deadline: Instant) -> Resu
                 conn.server_info().name()
             ),
         );
-        conn
+        (conn, None)
     } else {
-        let (conn, seen) = smtp::greet_plain(tcp, account, left())
+        let (conn, plain) = smtp::greet_plain(tcp, account, left())
             .await
             .map_err(|d| s.fail(Step::Connect, t, d))?;
-        plain_seen = Some(seen);
         s.ok(
             Step::Connect,
             t,
@@ -363,17 +356,16 @@ async fn smtp_steps(s: &mut Steps, account: &Account, deadline: Instant) -> Resu
                 conn.server_info().name()
             ),
         );
-        conn
+        (conn, Some(plain))
     };
     let starttls_offered = conn.server_info().supports_feature(Extension::StartTls);
     if ep.security == Security::StartTls
-        && let Some(seen) = &plain_seen
+        && let Some(p) = plain.take()
     {
         let t = s.begin(Step::Tls);
-        smtp::starttls(&mut conn, seen, account, left())
+        der = smtp::starttls(&mut conn, p, account, left())
             .await
             .map_err(|d| s.fail(Step::Tls, t, d))?;
-        der = conn.peer_certificate().ok();
         s.ok(Step::Tls, t, format!("STARTTLS, {}", tls_note(account)));
     }
     if let Some(der) = der {
@@ -388,7 +380,7 @@ async fn smtp_steps(s: &mut Steps, account: &Account, deadline: Instant) -> Resu
     smtp_features(s, &conn, ep.security, starttls_offered);
 
     let t = s.begin(Step::Auth);
-    let detail = smtp::authenticate(&mut conn, account, left())
+    let detail = smtp::authenticate(&mut conn, plain, account, left())
         .await
         .map_err(|d| s.fail(Step::Auth, t, d))?;
     s.ok(Step::Auth, t, detail);
@@ -576,11 +568,10 @@ async fn smtp_certificate(insecure: &Account, step: Duration) -> Option<Vec<u8>>
             peer_der(&tls)
         }
         Security::StartTls => {
-            let (mut conn, seen) = smtp::greet_plain(tcp, insecure, step).await.ok()?;
-            smtp::starttls(&mut conn, &seen, insecure, step)
+            let (mut conn, plain) = smtp::greet_plain(tcp, insecure, step).await.ok()?;
+            let der = smtp::starttls(&mut conn, plain, insecure, step)
                 .await
                 .ok()?;
-            let der = conn.peer_certificate().ok();
             let _ = timeout(Duration::from_secs(2), conn.quit()).await;
             der
         }
@@ -628,8 +619,7 @@ pub(crate) async fn endpoint_certificate(
     certificate_info(&der.ok().flatten()?, false, None)
 }
 
-/// Subject, issuer, validity and names of a DER certificate (OpenSSL, already linked through
-/// native-tls).
+/// Subject, issuer, validity and names of a DER certificate (OpenSSL, mailtrip's TLS library).
 pub(crate) fn certificate_info(
     der: &[u8],
     verified: bool,

@@ -12,6 +12,7 @@ mod sent;
 pub(crate) mod smtp;
 mod sniff;
 mod sweep;
+pub(crate) mod tls;
 mod trace;
 pub(crate) mod verify;
 mod wait;

@@ -1,11 +1,10 @@
-//! What a connection has received so far, kept whatever the log level: the first bytes, and
-//! the first bytes after a mark. Diagnoses read it after a timeout to say what really happened
-//! (a greeting that came before EHLO went unanswered, a `220` to STARTTLS before a stalled
-//! handshake, an HTTP reply where a mail server was expected).
+//! What a connection has received so far, kept whatever the log level: the first bytes.
+//! Diagnoses read it after a timeout to say what really happened (a greeting that came before
+//! EHLO went unanswered, an HTTP reply where a mail server was expected).
 
 use std::sync::{Arc, Mutex};
 
-/// How many bytes are kept from the start, and from the mark.
+/// How many bytes are kept from the start.
 const KEEP: usize = 256;
 
 /// The received-bytes record of one connection, shared with the stream that fills it.
@@ -18,9 +17,6 @@ pub struct Seen {
 struct Inner {
     total: usize,
     head: Vec<u8>,
-    /// Bytes received since the mark, and the first of them.
-    since_mark: usize,
-    after_mark: Vec<u8>,
 }
 
 impl Seen {
@@ -34,14 +30,10 @@ impl Seen {
 
     /// Called by the stream with every chunk read.
     pub fn record(&self, bytes: &[u8]) {
-        let mut guard = self.lock();
-        let s = &mut *guard;
+        let mut s = self.lock();
         s.total += bytes.len();
-        s.since_mark += bytes.len();
-        for keep in [&mut s.head, &mut s.after_mark] {
-            let take = bytes.len().min(KEEP.saturating_sub(keep.len()));
-            keep.extend_from_slice(&bytes[..take]);
-        }
+        let take = bytes.len().min(KEEP.saturating_sub(s.head.len()));
+        s.head.extend_from_slice(&bytes[..take]);
     }
 
     /// Bytes received in all.
@@ -52,19 +44,6 @@ impl Seen {
     /// The first bytes received.
     pub fn head(&self) -> Vec<u8> {
         self.lock().head.clone()
-    }
-
-    /// Starts counting afresh (before a command whose answer matters).
-    pub fn mark(&self) {
-        let mut s = self.lock();
-        s.since_mark = 0;
-        s.after_mark.clear();
-    }
-
-    /// The first bytes since the mark, and how many arrived since.
-    pub fn after_mark(&self) -> (Vec<u8>, usize) {
-        let s = self.lock();
-        (s.after_mark.clone(), s.since_mark)
     }
 }
 
@@ -85,16 +64,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_the_start_and_the_start_after_a_mark() {
+    fn keeps_the_start() {
         let s = Seen::new();
         s.record(b"220 hi\r\n");
-        s.mark();
-        s.record(b"220 go ahead\r\n\x16\x03");
-        assert_eq!(s.total(), 24);
+        s.record(b"250 ok\r\n");
+        assert_eq!(s.total(), 16);
         assert_eq!(first_line(&s.head()).as_deref(), Some("220 hi"));
-        let (after, n) = s.after_mark();
-        assert_eq!(n, 16);
-        assert_eq!(first_line(&after).as_deref(), Some("220 go ahead"));
         assert!(is_http(b"HTTP/1.1 400 Bad Request\r\n"));
         s.record(&[b'x'; 1000]);
         assert_eq!(s.head().len(), KEEP);

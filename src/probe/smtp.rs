@@ -4,65 +4,31 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{
-    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters, TlsVersion,
-};
-use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Starttls};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, timeout};
 
 use super::message::Probe;
 use super::net::{self, TlsTcp};
 use super::seen::{self, Seen};
 use super::sniff;
+use super::tls::{Handoff, Transport};
 use super::trace::{Traced, Wire};
 use super::{Failure, Recorder};
 use crate::config::{Account, Credential, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
 use crate::report::Phase;
 
-/// The implicit-TLS stream handed to lettre (which sees it as an opaque transport).
-#[derive(Debug)]
-struct TlsBox(TlsTcp);
-
-impl AsyncRead for TlsBox {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsBox {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-impl AsyncTokioStream for TlsBox {
+/// The TLS stream under lettre (which sees it as an opaque transport), traced inside TLS.
+impl AsyncTokioStream for Transport<Traced<TlsTcp>> {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.get_ref().get_ref().get_ref().get_ref().peer_addr()
+        self.get_ref().get_ref().get_ref().get_ref().peer_addr()
     }
 }
 
@@ -71,6 +37,16 @@ impl<S: AsyncTokioStream> AsyncTokioStream for Traced<S> {
         self.get_ref().peer_addr()
     }
 }
+
+impl<S: AsyncTokioStream> AsyncTokioStream for Handoff<S> {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.peek(|s| s.peer_addr())
+            .unwrap_or_else(|| Err(io::Error::from(io::ErrorKind::NotConnected)))
+    }
+}
+
+/// The plaintext SMTP stream under lettre, which STARTTLS takes back for its handshake.
+pub(crate) type PlainSmtp = Handoff<Traced<tokio::net::TcpStream>>;
 
 /// A failed attempt, and whether trying again later may help.
 pub(crate) struct AttemptError {
@@ -190,7 +166,7 @@ pub(crate) fn classify(
         return (d, (400..500).contains(&code));
     }
     let text = e.to_string();
-    if tls || e.is_tls() {
+    if tls {
         return (net::tls_error(ep, &text, &[], "smtp+starttls"), false);
     }
     let code = if e.is_timeout() {
@@ -232,8 +208,7 @@ pub(crate) async fn open(
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| ep.authority());
-    let mut plain_seen = None;
-    let mut conn = if ep.security == Security::Tls {
+    let (mut conn, plain) = if ep.security == Security::Tls {
         rec.ok(Phase::SmtpConnect, t, format!("connected to {peer}"));
         let t = rec.start(Phase::SmtpTls);
         let tls = net::implicit_tls(&account.tls, ep, tcp, step, "smtp+starttls")
@@ -247,9 +222,9 @@ pub(crate) async fn open(
             t,
             format!("implicit TLS{}", verified_note(account)),
         );
-        conn
+        (conn, None)
     } else {
-        let (conn, seen) = greet_plain(tcp, account, step)
+        let (conn, plain) = greet_plain(tcp, account, step)
             .await
             .map_err(|d| busy(rec.fail(Phase::SmtpConnect, t, d)))?;
         rec.ok(
@@ -257,15 +232,15 @@ pub(crate) async fn open(
             t,
             format!("connected to {peer}; EHLO answered by {}", banner(&conn)),
         );
-        plain_seen = Some(seen);
-        conn
+        (conn, Some(plain))
     };
 
+    let mut plain = plain;
     if ep.security == Security::StartTls
-        && let Some(seen) = &plain_seen
+        && let Some(p) = plain.take()
     {
         let t = rec.start(Phase::SmtpTls);
-        starttls(&mut conn, seen, account, step)
+        starttls(&mut conn, p, account, step)
             .await
             .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
         rec.ok(
@@ -277,7 +252,7 @@ pub(crate) async fn open(
 
     // AUTH.
     let t = rec.start(Phase::SmtpAuth);
-    let detail = authenticate(&mut conn, account, step)
+    let detail = authenticate(&mut conn, plain, account, step)
         .await
         .map_err(|d| rec.fail(Phase::SmtpAuth, t, d))?;
     rec.ok(Phase::SmtpAuth, t, detail);
@@ -414,10 +389,16 @@ pub(super) async fn greet_tls(
 ) -> Result<AsyncSmtpConnection, Diagnosis> {
     let id = client_id();
     let seen = Seen::new();
-    let stream = Traced::observed(TlsBox(tls), Wire::Smtp, seen.clone());
     match timeout(
         step,
-        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &id),
+        AsyncSmtpConnection::connect_with_transport(
+            Box::new(Transport::new(Traced::observed(
+                tls,
+                Wire::Smtp,
+                seen.clone(),
+            ))),
+            &id,
+        ),
     )
     .await
     {
@@ -429,17 +410,18 @@ pub(super) async fn greet_tls(
 
 /// Reads the greeting and sends EHLO over plain TCP. When nothing at all has arrived a quarter
 /// of the way through the wait, a second connection finds out meanwhile whether the port
-/// expects implicit TLS or speaks HTTP, so the whole wait stays within `step`.
+/// expects implicit TLS or speaks HTTP, so the whole wait stays within `step`. The handle takes
+/// the TCP stream back for [`starttls`].
 pub(super) async fn greet_plain(
     tcp: tokio::net::TcpStream,
     account: &Account,
     step: Duration,
-) -> Result<(AsyncSmtpConnection, Arc<Seen>), Diagnosis> {
+) -> Result<(AsyncSmtpConnection, PlainSmtp), Diagnosis> {
     let ep = &account.smtp;
     let id = client_id();
     let seen = Seen::new();
     let end = Instant::now() + step;
-    let stream = Traced::observed(tcp, Wire::Smtp, seen.clone());
+    let (stream, handle) = Handoff::new(Traced::observed(tcp, Wire::Smtp, seen.clone()));
     let greet = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &id);
     tokio::pin!(greet);
     // Mail servers greet within milliseconds; after a quarter of the wait (at most 1 s) of
@@ -461,7 +443,7 @@ pub(super) async fn greet_plain(
         result = tokio::time::timeout_at(end, &mut greet).await.ok();
     }
     match result {
-        Some(Ok(conn)) => Ok((conn, seen)),
+        Some(Ok(conn)) => Ok((conn, handle)),
         Some(Err(e)) => Err(greeting_error(&e, &seen, account)),
         None => Err(silence(&seen, account, step)),
     }
@@ -516,13 +498,16 @@ pub(super) fn banner(conn: &AsyncSmtpConnection) -> String {
 }
 
 /// STARTTLS on a greeted plain connection (which must offer it), verifying the certificate
-/// unless the account says not to.
+/// unless the account says not to. The handshake is ours (`net::implicit_tls`, the process's
+/// one TLS context), then lettre continues over the TLS stream with a fresh EHLO, so the
+/// server's post-TLS capabilities are what the connection knows. Returns the DER of the
+/// certificate the server presented.
 pub(super) async fn starttls(
     conn: &mut AsyncSmtpConnection,
-    seen: &Seen,
+    plain: PlainSmtp,
     account: &Account,
     step: Duration,
-) -> Result<(), Diagnosis> {
+) -> Result<Option<Vec<u8>>, Diagnosis> {
     let ep = &account.smtp;
     if !conn.can_starttls() {
         conn.abort().await;
@@ -533,51 +518,59 @@ pub(super) async fn starttls(
             "the server does not offer STARTTLS",
         ));
     }
-    let params = tls_parameters(account)?;
-    seen.mark();
-    match timeout(step, conn.starttls(params, &client_id())).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(classify(&e, Stage::StartTls, account, true).0),
-        Err(_) => Err(starttls_stalled(seen, account, step)),
-    }
+    let reply = match timeout(step, conn.command(Starttls)).await {
+        Ok(Ok(r)) => one_line(&r),
+        Ok(Err(e)) => return Err(classify(&e, Stage::StartTls, account, false).0),
+        Err(_) => return Err(timed_out(account, "STARTTLS", step)),
+    };
+    let Some(tcp) = plain.reclaim() else {
+        return Err(diagnose::transport(
+            Code::ConnectionClosed,
+            Protocol::Smtp,
+            &ep.authority(),
+            "internal: the connection was already upgraded",
+        ));
+    };
+    let tls = net::implicit_tls(&account.tls, ep, tcp.into_inner(), step, "smtp+starttls")
+        .await
+        .map_err(|d| handshake_after_220(d, &reply))?;
+    let der = tls.ssl().peer_certificate().and_then(|c| c.to_der().ok());
+    let stream = Transport::resumed(b"220 TLS\r\n", Traced::new(tls, Wire::Smtp));
+    *conn = timeout(
+        step,
+        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &client_id()),
+    )
+    .await
+    .map_err(|_| timed_out(account, "EHLO after STARTTLS", step))?
+    .map_err(|e| classify(&e, Stage::StartTls, account, false).0)?;
+    Ok(der)
 }
 
-/// STARTTLS that did not finish within `step`: was it the command or the handshake after it?
-fn starttls_stalled(seen: &Seen, account: &Account, step: Duration) -> Diagnosis {
-    let (after, n) = seen.after_mark();
-    let secs = step.as_secs_f64();
-    let Some(line) = seen::first_line(&after).filter(|l| l.starts_with("220")) else {
-        return timed_out(account, "STARTTLS", step);
-    };
-    let handshake = n.saturating_sub(line.len() + 2);
-    let detail = if handshake == 0 {
-        format!(
-            "the server answered STARTTLS ({line:?}) but never answered the TLS handshake within \
-             {secs:.1} s"
-        )
-    } else {
-        format!(
-            "the server answered STARTTLS ({line:?}) and began the TLS handshake, but the \
-             handshake (or the EHLO inside it) did not complete within {secs:.1} s"
-        )
-    };
-    let mut d = diagnose::transport(
-        Code::TlsHandshakeFailed,
-        Protocol::Smtp,
-        &account.smtp.authority(),
-        &detail,
+/// A handshake that failed after the server said yes to STARTTLS: the summary says the `220`
+/// came, so a stall is not mistaken for an unanswered STARTTLS.
+fn handshake_after_220(mut d: Diagnosis, reply: &str) -> Diagnosis {
+    d.summary = format!(
+        "{} (after the server answered STARTTLS with {:?})",
+        d.summary.trim_end_matches('.'),
+        reply
     );
-    d.hint = "Something between here and the server holds TLS traffic after STARTTLS (a \
-              firewall or proxy that inspects SMTP), or the server's TLS setup hangs; try \
-              implicit TLS (smtps://host:465) to tell which."
-        .into();
+    if d.code == Code::Timeout {
+        d.hint = "The server said yes to STARTTLS but never completed the TLS handshake: \
+                  something between here and the server holds TLS traffic after STARTTLS (a \
+                  firewall or proxy that inspects SMTP), or the server's TLS setup hangs; try \
+                  implicit TLS (smtps://host:465) to tell which."
+            .into();
+    }
     d
 }
 
 /// One AUTH with the account's credential (PLAIN/LOGIN for a password, XOAUTH2 for a token);
-/// never retried. Returns what to show for the step.
+/// never retried. Returns what to show for the step. `plain` is the handle of a connection
+/// still in plaintext, used only to look at what the server offers after STARTTLS when it
+/// offers no AUTH before it.
 pub(super) async fn authenticate(
     conn: &mut AsyncSmtpConnection,
+    plain: Option<PlainSmtp>,
     account: &Account,
     step: Duration,
 ) -> Result<String, Diagnosis> {
@@ -591,10 +584,11 @@ pub(super) async fn authenticate(
         let plain_with_starttls = !conn.is_encrypted() && conn.can_starttls();
         // Over plaintext with STARTTLS offered, look whether AUTH appears after it (no
         // credentials are sent), rather than guessing.
-        let after_tls = if plain_with_starttls && offered.is_empty() {
-            auth_after_starttls(conn, account, step).await
-        } else {
-            None
+        let after_tls = match plain {
+            Some(plain) if plain_with_starttls && offered.is_empty() => {
+                auth_after_starttls(conn, plain, account, step).await
+            }
+            _ => None,
         };
         conn.abort().await;
         return Err(no_auth(
@@ -662,14 +656,11 @@ async fn offered_auth(conn: &mut AsyncSmtpConnection, step: Duration) -> Vec<Str
 /// mechanisms offered after it. `None` when the upgrade failed.
 async fn auth_after_starttls(
     conn: &mut AsyncSmtpConnection,
+    plain: PlainSmtp,
     account: &Account,
     step: Duration,
 ) -> Option<Vec<String>> {
-    let params = tls_parameters(account).ok()?;
-    timeout(step, conn.starttls(params, &client_id()))
-        .await
-        .ok()?
-        .ok()?;
+    starttls(conn, plain, account, step).await.ok()?;
     Some(offered_auth(conn, step).await)
 }
 
@@ -787,46 +778,14 @@ fn verified_note(account: &Account) -> &'static str {
     }
 }
 
-/// STARTTLS parameters for `account`, built once per host and TLS options: building loads the
-/// system root store (~40 ms with OpenSSL 3), which `check` would otherwise pay per run.
-pub(crate) fn tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
-    static CACHE: net::Memo<(String, Vec<String>, bool), TlsParameters> = net::Memo::new();
-    let key = (
-        account.smtp.host.clone(),
-        account.tls.extra_roots_pem.clone(),
-        account.tls.insecure_skip_verify,
-    );
-    CACHE.get_or_try(key, || build_tls_parameters(account))
-}
-
-/// Builds the STARTTLS parameters off the async threads, so the cost overlaps the IMAP setup
-/// that comes first in a round trip.
+/// Builds the account's TLS context off the async threads, so whatever it costs overlaps the
+/// IMAP setup that comes first in a round trip (little with a hashed root directory, one
+/// bundle parse per process otherwise).
 pub(crate) fn prewarm(account: &Account) {
-    if account.smtp.security == Security::StartTls {
-        let account = account.clone();
+    if account.smtp.security != Security::Plain {
+        let tls = account.tls.clone();
         tokio::task::spawn_blocking(move || {
-            let _ = tls_parameters(&account);
+            let _ = net::context(&tls);
         });
     }
-}
-
-fn build_tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
-    let mut b = TlsParameters::builder(account.smtp.host.clone())
-        .set_min_tls_version(TlsVersion::Tlsv12)
-        .dangerous_accept_invalid_certs(account.tls.insecure_skip_verify)
-        .dangerous_accept_invalid_hostnames(account.tls.insecure_skip_verify);
-    let bad = |e: String| {
-        diagnose::transport(
-            Code::TlsHandshakeFailed,
-            Protocol::Smtp,
-            &account.smtp.authority(),
-            &e,
-        )
-    };
-    for pem in &account.tls.extra_roots_pem {
-        let cert = Certificate::from_pem(pem.as_bytes())
-            .map_err(|e| bad(format!("extra root certificate is not valid PEM: {e}")))?;
-        b = b.add_root_certificate(cert);
-    }
-    b.build_native().map_err(|e| bad(e.to_string()))
 }

@@ -37,7 +37,8 @@ pub struct Redactor {
     starttls: bool,
     /// SMTP: inside DATA; message lines are counted, not shown.
     data: Option<usize>,
-    /// The bytes below are TLS records (SMTP STARTTLS upgraded above this adapter).
+    /// The bytes below are TLS records: after STARTTLS the connection is traced by a new
+    /// adapter inside TLS, and this one sees only the handshake, if anything.
     opaque: bool,
 }
 
@@ -161,8 +162,7 @@ impl Redactor {
                     if code == "220" {
                         self.opaque = true;
                         return Some(format!(
-                            "{text}  [TLS starts; the rest of this connection is encrypted below \
-                             the trace]"
+                            "{text}  [TLS starts; the trace goes on inside TLS]"
                         ));
                     }
                 }
