@@ -9,6 +9,7 @@
 pub mod conn;
 pub mod deliver;
 pub mod imap;
+pub mod recipients;
 pub mod smtp;
 pub mod store;
 pub mod tls;
@@ -23,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use recipients::Recipients;
 pub use store::{FlagOp, FolderLayout, MailboxInfo, SpecialUse, Store, StoreError, StoredMessage};
 pub use tls::CertKind;
 
@@ -164,6 +166,8 @@ pub struct ServerConfig {
     /// Which certificate to serve.
     pub cert: CertKind,
     pub faults: Faults,
+    /// Catch-all (the default: any address gets a mailbox) or strict (550 for unknown users).
+    pub recipients: Recipients,
 }
 
 impl Default for ServerConfig {
@@ -177,6 +181,7 @@ impl Default for ServerConfig {
             max_message_size: 25 * 1024 * 1024,
             cert: CertKind::Valid,
             faults: Faults::default(),
+            recipients: Recipients::default(),
         }
     }
 }
@@ -198,6 +203,12 @@ impl ServerConfig {
 
     pub fn faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// Only declared users receive mail; others get `550 5.1.1 User unknown`.
+    pub fn strict_recipients(mut self) -> Self {
+        self.recipients = Recipients::Strict;
         self
     }
 }
@@ -331,6 +342,7 @@ impl TestServer {
         for (address, password) in &config.users {
             store.add_user(address, password.clone(), &layout);
         }
+        store.set_auto_create(recipients::auto_create(&config.recipients, &layout));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let bind = |kind: ListenerKind, port: Option<u16>| {
             let addr = SocketAddr::new(config.bind, port.unwrap_or(0));
