@@ -8,6 +8,7 @@
 
 pub mod conn;
 pub mod deliver;
+pub mod fault_spec;
 pub mod imap;
 pub mod recipients;
 pub mod smtp;
@@ -24,6 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use fault_spec::FaultSpec;
 pub use recipients::Recipients;
 pub use store::{FlagOp, FolderLayout, MailboxInfo, SpecialUse, Store, StoreError, StoredMessage};
 pub use tls::CertKind;
@@ -130,7 +132,8 @@ pub struct Faults {
 }
 
 /// How the `quote` fault quotes a delivered message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Quote {
     /// A vacation auto-reply with the original quoted line by line (`> X-Mailtrip-Probe: ...`).
     AutoReply,
