@@ -8,6 +8,7 @@ mod cli;
 mod deep;
 mod faults;
 mod hostile;
+mod http_api;
 mod imap_server;
 mod interop;
 mod load;

@@ -9,6 +9,7 @@
 pub mod conn;
 pub mod deliver;
 pub mod fault_spec;
+pub mod http;
 pub mod imap;
 pub mod recipients;
 pub mod smtp;
