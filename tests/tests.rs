@@ -2,6 +2,7 @@
 //! real sockets (and, for `interop`, to Postfix + Dovecot when `.ci/run` started them).
 
 mod catcher;
+mod catcher_cli;
 mod check;
 mod cleanup;
 mod cli;

@@ -1,6 +1,6 @@
-//! What `mailtrip server` prints: one JSON object on the first line of stdout (for scripts:
-//! listener addresses, CA file, users, the HTTP API and its auth scheme, faults), then a
-//! human summary on stderr.
+//! What `mailtrip server` prints: a human summary on stderr, then one JSON object on the
+//! first line of stdout (for scripts: listener addresses, CA file, users, the HTTP API and
+//! its auth scheme, faults), which also says the server is ready.
 
 use std::io::Write;
 use std::path::Path;
@@ -57,9 +57,7 @@ pub fn announce(
         "catch_all": server.store().auto_creates(),
         "faults": faults,
     });
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")?;
-    out.flush()?;
+    // The summary first: a script that waits for the JSON line then finds stderr complete.
     let mut err = std::io::stderr().lock();
     writeln!(
         err,
@@ -120,5 +118,9 @@ pub fn announce(
         writeln!(err, "  faults      {json}")?;
     }
     writeln!(err, "Ctrl-C or SIGTERM stops it.")?;
+    err.flush()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
     Ok(())
 }
