@@ -287,3 +287,66 @@ async fn issue16_http_auth_flag_wants_basic_and_never_prints_the_password() {
     assert!(!err.contains("http-s3cret-pw"), "{err}");
     assert!(err.contains("HTTP login  user dev"), "{err}");
 }
+
+/// Runs `mailtrip load` against the embedded server (no account configured) with `--html`;
+/// returns the report file's path and the JSON report.
+pub(crate) fn load_with_html(name: &str) -> (std::path::PathBuf, serde_json::Value) {
+    let marker = tempfile(&format!("{name}-home"), b"");
+    let dir = marker.parent().expect("dir").to_path_buf();
+    let page = dir.join(format!("{name}.html"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailtrip"))
+        .args([
+            "load",
+            "--probes",
+            "40",
+            "--concurrency",
+            "8",
+            "--format",
+            "json",
+            "--html",
+        ])
+        .arg(&page)
+        .env("HOME", &dir)
+        .env("XDG_CONFIG_HOME", &dir)
+        .env_remove("MAILTRIP_SMTP")
+        .env_remove("MAILTRIP_IMAP")
+        .env_remove("MAILTRIP_USER")
+        .env_remove("MAILTRIP_PROVIDER")
+        .env_remove("MAILTRIP_ACCOUNT")
+        .env_remove("MAILTRIP_CONFIG")
+        .current_dir(&dir)
+        .output()
+        .expect("run mailtrip load");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = serde_json::from_slice(&out.stdout).expect("JSON report");
+    (page, report)
+}
+
+#[test]
+fn issue16_load_html_writes_a_self_contained_report_with_its_timeline() {
+    let (page, report) = load_with_html("load-report");
+    let timeline = &report["timeline"];
+    let sent: u64 = timeline["buckets"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .filter_map(|b| b["sent"].as_u64())
+        .sum();
+    assert_eq!(sent, 40, "every send is in a bucket");
+    assert_eq!(
+        timeline["latencies"].as_array().map(Vec::len),
+        Some(40),
+        "every delivered probe has a point"
+    );
+    let html = std::fs::read_to_string(&page).expect("the report was written");
+    for id in ["summary", "histogram", "latency-over-time", "per-second"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    assert_eq!(html.matches("class=\"pt\"").count(), 40);
+    assert!(!html.contains("<script") && !html.contains("src=\"http"));
+}
