@@ -60,11 +60,31 @@ pub async fn request(
     head.push_str("\r\n");
     tcp.write_all(head.as_bytes()).await.expect("write");
     tcp.write_all(body).await.expect("write body");
+    // Read to the end of the body: Content-Length when given (a peer may keep the
+    // connection open regardless), else to EOF.
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), tcp.read_to_end(&mut out))
+    let read = async {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            if let Some(split) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                if length.is_some_and(|n| out.len() >= split + 4 + n) {
+                    return;
+                }
+            }
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
         .await
-        .expect("response within a minute")
-        .expect("read");
+        .expect("response within a minute");
     let split = out
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -1,6 +1,7 @@
 //! The integration tests, one binary: each module talks to a real embedded server over
 //! real sockets (and, for `interop`, to Postfix + Dovecot when `.ci/run` started them).
 
+mod browser;
 mod catcher;
 mod catcher_cli;
 mod check;
