@@ -16,7 +16,7 @@
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md) and atomic `--output` writes; `println!` lives only here and in `main` |
 //! | [`cli`] | clap definitions and one function per subcommand |
-//! | [`server`] | the embedded loopback SMTP + IMAP server: codec → session → shared store |
+//! | [`server`] | the embedded loopback SMTP + IMAP server: codec → session → shared store; `recipients` (catch-all), `fault_spec` (faults as data), `http` (JSON API under `/api/v1/`, web view, auth) |
 //!
 //! # Example
 //!
