@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::junit::escape as esc;
 use crate::load::{LoadReport, Timeline};
 
 const WIDTH: f64 = 860.0;
@@ -540,22 +541,6 @@ fn empty(o: &mut String, why: &str) {
     );
 }
 
-/// Escapes text for HTML content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -675,9 +660,5 @@ mod tests {
         assert!(log.ticks().contains(&500.0));
         assert_eq!(number(0.25), "0.25");
         assert_eq!(number(40.0), "40");
-        assert_eq!(
-            esc("<a href='x'>&\""),
-            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
-        );
     }
 }

@@ -177,8 +177,9 @@ impl Api {
         }
     }
 
-    /// Every message in every folder of every mailbox.
-    fn all(&self) -> Vec<Found> {
+    /// The messages of every folder of every mailbox that pass the filter's cheap criteria
+    /// (mailbox, folder, arrival), copied out under the store's lock (bodies are shared).
+    fn stored(&self, filter: &Filter) -> Vec<Found> {
         let store = &self.shared.store;
         let mut out = Vec::new();
         for user in store.user_infos() {
@@ -186,15 +187,18 @@ impl Api {
                 continue;
             };
             for f in folders.into_iter().filter(|f| f.selectable && f.exists > 0) {
-                let Ok(msgs) = store.messages(&user.address, &f.name) else {
-                    continue;
-                };
-                out.extend(msgs.into_iter().map(|msg| Found {
-                    owner: user.address.clone(),
-                    folder: f.name.clone(),
-                    validity: f.uid_validity,
-                    msg,
-                }));
+                let _ = store.with_mailbox(&user.address, &f.name, |m| {
+                    for msg in &m.messages {
+                        if filter.matches_stored(&user.address, &f.name, &msg.internal_date) {
+                            out.push(Found {
+                                owner: user.address.clone(),
+                                folder: f.name.clone(),
+                                validity: f.uid_validity,
+                                msg: msg.clone(),
+                            });
+                        }
+                    }
+                });
             }
         }
         out
@@ -248,9 +252,8 @@ impl Api {
     /// Matches, newest first.
     fn search(&self, filter: &Filter) -> Vec<(Found, Arc<Parsed>)> {
         let mut out: Vec<(Found, Arc<Parsed>)> = self
-            .all()
+            .stored(filter)
             .into_iter()
-            .filter(|f| filter.matches_stored(&f.owner, &f.folder, &f.msg.internal_date))
             .filter_map(|f| {
                 let p = self.parsed(&f);
                 filter.matches_parsed(&p).then_some((f, p))

@@ -163,7 +163,10 @@ async function live() {
       const changed = generation !== null && now !== generation;
       generation = now;
       $('#live').classList.remove('off');
-      if (changed) await refresh();
+      if (changed) {
+        await sleep(150); // let a burst of deliveries settle into one reload
+        await refresh();
+      }
     } catch (error) {
       $('#live').classList.add('off');
       await sleep(2000);
