@@ -165,6 +165,25 @@ async fn wait_count(c: &Client, css: &str, n: usize) {
     }
 }
 
+/// Clicks the element, finding it again if the live list re-rendered it meanwhile.
+async fn click(c: &Client, what: Locator<'_>) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let clicked = match c.find(what).await {
+            Ok(e) => e.click().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match clicked {
+            Ok(()) => return,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "could not click {what:?}: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Counts TCP connections: the message's "remote" image points here.
 async fn tracker() -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -236,14 +255,11 @@ async fn issue16_web_view_and_load_report_in_headless_chromium() {
     screenshot(&c, "web-list.png").await;
 
     // The message page: headers, text, and the HTML body in a sandboxed iframe.
-    c.find(Locator::XPath(
-        "//a[@class='subject'][contains(., 'Welcome aboard')]",
-    ))
-    .await
-    .expect("the signup mail's link")
-    .click()
-    .await
-    .expect("open it");
+    click(
+        &c,
+        Locator::XPath("//a[@class='subject'][contains(., 'Welcome aboard')]"),
+    )
+    .await;
     wait_text(&c, "#subject", "Welcome aboard").await;
     wait_text(&c, "#meta", "someone+x@example.com").await;
     let frame = c
@@ -282,23 +298,13 @@ async fn issue16_web_view_and_load_report_in_headless_chromium() {
             "Content-Disposition: attachment; filename=\"invoice.pdf\"",
         ),
     ] {
-        c.find(Locator::Css(&format!(".tabs [data-tab=\"{tab}\"]")))
-            .await
-            .expect("tab")
-            .click()
-            .await
-            .expect("click tab");
+        click(&c, Locator::Css(&format!(".tabs [data-tab=\"{tab}\"]"))).await;
         wait_text(&c, &format!("[data-panel=\"{tab}\"]"), want).await;
     }
     screenshot(&c, "web-message-raw.png").await;
 
     // Delete this one: back on the list, one message left.
-    c.find(Locator::Css("#delete"))
-        .await
-        .expect("delete button")
-        .click()
-        .await
-        .expect("delete");
+    click(&c, Locator::Css("#delete")).await;
     wait_count(&c, "#messages tr.message", 1).await;
     assert_eq!(
         server
@@ -309,12 +315,7 @@ async fn issue16_web_view_and_load_report_in_headless_chromium() {
     );
 
     // Purge everything after confirming.
-    c.find(Locator::Css("#purge"))
-        .await
-        .expect("purge button")
-        .click()
-        .await
-        .expect("purge");
+    click(&c, Locator::Css("#purge")).await;
     c.accept_alert().await.expect("confirm the purge");
     wait_count(&c, "#messages tr.message", 0).await;
     wait_text(&c, "#empty", "No mail yet").await;

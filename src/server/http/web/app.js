@@ -159,6 +159,7 @@ async function live() {
   for (;;) {
     try {
       const query = generation === null ? '' : `?after=${generation}&wait=25s`;
+      // (generation is null only when the first read failed.)
       const { generation: now } = await api(`/api/v1/changes${query}`);
       const changed = generation !== null && now !== generation;
       generation = now;
@@ -194,6 +195,8 @@ async function start() {
     }
   });
   try {
+    // The generation before loading: any change after it makes the live loop reload.
+    ({ generation } = await api('/api/v1/changes'));
     if (messageId) {
       $('#message-view').hidden = false;
       await Promise.all([loadMailboxes(), showMessage(messageId)]);
