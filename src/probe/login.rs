@@ -530,6 +530,25 @@ async fn imap_certificate(insecure: &Account, step: Duration) -> Option<Vec<u8>>
     }
 }
 
+/// The certificate an account's SMTP (`smtp` true) or IMAP endpoint presents, read as verify
+/// reads a rejected one: a handshake that does not verify and sends no credentials, so an
+/// expired certificate is read too. `None` for a plaintext endpoint or when it cannot be
+/// reached within `step`. The monitor's expiry gauge uses it.
+pub(crate) async fn endpoint_certificate(
+    account: &Account,
+    smtp: bool,
+    step: Duration,
+) -> Option<CertificateInfo> {
+    let mut insecure = account.clone();
+    insecure.tls.insecure_skip_verify = true;
+    let der = if smtp {
+        timeout(step * 2, smtp_certificate(&insecure, step)).await
+    } else {
+        timeout(step * 2, imap_certificate(&insecure, step)).await
+    };
+    certificate_info(&der.ok().flatten()?, false, None)
+}
+
 /// Subject, issuer, validity and names of a DER certificate (OpenSSL, already linked through
 /// native-tls).
 pub(crate) fn certificate_info(
