@@ -2,6 +2,7 @@
 //! delivery, `user+tag@` lands in `user@`'s, auto-created mailboxes open with any password
 //! (or the catch-all's own), declared users keep theirs, and strict mode still says 550.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -246,4 +247,33 @@ async fn issue16_an_address_the_catch_all_cannot_hold_is_refused() {
     .await;
     assert!(replies[3].starts_with("550 5.1.1"), "{replies:?}");
     assert_eq!(replies[4], "250 2.1.5 Ok");
+}
+
+/// `wait_for` on an address nobody declared: before its first mail the mailbox does not
+/// exist yet (it used to fail at once with "no such user"), and a `+tag` address reads the
+/// mailbox its mail lands in.
+#[tokio::test]
+async fn issue16_wait_for_an_undeclared_address_waits_for_its_first_mail() {
+    let server = util::server().await;
+    let waiting = server
+        .wait_for("fresh+signup@example.com")
+        .subject("(?i)confirm")
+        .timeout(WAIT);
+    let send = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        smtp_send(
+            server.smtp_addr(),
+            "app@dev.test",
+            &["fresh+signup@example.com"],
+            &message("fresh+signup@example.com", "Confirm your address"),
+        )
+        .await
+    };
+    let (got, replies) = tokio::join!(waiting.into_future(), send);
+    assert!(
+        replies.last().is_some_and(|r| r.starts_with("250")),
+        "{replies:?}"
+    );
+    let mail = got.expect("found once it arrived");
+    assert_eq!(mail.subject, "Confirm your address");
 }
