@@ -62,6 +62,7 @@ fn store_error(e: StoreError) -> &'static str {
         StoreError::NoSuchMailbox => "NO [TRYCREATE] Mailbox doesn't exist",
         StoreError::MailboxExists => "NO [ALREADYEXISTS] Mailbox already exists",
         StoreError::NotSelectable => "NO [CANNOT] Mailbox cannot hold messages",
+        StoreError::Cannot(_) => "NO [CANNOT] Operation not permitted",
         StoreError::NoSuchUser | StoreError::Timeout => "NO [SERVERBUG] Internal error",
     }
 }
