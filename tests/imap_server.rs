@@ -678,6 +678,8 @@ async fn other_sessions_changes_arrive_as_untagged_updates() {
             "* 3 EXPUNGE\r\n",
             "* 1 EXPUNGE\r\n",
             "* 2 EXISTS\r\n",
+            // UID 2 was recent since SELECT; UID 4 is new to this read-write session.
+            "* 2 RECENT\r\n",
             "n OK NOOP completed\r\n"
         ]
     );
@@ -791,7 +793,8 @@ async fn fetch_without_peek_sets_seen_and_reports_flags() {
             "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {20}\r\n",
             "Subject: probe 1\r\n",
             "\r\n",
-            " FLAGS (\\Seen))\r\n",
+            // SELECT made the message \Recent in this session (RFC 3501 2.3.2).
+            " FLAGS (\\Recent \\Seen))\r\n",
             "g OK FETCH completed\r\n"
         ]
     );
