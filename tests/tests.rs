@@ -7,6 +7,8 @@ mod cli;
 mod deep;
 mod faults;
 mod hostile;
+mod imap_conformance;
+mod imap_raw;
 mod imap_server;
 mod interop;
 mod load;

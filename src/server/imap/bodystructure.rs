@@ -88,13 +88,7 @@ pub fn push(out: &mut Vec<u8>, raw: &[u8], node: &Node, extended: bool) {
     push_node(out, raw, node, extended, false);
 }
 
-fn push_node(
-    out: &mut Vec<u8>,
-    raw: &[u8],
-    node: &Node,
-    extended: bool,
-    in_digest: bool,
-) {
+fn push_node(out: &mut Vec<u8>, raw: &[u8], node: &Node, extended: bool, in_digest: bool) {
     let (ty, subtype, params) = mime::content_type(raw, node, in_digest);
     out.push(b'(');
     if let Kind::Multipart(children) = &node.kind {

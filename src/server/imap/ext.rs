@@ -107,13 +107,16 @@ fn decode(bytes: &[u8]) -> Option<Command<'static>> {
     }
 }
 
-/// Rewrites quoted strings holding 8-bit bytes into non-synchronizing literals; `None` when
-/// there are none.
+/// Rewrites quoted strings and atoms holding 8-bit bytes into non-synchronizing literals;
+/// `None` when there are none.
 fn literalize(bytes: &[u8], tokens: &[Token]) -> Option<Vec<u8>> {
     fn collect(tokens: &[Token], spans: &mut Vec<(std::ops::Range<usize>, Vec<u8>)>) {
         for t in tokens {
             match &t.arg {
-                Arg::Quoted(q) if !q.is_ascii() => spans.push((t.span.clone(), q.clone())),
+                // Quoted strings, and atoms too (Dovecot reads 8-bit atoms as strings).
+                Arg::Quoted(q) | Arg::Atom(q) if !q.is_ascii() => {
+                    spans.push((t.span.clone(), q.clone()))
+                }
                 Arg::List(l) => collect(l, spans),
                 _ => {}
             }
@@ -218,6 +221,13 @@ fn parse_tokens(bytes: &[u8], t: &[Token]) -> Option<Parsed> {
         "APPEND" if !uid => match append(&t[i + 1..]) {
             Ok((mailbox, messages)) => ext(ExtCommand::Append { mailbox, messages }),
             Err(why) => bad(&why),
+        },
+        // `ID ( "name" "x" )`: imap-codec wants no space inside the parentheses; clients vary.
+        "ID" if !uid && t.len() == i + 2 => match &t[i + 1].arg {
+            Arg::List(_) => Command::new(tag.clone(), CommandBody::Id { parameters: None })
+                .ok()
+                .map(Parsed::Codec),
+            _ => bad("ID needs a parameter list or NIL"),
         },
         "CANCELUPDATE" if !uid => {
             let tags: Option<Vec<String>> = t[i + 1..]

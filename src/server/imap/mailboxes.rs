@@ -339,10 +339,15 @@ fn list_entries(
     out
 }
 
-/// LSUB (RFC 3501 6.3.9): subscribed names; with `%`, an unsubscribed parent of a subscribed
-/// name that matches is listed `\Noselect`.
+/// LSUB (RFC 3501 6.3.9): subscribed names; with `%` ending the pattern, an unsubscribed
+/// parent of a subscribed name that matches is listed `\Noselect`.
 fn lsub_entries(folders: &[MailboxInfo], subs: &[String], patterns: &[Vec<u8>]) -> Vec<Entry> {
     let hit = |name: &str| patterns.iter().any(|p| matches(p, name));
+    let parent_hit = |name: &str| {
+        patterns
+            .iter()
+            .any(|p| p.ends_with(b"%") && matches(p, name))
+    };
     let mut out: Vec<Entry> = Vec::new();
     let push = |out: &mut Vec<Entry>, name: &str, noselect: bool| {
         if out.iter().any(|e| e.name == name) {
@@ -366,7 +371,7 @@ fn lsub_entries(folders: &[MailboxInfo], subs: &[String], patterns: &[Vec<u8>]) 
         }
         let mut p = parent_of(s);
         while let Some(parent) = p {
-            if hit(parent) && !subs.iter().any(|x| x == parent) {
+            if parent_hit(parent) && !subs.iter().any(|x| x == parent) {
                 push(&mut out, parent, true);
                 break;
             }
