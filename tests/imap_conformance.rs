@@ -352,7 +352,7 @@ async fn issue_15_search_decodes_headers_bodies_and_utf8_strings() {
         // 8-bit in an atom, as some clients send it, is read as UTF-8 (as Dovecot does).
         ("SUBJECT café".to_string(), "* SEARCH 1\r\n"),
         (
-            format!("CHARSET UTF-8 SUBJECT {{5}}\r\nCafé"),
+            "CHARSET UTF-8 SUBJECT {5}\r\nCafé".to_string(),
             "* SEARCH 1\r\n",
         ),
         (
