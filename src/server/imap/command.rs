@@ -15,6 +15,7 @@ use imap_codec::imap_types::status::StatusDataItemName;
 
 use super::ext::{AppendMessage, ExtCommand, ListCommand};
 use super::fetch;
+use super::gmail::{self, GmItem};
 use super::mailboxes::{name_of, store_error};
 use super::sequence;
 use super::session::Session;
@@ -95,12 +96,30 @@ impl Session {
     pub(super) fn ext_command(&mut self, tag: &str, cmd: ExtCommand) {
         let allow_expunge = !matches!(
             cmd,
-            ExtCommand::Search { uid: false, .. } | ExtCommand::Sort { uid: false, .. }
+            ExtCommand::Search { uid: false, .. }
+                | ExtCommand::Sort { uid: false, .. }
+                | ExtCommand::Fetch {
+                    body: CommandBody::Fetch { uid: false, .. },
+                    ..
+                }
+                | ExtCommand::StoreLabels { uid: false, .. }
         );
-        let needs_selection = matches!(cmd, ExtCommand::Search { .. } | ExtCommand::Sort { .. });
+        let needs_selection = matches!(
+            cmd,
+            ExtCommand::Search { .. }
+                | ExtCommand::Sort { .. }
+                | ExtCommand::Fetch { .. }
+                | ExtCommand::StoreLabels { .. }
+        );
+        let gmail_only = matches!(
+            cmd,
+            ExtCommand::Fetch { .. } | ExtCommand::StoreLabels { .. }
+        );
         let before = self.context_snapshot();
         let reply = if needs_selection && self.selected.is_none() {
             "BAD No mailbox selected".to_string()
+        } else if gmail_only && !self.gmail() {
+            "BAD X-GM-EXT-1 items need the Gmail profile".to_string()
         } else {
             match cmd {
                 ExtCommand::Search {
@@ -108,7 +127,42 @@ impl Session {
                     ret,
                     charset,
                     criteria,
-                } => self.search(tag, charset.as_ref(), &criteria, uid, Some(ret)),
+                    gmail,
+                } => self.search(tag, charset.as_ref(), &criteria, uid, ret, &gmail),
+                ExtCommand::Fetch {
+                    body:
+                        CommandBody::Fetch {
+                            sequence_set,
+                            macro_or_item_names,
+                            uid,
+                            ..
+                        },
+                    gmail,
+                    drop_uid,
+                } => {
+                    let mut items = match macro_or_item_names {
+                        MacroOrMessageDataItemNames::Macro(m) => m.expand().into_static(),
+                        MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
+                    };
+                    if drop_uid {
+                        items.retain(|i| *i != MessageDataItemName::Uid);
+                    }
+                    self.fetch(&sequence_set, items, uid, &gmail)
+                }
+                ExtCommand::Fetch { .. } => "BAD Syntax error in FETCH".into(),
+                ExtCommand::StoreLabels {
+                    uid,
+                    set,
+                    op,
+                    silent,
+                    labels,
+                } => {
+                    if self.selected.as_ref().is_some_and(|s| s.read_only) {
+                        "NO [READ-ONLY] Mailbox is read-only".into()
+                    } else {
+                        self.store_labels(&set, uid, op, silent, &labels)
+                    }
+                }
                 ExtCommand::Sort {
                     uid,
                     ret,
@@ -211,13 +265,13 @@ impl Session {
                     MacroOrMessageDataItemNames::Macro(m) => m.expand().into_static(),
                     MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
                 };
-                self.fetch(&sequence_set, items, uid)
+                self.fetch(&sequence_set, items, uid, &[])
             }
             CommandBody::Search {
                 charset,
                 criteria,
                 uid,
-            } => self.search("", charset.as_ref(), criteria.as_ref(), uid, None),
+            } => self.search("", charset.as_ref(), criteria.as_ref(), uid, None, &[]),
             CommandBody::Sort {
                 sort_criteria,
                 search_criteria,
@@ -337,6 +391,11 @@ impl Session {
         )
     }
 
+    /// Whether the Gmail profile (and so X-GM-EXT-1) is on.
+    pub(super) fn gmail(&self) -> bool {
+        self.shared.config.profile == crate::server::Profile::Gmail
+    }
+
     /// Resolves a set against the view: (indexes, UIDs), or the BAD reply.
     pub(super) fn resolve(
         &self,
@@ -356,6 +415,7 @@ impl Session {
         set: &SequenceSet,
         mut items: Vec<MessageDataItemName<'_>>,
         by_uid: bool,
+        gmail: &[GmItem],
     ) -> String {
         let verb = if by_uid { "UID FETCH" } else { "FETCH" };
         if by_uid && !items.contains(&MessageDataItemName::Uid) {
@@ -404,12 +464,16 @@ impl Session {
         if items.contains(&MessageDataItemName::Flags) || !newly_seen.is_empty() {
             self.announce_keywords();
         }
+        let extras: Vec<String> = msgs
+            .iter()
+            .map(|(_, m)| gmail::items(self, m, gmail))
+            .collect();
         let mut out = Vec::new();
         let mut failure = None;
         let Some(sel) = self.selected.as_mut() else {
             return "BAD No mailbox selected".into();
         };
-        for (i, msg) in &msgs {
+        for ((i, msg), extra) in msgs.iter().zip(&extras) {
             let report_flags = newly_seen.contains(&msg.uid);
             let these = if report_flags { &with_flags } else { &items };
             let flags = sel.flag_list(msg.uid, &msg.flags);
@@ -417,6 +481,7 @@ impl Session {
                 failure.get_or_insert(e);
                 continue;
             }
+            gmail::append_to_fetch(&mut out, extra);
             if (report_flags || items.contains(&MessageDataItemName::Flags))
                 && let Some(entry) = sel.view.get_mut(*i)
             {

@@ -12,6 +12,8 @@ use imap_codec::imap_types::extensions::sort::SortCriterion;
 use imap_codec::imap_types::search::SearchKey;
 
 use super::args::{Arg, Token, tokenize};
+use super::gmail::{GmItem, GmKey};
+use crate::server::FlagOp;
 
 /// What the pre-parse made of a line imap-codec refused.
 #[derive(Debug)]
@@ -81,9 +83,26 @@ pub struct AppendMessage {
 pub enum ExtCommand {
     Search {
         uid: bool,
-        ret: ReturnOpts,
+        /// `None`: a plain SEARCH (with X-GM-EXT-1 keys).
+        ret: Option<ReturnOpts>,
         charset: Option<Charset<'static>>,
         criteria: Vec<SearchKey<'static>>,
+        gmail: Vec<GmKey>,
+    },
+    /// FETCH with X-GM-EXT-1 items; `body` is the rest as imap-codec read it.
+    Fetch {
+        body: CommandBody<'static>,
+        gmail: Vec<GmItem>,
+        /// UID was only added to have an item list imap-codec accepts.
+        drop_uid: bool,
+    },
+    /// `STORE set [+|-]X-GM-LABELS[.SILENT] (labels)`.
+    StoreLabels {
+        uid: bool,
+        set: imap_codec::imap_types::sequence::SequenceSet,
+        op: FlagOp,
+        silent: bool,
+        labels: Vec<String>,
     },
     Sort {
         uid: bool,
@@ -176,31 +195,24 @@ fn parse_tokens(bytes: &[u8], t: &[Token]) -> Option<Parsed> {
         })
     };
     match verb.as_str() {
-        "SEARCH" | "SORT" if t.get(i + 1).is_some_and(|x| x.arg.is_atom("RETURN")) => {
+        "SEARCH" => search(bytes, t, i, &tag, uid),
+        "SORT" if t.get(i + 1).is_some_and(|x| x.arg.is_atom("RETURN")) => {
             let Some(opts) = t.get(i + 2).and_then(|x| x.arg.list()) else {
-                return bad(&format!("{verb} RETURN needs a list of options"));
+                return bad("SORT RETURN needs a list of options");
             };
             let ret = match return_opts(opts) {
                 Ok(r) => r,
                 Err(why) => return bad(&why),
             };
             let Some(rest) = t.get(i + 3) else {
-                return bad(&format!("Missing {verb} criteria"));
+                return bad("Missing SORT criteria");
             };
-            let mut line = format!("{tag} {verb} ").into_bytes();
+            let mut line = format!("{tag} SORT ").into_bytes();
             line.extend_from_slice(&bytes[rest.span.start..]);
             if !line.ends_with(b"\r\n") {
                 line.extend_from_slice(b"\r\n");
             }
             match decode(&line).map(|c| c.body) {
-                Some(CommandBody::Search {
-                    charset, criteria, ..
-                }) => ext(ExtCommand::Search {
-                    uid,
-                    ret,
-                    charset,
-                    criteria: criteria.into_inner(),
-                }),
                 Some(CommandBody::Sort {
                     sort_criteria,
                     search_criteria,
@@ -211,9 +223,11 @@ fn parse_tokens(bytes: &[u8], t: &[Token]) -> Option<Parsed> {
                     criteria: sort_criteria.into_inner(),
                     search: search_criteria.into_inner(),
                 }),
-                _ => bad(&format!("Syntax error in {verb} criteria")),
+                _ => bad("Syntax error in SORT criteria"),
             }
         }
+        "FETCH" => fetch(bytes, t, i, &tag, uid),
+        "STORE" => store_labels(t, i, &tag, uid),
         "LIST" | "LSUB" if !uid => match list(&t[i + 1..], verb == "LSUB") {
             Ok(l) => ext(ExtCommand::List(l)),
             Err(why) => bad(&why),
@@ -244,6 +258,190 @@ fn parse_tokens(bytes: &[u8], t: &[Token]) -> Option<Parsed> {
         }
         _ => None,
     }
+}
+
+/// The bytes of `tokens` joined by single spaces, as they were sent.
+fn join(bytes: &[u8], tokens: &[&Token]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (n, t) in tokens.iter().enumerate() {
+        if n > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(&bytes[t.span.clone()]);
+    }
+    out
+}
+
+fn line(tag: &str, uid: bool, verb: &str, rest: &[u8]) -> Vec<u8> {
+    let mut out = format!("{tag} {}{verb} ", if uid { "UID " } else { "" }).into_bytes();
+    out.extend_from_slice(rest);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn bad(tag: &str, text: &str) -> Option<Parsed> {
+    Some(Parsed::Bad {
+        tag: tag.to_string(),
+        text: text.to_string(),
+    })
+}
+
+/// SEARCH with RETURN options and / or X-GM-EXT-1 keys (X-GM-RAW, X-GM-MSGID, X-GM-THRID,
+/// X-GM-LABELS, top level only); the other keys go to imap-codec.
+fn search(bytes: &[u8], t: &[Token], i: usize, tag: &str, uid: bool) -> Option<Parsed> {
+    let mut k = i + 1;
+    let mut ret = None;
+    if t.get(k).is_some_and(|x| x.arg.is_atom("RETURN")) {
+        let Some(opts) = t.get(k + 1).and_then(|x| x.arg.list()) else {
+            return bad(tag, "SEARCH RETURN needs a list of options");
+        };
+        match return_opts(opts) {
+            Ok(r) => ret = Some(r),
+            Err(why) => return bad(tag, &why),
+        }
+        k += 2;
+    }
+    let mut gmail = Vec::new();
+    let mut kept: Vec<&Token> = Vec::new();
+    while k < t.len() {
+        let word = t[k].arg.atom_upper().unwrap_or_default();
+        if word.starts_with("X-GM-") {
+            let Some(value) = t.get(k + 1).and_then(|x| x.arg.string()) else {
+                return bad(tag, &format!("{word} needs an argument"));
+            };
+            let text = String::from_utf8_lossy(value).into_owned();
+            gmail.push(match word.as_str() {
+                "X-GM-RAW" => GmKey::Raw(text),
+                "X-GM-MSGID" => GmKey::MsgId(text.parse().ok()?),
+                "X-GM-THRID" => GmKey::ThrId(text.parse().ok()?),
+                "X-GM-LABELS" => GmKey::Label(text),
+                _ => return bad(tag, &format!("Unknown search key {word}")),
+            });
+            k += 2;
+        } else {
+            kept.push(&t[k]);
+            k += 1;
+        }
+    }
+    if ret.is_none() && gmail.is_empty() {
+        return None;
+    }
+    let only_charset = kept.len() == 2 && kept[0].arg.is_atom("CHARSET");
+    let mut rest = join(bytes, &kept);
+    if kept.is_empty() || only_charset {
+        if !rest.is_empty() {
+            rest.push(b' ');
+        }
+        rest.extend_from_slice(b"ALL");
+    }
+    match decode(&line(tag, false, "SEARCH", &rest)).map(|c| c.body) {
+        Some(CommandBody::Search {
+            charset, criteria, ..
+        }) => Some(Parsed::Ext {
+            tag: tag.to_string(),
+            cmd: ExtCommand::Search {
+                uid,
+                ret,
+                charset,
+                criteria: criteria.into_inner(),
+                gmail,
+            },
+        }),
+        _ => bad(tag, "Syntax error in SEARCH criteria"),
+    }
+}
+
+fn gm_item(t: &Token) -> Option<GmItem> {
+    match t.arg.atom_upper()?.as_str() {
+        "X-GM-MSGID" => Some(GmItem::MsgId),
+        "X-GM-THRID" => Some(GmItem::ThrId),
+        "X-GM-LABELS" => Some(GmItem::Labels),
+        _ => None,
+    }
+}
+
+/// FETCH with X-GM-EXT-1 items; the other items go to imap-codec.
+fn fetch(bytes: &[u8], t: &[Token], i: usize, tag: &str, uid: bool) -> Option<Parsed> {
+    let set = t.get(i + 1)?;
+    let items = t.get(i + 2)?;
+    if t.len() != i + 3 {
+        return None;
+    }
+    let all: Vec<&Token> = match &items.arg {
+        Arg::List(l) => l.iter().collect(),
+        _ => vec![items],
+    };
+    let gmail: Vec<GmItem> = all.iter().filter_map(|x| gm_item(x)).collect();
+    if gmail.is_empty() {
+        return None;
+    }
+    let kept: Vec<&Token> = all.into_iter().filter(|x| gm_item(x).is_none()).collect();
+    let drop_uid = kept.is_empty();
+    let mut rest = bytes[set.span.clone()].to_vec();
+    rest.extend_from_slice(b" (");
+    rest.extend_from_slice(&if drop_uid {
+        b"UID".to_vec()
+    } else {
+        join(bytes, &kept)
+    });
+    rest.push(b')');
+    match decode(&line(tag, uid, "FETCH", &rest)) {
+        Some(cmd) => Some(Parsed::Ext {
+            tag: tag.to_string(),
+            cmd: ExtCommand::Fetch {
+                body: cmd.body,
+                gmail,
+                drop_uid: drop_uid && !uid,
+            },
+        }),
+        None => bad(
+            tag,
+            &format!("Syntax error in {}FETCH", if uid { "UID " } else { "" }),
+        ),
+    }
+}
+
+/// `STORE set [+|-]X-GM-LABELS[.SILENT] (labels)`.
+fn store_labels(t: &[Token], i: usize, tag: &str, uid: bool) -> Option<Parsed> {
+    let item = t.get(i + 2)?.arg.atom_upper()?;
+    let (op, rest) = match item.as_bytes().first() {
+        Some(b'+') => (FlagOp::Add, &item[1..]),
+        Some(b'-') => (FlagOp::Remove, &item[1..]),
+        _ => (FlagOp::Replace, item.as_str()),
+    };
+    let (name, silent) = match rest.strip_suffix(".SILENT") {
+        Some(n) => (n, true),
+        None => (rest, false),
+    };
+    if name != "X-GM-LABELS" {
+        return None;
+    }
+    let set_text = t.get(i + 1)?.arg.atom_upper()?;
+    let Ok(set) = imap_codec::imap_types::sequence::SequenceSet::try_from(set_text.as_str()) else {
+        return bad(tag, "Invalid sequence set");
+    };
+    let value = t.get(i + 3)?;
+    let values: Vec<&Token> = match &value.arg {
+        Arg::List(l) => l.iter().collect(),
+        _ => vec![value],
+    };
+    let mut labels = Vec::new();
+    for v in values {
+        match v.arg.string() {
+            Some(l) => labels.push(String::from_utf8_lossy(l).into_owned()),
+            None => return bad(tag, "Invalid X-GM-LABELS list"),
+        }
+    }
+    Some(Parsed::Ext {
+        tag: tag.to_string(),
+        cmd: ExtCommand::StoreLabels {
+            uid,
+            set,
+            op,
+            silent,
+            labels,
+        },
+    })
 }
 
 fn return_opts(opts: &[Token]) -> Result<ReturnOpts, String> {
@@ -431,9 +629,11 @@ mod tests {
             panic!("not a search")
         };
         assert!(uid);
+        let ret = ret.expect("RETURN options");
         assert!(ret.all && !ret.min);
         assert_eq!(criteria.len(), 2);
-        let ExtCommand::Search { ret, .. } = ext(b"t SEARCH RETURN (MIN PARTIAL 4:2) ALL\r\n")
+        let ExtCommand::Search { ret: Some(ret), .. } =
+            ext(b"t SEARCH RETURN (MIN PARTIAL 4:2) ALL\r\n")
         else {
             panic!("not a search")
         };

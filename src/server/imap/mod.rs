@@ -2,7 +2,7 @@
 //! lists), parsing with imap-codec plus `ext` for what it does not read. Layers: `session`
 //! (I/O loop, framing, state machine) → `command` / `mailboxes` / `view` / `query`
 //! (handlers) → sans-I/O helpers (`fetch`, `mime`, `bodystructure`, `envelope`, `address`,
-//! `binary`, `decode`, `search`, `sort`, `thread`, `sequence`, `message`, `wire`) → the
+//! `binary`, `decode`, `search`, `sort`, `thread`, `gmail`, `sequence`, `message`, `wire`) → the
 //! shared store.
 
 mod address;
@@ -14,6 +14,7 @@ mod decode;
 mod envelope;
 mod ext;
 mod fetch;
+mod gmail;
 mod mailboxes;
 mod message;
 mod mime;

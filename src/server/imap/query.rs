@@ -10,6 +10,7 @@ use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_codec::imap_types::search::SearchKey;
 
 use super::ext::ReturnOpts;
+use super::gmail::{self as gm, GmKey};
 use super::search::{Candidate, matches, sent_date};
 use super::session::{SearchContext, Session};
 use super::sort::{Keys, order};
@@ -78,6 +79,11 @@ impl Session {
 
     /// Messages of the view matching every key, in sequence order.
     fn hits(&self, charset: &str, criteria: &[SearchKey<'_>]) -> Vec<Hit> {
+        self.hits_with(charset, criteria, &[])
+    }
+
+    /// Like `hits`, with X-GM-EXT-1 keys too.
+    fn hits_with(&self, charset: &str, criteria: &[SearchKey<'_>], gmail: &[GmKey]) -> Vec<Hit> {
         let Some(sel) = self.selected.as_ref() else {
             return Vec::new();
         };
@@ -102,7 +108,9 @@ impl Session {
                 sel.is_recent(*uid),
                 charset,
             );
-            if criteria.iter().all(|k| matches(k, &c)) {
+            if criteria.iter().all(|k| matches(k, &c))
+                && gmail.iter().all(|k| gm::key_matches(self, k, &c))
+            {
                 out.push((seq, msgs[p].clone()));
             }
         }
@@ -116,13 +124,17 @@ impl Session {
         criteria: &[SearchKey<'_>],
         by_uid: bool,
         ret: Option<ReturnOpts>,
+        gmail: &[GmKey],
     ) -> String {
         let verb = if by_uid { "UID SEARCH" } else { "SEARCH" };
         let charset = match Self::charset_of(charset) {
             Ok(c) => c,
             Err(no) => return no,
         };
-        let hits = self.hits(&charset, criteria);
+        if !gmail.is_empty() && !self.gmail() {
+            return "BAD X-GM-EXT-1 search keys need the Gmail profile".into();
+        }
+        let hits = self.hits_with(&charset, criteria, gmail);
         let ids: Vec<u32> = hits
             .iter()
             .map(|(seq, m)| if by_uid { m.uid } else { *seq })

@@ -77,7 +77,8 @@ pub fn fold(s: &str) -> String {
     s.to_lowercase()
 }
 
-fn header_matches(c: &Candidate<'_>, name: &str, needle: &[u8]) -> bool {
+/// Whether a (decoded) header field called `name` contains the needle.
+pub fn header_contains(c: &Candidate<'_>, name: &str, needle: &[u8]) -> bool {
     let needle = c.needle(needle);
     message::values(&c.msg.raw, name)
         .iter()
@@ -85,7 +86,7 @@ fn header_matches(c: &Candidate<'_>, name: &str, needle: &[u8]) -> bool {
 }
 
 /// FROM / TO / CC / BCC: each address as `name <mailbox@host>`, and group names.
-fn address_matches(c: &Candidate<'_>, name: &str, needle: &[u8]) -> bool {
+pub fn address_contains(c: &Candidate<'_>, name: &str, needle: &[u8]) -> bool {
     let needle = c.needle(needle);
     let head = message::header(&c.msg.raw);
     if needle.is_empty() {
@@ -101,6 +102,12 @@ fn address_matches(c: &Candidate<'_>, name: &str, needle: &[u8]) -> bool {
         };
         fold(&text).contains(&needle)
     })
+}
+
+/// TEXT: the decoded header or the decoded body text contains the needle.
+pub fn text_contains(c: &Candidate<'_>, needle: &[u8]) -> bool {
+    let needle = c.needle(needle);
+    c.header_text().contains(&needle) || c.body_text().contains(&needle)
 }
 
 /// The day of the `Date:` header, for SENTBEFORE / SENTON / SENTSINCE.
@@ -147,18 +154,15 @@ pub fn matches(key: &SearchKey<'_>, c: &Candidate<'_>) -> bool {
         SearchKey::SentSince(d) => sent_day().is_some_and(|s| s >= *d.as_ref()),
         SearchKey::Header(name, value) => {
             let name = String::from_utf8_lossy(name.as_ref());
-            header_matches(c, &name, value.as_ref())
+            header_contains(c, &name, value.as_ref())
         }
-        SearchKey::Subject(v) => header_matches(c, "Subject", v.as_ref()),
-        SearchKey::From(v) => address_matches(c, "From", v.as_ref()),
-        SearchKey::To(v) => address_matches(c, "To", v.as_ref()),
-        SearchKey::Cc(v) => address_matches(c, "Cc", v.as_ref()),
-        SearchKey::Bcc(v) => address_matches(c, "Bcc", v.as_ref()),
+        SearchKey::Subject(v) => header_contains(c, "Subject", v.as_ref()),
+        SearchKey::From(v) => address_contains(c, "From", v.as_ref()),
+        SearchKey::To(v) => address_contains(c, "To", v.as_ref()),
+        SearchKey::Cc(v) => address_contains(c, "Cc", v.as_ref()),
+        SearchKey::Bcc(v) => address_contains(c, "Bcc", v.as_ref()),
         SearchKey::Body(v) => c.body_text().contains(&c.needle(v.as_ref())),
-        SearchKey::Text(v) => {
-            let needle = c.needle(v.as_ref());
-            c.header_text().contains(&needle) || c.body_text().contains(&needle)
-        }
+        SearchKey::Text(v) => text_contains(c, v.as_ref()),
     }
 }
 
