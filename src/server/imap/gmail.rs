@@ -172,7 +172,7 @@ pub fn append_to_fetch(out: &mut Vec<u8>, extra: &str) {
 
 /// `Nd`, `Nm`, `Ny` (Gmail's newer_than / older_than).
 fn age(s: &str) -> Option<Duration> {
-    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
+    let (n, unit) = s.split_at(s.char_indices().last()?.0);
     let n: i64 = n.parse().ok()?;
     Some(match unit.to_ascii_lowercase().as_str() {
         "d" => Duration::days(n),

@@ -17,7 +17,11 @@ pub fn name_of(bytes: &[u8]) -> String {
     let name = name.trim_end_matches(DELIMITER as char);
     if name.eq_ignore_ascii_case("INBOX") {
         "INBOX".to_string()
-    } else if name.len() > 6 && name[..6].eq_ignore_ascii_case("INBOX/") {
+    } else if name.len() > 6
+        && name
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("INBOX/"))
+    {
         format!("INBOX{}", &name[5..])
     } else {
         name.to_string()
@@ -32,15 +36,35 @@ pub fn quoted(name: &str) -> String {
 }
 
 /// LIST wildcard match: `*` matches anything, `%` anything but the hierarchy delimiter.
+/// Dynamic programming over (pattern, name) positions, so a pattern of many wildcards costs
+/// O(pattern × name) instead of backtracking exponentially.
 pub fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some((b'*', rest)) => (0..=name.len()).any(|i| wildcard(rest, &name[i..])),
-        Some((b'%', rest)) => (0..=name.len())
-            .take_while(|&i| i == 0 || name[i - 1] != DELIMITER)
-            .any(|i| wildcard(rest, &name[i..])),
-        Some((&c, rest)) => name.first() == Some(&c) && wildcard(rest, &name[1..]),
+    // reach[j]: the pattern prefix read so far can match name[..j].
+    let mut reach = vec![false; name.len() + 1];
+    reach[0] = true;
+    for &p in pattern {
+        let mut next = vec![false; name.len() + 1];
+        match p {
+            b'*' | b'%' => {
+                // on: some earlier reachable position extends to j through allowed bytes.
+                let mut on = false;
+                for j in 0..=name.len() {
+                    if p == b'%' && j > 0 && name[j - 1] == DELIMITER {
+                        on = false;
+                    }
+                    on |= reach[j];
+                    next[j] = on;
+                }
+            }
+            c => {
+                for j in 1..=name.len() {
+                    next[j] = reach[j - 1] && name[j - 1] == c;
+                }
+            }
+        }
+        reach = next;
     }
+    reach[name.len()]
 }
 
 /// Whether `name` matches the pattern, with INBOX (and its children's first level) matched
@@ -49,7 +73,9 @@ fn matches(pattern: &[u8], name: &str) -> bool {
     if wildcard(pattern, name.as_bytes()) {
         return true;
     }
-    let inbox = name.len() >= 5 && name[..5].eq_ignore_ascii_case("INBOX");
+    let inbox = name
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("INBOX"));
     inbox && pattern.len() >= 5 && {
         let mut p = pattern.to_vec();
         p[..5].make_ascii_uppercase();
@@ -396,6 +422,16 @@ mod tests {
         assert!(wildcard(b"%/%", b"a/b"));
         assert!(matches(b"inbox", "INBOX"));
         assert!(matches(b"Inbox/%", "INBOX/x"));
+        assert!(!wildcard(b"a%", b"a/b"));
+        assert!(wildcard(b"a%/b", b"ax/b"));
+        assert!(wildcard(b"%/%/%", b"a/b/c"));
+        assert!(!wildcard(b"%/%", b"a/b/c"));
+        assert!(wildcard(b"*/c", b"a/b/c"));
+        assert!(wildcard(b"", b""));
+        assert!(!wildcard(b"", b"a"));
+        // Many wildcards against a name they cannot match: answered at once, no backtracking.
+        let stars = "*a".repeat(200) + "z";
+        assert!(!wildcard(stars.as_bytes(), "a".repeat(300).as_bytes()));
     }
 
     #[test]

@@ -349,6 +349,26 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_cut_not_a_stack_overflow() {
+        let mut raw = String::new();
+        for _ in 0..3000 {
+            raw.push_str("Content-Type: message/rfc822\r\n\r\n");
+        }
+        raw.push_str("Subject: deep\r\n\r\nbody\r\n");
+        let tree = parse(raw.as_bytes());
+        assert!(tree.walk().len() <= MAX_DEPTH + 3);
+        let mut raw = String::new();
+        for i in 0..3000 {
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        raw.push_str("\r\nleaf\r\n");
+        let tree = parse(raw.as_bytes());
+        assert!(tree.walk().len() <= MAX_DEPTH + 3);
+    }
+
+    #[test]
     fn parameters() {
         let p = params("text/plain; charset=\"us-ascii\" (comment); format=flowed");
         assert_eq!(p.value, "text/plain");

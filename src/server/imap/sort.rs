@@ -17,6 +17,13 @@ fn starts_with_ci(s: &str, prefix: &str) -> bool {
         && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
+fn ends_with_ci(s: &str, suffix: &str) -> bool {
+    s.len()
+        .checked_sub(suffix.len())
+        .and_then(|at| s.get(at..))
+        .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
+}
+
 /// A leading `[blob]` and the white space after it: the rest, or `None`.
 fn strip_blob(s: &str) -> Option<&str> {
     let inner = s.strip_prefix('[')?;
@@ -58,7 +65,7 @@ pub fn base_subject(subject: &str) -> String {
         // (2) trailers.
         loop {
             let t = s.trim_end();
-            if t.len() >= 5 && t[t.len() - 5..].eq_ignore_ascii_case("(fwd)") {
+            if ends_with_ci(t, "(fwd)") {
                 s = t[..t.len() - 5].to_string();
             } else {
                 s = t.to_string();
@@ -96,7 +103,7 @@ pub fn base_subject(subject: &str) -> String {
 pub fn is_reply_or_forward(subject: &str) -> bool {
     let decoded = decode::header_value(subject);
     let s = decoded.split_whitespace().collect::<Vec<_>>().join(" ");
-    if s.len() >= 5 && s[s.len() - 5..].eq_ignore_ascii_case("(fwd)") {
+    if ends_with_ci(&s, "(fwd)") {
         return true;
     }
     if starts_with_ci(&s, "[fwd:") && s.ends_with(']') {

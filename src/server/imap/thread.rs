@@ -5,6 +5,9 @@ use std::collections::HashMap;
 
 use super::sort::{base_subject, is_reply_or_forward as is_reply};
 
+/// Thread trees deeper than this are flattened below it (stack safety, not semantics).
+const MAX_DEPTH: usize = 200;
+
 /// What threading needs of one message.
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -201,10 +204,25 @@ pub fn references(items: &[Item]) -> Vec<Tree> {
         .filter(|&n| c.parent[n].is_none())
         .collect();
     // (3) prune dummies.
-    fn prune(c: &Containers, n: usize, top: bool) -> Vec<Tree> {
+    fn prune(c: &Containers, n: usize, top: bool, depth: usize) -> Vec<Tree> {
         let mut kids: Vec<Tree> = Vec::new();
-        for &k in &c.children[n] {
-            kids.extend(prune(c, k, false));
+        if depth >= MAX_DEPTH {
+            // A reply chain this deep is flattened below this level, so the recursive
+            // steps that follow stay within the stack.
+            let mut stack: Vec<usize> = c.children[n].iter().rev().copied().collect();
+            while let Some(k) = stack.pop() {
+                if let Some(i) = c.item[k] {
+                    kids.push(Tree {
+                        item: Some(i),
+                        children: Vec::new(),
+                    });
+                }
+                stack.extend(c.children[k].iter().rev());
+            }
+        } else {
+            for &k in &c.children[n] {
+                kids.extend(prune(c, k, false, depth + 1));
+            }
         }
         match c.item[n] {
             Some(i) => vec![Tree {
@@ -219,7 +237,7 @@ pub fn references(items: &[Item]) -> Vec<Tree> {
             }],
         }
     }
-    let mut top: Vec<Tree> = roots.iter().flat_map(|&r| prune(&c, r, true)).collect();
+    let mut top: Vec<Tree> = roots.iter().flat_map(|&r| prune(&c, r, true, 0)).collect();
     // Trees carry message indexes until the end; sort helpers read items by index.
     let first_date = |t: &Tree| -> (i64, u32) {
         let i = match t.item {
@@ -397,6 +415,35 @@ mod tests {
         // Same base subject without references: merged under a dummy.
         let items = [item(1, "s", "1@x", &[]), item(2, "s", "2@x", &[])];
         assert_eq!(render(&references(&items)), "((1)(2))");
+    }
+
+    #[test]
+    fn a_very_long_reply_chain_does_not_overflow_the_stack() {
+        let items: Vec<Item> = (1..=10_000u32)
+            .map(|n| {
+                let refs = if n > 1 {
+                    vec![format!("{}@x", n - 1)]
+                } else {
+                    vec![]
+                };
+                Item {
+                    id: n,
+                    seq: n,
+                    date: n as i64,
+                    subject: "s".into(),
+                    message_id: Some(format!("{n}@x")),
+                    references: refs,
+                }
+            })
+            .collect();
+        let out = render(&references(&items));
+        assert!(out.starts_with("(1 2 3 "), "{}", &out[..20]);
+        let ids: Vec<u32> = out
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().expect("number"))
+            .collect();
+        assert_eq!(ids, (1..=10_000).collect::<Vec<u32>>());
     }
 
     #[test]

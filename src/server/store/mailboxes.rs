@@ -13,8 +13,9 @@ fn is_under(name: &str, parent: &str) -> bool {
             .strip_prefix(parent)
             .is_some_and(|rest| rest.starts_with(DELIMITER))
         || (parent.eq_ignore_ascii_case("INBOX")
-            && name.len() > 5
-            && name[..5].eq_ignore_ascii_case("INBOX")
+            && name
+                .get(..5)
+                .is_some_and(|p| p.eq_ignore_ascii_case("INBOX"))
             && name[5..].starts_with(DELIMITER))
 }
 
