@@ -553,6 +553,46 @@ async fn issue_15_multiappend_esearch_and_list_extended() {
 }
 
 #[tokio::test]
+async fn issue_15_catenate_assembles_from_text_and_imap_urls() {
+    let server = server().await;
+    let mut raw = selected(&server, &[NESTED]).await;
+    let validity = server
+        .store()
+        .status(ALICE, "INBOX")
+        .expect("inbox")
+        .uid_validity;
+    raw.cmd("c", "c CREATE Out").await;
+    let text = "\r\nnew body\r\n";
+    let line = format!(
+        "a APPEND Out (\\Seen) CATENATE (URL \"/INBOX;UIDVALIDITY={validity}/;UID=1/;SECTION=2.HEADER\" TEXT {{{}+}}\r\n{text} URL \"/INBOX/;UID=1/;SECTION=1/;PARTIAL=0.4\")",
+        text.len()
+    );
+    let r = raw.cmd("a", &line).await;
+    assert!(r[0].starts_with("a OK [APPENDUID "), "{r:?}");
+    let stored = server.messages(ALICE, "Out").expect("out");
+    assert_eq!(
+        String::from_utf8_lossy(&stored[0].raw),
+        "From: sub@domain.org\r\nDate: Sun, 12 Aug 2012 12:34:56 +0300\r\nSubject: submsg\r\nContent-Type: multipart/alternative; boundary=\"sub1\"\r\n\r\n\r\nnew body\r\nhell"
+    );
+    // A stale UIDVALIDITY names nothing; a missing mailbox asks the client to create it.
+    let r = raw
+        .cmd(
+            "b",
+            "b APPEND Out CATENATE (URL \"/INBOX;UIDVALIDITY=1/;UID=1\")",
+        )
+        .await;
+    assert_eq!(
+        r,
+        ["b NO [BADURL /INBOX;UIDVALIDITY=1/;UID=1] Invalid or unknown URL\r\n"]
+    );
+    let r = raw
+        .cmd("d", "d APPEND Nope CATENATE (URL \"/INBOX/;UID=1\")")
+        .await;
+    assert_eq!(r, ["d NO [TRYCREATE] Mailbox doesn't exist\r\n"]);
+    assert_eq!(server.messages(ALICE, "Out").expect("out").len(), 1);
+}
+
+#[tokio::test]
 async fn issue_15_binary_fetch_decodes_and_literal8_append_keeps_nul_out_of_body() {
     let server = server().await;
     let mut raw = raw_logged_in(&server).await;
@@ -667,6 +707,7 @@ async fn issue_15_capabilities_announce_what_is_implemented() {
     let greeting = raw.line().await;
     for cap in [
         "MULTIAPPEND",
+        "CATENATE",
         "ESEARCH",
         "LIST-EXTENDED",
         "LIST-STATUS",
@@ -684,13 +725,7 @@ async fn issue_15_capabilities_announce_what_is_implemented() {
             "{cap} missing: {greeting}"
         );
     }
-    for absent in [
-        "CONDSTORE",
-        "QRESYNC",
-        "URLAUTH",
-        "CATENATE",
-        "CONTEXT=SORT",
-    ] {
+    for absent in ["CONDSTORE", "QRESYNC", "URLAUTH", "CONTEXT=SORT"] {
         assert!(
             !greeting.contains(&format!(" {absent} ")),
             "{absent} announced: {greeting}"

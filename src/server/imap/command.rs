@@ -252,6 +252,7 @@ impl Session {
                     date: date.map(|d| *d.as_ref()),
                     data,
                     binary,
+                    catenate: None,
                 };
                 self.append(&mailbox_name(&mailbox), vec![msg])
             }
@@ -337,11 +338,29 @@ impl Session {
         }
     }
 
-    /// APPEND, one message or several (MULTIAPPEND, RFC 3502: all or none are stored).
+    /// APPEND, one message or several (MULTIAPPEND, RFC 3502: all or none are stored), each
+    /// possibly assembled by CATENATE (RFC 4469).
     fn append(&mut self, name: &str, messages: Vec<AppendMessage>) -> String {
+        let user = self.user();
+        match self.shared.store.status(&user, name) {
+            Ok(info) if !info.selectable => {
+                return store_error(crate::server::StoreError::NotSelectable);
+            }
+            Ok(_) => {}
+            Err(crate::server::StoreError::NoSuchMailbox) => {
+                return "NO [TRYCREATE] Mailbox doesn't exist".into();
+            }
+            Err(e) => return store_error(e),
+        }
         let limit = self.shared.config.max_message_size;
         let mut prepared = Vec::with_capacity(messages.len());
-        for m in messages {
+        for mut m in messages {
+            if let Some(parts) = m.catenate.take() {
+                match self.catenate(&parts) {
+                    Ok(data) => m.data = data,
+                    Err(no) => return no,
+                }
+            }
             if m.data.len() > limit {
                 return format!("NO [TOOBIG] Message exceeds the {limit}-byte limit");
             }
@@ -358,17 +377,6 @@ impl Session {
                 m.data
             };
             prepared.push((data, m.flags, m.date));
-        }
-        let user = self.user();
-        match self.shared.store.status(&user, name) {
-            Ok(info) if !info.selectable => {
-                return store_error(crate::server::StoreError::NotSelectable);
-            }
-            Ok(_) => {}
-            Err(crate::server::StoreError::NoSuchMailbox) => {
-                return "NO [TRYCREATE] Mailbox doesn't exist".into();
-            }
-            Err(e) => return store_error(e),
         }
         let mut validity = 0;
         let mut uids = Vec::with_capacity(prepared.len());

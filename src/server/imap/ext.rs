@@ -12,6 +12,7 @@ use imap_codec::imap_types::extensions::sort::SortCriterion;
 use imap_codec::imap_types::search::SearchKey;
 
 use super::args::{Arg, Token, tokenize};
+use super::catenate::CatPart;
 use super::gmail::{GmItem, GmKey};
 use crate::server::FlagOp;
 
@@ -76,6 +77,8 @@ pub struct AppendMessage {
     pub data: Vec<u8>,
     /// Sent as a literal8 (`~{n}`, RFC 3516).
     pub binary: bool,
+    /// `CATENATE (...)` (RFC 4469): the message is assembled from these instead of `data`.
+    pub catenate: Option<Vec<CatPart>>,
 }
 
 /// An extension command.
@@ -598,7 +601,41 @@ fn append(t: &[Token]) -> Result<(Vec<u8>, Vec<AppendMessage>), String> {
                 date,
                 data: data.clone(),
                 binary: *binary,
+                catenate: None,
             }),
+            Some(a) if a.is_atom("CATENATE") => {
+                k += 1;
+                let list = t
+                    .get(k)
+                    .and_then(|x| x.arg.list())
+                    .ok_or("CATENATE needs a list")?;
+                let mut parts = Vec::new();
+                let mut j = 0;
+                while j < list.len() {
+                    let value = list.get(j + 1).map(|x| &x.arg);
+                    match (list[j].arg.atom_upper().as_deref(), value) {
+                        (Some("TEXT"), Some(Arg::Literal { data, .. })) => {
+                            parts.push(CatPart::Text(data.clone()))
+                        }
+                        (Some("URL"), Some(v)) => match v.string() {
+                            Some(u) => parts.push(CatPart::Url(String::from_utf8_lossy(u).into())),
+                            None => return Err("Invalid CATENATE URL".into()),
+                        },
+                        _ => return Err("CATENATE parts are TEXT literal or URL string".into()),
+                    }
+                    j += 2;
+                }
+                if parts.is_empty() {
+                    return Err("Empty CATENATE list".into());
+                }
+                messages.push(AppendMessage {
+                    flags,
+                    date,
+                    data: Vec::new(),
+                    binary: false,
+                    catenate: Some(parts),
+                });
+            }
             _ => return Err("APPEND needs a message literal".into()),
         }
         k += 1;

@@ -9,6 +9,7 @@ mod address;
 mod args;
 mod binary;
 mod bodystructure;
+mod catenate;
 mod command;
 mod decode;
 mod envelope;
