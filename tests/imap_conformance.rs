@@ -5,7 +5,7 @@
 
 use mailtrip::server::{Profile, ServerConfig, TestServer};
 
-use crate::imap_raw::{ALICE, Raw, ca_file, on_path, raw_logged_in};
+use crate::imap_raw::{ALICE, Raw, on_path, python_client, raw_logged_in};
 use crate::util::{PASSWORD, server, server_with};
 
 /// imaptest's fetch-body-mime message: a multipart with a text part and an attached
@@ -753,7 +753,6 @@ async fn issue_15_imapclient_downloads_the_attachment_bodystructure_names() {
     server
         .deliver_raw(ALICE, "INBOX", WITH_ATTACHMENT.as_bytes())
         .expect("seed");
-    let ca = ca_file(&server);
     let script = r#"
 import base64, ssl, sys
 from imapclient import IMAPClient
@@ -780,21 +779,9 @@ with IMAPClient('localhost', port=port, ssl=True, ssl_context=ssl.create_default
     sys.stdout.write(name + '\n')
     sys.stdout.buffer.write(base64.b64decode(data))
 "#;
-    let port = server.imaps_addr().port().to_string();
-    let ca_arg = ca.display().to_string();
-    let out = tokio::process::Command::new("python3")
-        .args(["-c", script, &ca_arg, &port, ALICE, PASSWORD])
-        .output()
-        .await
-        .expect("python3 runs");
-    let _ = std::fs::remove_file(&ca);
-    assert!(
-        out.status.success(),
-        "imapclient failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = python_client(&server, script).await;
     assert_eq!(
-        out.stdout,
+        stdout,
         b"report.pdf\n%PDF-1.4\n%\xc7\xec\x8f\xa2\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
     );
 }
@@ -810,7 +797,6 @@ async fn issue_15_imaplib_downloads_body_part_2() {
     server
         .deliver_raw(ALICE, "INBOX", WITH_ATTACHMENT.as_bytes())
         .expect("seed");
-    let ca = ca_file(&server);
     let script = r#"
 import base64, imaplib, ssl, sys
 ca, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -824,21 +810,9 @@ assert typ == 'OK', (typ, data)
 sys.stdout.buffer.write(base64.b64decode(data[0][1]))
 m.logout()
 "#;
-    let port = server.imaps_addr().port().to_string();
-    let ca_arg = ca.display().to_string();
-    let out = tokio::process::Command::new("python3")
-        .args(["-c", script, &ca_arg, &port, ALICE, PASSWORD])
-        .output()
-        .await
-        .expect("python3 runs");
-    let _ = std::fs::remove_file(&ca);
-    assert!(
-        out.status.success(),
-        "imaplib failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = python_client(&server, script).await;
     assert_eq!(
-        out.stdout,
+        stdout,
         b"%PDF-1.4\n%\xc7\xec\x8f\xa2\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
     );
 }

@@ -166,3 +166,24 @@ pub fn on_path(tool: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// Runs a Python script as an independent IMAP client against the server's IMAPS port:
+/// `sys.argv[1:]` are the CA file, the port, alice's address and password. Returns stdout;
+/// fails the test (with Python's stderr) when the script fails.
+pub async fn python_client(server: &TestServer, script: &str) -> Vec<u8> {
+    let ca = ca_file(server);
+    let port = server.imaps_addr().port().to_string();
+    let ca_arg = ca.display().to_string();
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", script, &ca_arg, &port, ALICE, PASSWORD])
+        .output()
+        .await
+        .expect("python3 runs");
+    let _ = std::fs::remove_file(&ca);
+    assert!(
+        out.status.success(),
+        "python client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

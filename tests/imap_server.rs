@@ -11,7 +11,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
 
-use crate::imap_raw::{ALICE, Raw, WAIT, ca_file, on_path, raw_logged_in, tls, upgrade};
+use crate::imap_raw::{
+    ALICE, Raw, WAIT, ca_file, on_path, python_client, raw_logged_in, tls, upgrade,
+};
 use crate::util::{PASSWORD, server, server_with};
 
 fn probe(tag: &str, n: usize) -> Vec<u8> {
@@ -464,7 +466,6 @@ async fn python_imaplib_searches_and_fetches_byte_exact() {
         .expect("seed");
     let raw = probe("py-tag", 2);
     server.deliver_raw(ALICE, "INBOX", &raw).expect("seed");
-    let ca = ca_file(&server);
     let script = r#"
 import imaplib, ssl, sys
 ca, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -479,20 +480,7 @@ assert typ == 'OK', (typ, data)
 sys.stdout.buffer.write(data[0][1])
 m.logout()
 "#;
-    let port = server.imaps_addr().port().to_string();
-    let ca_arg = ca.display().to_string();
-    let out = tokio::process::Command::new("python3")
-        .args(["-c", script, &ca_arg, &port, ALICE, PASSWORD])
-        .output()
-        .await
-        .expect("python3 runs");
-    let _ = std::fs::remove_file(&ca);
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout, raw);
+    assert_eq!(python_client(&server, script).await, raw);
 }
 
 #[tokio::test]

@@ -685,7 +685,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn store() -> Store {
+    /// a@x.test (standard folders) and g@x.test (Gmail's); store/mailboxes.rs uses it too.
+    pub(super) fn store() -> Store {
         let s = Store::new();
         s.add_user(
             "a@x.test",

@@ -35,6 +35,28 @@ impl Address {
 const MISSING_MAILBOX: &str = "MISSING_MAILBOX";
 const MISSING_DOMAIN: &str = "MISSING_DOMAIN";
 
+/// A mailbox address, Dovecot's placeholders standing in for a missing local part or domain.
+fn mailbox_address(
+    name: Option<String>,
+    route: Option<String>,
+    mailbox: String,
+    host: Option<String>,
+) -> Address {
+    Address {
+        name,
+        route,
+        mailbox: Some(if mailbox.is_empty() {
+            MISSING_MAILBOX.into()
+        } else {
+            mailbox
+        }),
+        host: Some(match host {
+            Some(h) if !h.is_empty() => h,
+            _ => MISSING_DOMAIN.into(),
+        }),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
     /// An atom (dots included) or a quoted string (unquoted, `quoted` set).
@@ -219,20 +241,7 @@ impl Parser {
                 break;
             }
         }
-        let mailbox = local.join(" ");
-        Address {
-            name,
-            route,
-            mailbox: Some(if mailbox.is_empty() {
-                MISSING_MAILBOX.into()
-            } else {
-                mailbox
-            }),
-            host: Some(match host {
-                Some(h) if !h.is_empty() => h,
-                _ => MISSING_DOMAIN.into(),
-            }),
-        }
+        mailbox_address(name, route, local.join(" "), host)
     }
 
     /// One mailbox (name-addr or addr-spec); `None` when there is nothing to read.
@@ -257,20 +266,7 @@ impl Parser {
                 name = trailing;
             }
         }
-        let mailbox = words.concat();
-        Some(Address {
-            name,
-            route: None,
-            mailbox: Some(if mailbox.is_empty() {
-                MISSING_MAILBOX.into()
-            } else {
-                mailbox
-            }),
-            host: Some(match host {
-                Some(h) if !h.is_empty() => h,
-                _ => MISSING_DOMAIN.into(),
-            }),
-        })
+        Some(mailbox_address(name, None, words.concat(), host))
     }
 
     /// Skips to the next top-level `,` (or `;` when in a group) after an unreadable address.

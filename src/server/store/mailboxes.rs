@@ -215,20 +215,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::store;
     use super::*;
-    use crate::server::FolderLayout;
     use bytes::Bytes;
-    use secrecy::SecretString;
-
-    fn store() -> Store {
-        let s = Store::new();
-        s.add_user(
-            "a@x.test",
-            SecretString::from("pw"),
-            &FolderLayout::standard(),
-        );
-        s
-    }
 
     fn names(s: &Store) -> Vec<String> {
         s.list("a@x.test")
