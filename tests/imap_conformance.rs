@@ -264,6 +264,22 @@ async fn issue_15_delete_and_rename_work_so_a_rerun_can_recreate() {
     assert!(r[0].starts_with("j NO [CANNOT] "), "{r:?}");
     let r = raw.cmd("k", "k RENAME nothere x").await;
     assert_eq!(r, ["k NO [NONEXISTENT] Mailbox doesn't exist\r\n"]);
+    // A session whose selected mailbox another session deletes is told and let go, in IDLE
+    // too, as Dovecot does ("Selected mailbox was deleted").
+    raw.cmd("m", "m CREATE gone").await;
+    let mut other = raw_logged_in(&server).await;
+    other.cmd("s", "s SELECT gone").await;
+    other.send(b"i IDLE\r\n").await;
+    assert_eq!(other.line().await, "+ idling\r\n");
+    assert_eq!(
+        raw.cmd("n", "n DELETE gone").await,
+        ["n OK DELETE completed\r\n"]
+    );
+    assert_eq!(
+        other.line().await,
+        "* BYE Selected mailbox was deleted, have to disconnect.\r\n"
+    );
+    assert!(other.closed().await);
 }
 
 #[tokio::test]

@@ -813,6 +813,10 @@ impl Session {
             }
             started = true;
             conn.send(&mut self.out).await?;
+            if self.closing {
+                // The selected mailbox went away; BYE is on its way.
+                return Ok(Flow::Close);
+            }
             match conn.step() {
                 Some(Step::Message) => {
                     tracing::debug!(peer = %conn.peer, "<< {}", wire::trace_client(conn.frag.message_bytes()));
