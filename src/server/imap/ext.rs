@@ -13,7 +13,7 @@ use imap_codec::imap_types::search::SearchKey;
 
 use super::args::{Arg, Token, tokenize};
 use super::catenate::CatPart;
-use super::gmail::{GmItem, GmKey};
+use super::gmail::{self, GmItem, GmKey};
 use crate::server::FlagOp;
 
 /// What the pre-parse made of a line imap-codec refused.
@@ -122,7 +122,64 @@ pub enum ExtCommand {
     CancelUpdate(Vec<String>),
 }
 
-fn decode(bytes: &[u8]) -> Option<Command<'static>> {
+/// Verbs this server knows, for telling a syntax error from an unknown command.
+const KNOWN_VERBS: &[&str] = &[
+    "CAPABILITY",
+    "NOOP",
+    "LOGOUT",
+    "STARTTLS",
+    "AUTHENTICATE",
+    "LOGIN",
+    "SELECT",
+    "EXAMINE",
+    "CREATE",
+    "DELETE",
+    "RENAME",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "LIST",
+    "LSUB",
+    "STATUS",
+    "APPEND",
+    "CHECK",
+    "CLOSE",
+    "EXPUNGE",
+    "SEARCH",
+    "FETCH",
+    "STORE",
+    "COPY",
+    "UID",
+    "IDLE",
+    "MOVE",
+    "ID",
+    "ENABLE",
+    "NAMESPACE",
+    "UNSELECT",
+    "SORT",
+    "THREAD",
+    "CANCELUPDATE",
+];
+
+/// The reply to a line nobody could parse: `BAD Syntax error in UID SEARCH` names the
+/// command as the client wrote it; an unknown verb, or no tag at all, says so.
+pub fn bad_command(tag: Option<&str>, first: &str, second: &str) -> String {
+    let name = if first == "UID" && KNOWN_VERBS.contains(&second) {
+        format!("UID {second}")
+    } else {
+        first.to_string()
+    };
+    let text = if KNOWN_VERBS.contains(&first) {
+        format!("BAD Syntax error in {name}")
+    } else {
+        "BAD Unknown command".to_string()
+    };
+    match tag {
+        Some(tag) => format!("{tag} {text}\r\n"),
+        None => "* BAD Invalid tag or command\r\n".to_string(),
+    }
+}
+
+pub(super) fn decode(bytes: &[u8]) -> Option<Command<'static>> {
     match CommandCodec::default().decode(bytes) {
         Ok((b"", cmd)) => Some(cmd.into_static()),
         _ => None,
@@ -229,8 +286,8 @@ fn parse_tokens(bytes: &[u8], t: &[Token]) -> Option<Parsed> {
                 _ => bad("Syntax error in SORT criteria"),
             }
         }
-        "FETCH" => fetch(bytes, t, i, &tag, uid),
-        "STORE" => store_labels(t, i, &tag, uid),
+        "FETCH" => gmail::parse_fetch(bytes, t, i, &tag, uid),
+        "STORE" => gmail::parse_store(t, i, &tag, uid),
         "LIST" | "LSUB" if !uid => match list(&t[i + 1..], verb == "LSUB") {
             Ok(l) => ext(ExtCommand::List(l)),
             Err(why) => bad(&why),
@@ -264,7 +321,7 @@ fn parse_tokens(bytes: &[u8], t: &[Token]) -> Option<Parsed> {
 }
 
 /// The bytes of `tokens` joined by single spaces, as they were sent.
-fn join(bytes: &[u8], tokens: &[&Token]) -> Vec<u8> {
+pub(super) fn join(bytes: &[u8], tokens: &[&Token]) -> Vec<u8> {
     let mut out = Vec::new();
     for (n, t) in tokens.iter().enumerate() {
         if n > 0 {
@@ -275,14 +332,14 @@ fn join(bytes: &[u8], tokens: &[&Token]) -> Vec<u8> {
     out
 }
 
-fn line(tag: &str, uid: bool, verb: &str, rest: &[u8]) -> Vec<u8> {
+pub(super) fn line(tag: &str, uid: bool, verb: &str, rest: &[u8]) -> Vec<u8> {
     let mut out = format!("{tag} {}{verb} ", if uid { "UID " } else { "" }).into_bytes();
     out.extend_from_slice(rest);
     out.extend_from_slice(b"\r\n");
     out
 }
 
-fn bad(tag: &str, text: &str) -> Option<Parsed> {
+pub(super) fn bad(tag: &str, text: &str) -> Option<Parsed> {
     Some(Parsed::Bad {
         tag: tag.to_string(),
         text: text.to_string(),
@@ -352,99 +409,6 @@ fn search(bytes: &[u8], t: &[Token], i: usize, tag: &str, uid: bool) -> Option<P
         }),
         _ => bad(tag, "Syntax error in SEARCH criteria"),
     }
-}
-
-fn gm_item(t: &Token) -> Option<GmItem> {
-    match t.arg.atom_upper()?.as_str() {
-        "X-GM-MSGID" => Some(GmItem::MsgId),
-        "X-GM-THRID" => Some(GmItem::ThrId),
-        "X-GM-LABELS" => Some(GmItem::Labels),
-        _ => None,
-    }
-}
-
-/// FETCH with X-GM-EXT-1 items; the other items go to imap-codec.
-fn fetch(bytes: &[u8], t: &[Token], i: usize, tag: &str, uid: bool) -> Option<Parsed> {
-    let set = t.get(i + 1)?;
-    let items = t.get(i + 2)?;
-    if t.len() != i + 3 {
-        return None;
-    }
-    let all: Vec<&Token> = match &items.arg {
-        Arg::List(l) => l.iter().collect(),
-        _ => vec![items],
-    };
-    let gmail: Vec<GmItem> = all.iter().filter_map(|x| gm_item(x)).collect();
-    if gmail.is_empty() {
-        return None;
-    }
-    let kept: Vec<&Token> = all.into_iter().filter(|x| gm_item(x).is_none()).collect();
-    let drop_uid = kept.is_empty();
-    let mut rest = bytes[set.span.clone()].to_vec();
-    rest.extend_from_slice(b" (");
-    rest.extend_from_slice(&if drop_uid {
-        b"UID".to_vec()
-    } else {
-        join(bytes, &kept)
-    });
-    rest.push(b')');
-    match decode(&line(tag, uid, "FETCH", &rest)) {
-        Some(cmd) => Some(Parsed::Ext {
-            tag: tag.to_string(),
-            cmd: ExtCommand::Fetch {
-                body: cmd.body,
-                gmail,
-                drop_uid: drop_uid && !uid,
-            },
-        }),
-        None => bad(
-            tag,
-            &format!("Syntax error in {}FETCH", if uid { "UID " } else { "" }),
-        ),
-    }
-}
-
-/// `STORE set [+|-]X-GM-LABELS[.SILENT] (labels)`.
-fn store_labels(t: &[Token], i: usize, tag: &str, uid: bool) -> Option<Parsed> {
-    let item = t.get(i + 2)?.arg.atom_upper()?;
-    let (op, rest) = match item.as_bytes().first() {
-        Some(b'+') => (FlagOp::Add, &item[1..]),
-        Some(b'-') => (FlagOp::Remove, &item[1..]),
-        _ => (FlagOp::Replace, item.as_str()),
-    };
-    let (name, silent) = match rest.strip_suffix(".SILENT") {
-        Some(n) => (n, true),
-        None => (rest, false),
-    };
-    if name != "X-GM-LABELS" {
-        return None;
-    }
-    let set_text = t.get(i + 1)?.arg.atom_upper()?;
-    let Ok(set) = imap_codec::imap_types::sequence::SequenceSet::try_from(set_text.as_str()) else {
-        return bad(tag, "Invalid sequence set");
-    };
-    let value = t.get(i + 3)?;
-    let values: Vec<&Token> = match &value.arg {
-        Arg::List(l) => l.iter().collect(),
-        _ => vec![value],
-    };
-    let mut labels = Vec::new();
-    for v in values {
-        match v.arg.string() {
-            Some(l) => labels.push(String::from_utf8_lossy(l).into_owned()),
-            None => return bad(tag, "Invalid X-GM-LABELS list"),
-        }
-    }
-    Some(Parsed::Ext {
-        tag: tag.to_string(),
-        cmd: ExtCommand::StoreLabels {
-            uid,
-            set,
-            op,
-            silent,
-            labels,
-        },
-    })
 }
 
 fn return_opts(opts: &[Token]) -> Result<ReturnOpts, String> {

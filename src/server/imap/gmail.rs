@@ -8,6 +8,8 @@
 use chrono::{Duration, NaiveDate};
 use sha2::{Digest, Sha256};
 
+use super::args::{Arg, Token};
+use super::ext::{ExtCommand, Parsed, bad, decode, join, line};
 use super::mailboxes::{quoted, store_error};
 use super::search::{Candidate, address_contains, header_contains, text_contains};
 use super::session::Session;
@@ -335,6 +337,108 @@ pub fn key_matches(session: &Session, key: &GmKey, c: &Candidate<'_>) -> bool {
             .iter()
             .any(|x| x.eq_ignore_ascii_case(l)),
     }
+}
+
+// Parsing: imap-codec does not read X-GM items, so they are lifted out and the rest of the
+// command is re-fed to imap-codec (see `ext`).
+
+fn gm_item(t: &Token) -> Option<GmItem> {
+    match t.arg.atom_upper()?.as_str() {
+        "X-GM-MSGID" => Some(GmItem::MsgId),
+        "X-GM-THRID" => Some(GmItem::ThrId),
+        "X-GM-LABELS" => Some(GmItem::Labels),
+        _ => None,
+    }
+}
+
+/// FETCH with X-GM-EXT-1 items; the other items go to imap-codec.
+pub(super) fn parse_fetch(
+    bytes: &[u8],
+    t: &[Token],
+    i: usize,
+    tag: &str,
+    uid: bool,
+) -> Option<Parsed> {
+    let set = t.get(i + 1)?;
+    let items = t.get(i + 2)?;
+    if t.len() != i + 3 {
+        return None;
+    }
+    let all: Vec<&Token> = match &items.arg {
+        Arg::List(l) => l.iter().collect(),
+        _ => vec![items],
+    };
+    let gmail: Vec<GmItem> = all.iter().filter_map(|x| gm_item(x)).collect();
+    if gmail.is_empty() {
+        return None;
+    }
+    let kept: Vec<&Token> = all.into_iter().filter(|x| gm_item(x).is_none()).collect();
+    let drop_uid = kept.is_empty();
+    let mut rest = bytes[set.span.clone()].to_vec();
+    rest.extend_from_slice(b" (");
+    rest.extend_from_slice(&if drop_uid {
+        b"UID".to_vec()
+    } else {
+        join(bytes, &kept)
+    });
+    rest.push(b')');
+    match decode(&line(tag, uid, "FETCH", &rest)) {
+        Some(cmd) => Some(Parsed::Ext {
+            tag: tag.to_string(),
+            cmd: ExtCommand::Fetch {
+                body: cmd.body,
+                gmail,
+                drop_uid: drop_uid && !uid,
+            },
+        }),
+        None => bad(
+            tag,
+            &format!("Syntax error in {}FETCH", if uid { "UID " } else { "" }),
+        ),
+    }
+}
+
+/// `STORE set [+|-]X-GM-LABELS[.SILENT] (labels)`.
+pub(super) fn parse_store(t: &[Token], i: usize, tag: &str, uid: bool) -> Option<Parsed> {
+    let item = t.get(i + 2)?.arg.atom_upper()?;
+    let (op, rest) = match item.as_bytes().first() {
+        Some(b'+') => (FlagOp::Add, &item[1..]),
+        Some(b'-') => (FlagOp::Remove, &item[1..]),
+        _ => (FlagOp::Replace, item.as_str()),
+    };
+    let (name, silent) = match rest.strip_suffix(".SILENT") {
+        Some(n) => (n, true),
+        None => (rest, false),
+    };
+    if name != "X-GM-LABELS" {
+        return None;
+    }
+    let set_text = t.get(i + 1)?.arg.atom_upper()?;
+    let Ok(set) = imap_codec::imap_types::sequence::SequenceSet::try_from(set_text.as_str()) else {
+        return bad(tag, "Invalid sequence set");
+    };
+    let value = t.get(i + 3)?;
+    let values: Vec<&Token> = match &value.arg {
+        Arg::List(l) => l.iter().collect(),
+        _ => vec![value],
+    };
+    let mut labels = Vec::new();
+    for v in values {
+        match v.arg.string() {
+            Some(l) => labels.push(String::from_utf8_lossy(l).into_owned()),
+            None => return bad(tag, "Invalid X-GM-LABELS list"),
+        }
+    }
+    Some(Parsed::Ext {
+        tag: tag.to_string(),
+        cmd: ExtCommand::StoreLabels {
+            uid,
+            set,
+            op,
+            silent,
+            labels,
+        },
+    })
 }
 
 impl Session {

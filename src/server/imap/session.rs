@@ -71,35 +71,7 @@ const MAX_LINE: usize = 64 * 1024;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The selected mailbox as the client knows it.
-#[derive(Debug, Clone)]
-pub(super) struct Selected {
-    /// The mailbox's canonical name.
-    pub name: String,
-    /// EXAMINE, or SELECT of a mailbox the session may not change.
-    pub read_only: bool,
-    /// UIDs in sequence-number order, with the flags last reported to the client.
-    pub view: Vec<(u32, Vec<String>)>,
-    /// UIDVALIDITY when selected: a different one means the mailbox was replaced.
-    pub validity: u32,
-    /// UIDs that are `\Recent` in this session, ascending.
-    pub recent: Vec<u32>,
-    /// Keywords announced in FLAGS so far.
-    pub keywords: Vec<String>,
-    /// Searches with `RETURN (UPDATE)` still reporting changes (CONTEXT=SEARCH).
-    pub contexts: Vec<SearchContext>,
-}
-
-/// A saved `SEARCH RETURN (UPDATE)` (RFC 5267).
-#[derive(Debug, Clone)]
-pub(super) struct SearchContext {
-    pub tag: String,
-    pub uid: bool,
-    pub charset: String,
-    pub criteria: Vec<imap_codec::imap_types::search::SearchKey<'static>>,
-    /// UIDs that matched when last reported.
-    pub hits: Vec<u32>,
-}
+pub(super) use super::view::{SearchContext, Selected};
 
 /// Per-connection state; handlers write responses to `out`, which the loop flushes.
 pub(super) struct Session {
@@ -299,43 +271,6 @@ fn verb(bytes: &[u8]) -> (String, String) {
     (first, second)
 }
 
-const KNOWN_VERBS: &[&str] = &[
-    "CAPABILITY",
-    "NOOP",
-    "LOGOUT",
-    "STARTTLS",
-    "AUTHENTICATE",
-    "LOGIN",
-    "SELECT",
-    "EXAMINE",
-    "CREATE",
-    "DELETE",
-    "RENAME",
-    "SUBSCRIBE",
-    "UNSUBSCRIBE",
-    "LIST",
-    "LSUB",
-    "STATUS",
-    "APPEND",
-    "CHECK",
-    "CLOSE",
-    "EXPUNGE",
-    "SEARCH",
-    "FETCH",
-    "STORE",
-    "COPY",
-    "UID",
-    "IDLE",
-    "MOVE",
-    "ID",
-    "ENABLE",
-    "NAMESPACE",
-    "UNSELECT",
-    "SORT",
-    "THREAD",
-    "CANCELUPDATE",
-];
-
 /// Serves one IMAP connection until LOGOUT, error or shutdown. `open` counts connections
 /// including this one (for the connection-limit fault).
 pub async fn run(
@@ -480,24 +415,9 @@ pub async fn run(
                                 Flow::Continue
                             }
                             None => {
-                                let bytes = conn.frag.message_bytes();
                                 let tag = conn.frag.decode_tag().map(|t| t.as_ref().to_string());
-                                let (first, second) = verb(bytes);
-                                let name =
-                                    if first == "UID" && KNOWN_VERBS.contains(&second.as_str()) {
-                                        format!("UID {second}")
-                                    } else {
-                                        first.clone()
-                                    };
-                                let text = if KNOWN_VERBS.contains(&first.as_str()) {
-                                    format!("BAD Syntax error in {name}")
-                                } else {
-                                    "BAD Unknown command".to_string()
-                                };
-                                let line = match tag {
-                                    Some(tag) => format!("{tag} {text}\r\n"),
-                                    None => "* BAD Invalid tag or command\r\n".to_string(),
-                                };
+                                let (first, second) = verb(conn.frag.message_bytes());
+                                let line = ext::bad_command(tag.as_deref(), &first, &second);
                                 session.out.extend_from_slice(line.as_bytes());
                                 Flow::Continue
                             }

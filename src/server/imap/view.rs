@@ -4,8 +4,38 @@
 //! RECENT) that keep the client's sequence-number ↔ UID map in step with the shared store.
 
 use super::mailboxes::store_error;
-use super::session::{Selected, Session};
+use super::session::Session;
 use crate::server::StoreError;
+
+/// The selected mailbox as the client knows it.
+#[derive(Debug, Clone)]
+pub(super) struct Selected {
+    /// The mailbox's canonical name.
+    pub name: String,
+    /// EXAMINE, or SELECT of a mailbox the session may not change.
+    pub read_only: bool,
+    /// UIDs in sequence-number order, with the flags last reported to the client.
+    pub view: Vec<(u32, Vec<String>)>,
+    /// UIDVALIDITY when selected: a different one means the mailbox was replaced.
+    pub validity: u32,
+    /// UIDs that are `\Recent` in this session, ascending.
+    pub recent: Vec<u32>,
+    /// Keywords announced in FLAGS so far.
+    pub keywords: Vec<String>,
+    /// Searches with `RETURN (UPDATE)` still reporting changes (CONTEXT=SEARCH).
+    pub contexts: Vec<SearchContext>,
+}
+
+/// A saved `SEARCH RETURN (UPDATE)` (RFC 5267).
+#[derive(Debug, Clone)]
+pub(super) struct SearchContext {
+    pub tag: String,
+    pub uid: bool,
+    pub charset: String,
+    pub criteria: Vec<imap_codec::imap_types::search::SearchKey<'static>>,
+    /// UIDs that matched when last reported.
+    pub hits: Vec<u32>,
+}
 
 const SYSTEM_FLAGS: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
 
