@@ -321,6 +321,13 @@ impl Load {
                 sent_marks.push((i, mark));
             }
         }
+        // With no target in the sender's own mailbox, its Sent copies (Gmail files one per
+        // probe) are noted on the sender's account instead.
+        let mut sender_mark = None;
+        let same = |t: &Account| t.user == self.from.user && t.imap == self.from.imap;
+        if !self.targets.iter().any(same) {
+            sender_mark = watch::sender_sent_mark(&self.from, step).await;
+        }
         let idle = watchers.iter().all(|w| w.uses_idle());
 
         // 2. One SMTP connection before starting the clock: a bad password is a setup error.
@@ -448,6 +455,9 @@ impl Load {
             }
             for (i, mark) in &sent_marks {
                 watch::cleanup_sent(&self.targets[*i], mark, &shared, step, &mut cleanup).await;
+            }
+            if let Some(mark) = &sender_mark {
+                watch::cleanup_sent(&self.from, mark, &shared, step, &mut cleanup).await;
             }
         }
         for w in &mut finished {
