@@ -16,7 +16,7 @@
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md), the Monitoring Plugins threshold ranges (`nagios_range`) and atomic `--output` writes; `println!` lives only here and in `main` |
 //! | [`cli`] | clap definitions and one function per subcommand |
-//! | [`server`] | the embedded loopback SMTP + IMAP server on its own runtime: codec → session → shared store; `wait_for` reads what it caught, parsed |
+//! | [`server`] | the embedded loopback SMTP + IMAP server on its own runtime: codec → session → shared store; `wait_for` reads what it caught, parsed; `recipients` (catch-all), `fault_spec` (faults as data), `http` (JSON API under `/api/v1/`, web view, auth) |
 //!
 //! # Example
 //!

@@ -1,12 +1,16 @@
 //! The integration tests, one binary: each module talks to a real embedded server over
 //! real sockets (and, for `interop`, to Postfix + Dovecot when `.ci/run` started them).
 
+mod browser;
+mod catcher;
+mod catcher_cli;
 mod check;
 mod cleanup;
 mod cli;
 mod deep;
 mod faults;
 mod hostile;
+mod http_api;
 mod imap_conformance;
 mod imap_raw;
 mod imap_server;

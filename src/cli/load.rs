@@ -44,6 +44,10 @@ pub struct LoadArgs {
     /// send many messages: only for accounts and servers you own.
     #[arg(long)]
     pub i_own_this_account: bool,
+    /// Also write a self-contained HTML report here (latency histogram, latency over time
+    /// with losses marked, sends and arrivals per second; inline SVG, no network).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
     /// Poll instead of IDLE (benchmarks).
     #[arg(long, hide = true)]
     pub poll: bool,
@@ -151,7 +155,8 @@ pub async fn run(a: LoadArgs) -> ExitCode {
         .timeout(a.timeout)
         .keep(a.keep)
         .i_own_this_account(a.i_own_this_account)
-        .force_poll(a.poll);
+        .force_poll(a.poll)
+        .timeline(a.html.is_some());
     if let Some(n) = a.smtp_connections {
         load = load.smtp_connections(n);
     }
@@ -198,6 +203,16 @@ pub async fn run(a: LoadArgs) -> ExitCode {
     if let Err(e) = super::emit(a.output.output.as_deref(), text.as_bytes()) {
         super::print_error(&e);
         return ExitCode::from(2);
+    }
+    if let Some(path) = &a.html {
+        let page = crate::render::load_html::html(&report);
+        if let Err(e) = crate::render::write_atomically(path, page.as_bytes()) {
+            eprintln!(
+                "mailtrip: writing the HTML report to {}: {e}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
     }
     let clean = report.lost == 0
         && report.duplicated == 0

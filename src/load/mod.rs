@@ -8,6 +8,7 @@
 
 mod report;
 mod send;
+pub mod timeline;
 pub(crate) mod watch;
 
 use std::collections::{HashMap, VecDeque};
@@ -27,6 +28,7 @@ use crate::report::Phase;
 pub use report::{
     Cleanup, FailureCount, Harness, LOAD_SCHEMA, Latency, LoadProgress, LoadReport, Settings,
 };
+pub use timeline::Timeline;
 
 /// Default per-probe delivery deadline.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -113,6 +115,7 @@ pub struct Load {
     keep: bool,
     i_own_this_account: bool,
     force_poll: bool,
+    timeline: bool,
     run_id: Option<String>,
     progress: Option<ProgressFn>,
     delivered: Option<DeliveredFn>,
@@ -147,6 +150,7 @@ impl Load {
             keep: false,
             i_own_this_account: false,
             force_poll: false,
+            timeline: false,
             run_id: None,
             progress: None,
             delivered: None,
@@ -207,6 +211,13 @@ impl Load {
     #[doc(hidden)]
     pub fn force_poll(mut self, yes: bool) -> Load {
         self.force_poll = yes;
+        self
+    }
+
+    /// Records what happened over time (sends, arrivals, losses per second; each probe's
+    /// latency) into [`LoadReport::timeline`], for `--html`.
+    pub fn timeline(mut self, yes: bool) -> Load {
+        self.timeline = yes;
         self
     }
 
@@ -344,6 +355,9 @@ impl Load {
             .collect();
 
         let started = Instant::now();
+        if self.timeline {
+            shared.lock().timeline = Some(timeline::Recorder::new(started));
+        }
         let ticker = self.progress.clone().map(|p| {
             let shared = shared.clone();
             let mut stop = stop_rx.clone();
@@ -561,6 +575,7 @@ impl Load {
             cleanup: p.cleanup,
             lost_probes,
             harness: harness(st.attempted, &st.rss_samples),
+            timeline: st.timeline.as_ref().map(|t| t.finish(&st.histogram)),
             warnings: p.warnings,
         }
     }
@@ -623,6 +638,8 @@ struct State {
     failures: HashMap<Code, (u64, String)>,
     sending_done: bool,
     rss_samples: Vec<(u64, f64)>,
+    /// Recorded when [`Load::timeline`] asked for it.
+    timeline: Option<timeline::Recorder>,
 }
 
 impl Shared {
@@ -645,6 +662,7 @@ impl Shared {
                 failures: HashMap::new(),
                 sending_done: false,
                 rss_samples: Vec::new(),
+                timeline: None,
             }),
             changed: Notify::new(),
             delivered_hook,
@@ -712,6 +730,9 @@ impl Shared {
         if let Some(p) = st.probes.get_mut(&tag) {
             p.accepted = true;
         }
+        if let Some(t) = &mut st.timeline {
+            t.sent(Instant::now());
+        }
     }
 
     /// Counts a probe that never got to the server or was refused; `tag` when registered.
@@ -731,11 +752,17 @@ impl Shared {
                 if p.lost {
                     p.lost = false;
                     st.lost -= 1;
+                    if let Some(t) = &mut st.timeline {
+                        t.unlost(p.sent_at);
+                    }
                 }
             }
             None => st.attempted += 1,
         }
         st.send_failed += 1;
+        if let Some(t) = &mut st.timeline {
+            t.failed(Instant::now());
+        }
         let example = match &d.server_text {
             Some(t) => format!("{} ({})", d.summary, t.replace('\n', " ")),
             None => d.summary.clone(),
@@ -775,6 +802,9 @@ impl Shared {
                     let us = now.saturating_duration_since(p.sent_at).as_micros();
                     let _ = st.histogram.record((us as u64).max(1));
                     p.permit = None;
+                    if let Some(t) = &mut st.timeline {
+                        t.delivered(p.sent_at, now);
+                    }
                 }
                 if self.delivered_hook.is_some() {
                     events.push((tag, uid, first));
@@ -840,6 +870,9 @@ async fn reap(shared: Arc<Shared>) {
                     p.lost = true;
                     p.permit = None;
                     st.lost += 1;
+                    if let Some(t) = &mut st.timeline {
+                        t.lost(p.sent_at);
+                    }
                 }
             }
             if st.sending_done && st.in_flight() == 0 {

@@ -5,6 +5,7 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod load;
+pub mod load_html;
 pub mod nagios;
 pub mod nagios_range;
 pub mod prometheus;

@@ -9,7 +9,10 @@
 
 pub mod conn;
 pub mod deliver;
+pub mod fault_spec;
+pub mod http;
 pub mod imap;
+pub mod recipients;
 pub mod smtp;
 pub mod store;
 pub mod tls;
@@ -26,6 +29,8 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use fault_spec::FaultSpec;
+pub use recipients::Recipients;
 pub use store::{FlagOp, FolderLayout, MailboxInfo, SpecialUse, Store, StoreError, StoredMessage};
 pub use tls::CertKind;
 pub use wait_for::{WaitFor, WaitForError};
@@ -132,7 +137,8 @@ pub struct Faults {
 }
 
 /// How the `quote` fault quotes a delivered message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Quote {
     /// A vacation auto-reply with the original quoted line by line (`> X-Mailtrip-Probe: ...`).
     AutoReply,
@@ -168,6 +174,8 @@ pub struct ServerConfig {
     /// Which certificate to serve.
     pub cert: CertKind,
     pub faults: Faults,
+    /// Catch-all (the default: any address gets a mailbox) or strict (550 for unknown users).
+    pub recipients: Recipients,
 }
 
 impl Default for ServerConfig {
@@ -181,6 +189,7 @@ impl Default for ServerConfig {
             max_message_size: 25 * 1024 * 1024,
             cert: CertKind::Valid,
             faults: Faults::default(),
+            recipients: Recipients::default(),
         }
     }
 }
@@ -202,6 +211,12 @@ impl ServerConfig {
 
     pub fn faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// Only declared users receive mail; others get `550 5.1.1 User unknown`.
+    pub fn strict_recipients(mut self) -> Self {
+        self.recipients = Recipients::Strict;
         self
     }
 }
@@ -403,6 +418,7 @@ impl TestServer {
         for (address, password) in &config.users {
             store.add_user(address, password.clone(), &layout);
         }
+        store.set_auto_create(recipients::auto_create(&config.recipients, &layout));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let bind = |kind: ListenerKind, port: Option<u16>| {
             let addr = SocketAddr::new(config.bind, port.unwrap_or(0));

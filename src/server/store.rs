@@ -191,6 +191,10 @@ pub enum StoreError {
 struct User {
     address: String,
     password: SecretString,
+    /// Created by the catch-all with no password set: any password logs in.
+    any_password: bool,
+    /// Created by the catch-all rather than declared.
+    auto_created: bool,
     tokens: Vec<SecretString>,
     expunge_archives: bool,
     mailboxes: Vec<Mailbox>,
@@ -228,6 +232,8 @@ pub fn same_mailbox(a: &str, b: &str) -> bool {
 struct Inner {
     users: HashMap<String, User>,
     next_validity: u32,
+    /// The catch-all, if on (see [`Store::set_auto_create`]).
+    auto: Option<AutoCreate>,
 }
 
 /// Shared store; every mutation bumps a generation counter that watchers wait on.
@@ -254,6 +260,7 @@ impl Store {
                 users: HashMap::new(),
                 // Seed UIDVALIDITY from the clock so a restarted server never reuses one.
                 next_validity: (chrono::Utc::now().timestamp() as u32) & 0x7fff_ffff,
+                auto: None,
             }),
             changes,
         }
@@ -279,25 +286,11 @@ impl Store {
         let mut inner = self.lock();
         if let Some(user) = inner.users.get_mut(&key(address)) {
             user.password = password;
+            user.any_password = false;
+            user.auto_created = false;
             return;
         }
-        let mut next = || {
-            inner.next_validity = inner.next_validity.wrapping_add(1).max(1);
-            inner.next_validity
-        };
-        let mut mailboxes = vec![Mailbox::new("INBOX".into(), None, true, next())];
-        for (name, role, selectable) in &layout.folders {
-            mailboxes.push(Mailbox::new(name.clone(), *role, *selectable, next()));
-        }
-        let user = User {
-            address: address.trim().to_string(),
-            password,
-            tokens: Vec::new(),
-            expunge_archives: layout.expunge_archives,
-            mailboxes,
-            subscriptions: Vec::new(),
-        };
-        inner.users.insert(key(address), user);
+        insert_user(&mut inner, address, password, layout);
         drop(inner);
         self.changed();
     }
@@ -319,13 +312,31 @@ impl Store {
     }
 
     /// The canonical address for a login name, if the password matches.
+    ///
+    /// A `user+tag@` login is `user@`'s unless declared itself. Under a catch-all, an unknown
+    /// address logs in with the catch-all password (any password when it has none), which
+    /// creates its mailbox.
     pub fn check_password(&self, login: &str, password: &str) -> Option<String> {
-        let inner = self.lock();
-        let user = inner.users.get(&key(login))?;
-        constant_time_eq(
-            user.password.expose_secret().as_bytes(),
-            password.as_bytes(),
-        )
+        let mut inner = self.lock();
+        let Some(k) = owner_key(&inner, login) else {
+            let auto = inner.auto.as_ref()?;
+            let ok = auto.password.as_ref().is_none_or(|want| {
+                constant_time_eq(want.expose_secret().as_bytes(), password.as_bytes())
+            });
+            if !ok {
+                return None;
+            }
+            let address = create_auto(&mut inner, login)?;
+            drop(inner);
+            self.changed();
+            return Some(address);
+        };
+        let user = inner.users.get(&k)?;
+        (user.any_password
+            || constant_time_eq(
+                user.password.expose_secret().as_bytes(),
+                password.as_bytes(),
+            ))
         .then(|| user.address.clone())
     }
 
@@ -620,6 +631,157 @@ impl Store {
             .await
             .unwrap_or(Err(StoreError::Timeout))
     }
+}
+
+/// How [`Store`] creates a mailbox for an address nobody declared (the catch-all).
+#[derive(Debug, Clone)]
+pub struct AutoCreate {
+    /// The password such a mailbox accepts; `None`: any password.
+    pub password: Option<SecretString>,
+    /// The folders it gets.
+    pub layout: FolderLayout,
+}
+
+/// A declared or auto-created user, for listings (the HTTP API's mailboxes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub address: String,
+    /// Created by the catch-all on first delivery or login, not declared.
+    pub auto_created: bool,
+}
+
+impl Store {
+    /// Turns the catch-all on (`Some`) or off.
+    pub fn set_auto_create(&self, auto: Option<AutoCreate>) {
+        self.lock().auto = auto;
+    }
+
+    /// Whether undeclared addresses get a mailbox.
+    pub fn auto_creates(&self) -> bool {
+        self.lock().auto.is_some()
+    }
+
+    /// The user whose INBOX receives mail for `address`: the user itself, or for an
+    /// undeclared `user+tag@domain`, the user `user@domain`.
+    pub fn owner(&self, address: &str) -> Option<String> {
+        let inner = self.lock();
+        let k = owner_key(&inner, address)?;
+        inner.users.get(&k).map(|u| u.address.clone())
+    }
+
+    /// [`owner`](Self::owner), or under the catch-all a new mailbox for the address (its
+    /// `+tag` removed). `None` when strict and unknown, or not a mailbox address.
+    pub fn owner_or_create(&self, address: &str) -> Option<String> {
+        let mut inner = self.lock();
+        if let Some(k) = owner_key(&inner, address) {
+            return inner.users.get(&k).map(|u| u.address.clone());
+        }
+        inner.auto.as_ref()?;
+        let created = create_auto(&mut inner, address)?;
+        drop(inner);
+        self.changed();
+        Some(created)
+    }
+
+    /// Every user, declared or auto-created, sorted by address.
+    pub fn user_infos(&self) -> Vec<UserInfo> {
+        let mut v: Vec<UserInfo> = self
+            .lock()
+            .users
+            .values()
+            .map(|u| UserInfo {
+                address: u.address.clone(),
+                auto_created: u.auto_created,
+            })
+            .collect();
+        v.sort_by(|a, b| a.address.cmp(&b.address));
+        v
+    }
+
+    /// Removes the given UIDs from a folder at once (no `\Deleted` flag, no archiving):
+    /// what the HTTP API's DELETE does. Returns the UIDs removed.
+    pub fn remove(&self, user: &str, mailbox: &str, uids: &[u32]) -> Result<Vec<u32>, StoreError> {
+        let mut inner = self.lock();
+        let u = inner
+            .users
+            .get_mut(&key(user))
+            .ok_or(StoreError::NoSuchUser)?;
+        let m = u.mailbox_mut(mailbox).ok_or(StoreError::NoSuchMailbox)?;
+        let mut removed = Vec::new();
+        m.messages.retain(|msg| {
+            let gone = uids.contains(&msg.uid);
+            if gone {
+                removed.push(msg.uid);
+            }
+            !gone
+        });
+        drop(inner);
+        if !removed.is_empty() {
+            self.changed();
+        }
+        Ok(removed)
+    }
+}
+
+/// The key of the user owning `address`: exact, else the `+tag`-less address.
+fn owner_key(inner: &Inner, address: &str) -> Option<String> {
+    let k = key(address);
+    if inner.users.contains_key(&k) {
+        return Some(k);
+    }
+    let base = key(&super::recipients::without_tag(address)?);
+    inner.users.contains_key(&base).then_some(base)
+}
+
+/// Creates the catch-all mailbox for `address` (tag removed); `None` without a catch-all or
+/// for something that is not an address.
+fn create_auto(inner: &mut Inner, address: &str) -> Option<String> {
+    let auto = inner.auto.clone()?;
+    let address = address.trim();
+    if !super::recipients::is_mailbox_address(address) {
+        return None;
+    }
+    let address = super::recipients::without_tag(address).unwrap_or_else(|| address.to_string());
+    let password = auto
+        .password
+        .clone()
+        .unwrap_or_else(|| SecretString::from(String::new()));
+    let user = insert_user(inner, &address, password, &auto.layout);
+    user.any_password = auto.password.is_none();
+    user.auto_created = true;
+    tracing::debug!(%address, "catch-all: created a mailbox");
+    Some(address)
+}
+
+fn insert_user<'a>(
+    inner: &'a mut Inner,
+    address: &str,
+    password: SecretString,
+    layout: &FolderLayout,
+) -> &'a mut User {
+    let mut next = || {
+        inner.next_validity = inner.next_validity.wrapping_add(1).max(1);
+        inner.next_validity
+    };
+    let mut mailboxes = vec![Mailbox::new("INBOX".into(), None, true, next())];
+    for (name, role, selectable) in &layout.folders {
+        mailboxes.push(Mailbox::new(name.clone(), *role, *selectable, next()));
+    }
+    let user = User {
+        address: address.trim().to_string(),
+        password,
+        any_password: false,
+        auto_created: false,
+        tokens: Vec::new(),
+        expunge_archives: layout.expunge_archives,
+        mailboxes,
+        subscriptions: Vec::new(),
+    };
+    inner
+        .users
+        .entry(key(address))
+        .insert_entry(user)
+        .into_mut()
 }
 
 fn push(

@@ -115,7 +115,14 @@ impl WaitFor {
         loop {
             let _ = changes.borrow_and_update();
             let mut hits = Vec::new();
-            for m in store.messages(&self.user, &self.folder)? {
+            // Under the catch-all, `user+tag@` mail is `user@`'s, and a mailbox that does not
+            // exist yet is one nothing has been delivered to so far: keep waiting.
+            let owner = store.owner(&self.user).unwrap_or_else(|| self.user.clone());
+            let stored = match store.messages(&owner, &self.folder) {
+                Err(super::StoreError::NoSuchUser) if store.auto_creates() => Vec::new(),
+                r => r?,
+            };
+            for m in stored {
                 if !examined.insert(m.uid) {
                     continue;
                 }
