@@ -11,6 +11,8 @@ mod deep;
 mod faults;
 mod hostile;
 mod http_api;
+mod imap_conformance;
+mod imap_raw;
 mod imap_server;
 mod interop;
 mod issue13;

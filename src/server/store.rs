@@ -11,6 +11,8 @@ use chrono::{DateTime, FixedOffset};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 
+mod mailboxes;
+
 /// A folder's SPECIAL-USE role (RFC 6154).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,6 +117,8 @@ pub struct MailboxInfo {
     pub uid_next: u32,
     pub exists: u32,
     pub unseen: u32,
+    /// Messages no session has yet seen as `\Recent` (STATUS RECENT).
+    pub recent: u32,
 }
 
 /// A folder and its messages, sorted by UID.
@@ -126,6 +130,10 @@ pub struct Mailbox {
     pub uid_validity: u32,
     pub uid_next: u32,
     pub messages: Vec<StoredMessage>,
+    /// The lowest UID no session has claimed as `\Recent` yet (RFC 3501 2.3.2).
+    pub first_recent: u32,
+    /// Keywords ever set on a message here, announced in FLAGS and PERMANENTFLAGS.
+    pub keywords: Vec<String>,
 }
 
 impl Mailbox {
@@ -137,12 +145,20 @@ impl Mailbox {
             uid_validity: validity,
             uid_next: 1,
             messages: Vec::new(),
+            first_recent: 1,
+            keywords: Vec::new(),
         }
     }
 
     /// Index of the message with this UID.
     pub fn position(&self, uid: u32) -> Option<usize> {
         self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    /// Messages not yet claimed as `\Recent` by any session.
+    pub fn recent_count(&self) -> u32 {
+        let from = self.messages.partition_point(|m| m.uid < self.first_recent);
+        (self.messages.len() - from) as u32
     }
 }
 
@@ -167,6 +183,9 @@ pub enum StoreError {
     NotSelectable,
     #[error("timed out waiting for messages")]
     Timeout,
+    /// DELETE / RENAME refused; the text says why (`INBOX cannot be deleted`).
+    #[error("{0}")]
+    Cannot(&'static str),
 }
 
 struct User {
@@ -179,6 +198,8 @@ struct User {
     tokens: Vec<SecretString>,
     expunge_archives: bool,
     mailboxes: Vec<Mailbox>,
+    /// LSUB / LIST (SUBSCRIBED) names; they outlive DELETE, as RFC 3501 6.3.6 allows.
+    subscriptions: Vec<String>,
 }
 
 impl User {
@@ -456,6 +477,9 @@ impl Store {
             }
             out.push((uid, msg.flags.clone()));
         }
+        if !out.is_empty() && op != FlagOp::Remove {
+            note_keywords(m, flags);
+        }
         drop(inner);
         self.changed();
         Ok(out)
@@ -578,23 +602,9 @@ impl Store {
         Ok((validity, map))
     }
 
-    /// CREATE: a new, empty, selectable folder.
+    /// CREATE: a new, empty, selectable folder, and any missing parents (RFC 3501 6.3.3).
     pub fn create(&self, user: &str, name: &str) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        inner.next_validity = inner.next_validity.wrapping_add(1).max(1);
-        let validity = inner.next_validity;
-        let u = inner
-            .users
-            .get_mut(&key(user))
-            .ok_or(StoreError::NoSuchUser)?;
-        if u.mailbox(name).is_some() {
-            return Err(StoreError::MailboxExists);
-        }
-        u.mailboxes
-            .push(Mailbox::new(name.to_string(), None, true, validity));
-        drop(inner);
-        self.changed();
-        Ok(())
+        self.create_with_parents(user, name)
     }
 
     /// Waits until the folder holds at least `n` messages, woken by the change notifier.
@@ -765,6 +775,7 @@ fn insert_user<'a>(
         tokens: Vec::new(),
         expunge_archives: layout.expunge_archives,
         mailboxes,
+        subscriptions: Vec::new(),
     };
     inner
         .users
@@ -781,6 +792,7 @@ fn push(
 ) -> u32 {
     let uid = m.uid_next;
     m.uid_next += 1;
+    note_keywords(m, &flags);
     m.messages.push(StoredMessage {
         uid,
         flags: dedup_flags(&flags),
@@ -788,6 +800,15 @@ fn push(
         raw,
     });
     uid
+}
+
+/// Adds keywords (flags without a backslash) the mailbox has not seen before to its list.
+fn note_keywords(m: &mut Mailbox, flags: &[String]) {
+    for f in flags {
+        if !f.starts_with('\\') && !m.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
+            m.keywords.push(f.clone());
+        }
+    }
 }
 
 fn dedup_flags(flags: &[String]) -> Vec<String> {
@@ -811,6 +832,7 @@ fn info(u: &User, m: &Mailbox) -> MailboxInfo {
         uid_next: m.uid_next,
         exists: m.messages.len() as u32,
         unseen: m.messages.iter().filter(|x| !x.has_flag("\\Seen")).count() as u32,
+        recent: m.recent_count(),
     }
 }
 
@@ -825,7 +847,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn store() -> Store {
+    /// a@x.test (standard folders) and g@x.test (Gmail's); store/mailboxes.rs uses it too.
+    pub(super) fn store() -> Store {
         let s = Store::new();
         s.add_user(
             "a@x.test",
