@@ -9,15 +9,16 @@ use imap_codec::imap_types::extensions::sort::SortCriterion;
 use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_codec::imap_types::search::SearchKey;
 
-use super::ext::ReturnOpts;
-use super::gmail::{self as gm, GmKey};
-use super::search::{Candidate, matches, sent_date};
-use super::session::{SearchContext, Session};
-use super::sort::{Keys, order};
-use super::thread::{self, Item};
-use super::wire::uid_set;
-use super::{decode, message};
 use crate::server::StoredMessage;
+use crate::server::imap::ext::ReturnOpts;
+use crate::server::imap::gmail::{self as gm, GmKey};
+use crate::server::imap::search::{Candidate, matches, sent_date};
+use crate::server::imap::session::Session;
+use crate::server::imap::sort::{Keys, order};
+use crate::server::imap::thread::{self, Item};
+use crate::server::imap::view::SearchContext;
+use crate::server::imap::wire::uid_set;
+use crate::server::imap::{decode, message};
 
 const BADCHARSET: &str = "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset";
 
@@ -261,7 +262,7 @@ impl Session {
 
     /// REMOVEFROM for messages about to be reported expunged, sent before their EXPUNGE
     /// responses while their sequence numbers still hold (RFC 5267 4.2).
-    pub(super) fn contexts_forget(&mut self, expunged: &[u32]) {
+    pub(in crate::server::imap) fn contexts_forget(&mut self, expunged: &[u32]) {
         let Some(sel) = self.selected.as_mut() else {
             return;
         };

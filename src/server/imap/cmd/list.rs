@@ -1,39 +1,12 @@
-//! Mailbox-level commands: LIST (with LIST-EXTENDED selection and return options, LIST-STATUS
-//! and SPECIAL-USE), LSUB, CREATE, DELETE, RENAME, SUBSCRIBE / UNSUBSCRIBE and STATUS.
-//! Wildcards and the reference argument follow RFC 3501 6.3.8; extended LIST follows RFC 5258.
+//! LIST (with LIST-EXTENDED selection and return options, LIST-STATUS and SPECIAL-USE) and
+//! LSUB. Wildcards and the reference argument follow RFC 3501 6.3.8; extended LIST follows
+//! RFC 5258.
 
-use super::ext::ListCommand;
-use super::session::Session;
-use super::wire::push_string;
-use crate::server::{MailboxInfo, StoreError};
-
-/// The hierarchy delimiter, as LIST announces it.
-pub const DELIMITER: u8 = b'/';
-
-/// A mailbox name from the wire: `INBOX` in any case becomes `INBOX`; a trailing delimiter
-/// (`CREATE a/`, "will have inferiors") is dropped.
-pub fn name_of(bytes: &[u8]) -> String {
-    let name = String::from_utf8_lossy(bytes);
-    let name = name.trim_end_matches(DELIMITER as char);
-    if name.eq_ignore_ascii_case("INBOX") {
-        "INBOX".to_string()
-    } else if name.len() > 6
-        && name
-            .get(..6)
-            .is_some_and(|p| p.eq_ignore_ascii_case("INBOX/"))
-    {
-        format!("INBOX{}", &name[5..])
-    } else {
-        name.to_string()
-    }
-}
-
-/// A name as an IMAP string (quoted, or a literal when it must be).
-pub fn quoted(name: &str) -> String {
-    let mut v = Vec::new();
-    push_string(&mut v, name.as_bytes());
-    String::from_utf8_lossy(&v).into_owned()
-}
+use super::store_error;
+use crate::server::MailboxInfo;
+use crate::server::imap::ext::ListCommand;
+use crate::server::imap::session::Session;
+use crate::server::imap::wire::{DELIMITER, quoted};
 
 /// LIST wildcard match: `*` matches anything, `%` anything but the hierarchy delimiter.
 /// Dynamic programming over (pattern, name) positions, so a pattern of many wildcards costs
@@ -98,17 +71,6 @@ fn parent_of(name: &str) -> Option<&str> {
     name.rfind(DELIMITER as char).map(|i| &name[..i])
 }
 
-/// The tagged NO for a store error.
-pub fn store_error(e: StoreError) -> String {
-    match e {
-        StoreError::NoSuchMailbox => "NO [NONEXISTENT] Mailbox doesn't exist".into(),
-        StoreError::MailboxExists => "NO [ALREADYEXISTS] Mailbox already exists".into(),
-        StoreError::NotSelectable => "NO [CANNOT] Mailbox cannot hold messages".into(),
-        StoreError::Cannot(why) => format!("NO [CANNOT] {why}"),
-        StoreError::NoSuchUser | StoreError::Timeout => "NO [SERVERBUG] Internal error".into(),
-    }
-}
-
 /// One mailbox as LIST shows it.
 struct Entry {
     name: String,
@@ -118,75 +80,6 @@ struct Entry {
 }
 
 impl Session {
-    pub(super) fn user(&self) -> String {
-        self.user.clone().unwrap_or_default()
-    }
-
-    /// CREATE (RFC 3501 6.3.3): missing parents are created too.
-    pub(super) fn create(&mut self, name: &str) -> String {
-        if name.eq_ignore_ascii_case("INBOX") {
-            return "NO [ALREADYEXISTS] Mailbox already exists".into();
-        }
-        if name.is_empty() || name.contains(['*', '%']) || name.contains("//") {
-            return "NO [CANNOT] Invalid mailbox name".into();
-        }
-        match self.shared.store.create(&self.user(), name) {
-            Ok(()) => "OK CREATE completed".into(),
-            Err(e) => store_error(e),
-        }
-    }
-
-    /// DELETE (RFC 3501 6.3.4). Deleting the selected mailbox unselects it.
-    pub(super) fn delete(&mut self, name: &str) -> String {
-        match self.shared.store.delete(&self.user(), name) {
-            Ok(()) => {
-                if self
-                    .selected
-                    .as_ref()
-                    .is_some_and(|s| crate::server::store::same_mailbox(&s.name, name))
-                {
-                    self.selected = None;
-                }
-                "OK DELETE completed".into()
-            }
-            Err(e) => store_error(e),
-        }
-    }
-
-    /// RENAME (RFC 3501 6.3.5); a selected mailbox that moved stays selected under its new name.
-    pub(super) fn rename(&mut self, from: &str, to: &str) -> String {
-        if to.is_empty() || to.contains(['*', '%']) {
-            return "NO [CANNOT] Invalid mailbox name".into();
-        }
-        match self.shared.store.rename(&self.user(), from, to) {
-            Ok(()) => {
-                if let Some(sel) = self.selected.as_mut()
-                    && !from.eq_ignore_ascii_case("INBOX")
-                {
-                    if sel.name == from {
-                        sel.name = to.to_string();
-                    } else if let Some(rest) = sel.name.strip_prefix(&format!("{from}/")) {
-                        sel.name = format!("{to}/{rest}");
-                    }
-                }
-                "OK RENAME completed".into()
-            }
-            Err(e) => store_error(e),
-        }
-    }
-
-    /// SUBSCRIBE / UNSUBSCRIBE (RFC 3501 6.3.6, 6.3.7).
-    pub(super) fn subscribe(&mut self, name: &str, on: bool) -> String {
-        let verb = if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
-        if on && self.shared.store.status(&self.user(), name).is_err() {
-            return "NO [NONEXISTENT] Mailbox doesn't exist".into();
-        }
-        match self.shared.store.set_subscribed(&self.user(), name, on) {
-            Ok(()) => format!("OK {verb} completed"),
-            Err(e) => store_error(e),
-        }
-    }
-
     /// LIST and LSUB in every form.
     pub(super) fn list(&mut self, cmd: &ListCommand) -> String {
         let verb = if cmd.lsub { "LSUB" } else { "LIST" };
@@ -231,45 +124,6 @@ impl Session {
             }
         }
         format!("OK {verb} completed")
-    }
-
-    /// STATUS with upper-cased item names; `Err` is the tagged NO.
-    pub(super) fn status_items(&mut self, name: &str, items: &[String]) -> Result<(), String> {
-        let info = self
-            .shared
-            .store
-            .status(&self.user(), name)
-            .map_err(store_error)?;
-        if !info.selectable {
-            return Err("NO [CANNOT] Mailbox has no status".into());
-        }
-        let deleted = self
-            .shared
-            .store
-            .with_mailbox(&self.user(), name, |m| {
-                let d = m.messages.iter().filter(|x| x.has_flag("\\Deleted"));
-                (d.clone().count(), d.map(|x| x.size()).sum::<usize>())
-            })
-            .unwrap_or_default();
-        let mut parts = Vec::new();
-        for item in items {
-            parts.push(match item.as_str() {
-                "MESSAGES" => format!("MESSAGES {}", info.exists),
-                "RECENT" => format!("RECENT {}", info.recent),
-                "UIDNEXT" => format!("UIDNEXT {}", info.uid_next),
-                "UIDVALIDITY" => format!("UIDVALIDITY {}", info.uid_validity),
-                "UNSEEN" => format!("UNSEEN {}", info.unseen),
-                "DELETED" => format!("DELETED {}", deleted.0),
-                "DELETED-STORAGE" => format!("DELETED-STORAGE {}", deleted.1),
-                other => return Err(format!("BAD Unknown STATUS item {other}")),
-            });
-        }
-        self.untagged(&format!(
-            "STATUS {} ({})",
-            quoted(&info.name),
-            parts.join(" ")
-        ));
-        Ok(())
     }
 }
 
@@ -436,9 +290,6 @@ mod tests {
 
     #[test]
     fn names_and_patterns() {
-        assert_eq!(name_of(b"inbox"), "INBOX");
-        assert_eq!(name_of(b"a/b/"), "a/b");
-        assert_eq!(name_of(b"Inbox/x"), "INBOX/x");
         assert_eq!(full_pattern(b"a", b"%"), b"a/%");
         assert_eq!(full_pattern(b"a/", b"%"), b"a/%");
         assert_eq!(full_pattern(b"", b"*"), b"*");

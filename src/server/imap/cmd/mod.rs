@@ -1,26 +1,32 @@
-//! Dispatch for the Authenticated and Selected states, and the message commands: APPEND
-//! (with MULTIAPPEND), FETCH, STORE, COPY, MOVE, EXPUNGE. Mailbox commands live in
-//! `mailboxes`, SELECT and the untagged-update sync in `view`, SEARCH / SORT / THREAD in
-//! `query`.
+//! The handlers of the Authenticated and Selected states, one file per command group as
+//! mini-redis keeps `cmd/`. This file dispatches them (imap-codec's commands and the `ext`
+//! ones), checks the state each needs, and follows each reply with the untagged updates.
 
-use bytes::Bytes;
+mod append;
+mod auth;
+mod copy_move;
+mod expunge;
+mod fetch;
+mod idle;
+mod list;
+mod mailbox;
+mod search;
+mod select;
+mod store;
+
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
-use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::sequence::SequenceSet;
 use imap_codec::imap_types::status::StatusDataItemName;
 
 use super::ext::{AppendMessage, ExtCommand, ListCommand};
-use super::fetch;
-use super::gmail::{self, GmItem};
-use super::mailboxes::{name_of, store_error};
 use super::sequence;
 use super::session::Session;
-use super::wire::uid_set;
-use crate::server::FlagOp;
+use super::wire::name_of;
+use crate::server::StoreError;
 
 /// A mailbox argument as a canonical name.
 pub fn mailbox_name(m: &Mailbox<'_>) -> String {
@@ -338,67 +344,6 @@ impl Session {
         }
     }
 
-    /// APPEND, one message or several (MULTIAPPEND, RFC 3502: all or none are stored), each
-    /// possibly assembled by CATENATE (RFC 4469).
-    fn append(&mut self, name: &str, messages: Vec<AppendMessage>) -> String {
-        let user = self.user();
-        match self.shared.store.status(&user, name) {
-            Ok(info) if !info.selectable => {
-                return store_error(crate::server::StoreError::NotSelectable);
-            }
-            Ok(_) => {}
-            Err(crate::server::StoreError::NoSuchMailbox) => {
-                return "NO [TRYCREATE] Mailbox doesn't exist".into();
-            }
-            Err(e) => return store_error(e),
-        }
-        let limit = self.shared.config.max_message_size;
-        let mut prepared = Vec::with_capacity(messages.len());
-        for mut m in messages {
-            if let Some(parts) = m.catenate.take() {
-                match self.catenate(&parts) {
-                    Ok(data) => m.data = data,
-                    Err(no) => return no,
-                }
-            }
-            if m.data.len() > limit {
-                return format!("NO [TOOBIG] Message exceeds the {limit}-byte limit");
-            }
-            if m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Recent")) {
-                return refuse_recent();
-            }
-            if !m.binary && m.data.contains(&0) {
-                return "NO [UNKNOWN-CTE] NUL in a literal; send the message as a literal8 (~{n})"
-                    .into();
-            }
-            let data = if m.binary {
-                super::binary::storable(&m.data)
-            } else {
-                m.data
-            };
-            prepared.push((data, m.flags, m.date));
-        }
-        let mut validity = 0;
-        let mut uids = Vec::with_capacity(prepared.len());
-        for (data, flags, date) in prepared {
-            match self
-                .shared
-                .store
-                .append(&user, name, Bytes::from(data), flags, date)
-            {
-                Ok((v, uid)) => {
-                    validity = v;
-                    uids.push(uid);
-                }
-                Err(e) => return store_error(e),
-            }
-        }
-        format!(
-            "OK [APPENDUID {validity} {}] APPEND completed",
-            uid_set(&uids)
-        )
-    }
-
     /// Whether the Gmail profile (and so X-GM-EXT-1) is on.
     pub(super) fn gmail(&self) -> bool {
         self.shared.config.profile == crate::server::Profile::Gmail
@@ -417,281 +362,16 @@ impl Session {
         let picked = idx.iter().map(|&i| uids[i]).collect();
         Ok((idx, picked))
     }
+}
 
-    fn fetch(
-        &mut self,
-        set: &SequenceSet,
-        mut items: Vec<MessageDataItemName<'_>>,
-        by_uid: bool,
-        gmail: &[GmItem],
-    ) -> String {
-        let verb = if by_uid { "UID FETCH" } else { "FETCH" };
-        if by_uid && !items.contains(&MessageDataItemName::Uid) {
-            items.insert(0, MessageDataItemName::Uid);
-        }
-        let (idx, uids) = match self.resolve(set, by_uid) {
-            Ok(v) => v,
-            Err(bad) => return bad,
-        };
-        let Some(sel) = self.selected.as_ref() else {
-            return "BAD No mailbox selected".into();
-        };
-        let (name, read_only) = (sel.name.clone(), sel.read_only);
-        let user = self.user();
-        let store = &self.shared.store;
-        let mut newly_seen: Vec<u32> = Vec::new();
-        if fetch::sets_seen(&items) && !read_only {
-            let unseen: Vec<u32> = store
-                .with_mailbox(&user, &name, |m| {
-                    uids.iter()
-                        .copied()
-                        .filter(|&u| {
-                            m.position(u)
-                                .is_some_and(|p| !m.messages[p].has_flag("\\Seen"))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !unseen.is_empty() {
-                let _ = store.store_flags(&user, &name, &unseen, FlagOp::Add, &["\\Seen".into()]);
-                newly_seen = unseen;
-            }
-        }
-        let msgs = store
-            .with_mailbox(&user, &name, |m| {
-                idx.iter()
-                    .zip(&uids)
-                    .filter_map(|(&i, &u)| m.position(u).map(|p| (i, m.messages[p].clone())))
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        let mut with_flags = items.clone();
-        if !with_flags.contains(&MessageDataItemName::Flags) {
-            with_flags.push(MessageDataItemName::Flags);
-        }
-        if items.contains(&MessageDataItemName::Flags) || !newly_seen.is_empty() {
-            self.announce_keywords();
-        }
-        let extras: Vec<String> = msgs
-            .iter()
-            .map(|(_, m)| gmail::items(self, m, gmail))
-            .collect();
-        let mut out = Vec::new();
-        let mut failure = None;
-        let Some(sel) = self.selected.as_mut() else {
-            return "BAD No mailbox selected".into();
-        };
-        for ((i, msg), extra) in msgs.iter().zip(&extras) {
-            let report_flags = newly_seen.contains(&msg.uid);
-            let these = if report_flags { &with_flags } else { &items };
-            let flags = sel.flag_list(msg.uid, &msg.flags);
-            if let Err(e) = fetch::render(&mut out, *i as u32 + 1, msg, &flags, these) {
-                failure.get_or_insert(e);
-                continue;
-            }
-            gmail::append_to_fetch(&mut out, extra);
-            if (report_flags || items.contains(&MessageDataItemName::Flags))
-                && let Some(entry) = sel.view.get_mut(*i)
-            {
-                entry.1 = msg.flags.clone();
-            }
-        }
-        self.out.extend_from_slice(&out);
-        if let Some(fetch::FetchError(why)) = failure {
-            return format!("NO {why}");
-        }
-        if msgs.len() < uids.len() {
-            // Expunged by another session and not yet reported (RFC 2180 4.1.2).
-            return format!(
-                "NO [EXPUNGEISSUED] Some of the requested messages no longer exist ({verb})"
-            );
-        }
-        format!("OK {verb} completed")
-    }
-
-    fn store(
-        &mut self,
-        set: &SequenceSet,
-        kind: StoreType,
-        response: StoreResponse,
-        flags: &[Flag<'_>],
-        by_uid: bool,
-    ) -> String {
-        let verb = if by_uid { "UID STORE" } else { "STORE" };
-        if self.selected.as_ref().is_some_and(|s| s.read_only) {
-            return "NO [READ-ONLY] Mailbox is read-only".into();
-        }
-        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
-        if flags.iter().any(|f| f.eq_ignore_ascii_case("\\Recent")) {
-            return refuse_recent();
-        }
-        let (_, uids) = match self.resolve(set, by_uid) {
-            Ok(v) => v,
-            Err(bad) => return bad,
-        };
-        let op = match kind {
-            StoreType::Add => FlagOp::Add,
-            StoreType::Remove => FlagOp::Remove,
-            StoreType::Replace => FlagOp::Replace,
-        };
-        let user = self.user();
-        let Some(name) = self.selected.as_ref().map(|s| s.name.clone()) else {
-            return "BAD No mailbox selected".into();
-        };
-        let changed = match self
-            .shared
-            .store
-            .store_flags(&user, &name, &uids, op, &flags)
-        {
-            Ok(c) => c,
-            Err(e) => return store_error(e),
-        };
-        self.announce_keywords();
-        let Some(sel) = self.selected.as_mut() else {
-            return "BAD No mailbox selected".into();
-        };
-        let mut out = String::new();
-        for (uid, new) in changed {
-            let Ok(i) = sel.view.binary_search_by_key(&uid, |(u, _)| *u) else {
-                continue;
-            };
-            sel.view[i].1 = new;
-            if response == StoreResponse::Answer {
-                let uid_item = if by_uid {
-                    format!("UID {uid} ")
-                } else {
-                    String::new()
-                };
-                out.push_str(&format!(
-                    "* {} FETCH ({uid_item}FLAGS {})\r\n",
-                    i + 1,
-                    sel.flag_list(uid, &sel.view[i].1)
-                ));
-            }
-        }
-        self.out.extend_from_slice(out.as_bytes());
-        format!("OK {verb} completed")
-    }
-
-    fn transfer(&mut self, set: &SequenceSet, dest: &str, by_uid: bool, remove: bool) -> String {
-        let verb = if remove { "MOVE" } else { "COPY" };
-        let prefix = if by_uid { "UID " } else { "" };
-        if remove && self.selected.as_ref().is_some_and(|s| s.read_only) {
-            return "NO [READ-ONLY] Mailbox is read-only".into();
-        }
-        let (_, uids) = match self.resolve(set, by_uid) {
-            Ok(v) => v,
-            Err(bad) => return bad,
-        };
-        let user = self.user();
-        let Some(sel) = self.selected.as_mut() else {
-            return "BAD No mailbox selected".into();
-        };
-        let r = if remove {
-            self.shared
-                .store
-                .move_messages(&user, &sel.name, &uids, dest)
-        } else {
-            self.shared.store.copy(&user, &sel.name, &uids, dest)
-        };
-        let (validity, map) = match r {
-            Ok(v) => v,
-            Err(crate::server::StoreError::NoSuchMailbox) => {
-                return "NO [TRYCREATE] Mailbox doesn't exist".into();
-            }
-            Err(e) => return store_error(e),
-        };
-        if map.is_empty() {
-            return format!("OK {prefix}{verb} completed (no messages)");
-        }
-        let src: Vec<u32> = map.iter().map(|(s, _)| *s).collect();
-        let dst: Vec<u32> = map.iter().map(|(_, d)| *d).collect();
-        let code = format!("COPYUID {validity} {} {}", uid_set(&src), uid_set(&dst));
-        if !remove {
-            return format!("OK [{code}] {prefix}COPY completed");
-        }
-        self.untagged(&format!("OK [{code}] Moved"));
-        self.contexts_forget(&src);
-        let Some(sel) = self.selected.as_mut() else {
-            return "BAD No mailbox selected".into();
-        };
-        let mut out = String::new();
-        for i in (0..sel.view.len()).rev() {
-            if src.contains(&sel.view[i].0) {
-                out.push_str(&format!("* {} EXPUNGE\r\n", i + 1));
-                sel.view.remove(i);
-            }
-        }
-        self.out.extend_from_slice(out.as_bytes());
-        format!("OK {prefix}MOVE completed")
-    }
-
-    /// The `imap_foreign_expunge` fault: other messages vanish just before this UID EXPUNGE,
-    /// as if concurrent sessions expunged them; `sync` then reports them in this reply.
-    fn foreign_expunge(&mut self, user: &str, ours: &[u32]) {
-        let Some(n) = self.shared.consume_fault(|f| f.imap_foreign_expunge.take()) else {
-            return;
-        };
-        let Some(sel) = self.selected.as_ref() else {
-            return;
-        };
-        let others: Vec<u32> = sel
-            .view
-            .iter()
-            .map(|(uid, _)| *uid)
-            .filter(|uid| !ours.contains(uid))
-            .take(n)
-            .collect();
-        self.shared.fault_fired("imap_foreign_expunge");
-        let name = sel.name.clone();
-        let _ = self.shared.store.store_flags(
-            user,
-            &name,
-            &others,
-            crate::server::store::FlagOp::Add,
-            &["\\Deleted".to_string()],
-        );
-        let _ = self.shared.store.expunge(user, &name, Some(&others));
-    }
-
-    fn expunge(&mut self, set: Option<&SequenceSet>) -> String {
-        if self.selected.as_ref().is_some_and(|s| s.read_only) {
-            return "NO [READ-ONLY] Mailbox is read-only".into();
-        }
-        let uids = match set {
-            Some(set) => match self.resolve(set, true) {
-                Ok((_, uids)) => Some(uids),
-                Err(bad) => return bad,
-            },
-            None => None,
-        };
-        let user = self.user();
-        if let Some(ours) = uids.as_deref() {
-            self.foreign_expunge(&user, ours);
-        }
-        let Some(sel) = self.selected.as_mut() else {
-            return "BAD No mailbox selected".into();
-        };
-        let removed = match self.shared.store.expunge(&user, &sel.name, uids.as_deref()) {
-            Ok(r) => r,
-            Err(e) => return store_error(e),
-        };
-        self.contexts_forget(&removed);
-        let Some(sel) = self.selected.as_mut() else {
-            return "BAD No mailbox selected".into();
-        };
-        let mut out = String::new();
-        for i in (0..sel.view.len()).rev() {
-            if removed.binary_search(&sel.view[i].0).is_ok() {
-                out.push_str(&format!("* {} EXPUNGE\r\n", i + 1));
-                sel.view.remove(i);
-            }
-        }
-        self.out.extend_from_slice(out.as_bytes());
-        format!(
-            "OK {}EXPUNGE completed",
-            if set.is_some() { "UID " } else { "" }
-        )
+/// The tagged NO for a store error.
+pub(super) fn store_error(e: StoreError) -> String {
+    match e {
+        StoreError::NoSuchMailbox => "NO [NONEXISTENT] Mailbox doesn't exist".into(),
+        StoreError::MailboxExists => "NO [ALREADYEXISTS] Mailbox already exists".into(),
+        StoreError::NotSelectable => "NO [CANNOT] Mailbox cannot hold messages".into(),
+        StoreError::Cannot(why) => format!("NO [CANNOT] {why}"),
+        StoreError::NoSuchUser | StoreError::Timeout => "NO [SERVERBUG] Internal error".into(),
     }
 }
 
