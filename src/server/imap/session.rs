@@ -1,5 +1,5 @@
 //! One IMAP connection: the command loop (faults, tracing, STARTTLS; framing in
-//! [`framing`](super::framing), handlers in [`cmd`](super::cmd)) around the RFC 3501 state machine:
+//! `framing`, handlers in `cmd`) around the RFC 3501 state machine:
 //!
 //! ```text
 //!        +----------------------+

@@ -15,8 +15,8 @@
 //!       AUTH and any pipelined bytes) from any state
 //! ```
 //!
-//! The handlers live in [`cmd`](super::cmd), one file per verb group; the I/O half (buffers,
-//! timeouts, shutdown) in [`conn`](super::conn). Wire traces (`>>` sent, `<<` received, CRLF
+//! The handlers live in `cmd`, one file per verb group; the I/O half (buffers,
+//! timeouts, shutdown) in `conn`. Wire traces (`>>` sent, `<<` received, CRLF
 //! escaped) go to debug level with AUTH payloads and continuation responses replaced by `****`.
 
 use std::net::SocketAddr;

@@ -1,5 +1,5 @@
-//! Sans-I/O SMTP wire format, one file a piece: the line framer ([`line`]), one [`Command`] per
-//! verb ([`command`]), the [`Reply`] writer ([`reply`]) and the DATA reader ([`data`]: dot-unstuffing
+//! Sans-I/O SMTP wire format, one file a piece: the line framer (`line`), one [`Command`] per
+//! verb (`command`), the [`Reply`] writer (`reply`) and the DATA reader (`data`: dot-unstuffing
 //! and size limit). Nothing here touches a socket, so every byte-boundary case is unit-tested.
 
 mod command;
