@@ -2,10 +2,13 @@
 //! (`mailtrip server --faults FILE`), on the command line (`--fault key=value`) and in the
 //! HTTP API's JSON (`PUT /api/v1/faults`), with durations as text (`250ms`, `2s`, `1s..5s`).
 
-use std::fmt;
+mod span;
+
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+
+pub use span::{Span, SpanRange, format_span, parse_span};
 
 use super::{DataReply, Faults, Quote};
 
@@ -141,83 +144,7 @@ impl FaultSpec {
                 return Err(bad(key, "each line must start with a 4xx or 5xx code"));
             }
         }
-        let text = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
-        Ok(Faults {
-            delivery_delay: self.delivery_delay.map(|r| (r.0, r.1)),
-            junk_rule: text(&self.junk_rule),
-            greylist: self.greylist.unwrap_or(false),
-            smtp_drop_after: self.smtp_drop_after,
-            imap_drop_after: self.imap_drop_after,
-            smtp_hang_on: text(&self.smtp_hang_on),
-            imap_hang_on: text(&self.imap_hang_on),
-            deliver_twice: self.deliver_twice.unwrap_or(false),
-            append_footer: text(&self.append_footer),
-            smtp_auth_reject: text(&self.smtp_auth_reject),
-            imap_auth_reject: text(&self.imap_auth_reject),
-            max_imap_connections: self.max_imap_connections,
-            drop_percent: self.drop_percent.unwrap_or(0),
-            archive_rule: text(&self.archive_rule),
-            bounce: text(&self.bounce),
-            strip_attachments: self.strip_attachments.unwrap_or(false),
-            rewrap_lines: self.rewrap_lines,
-            authentication_results: text(&self.authentication_results),
-            imap_no_idle: self.imap_no_idle.unwrap_or(false),
-            imap_bye_after: self.imap_bye_after,
-            imap_hang_once_on: text(&self.imap_hang_once_on),
-            imap_drop_on_news: self.imap_drop_on_news,
-            smtp_transient: self
-                .smtp_transient
-                .clone()
-                .map(|t| (t.verb, t.reply, t.times)),
-            slow_drip: self.slow_drip.map(|s| s.0),
-            tls_stall: self.tls_stall.unwrap_or(false),
-            quote: self.quote,
-            strip_header: text(&self.strip_header),
-            smtp_data_reply: self.smtp_data_reply,
-            starttls_stall: self.starttls_stall.unwrap_or(false),
-            smtp_no_auth: self.smtp_no_auth.unwrap_or(false),
-            imap_foreign_expunge: self.imap_foreign_expunge,
-        })
-    }
-
-    /// This spec with every key `other` sets taken from `other` (flags over a file).
-    pub fn overridden_by(self, other: FaultSpec) -> FaultSpec {
-        macro_rules! pick {
-            ($($f:ident),*) => { FaultSpec { $($f: other.$f.or(self.$f)),* } };
-        }
-        pick!(
-            delivery_delay,
-            junk_rule,
-            greylist,
-            smtp_drop_after,
-            imap_drop_after,
-            smtp_hang_on,
-            imap_hang_on,
-            deliver_twice,
-            append_footer,
-            smtp_auth_reject,
-            imap_auth_reject,
-            max_imap_connections,
-            drop_percent,
-            archive_rule,
-            bounce,
-            strip_attachments,
-            rewrap_lines,
-            authentication_results,
-            imap_no_idle,
-            imap_bye_after,
-            imap_hang_once_on,
-            imap_drop_on_news,
-            smtp_transient,
-            slow_drip,
-            tls_stall,
-            quote,
-            strip_header,
-            smtp_data_reply,
-            starttls_stall,
-            smtp_no_auth,
-            imap_foreign_expunge
-        )
+        Ok(self.faults())
     }
 
     /// Parses `--fault` arguments: `key=value` where value is TOML (`true`, `50`,
@@ -257,199 +184,155 @@ impl FaultSpec {
     }
 }
 
-impl From<&Faults> for FaultSpec {
-    /// The spec of faults in force (counted faults show what is left of them).
-    fn from(f: &Faults) -> FaultSpec {
-        // No `..`: a fault added to `Faults` fails to compile here until it has a key.
-        let Faults {
-            delivery_delay,
-            junk_rule,
-            greylist,
-            smtp_drop_after,
-            imap_drop_after,
-            smtp_hang_on,
-            imap_hang_on,
-            deliver_twice,
-            append_footer,
-            smtp_auth_reject,
-            imap_auth_reject,
-            max_imap_connections,
-            drop_percent,
-            archive_rule,
-            bounce,
-            strip_attachments,
-            rewrap_lines,
-            authentication_results,
-            imap_no_idle,
-            imap_bye_after,
-            imap_hang_once_on,
-            imap_drop_on_news,
-            smtp_transient,
-            slow_drip,
-            tls_stall,
-            quote,
-            strip_header,
-            smtp_data_reply,
-            starttls_stall,
-            smtp_no_auth,
-            imap_foreign_expunge,
-        } = f.clone();
-        let flag = |b: bool| b.then_some(true);
-        FaultSpec {
-            delivery_delay: delivery_delay.map(|(a, b)| SpanRange(a, b)),
-            junk_rule,
-            greylist: flag(greylist),
-            smtp_drop_after,
-            imap_drop_after,
-            smtp_hang_on,
-            imap_hang_on,
-            deliver_twice: flag(deliver_twice),
-            append_footer,
-            smtp_auth_reject,
-            imap_auth_reject,
-            max_imap_connections,
-            drop_percent: (drop_percent > 0).then_some(drop_percent),
-            archive_rule,
-            bounce,
-            strip_attachments: flag(strip_attachments),
-            rewrap_lines,
-            authentication_results,
-            imap_no_idle: flag(imap_no_idle),
-            imap_bye_after,
-            imap_hang_once_on,
-            imap_drop_on_news,
-            smtp_transient: smtp_transient.map(|(verb, reply, times)| Transient {
-                verb,
-                reply,
-                times,
-            }),
-            slow_drip: slow_drip.map(Span),
-            tls_stall: flag(tls_stall),
-            quote,
-            strip_header,
-            smtp_data_reply,
-            starttls_stall: flag(starttls_stall),
-            smtp_no_auth: flag(smtp_no_auth),
-            imap_foreign_expunge,
+/// Every fault key, once. The conversions between [`FaultSpec`] and [`Faults`] and
+/// [`FaultSpec::overridden_by`] are written from this list, field by field without `..`: a
+/// fault added to `Faults` fails to compile until it has a key here and in `FaultSpec`.
+macro_rules! fault_keys {
+    ($($key:ident),* $(,)?) => {
+        impl FaultSpec {
+            /// The faults this spec describes, on top of none (the settings checked already).
+            fn faults(&self) -> Faults {
+                Faults { $($key: Key::from_spec(self.$key.clone())),* }
+            }
+
+            /// This spec with every key `other` sets taken from `other` (flags over a file).
+            pub fn overridden_by(self, other: FaultSpec) -> FaultSpec {
+                FaultSpec { $($key: other.$key.or(self.$key)),* }
+            }
         }
-    }
-}
 
-/// A duration written as text: `250ms`, `2s`, `1.5m`, `1h`, or a number of seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span(pub Duration);
-
-/// `2s` (exactly) or `1s..5s` (uniformly between).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SpanRange(pub Duration, pub Duration);
-
-/// Parses a duration: `250ms`, `2s`, `1.5m`, `1h`, or bare seconds; zero is allowed.
-pub fn parse_span(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration; use e.g. 250ms, 2s, 1m"))?;
-    let secs = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?}; use ms, s, m or h"
-            ));
+        impl From<&Faults> for FaultSpec {
+            /// The spec of faults in force (counted faults show what is left of them).
+            fn from(f: &Faults) -> FaultSpec {
+                let Faults { $($key),* } = f.clone();
+                FaultSpec { $($key: Key::to_spec($key)),* }
+            }
         }
     };
-    if !secs.is_finite() || secs > 86400.0 {
-        return Err(format!("{s:?} is out of range (at most a day)"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
-/// `250ms`, `2s`, `1.5s`: the shortest text [`parse_span`] reads back to the same value.
-pub fn format_span(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if d.subsec_millis() == 0 && d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else if ms.fract() == 0.0 {
-        format!("{ms}ms")
-    } else {
-        format!("{}s", d.as_secs_f64())
+fault_keys!(
+    delivery_delay,
+    junk_rule,
+    greylist,
+    smtp_drop_after,
+    imap_drop_after,
+    smtp_hang_on,
+    imap_hang_on,
+    deliver_twice,
+    append_footer,
+    smtp_auth_reject,
+    imap_auth_reject,
+    max_imap_connections,
+    drop_percent,
+    archive_rule,
+    bounce,
+    strip_attachments,
+    rewrap_lines,
+    authentication_results,
+    imap_no_idle,
+    imap_bye_after,
+    imap_hang_once_on,
+    imap_drop_on_news,
+    smtp_transient,
+    slow_drip,
+    tls_stall,
+    quote,
+    strip_header,
+    smtp_data_reply,
+    starttls_stall,
+    smtp_no_auth,
+    imap_foreign_expunge,
+);
+
+/// One fault's value as [`Faults`] holds it and as a spec key writes it: a key left out is
+/// the fault off (`false`, `0`, `None`), and so is an empty text.
+trait Key: Sized {
+    type Spec;
+    fn from_spec(spec: Option<Self::Spec>) -> Self;
+    fn to_spec(self) -> Option<Self::Spec>;
+}
+
+/// A switch: `true` or left out.
+impl Key for bool {
+    type Spec = bool;
+    fn from_spec(spec: Option<bool>) -> bool {
+        spec.unwrap_or(false)
+    }
+    fn to_spec(self) -> Option<bool> {
+        self.then_some(true)
     }
 }
 
-impl fmt::Display for SpanRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 == self.1 {
-            write!(f, "{}", format_span(self.0))
-        } else {
-            write!(f, "{}..{}", format_span(self.0), format_span(self.1))
-        }
+/// `drop_percent`: 0 is off.
+impl Key for u8 {
+    type Spec = u8;
+    fn from_spec(spec: Option<u8>) -> u8 {
+        spec.unwrap_or(0)
+    }
+    fn to_spec(self) -> Option<u8> {
+        (self > 0).then_some(self)
     }
 }
 
-impl std::str::FromStr for SpanRange {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.split_once("..") {
-            Some((a, b)) => {
-                let (a, b) = (parse_span(a)?, parse_span(b)?);
-                if b < a {
-                    return Err(format!("{s:?}: the range ends before it starts"));
-                }
-                Ok(SpanRange(a, b))
+/// A text; `""` is off.
+impl Key for Option<String> {
+    type Spec = String;
+    fn from_spec(spec: Option<String>) -> Self {
+        spec.filter(|s| !s.is_empty())
+    }
+    fn to_spec(self) -> Option<String> {
+        self
+    }
+}
+
+/// Values written the same in both.
+macro_rules! same_in_both {
+    ($($t:ty),*) => {$(
+        impl Key for Option<$t> {
+            type Spec = $t;
+            fn from_spec(spec: Option<$t>) -> Self {
+                spec
             }
-            None => parse_span(s).map(|d| SpanRange(d, d)),
+            fn to_spec(self) -> Option<$t> {
+                self
+            }
         }
+    )*};
+}
+
+same_in_both!(usize, Quote, DataReply);
+
+/// `delivery_delay`: `"2s"` or `"1s..5s"`.
+impl Key for Option<(Duration, Duration)> {
+    type Spec = SpanRange;
+    fn from_spec(spec: Option<SpanRange>) -> Self {
+        spec.map(|r| (r.0, r.1))
+    }
+    fn to_spec(self) -> Option<SpanRange> {
+        self.map(|(a, b)| SpanRange(a, b))
     }
 }
 
-/// Text or a number of seconds.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TextOrSeconds {
-    Text(String),
-    Seconds(f64),
-}
-
-impl TextOrSeconds {
-    fn text(self) -> String {
-        match self {
-            TextOrSeconds::Text(t) => t,
-            TextOrSeconds::Seconds(s) => format!("{s}s"),
-        }
+/// `slow_drip`: `"50ms"`.
+impl Key for Option<Duration> {
+    type Spec = Span;
+    fn from_spec(spec: Option<Span>) -> Self {
+        spec.map(|s| s.0)
+    }
+    fn to_spec(self) -> Option<Span> {
+        self.map(Span)
     }
 }
 
-impl Serialize for Span {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_span(self.0))
+/// `smtp_transient`: `{verb, reply, times}`.
+impl Key for Option<(String, String, usize)> {
+    type Spec = Transient;
+    fn from_spec(spec: Option<Transient>) -> Self {
+        spec.map(|t| (t.verb, t.reply, t.times))
     }
-}
-
-impl<'de> Deserialize<'de> for Span {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = TextOrSeconds::deserialize(d)?.text();
-        parse_span(&text)
-            .map(Span)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for SpanRange {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for SpanRange {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = TextOrSeconds::deserialize(d)?.text();
-        text.parse().map_err(serde::de::Error::custom)
+    fn to_spec(self) -> Option<Transient> {
+        self.map(|(verb, reply, times)| Transient { verb, reply, times })
     }
 }
 
@@ -555,21 +438,5 @@ mod tests {
         assert!(err(&["bounce=User unknown"]).contains("4xx or 5xx"));
         assert!(err(&["quote=sometimes"]).contains("unknown variant"));
         assert!(err(&["=1"]).contains("KEY=VALUE"));
-    }
-
-    #[test]
-    fn spans_read_back() {
-        for (text, want) in [
-            ("250ms", Duration::from_millis(250)),
-            ("2s", Duration::from_secs(2)),
-            ("1.5s", Duration::from_millis(1500)),
-            ("0", Duration::ZERO),
-            ("1m", Duration::from_secs(60)),
-        ] {
-            let d = parse_span(text).expect(text);
-            assert_eq!(d, want, "{text}");
-            assert_eq!(parse_span(&format_span(d)).expect("again"), d);
-        }
-        assert!(parse_span("2d").is_err());
     }
 }
