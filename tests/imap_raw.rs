@@ -8,8 +8,8 @@ use mailtrip::server::TestServer;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::util::PASSWORD;
 pub use crate::util::{ALICE, WAIT, tls, upgrade};
+use crate::util::{PASSWORD, succeeded};
 
 /// A tiny line-oriented IMAP client for byte-level assertions.
 pub struct Raw {
@@ -209,10 +209,6 @@ pub async fn python_client(server: &TestServer, script: &str) -> Vec<u8> {
         .await
         .expect("python3 runs");
     let _ = std::fs::remove_file(&ca);
-    assert!(
-        out.status.success(),
-        "python client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded("python client", &out);
     out.stdout
 }

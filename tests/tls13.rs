@@ -3,7 +3,7 @@
 //! Python's `ssl`.
 
 use crate::imap_raw::{ALICE, ca_file, missing};
-use crate::util::{PASSWORD, server};
+use crate::util::{PASSWORD, server, succeeded};
 
 /// `openssl s_client -tls1_3 -brief` against `port` (with `-starttls smtp` when asked).
 async fn s_client(ca: &std::path::Path, port: u16, starttls: Option<&str>) -> String {
@@ -99,11 +99,7 @@ for v in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
         .expect("python3 runs");
     let _ = std::fs::remove_file(&ca);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded("python", &out);
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         [

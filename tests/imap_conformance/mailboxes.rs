@@ -12,20 +12,12 @@ async fn issue_15_delete_and_rename_work_so_a_rerun_can_recreate() {
     let mut raw = raw_logged_in(&server).await;
     raw.expect("c CREATE run/tmp", &["c OK CREATE completed\r\n"])
         .await;
-    let v1 = server
-        .store()
-        .status(ALICE, "run/tmp")
-        .expect("made")
-        .uid_validity;
+    let v1 = uid_validity(&server, "run/tmp");
     raw.expect("d DELETE run/tmp", &["d OK DELETE completed\r\n"])
         .await;
     raw.expect("e CREATE run/tmp", &["e OK CREATE completed\r\n"])
         .await;
-    let v2 = server
-        .store()
-        .status(ALICE, "run/tmp")
-        .expect("made")
-        .uid_validity;
+    let v2 = uid_validity(&server, "run/tmp");
     assert_ne!(v1, v2, "a recreated mailbox needs a new UIDVALIDITY");
     raw.expect("f RENAME run renamed", &["f OK RENAME completed\r\n"])
         .await;
@@ -38,14 +30,7 @@ async fn issue_15_delete_and_rename_work_so_a_rerun_can_recreate() {
         ],
     )
     .await;
-    assert_eq!(
-        server
-            .store()
-            .status(ALICE, "renamed/tmp")
-            .expect("moved")
-            .uid_validity,
-        v2
-    );
+    assert_eq!(uid_validity(&server, "renamed/tmp"), v2);
     // A parent with children becomes \Noselect; INBOX cannot go.
     raw.expect("h DELETE renamed", &["h OK DELETE completed\r\n"])
         .await;
@@ -135,11 +120,7 @@ async fn issue_15_multiappend_esearch_and_list_extended() {
         m2.len()
     );
     let r = raw.run(&line).await;
-    let validity = server
-        .store()
-        .status(ALICE, "INBOX")
-        .expect("inbox")
-        .uid_validity;
+    let validity = uid_validity(&server, "INBOX");
     assert_eq!(
         r,
         [format!(
@@ -204,11 +185,7 @@ async fn issue_15_multiappend_esearch_and_list_extended() {
 async fn issue_15_catenate_assembles_from_text_and_imap_urls() {
     let server = server().await;
     let mut raw = selected(&server, &[NESTED]).await;
-    let validity = server
-        .store()
-        .status(ALICE, "INBOX")
-        .expect("inbox")
-        .uid_validity;
+    let validity = uid_validity(&server, "INBOX");
     raw.run("c CREATE Out").await;
     let text = "\r\nnew body\r\n";
     let line = format!(

@@ -21,6 +21,15 @@ const RFC822_X2: &str = "From: user@domain.org\r\nContent-Type: message/rfc822\r
 /// A mail with a PDF-ish attachment, as mail clients send it.
 const WITH_ATTACHMENT: &str = "From: Alice <alice@mailtrip.test>\r\nTo: bob@mailtrip.test\r\nSubject: report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee attached.\r\n--b1\r\nContent-Type: application/pdf; name=\"report.pdf\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"report.pdf\"\r\n\r\nJVBERi0xLjQKJcfsj6IKMSAwIG9iago8PCAvVHlw\r\nZSAvQ2F0YWxvZyA+PgplbmRvYmoK\r\n--b1--\r\n";
 
+/// The UIDVALIDITY of alice's mailbox `name`, which must exist.
+fn uid_validity(server: &mailtrip::server::TestServer, name: &str) -> u32 {
+    server
+        .store()
+        .status(crate::imap_raw::ALICE, name)
+        .expect("the mailbox exists")
+        .uid_validity
+}
+
 /// `s` as an IMAP literal.
 fn literal(s: &str) -> String {
     format!("{{{}}}\r\n{s}", s.len())

@@ -10,7 +10,7 @@ use tokio_native_tls::TlsStream;
 
 use super::{probe, seed};
 use crate::imap_raw::{ALICE, WAIT, ca_file, missing, python_client, tls};
-use crate::util::{PASSWORD, server, server_with};
+use crate::util::{PASSWORD, server, server_with, succeeded};
 
 type Session = async_imap::Session<TlsStream<TcpStream>>;
 
@@ -264,10 +264,6 @@ async fn curl_fetches_a_message_by_uid() {
         .await
         .expect("curl runs");
     let _ = std::fs::remove_file(&ca);
-    assert!(
-        out.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded("curl", &out);
     assert_eq!(out.stdout, raw);
 }

@@ -4,16 +4,15 @@
 
 use std::time::Duration;
 
-use mailtrip::server::{Faults, gmail};
+use mailtrip::server::gmail;
 
 use crate::imap_raw::{ALICE, Raw, raw_logged_in};
-use crate::util::{PASSWORD, server, server_with_faults};
+use crate::util::{PASSWORD, server, server_with_fault, set_fault};
 
 #[tokio::test]
 async fn auth_reject_fault_reaches_the_client_verbatim() {
-    let server = server_with_faults(Faults {
-        imap_auth_reject: Some(gmail::IMAP_APP_PASSWORD_REQUIRED.to_string()),
-        ..Faults::default()
+    let server = server_with_fault(|f| {
+        f.imap_auth_reject = Some(gmail::IMAP_APP_PASSWORD_REQUIRED.to_string())
     })
     .await;
     let mut raw = Raw::greeted(&server).await;
@@ -38,21 +37,14 @@ async fn hang_on_fetch_never_answers_it() {
         .expect("seed");
     let mut raw = raw_logged_in(&server).await;
     raw.run("s SELECT INBOX").await;
-    server.set_faults(Faults {
-        imap_hang_on: Some("fetch".into()),
-        ..Faults::default()
-    });
+    set_fault(&server, |f| f.imap_hang_on = Some("fetch".into()));
     raw.send(b"f UID FETCH 1 FLAGS\r\n").await;
     assert!(raw.silent_for(Duration::from_secs(1)).await);
 }
 
 #[tokio::test]
 async fn drop_after_closes_without_reply() {
-    let server = server_with_faults(Faults {
-        imap_drop_after: Some(2),
-        ..Faults::default()
-    })
-    .await;
+    let server = server_with_fault(|f| f.imap_drop_after = Some(2)).await;
     let mut raw = Raw::plain(server.imap_addr()).await;
     raw.line().await;
     raw.expect("a NOOP", &["a OK NOOP completed\r\n"]).await;
@@ -63,11 +55,7 @@ async fn drop_after_closes_without_reply() {
 
 #[tokio::test]
 async fn connection_limit_refuses_login_like_gmail() {
-    let server = server_with_faults(Faults {
-        max_imap_connections: Some(1),
-        ..Faults::default()
-    })
-    .await;
+    let server = server_with_fault(|f| f.max_imap_connections = Some(1)).await;
     let _first = raw_logged_in(&server).await;
     let mut second = Raw::greeted(&server).await;
     second
@@ -82,10 +70,7 @@ async fn connection_limit_refuses_login_like_gmail() {
 async fn shutdown_says_bye_and_greeting_hang_sends_nothing() {
     let server = server().await;
     let mut raw = raw_logged_in(&server).await;
-    server.set_faults(Faults {
-        imap_hang_on: Some("GREETING".into()),
-        ..Faults::default()
-    });
+    set_fault(&server, |f| f.imap_hang_on = Some("GREETING".into()));
     let mut mute = Raw::plain(server.imap_addr()).await;
     assert!(mute.silent_for(Duration::from_secs(1)).await);
     let stopping = tokio::spawn(server.shutdown());

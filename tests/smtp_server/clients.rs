@@ -9,10 +9,10 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use mailtrip::server::{Faults, TestServer, gmail};
+use mailtrip::server::{TestServer, gmail};
 
 use crate::util::smtp::arrived;
-use crate::util::{self, ALICE, BOB, PASSWORD, WAIT};
+use crate::util::{self, ALICE, BOB, PASSWORD, WAIT, succeeded};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -123,9 +123,8 @@ async fn lettre_wrong_password_is_535() -> TestResult {
 /// Gmail's reply when 2-step verification is on and the account password is used.
 #[tokio::test]
 async fn lettre_sees_gmail_app_password_required() -> TestResult {
-    let server = util::server_with_faults(Faults {
-        smtp_auth_reject: Some(gmail::SMTP_APP_PASSWORD_REQUIRED.into()),
-        ..Faults::default()
+    let server = util::server_with_fault(|f| {
+        f.smtp_auth_reject = Some(gmail::SMTP_APP_PASSWORD_REQUIRED.into())
     })
     .await;
     let (code, err) = refused(&server, PASSWORD).await?;
@@ -159,15 +158,6 @@ fn scratch_with_ca(server: &TestServer, name: &str) -> (PathBuf, PathBuf) {
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, server.ca_pem()).expect("write CA");
     (dir, ca)
-}
-
-/// The exit of an external client, its stderr shown when it failed.
-fn succeeded(client: &str, out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{client} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// curl is on Debian and in CI; a missing curl fails loudly rather than skipping.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mailtrip::server::{Faults, gmail};
+use mailtrip::server::gmail;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio::net::TcpStream;
 
@@ -13,9 +13,8 @@ use crate::util::{self, ALICE, BOB, PASSWORD, WAIT};
 
 #[tokio::test]
 async fn auth_reject_fault_is_written_verbatim_with_crlf() {
-    let server = util::server_with_faults(Faults {
-        smtp_auth_reject: Some(gmail::SMTP_WEB_LOGIN_REQUIRED.into()),
-        ..Faults::default()
+    let server = util::server_with_fault(|f| {
+        f.smtp_auth_reject = Some(gmail::SMTP_WEB_LOGIN_REQUIRED.into())
     })
     .await;
     let mut c = greeted(server.smtp_addr()).await;
@@ -31,11 +30,7 @@ async fn auth_reject_fault_is_written_verbatim_with_crlf() {
 
 #[tokio::test]
 async fn greylisting_defers_the_first_attempt() {
-    let server = util::server_with_faults(Faults {
-        greylist: true,
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.greylist = true).await;
     let mut c = greeted(server.smtp_addr()).await;
     let greylisted = "451 4.7.1 Greylisted, please try again later\r\n";
     c.expect(&format!("MAIL FROM:<{ALICE}>"), "250 2.1.0 Ok\r\n")
@@ -52,11 +47,7 @@ async fn greylisting_defers_the_first_attempt() {
 
 #[tokio::test]
 async fn deliver_twice_fault_stores_two_copies() {
-    let server = util::server_with_faults(Faults {
-        deliver_twice: true,
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.deliver_twice = true).await;
     send_plain(&server, b"Subject: twice\r\n\r\nbody\r\n").await;
     let msgs = server
         .wait_for_messages(BOB, "INBOX", 2, WAIT)
@@ -71,11 +62,7 @@ async fn deliver_twice_fault_stores_two_copies() {
 
 #[tokio::test]
 async fn junk_rule_fault_files_in_junk() {
-    let server = util::server_with_faults(Faults {
-        junk_rule: Some("X-Spam-Flag: YES".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.junk_rule = Some("X-Spam-Flag: YES".into())).await;
     send_plain(
         &server,
         b"Subject: spam\r\nX-Spam-Flag: YES\r\n\r\nbody\r\n",
@@ -91,11 +78,8 @@ async fn junk_rule_fault_files_in_junk() {
 
 #[tokio::test]
 async fn append_footer_fault_mangles_the_body() {
-    let server = util::server_with_faults(Faults {
-        append_footer: Some("-- sent via mangler".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server =
+        util::server_with_fault(|f| f.append_footer = Some("-- sent via mangler".into())).await;
     send_plain(&server, b"Subject: footer\r\n\r\nbody\r\n").await;
     let (_, body) = arrived(&server).await;
     assert_eq!(
@@ -106,11 +90,7 @@ async fn append_footer_fault_mangles_the_body() {
 
 #[tokio::test]
 async fn hang_on_data_never_answers() {
-    let server = util::server_with_faults(Faults {
-        smtp_hang_on: Some("data".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.smtp_hang_on = Some("data".into())).await;
     let mut c = greeted(server.smtp_addr()).await;
     c.cmd(&format!("MAIL FROM:<{ALICE}>")).await;
     c.cmd(&format!("RCPT TO:<{BOB}>")).await;
@@ -125,11 +105,7 @@ async fn hang_on_data_never_answers() {
 
 #[tokio::test]
 async fn hang_on_greeting_sends_no_banner() {
-    let server = util::server_with_faults(Faults {
-        smtp_hang_on: Some("GREETING".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.smtp_hang_on = Some("GREETING".into())).await;
     let mut tcp = TcpStream::connect(server.smtp_addr())
         .await
         .expect("connect");
@@ -140,11 +116,7 @@ async fn hang_on_greeting_sends_no_banner() {
 
 #[tokio::test]
 async fn drop_after_two_commands_closes_at_the_third() {
-    let server = util::server_with_faults(Faults {
-        smtp_drop_after: Some(2),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.smtp_drop_after = Some(2)).await;
     let mut c = greeted(server.smtp_addr()).await;
     c.expect("NOOP", "250 2.0.0 Ok\r\n").await;
     c.send(b"NOOP\r\n").await;

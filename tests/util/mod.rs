@@ -36,12 +36,31 @@ pub async fn server_with(config: ServerConfig) -> TestServer {
         .expect("embedded server starts")
 }
 
-/// An embedded server with alice and bob and these faults in force from the start.
+/// An embedded server with alice and bob and one fault in force from the start, set by
+/// `fault` on the defaults: `server_with_fault(|f| f.greylist = true)`.
 #[allow(dead_code)]
-pub async fn server_with_faults(faults: Faults) -> TestServer {
+pub async fn server_with_fault(fault: impl FnOnce(&mut Faults)) -> TestServer {
     let server = server().await;
-    server.set_faults(faults);
+    set_fault(&server, fault);
     server
+}
+
+/// Replaces the faults in force with the defaults changed by `fault`.
+#[allow(dead_code)]
+pub fn set_fault(server: &TestServer, fault: impl FnOnce(&mut Faults)) {
+    let mut faults = Faults::default();
+    fault(&mut faults);
+    server.set_faults(faults);
+}
+
+/// Fails the test with the client's stderr unless the external `client` exited cleanly.
+#[allow(dead_code)]
+pub fn succeeded(client: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{client} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// TLS to `addr`, verified against the server's generated CA.

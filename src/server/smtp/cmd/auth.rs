@@ -166,11 +166,7 @@ impl Session {
         let (Some(authzid), Some(authcid), Some(password), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Ok(AuthOutcome::Reply(Reply::new(
-                501,
-                "5.5.2",
-                "Malformed PLAIN response",
-            )));
+            return Ok(malformed("PLAIN"));
         };
         if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(authcid) {
             return Ok(AuthOutcome::Failure);
@@ -209,11 +205,7 @@ impl Session {
                 Some((user, token))
             });
         let Some((user, token)) = parsed else {
-            return Ok(AuthOutcome::Reply(Reply::new(
-                501,
-                "5.5.2",
-                "Malformed XOAUTH2 response",
-            )));
+            return Ok(malformed("XOAUTH2"));
         };
         if let Some(address) = self.shared.store.check_token(user, token) {
             return Ok(AuthOutcome::Success(address));
@@ -234,6 +226,15 @@ impl Session {
             None => AuthOutcome::Failure,
         }
     }
+}
+
+/// The 501 for a response that decoded but is not what `mechanism` sends.
+fn malformed(mechanism: &str) -> AuthOutcome {
+    AuthOutcome::Reply(Reply::new(
+        501,
+        "5.5.2",
+        format!("Malformed {mechanism} response"),
+    ))
 }
 
 /// Decodes a base64 SASL response into a secret string; bad input is a 501 5.5.2.
