@@ -9,6 +9,7 @@
 pub mod conn;
 pub mod deliver;
 pub mod imap;
+pub mod oauth;
 pub mod smtp;
 pub mod store;
 pub mod tls;
@@ -242,6 +243,8 @@ pub struct Shared {
     idling: AtomicUsize,
     /// Sender/recipient pairs that have been greylisted once.
     pub greylist_seen: Mutex<std::collections::HashSet<(String, String)>>,
+    /// The OAuth2 authorization server whose access tokens XOAUTH2 accepts.
+    pub oauth: oauth::AuthServer,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -294,6 +297,17 @@ pub enum ServerError {
     },
     #[error("could not set up TLS")]
     Tls(#[from] tls::TlsSetupError),
+    #[error("could not bind the OAuth2 listener")]
+    OAuth2Bind {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where the OAuth2 endpoints of a listener on `addr` are reached (its certificate names
+/// `localhost`).
+fn oauth2_base_url(addr: SocketAddr) -> String {
+    format!("https://localhost:{}/oauth2", addr.port())
 }
 
 /// Addresses of every listener.
@@ -312,6 +326,7 @@ pub struct TestServer {
     addrs: Addrs,
     shutdown_tx: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
+    oauth2_addr: SocketAddr,
 }
 
 impl std::fmt::Debug for TestServer {
@@ -371,6 +386,13 @@ impl TestServer {
             imaps: local(4).map_err(|e| io_err(ListenerKind::Imaps, e))?,
         };
         let faults = Mutex::new(config.faults.clone());
+        let oauth2_listener = TcpListener::bind(SocketAddr::new(config.bind, 0))
+            .await
+            .map_err(|source| ServerError::OAuth2Bind { source })?;
+        let oauth2_addr = oauth2_listener
+            .local_addr()
+            .map_err(|source| ServerError::OAuth2Bind { source })?;
+        let oauth = oauth::AuthServer::new(config.users.first().map(|(a, _)| a.clone()));
         let shared = Arc::new(Shared {
             store,
             config,
@@ -381,17 +403,24 @@ impl TestServer {
             faults_fired: AtomicUsize::new(0),
             idling: AtomicUsize::new(0),
             greylist_seen: Mutex::new(Default::default()),
+            oauth,
             shutdown: shutdown_rx,
         });
-        let listeners = listeners
+        let mut listeners: Vec<JoinHandle<()>> = listeners
             .into_iter()
             .map(|(kind, listener)| tokio::spawn(serve(shared.clone(), kind, listener)))
             .collect();
+        listeners.push(tokio::spawn(oauth::listener::serve(
+            shared.clone(),
+            oauth2_listener,
+            oauth2_base_url(oauth2_addr),
+        )));
         Ok(TestServer {
             shared,
             addrs,
             shutdown_tx,
             listeners,
+            oauth2_addr,
         })
     }
 
@@ -443,6 +472,22 @@ impl TestServer {
         self.shared
             .store
             .add_token(address, SecretString::from(token.to_string()))
+    }
+
+    /// The OAuth2 authorization server's base URL, `https://localhost:PORT/oauth2`: its
+    /// endpoints are `/devicecode`, `/authorize`, `/token` (and `/device`, the verification page).
+    pub fn oauth2_url(&self) -> String {
+        oauth2_base_url(self.oauth2_addr)
+    }
+
+    /// The OAuth2 authorization server: settings, faults, statistics, revocation.
+    pub fn oauth(&self) -> &oauth::AuthServer {
+        &self.shared.oauth
+    }
+
+    /// Revokes every OAuth2 grant of `user` (refresh and access tokens it issued).
+    pub fn revoke_oauth(&self, user: &str) {
+        self.shared.oauth.revoke(&self.shared.store, user);
     }
 
     /// Login attempts seen so far, successful or not: (SMTP AUTH, IMAP LOGIN / AUTHENTICATE).

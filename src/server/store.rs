@@ -172,7 +172,8 @@ pub enum StoreError {
 struct User {
     address: String,
     password: SecretString,
-    tokens: Vec<SecretString>,
+    /// XOAUTH2 bearer tokens, each valid until its instant (`None`: forever).
+    tokens: Vec<(SecretString, Option<std::time::Instant>)>,
     expunge_archives: bool,
     mailboxes: Vec<Mailbox>,
 }
@@ -282,13 +283,34 @@ impl Store {
 
     /// Adds an XOAUTH2 bearer token the user may authenticate with.
     pub fn add_token(&self, address: &str, token: SecretString) -> Result<(), StoreError> {
+        self.add_token_until(address, token, None)
+    }
+
+    /// Adds an XOAUTH2 bearer token that stops working at `expires` (the embedded OAuth2
+    /// server's access tokens); expired tokens are forgotten as new ones arrive.
+    pub fn add_token_until(
+        &self,
+        address: &str,
+        token: SecretString,
+        expires: Option<std::time::Instant>,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let user = inner
             .users
             .get_mut(&key(address))
             .ok_or(StoreError::NoSuchUser)?;
-        user.tokens.push(token);
+        let now = std::time::Instant::now();
+        user.tokens.retain(|(_, e)| e.is_none_or(|e| e > now));
+        user.tokens.push((token, expires));
         Ok(())
+    }
+
+    /// Withdraws a bearer token (a revoked grant); unknown tokens are ignored.
+    pub fn revoke_token(&self, address: &str, token: &str) {
+        if let Some(user) = self.lock().users.get_mut(&key(address)) {
+            user.tokens
+                .retain(|(t, _)| !constant_time_eq(t.expose_secret().as_bytes(), token.as_bytes()));
+        }
     }
 
     /// Whether the address is a local user.
@@ -311,9 +333,11 @@ impl Store {
     pub fn check_token(&self, login: &str, token: &str) -> Option<String> {
         let inner = self.lock();
         let user = inner.users.get(&key(login))?;
+        let now = std::time::Instant::now();
         user.tokens
             .iter()
-            .any(|t| constant_time_eq(t.expose_secret().as_bytes(), token.as_bytes()))
+            .filter(|(_, expires)| expires.is_none_or(|e| e > now))
+            .any(|(t, _)| constant_time_eq(t.expose_secret().as_bytes(), token.as_bytes()))
             .then(|| user.address.clone())
     }
 
