@@ -9,9 +9,11 @@ use std::str::FromStr;
 use secrecy::SecretString;
 
 pub mod file;
+pub mod oauth2;
 pub mod resolve;
 pub mod secret;
 
+pub use oauth2::Secret;
 pub use resolve::{Overrides, Resolved, Target, resolve};
 
 /// A configuration problem: the message names the file, flag, variable or URL involved.
@@ -204,13 +206,16 @@ impl FromStr for Endpoint {
     }
 }
 
-/// How to authenticate. Both kinds print as `[REDACTED]` in Debug.
+/// How to authenticate. No kind shows a secret in Debug.
 #[derive(Debug, Clone)]
 pub enum Credential {
     /// A password (for Gmail: an app password).
     Password(SecretString),
     /// An OAuth2 access token, sent with XOAUTH2.
     OAuth2Token(SecretString),
+    /// Signed in with `mailtrip login`: each login takes an access token from the stored
+    /// sign-in, refreshed before it expires.
+    OAuth2Login(crate::oauth::TokenSource),
 }
 
 /// TLS options shared by both protocols.

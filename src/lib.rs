@@ -42,6 +42,7 @@ pub mod diagnose;
 pub mod fuzz;
 pub mod load;
 pub mod monitor;
+pub mod oauth;
 pub mod probe;
 pub mod providers;
 pub mod render;

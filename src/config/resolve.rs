@@ -236,16 +236,6 @@ fn build(
         ))
     })?;
     let user = user.unwrap_or_else(|| address.clone());
-    let credential = match credential(spec, o) {
-        Some(c) => c?,
-        None if o.is_some_and(|o| o.prompt) => prompt_password(&user, &smtp)?,
-        None => {
-            return Err(ConfigError::Invalid(format!(
-                "{label}: no password; give --password-env VAR, --password-file F, --password-command CMD, \
-                 MAILTRIP_PASSWORD, or --oauth2-token-env VAR"
-            )));
-        }
-    };
     let mut tls = TlsOptions::default();
     let ca_file = o
         .and_then(|o| o.ca_file.clone())
@@ -263,6 +253,19 @@ fn build(
         tls.extra_roots_pem.push(pem);
     }
     tls.insecure_skip_verify = o.is_some_and(|o| o.insecure_skip_verify);
+    let credential = match credential(spec, o) {
+        Some(c) => c?,
+        None => match super::oauth2::stored_sign_in(name, spec, o, preset, &user, &tls)? {
+            Some(c) => c,
+            None if o.is_some_and(|o| o.prompt) => prompt_password(&user, &smtp)?,
+            None => {
+                return Err(ConfigError::Invalid(format!(
+                    "{label}: no password; give --password-env VAR, --password-file F, --password-command CMD, \
+                     MAILTRIP_PASSWORD, or --oauth2-token-env VAR, or sign in with `mailtrip login`"
+                )));
+            }
+        },
+    };
     let allow_plaintext =
         o.is_some_and(|o| o.allow_plaintext) || spec.allow_plaintext.unwrap_or(false);
     for ep in [&smtp, &imap] {
@@ -327,6 +330,10 @@ fn credential(
         if let Some(p) = &o.password {
             return password(SecretSource::Value(p.clone()));
         }
+    }
+    if super::oauth2::wants_oauth2(spec) {
+        // `auth = "oauth2"`: the stored sign-in, not the file's password sources.
+        return None;
     }
     if let Some(v) = &spec.password_env {
         return password(SecretSource::Env(v.clone()));

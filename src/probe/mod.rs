@@ -7,6 +7,7 @@ mod leftovers;
 mod login;
 pub(crate) mod message;
 mod net;
+mod sign_in;
 pub(crate) mod smtp;
 mod sweep;
 mod trace;

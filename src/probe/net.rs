@@ -58,16 +58,21 @@ pub fn check_plaintext(account: &Account, ep: &Endpoint) -> Result<(), Diagnosis
 /// For an OAuth2 login that was refused, says what usually is wrong with a token instead of
 /// the password advice.
 pub fn oauth2_hint(account: &Account, mut d: Diagnosis) -> Diagnosis {
-    if matches!(
-        account.credential,
-        crate::config::Credential::OAuth2Token(_)
-    ) && d.code == Code::AuthRejected
-    {
+    if account.credential.is_oauth2() && d.code == Code::AuthRejected {
         d.hint = "The OAuth2 access token was refused: it may have expired (they usually last \
                   an hour; fetch a fresh one with --oauth2-token-command), lack the mail scope \
                   (Google: https://mail.google.com/; Microsoft: SMTP.Send and \
                   IMAP.AccessAsUser.All), or belong to a different user than the login."
             .into();
+        if let Some(s) = account.credential.token_source() {
+            d.hint = format!(
+                "The OAuth2 access token from `mailtrip login` was refused: the sign-in may lack \
+                 the mail scope, belong to a different user than {}, or have been revoked; \
+                 sign in again: `{}`.",
+                account.user,
+                s.relogin()
+            );
+        }
     }
     d
 }

@@ -9,15 +9,12 @@
 //! | `/oauth2/authorize` | GET | consents automatically and redirects with a code (PKCE required) |
 //! | `/oauth2/token` | POST | device-code, authorization-code and refresh-token grants |
 
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
-use hyper::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION, PRAGMA,
-};
+use hyper::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION, PRAGMA};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::{AuthorizeReply, ErrorReply, Params};
@@ -38,7 +35,11 @@ where
     let query: Params = req
         .uri()
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let method = req.method().clone();
     tracing::debug!(%method, path, "oauth2 request");
@@ -72,9 +73,11 @@ where
                 }
                 r
             }
-            AuthorizeReply::BadRequest(why) => {
-                html(StatusCode::BAD_REQUEST, "Bad authorization request", &escape(&why))
-            }
+            AuthorizeReply::BadRequest(why) => html(
+                StatusCode::BAD_REQUEST,
+                "Bad authorization request",
+                &escape(&why),
+            ),
         },
         (Method::GET, "/device") => match query.get("user_code") {
             None => html(
@@ -87,7 +90,10 @@ where
                 Some(user) => html(
                     StatusCode::OK,
                     "Signed in",
-                    &format!("Signed in as {}. You can return to the application.", escape(&user)),
+                    &format!(
+                        "Signed in as {}. You can return to the application.",
+                        escape(&user)
+                    ),
                 ),
                 None => html(
                     StatusCode::BAD_REQUEST,
@@ -104,15 +110,23 @@ where
                 "token_endpoint": format!("{base_url}/token"),
             }),
         ),
-        (_, "/devicecode" | "/device_authorization" | "/token" | "/authorize" | "/device") => {
-            html(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "Wrong method for this path.")
-        }
-        _ => html(StatusCode::NOT_FOUND, "Not found", "No such OAuth2 endpoint."),
+        (_, "/devicecode" | "/device_authorization" | "/token" | "/authorize" | "/device") => html(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            "Wrong method for this path.",
+        ),
+        _ => html(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such OAuth2 endpoint.",
+        ),
     }
 }
 
 /// Reads a form-encoded body and the `Authorization: Basic` client credentials, if any.
-async fn form<B>(req: Request<B>) -> Result<(Params, Option<(String, String)>), Response<Full<Bytes>>>
+async fn form<B>(
+    req: Request<B>,
+) -> Result<(Params, Option<(String, String)>), Response<Full<Bytes>>>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

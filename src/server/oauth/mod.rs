@@ -329,7 +329,11 @@ impl AuthServer {
     }
 
     /// `POST /device_authorization`: starts a device flow (RFC 8628 3.1).
-    pub fn device_authorization(&self, p: &Params, base_url: &str) -> Result<DeviceReply, ErrorReply> {
+    pub fn device_authorization(
+        &self,
+        p: &Params,
+        base_url: &str,
+    ) -> Result<DeviceReply, ErrorReply> {
         let client_id = p
             .get("client_id")
             .filter(|c| !c.is_empty())
@@ -416,10 +420,18 @@ impl AuthServer {
         let method = match p.get("code_challenge_method").map(String::as_str) {
             None | Some("plain") => "plain",
             Some("S256") => "S256",
-            Some(_) => return error("invalid_request", "code_challenge_method must be S256 or plain"),
+            Some(_) => {
+                return error(
+                    "invalid_request",
+                    "code_challenge_method must be S256 or plain",
+                );
+            }
         };
         if challenge.is_empty() {
-            return error("invalid_request", "this server requires PKCE: code_challenge is missing");
+            return error(
+                "invalid_request",
+                "this server requires PKCE: code_challenge is missing",
+            );
         }
         let mut inner = self.lock();
         if inner.faults.deny {
@@ -443,7 +455,10 @@ impl AuthServer {
             expires: now + Duration::from_secs(60),
         });
         inner.stats.codes_issued += 1;
-        AuthorizeReply::Redirect(redirect_with(redirect_uri, &[("code", &code), ("state", state)]))
+        AuthorizeReply::Redirect(redirect_with(
+            redirect_uri,
+            &[("code", &code), ("state", state)],
+        ))
     }
 
     /// `POST /token`: the device-code, authorization-code and refresh-token grants.
@@ -519,11 +534,17 @@ impl AuthServer {
             return Err(ErrorReply::new("invalid_grant", "unknown device_code"));
         };
         if inner.devices[i].client_id != client_id {
-            return Err(ErrorReply::new("invalid_grant", "the device_code was issued to another client"));
+            return Err(ErrorReply::new(
+                "invalid_grant",
+                "the device_code was issued to another client",
+            ));
         }
         if inner.faults.expire_device_codes || inner.devices[i].expires <= now {
             inner.devices.remove(i);
-            return Err(ErrorReply::new("expired_token", "the device_code has expired; start again"));
+            return Err(ErrorReply::new(
+                "expired_token",
+                "the device_code has expired; start again",
+            ));
         }
         if inner.faults.deny {
             inner.devices.remove(i);
@@ -545,7 +566,10 @@ impl AuthServer {
             } else {
                 inner.faults.slow_down -= 1;
             }
-            return Err(ErrorReply::new("slow_down", "polling too often: add 5 seconds to the interval"));
+            return Err(ErrorReply::new(
+                "slow_down",
+                "polling too often: add 5 seconds to the interval",
+            ));
         }
         grant.polls += 1;
         if grant.approved_as.is_none() && grant.polls > pending_polls {
@@ -572,17 +596,29 @@ impl AuthServer {
         let now = Instant::now();
         // A code is good for one attempt, whatever its outcome (RFC 6749 4.1.2).
         let Some(i) = inner.codes.iter().position(|c| same(&c.code, get("code"))) else {
-            return Err(ErrorReply::new("invalid_grant", "unknown or already used authorization code"));
+            return Err(ErrorReply::new(
+                "invalid_grant",
+                "unknown or already used authorization code",
+            ));
         };
         let grant = inner.codes.remove(i);
         if grant.expires <= now {
-            return Err(ErrorReply::new("invalid_grant", "the authorization code has expired"));
+            return Err(ErrorReply::new(
+                "invalid_grant",
+                "the authorization code has expired",
+            ));
         }
         if grant.client_id != client_id {
-            return Err(ErrorReply::new("invalid_grant", "the code was issued to another client"));
+            return Err(ErrorReply::new(
+                "invalid_grant",
+                "the code was issued to another client",
+            ));
         }
         if grant.redirect_uri != get("redirect_uri") {
-            return Err(ErrorReply::new("invalid_grant", "redirect_uri does not match the authorization request"));
+            return Err(ErrorReply::new(
+                "invalid_grant",
+                "redirect_uri does not match the authorization request",
+            ));
         }
         let verifier = get("code_verifier");
         let well_formed = (43..=128).contains(&verifier.len())
@@ -600,9 +636,19 @@ impl AuthServer {
             _ => verifier.to_string(),
         };
         if !same(&computed, &grant.challenge) {
-            return Err(ErrorReply::new("invalid_grant", "PKCE verification failed: code_verifier does not match code_challenge"));
+            return Err(ErrorReply::new(
+                "invalid_grant",
+                "PKCE verification failed: code_verifier does not match code_challenge",
+            ));
         }
-        Ok(issue(inner, store, &grant.user, client_id, &grant.scope, None))
+        Ok(issue(
+            inner,
+            store,
+            &grant.user,
+            client_id,
+            &grant.scope,
+            None,
+        ))
     }
 
     fn refresh_token(
@@ -613,15 +659,27 @@ impl AuthServer {
         token: &str,
     ) -> Result<TokenReply, ErrorReply> {
         if inner.faults.invalid_grant {
-            return Err(ErrorReply::new("invalid_grant", "the refresh token has expired or been revoked"));
+            return Err(ErrorReply::new(
+                "invalid_grant",
+                "the refresh token has expired or been revoked",
+            ));
         }
         let Some(i) = inner.refresh.iter().position(|r| same(&r.token, token)) else {
-            return Err(ErrorReply::new("invalid_grant", "the refresh token has expired or been revoked"));
+            return Err(ErrorReply::new(
+                "invalid_grant",
+                "the refresh token has expired or been revoked",
+            ));
         };
         if inner.refresh[i].client_id != client_id {
-            return Err(ErrorReply::new("invalid_grant", "the refresh token was issued to another client"));
+            return Err(ErrorReply::new(
+                "invalid_grant",
+                "the refresh token was issued to another client",
+            ));
         }
-        let (user, scope) = (inner.refresh[i].user.clone(), inner.refresh[i].scope.clone());
+        let (user, scope) = (
+            inner.refresh[i].user.clone(),
+            inner.refresh[i].scope.clone(),
+        );
         let keep = if inner.settings.rotate_refresh_tokens {
             inner.refresh.remove(i);
             None
@@ -704,7 +762,10 @@ mod tests {
             ..OAuthSettings::default()
         });
         let d = s
-            .device_authorization(&params(&[("client_id", "c1"), ("scope", "mail")]), "https://h/oauth2")
+            .device_authorization(
+                &params(&[("client_id", "c1"), ("scope", "mail")]),
+                "https://h/oauth2",
+            )
             .expect("device");
         assert!(d.verification_uri_complete.contains("user_code="));
         let poll = params(&[
@@ -718,7 +779,10 @@ mod tests {
         assert_eq!(t.scope, "mail");
         assert!(store.check_token("alice@x.test", &t.access_token).is_some());
         // A device code is redeemed once.
-        assert_eq!(s.token(&store, &poll, None).expect_err("used").error, "invalid_grant");
+        assert_eq!(
+            s.token(&store, &poll, None).expect_err("used").error,
+            "invalid_grant"
+        );
     }
 
     #[test]
