@@ -11,6 +11,7 @@ mod imap_server;
 mod interop;
 mod load;
 mod monitor;
+mod oauth;
 mod secrets;
 mod smtp_server;
 mod tls_config;

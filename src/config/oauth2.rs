@@ -168,7 +168,12 @@ fn settings_for(
     s.client_secret = if let Some(var) = flag(|o| &o.client_secret_env) {
         Some(SecretSource::Env(var).read()?)
     } else if let Some(var) = &spec.oauth2_client_secret_env {
-        Some(SecretSource::Env(var.clone()).read()?)
+        // Signing in needs it; later refreshes fall back to the one saved at sign-in.
+        match SecretSource::Env(var.clone()).read() {
+            Ok(s) => Some(s),
+            Err(e) if flags.is_some() => return Err(e),
+            Err(_) => None,
+        }
     } else {
         spec.oauth2_client_secret.as_ref().map(|s| s.0.clone())
     };

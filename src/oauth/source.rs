@@ -155,7 +155,9 @@ impl TokenSource {
         {
             return Ok(self.record(t, false));
         }
-        // Another mailtrip may have refreshed (and rotated the refresh token) meanwhile.
+        // One refresh at a time across processes: whoever waited re-reads the file below and
+        // finds the token the other one saved (providers may rotate refresh tokens).
+        let _lock = store::lock(&self.inner.path).await;
         let current = self.load()?;
         if let Some(id) = &self.inner.refresh.client_id
             && *id != current.client_id

@@ -247,8 +247,43 @@ pub fn save(path: &Path, t: &TokenFile) -> Result<(), OAuthError> {
     })
 }
 
-/// Removes a token file; `Ok(false)` when there was none.
+/// How long [`lock`] waits for another process's refresh before going ahead anyway.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Holds `FILE.lock` (an OS file lock, released on drop and when the process dies) so one
+/// process at a time refreshes a sign-in. `None` when locking is impossible or took longer
+/// than 30 s: the refresh then goes ahead unlocked rather than failing the login.
+pub async fn lock(path: &Path) -> Option<std::fs::File> {
+    let lock_path = path.with_extension("lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&lock_path).ok()?;
+    let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Some(file),
+            Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "could not lock {}; refreshing without it",
+                    lock_path.display()
+                );
+                return None;
+            }
+        }
+    }
+}
+
+/// Removes a token file (and its lock file); `Ok(false)` when there was none.
 pub fn remove(path: &Path) -> Result<bool, OAuthError> {
+    let _ = std::fs::remove_file(path.with_extension("lock"));
     match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),

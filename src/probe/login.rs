@@ -67,6 +67,7 @@ impl Verify {
             status: Status::Failed,
             user: account.user.clone(),
             auth: account.credential.method().into(),
+            oauth2: account.credential.token_source().and_then(|s| s.info()),
             provider: account.provider.clone(),
             embedded: false,
             started_at,

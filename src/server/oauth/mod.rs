@@ -194,6 +194,8 @@ struct Inner {
     refresh: Vec<RefreshGrant>,
     /// Access tokens issued, by user, so a revoked grant withdraws them from the store.
     access: Vec<(String, String)>,
+    /// Every access and refresh token ever issued, for tests that prove none is printed.
+    history: Vec<String>,
 }
 
 /// The authorization server's state: grants in flight, refresh tokens, settings and faults.
@@ -302,6 +304,12 @@ impl AuthServer {
     /// What the server has seen so far.
     pub fn stats(&self) -> OAuthStats {
         self.lock().stats
+    }
+
+    /// Every access and refresh token issued so far (rotated and revoked ones included), so
+    /// a test can prove that no output ever shows one.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.lock().history.clone()
     }
 
     /// Revokes every grant of `user`: its refresh tokens stop working and its access tokens
@@ -723,6 +731,10 @@ fn issue(
         }
     };
     inner.stats.tokens_issued += 1;
+    inner.history.push(access_token.clone());
+    if !inner.history.contains(&refresh_token) {
+        inner.history.push(refresh_token.clone());
+    }
     TokenReply {
         access_token,
         token_type: "Bearer",
