@@ -15,17 +15,17 @@ use crate::util;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 const ALICE: &str = "alice@mailtrip.test";
-const CLIENT_ID: &str = "mailtrip-test-client";
+pub const CLIENT_ID: &str = "mailtrip-test-client";
 
 /// A config file, a CA file and a private config directory (where tokens go) for one test.
-struct Env {
-    dir: PathBuf,
-    config: PathBuf,
+pub struct Env {
+    pub dir: PathBuf,
+    pub config: PathBuf,
 }
 
 impl Env {
     /// Account `work`: `provider` with the embedded server's OAuth2 endpoints and mail ports.
-    fn new(server: &TestServer, name: &str, provider: &str, extra: &str) -> Env {
+    pub fn new(server: &TestServer, name: &str, provider: &str, extra: &str) -> Env {
         let dir =
             std::env::temp_dir().join(format!("mailtrip-oauth-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -67,7 +67,7 @@ impl Env {
         serde_json::from_str(&text).expect("json")
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args)
             .arg("--config")

@@ -194,7 +194,8 @@ struct Inner {
     refresh: Vec<RefreshGrant>,
     /// Access tokens issued, by user, so a revoked grant withdraws them from the store.
     access: Vec<(String, String)>,
-    /// Every access and refresh token ever issued, for tests that prove none is printed.
+    /// Every device code, authorization code, access and refresh token ever issued, for
+    /// tests that prove none is printed.
     history: Vec<String>,
 }
 
@@ -306,9 +307,9 @@ impl AuthServer {
         self.lock().stats
     }
 
-    /// Every access and refresh token issued so far (rotated and revoked ones included), so
-    /// a test can prove that no output ever shows one.
-    pub fn issued_tokens(&self) -> Vec<String> {
+    /// Every device code, authorization code, access and refresh token issued so far
+    /// (rotated and revoked ones included), so a test can prove that no output shows one.
+    pub fn issued_secrets(&self) -> Vec<String> {
         self.lock().history.clone()
     }
 
@@ -378,6 +379,7 @@ impl AuthServer {
             expires_in: lifetime.as_secs(),
             interval,
         };
+        inner.history.push(grant.device_code.clone());
         inner.devices.push(grant);
         inner.stats.device_authorizations += 1;
         Ok(reply)
@@ -452,6 +454,7 @@ impl AuthServer {
         let now = Instant::now();
         inner.codes.retain(|c| c.expires > now);
         let code = random(32);
+        inner.history.push(code.clone());
         inner.codes.push(CodeGrant {
             code: code.clone(),
             client_id: get("client_id").to_string(),
