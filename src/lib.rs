@@ -7,7 +7,8 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence |
-//! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks) |
+//! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks); `providers::oauth2`: each provider's OAuth2 grant, endpoints and scopes |
+//! | [`oauth`] | `mailtrip login`: the device and PKCE grants (the `oauth2` crate over a small HTTPS client), the 0600 token file, [`oauth::TokenSource`] that refreshes before expiry |
 //! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse); `login`: [`Verify`], connect + TLS + auth only; [`Wait`] for mail something else sends; `Sweep` of leftover probes |
 //! | [`load`] | many probes at once: a pool of SMTP connections, one IMAP watcher per folder matching every tag, HDR latency percentiles, bulk cleanup |
 //! | [`monitor`] | the long-running exporter: routes probed on an interval over kept SMTP and IMAP (IDLE) connections, OpenMetrics on `/metrics` |
@@ -16,7 +17,7 @@
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md) and atomic `--output` writes; `println!` lives only here and in `main` |
 //! | [`cli`] | clap definitions and one function per subcommand |
-//! | [`server`] | the embedded loopback SMTP + IMAP server: codec → session → shared store |
+//! | [`server`] | the embedded loopback SMTP + IMAP server: codec → session → shared store; `server::oauth`: its OAuth2 authorization server for offline sign-in tests |
 //!
 //! # Example
 //!

@@ -275,8 +275,14 @@ async fn revoked_sign_in_exits_2_with_the_sign_in_hint() {
         check.stdout.contains("invalid_grant"),
         "the server's own words: {check:?}"
     );
+    let errors = server.oauth().stats().token_errors;
     let human = env.run(&["verify"]).await;
     assert_eq!(human.code, 2, "{human:?}");
+    assert_eq!(
+        server.oauth().stats().token_errors,
+        errors + 1,
+        "SMTP and IMAP share one refused refresh"
+    );
     assert!(human.stdout.contains("sign_in_required"), "{human:?}");
     assert!(
         human.stdout.contains(&format!(

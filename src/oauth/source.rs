@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::http::HttpClient;
 use super::store::{self, TokenFile};
@@ -42,8 +42,17 @@ struct Inner {
     refresh: Refresh,
     /// The command that signs this account in again, for error messages.
     relogin: String,
-    state: tokio::sync::Mutex<Option<TokenFile>>,
+    state: tokio::sync::Mutex<State>,
     last: Mutex<Option<TokenInfo>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The sign-in as last read or refreshed.
+    current: Option<TokenFile>,
+    /// A refresh token the server refused, and its words: not sent again (the other
+    /// protocol's login, the next monitor round) until `mailtrip login` replaces it.
+    refused: Option<(SecretString, String)>,
 }
 
 /// A stored sign-in that hands out access tokens. Cheap to clone; `Debug` shows no token.
@@ -84,7 +93,7 @@ impl TokenSource {
                 user: user.to_string(),
                 refresh,
                 relogin,
-                state: tokio::sync::Mutex::new(None),
+                state: tokio::sync::Mutex::new(State::default()),
                 last: Mutex::new(None),
             }),
         }
@@ -110,10 +119,7 @@ impl TokenSource {
     }
 
     fn sign_in_again(&self, why: String) -> OAuthError {
-        OAuthError::new(
-            ErrorKind::SignInRequired,
-            format!("{why}; sign in again: `{}`", self.inner.relogin),
-        )
+        OAuthError::new(ErrorKind::SignInRequired, why)
     }
 
     fn load(&self) -> Result<TokenFile, OAuthError> {
@@ -122,10 +128,9 @@ impl TokenSource {
             None => Err(OAuthError::new(
                 ErrorKind::NotSignedIn,
                 format!(
-                    "{} has not signed in (no {}); sign in: `{}`",
+                    "{} has not signed in (there is no {})",
                     self.inner.user,
                     self.inner.path.display(),
-                    self.inner.relogin
                 ),
             )),
         }
@@ -150,7 +155,7 @@ impl TokenSource {
     pub async fn access_token(&self) -> Result<SecretString, OAuthError> {
         let mut state = self.inner.state.lock().await;
         let now = Utc::now();
-        if let Some(t) = state.as_ref()
+        if let Some(t) = state.current.as_ref()
             && fresh(t, now)
         {
             return Ok(self.record(t, false));
@@ -169,8 +174,13 @@ impl TokenSource {
         }
         if fresh(&current, now) {
             let token = self.record(&current, false);
-            *state = Some(current);
+            state.current = Some(current);
             return Ok(token);
+        }
+        if let Some((token, why)) = &state.refused
+            && token.expose_secret() == current.refresh_token.expose_secret()
+        {
+            return Err(self.sign_in_again(why.clone()));
         }
         let r = &self.inner.refresh;
         let secret = r.client_secret.as_ref().or(current.client_secret.as_ref());
@@ -186,10 +196,12 @@ impl TokenSource {
         .await
         .map_err(|e| {
             if e.kind() == ErrorKind::SignInRequired {
-                self.sign_in_again(format!(
-                    "the stored sign-in of {} no longer works ({e})",
+                let why = format!(
+                    "the stored sign-in of {} no longer works: {e}",
                     self.inner.user
-                ))
+                );
+                state.refused = Some((current.refresh_token.clone(), why.clone()));
+                self.sign_in_again(why)
             } else {
                 OAuthError::new(
                     e.kind(),
@@ -215,7 +227,7 @@ impl TokenSource {
         };
         store::save(&self.inner.path, &updated)?;
         let token = self.record(&updated, true);
-        *state = Some(updated);
+        state.current = Some(updated);
         Ok(token)
     }
 }

@@ -44,8 +44,7 @@ pub(crate) async fn secret(account: &Account, protocol: Protocol) -> Result<Secr
     Err(Diagnosis {
         code,
         summary: format!(
-            "No OAuth2 access token for the {label} login of {}: {}.",
-            account.user,
+            "No OAuth2 access token for the {label} login: {}.",
             format!("{e:#}").trim_end_matches('.')
         ),
         hint,
