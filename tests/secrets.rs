@@ -97,12 +97,16 @@ fn run(r: &Run) -> (i32, String) {
         }
     }
     let out = cmd.output().expect("run mailtrip");
-    let text = format!(
+    (out.status.code().unwrap_or(-1), stdout_and_stderr(&out))
+}
+
+/// Everything a run printed, stdout then stderr.
+fn stdout_and_stderr(out: &std::process::Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,12 +267,8 @@ async fn no_command_prints_oauth2_tokens_or_the_client_secret_at_any_verbosity()
             .env("MT_CLIENT_SECRET", CLIENT_SECRET)
             .output()
             .expect("run mailtrip");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (args.join(" "), out.status.code().unwrap_or(-1), text)
+        let code = out.status.code().unwrap_or(-1);
+        (args.join(" "), code, stdout_and_stderr(&out))
     };
     let results = tokio::task::block_in_place(|| {
         // Sign in first (sequentially), then everything else three at a time.
