@@ -651,3 +651,175 @@ async fn login_without_a_client_id_is_a_usage_error_naming_where_to_register() {
     );
     assert_eq!(server.oauth().stats().device_authorizations, 0);
 }
+
+/// The route's delivered round trips, from one scrape of the monitor's /metrics.
+async fn delivered(addr: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return 0.0;
+    };
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut raw = String::new();
+    if s.write_all(req.as_bytes()).await.is_err() || s.read_to_string(&mut raw).await.is_err() {
+        return 0.0;
+    }
+    raw.lines()
+        .filter(|l| {
+            l.starts_with("mailtrip_monitor_round_trips_total{")
+                && l.contains("verdict=\"delivered\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// `monitor` with an `auth = "oauth2"` route keeps delivering across several access-token
+/// lifetimes (its logins take tokens from the same stored sign-in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_delivers_with_a_stored_sign_in_across_token_lifetimes() {
+    use tokio::io::AsyncBufReadExt;
+    let lifetime = Duration::from_secs(2);
+    let server = server_with(OAuthSettings {
+        access_token_lifetime: lifetime,
+        ..OAuthSettings::default()
+    })
+    .await;
+    let route =
+        "\n[[routes]]\nname = \"w\"\nfrom = \"work\"\ninterval = \"1s\"\ntimeout = \"5s\"\n";
+    let env = Env::new(&server, "monitor", "outlook", route);
+    assert_eq!(env.run(&["login"]).await.code, 0);
+    let mut child =
+        tokio::process::Command::from(env.command(&["monitor", "--listen", "127.0.0.1:0"]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start mailtrip monitor");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                return rest.split('/').next().unwrap_or("").to_string();
+            }
+        }
+        panic!("the monitor ended without saying where it listens");
+    })
+    .await
+    .expect("the monitor prints its address");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let started = std::time::Instant::now();
+    let mut n = 0.0;
+    while n < 5.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{n} delivered so far"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        n = delivered(&addr).await;
+    }
+    assert!(
+        started.elapsed() > lifetime,
+        "spanned more than one token lifetime"
+    );
+    let _ = child.kill().await;
+}
+
+/// Projects in other languages test their own OAuth2 code against `mailtrip server`: its
+/// JSON line names the authorization server, and curl runs the whole device flow (start,
+/// visit the verification page, poll) and submits mail with the token over XOAUTH2.
+#[test]
+fn mailtrip_server_json_names_the_oauth2_server_and_curl_runs_the_device_flow() {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("mailtrip-oauth-server-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ca = dir.join("ca.pem");
+    let mut child = Command::new(BIN)
+        .args(["server", "--user", "app@test.local:pw", "--ca-out"])
+        .arg(&ca)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mailtrip server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let info: serde_json::Value = serde_json::from_str(&line).expect("json line");
+    let o = info["oauth2"].as_str().expect("oauth2 URL").to_string();
+    assert!(
+        o.starts_with("https://localhost:") && o.ends_with("/oauth2"),
+        "{o}"
+    );
+    let ca = ca.display().to_string();
+    let json = |out: Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let device = json(curl(&[
+        "--cacert",
+        &ca,
+        &format!("{o}/devicecode"),
+        "-d",
+        "client_id=my-app",
+    ]));
+    let poll = || {
+        json(curl(&[
+            "--cacert",
+            &ca,
+            &format!("{o}/token"),
+            "-d",
+            "client_id=my-app",
+            "-d",
+            "grant_type=urn:ietf:params:oauth:grant-type:device_code",
+            "-d",
+            &format!(
+                "device_code={}",
+                device["device_code"].as_str().expect("device_code")
+            ),
+        ]))
+    };
+    assert_eq!(poll()["error"], "authorization_pending");
+    let page = curl(&[
+        "--cacert",
+        &ca,
+        device["verification_uri_complete"]
+            .as_str()
+            .expect("complete URI"),
+    ]);
+    assert!(String::from_utf8_lossy(&page.stdout).contains("Signed in as app@test.local"));
+    std::thread::sleep(Duration::from_secs(1));
+    let token = poll();
+    let access = token["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{token}"));
+    let mail = dir.join("mail.txt");
+    std::fs::write(&mail, "Subject: device flow\r\n\r\nhi\r\n").expect("mail");
+    let port = info["submission"]
+        .as_str()
+        .and_then(|a| a.rsplit(':').next())
+        .expect("port");
+    let sent = curl(&[
+        "--cacert",
+        &ca,
+        "--ssl-reqd",
+        &format!("smtp://localhost:{port}"),
+        "--mail-from",
+        "app@test.local",
+        "--mail-rcpt",
+        "app@test.local",
+        "--user",
+        "app@test.local:",
+        "--oauth2-bearer",
+        access,
+        "-T",
+        &mail.display().to_string(),
+    ]);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
