@@ -294,7 +294,7 @@ static RULES: &[Rule] = &[
         ],
         code: Code::BasicAuthDisabled,
         summary: "Microsoft 365 has SMTP AUTH with a password (basic authentication) disabled for this mailbox or tenant.",
-        hint: "Sign in with OAuth2 instead: `mailtrip login --provider outlook --user ADDRESS --client-id ID` (or `mailtrip login --account NAME` with auth = \"oauth2\"), then run the command again; or have a tenant admin enable Authenticated SMTP for this mailbox (admin center: Users > Active users > Mail > Manage email apps). Microsoft is retiring basic SMTP AUTH.",
+        hint: "Sign in with OAuth2 instead: `mailtrip login --provider outlook --user ADDRESS --client-id ID` (or `mailtrip login --account NAME` with auth = \"oauth2\"; the README's \"Outlook / Microsoft 365 (OAuth2)\" says how to register the client id), then run the command again. If the reply says SMTP AUTH itself is disabled, a tenant admin must also enable Authenticated SMTP for the mailbox (admin center: Users > Active users > Mail > Manage email apps). Microsoft is retiring basic SMTP AUTH.",
         link: Some(MS_SMTP_AUTH_DISABLED),
         ..ANY
     },

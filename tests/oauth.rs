@@ -823,3 +823,29 @@ fn mailtrip_server_json_names_the_oauth2_server_and_curl_runs_the_device_flow() 
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Without `auth = "oauth2"` a password source still wins, and `login` says so; with no
+/// password source at all, the stored sign-in is used on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_sign_in_serves_an_account_without_a_password_source() {
+    let server = server_with(OAuthSettings::default()).await;
+    let env = Env::new(&server, "implicit", "outlook", "");
+    let with_password = std::fs::read_to_string(&env.config)
+        .expect("config")
+        .replace("auth = \"oauth2\"\n", "password_env = \"MT_UNUSED_PW\"\n");
+    std::fs::write(&env.config, &with_password).expect("config");
+    let login = env.run(&["login"]).await;
+    assert_eq!(login.code, 0, "{login:?}");
+    assert!(login.stderr.contains("add auth = \"oauth2\""), "{login:?}");
+    std::fs::write(
+        &env.config,
+        with_password.replace("password_env = \"MT_UNUSED_PW\"\n", ""),
+    )
+    .expect("config");
+    let check = env.run(&["check", "--timeout", "20s"]).await;
+    assert_eq!(check.code, 0, "{check:?}");
+    assert!(
+        check.stdout.contains("XOAUTH2 as alice@mailtrip.test"),
+        "{check:?}"
+    );
+}

@@ -194,6 +194,9 @@ pub async fn login(a: LoginArgs) -> ExitCode {
         eprintln!("mailtrip: {e:#}");
         return ExitCode::from(2);
     }
+    if let Some(note) = &target.note {
+        eprintln!("mailtrip: note: {note}");
+    }
     let out = summary(&a.format, &target, &file);
     match super::emit(None, out.as_bytes()) {
         Ok(()) => ExitCode::SUCCESS,

@@ -81,6 +81,9 @@ pub struct LoginTarget {
     pub relogin: String,
     /// Where the user can remove the access later (the provider's page), when known.
     pub manage_url: Option<&'static str>,
+    /// Set when the account still names a password source without `auth = "oauth2"`, so
+    /// other commands would keep using the password: what to change.
+    pub note: Option<String>,
 }
 
 fn invalid(message: String) -> ConfigError {
@@ -291,7 +294,20 @@ pub fn login_target(o: &Overrides, flags: &OAuth2Overrides) -> Result<LoginTarge
         ))
     })?;
     let dir = store::token_dir().map_err(|e| invalid(e.to_string()))?;
+    let names_password = spec.password.is_some()
+        || spec.password_env.is_some()
+        || spec.password_file.is_some()
+        || spec.password_command.is_some()
+        || spec.oauth2_token_env.is_some()
+        || spec.oauth2_token_command.is_some();
+    let note = (names_password && !wants_oauth2(&spec)).then(|| {
+        format!(
+            "{label} still names a password or token source, which other commands use first; \
+             add auth = \"oauth2\" to its table to log in with this sign-in"
+        )
+    });
     Ok(LoginTarget {
+        note,
         token_path: store::path_for(&dir, &user, &settings.token_url),
         relogin: relogin(
             name.as_deref(),
