@@ -362,12 +362,10 @@ async fn device_flow_handles_slow_down_denied_and_expired() {
     }
 }
 
-fn chromium() -> String {
-    let profile = std::env::temp_dir().join(format!(
-        "mailtrip-chromium-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
+/// Headless Chromium as `$BROWSER`, with its profile inside the test's directory (removed
+/// with it).
+fn chromium(env: &Env) -> String {
+    let profile = env.dir.join("chromium-profile");
     // The test server's certificate is signed by a CA Chromium does not know; mailtrip's
     // own requests verify it, this browser only has to follow the redirect.
     format!(
@@ -394,7 +392,7 @@ async fn browser_login_with_pkce_through_headless_chromium() {
         "gmail",
         "oauth2_client_secret_env = \"MT_CLIENT_SECRET\"\n",
     );
-    let browser = chromium();
+    let browser = chromium(&env);
     let r = env
         .run_with(
             &["login", "--browser", "--timeout", "60s"],
@@ -454,7 +452,7 @@ async fn device_login_with_browser_consents_on_the_verification_page() {
     let r = env
         .run_with(
             &["login", "--browser", "--timeout", "60s"],
-            &[("BROWSER", &chromium())],
+            &[("BROWSER", &chromium(&env))],
         )
         .await;
     assert_eq!(r.code, 0, "{r:?}");
