@@ -203,6 +203,15 @@ pub struct Diagnosis {
     pub server_text: Option<String>,
 }
 
+/// The summary, so a `Diagnosis` returned as an error (e.g. by `Sweep`) works with `?`.
+impl std::fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary)
+    }
+}
+
+impl std::error::Error for Diagnosis {}
+
 /// Which reply a rule applies to.
 #[derive(Debug, Clone, Copy)]
 enum When {
@@ -272,6 +281,13 @@ const SMTP: Option<Protocol> = Some(Protocol::Smtp);
 const IMAP: Option<Protocol> = Some(Protocol::Imap);
 
 const GOOGLE_APP_PASSWORD_HELP: &str = "https://support.google.com/accounts/answer/185833";
+const GMAIL_BAD_CREDENTIALS: &str = "https://support.google.com/mail/?p=BadCredentials";
+const GMAIL_BAD_CREDENTIALS_HINT: &str = "Use the full email address as the username and an app \
+     password (16 letters, from https://myaccount.google.com/apppasswords; needs 2-Step \
+     Verification) or OAuth2: Google no longer accepts the account password from mail clients. \
+     With an app password, the usual causes are a wrong or revoked one, or one pasted with \
+     spaces or other extra characters (mailtrip removes the spaces of Google's four-groups form \
+     only for the gmail and google-workspace presets): copy it again, or create a new one.";
 const GOOGLE_WEB_LOGIN_HELP: &str = "https://support.google.com/mail/answer/78754";
 const MS_SMTP_AUTH_DISABLED: &str = "https://aka.ms/smtp_auth_disabled";
 const YAHOO_SECURITY: &str = "https://login.yahoo.com/account/security";
@@ -326,8 +342,19 @@ static RULES: &[Rule] = &[
         text: &["p=badcredentials"],
         code: Code::AuthRejected,
         summary: "Gmail did not accept the username and password.",
-        hint: "Use the full email address as the username and an app password from https://myaccount.google.com/apppasswords (needs 2-Step Verification); Google no longer accepts the account password from mail clients.",
-        link: Some("https://support.google.com/mail/?p=BadCredentials"),
+        hint: GMAIL_BAD_CREDENTIALS_HINT,
+        link: Some(GMAIL_BAD_CREDENTIALS),
+        ..ANY
+    },
+    // Gmail's IMAP words for the same thing ("(Failure)" is its suffix; Dovecot and others
+    // say "Authentication failed."): the generic IMAP rule below would give generic advice.
+    Rule {
+        protocol: IMAP,
+        text: &["invalid credentials (failure)"],
+        code: Code::AuthRejected,
+        summary: "Gmail did not accept the username and password.",
+        hint: GMAIL_BAD_CREDENTIALS_HINT,
+        link: Some(GMAIL_BAD_CREDENTIALS),
         ..ANY
     },
     // Yahoo's lockout after repeated failures. Mapped to AuthRejected rather than RateLimited: the
@@ -1364,6 +1391,36 @@ mod tests {
             Protocol::Smtp => classify_smtp(f.stage, f.smtp_code.unwrap(), text),
             Protocol::Imap => classify_imap(f.stage, f.imap_status.as_deref().unwrap(), text),
         }
+    }
+
+    /// Issue 18 item 3: Gmail's real refusals, on either protocol, name a wrong app password
+    /// and one pasted with spaces among the causes.
+    #[test]
+    fn gmail_bad_credentials_name_a_spaced_or_wrong_app_password() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/replies");
+        for name in [
+            "gmail-smtp-bad-credentials.txt",
+            "gmail-imap-authentication-failed.txt",
+        ] {
+            let f = parse_fixture(&dir.join(name));
+            let d = classify_fixture(&f, &f.body);
+            assert_eq!(d.code, Code::AuthRejected, "{name}");
+            assert!(d.summary.contains("Gmail"), "{name}: {}", d.summary);
+            for cause in ["wrong", "revoked", "pasted with spaces", "app password"] {
+                assert!(
+                    d.hint.contains(cause),
+                    "{name}: {cause:?} not in {}",
+                    d.hint
+                );
+            }
+        }
+        // Dovecot's refusal keeps the generic advice.
+        let d = classify_imap(
+            Stage::Login,
+            "NO",
+            "[AUTHENTICATIONFAILED] Authentication failed.",
+        );
+        assert!(!d.summary.contains("Gmail"), "{}", d.summary);
     }
 
     #[test]

@@ -35,6 +35,9 @@ fn harness() -> &'static Harness {
             );
             let _ = server.deliver_raw(USER, "INBOX", raw.as_bytes());
         }
+        // A MIME tree for BODYSTRUCTURE, BODY[n] and BINARY to walk.
+        let mime = "From: a@b.test\r\nTo: g: x@y, z@w;\r\nSubject: =?UTF-8?Q?mime_=C3=A9?=\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9=\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=c\r\n\r\n--c\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n--c--\r\n--b--\r\n";
+        let _ = server.deliver_raw(USER, "INBOX", mime.as_bytes());
         Harness { runtime, server }
     })
 }

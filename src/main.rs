@@ -3,20 +3,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = match mailtrip::cli::Args::try_parse() {
+    let args = match mailtrip::cli::Args::try_parse_env() {
         Ok(a) => a,
-        Err(e) => {
-            let usage = e.use_stderr();
-            let _ = e.print();
-            return if usage {
-                ExitCode::from(mailtrip::cli::EXIT_USAGE)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(e) => return mailtrip::cli::parse_failed(e),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

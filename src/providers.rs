@@ -40,6 +40,7 @@ const GMAIL_QUIRKS: &[&str] = &[
     "at most 15 simultaneous IMAP connections per account",
     "IMAP downloads are limited to about 2500 MB per day; exceeding it answers [OVERQUOTA] and blocks IMAP for a while",
     "folder names under [Gmail]/ vary by account and language (e.g. [Google Mail]/...); find them by SPECIAL-USE",
+    "app passwords are shown as four groups of four letters (abcd efgh ijkl mnop) but work only without the spaces: mailtrip removes them",
 ];
 
 /// All presets; `generic` is last and has no endpoints.
@@ -212,10 +213,57 @@ pub fn find(name: &str) -> Option<&'static Preset> {
     })
 }
 
+/// Whether this preset's app passwords are shown in groups with spaces that the servers
+/// refuse (Google's "abcd efgh ijkl mnop"); see [`ungroup_app_password`].
+pub fn groups_app_passwords(preset: &Preset) -> bool {
+    matches!(preset.name, "gmail" | "google-workspace")
+}
+
+/// The 16 letters of an app password pasted the way Google shows it: four groups of four
+/// letters separated by single spaces (or no-break spaces, as copied from a web page), with
+/// any surrounding whitespace. `None` for anything else, which is left as given.
+pub fn ungroup_app_password(password: &str) -> Option<String> {
+    let groups: Vec<&str> = password.trim().split([' ', '\u{a0}']).collect();
+    let grouped = groups.len() == 4
+        && groups
+            .iter()
+            .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_alphabetic()));
+    grouped.then(|| groups.concat())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    /// Issue 18 item 3: Google's 4x4 display form loses its spaces; nothing else changes.
+    #[test]
+    fn app_passwords_lose_the_spaces_google_shows() {
+        let ungrouped = Some("abcdefghijklmnop".to_string());
+        assert_eq!(ungroup_app_password("abcd efgh ijkl mnop"), ungrouped);
+        assert_eq!(ungroup_app_password(" abcd efgh ijkl mnop\n"), ungrouped);
+        assert_eq!(
+            ungroup_app_password("abcd\u{a0}efgh\u{a0}ijkl\u{a0}mnop"),
+            ungrouped
+        );
+        for left in [
+            "abcdefghijklmnop",
+            "abcd efgh ijkl",
+            "abcd efgh ijkl mnop qrst",
+            "abcd  efgh ijkl mnop",
+            "ab1d efgh ijkl mnop",
+            "my pass word 1234",
+            "",
+        ] {
+            assert_eq!(ungroup_app_password(left), None, "{left:?}");
+        }
+        let google: Vec<&str> = PRESETS
+            .iter()
+            .filter(|p| groups_app_passwords(p))
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(google, ["gmail", "google-workspace"]);
+    }
 
     /// Checks "scheme://host:port" with one of the allowed schemes and a numeric port.
     fn assert_endpoint(preset: &str, url: &str, schemes: &[&str]) {

@@ -8,13 +8,13 @@ use std::process::{Child, Command, Stdio};
 const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 
 /// A running `mailtrip server`, stopped with SIGTERM on drop.
-struct ServerProcess {
-    child: Child,
-    info: serde_json::Value,
+pub(crate) struct ServerProcess {
+    pub(crate) child: Child,
+    pub(crate) info: serde_json::Value,
 }
 
 impl ServerProcess {
-    fn start(args: &[&str]) -> ServerProcess {
+    pub(crate) fn start(args: &[&str]) -> ServerProcess {
         let mut child = Command::new(BIN)
             .arg("server")
             .args(args)
@@ -33,7 +33,7 @@ impl ServerProcess {
         ServerProcess { child, info }
     }
 
-    fn port(&self, listener: &str) -> u16 {
+    pub(crate) fn port(&self, listener: &str) -> u16 {
         let addr = self.info[listener].as_str().expect("address");
         addr.rsplit(':')
             .next()
@@ -41,12 +41,12 @@ impl ServerProcess {
             .expect("port")
     }
 
-    fn ca(&self) -> String {
+    pub(crate) fn ca(&self) -> String {
         self.info["ca_cert"].as_str().expect("ca_cert").to_string()
     }
 
     /// SIGTERM, then the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -64,7 +64,7 @@ impl Drop for ServerProcess {
     }
 }
 
-fn tempfile(name: &str, contents: &[u8]) -> std::path::PathBuf {
+pub(crate) fn tempfile(name: &str, contents: &[u8]) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("mailtrip-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);

@@ -259,20 +259,12 @@ async fn app_sends(
     smtp.send(m).await.expect("the app's mail is accepted");
 }
 
-/// Starts `wait` in the background and returns once its watch is in place.
+/// Arms `wait` (only mail arriving from now on matches) and awaits it in the background.
 async fn start_wait(
     wait: mailtrip::Wait,
 ) -> tokio::task::JoinHandle<Result<mailtrip::probe::Message, mailtrip::probe::WaitError>> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
-    let wait = wait.on_ready(move |_, _| {
-        if let Some(tx) = tx.lock().expect("lock").take() {
-            let _ = tx.send(());
-        }
-    });
-    let handle = tokio::spawn(wait.run());
-    rx.await.expect("the wait gets ready");
-    handle
+    let armed = wait.arm().await.expect("the wait is armed");
+    tokio::spawn(std::future::IntoFuture::into_future(armed))
 }
 
 #[tokio::test]
@@ -351,13 +343,21 @@ async fn wait_times_out_on_stale_mail_alone() {
         .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(10))
         .await
         .expect("stale mail lands");
+    // Without a look-back window (as `mailtrip wait` runs without --since), stale mail never
+    // matches, and the timeout says a look-alike arrived before the wait.
     let err = mailtrip::Wait::new(account(&server, BOB))
         .subject(regex::Regex::new("Confirm").expect("regex"))
+        .look_back(Duration::ZERO)
         .timeout(Duration::from_secs(1))
         .run()
         .await
         .expect_err("stale mail never matches");
     assert!(err.is_timeout(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("1 matching message arrived earlier, before the wait started (UID 1"),
+        "{err}"
+    );
 }
 
 /// `--since` reaches back before the wait started, but no further than it says: mail from
@@ -392,9 +392,10 @@ async fn wait_since_matches_recent_mail_from_before_the_start_but_not_older() {
         msg.text.as_deref().unwrap_or("").contains("token=RECENT"),
         "{msg:?}"
     );
-    // Without --since, neither is new.
+    // Without --since or a look-back window, neither is new.
     let err = mailtrip::Wait::new(account(&server, BOB))
         .subject(regex::Regex::new("Confirm").expect("regex"))
+        .look_back(Duration::ZERO)
         .timeout(Duration::from_secs(1))
         .run()
         .await

@@ -7,15 +7,14 @@ use std::time::Duration;
 use async_imap::types::NameAttribute;
 use futures::TryStreamExt;
 use mailtrip::server::{Faults, Profile, ServerConfig, TestServer, gmail};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
 
+use crate::imap_raw::{
+    ALICE, Raw, WAIT, ca_file, on_path, python_client, raw_logged_in, tls, upgrade,
+};
 use crate::util::{PASSWORD, server, server_with};
-
-const ALICE: &str = "alice@mailtrip.test";
-/// Upper bound for waits that should end much sooner; not a timing target.
-const WAIT: Duration = Duration::from_secs(10);
 
 fn probe(tag: &str, n: usize) -> Vec<u8> {
     format!(
@@ -24,26 +23,6 @@ fn probe(tag: &str, n: usize) -> Vec<u8> {
          X-Mailtrip-Probe: {tag}\r\n\r\nBody {n}\r\n..leading dot and trailing spaces  \r\n"
     )
     .into_bytes()
-}
-
-async fn tls(server: &TestServer, addr: std::net::SocketAddr) -> TlsStream<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    upgrade(server, tcp).await
-}
-
-async fn upgrade<S>(server: &TestServer, stream: S) -> TlsStream<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let ca = native_tls::Certificate::from_pem(server.ca_pem().as_bytes()).expect("CA parses");
-    let connector = native_tls::TlsConnector::builder()
-        .add_root_certificate(ca)
-        .build()
-        .expect("connector");
-    tokio_native_tls::TlsConnector::from(connector)
-        .connect("localhost", stream)
-        .await
-        .expect("TLS handshake verifies against the embedded CA")
 }
 
 type Session = async_imap::Session<TlsStream<TcpStream>>;
@@ -199,94 +178,6 @@ async fn idle_wakes_when_mail_arrives() {
     task.await.expect("deliver task");
     let mut s = idle.done().await.expect("DONE accepted");
     s.noop().await.expect("session usable after IDLE");
-}
-
-/// A tiny line-oriented IMAP client for byte-level assertions.
-struct Raw {
-    io: BufReader<Box<dyn Io>>,
-}
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-impl Raw {
-    async fn plain(addr: std::net::SocketAddr) -> Raw {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        Raw::new(Box::new(tcp))
-    }
-
-    async fn imaps(server: &TestServer) -> Raw {
-        Raw::new(Box::new(tls(server, server.imaps_addr()).await))
-    }
-
-    fn new(io: Box<dyn Io>) -> Raw {
-        Raw {
-            io: BufReader::new(io),
-        }
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        self.io.get_mut().write_all(bytes).await.expect("send");
-        self.io.get_mut().flush().await.expect("flush");
-    }
-
-    /// The next line, CRLF included; empty at end of stream.
-    async fn line(&mut self) -> String {
-        let mut buf = Vec::new();
-        tokio::time::timeout(WAIT, self.io.read_until(b'\n', &mut buf))
-            .await
-            .expect("server answered in time")
-            .expect("read");
-        String::from_utf8_lossy(&buf).into_owned()
-    }
-
-    /// Sends `line` and collects lines up to and including the tagged reply for `tag`.
-    async fn cmd(&mut self, tag: &str, line: &str) -> Vec<String> {
-        self.send(format!("{line}\r\n").as_bytes()).await;
-        self.until(tag).await
-    }
-
-    async fn until(&mut self, tag: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        loop {
-            let l = self.line().await;
-            assert!(!l.is_empty(), "connection closed; got {out:?}");
-            let done = l.starts_with(&format!("{tag} "));
-            out.push(l);
-            if done {
-                return out;
-            }
-        }
-    }
-
-    /// Whether nothing at all arrives within `d` (the connection stays open and silent).
-    async fn silent_for(&mut self, d: Duration) -> bool {
-        let mut b = [0u8; 1];
-        tokio::time::timeout(d, self.io.read(&mut b)).await.is_err()
-    }
-
-    /// Whether the server closes the connection (possibly after a BYE) without a tagged reply.
-    async fn closed(&mut self) -> bool {
-        loop {
-            let l = self.line().await;
-            if l.is_empty() {
-                return true;
-            }
-            if !l.starts_with("* BYE") {
-                return false;
-            }
-        }
-    }
-}
-
-async fn raw_logged_in(server: &TestServer) -> Raw {
-    let mut raw = Raw::imaps(server).await;
-    assert!(raw.line().await.starts_with("* OK [CAPABILITY IMAP4rev1 "));
-    let r = raw
-        .cmd("l", &format!("l LOGIN {ALICE} \"{PASSWORD}\""))
-        .await;
-    assert!(r.last().expect("reply").starts_with("l OK "), "{r:?}");
-    raw
 }
 
 #[tokio::test]
@@ -563,23 +454,6 @@ async fn search_by_header_date_or_and_not() {
     assert_eq!(not, vec![2]);
 }
 
-fn ca_file(server: &TestServer) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "mailtrip-imap-ca-{}-{}.pem",
-        std::process::id(),
-        server.imaps_addr().port()
-    ));
-    std::fs::write(&path, server.ca_pem()).expect("write CA");
-    path
-}
-
-fn on_path(tool: &str) -> bool {
-    std::process::Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[tokio::test]
 async fn python_imaplib_searches_and_fetches_byte_exact() {
     if !on_path("python3") {
@@ -592,7 +466,6 @@ async fn python_imaplib_searches_and_fetches_byte_exact() {
         .expect("seed");
     let raw = probe("py-tag", 2);
     server.deliver_raw(ALICE, "INBOX", &raw).expect("seed");
-    let ca = ca_file(&server);
     let script = r#"
 import imaplib, ssl, sys
 ca, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -607,20 +480,7 @@ assert typ == 'OK', (typ, data)
 sys.stdout.buffer.write(data[0][1])
 m.logout()
 "#;
-    let port = server.imaps_addr().port().to_string();
-    let ca_arg = ca.display().to_string();
-    let out = tokio::process::Command::new("python3")
-        .args(["-c", script, &ca_arg, &port, ALICE, PASSWORD])
-        .output()
-        .await
-        .expect("python3 runs");
-    let _ = std::fs::remove_file(&ca);
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout, raw);
+    assert_eq!(python_client(&server, script).await, raw);
 }
 
 #[tokio::test]
@@ -678,6 +538,8 @@ async fn other_sessions_changes_arrive_as_untagged_updates() {
             "* 3 EXPUNGE\r\n",
             "* 1 EXPUNGE\r\n",
             "* 2 EXISTS\r\n",
+            // UID 2 was recent since SELECT; UID 4 is new to this read-write session.
+            "* 2 RECENT\r\n",
             "n OK NOOP completed\r\n"
         ]
     );
@@ -791,7 +653,8 @@ async fn fetch_without_peek_sets_seen_and_reports_flags() {
             "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {20}\r\n",
             "Subject: probe 1\r\n",
             "\r\n",
-            " FLAGS (\\Seen))\r\n",
+            // SELECT made the message \Recent in this session (RFC 3501 2.3.2).
+            " FLAGS (\\Recent \\Seen))\r\n",
             "g OK FETCH completed\r\n"
         ]
     );

@@ -666,6 +666,66 @@ async fn cleanup_leaves_mailbox_intact(stack: &Stack) {
     mb.logout().await;
 }
 
+/// Issue 17 on both servers: `Wait::run` finds mail that arrived just before it (look-back by
+/// INTERNALDATE), `arm` then deliver returns only the new look-alike, `since(now)` taken just
+/// before delivering matches every time (Dovecot's INTERNALDATE has whole seconds), and
+/// `delete(true)` says deleted exactly when the message is gone. Mail is APPENDed into a
+/// fresh folder, so nothing else can match.
+async fn wait_in_both_orders_and_since_now(stack: &Stack) {
+    let mut mb = stack.imap(Who::B).await;
+    let folder = mb.fresh_folder().await;
+    let to = stack.address(Who::B).to_string();
+    let raw = |token: &str| {
+        format!(
+            "From: App <noreply@app.test>\r\nTo: {to}\r\nSubject: Confirm {token}\r\n\r\n\
+             Confirm: https://app.test/confirm?t={token}\r\n"
+        )
+    };
+    let wait = |subject: &str| {
+        mailtrip::Wait::new(stack.account(Who::B, Tls::Implicit))
+            .folder(folder.clone())
+            .subject(format!("^Confirm ({subject})$"))
+            .timeout(TIMEOUT)
+    };
+
+    mb.append(&folder, raw("early").as_bytes(), "").await;
+    let m = wait("early")
+        .run()
+        .await
+        .expect("mail from just before the wait");
+    assert_eq!(m.links, ["https://app.test/confirm?t=early"], "{m:#?}");
+
+    let armed = wait("early|armed").arm().await.expect("armed");
+    mb.append(&folder, raw("armed").as_bytes(), "").await;
+    let m = armed.await.expect("the mail after arm");
+    assert_eq!(m.subject, "Confirm armed", "{m:#?}");
+
+    for i in 0..10 {
+        let now = std::time::SystemTime::now();
+        mb.append(&folder, raw(&format!("since{i}")).as_bytes(), "")
+            .await;
+        let m = wait(&format!("since{i}"))
+            .since(now)
+            .delete(true)
+            .run()
+            .await
+            .unwrap_or_else(|e| panic!("since(now), round {i}: {e}"));
+        assert!(m.deleted, "round {i}: {m:#?}");
+    }
+    let left: Vec<String> = mb
+        .list(&folder)
+        .await
+        .iter()
+        .map(|e| format!("UID {}", e.uid))
+        .collect();
+    assert_eq!(
+        left,
+        ["UID 1", "UID 2"],
+        "the since mails were deleted, nothing else"
+    );
+    mb.logout().await;
+}
+
 /// Generates `interop::embedded::<case>` and `interop::real::<case>` for every case.
 macro_rules! on_both_servers {
     ($($case:ident),* $(,)?) => {
@@ -702,4 +762,5 @@ on_both_servers!(
     seeded_folder_reads_back,
     recent_flag_is_refused,
     cleanup_leaves_mailbox_intact,
+    wait_in_both_orders_and_since_now,
 );

@@ -197,3 +197,26 @@ async fn a_remote_server_is_refused_before_any_connection() {
     assert!(err.is_usage());
     assert!(err.to_string().contains("--i-own-this-account"), "{err}");
 }
+
+/// Issue 14: `load` pipelines MAIL, RCPT and DATA where the server offers PIPELINING; a refusal
+/// inside a group must still consume every reply, so the refused probes are exactly the send
+/// failures (with the server's words) and every other probe arrives, none lost.
+#[tokio::test]
+async fn issue14_refused_recipients_in_pipelined_groups_fail_alone() {
+    let server = util::server_with(ServerConfig::default().faults(Faults {
+        smtp_transient: Some(("RCPT".into(), "452 4.2.2 Mailbox full".into(), 5)),
+        ..Faults::default()
+    }))
+    .await;
+
+    let r = load(&server, 100).run().await.expect("load runs");
+
+    assert_eq!(r.send_failed, 5, "{r:#?}");
+    assert_eq!((r.sent, r.delivered, r.lost), (95, 95, 0), "{r:#?}");
+    assert_eq!(r.send_failures.len(), 1, "{r:#?}");
+    assert!(
+        r.send_failures[0].example.contains("Mailbox full"),
+        "{r:#?}"
+    );
+    assert_eq!(tags(&server, "INBOX").len(), 0, "cleaned up");
+}

@@ -15,24 +15,39 @@ use tokio::net::TcpStream;
 
 use crate::util;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 /// Generous bound for anything to show up on a shared, noisy machine (not a speed target).
-const PATIENCE: Duration = Duration::from_secs(90);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(90);
 
 /// One sample: name, labels, value.
 #[derive(Debug, Clone)]
-struct Sample {
-    name: String,
-    labels: Vec<(String, String)>,
-    value: f64,
+pub(crate) struct Sample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
 }
 
 /// A tiny HTTP/1.1 GET (tests only): status, headers, body.
-async fn get(addr: &str, path: &str) -> (u16, String, String) {
+pub(crate) async fn get(addr: &str, path: &str) -> (u16, String, String) {
+    request(addr, "GET", path, &[]).await
+}
+
+/// A tiny HTTP/1.1 request with extra header lines (tests only): status, headers, body.
+pub(crate) async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr)
         .await
         .expect("connect to the monitor");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.expect("send request");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await.expect("read response");
@@ -48,7 +63,7 @@ async fn get(addr: &str, path: &str) -> (u16, String, String) {
 
 /// Parses OpenMetrics text, panicking on any line that is not `# HELP/TYPE/UNIT`, `# EOF`
 /// (last) or `name{labels} value`.
-fn parse(text: &str) -> Vec<Sample> {
+pub(crate) fn parse(text: &str) -> Vec<Sample> {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.last(), Some(&"# EOF"), "ends with # EOF:\n{text}");
     let mut out = Vec::new();
@@ -124,7 +139,7 @@ fn parse_labels(inner: &str, line: &str) -> Vec<(String, String)> {
 }
 
 /// The value of the sample named `name` whose labels include all of `want`.
-fn value(samples: &[Sample], name: &str, want: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn value(samples: &[Sample], name: &str, want: &[(&str, &str)]) -> Option<f64> {
     samples
         .iter()
         .find(|s| {
@@ -137,7 +152,11 @@ fn value(samples: &[Sample], name: &str, want: &[(&str, &str)]) -> Option<f64> {
 }
 
 /// Scrapes `/metrics` until `ok` holds (checking that every scrape parses).
-async fn scrape_until(addr: &str, what: &str, ok: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
+pub(crate) async fn scrape_until(
+    addr: &str,
+    what: &str,
+    ok: impl Fn(&[Sample]) -> bool,
+) -> Vec<Sample> {
     let start = std::time::Instant::now();
     loop {
         let (status, head, body) = get(addr, "/metrics").await;
@@ -159,12 +178,26 @@ async fn scrape_until(addr: &str, what: &str, ok: impl Fn(&[Sample]) -> bool) ->
     }
 }
 
-fn at_least(samples: &[Sample], name: &str, want: &[(&str, &str)], n: f64) -> bool {
+pub(crate) fn at_least(samples: &[Sample], name: &str, want: &[(&str, &str)], n: f64) -> bool {
     value(samples, name, want).is_some_and(|v| v >= n)
 }
 
 /// A config file naming alice and bob on `server`, with one 1 s route alice → bob.
 fn config(server: &mailtrip::server::TestServer, dir: &std::path::Path) -> std::path::PathBuf {
+    config_with(
+        server,
+        dir,
+        "[[routes]]\nname = \"a2b\"\nfrom = \"alice\"\nto = \"bob\"\ninterval = \"1s\"\ntimeout = \"2s\"\n",
+    )
+}
+
+/// A config file naming alice and bob on `server` (password from `MT_MONITOR_TEST_PW`),
+/// followed by `routes`.
+pub(crate) fn config_with(
+    server: &mailtrip::server::TestServer,
+    dir: &std::path::Path,
+    routes: &str,
+) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).expect("temp dir");
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, server.ca_pem()).expect("write CA");
@@ -179,8 +212,7 @@ fn config(server: &mailtrip::server::TestServer, dir: &std::path::Path) -> std::
         )
     };
     let text = format!(
-        "{}{}[monitor]\n# The --listen flag overrides this.\nlisten = \"127.0.0.1:9\"\n\n\
-         [[routes]]\nname = \"a2b\"\nfrom = \"alice\"\nto = \"bob\"\ninterval = \"1s\"\ntimeout = \"2s\"\n",
+        "{}{}[monitor]\n# The --listen flag overrides this.\nlisten = \"127.0.0.1:9\"\n\n{routes}",
         account("alice", "alice@mailtrip.test"),
         account("bob", "bob@mailtrip.test"),
     );
@@ -189,8 +221,99 @@ fn config(server: &mailtrip::server::TestServer, dir: &std::path::Path) -> std::
     path
 }
 
+/// `mailtrip monitor --config CFG --listen 127.0.0.1:0 EXTRA…` running, with its address
+/// (from its first lines) and everything it writes to stderr.
+pub(crate) struct Running {
+    child: tokio::process::Child,
+    pub addr: String,
+    log: Arc<Mutex<String>>,
+    collector: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub(crate) async fn start(cfg: &std::path::Path, extra: &[&str]) -> Running {
+        let mut child = tokio::process::Command::new(BIN)
+            .args(["monitor", "--config"])
+            .arg(cfg)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("MT_MONITOR_TEST_PW", util::PASSWORD)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start mailtrip monitor");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let collector = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                let mut addr_tx = Some(addr_tx);
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(rest) = line.split("listening on http://").nth(1)
+                        && let Some(tx) = addr_tx.take()
+                    {
+                        let addr = rest.split('/').next().unwrap_or("").to_string();
+                        let _ = tx.send(addr);
+                    }
+                    let mut l = log.lock().expect("log");
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            })
+        };
+        let addr = tokio::time::timeout(PATIENCE, addr_rx)
+            .await
+            .expect("the monitor prints its address")
+            .expect("address line");
+        assert!(
+            addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+            "{addr}"
+        );
+        Running {
+            child,
+            addr,
+            log,
+            collector,
+        }
+    }
+
+    /// SIGTERM, then the exit status and the whole stderr.
+    pub(crate) async fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().expect("pid").to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the monitor exits after SIGTERM")
+            .expect("wait");
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.collector).await;
+        let log = self.log.lock().expect("log").clone();
+        (status, log)
+    }
+}
+
+/// Starts `monitor` in-process on an ephemeral port without the sweep; the handle and the
+/// address to scrape.
+pub(crate) async fn in_process(monitor: Monitor) -> (mailtrip::monitor::MonitorHandle, String) {
+    let handle = monitor
+        .listen("127.0.0.1:0".parse().expect("addr"))
+        .sweep(false)
+        .start()
+        .await
+        .expect("monitor starts");
+    let addr = handle.local_addr().to_string();
+    (handle, addr)
+}
+
 /// Probes in bob's mailbox that mailtrip sent (tag header present).
-fn probes_in(server: &mailtrip::server::TestServer, folder: &str) -> usize {
+pub(crate) fn probes_in(server: &mailtrip::server::TestServer, folder: &str) -> usize {
     server
         .messages("bob@mailtrip.test", folder)
         .map(|m| {
@@ -210,49 +333,8 @@ async fn monitor_binary_success_then_timeout_and_late_then_sigterm() {
     let server = util::server().await;
     let dir = std::env::temp_dir().join(format!("mailtrip-monitor-{}", std::process::id()));
     let cfg = config(&server, &dir);
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["monitor", "--config"])
-        .arg(&cfg)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("MT_MONITOR_TEST_PW", util::PASSWORD)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start mailtrip monitor");
-
-    // The first lines say where it listens; the rest is collected for the end.
-    let stderr = child.stderr.take().expect("stderr");
-    let log = Arc::new(Mutex::new(String::new()));
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let collector = {
-        let log = log.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            let mut addr_tx = Some(addr_tx);
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(rest) = line.split("listening on http://").nth(1)
-                    && let Some(tx) = addr_tx.take()
-                {
-                    let addr = rest.split('/').next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
-                }
-                let mut l = log.lock().expect("log");
-                l.push_str(&line);
-                l.push('\n');
-            }
-        })
-    };
-    let addr = tokio::time::timeout(PATIENCE, addr_rx)
-        .await
-        .expect("the monitor prints its address")
-        .expect("address line");
-    assert!(
-        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
-        "{addr}"
-    );
-
+    let running = Running::start(&cfg, &[]).await;
+    let addr = running.addr.clone();
     let (status, _, body) = get(&addr, "/healthz").await;
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     assert_eq!(get(&addr, "/nope").await.0, 404);
@@ -343,18 +425,7 @@ async fn monitor_binary_success_then_timeout_and_late_then_sigterm() {
     .await;
 
     // 4. SIGTERM: exits 0 (well within the generous bound), leaving no probe behind.
-    let pid = child.id().expect("pid").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("the monitor exits after SIGTERM")
-        .expect("wait");
-    let _ = tokio::time::timeout(Duration::from_secs(5), collector).await;
-    let log = log.lock().expect("log").clone();
+    let (status, log) = running.stop().await;
     assert!(status.success(), "exit 0 after SIGTERM: {status:?}\n{log}");
     assert!(
         log.contains("route a2b: alice@mailtrip.test -> bob@mailtrip.test"),
@@ -384,14 +455,8 @@ async fn monitor_in_process_counts_an_auth_rejection_then_recovers() {
     let route = Route::new("alice-bob", alice, bob)
         .interval(Duration::from_secs(1))
         .timeout(Duration::from_secs(10));
-    let monitor = Monitor::new(vec![route])
-        .listen("127.0.0.1:0".parse().expect("addr"))
-        .sweep(false)
-        .auth_hold(Duration::from_millis(200))
-        .start()
-        .await
-        .expect("monitor starts");
-    let addr = monitor.local_addr().to_string();
+    let (monitor, addr) =
+        in_process(Monitor::new(vec![route]).auth_hold(Duration::from_millis(200))).await;
     let route = [("route", "alice-bob")];
 
     let failed = scrape_until(&addr, "smtp_auth failure", |s| {
@@ -440,18 +505,15 @@ async fn monitor_holds_off_logging_in_again_after_a_refused_password() {
     });
     let alice = Account::embedded(&server, "alice@mailtrip.test", util::PASSWORD);
     let bob = Account::embedded(&server, "bob@mailtrip.test", util::PASSWORD);
-    let monitor = Monitor::new(vec![
-        Route::new("held", alice, bob)
-            .interval(Duration::from_millis(300))
-            .timeout(Duration::from_secs(5)),
-    ])
-    .listen("127.0.0.1:0".parse().expect("addr"))
-    .sweep(false)
-    .auth_hold(Duration::from_secs(3600))
-    .start()
-    .await
-    .expect("monitor starts");
-    let addr = monitor.local_addr().to_string();
+    let (monitor, addr) = in_process(
+        Monitor::new(vec![
+            Route::new("held", alice, bob)
+                .interval(Duration::from_millis(300))
+                .timeout(Duration::from_secs(5)),
+        ])
+        .auth_hold(Duration::from_secs(3600)),
+    )
+    .await;
     scrape_until(&addr, "three refused probes", |s| {
         at_least(
             s,
@@ -479,17 +541,12 @@ async fn monitor_in_process_reports_an_imap_watch_that_cannot_log_in() {
     });
     let alice = Account::embedded(&server, "alice@mailtrip.test", util::PASSWORD);
     let bob = Account::embedded(&server, "bob@mailtrip.test", util::PASSWORD);
-    let monitor = Monitor::new(vec![
+    let (monitor, addr) = in_process(Monitor::new(vec![
         Route::new("r", alice, bob)
             .interval(Duration::from_secs(1))
             .timeout(Duration::from_secs(5)),
-    ])
-    .listen("127.0.0.1:0".parse().expect("addr"))
-    .sweep(false)
-    .start()
-    .await
-    .expect("monitor starts");
-    let addr = monitor.local_addr().to_string();
+    ]))
+    .await;
     let s = scrape_until(&addr, "imap_auth failure", |s| {
         at_least(
             s,

@@ -218,14 +218,18 @@ async fn no_subcommand_prints_a_password_or_token_at_any_verbosity_or_format() {
 /// Issue #20: a `mailtrip login` sign-in's secrets never show either: every device code,
 /// authorization code, access token and refresh token the server issued, and the client
 /// secret, in `login` and in every connecting command at `-v`, `-vv` and `-vvv` (human and
-/// JSON), while short-lived access tokens make the runs refresh (concurrently) as they go.
+/// JSON). The access tokens live 2 s: the runs start (three at a time) once the login's token
+/// has expired, so they refresh concurrently, and a last `-vvv` pair runs after another
+/// expiry, so the most verbose trace always covers a refresh (mailtrip's runs got fast enough
+/// to finish inside one token lifetime).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_command_prints_oauth2_tokens_or_the_client_secret_at_any_verbosity() {
     use mailtrip::server::oauth::OAuthSettings;
     const CLIENT_SECRET: &str = "mailtrip-client-secret-7d2e";
+    let lifetime = std::time::Duration::from_secs(2);
     let server = util::server().await;
     server.oauth().set_settings(OAuthSettings {
-        access_token_lifetime: std::time::Duration::from_secs(2),
+        access_token_lifetime: lifetime,
         client_secret: Some(CLIENT_SECRET.to_string().into()),
         ..OAuthSettings::default()
     });
@@ -260,6 +264,12 @@ async fn no_command_prints_oauth2_tokens_or_the_client_secret_at_any_verbosity()
             }
         }
     }
+    for last in [
+        ["check", "-vvv", "--format", "human"],
+        ["verify", "-vvv", "--format", "json"],
+    ] {
+        runs.push(last.iter().map(|s| s.to_string()).collect());
+    }
     let run = |args: &[String]| {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = env
@@ -271,9 +281,12 @@ async fn no_command_prints_oauth2_tokens_or_the_client_secret_at_any_verbosity()
         (args.join(" "), code, stdout_and_stderr(&out))
     };
     let results = tokio::task::block_in_place(|| {
-        // Sign in first (sequentially), then everything else three at a time.
+        // Sign in first (sequentially), then, once the token has expired, everything else
+        // three at a time, then after another expiry the last two.
         let (logins, rest) = runs.split_at(3);
+        let (rest, last) = rest.split_at(rest.len() - 2);
         let mut results: Vec<_> = logins.iter().map(|a| run(a)).collect();
+        std::thread::sleep(lifetime);
         std::thread::scope(|s| {
             let handles: Vec<_> = rest
                 .chunks(rest.len().div_ceil(3))
@@ -283,6 +296,8 @@ async fn no_command_prints_oauth2_tokens_or_the_client_secret_at_any_verbosity()
                 results.extend(h.join().expect("runner"));
             }
         });
+        std::thread::sleep(lifetime);
+        results.extend(last.iter().map(|a| run(a)));
         results
     });
     let secrets = server.oauth().issued_secrets();
@@ -312,7 +327,7 @@ async fn no_command_prints_oauth2_tokens_or_the_client_secret_at_any_verbosity()
             what.contains("-vvv") && text.contains("refreshing the OAuth2 access token");
     }
     assert!(
-        server.oauth().stats().refreshes >= 1,
+        server.oauth().stats().refreshes >= 2,
         "{:?}",
         server.oauth().stats()
     );

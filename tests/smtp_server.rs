@@ -12,7 +12,7 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use mailtrip::server::{Faults, TestServer, gmail};
+use mailtrip::server::{Faults, ServerConfig, TestServer, gmail};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
@@ -318,7 +318,8 @@ async fn auth_reject_fault_is_written_verbatim_with_crlf() {
 
 #[tokio::test]
 async fn raw_conversation_exact_replies() {
-    let server = util::server().await;
+    // Strict: the 550 for an unknown user is what this checks.
+    let server = util::server_with(ServerConfig::default().strict_recipients()).await;
     let mut c = connect(server.smtp_addr()).await;
     assert_eq!(
         c.cmd(&format!("MAIL FROM:<{ALICE}>")).await,
@@ -424,7 +425,8 @@ async fn oversize_line_is_rejected_and_the_session_recovers() {
 
 #[tokio::test]
 async fn pipelined_transaction_with_dot_stuffing() -> TestResult {
-    let server = util::server().await;
+    // Strict: the 550 for an unknown user is what this checks.
+    let server = util::server_with(ServerConfig::default().strict_recipients()).await;
     let mut c = connect(server.smtp_addr()).await;
     c.ehlo().await;
     c.send(

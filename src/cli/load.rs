@@ -18,7 +18,7 @@ pub struct LoadArgs {
     #[command(flatten)]
     pub account: AccountArgs,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: OutputArgs<LoadFormat>,
     /// How many probes to send (default 100; unlimited with --duration alone).
     #[arg(long, value_name = "N")]
     pub probes: Option<u64>,
@@ -44,6 +44,10 @@ pub struct LoadArgs {
     /// send many messages: only for accounts and servers you own.
     #[arg(long)]
     pub i_own_this_account: bool,
+    /// Also write a self-contained HTML report here (latency histogram, latency over time
+    /// with losses marked, sends and arrivals per second; inline SVG, no network).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
     /// Poll instead of IDLE (benchmarks).
     #[arg(long, hide = true)]
     pub poll: bool,
@@ -69,12 +73,26 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     Ok(r)
 }
 
+/// What `load --format` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadFormat {
+    /// A summary: counts, throughput, latency percentiles, failures and cleanup.
+    Human,
+    /// The LoadReport as pretty JSON (`"schema": "mailtrip.load/1"`).
+    Json,
+}
+
+impl From<LoadFormat> for Format {
+    fn from(f: LoadFormat) -> Format {
+        match f {
+            LoadFormat::Human => Format::Human,
+            LoadFormat::Json => Format::Json,
+        }
+    }
+}
+
 pub async fn run(a: LoadArgs) -> ExitCode {
     super::init_logging(a.output.verbose);
-    if !matches!(a.output.format, Format::Human | Format::Json) {
-        eprintln!("mailtrip: load reports come in human or json format");
-        return ExitCode::from(super::EXIT_USAGE);
-    }
     // `--to-account a,b` names several target mailboxes; each is resolved like `check`'s.
     let names: Vec<Option<String>> = match &a.account.to_account {
         Some(list) => list
@@ -137,7 +155,8 @@ pub async fn run(a: LoadArgs) -> ExitCode {
         .timeout(a.timeout)
         .keep(a.keep)
         .i_own_this_account(a.i_own_this_account)
-        .force_poll(a.poll);
+        .force_poll(a.poll)
+        .timeline(a.html.is_some());
     if let Some(n) = a.smtp_connections {
         load = load.smtp_connections(n);
     }
@@ -172,18 +191,28 @@ pub async fn run(a: LoadArgs) -> ExitCode {
     };
     report.embedded = embedded;
     let text = match a.output.format {
-        Format::Json => match render::json(&report) {
+        LoadFormat::Json => match render::json(&report) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("mailtrip: rendering the report: {e}");
                 return ExitCode::from(2);
             }
         },
-        _ => render::human(&report, a.output.style()),
+        LoadFormat::Human => render::human(&report, a.output.style()),
     };
     if let Err(e) = super::emit(a.output.output.as_deref(), text.as_bytes()) {
         super::print_error(&e);
         return ExitCode::from(2);
+    }
+    if let Some(path) = &a.html {
+        let page = crate::render::load_html::html(&report);
+        if let Err(e) = crate::render::write_atomically(path, page.as_bytes()) {
+            eprintln!(
+                "mailtrip: writing the HTML report to {}: {e}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
     }
     let clean = report.lost == 0
         && report.duplicated == 0

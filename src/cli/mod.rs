@@ -17,10 +17,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args as ClapArgs, Parser, Subcommand};
+use clap::{Args as ClapArgs, CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::config::Overrides;
+use crate::render::nagios_range::Range;
 use crate::render::{Format, Style};
 
 /// Exit code for usage and configuration errors.
@@ -33,6 +34,39 @@ pub const EXIT_USAGE: u8 = 3;
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Args {
+    /// Parses the process's arguments like [`Parser::try_parse`], except that a `MAILTRIP_*`
+    /// variable set to the empty string counts as unset. CI systems pass an unset variable as
+    /// an empty one (GitHub Actions' `${{ vars.X }}`), and `""` is never a useful value.
+    pub fn try_parse_env() -> Result<Args, clap::Error> {
+        Self::try_parse_env_from(std::env::args_os())
+    }
+
+    /// [`Args::try_parse_env`] over the given arguments (the first is the program name).
+    pub fn try_parse_env_from<I, T>(args: I) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut cmd = without_empty_env(Args::command());
+        let mut matches = cmd.try_get_matches_from_mut(args)?;
+        Args::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+    }
+}
+
+/// Drops the `env = ...` source of every argument whose variable is set but empty, in every
+/// subcommand, so clap falls back to the next source as if it were unset.
+fn without_empty_env(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| v.is_empty());
+        if empty { arg.env(None) } else { arg }
+    })
+    .mut_subcommands(without_empty_env)
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,9 +95,10 @@ pub enum Command {
     /// that is not on loopback without --i-own-this-account.
     Load(Box<load::LoadArgs>),
     /// Run as a Prometheus exporter: probe each configured route every interval over kept
-    /// SMTP and IMAP (IDLE) connections and serve /metrics and /healthz.
+    /// SMTP and IMAP (IDLE) connections and serve /metrics, /probe?route=NAME (one probe per
+    /// scrape, blackbox-style), /readyz and /healthz.
     ///
-    /// Routes come from the config's [[routes]]; with none, the account the flags name is
+    /// Routes come from the config's `[[routes]]`; with none, the account the flags name is
     /// probed, and with no account at all one route on the embedded server (a demo).
     Monitor(Box<monitor::MonitorArgs>),
     /// Sign an account in with OAuth2 (Microsoft: a device code; Google: the browser) and keep
@@ -73,12 +108,25 @@ pub enum Command {
     Logout(Box<login::LogoutArgs>),
 }
 
-/// Output options shared by commands that produce a report.
+/// A subcommand's `--format` choices: a value enum of its own, so `--help` lists only the
+/// formats that subcommand renders, mapped onto the renderers' [`Format`]. Every one has
+/// `human`, the default.
+pub trait FormatChoice:
+    clap::ValueEnum + Clone + Copy + Send + Sync + std::fmt::Debug + Into<Format> + 'static
+{
+}
+
+impl<T> FormatChoice for T where
+    T: clap::ValueEnum + Clone + Copy + Send + Sync + std::fmt::Debug + Into<Format> + 'static
+{
+}
+
+/// Output options shared by commands that produce a report; `F` is the subcommand's formats.
 #[derive(Debug, Clone, ClapArgs)]
-pub struct OutputArgs {
+pub struct OutputArgs<F: FormatChoice = Format> {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: F,
     /// Colour: auto (terminal and no NO_COLOR), always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -100,7 +148,12 @@ pub enum ColorChoice {
     Never,
 }
 
-impl OutputArgs {
+impl<F: FormatChoice> OutputArgs<F> {
+    /// The chosen format, as the renderers know it.
+    pub fn kind(&self) -> Format {
+        self.format.into()
+    }
+
     /// Decides the style once: colour only for a terminal without NO_COLOR, unless forced.
     pub fn style(&self) -> Style {
         let color = match self.color {
@@ -116,7 +169,7 @@ impl OutputArgs {
 
     /// Progress goes to stderr only for people: human format, stderr a terminal, not quiet.
     pub fn show_progress(&self) -> bool {
-        self.format == Format::Human && !self.quiet && std::io::stderr().is_terminal()
+        self.kind() == Format::Human && !self.quiet && std::io::stderr().is_terminal()
     }
 }
 
@@ -141,6 +194,15 @@ pub struct AccountArgs {
     /// IMAP endpoint URL: imaps://HOST:993, imap+starttls://HOST:143 or imap://HOST:143 (port optional).
     #[arg(long, env = "MAILTRIP_IMAP")]
     pub imap: Option<String>,
+    /// Mail server for both SMTP and IMAP (Nagios -H): replaces the host of the --smtp and
+    /// --imap URLs (or the account's, or the preset's); alone, smtp+starttls://HOST:587 and
+    /// imaps://HOST:993.
+    #[arg(short = 'H', long, value_name = "HOST")]
+    pub hostname: Option<String>,
+    /// SMTP port (Nagios -p, as check_smtp): replaces the port of the SMTP URL; with -H alone,
+    /// 465 means smtps:// (implicit TLS).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
     /// Login name (defaults to the address).
     #[arg(long, env = "MAILTRIP_USER")]
     pub user: Option<String>,
@@ -216,6 +278,8 @@ impl AccountArgs {
             provider: self.provider.clone(),
             smtp: self.smtp.clone(),
             imap: self.imap.clone(),
+            host: self.hostname.clone(),
+            smtp_port: self.port,
             user: self.user.clone(),
             from: self.from.clone(),
             to: self.to.clone(),
@@ -230,15 +294,20 @@ pub struct CheckArgs {
     pub account: AccountArgs,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// How long to wait for delivery: 500ms, 20s, 2m.
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    /// How long to wait for delivery once SMTP accepted the probe (also caps each connect
+    /// and command): 500ms, 20s, 2m.
+    #[arg(short = 't', long, value_parser = parse_duration, default_value = "60s")]
     pub timeout: Duration,
-    /// Delivery slower than this is a warning (exit 1; Nagios WARNING).
-    #[arg(long, alias = "warn", value_parser = parse_duration)]
-    pub warning: Option<Duration>,
-    /// Delivery slower than this is a failure (exit 2; Nagios CRITICAL).
-    #[arg(long, value_parser = parse_duration)]
-    pub critical: Option<Duration>,
+    /// Delivery time range that is a warning (exit 1; Nagios WARNING): `10s` (slower than
+    /// 10 s), or a plugin range such as `10s:`, `~:10s`, `10s:20s`, `@10s:20s`.
+    #[arg(short = 'w', long, alias = "warn", value_name = "RANGE", allow_hyphen_values = true,
+          value_parser = clap::value_parser!(Range))]
+    pub warning: Option<Range>,
+    /// Delivery time range that is a failure (exit 2; Nagios CRITICAL); same syntax as
+    /// --warning.
+    #[arg(short = 'c', long, value_name = "RANGE", allow_hyphen_values = true,
+          value_parser = clap::value_parser!(Range))]
+    pub critical: Option<Range>,
     /// Leave the probe in the mailbox (no cleanup).
     #[arg(long)]
     pub keep: bool,
@@ -326,6 +395,44 @@ pub fn emit(path: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> 
     }
 }
 
+/// Exit code and output for a command line clap did not run: a usage error, or `--help` /
+/// `--version`. With `--format nagios` on the line the plugin guidelines apply: the problem is
+/// also an UNKNOWN line on stdout (Nagios reads only stdout), and help and version exit 3
+/// (UNKNOWN) as well, so a misconfigured check never shows OK.
+pub fn parse_failed(e: clap::Error) -> ExitCode {
+    let usage = e.use_stderr();
+    let nagios = nagios_requested(std::env::args_os().skip(1));
+    if nagios && usage {
+        let text = e.to_string();
+        let first = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("invalid command line");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let line = format!("{}\n", crate::render::nagios::unknown(first));
+        let _ = emit(None, line.as_bytes());
+    }
+    let _ = e.print();
+    if usage || nagios {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Whether the arguments ask for `--format nagios` (or `--format=nagios`).
+fn nagios_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut previous_was_format = false;
+    for a in args {
+        let a = a.to_string_lossy();
+        if a == "--format=nagios" || (previous_was_format && a == "nagios") {
+            return true;
+        }
+        previous_was_format = a == "--format";
+    }
+    false
+}
+
 /// Prints an error chain as `mailtrip: a: b: c` on stderr.
 pub fn print_error(err: &anyhow::Error) {
     eprintln!("mailtrip: {err:#}");
@@ -344,5 +451,20 @@ mod tests {
         assert!(parse_duration("2 weeks").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn issue_19_nagios_format_is_spotted_on_the_command_line() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(nagios_requested(
+            args(&["check", "--format", "nagios", "-V"]).into_iter()
+        ));
+        assert!(nagios_requested(
+            args(&["check", "--format=nagios"]).into_iter()
+        ));
+        assert!(!nagios_requested(
+            args(&["check", "--format", "json", "nagios"]).into_iter()
+        ));
+        assert!(!nagios_requested(args(&["check", "-V"]).into_iter()));
     }
 }

@@ -12,7 +12,9 @@ use clap::Args as ClapArgs;
 use crate::config::file::{self, Loaded};
 use crate::config::resolve::named_account;
 use crate::config::{Target, resolve};
-use crate::monitor::{DEFAULT_INTERVAL, DEFAULT_LISTEN, DEFAULT_TIMEOUT, Monitor, Route};
+use crate::monitor::{
+    DEFAULT_INTERVAL, DEFAULT_LISTEN, DEFAULT_PROBE_CONCURRENCY, DEFAULT_TIMEOUT, Monitor, Route,
+};
 use crate::server::TestServer;
 
 use super::{AccountArgs, parse_duration};
@@ -24,7 +26,7 @@ const EMBEDDED_INTERVAL: Duration = Duration::from_secs(10);
 pub struct MonitorArgs {
     #[command(flatten)]
     pub account: AccountArgs,
-    /// Serve /metrics and /healthz on HOST:PORT (port 0: any free port) [default: the
+    /// Serve /metrics, /probe, /readyz and /healthz on HOST:PORT (port 0: any free port) [default: the
     /// config's [monitor] listen, else 127.0.0.1:9599].
     #[arg(long, env = "MAILTRIP_LISTEN")]
     pub listen: Option<String>,
@@ -37,6 +39,15 @@ pub struct MonitorArgs {
     /// Don't delete this sender's stale probes (older than the timeout) at start and hourly.
     #[arg(long)]
     pub no_sweep: bool,
+    /// Probe only when Prometheus scrapes /probe?route=NAME (blackbox-style: Prometheus
+    /// schedules), never on an interval of our own.
+    #[arg(long)]
+    pub no_interval: bool,
+    /// How many /probe probes of one route may run at once; a scrape beyond that gets 429.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PROBE_CONCURRENCY,
+          value_parser = clap::builder::TypedValueParser::map(
+              clap::value_parser!(u16).range(1..), usize::from))]
+    pub probe_concurrency: usize,
     /// After a server refuses the password, wait this long before logging in again (doubling
     /// up to an hour while it keeps refusing): providers lock accounts that keep trying.
     #[arg(long, value_parser = super::parse_duration, default_value = "5m")]
@@ -75,7 +86,9 @@ pub async fn run(a: MonitorArgs) -> ExitCode {
     let monitor = Monitor::new(plan.routes.clone())
         .listen(plan.listen)
         .sweep(!a.no_sweep)
-        .auth_hold(a.auth_hold);
+        .auth_hold(a.auth_hold)
+        .interval_probes(!a.no_interval)
+        .probe_concurrency(a.probe_concurrency);
     let handle = match monitor.start().await {
         Ok(h) => h,
         Err(e) => {
@@ -87,16 +100,22 @@ pub async fn run(a: MonitorArgs) -> ExitCode {
         }
     };
     eprintln!(
-        "mailtrip monitor: listening on http://{}/metrics (and /healthz)",
+        "mailtrip monitor: listening on http://{}/metrics (and /probe?route=NAME, /readyz, \
+         /healthz)",
         handle.local_addr()
     );
     for n in &plan.notes {
         eprintln!("mailtrip monitor: {n}");
     }
     for r in &plan.routes {
+        let when = if a.no_interval {
+            format!("on /probe?route={} only", r.name)
+        } else {
+            format!("every {:.0?} (±10 %)", r.interval)
+        };
         eprintln!(
-            "mailtrip monitor: route {}: {} -> {} every {:.0?} (±10 %), timeout {:.0?}",
-            r.name, r.from.address, r.to.address, r.interval, r.timeout
+            "mailtrip monitor: route {}: {} -> {} {when}, timeout {:.0?}",
+            r.name, r.from.address, r.to.address, r.timeout
         );
     }
     #[cfg(unix)]

@@ -1,16 +1,18 @@
 //! `mailtrip server`: runs the embedded server until SIGINT/SIGTERM, printing one JSON line
 //! with every address, the CA file and the users, for another app's tests to read.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use rand::Rng;
+use secrecy::SecretString;
 
-use crate::render::server as banner;
-use crate::server::{Ports, Profile, ServerConfig, TestServer};
+use crate::render::server::{self as banner, HttpLine};
+use crate::server::http::{HttpAuth, HttpConfig, HttpServer, Router};
+use crate::server::{FaultSpec, Ports, Profile, Recipients, ServerConfig, TestServer};
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct ServerArgs {
@@ -39,6 +41,28 @@ pub struct ServerArgs {
     /// Write the generated CA certificate (PEM) here (default: a file in the temp dir).
     #[arg(long, value_name = "FILE")]
     pub ca_out: Option<PathBuf>,
+    /// Refuse mail for undeclared addresses (550 5.1.1) instead of catching all of it.
+    #[arg(long)]
+    pub strict_recipients: bool,
+    /// Port of the HTTP API and web view (default: an ephemeral one, printed).
+    #[arg(long, value_name = "N")]
+    pub http_port: Option<u16>,
+    /// Require HTTP Basic credentials for the API and web view. With --allow-remote and
+    /// without this, a token is generated and printed once on stderr.
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        env = "MAILTRIP_HTTP_AUTH",
+        hide_env_values = true
+    )]
+    pub http_auth: Option<String>,
+    /// Inject a fault: KEY or KEY=VALUE, repeatable (greylist, delivery_delay=2s,
+    /// junk_rule=SPAM, drop_percent=10, ...; every key is in docs/api.md).
+    #[arg(long = "fault", value_name = "KEY[=VALUE]")]
+    pub faults: Vec<String>,
+    /// Faults from a TOML file of the same keys; --fault flags override it.
+    #[arg(long = "faults", value_name = "FILE")]
+    pub faults_file: Option<PathBuf>,
     /// More logging on stderr (-vv shows the wire, with secrets redacted).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -88,6 +112,39 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     if users.is_empty() {
         users.push(("demo@mailtrip.localhost".to_string(), demo_password()));
     }
+    let faults = fault_spec(&args)?;
+    // Beyond loopback the HTTP side always wants credentials; without --http-auth a token
+    // is made up (and printed once on stderr, never in the JSON line).
+    let (http_auth, token) = match (&args.http_auth, args.allow_remote) {
+        (Some(pair), _) => {
+            let (user, password) = pair
+                .split_once(':')
+                .filter(|(u, p)| !u.is_empty() && !p.is_empty())
+                .context("--http-auth: expected USER:PASSWORD")?;
+            let auth = HttpAuth::Basic {
+                user: user.to_string(),
+                password: SecretString::from(password.to_string()),
+            };
+            (auth, None)
+        }
+        (None, true) => {
+            let token = demo_password() + &demo_password();
+            let auth = HttpAuth::Basic {
+                user: "mailtrip".to_string(),
+                password: SecretString::from(token.clone()),
+            };
+            (auth, Some(token))
+        }
+        (None, false) => (HttpAuth::None, None),
+    };
+    // A shared box's auto-created mailboxes open with the HTTP secret, not with any password.
+    let recipients = match (&http_auth, args.strict_recipients, args.allow_remote) {
+        (_, true, _) => Recipients::Strict,
+        (HttpAuth::Basic { password, .. }, false, true) => {
+            Recipients::CatchAllWithPassword(password.clone())
+        }
+        _ => Recipients::CatchAll,
+    };
     let mut config = ServerConfig {
         bind: args.bind,
         ports: Ports {
@@ -101,6 +158,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             ProfileArg::Standard => Profile::Standard,
             ProfileArg::Gmail => Profile::Gmail,
         },
+        faults: faults.to_faults().context("--fault / --faults")?,
+        recipients,
         ..ServerConfig::default()
     };
     for (a, p) in &users {
@@ -114,14 +173,44 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     });
     std::fs::write(&ca_path, server.ca_pem())
         .with_context(|| format!("writing the CA certificate to {}", ca_path.display()))?;
-    banner::announce(&server, &ca_path, &users)?;
+    let http_addr = SocketAddr::new(args.bind, args.http_port.unwrap_or(0));
+    let http = HttpServer::start(
+        &server,
+        HttpConfig {
+            addr: http_addr,
+            auth: http_auth.clone(),
+            extra: Router::default(),
+        },
+    )
+    .await
+    .with_context(|| format!("binding the HTTP API on {http_addr}"))?;
+    let line = HttpLine {
+        server: &http,
+        auth: &http_auth,
+        token: token.as_deref(),
+    };
+    banner::announce(&server, &ca_path, &users, &line)?;
 
     wait_for_signal().await?;
+    http.shutdown().await;
     server.shutdown().await;
     if args.ca_out.is_none() {
         let _ = std::fs::remove_file(&ca_path);
     }
     Ok(())
+}
+
+/// The faults of `--faults FILE` overridden by each `--fault`.
+fn fault_spec(args: &ServerArgs) -> anyhow::Result<FaultSpec> {
+    let mut spec = FaultSpec::default();
+    if let Some(path) = &args.faults_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --faults {}", path.display()))?;
+        spec =
+            FaultSpec::from_toml(&text).with_context(|| format!("--faults {}", path.display()))?;
+    }
+    let flags = FaultSpec::from_assignments(&args.faults).context("--fault")?;
+    Ok(spec.overridden_by(flags))
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -17,7 +17,7 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub account: AccountArgs,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: OutputArgs<SweepFormat>,
     /// Only probes sent longer ago than this: 1d, 12h, 30m.
     #[arg(long, value_parser = super::parse_duration)]
     pub older_than: Option<Duration>,
@@ -29,12 +29,26 @@ pub struct SweepArgs {
     pub yes: bool,
 }
 
+/// What `sweep --format` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SweepFormat {
+    /// The leftover probes, one line each, then what was deleted.
+    Human,
+    /// The SweepReport as one JSON object.
+    Json,
+}
+
+impl From<SweepFormat> for Format {
+    fn from(f: SweepFormat) -> Format {
+        match f {
+            SweepFormat::Human => Format::Human,
+            SweepFormat::Json => Format::Json,
+        }
+    }
+}
+
 pub async fn run(a: SweepArgs) -> ExitCode {
     super::init_logging(a.output.verbose);
-    if !matches!(a.output.format, Format::Human | Format::Json) {
-        eprintln!("mailtrip: sweep prints human or json only");
-        return ExitCode::from(super::EXIT_USAGE);
-    }
     let mut o = a.account.overrides();
     if o.smtp.is_none() && o.imap.is_some() && o.provider.is_none() {
         // Sweeping needs no SMTP server.
@@ -56,8 +70,9 @@ pub async fn run(a: SweepArgs) -> ExitCode {
         Err(d) => return failed(&d),
     };
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let delete =
-        !report.found.is_empty() && !a.dry_run && (a.yes || (interactive && confirm(&report)));
+    // Asked at the terminal: the list is shown there once, before the question.
+    let asked = !report.found.is_empty() && !a.dry_run && !a.yes && interactive;
+    let delete = !report.found.is_empty() && !a.dry_run && (a.yes || (asked && confirm(&report)));
     if !report.found.is_empty() && !a.dry_run && !a.yes && !interactive {
         report.warnings.push(
             "no terminal to confirm and no --yes: listed only, nothing deleted (as with --dry-run)"
@@ -71,14 +86,30 @@ pub async fn run(a: SweepArgs) -> ExitCode {
         };
     }
     let text = match a.output.format {
-        Format::Json => match serde_json::to_string(&report) {
+        SweepFormat::Json => match serde_json::to_string(&report) {
             Ok(j) => format!("{j}\n"),
             Err(e) => {
                 eprintln!("mailtrip: rendering the sweep: {e}");
                 return ExitCode::from(2);
             }
         },
-        _ => human(&report),
+        SweepFormat::Human => {
+            // After the prompt, a terminal reader already has the list: print the outcome.
+            let to_terminal = a
+                .output
+                .output
+                .as_ref()
+                .is_none_or(|p| p.as_os_str() == "-")
+                && std::io::stdout().is_terminal();
+            let shown = asked && to_terminal;
+            let mut text = if shown {
+                String::new()
+            } else {
+                listing(&report)
+            };
+            text.push_str(&outcome(&report, asked && !delete));
+            text
+        }
     };
     if let Err(e) = super::emit(a.output.output.as_deref(), text.as_bytes()) {
         super::print_error(&e);
@@ -96,9 +127,9 @@ fn failed(d: &crate::diagnose::Diagnosis) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Asks on the terminal; anything but y/yes is a no.
+/// Shows the list and asks on the terminal; anything but y/yes is a no.
 fn confirm(r: &SweepReport) -> bool {
-    eprint!("{}", human(r));
+    eprint!("{}", listing(r));
     eprint!(
         "delete these {} message{}? [y/N] ",
         r.found.len(),
@@ -112,7 +143,8 @@ fn confirm(r: &SweepReport) -> bool {
     matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
-fn human(r: &SweepReport) -> String {
+/// The header and one line per leftover probe.
+fn listing(r: &SweepReport) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(
@@ -135,8 +167,17 @@ fn human(r: &SweepReport) -> String {
             l.subject
         );
     }
+    s
+}
+
+/// What was deleted (or why nothing was), then the warnings. `declined`: the prompt got a no.
+fn outcome(r: &SweepReport, declined: bool) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
     if !r.dry_run {
         let _ = writeln!(s, "deleted {}", r.deleted);
+    } else if declined {
+        let _ = writeln!(s, "nothing deleted (not confirmed)");
     } else if !r.found.is_empty() {
         let _ = writeln!(s, "nothing deleted (dry run)");
     }

@@ -22,10 +22,37 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub account: AccountArgs,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: OutputArgs<VerifyFormat>,
     /// Longest wait for each connect, handshake or command: 500ms, 15s, 1m.
-    #[arg(long, value_parser = super::parse_duration, default_value = "15s")]
+    #[arg(short = 't', long, value_parser = super::parse_duration, default_value = "15s")]
     pub timeout: Duration,
+}
+
+/// What `verify --format` offers: the same five as `check`, over the VerifyReport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyFormat {
+    /// One line per step of each protocol, then the certificate, capabilities and folders.
+    Human,
+    /// The VerifyReport as one JSON object (`"schema": 1`).
+    Json,
+    /// JUnit XML: one testcase per step that ran (smtp.connect … imap.auth), for CI reports.
+    Junit,
+    /// One Nagios/Icinga plugin line with per-step timings and certificate days; exit 0/1/2/3.
+    Nagios,
+    /// Prometheus text exposition (mailtrip_verify_*), for node_exporter's textfile collector.
+    Prometheus,
+}
+
+impl From<VerifyFormat> for Format {
+    fn from(f: VerifyFormat) -> Format {
+        match f {
+            VerifyFormat::Human => Format::Human,
+            VerifyFormat::Json => Format::Json,
+            VerifyFormat::Junit => Format::Junit,
+            VerifyFormat::Nagios => Format::Nagios,
+            VerifyFormat::Prometheus => Format::Prometheus,
+        }
+    }
 }
 
 pub async fn run(a: VerifyArgs) -> ExitCode {
@@ -72,7 +99,7 @@ pub async fn run(a: VerifyArgs) -> ExitCode {
         s.shutdown().await;
     }
     let mut bytes = Vec::new();
-    if let Err(e) = renderer(a.output.format, a.output.style()).render(&report, &mut bytes) {
+    if let Err(e) = renderer(a.output.kind(), a.output.style()).render(&report, &mut bytes) {
         eprintln!("mailtrip: rendering the report: {e}");
         return ExitCode::from(2);
     }
@@ -84,8 +111,8 @@ pub async fn run(a: VerifyArgs) -> ExitCode {
 }
 
 /// A usage or configuration error: exit 3, in Nagios's own words when it is reading.
-fn usage_error(out: &OutputArgs, message: &str) -> ExitCode {
-    if out.format == Format::Nagios {
+fn usage_error(out: &OutputArgs<VerifyFormat>, message: &str) -> ExitCode {
+    if out.kind() == Format::Nagios {
         let line = format!("{}\n", nagios::unknown(message));
         let _ = super::emit(out.output.as_deref(), line.as_bytes());
     }

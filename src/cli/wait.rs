@@ -118,13 +118,16 @@ pub async fn run(a: WaitArgs) -> ExitCode {
     super::init_logging(a.verbose);
     let extract = match a.extract.as_deref().map(str::parse::<Extract>).transpose() {
         Ok(e) => e,
-        Err(e) => return usage(&format!("--extract: {e}")),
+        Err(e) => return usage(&format!("--extract: {:#}", anyhow::Error::from(e))),
     };
     let (account, _) = match accounts(&mailbox_overrides(&a), "wait") {
         Ok(x) => x,
         Err(e) => return usage(&e),
     };
+    // Without --since only mail arriving after the start matches, as documented: the ready
+    // line on stderr is the script's cue to make its app send.
     let mut wait = Wait::new(account)
+        .look_back(Duration::ZERO)
         .folder(a.folder.clone())
         .timeout(a.timeout)
         .delete(a.delete);
@@ -241,6 +244,14 @@ fn human(m: &Message) -> String {
     }
     for l in &m.links {
         let _ = writeln!(s, "  link:    {l}");
+    }
+    for a in &m.attachments {
+        let name = a.name.as_deref().unwrap_or("(unnamed)");
+        let _ = writeln!(
+            s,
+            "  attachment: {name} ({}, {} bytes)",
+            a.content_type, a.size
+        );
     }
     if m.deleted {
         let _ = writeln!(s, "  deleted: yes");

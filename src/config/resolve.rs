@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::file::{self, AccountSpec};
 use super::secret::SecretSource;
@@ -20,6 +20,11 @@ pub struct Overrides {
     pub provider: Option<String>,
     pub smtp: Option<String>,
     pub imap: Option<String>,
+    /// `-H HOST`: replaces the host of both endpoints (alone: `smtp+starttls://HOST:587` and
+    /// `imaps://HOST:993`).
+    pub host: Option<String>,
+    /// `-p PORT`: replaces the SMTP endpoint's port (alone with `-H`, 465 means `smtps://`).
+    pub smtp_port: Option<u16>,
     pub user: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -64,6 +69,7 @@ impl Overrides {
             || self.provider.is_some()
             || self.smtp.is_some()
             || self.imap.is_some()
+            || self.host.is_some()
             || self.user.is_some()
             || self.from.is_some()
     }
@@ -190,15 +196,38 @@ fn build(
         })?),
         None => None,
     };
+    let host = o
+        .and_then(|o| o.host.as_deref())
+        .map(host_flag)
+        .transpose()?;
+    let smtp_port = o.and_then(|o| o.smtp_port);
     let endpoint = |flag: Option<String>,
                     file: &Option<String>,
                     preset_url: Option<&str>,
                     proto| {
         let url = flag
             .or_else(|| file.clone())
-            .or_else(|| preset_url.filter(|u| !u.is_empty()).map(str::to_string));
+            .or_else(|| preset_url.filter(|u| !u.is_empty()).map(str::to_string))
+            .or_else(|| {
+                let scheme = match proto {
+                    Protocol::Smtp if smtp_port == Some(465) => "smtps",
+                    Protocol::Smtp => "smtp+starttls",
+                    Protocol::Imap => "imaps",
+                };
+                host.as_ref()
+                    .map(|h| format!("{scheme}://{}", bracketed(h)))
+            });
         match url {
-            Some(u) => Endpoint::parse_for(&u, proto).map_err(ConfigError::Endpoint),
+            Some(u) => {
+                let mut ep = Endpoint::parse_for(&u, proto).map_err(ConfigError::Endpoint)?;
+                if let Some(h) = &host {
+                    ep.host = h.clone();
+                }
+                if let (Protocol::Smtp, Some(p)) = (proto, smtp_port) {
+                    ep.port = p;
+                }
+                Ok(ep)
+            }
             None => Err(ConfigError::Invalid(format!(
                 "{label}: no {} server; give --{} URL or --provider NAME (see `mailtrip providers`)",
                 match proto {
@@ -266,6 +295,22 @@ fn build(
             }
         },
     };
+    let credential = match (credential, preset) {
+        (Credential::Password(p), Some(preset)) if providers::groups_app_passwords(preset) => {
+            match providers::ungroup_app_password(p.expose_secret()) {
+                Some(plain) => {
+                    tracing::info!(
+                        "{label}: removed the spaces from the {} app password (shown as four \
+                         groups of four letters; the servers accept only the 16 letters)",
+                        preset.display
+                    );
+                    Credential::Password(SecretString::from(plain))
+                }
+                None => Credential::Password(p),
+            }
+        }
+        (c, _) => c,
+    };
     let allow_plaintext =
         o.is_some_and(|o| o.allow_plaintext) || spec.allow_plaintext.unwrap_or(false);
     for ep in [&smtp, &imap] {
@@ -290,6 +335,34 @@ fn build(
         provider: preset.map(|p| p.name.to_string()),
         expunge_archives: preset.is_some_and(|p| p.expunge_archives),
     })
+}
+
+/// Checks `-H`'s value is a bare host name or IP address (IPv6 with or without brackets).
+fn host_flag(host: &str) -> Result<String, ConfigError> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let name_ok = !bare.is_empty()
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if name_ok || bare.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(bare.to_string());
+    }
+    Err(ConfigError::Invalid(format!(
+        "-H/--hostname {host:?} is not a host name or IP address (give the SMTP port with -p \
+         and other ports in --smtp/--imap URLs)"
+    )))
+}
+
+/// A host as a URL holds it: IPv6 addresses in brackets.
+fn bracketed(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
 }
 
 /// Asks for the password on the terminal without echoing it.
@@ -403,5 +476,61 @@ mod tests {
         };
         let e = build(None, &spec, None).expect_err("plaintext");
         assert!(e.to_string().contains("--allow-plaintext"), "{e}");
+    }
+
+    /// Issue 19: `-H` replaces the host of both endpoints and `-p` the SMTP port, keeping the
+    /// schemes; alone, `-H` means STARTTLS submission and implicit-TLS IMAP.
+    #[test]
+    fn issue_19_hostname_and_port_flags() {
+        let spec = AccountSpec {
+            smtp: Some("smtps://old.example.com:465".into()),
+            imap: Some("imap+starttls://old.example.com:1143".into()),
+            address: Some("a@example.com".into()),
+            password: Some("pw".into()),
+            ..Default::default()
+        };
+        let o = Overrides {
+            host: Some("mail.example.net".into()),
+            smtp_port: Some(2465),
+            ..Default::default()
+        };
+        let a = build(None, &spec, Some(&o)).expect("builds");
+        assert_eq!(a.smtp.to_string(), "smtps://mail.example.net:2465");
+        assert_eq!(a.imap.to_string(), "imap+starttls://mail.example.net:1143");
+
+        let bare = AccountSpec {
+            smtp: None,
+            imap: None,
+            ..spec.clone()
+        };
+        let a = build(None, &bare, Some(&o)).expect("builds");
+        assert_eq!(a.smtp.to_string(), "smtp+starttls://mail.example.net:2465");
+        assert_eq!(a.imap.to_string(), "imaps://mail.example.net:993");
+        let o465 = Overrides {
+            smtp_port: Some(465),
+            ..o.clone()
+        };
+        let a = build(None, &bare, Some(&o465)).expect("builds");
+        assert_eq!(a.smtp.to_string(), "smtps://mail.example.net:465");
+        let v6 = Overrides {
+            host: Some("::1".into()),
+            ..Default::default()
+        };
+        let a = build(None, &bare, Some(&v6)).expect("builds");
+        assert_eq!(a.imap.to_string(), "imaps://[::1]:993");
+
+        for bad in [
+            "mail.example.net:587",
+            "smtps://mail.example.net",
+            "",
+            "a b",
+        ] {
+            let o = Overrides {
+                host: Some(bad.into()),
+                ..Default::default()
+            };
+            let e = build(None, &spec, Some(&o)).expect_err(bad);
+            assert!(e.to_string().contains("-H/--hostname"), "{bad}: {e}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 mod report;
 mod send;
+pub mod timeline;
 pub(crate) mod watch;
 
 use std::collections::{HashMap, VecDeque};
@@ -27,6 +28,7 @@ use crate::report::Phase;
 pub use report::{
     Cleanup, FailureCount, Harness, LOAD_SCHEMA, Latency, LoadProgress, LoadReport, Settings,
 };
+pub use timeline::Timeline;
 
 /// Default per-probe delivery deadline.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -113,6 +115,7 @@ pub struct Load {
     keep: bool,
     i_own_this_account: bool,
     force_poll: bool,
+    timeline: bool,
     run_id: Option<String>,
     progress: Option<ProgressFn>,
     delivered: Option<DeliveredFn>,
@@ -147,6 +150,7 @@ impl Load {
             keep: false,
             i_own_this_account: false,
             force_poll: false,
+            timeline: false,
             run_id: None,
             progress: None,
             delivered: None,
@@ -207,6 +211,13 @@ impl Load {
     #[doc(hidden)]
     pub fn force_poll(mut self, yes: bool) -> Load {
         self.force_poll = yes;
+        self
+    }
+
+    /// Records what happened over time (sends, arrivals, losses per second; each probe's
+    /// latency) into [`LoadReport::timeline`], for `--html`.
+    pub fn timeline(mut self, yes: bool) -> Load {
+        self.timeline = yes;
         self
     }
 
@@ -321,6 +332,13 @@ impl Load {
                 sent_marks.push((i, mark));
             }
         }
+        // With no target in the sender's own mailbox, its Sent copies (Gmail files one per
+        // probe) are noted on the sender's account instead.
+        let mut sender_mark = None;
+        let same = |t: &Account| t.user == self.from.user && t.imap == self.from.imap;
+        if !self.targets.iter().any(same) {
+            sender_mark = watch::sender_sent_mark(&self.from, step).await;
+        }
         let idle = watchers.iter().all(|w| w.uses_idle());
 
         // 2. One SMTP connection before starting the clock: a bad password is a setup error.
@@ -337,6 +355,9 @@ impl Load {
             .collect();
 
         let started = Instant::now();
+        if self.timeline {
+            shared.lock().timeline = Some(timeline::Recorder::new(started));
+        }
         let ticker = self.progress.clone().map(|p| {
             let shared = shared.clone();
             let mut stop = stop_rx.clone();
@@ -449,6 +470,9 @@ impl Load {
             for (i, mark) in &sent_marks {
                 watch::cleanup_sent(&self.targets[*i], mark, &shared, step, &mut cleanup).await;
             }
+            if let Some(mark) = &sender_mark {
+                watch::cleanup_sent(&self.from, mark, &shared, step, &mut cleanup).await;
+            }
         }
         for w in &mut finished {
             if let Some(e) = w.last_error.take() {
@@ -551,6 +575,7 @@ impl Load {
             cleanup: p.cleanup,
             lost_probes,
             harness: harness(st.attempted, &st.rss_samples),
+            timeline: st.timeline.as_ref().map(|t| t.finish(&st.histogram)),
             warnings: p.warnings,
         }
     }
@@ -613,6 +638,8 @@ struct State {
     failures: HashMap<Code, (u64, String)>,
     sending_done: bool,
     rss_samples: Vec<(u64, f64)>,
+    /// Recorded when [`Load::timeline`] asked for it.
+    timeline: Option<timeline::Recorder>,
 }
 
 impl Shared {
@@ -635,6 +662,7 @@ impl Shared {
                 failures: HashMap::new(),
                 sending_done: false,
                 rss_samples: Vec::new(),
+                timeline: None,
             }),
             changed: Notify::new(),
             delivered_hook,
@@ -702,6 +730,9 @@ impl Shared {
         if let Some(p) = st.probes.get_mut(&tag) {
             p.accepted = true;
         }
+        if let Some(t) = &mut st.timeline {
+            t.sent(Instant::now());
+        }
     }
 
     /// Counts a probe that never got to the server or was refused; `tag` when registered.
@@ -721,11 +752,17 @@ impl Shared {
                 if p.lost {
                     p.lost = false;
                     st.lost -= 1;
+                    if let Some(t) = &mut st.timeline {
+                        t.unlost(p.sent_at);
+                    }
                 }
             }
             None => st.attempted += 1,
         }
         st.send_failed += 1;
+        if let Some(t) = &mut st.timeline {
+            t.failed(Instant::now());
+        }
         let example = match &d.server_text {
             Some(t) => format!("{} ({})", d.summary, t.replace('\n', " ")),
             None => d.summary.clone(),
@@ -765,6 +802,9 @@ impl Shared {
                     let us = now.saturating_duration_since(p.sent_at).as_micros();
                     let _ = st.histogram.record((us as u64).max(1));
                     p.permit = None;
+                    if let Some(t) = &mut st.timeline {
+                        t.delivered(p.sent_at, now);
+                    }
                 }
                 if self.delivered_hook.is_some() {
                     events.push((tag, uid, first));
@@ -830,6 +870,9 @@ async fn reap(shared: Arc<Shared>) {
                     p.lost = true;
                     p.permit = None;
                     st.lost += 1;
+                    if let Some(t) = &mut st.timeline {
+                        t.lost(p.sent_at);
+                    }
                 }
             }
             if st.sending_done && st.in_flight() == 0 {

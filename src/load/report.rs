@@ -57,6 +57,9 @@ pub struct LoadReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub harness: Option<Harness>,
     pub warnings: Vec<String>,
+    /// Sends, arrivals and losses over time, when [`super::Load::timeline`] asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<super::Timeline>,
 }
 
 /// What the run was asked to do.

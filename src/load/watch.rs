@@ -493,6 +493,25 @@ impl Watcher {
     }
 }
 
+/// The sender's Sent folder and its UIDNEXT, over a connection of its own (logged out
+/// again), for a run whose targets are all other mailboxes: the sender's server may still
+/// file a copy of every probe there, as Gmail does. `None` when there is no `\Sent` folder
+/// or the server will not say.
+pub(crate) async fn sender_sent_mark(from: &Account, step: Duration) -> Option<SentMark> {
+    let (mut session, _) = imap::connect(from, step, None).await.ok()?;
+    let folders = imap::folders(&mut session, step).await.ok();
+    let folder = folders.and_then(|f| f.sent);
+    let uid = match &folder {
+        Some(sent) => imap::uid_next(&mut session, sent, step).await.ok(),
+        None => None,
+    };
+    imap::logout(Some(session)).await;
+    Some(SentMark {
+        folder: folder?,
+        uid: uid?,
+    })
+}
+
 /// Deletes the copies the server filed in the sender's Sent folder, found by tag above the
 /// mark, over a fresh connection.
 pub(super) async fn cleanup_sent(

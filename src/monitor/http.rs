@@ -1,5 +1,7 @@
-//! The monitor's HTTP side on hyper's HTTP/1 server: `GET /metrics` (OpenMetrics text) and
-//! `GET /healthz` (200 while the process runs); anything else is 404 or 405.
+//! The monitor's HTTP side on hyper's HTTP/1 server: `GET /metrics` (OpenMetrics text),
+//! `GET /probe?route=NAME` (one probe during the scrape), `GET /readyz` (200 only while every
+//! route's last probe reached the inbox) and `GET /healthz` (200 while the process runs);
+//! anything else is 404 or 405.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::metrics::Metrics;
+use super::{Ctx, blackbox};
 
 /// The content type of OpenMetrics text exposition.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -25,7 +27,7 @@ pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; char
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves until `stop` turns true; open connections get a second to finish.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {
@@ -39,12 +41,12 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, mut stop: watch
             },
             _ = stop.changed() => return,
         };
-        let metrics = metrics.clone();
+        let ctx = ctx.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let metrics = metrics.clone();
-                async move { Ok::<_, Infallible>(respond(&metrics, &req)) }
+                let ctx = ctx.clone();
+                async move { Ok::<_, Infallible>(respond(&ctx, &req).await) }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -66,29 +68,61 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, mut stop: watch
     }
 }
 
-fn respond(metrics: &Metrics, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn respond(ctx: &Arc<Ctx>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
-    let known = matches!(path, "/metrics" | "/healthz" | "/");
-    if known && req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n".into());
+    // A HEAD must not send a probe: /probe is GET only.
+    let allowed = match path {
+        "/metrics" | "/healthz" | "/readyz" | "/" => "GET, HEAD",
+        "/probe" => "GET",
+        _ => "",
+    };
+    let method_ok =
+        req.method() == Method::GET || (req.method() == Method::HEAD && allowed.contains("HEAD"));
+    if !allowed.is_empty() && !method_ok {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, format!("only {allowed}\n"));
         r.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            .insert(ALLOW, HeaderValue::from_static(allowed));
         return r;
     }
     match path {
-        "/metrics" => {
-            let mut r = Response::new(Full::new(Bytes::from(metrics.encode())));
-            r.headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
-            r
+        "/metrics" => openmetrics(ctx.metrics.encode()),
+        "/probe" => {
+            let header = req
+                .headers()
+                .get(blackbox::SCRAPE_TIMEOUT_HEADER)
+                .map(|v| v.as_bytes());
+            let answer = blackbox::probe(ctx, req.uri().query(), header).await;
+            if answer.status == StatusCode::OK {
+                openmetrics(answer.body)
+            } else {
+                text(answer.status, answer.body)
+            }
         }
         "/healthz" => text(StatusCode::OK, "ok\n".into()),
+        "/readyz" => {
+            let (ready, body) = ctx.last.readiness(&ctx.routes);
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            text(status, body)
+        }
         "/" => text(
             StatusCode::OK,
-            "mailtrip monitor: /metrics (OpenMetrics), /healthz\n".into(),
+            "mailtrip monitor: /metrics (OpenMetrics), /probe?route=NAME (one probe, \
+             blackbox-style), /readyz (each route's last probe), /healthz (process alive)\n"
+                .into(),
         ),
         _ => text(StatusCode::NOT_FOUND, "not found: try /metrics\n".into()),
     }
+}
+
+fn openmetrics(body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
+    r
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

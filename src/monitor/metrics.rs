@@ -87,6 +87,7 @@ pub struct Metrics {
     pub watch_up: Family<FolderLabels, Gauge>,
     pub watch_reconnects: Family<FolderLabels, Counter>,
     pub swept: Family<MailboxLabel, Counter>,
+    pub cert_expiry: Family<RouteLabel, Gauge<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -106,6 +107,7 @@ impl Metrics {
             watch_up: Family::default(),
             watch_reconnects: Family::default(),
             swept: Family::default(),
+            cert_expiry: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -173,6 +175,12 @@ impl Metrics {
             "mailtrip_monitor_swept",
             "Stale probes of earlier runs deleted by the start-up and hourly sweeps",
             m.swept.clone(),
+        );
+        r.register(
+            "mailtrip_monitor_earliest_cert_expiry_timestamp_seconds",
+            "Unix time when the first of the route's SMTP and IMAP server certificates expires \
+             (leaf certificates, read at start and hourly; absent without TLS or until read)",
+            m.cert_expiry.clone(),
         );
         for route in routes {
             let l = RouteLabel {

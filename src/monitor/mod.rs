@@ -1,9 +1,13 @@
 //! [`Monitor`]: a long-running exporter. Each [`Route`] (a sender and a mailbox) is probed
 //! every interval (±10 % jitter) over ONE kept SMTP connection per sender, while ONE IMAP
 //! connection per watched folder IDLEs and matches every outstanding probe; `/metrics` serves
-//! OpenMetrics text. Layout: `table` (probes by tag), `sender` (kept SMTP connections),
-//! `metrics`, `http` (hyper).
+//! OpenMetrics text, and `/probe?route=NAME` runs one probe during a scrape. Layout: `table`
+//! (probes by tag), `sender` (kept SMTP connections), `metrics`, `http` (hyper), `blackbox`
+//! (`/probe`), `health` (`/readyz`), `certs` (the certificate-expiry gauge).
 
+mod blackbox;
+mod certs;
+mod health;
 mod http;
 mod metrics;
 mod sender;
@@ -15,7 +19,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
@@ -45,6 +49,8 @@ const RECONNECT_MAX: Duration = Duration::from_secs(60);
 pub const DEFAULT_AUTH_HOLD: Duration = Duration::from_secs(300);
 /// How often the stale-probe sweep runs after the one at start.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// Default number of `/probe` probes of one route that may run at once.
+pub const DEFAULT_PROBE_CONCURRENCY: usize = 1;
 
 /// One monitored path: probes from `from` to `to`'s mailbox.
 #[derive(Debug, Clone)]
@@ -85,6 +91,57 @@ impl Route {
         self.timeout
             .clamp(Duration::from_secs(1), Duration::from_secs(30))
     }
+}
+
+/// What one probe may spend: the delivery wait, the limit of each SMTP command, and for a
+/// `/probe` scrape a deadline for the whole probe (the answer must beat Prometheus' timeout).
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    timeout: Duration,
+    step: Duration,
+    deadline: Option<Instant>,
+}
+
+impl Budget {
+    /// An interval probe: the route's timeout, no overall deadline.
+    fn scheduled(route: &Route) -> Budget {
+        Budget {
+            timeout: route.timeout,
+            step: route.step(),
+            deadline: None,
+        }
+    }
+
+    /// A probe that must end within `limit` (capped by the route's timeout).
+    fn within(route: &Route, limit: Duration) -> Budget {
+        let limit = limit.min(route.timeout);
+        Budget {
+            timeout: limit,
+            step: route.step(),
+            deadline: Some(Instant::now() + limit),
+        }
+    }
+
+    /// `from + d`, but not past the deadline.
+    fn until(&self, from: Instant, d: Duration) -> Instant {
+        let t = from + d;
+        self.deadline.map_or(t, |dl| t.min(dl))
+    }
+
+    /// Whether the deadline (if any) has passed.
+    fn spent(&self) -> bool {
+        self.deadline.is_some_and(|dl| Instant::now() >= dl)
+    }
+}
+
+/// What one probe found: the verdict, the failure if any, and the phases it timed.
+#[derive(Debug)]
+struct Outcome {
+    verdict: Verdict,
+    failure: Option<Failure>,
+    /// Seconds per phase, in the order the phases ended.
+    phases: Vec<(Phase, f64)>,
+    took: Duration,
 }
 
 /// Why a monitor could not start.
@@ -132,6 +189,8 @@ pub struct Monitor {
     sweep: bool,
     run_id: Option<String>,
     auth_hold: Duration,
+    interval_probes: bool,
+    probe_concurrency: usize,
 }
 
 /// Everything the background tasks share.
@@ -144,6 +203,11 @@ struct Ctx {
     metrics: Arc<Metrics>,
     run_id: String,
     auth_hold: Duration,
+    /// Per route: the `/probe` probes allowed to run at once.
+    probe_slots: Vec<Arc<Semaphore>>,
+    probe_concurrency: usize,
+    /// Per route: the last finished probe, for `/readyz`.
+    last: health::Outcomes,
 }
 
 /// A running monitor: where it listens, its metrics, and how to stop it.
@@ -176,7 +240,23 @@ impl Monitor {
             sweep: true,
             run_id: None,
             auth_hold: DEFAULT_AUTH_HOLD,
+            interval_probes: true,
+            probe_concurrency: DEFAULT_PROBE_CONCURRENCY,
         }
+    }
+
+    /// Whether to probe each route every interval (default). Off, routes are probed only when
+    /// `/probe?route=NAME` is scraped, so Prometheus schedules the probes (blackbox-style).
+    pub fn interval_probes(mut self, yes: bool) -> Monitor {
+        self.interval_probes = yes;
+        self
+    }
+
+    /// How many `/probe` probes of one route may run at once (default 1); a scrape beyond
+    /// that is answered 429 at once instead of sending another probe.
+    pub fn probe_concurrency(mut self, n: usize) -> Monitor {
+        self.probe_concurrency = n.max(1);
+        self
     }
 
     /// How long to wait before logging in again after a server refused the credentials
@@ -186,7 +266,7 @@ impl Monitor {
         self
     }
 
-    /// Where `/metrics` and `/healthz` are served (port 0: any free port).
+    /// Where `/metrics`, `/probe`, `/readyz` and `/healthz` are served (port 0: any free port).
     pub fn listen(mut self, addr: SocketAddr) -> Monitor {
         self.listen = addr;
         self
@@ -296,13 +376,25 @@ impl Monitor {
                 .clone()
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
             auth_hold: self.auth_hold,
+            probe_slots: self
+                .routes
+                .iter()
+                .map(|_| Arc::new(Semaphore::new(self.probe_concurrency)))
+                .collect(),
+            probe_concurrency: self.probe_concurrency,
+            last: health::Outcomes::new(self.routes.len()),
         });
 
         let (stop_probes, probes_rx) = watch::channel(false);
         let (stop_watch, watch_rx) = watch::channel(false);
         let (stop_rest, rest_rx) = watch::channel(false);
         let rest = vec![
-            tokio::spawn(http::serve(listener, metrics, rest_rx.clone())),
+            tokio::spawn(http::serve(listener, ctx.clone(), rest_rx.clone())),
+            tokio::spawn(certs::refresh(
+                ctx.clone(),
+                mailboxes.clone(),
+                rest_rx.clone(),
+            )),
             tokio::spawn(sweeper(ctx.clone(), mailboxes.clone(), self.sweep, rest_rx)),
         ];
         let watchers = mailboxes
@@ -313,6 +405,7 @@ impl Monitor {
             })
             .collect();
         let schedulers = (0..ctx.routes.len())
+            .filter(|_| self.interval_probes)
             .map(|r| tokio::spawn(schedule(ctx.clone(), r, probes_rx.clone())))
             .collect();
         Ok(MonitorHandle {
@@ -392,7 +485,8 @@ async fn schedule(ctx: Arc<Ctx>, r: usize, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => break,
         }
         while probes.try_join_next().is_some() {}
-        probes.spawn(probe(ctx.clone(), r));
+        let budget = Budget::scheduled(&ctx.routes[r]);
+        probes.spawn(probe(ctx.clone(), r, budget));
         wait = interval.mul_f64(rand::rng().random_range(0.9..1.1));
     }
     let finish = async { while probes.join_next().await.is_some() {} };
@@ -406,8 +500,8 @@ async fn schedule(ctx: Arc<Ctx>, r: usize, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// One probe of route `r`, with its outcome counted.
-async fn probe(ctx: Arc<Ctx>, r: usize) {
+/// One probe of route `r`, with its outcome counted and remembered for `/readyz`.
+async fn probe(ctx: Arc<Ctx>, r: usize, budget: Budget) -> Outcome {
     let name = ctx.routes[r].name.as_str();
     let m = &ctx.metrics;
     let label = Metrics::route(name);
@@ -420,14 +514,16 @@ async fn probe(ctx: Arc<Ctx>, r: usize) {
         }
     }
     let _guard = InFlight(m, &label);
-    match round_trip(&ctx, r).await {
+    let started = Instant::now();
+    let mut phases = Vec::new();
+    let (verdict, failure) = match round_trip(&ctx, r, budget, &mut phases).await {
         Ok(verdict) => {
             tracing::debug!(
                 route = name,
                 verdict = verdict.as_str(),
                 "monitor: probe done"
             );
-            m.verdict(name, verdict);
+            (verdict, None)
         }
         Err((verdict, f)) => {
             tracing::warn!(
@@ -438,24 +534,55 @@ async fn probe(ctx: Arc<Ctx>, r: usize) {
                 f.diagnosis.summary
             );
             m.failure(name, f.phase, f.diagnosis.code);
-            m.verdict(name, verdict);
+            (verdict, Some(f))
         }
+    };
+    m.verdict(name, verdict);
+    ctx.last.record(r, verdict, failure.as_ref());
+    Outcome {
+        verdict,
+        failure,
+        phases,
+        took: started.elapsed(),
     }
 }
 
-/// Sends one probe and waits for the watcher to see, fetch and verify it.
-async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> {
+/// Sends one probe and waits for the watcher to see, fetch and verify it, within `budget`;
+/// each phase's time goes to the route's histograms and to `phases`.
+async fn round_trip(
+    ctx: &Arc<Ctx>,
+    r: usize,
+    budget: Budget,
+    phases: &mut Vec<(Phase, f64)>,
+) -> Result<Verdict, (Verdict, Failure)> {
     let route = &ctx.routes[r];
     let name = route.name.as_str();
     let m = &ctx.metrics;
+    let mut observe = |phase: Phase, secs: f64| {
+        m.observe_phase(name, phase, secs);
+        phases.push((phase, secs));
+    };
     let mailbox = ctx.route_mailbox[r];
-    let step = route.step();
+    let step = budget.step;
+    let out_of_time = |phase: Phase, protocol: Protocol, endpoint: String, what: &str| Failure {
+        phase,
+        diagnosis: diagnose::transport(
+            Code::Timeout,
+            protocol,
+            &endpoint,
+            &format!(
+                "{what} within the probe's {:.1} s (the scrape timeout, or the route's)",
+                budget.timeout.as_secs_f64()
+            ),
+        ),
+    };
 
     // 1. The watch must be up, or the probe could arrive unseen. While it is still
     // connecting, wait; when it is down, the probe fails in the watch's phase at once.
     if let Some(mut status) = ctx.table.status(mailbox) {
         let settled = status.wait_for(|s| !matches!(s, Status::Connecting));
-        let _ = tokio::time::timeout(route.timeout, settled).await;
+        let _ =
+            tokio::time::timeout_at(budget.until(Instant::now(), budget.timeout), settled).await;
         let up = matches!(&*status.borrow(), Status::Up);
         if !up {
             let f = match &*status.borrow() {
@@ -468,7 +595,7 @@ async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> 
                         &route.to.imap.authority(),
                         &format!(
                             "the IMAP watch was not connected within {:.1} s",
-                            route.timeout.as_secs_f64()
+                            budget.timeout.as_secs_f64()
                         ),
                     ),
                 },
@@ -491,7 +618,7 @@ async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> 
         &uuid.to_string(),
         &ctx.run_id,
         message::Payload::Plain,
-        Some(route.timeout),
+        Some(budget.timeout),
         &[],
     )
     .map_err(|e| {
@@ -511,27 +638,58 @@ async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> 
         )
     })?;
     let probe = Arc::new(probe);
-    let waiters = ctx.table.register(tag, r, probe.clone(), route.timeout);
-    // Forget the probe if this task is abandoned before it ends (shutdown).
-    struct Registered<'a>(&'a Table, u128, bool);
-    impl Drop for Registered<'_> {
-        fn drop(&mut self) {
-            if self.2 {
-                self.0.forget(self.1);
-            }
-        }
-    }
-    let mut registered = Registered(&ctx.table, tag, true);
-    let sender = &ctx.senders[ctx.route_sender[r]];
-    let mut rec = Recorder::new(None);
+    let waiters = ctx.table.register(tag, r, probe.clone(), budget.timeout);
     let started = Instant::now();
-    let sent = sender.submit(&mut rec, &probe, step).await;
-    for p in rec.into_phases().iter().filter(|p| p.ok) {
-        m.observe_phase(name, p.name, p.ms / 1000.0);
+    // The submission runs as its own task: a scrape's deadline must not cut a kept SMTP
+    // connection off mid-command. It marks the probe accepted or failed itself.
+    let submit = {
+        let ctx = ctx.clone();
+        let slot = ctx.route_sender[r];
+        tokio::spawn(async move {
+            let mut rec = Recorder::new(None);
+            let sent = ctx.senders[slot].submit(&mut rec, &probe, step).await;
+            match &sent {
+                Ok(_) => ctx.table.accepted(tag),
+                Err(_) => ctx.table.failed(tag),
+            }
+            (rec.into_phases(), sent)
+        })
+    };
+    let joined = match budget.deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, submit).await,
+        None => Ok(submit.await),
+    };
+    let (rec_phases, sent) = match joined {
+        Ok(Ok(done)) => done,
+        Ok(Err(join)) => {
+            ctx.table.expire(tag);
+            let f = Failure {
+                phase: Phase::SmtpSubmit,
+                diagnosis: diagnose::transport(
+                    Code::ServerError,
+                    Protocol::Smtp,
+                    &route.from.smtp.authority(),
+                    &format!("the submission task ended abnormally: {join}"),
+                ),
+            };
+            return Err((Verdict::Error, f));
+        }
+        Err(_) => {
+            // Still sending: a copy that lands later is counted late and deleted.
+            ctx.table.expire(tag);
+            let f = out_of_time(
+                Phase::SmtpSubmit,
+                Protocol::Smtp,
+                route.from.smtp.authority(),
+                "the SMTP submission did not finish",
+            );
+            return Err((Verdict::Error, f));
+        }
+    };
+    for p in rec_phases.iter().filter(|p| p.ok) {
+        observe(p.name, p.ms / 1000.0);
     }
-    registered.2 = false;
     if let Err(f) = sent {
-        ctx.table.failed(tag);
         let verdict = if f.phase == Phase::SmtpAuth {
             Verdict::AuthFailed
         } else {
@@ -540,11 +698,11 @@ async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> 
         return Err((verdict, f));
     }
     let accepted = Instant::now();
-    ctx.table.accepted(tag);
 
     // 3. Wait for a watcher to see it.
     let mut seen_rx = waiters.seen;
-    let seen = match tokio::time::timeout_at(accepted + route.timeout, &mut seen_rx).await {
+    let wait_until = budget.until(accepted, budget.timeout);
+    let seen = match tokio::time::timeout_at(wait_until, &mut seen_rx).await {
         Ok(Ok(s)) => Some(s),
         Ok(Err(_)) => None,
         Err(_) if ctx.table.expire(tag) => None,
@@ -552,13 +710,14 @@ async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> 
     };
     let Some(seen) = seen else {
         ctx.table.expire(tag);
+        let waited = wait_until.saturating_duration_since(accepted);
         let d = Diagnosis {
             code: Code::Timeout,
             summary: format!(
                 "the probe did not arrive in {}'s INBOX or spam folder within {:.1} s of being \
                  accepted",
                 route.to.address,
-                route.timeout.as_secs_f64()
+                waited.as_secs_f64()
             ),
             hint: "delivery is slow or the message was dropped; if it arrives later it is \
                    counted in mailtrip_monitor_late_arrivals_total"
@@ -575,15 +734,26 @@ async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> 
         ));
     };
     let delivery = seen.at.saturating_duration_since(accepted);
-    m.observe_phase(name, Phase::Delivery, delivery.as_secs_f64());
+    observe(Phase::Delivery, delivery.as_secs_f64());
     m.round_trip
         .get_or_create(&Metrics::route(name))
         .observe(seen.at.saturating_duration_since(started).as_secs_f64());
 
     // 4. The watcher fetches and verifies it, then deletes it.
     let fetch_limit = step.max(Duration::from_secs(5)) * 2;
-    let checked = match tokio::time::timeout(fetch_limit, waiters.checked).await {
+    let fetched =
+        tokio::time::timeout_at(budget.until(Instant::now(), fetch_limit), waiters.checked).await;
+    let checked = match fetched {
         Ok(Ok(c)) => c,
+        Err(_) if budget.spent() => {
+            let f = out_of_time(
+                Phase::Fetch,
+                Protocol::Imap,
+                route.to.imap.authority(),
+                "the probe arrived but was not fetched and verified",
+            );
+            return Err((Verdict::Error, f));
+        }
         _ => {
             return Err((
                 Verdict::Error,
@@ -600,7 +770,7 @@ async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> 
             ));
         }
     };
-    m.observe_phase(name, Phase::Fetch, checked.fetch.as_secs_f64());
+    observe(Phase::Fetch, checked.fetch.as_secs_f64());
     if checked.missing {
         return Err((
             Verdict::Error,
@@ -615,7 +785,7 @@ async fn round_trip(ctx: &Ctx, r: usize) -> Result<Verdict, (Verdict, Failure)> 
             },
         ));
     }
-    m.observe_phase(name, Phase::Verify, checked.verify.as_secs_f64());
+    observe(Phase::Verify, checked.verify.as_secs_f64());
     if let Some(problem) = checked.problem {
         return Err((
             Verdict::ContentMismatch,
@@ -736,21 +906,26 @@ async fn sweeper(
     if !enabled {
         return;
     }
-    // (mailbox, sender address, oldest timeout) without repeats.
-    let mut jobs: Vec<(usize, String, Duration)> = Vec::new();
+    // (mailbox, sender address, oldest timeout) without repeats. A route to another mailbox
+    // also sweeps the sender's own, where its server may file a Sent copy of every probe
+    // (Gmail does).
+    let mut jobs: Vec<(Account, String, Duration)> = Vec::new();
     for (r, route) in ctx.routes.iter().enumerate() {
-        let m = ctx.route_mailbox[r];
-        match jobs
-            .iter_mut()
-            .find(|(jm, s, _)| *jm == m && s.eq_ignore_ascii_case(&route.from.address))
-        {
-            Some(job) => job.2 = job.2.max(route.timeout),
-            None => jobs.push((m, route.from.address.clone(), route.timeout)),
+        for mailbox in [&mailboxes[ctx.route_mailbox[r]], &route.from] {
+            let same = |(a, s, _): &&mut (Account, String, Duration)| {
+                a.imap == mailbox.imap
+                    && a.user == mailbox.user
+                    && s.eq_ignore_ascii_case(&route.from.address)
+            };
+            match jobs.iter_mut().find(same) {
+                Some(job) => job.2 = job.2.max(route.timeout),
+                None => jobs.push((mailbox.clone(), route.from.address.clone(), route.timeout)),
+            }
         }
     }
     loop {
-        for (m, sender, older_than) in &jobs {
-            let sweep = Sweep::new(mailboxes[*m].clone())
+        for (mailbox, sender, older_than) in &jobs {
+            let sweep = Sweep::new(mailbox.clone())
                 .sender(sender.clone())
                 .older_than(*older_than);
             let run = async {
@@ -767,20 +942,16 @@ async fn sweeper(
             match done {
                 Ok(0) => {}
                 Ok(n) => {
-                    tracing::info!(
-                        mailbox = mailboxes[*m].address,
-                        n,
-                        "monitor: swept stale probes"
-                    );
+                    tracing::info!(mailbox = mailbox.address, n, "monitor: swept stale probes");
                     ctx.metrics
                         .swept
                         .get_or_create(&metrics::MailboxLabel {
-                            mailbox: mailboxes[*m].address.clone(),
+                            mailbox: mailbox.address.clone(),
                         })
                         .inc_by(n as u64);
                 }
                 Err(d) => tracing::warn!(
-                    mailbox = mailboxes[*m].address,
+                    mailbox = mailbox.address,
                     "monitor: sweeping stale probes failed: {}",
                     d.summary
                 ),

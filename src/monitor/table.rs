@@ -169,11 +169,6 @@ impl Table {
         }
     }
 
-    /// Forgets a probe (its task gave up at shutdown).
-    pub fn forget(&self, tag: u128) {
-        self.lock().remove(&tag);
-    }
-
     pub fn set_status(&self, mailbox: usize, status: Status) {
         if let Some(m) = self.mailboxes.get(mailbox) {
             m.status.send_replace(status);

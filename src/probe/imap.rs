@@ -381,33 +381,62 @@ pub(super) async fn login(
     }
 }
 
-/// CAPABILITY after login: what mailtrip uses, and every capability as the server spells it.
+/// CAPABILITY after login: what mailtrip uses, and every capability as the server spells it,
+/// in the server's order.
 pub(super) async fn capabilities(
     session: &mut Session,
     account: &Account,
     step: Duration,
 ) -> Result<(Caps, Vec<String>), Diagnosis> {
-    use async_imap::types::Capability;
-    match timeout(step, session.capabilities()).await {
-        Ok(Ok(c)) => {
-            let all = c
-                .iter()
-                .map(|cap| match cap {
-                    Capability::Imap4rev1 => "IMAP4rev1".to_string(),
-                    Capability::Auth(m) => format!("AUTH={m}"),
-                    Capability::Atom(a) => a.clone(),
-                })
-                .collect();
+    match timeout(step, capability_list(session)).await {
+        Ok(Ok(all)) => {
+            let has = |name: &str| all.iter().any(|c| c.eq_ignore_ascii_case(name));
             let caps = Caps {
-                idle: c.has_str("IDLE"),
-                uidplus: c.has_str("UIDPLUS"),
-                mv: c.has_str("MOVE"),
-                gmail: c.has_str("X-GM-EXT-1"),
+                idle: has("IDLE"),
+                uidplus: has("UIDPLUS"),
+                mv: has("MOVE"),
+                gmail: has("X-GM-EXT-1"),
             };
             Ok((caps, all))
         }
         Ok(Err(e)) => Err(classify(account, Stage::Other, &e)),
         Err(_) => Err(timed_out(account, "CAPABILITY", step)),
+    }
+}
+
+/// Sends CAPABILITY and reads the answer itself: async-imap's `capabilities()` collects them
+/// into a `HashSet`, which comes out in a different order on every run. Nothing is selected
+/// yet, so other untagged responses carry nothing to keep.
+async fn capability_list(session: &mut Session) -> async_imap::error::Result<Vec<String>> {
+    use async_imap::error::Error;
+    use async_imap::imap_proto::Capability;
+    let id = session.run_command("CAPABILITY").await?;
+    let mut all = Vec::new();
+    loop {
+        let Some(resp) = session.read_response().await? else {
+            return Err(Error::ConnectionLost);
+        };
+        match resp.parsed() {
+            Response::Capabilities(list) => all.extend(list.iter().map(|c| match c {
+                Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+                Capability::Auth(m) => format!("AUTH={m}"),
+                Capability::Atom(a) => a.to_string(),
+            })),
+            Response::Done {
+                tag,
+                status,
+                outcome,
+            } if *tag == id => {
+                let (code, information) = (&outcome.code, &outcome.information);
+                let words = format!("code: {code:?}, info: {information:?}");
+                return match status {
+                    Status::Ok => Ok(all),
+                    Status::No => Err(Error::No(words)),
+                    _ => Err(Error::Bad(words)),
+                };
+            }
+            _ => {}
+        }
     }
 }
 
@@ -868,6 +897,17 @@ pub async fn delete_exactly(
     Ok((n, None))
 }
 
+/// Fails when the server has closed the connection. async-imap ends the answer to FETCH,
+/// STORE, EXPUNGE, SEARCH (and its own `noop()`) silently at EOF, so an empty answer proves
+/// nothing until this says the stream is still open. Costs no command.
+pub(crate) fn alive(session: &Session) -> async_imap::error::Result<()> {
+    if session.get_ref().at_eof() {
+        Err(async_imap::error::Error::ConnectionLost)
+    } else {
+        Ok(())
+    }
+}
+
 /// `UID STORE <uids> +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
 pub(crate) async fn expunge_uids(
     session: &mut Session,
@@ -894,11 +934,27 @@ pub(crate) async fn expunge_uids(
             .await
     })
     .await?;
-    Ok(if gone.is_empty() {
-        uids.len()
-    } else {
-        gone.len()
+    if !gone.is_empty() {
+        return Ok(gone.len());
+    }
+    // No EXPUNGE responses: nothing was there, or the connection closed (async-imap ends a
+    // command's stream silently at EOF, so that looked like success). Count what is still
+    // there, then prove the answer was complete.
+    let left = within(step, async {
+        session
+            .uid_fetch(&set, "(UID)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
     })
+    .await?;
+    alive(session)?;
+    let left = left
+        .iter()
+        .filter_map(|f| f.uid)
+        .filter(|u| uids.contains(u))
+        .count();
+    Ok(uids.len().saturating_sub(left))
 }
 
 /// Destination UIDs from a `COPYUID` response code left by the last MOVE, if the server sent one.

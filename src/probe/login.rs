@@ -228,12 +228,7 @@ fn tls_note(account: &Account) -> &'static str {
 
 /// The DER of the peer certificate on an implicit-TLS stream.
 fn peer_der(tls: &TlsTcp) -> Option<Vec<u8>> {
-    tls.get_ref()
-        .peer_certificate()
-        .ok()
-        .flatten()?
-        .to_der()
-        .ok()
+    tls.ssl().peer_certificate()?.to_der().ok()
 }
 
 async fn verify_smtp(account: &Account, step: Duration) -> ProtocolReport {
@@ -261,7 +256,7 @@ async fn smtp_steps(s: &mut Steps, account: &Account, step: Duration) -> Result<
         .unwrap_or_else(|_| ep.authority());
     let verified = !account.tls.insecure_skip_verify;
     let mut der = None;
-    let mut conn = if ep.security == Security::Tls {
+    let (mut conn, plain) = if ep.security == Security::Tls {
         s.ok(Step::Connect, t, format!("connected to {peer}"));
         let t = Instant::now();
         let tls = net::implicit_tls(&account.tls, ep, tcp, step, "smtp+starttls")
@@ -280,9 +275,9 @@ async fn smtp_steps(s: &mut Steps, account: &Account, step: Duration) -> Result<
                 conn.server_info().name()
             ),
         );
-        conn
+        (conn, None)
     } else {
-        let conn = smtp::greet_plain(tcp, account, step)
+        let (conn, plain) = smtp::greet_plain(tcp, account, step)
             .await
             .map_err(|d| s.fail(Step::Connect, t, d))?;
         s.ok(
@@ -293,15 +288,16 @@ async fn smtp_steps(s: &mut Steps, account: &Account, step: Duration) -> Result<
                 conn.server_info().name()
             ),
         );
-        conn
+        (conn, Some(plain))
     };
     let starttls_offered = conn.server_info().supports_feature(Extension::StartTls);
-    if ep.security == Security::StartTls {
+    if ep.security == Security::StartTls
+        && let Some(plain) = plain
+    {
         let t = Instant::now();
-        smtp::starttls(&mut conn, account, step)
+        der = smtp::starttls(&mut conn, plain, account, step)
             .await
             .map_err(|d| s.fail(Step::Tls, t, d))?;
-        der = conn.peer_certificate().ok();
         s.ok(Step::Tls, t, format!("STARTTLS, {}", tls_note(account)));
     }
     if let Some(der) = der {
@@ -497,9 +493,10 @@ async fn smtp_certificate(insecure: &Account, step: Duration) -> Option<Vec<u8>>
             peer_der(&tls)
         }
         Security::StartTls => {
-            let mut conn = smtp::greet_plain(tcp, insecure, step).await.ok()?;
-            smtp::starttls(&mut conn, insecure, step).await.ok()?;
-            let der = conn.peer_certificate().ok();
+            let (mut conn, plain) = smtp::greet_plain(tcp, insecure, step).await.ok()?;
+            let der = smtp::starttls(&mut conn, plain, insecure, step)
+                .await
+                .ok()?;
             let _ = timeout(Duration::from_secs(2), conn.quit()).await;
             der
         }
@@ -528,8 +525,26 @@ async fn imap_certificate(insecure: &Account, step: Duration) -> Option<Vec<u8>>
     }
 }
 
-/// Subject, issuer, validity and names of a DER certificate (OpenSSL, already linked through
-/// native-tls).
+/// The certificate an account's SMTP (`smtp` true) or IMAP endpoint presents, read as verify
+/// reads a rejected one: a handshake that does not verify and sends no credentials, so an
+/// expired certificate is read too. `None` for a plaintext endpoint or when it cannot be
+/// reached within `step`. The monitor's expiry gauge uses it.
+pub(crate) async fn endpoint_certificate(
+    account: &Account,
+    smtp: bool,
+    step: Duration,
+) -> Option<CertificateInfo> {
+    let mut insecure = account.clone();
+    insecure.tls.insecure_skip_verify = true;
+    let der = if smtp {
+        timeout(step * 2, smtp_certificate(&insecure, step)).await
+    } else {
+        timeout(step * 2, imap_certificate(&insecure, step)).await
+    };
+    certificate_info(&der.ok().flatten()?, false, None)
+}
+
+/// Subject, issuer, validity and names of a DER certificate (OpenSSL, mailtrip's TLS library).
 pub(crate) fn certificate_info(
     der: &[u8],
     verified: bool,

@@ -7,9 +7,11 @@ mod leftovers;
 mod login;
 pub(crate) mod message;
 mod net;
+mod sent;
 mod sign_in;
 pub(crate) mod smtp;
 mod sweep;
+pub(crate) mod tls;
 mod trace;
 pub(crate) mod verify;
 mod wait;
@@ -25,9 +27,14 @@ use tokio::time::Instant;
 
 pub use leftovers::Leftover;
 pub use login::Verify;
+pub(crate) use login::endpoint_certificate;
 pub use message::Payload;
 pub use sweep::{Sweep, SweepReport};
-pub use wait::{Extract, Header, Message, Wait, WaitError};
+pub use wait::{Armed, Wait, WaitError};
+
+pub use crate::analyze::{
+    Anchor, Attachment, Extract, ExtractError, Header, Message, Pattern, PatternError, Seen,
+};
 
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
@@ -400,12 +407,17 @@ impl Check {
             None => None,
         };
         // Bounces come back to the sender: watch its INBOX too when it is another mailbox.
+        // Its server may file a copy of the probe in its Sent: note where, to clean it up.
+        let mut sender_sent = None;
         let sender = if same_account {
             None
         } else {
             match open_watch(&self.from, "INBOX", step).await {
                 Ok(mut w) => {
                     w.bounce_for = Some(probe.message_id.clone());
+                    if let Some(s) = w.session.as_mut() {
+                        sender_sent = sent::SenderSent::note(s, step).await;
+                    }
                     Some(w)
                 }
                 Err(d) => {
@@ -474,9 +486,15 @@ impl Check {
         }
         .unwrap_or(0);
         let (winner_role, mut winner) = watches.remove(index);
-        for (_, mut w) in watches {
-            imap::logout(w.session.take()).await;
+        let mut sender_watch = None;
+        for (role, mut w) in watches {
+            if role == Role::Sender {
+                sender_watch = Some(w);
+            } else {
+                imap::logout(w.session.take()).await;
+            }
         }
+        let sender_sent = sender_sent.as_ref();
         let placement = placement.map(|(_, p)| p);
         let in_junk = placement == Some(Placement::Spam);
         let reconnect_note = if reconnects > 0 {
@@ -509,6 +527,8 @@ impl Check {
                 .await;
             }
             imap::logout(winner.session.take()).await;
+            self.finish_sender(&mut sender_watch, sender_sent, tag, step, report)
+                .await;
             return Err((Verdict::Bounced, failure));
         }
         if winner.matches.is_empty() {
@@ -545,6 +565,8 @@ impl Check {
             }
             let _ = cleaned;
             imap::logout(winner.session.take()).await;
+            self.finish_sender(&mut sender_watch, sender_sent, tag, step, report)
+                .await;
             let verdict = if winner.session.is_none() && failure.diagnosis.code != Code::Timeout {
                 Verdict::Error
             } else {
@@ -592,7 +614,10 @@ impl Check {
                     &to.imap.authority(),
                     &format!("fetching the probe failed: {detail}"),
                 );
-                return Err((Verdict::Error, rec.fail(Phase::Fetch, t, d)));
+                let failure = rec.fail(Phase::Fetch, t, d);
+                self.finish_sender(&mut sender_watch, sender_sent, tag, step, report)
+                    .await;
+                return Err((Verdict::Error, failure));
             }
         };
         let raw = &fetched.raw;
@@ -643,7 +668,7 @@ impl Check {
                 &mut winner,
                 &caps,
                 &folders,
-                sent_mark.as_ref(),
+                (sent_mark.as_ref(), sender_watch.take(), sender_sent),
                 tag,
                 step,
                 rec,
@@ -651,6 +676,8 @@ impl Check {
             )
             .await;
         }
+        self.finish_sender(&mut sender_watch, None, tag, step, report)
+            .await;
         // Probes of earlier runs that arrived after their run gave up (looked for last, so
         // the watch starts as early as it can).
         if let Some(session) = winner.session.as_mut() {
@@ -678,14 +705,19 @@ impl Check {
         }
     }
 
-    /// Deletes every copy of the probe in the folder it was found in, and the Sent copy.
+    /// Deletes every copy of the probe in the folder it was found in, and the Sent copy: the
+    /// receiving mailbox's own (`sent_mark`, a send-to-self) or the sender's (cross-account).
     #[allow(clippy::too_many_arguments)]
     async fn cleanup(
         &self,
         w: &mut imap::Watch,
         caps: &imap::Caps,
         folders: &imap::Folders,
-        sent_mark: Option<&(String, u32)>,
+        (sent_mark, sender_watch, sender_sent): (
+            Option<&(String, u32)>,
+            Option<imap::Watch>,
+            Option<&sent::SenderSent>,
+        ),
         tag: &str,
         step: Duration,
         rec: &mut Recorder,
@@ -726,6 +758,10 @@ impl Check {
         let sent = self
             .cleanup_sent(w, caps, folders, sent_mark, tag, step, report)
             .await;
+        let mut sender_watch = sender_watch;
+        let sender_copies = self
+            .finish_sender(&mut sender_watch, sender_sent, tag, step, report)
+            .await;
         match found {
             Ok(Ok((n, total, warning))) => {
                 report.evidence.copies = report.evidence.copies.max(total as u32);
@@ -736,6 +772,12 @@ impl Check {
                 );
                 if sent > 0 {
                     detail.push_str(&format!(" and {sent} from Sent"));
+                }
+                if let Some(s) = sender_sent.filter(|_| sender_copies > 0) {
+                    detail.push_str(&format!(
+                        " and {sender_copies} from the sender's {}",
+                        s.folder
+                    ));
                 }
                 if let Some(warn) = warning {
                     detail.push_str(&format!("; {warn}"));
@@ -758,6 +800,41 @@ impl Check {
                     w.folder
                 ));
                 rec.push(Phase::Cleanup, t, false, "timed out".into());
+            }
+        }
+    }
+
+    /// For a cross-account probe: deletes the copy the sender's server filed in its Sent
+    /// (unless `--keep`) and closes the sender's watch. Problems become warnings; returns how
+    /// many copies were deleted. Safe to call again: the watch is taken.
+    async fn finish_sender(
+        &self,
+        watch: &mut Option<imap::Watch>,
+        sent: Option<&sent::SenderSent>,
+        tag: &str,
+        step: Duration,
+        report: &mut Report,
+    ) -> usize {
+        let watch = watch.take();
+        match sent {
+            Some(s) if !self.keep => {
+                let step = step.max(Duration::from_secs(5)).min(CLEANUP_BUDGET);
+                match s.clean(&self.from, watch, tag, step, CLEANUP_BUDGET).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        report.warnings.push(format!(
+                            "could not clean the sender's copy in {}: {e}",
+                            s.folder
+                        ));
+                        0
+                    }
+                }
+            }
+            _ => {
+                if let Some(mut w) = watch {
+                    imap::logout(w.session.take()).await;
+                }
+                0
             }
         }
     }

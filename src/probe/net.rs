@@ -1,6 +1,6 @@
-//! Connections shared by the SMTP and IMAP sides: DNS + TCP with timeouts, the native-tls
-//! connector built from an account's TLS options, and the sniffing that tells a TLS-mode
-//! mismatch (implicit TLS vs STARTTLS/plain) from other handshake failures.
+//! Connections shared by the SMTP and IMAP sides: DNS + TCP with timeouts, the TLS context
+//! shared by every connection with the same TLS options (`tls`), and the sniffing that tells a
+//! TLS-mode mismatch (implicit TLS vs STARTTLS/plain) from other handshake failures.
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use openssl::ssl::SslContext;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_openssl::SslStream;
 
 use crate::config::{Account, Endpoint, Security, TlsOptions};
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
@@ -137,14 +139,14 @@ pub async fn tcp_connect(ep: &Endpoint, limit: Duration) -> Result<TcpStream, Di
     Err(diagnose::transport(code, proto, &authority, &detail))
 }
 
-/// A native-tls connector: TLS 1.2+, the extra roots, and no verification only when asked.
-/// Building one loads the system root store, which takes ~40 ms with OpenSSL 3, so every
-/// connection with the same options shares one (the connector is an `Arc` inside).
-pub fn connector(tls: &TlsOptions) -> Result<native_tls::TlsConnector, String> {
-    static CACHE: Memo<(Vec<String>, bool), native_tls::TlsConnector> = Memo::new();
+/// The client TLS context for `tls`: TLS 1.2+, the system roots (found once per process,
+/// read lazily; see `tls`), the extra roots, and no verification only when asked. Every
+/// connection with the same options shares one.
+pub fn context(tls: &TlsOptions) -> Result<SslContext, String> {
+    static CACHE: Memo<(Vec<String>, bool), SslContext> = Memo::new();
     CACHE.get_or_try(
         (tls.extra_roots_pem.clone(), tls.insecure_skip_verify),
-        || build_connector(tls),
+        || super::tls::client_context(tls),
     )
 }
 
@@ -174,21 +176,6 @@ impl<K: PartialEq, V: Clone> Memo<K, V> {
     }
 }
 
-fn build_connector(tls: &TlsOptions) -> Result<native_tls::TlsConnector, String> {
-    let mut b = native_tls::TlsConnector::builder();
-    b.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
-    for pem in &tls.extra_roots_pem {
-        let cert = native_tls::Certificate::from_pem(pem.as_bytes())
-            .map_err(|e| format!("extra root certificate is not valid PEM: {e}"))?;
-        b.add_root_certificate(cert);
-    }
-    if tls.insecure_skip_verify {
-        b.danger_accept_invalid_certs(true);
-        b.danger_accept_invalid_hostnames(true);
-    }
-    b.build().map_err(|e| format!("cannot set up TLS: {e}"))
-}
-
 /// A stream that remembers the first bytes the peer sent, to recognise a plaintext banner
 /// (`220 ...`, `* OK ...`) arriving where a TLS handshake was expected.
 #[derive(Debug)]
@@ -216,12 +203,29 @@ impl<S> Sniff<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Sniff<S> {
+/// A socket that can be asked to acknowledge the next segments at once.
+pub trait QuickAck {
+    /// TCP_QUICKACK, best effort (a no-op off Linux).
+    fn ack_quickly(&self);
+}
+
+impl QuickAck for TcpStream {
+    fn ack_quickly(&self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = self.set_quickack(true);
+    }
+}
+
+/// Before each read the socket is put in quick-ACK mode: a server with Nagle on (Postfix's
+/// smtpd) that sends TLS 1.3 session tickets and then its greeting or EHLO reply holds the
+/// second write until the first is ACKed, and a delayed ACK made that ~40 ms per handshake.
+impl<S: AsyncRead + Unpin + QuickAck> AsyncRead for Sniff<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        self.inner.ack_quickly();
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = res {
@@ -253,7 +257,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Sniff<S> {
 }
 
 /// A TLS stream over a sniffed TCP connection.
-pub type TlsTcp = tokio_native_tls::TlsStream<Sniff<TcpStream>>;
+pub type TlsTcp = SslStream<Sniff<TcpStream>>;
 
 /// Whether bytes from the server look like a plaintext banner of `protocol`.
 fn looks_like_banner(seen: &[u8]) -> bool {
@@ -271,15 +275,15 @@ pub async fn implicit_tls(
 ) -> Result<TlsTcp, Diagnosis> {
     let proto = protocol(ep);
     let authority = ep.authority();
-    let connector = connector(tls)
+    let ctx = context(tls)
         .map_err(|e| diagnose::transport(Code::TlsHandshakeFailed, proto, &authority, &e))?;
-    let connector = tokio_native_tls::TlsConnector::from(connector);
     let (sniff, seen) = Sniff::new(tcp);
-    let result = tokio::time::timeout(limit, connector.connect(&ep.host, sniff)).await;
+    let handshake = super::tls::connect(&ctx, &ep.host, tls.insecure_skip_verify, sniff);
+    let result = tokio::time::timeout(limit, handshake).await;
     let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
     match result {
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(tls_error(ep, &e.to_string(), &seen, starttls_scheme)),
+        Ok(Err(e)) => Err(tls_error(ep, &e, &seen, starttls_scheme)),
         Err(_) if looks_like_banner(&seen) => Err(mismatch_plain(ep, &seen, starttls_scheme)),
         Err(_) => {
             let mut d = diagnose::transport(
@@ -312,7 +316,7 @@ fn mismatch_plain(ep: &Endpoint, seen: &[u8], starttls_scheme: &str) -> Diagnosi
     )
 }
 
-/// Maps a TLS error text (native-tls / OpenSSL) to a diagnosis.
+/// Maps a TLS error text (OpenSSL's, with the verification result) to a diagnosis.
 pub fn tls_error(ep: &Endpoint, text: &str, seen: &[u8], starttls_scheme: &str) -> Diagnosis {
     let lower = text.to_ascii_lowercase();
     if looks_like_banner(seen)
@@ -339,16 +343,15 @@ pub async fn speaks_tls(ep: &Endpoint, limit: Duration) -> bool {
     let Ok(Ok(tcp)) = tokio::time::timeout(limit, TcpStream::connect(ep.authority())).await else {
         return false;
     };
-    let Ok(connector) = native_tls::TlsConnector::builder()
-        .danger_accept_invalid_certs(true)
-        .danger_accept_invalid_hostnames(true)
-        .build()
-    else {
+    let insecure = TlsOptions {
+        extra_roots_pem: Vec::new(),
+        insecure_skip_verify: true,
+    };
+    let Ok(ctx) = context(&insecure) else {
         return false;
     };
-    let connector = tokio_native_tls::TlsConnector::from(connector);
     matches!(
-        tokio::time::timeout(limit, connector.connect(&ep.host, tcp)).await,
+        tokio::time::timeout(limit, super::tls::connect(&ctx, &ep.host, true, tcp)).await,
         Ok(Ok(_))
     )
 }

@@ -4,61 +4,28 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{
-    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters, TlsVersion,
-};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Starttls};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, timeout};
 
 use super::message::Probe;
 use super::net::{self, TlsTcp};
+use super::tls::{Handoff, Transport};
 use super::trace::{Traced, Wire};
 use super::{Failure, Recorder};
 use crate::config::{Account, Secret, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
 use crate::report::Phase;
 
-/// The implicit-TLS stream handed to lettre (which sees it as an opaque transport).
-#[derive(Debug)]
-struct TlsBox(TlsTcp);
-
-impl AsyncRead for TlsBox {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsBox {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-impl AsyncTokioStream for TlsBox {
+/// The TLS stream under lettre (which sees it as an opaque transport), traced inside TLS.
+impl AsyncTokioStream for Transport<Traced<TlsTcp>> {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.get_ref().get_ref().get_ref().get_ref().peer_addr()
+        self.get_ref().get_ref().get_ref().get_ref().peer_addr()
     }
 }
 
@@ -67,6 +34,16 @@ impl<S: AsyncTokioStream> AsyncTokioStream for Traced<S> {
         self.get_ref().peer_addr()
     }
 }
+
+impl<S: AsyncTokioStream> AsyncTokioStream for Handoff<S> {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.peek(|s| s.peer_addr())
+            .unwrap_or_else(|| Err(io::Error::from(io::ErrorKind::NotConnected)))
+    }
+}
+
+/// The plaintext SMTP stream under lettre, which STARTTLS takes back for its handshake.
+pub(crate) type PlainSmtp = Handoff<Traced<tokio::net::TcpStream>>;
 
 /// A failed attempt, and whether trying again later may help.
 pub(crate) struct AttemptError {
@@ -174,7 +151,7 @@ pub(crate) fn classify(
         return (d, (400..500).contains(&code));
     }
     let text = e.to_string();
-    if tls || e.is_tls() {
+    if tls {
         return (net::tls_error(ep, &text, &[], "smtp+starttls"), false);
     }
     let code = if e.is_timeout() {
@@ -216,7 +193,7 @@ pub(crate) async fn open(
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| ep.authority());
-    let mut conn = if ep.security == Security::Tls {
+    let (mut conn, plain) = if ep.security == Security::Tls {
         rec.ok(Phase::SmtpConnect, t, format!("connected to {peer}"));
         let t = rec.start(Phase::SmtpTls);
         let tls = net::implicit_tls(&account.tls, ep, tcp, step, "smtp+starttls")
@@ -230,9 +207,9 @@ pub(crate) async fn open(
             t,
             format!("implicit TLS{}", verified_note(account)),
         );
-        conn
+        (conn, None)
     } else {
-        let conn = greet_plain(tcp, account, step)
+        let (conn, plain) = greet_plain(tcp, account, step)
             .await
             .map_err(|d| busy(rec.fail(Phase::SmtpConnect, t, d)))?;
         rec.ok(
@@ -240,12 +217,14 @@ pub(crate) async fn open(
             t,
             format!("connected to {peer}; EHLO answered by {}", banner(&conn)),
         );
-        conn
+        (conn, Some(plain))
     };
 
-    if ep.security == Security::StartTls {
+    if ep.security == Security::StartTls
+        && let Some(plain) = plain
+    {
         let t = rec.start(Phase::SmtpTls);
-        starttls(&mut conn, account, step)
+        starttls(&mut conn, plain, account, step)
             .await
             .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
         rec.ok(
@@ -339,7 +318,7 @@ pub(super) async fn greet_tls(
     timeout(
         step,
         AsyncSmtpConnection::connect_with_transport(
-            Box::new(Traced::new(TlsBox(tls), Wire::Smtp)),
+            Box::new(Transport::new(Traced::new(tls, Wire::Smtp))),
             &id,
         ),
     )
@@ -349,21 +328,23 @@ pub(super) async fn greet_tls(
 }
 
 /// Reads the greeting and sends EHLO over plain TCP; a port that stays silent but answers a
-/// TLS handshake is diagnosed as a TLS-mode mismatch (it wants implicit TLS).
+/// TLS handshake is diagnosed as a TLS-mode mismatch (it wants implicit TLS). The handle takes
+/// the TCP stream back for [`starttls`].
 pub(super) async fn greet_plain(
     tcp: tokio::net::TcpStream,
     account: &Account,
     step: Duration,
-) -> Result<AsyncSmtpConnection, Diagnosis> {
+) -> Result<(AsyncSmtpConnection, PlainSmtp), Diagnosis> {
     let ep = &account.smtp;
     let id = client_id();
+    let (stream, handle) = Handoff::new(Traced::new(tcp, Wire::Smtp));
     let greeted = timeout(
         step,
-        AsyncSmtpConnection::connect_with_transport(Box::new(Traced::new(tcp, Wire::Smtp)), &id),
+        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &id),
     )
     .await;
     match greeted {
-        Ok(Ok(conn)) => Ok(conn),
+        Ok(Ok(conn)) => Ok((conn, handle)),
         Ok(Err(e)) => Err(classify(&e, Stage::Greeting, account, false).0),
         Err(_) => {
             // No greeting: an implicit-TLS port waits for our ClientHello.
@@ -387,12 +368,16 @@ pub(super) fn banner(conn: &AsyncSmtpConnection) -> String {
 }
 
 /// STARTTLS on a greeted plain connection (which must offer it), verifying the certificate
-/// unless the account says not to.
+/// unless the account says not to. The handshake is ours (`net::implicit_tls`, the process's
+/// one TLS context), then lettre continues over the TLS stream with a fresh EHLO, so the
+/// server's post-TLS capabilities are what the connection knows. Returns the DER of the
+/// certificate the server presented.
 pub(super) async fn starttls(
     conn: &mut AsyncSmtpConnection,
+    plain: PlainSmtp,
     account: &Account,
     step: Duration,
-) -> Result<(), Diagnosis> {
+) -> Result<Option<Vec<u8>>, Diagnosis> {
     let ep = &account.smtp;
     if !conn.can_starttls() {
         conn.abort().await;
@@ -403,12 +388,30 @@ pub(super) async fn starttls(
             "the server does not offer STARTTLS",
         ));
     }
-    let params = tls_parameters(account)?;
-    match timeout(step, conn.starttls(params, &client_id())).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(classify(&e, Stage::StartTls, account, true).0),
-        Err(_) => Err(timed_out(account, "STARTTLS", step)),
+    match timeout(step, conn.command(Starttls)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(classify(&e, Stage::StartTls, account, false).0),
+        Err(_) => return Err(timed_out(account, "STARTTLS", step)),
     }
+    let Some(tcp) = plain.reclaim() else {
+        return Err(diagnose::transport(
+            Code::ConnectionClosed,
+            Protocol::Smtp,
+            &ep.authority(),
+            "internal: the connection was already upgraded",
+        ));
+    };
+    let tls = net::implicit_tls(&account.tls, ep, tcp.into_inner(), step, "smtp+starttls").await?;
+    let der = tls.ssl().peer_certificate().and_then(|c| c.to_der().ok());
+    let stream = Transport::resumed(b"220 TLS\r\n", Traced::new(tls, Wire::Smtp));
+    *conn = timeout(
+        step,
+        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &client_id()),
+    )
+    .await
+    .map_err(|_| timed_out(account, "EHLO after STARTTLS", step))?
+    .map_err(|e| classify(&e, Stage::StartTls, account, false).0)?;
+    Ok(der)
 }
 
 /// One AUTH with the account's credential (PLAIN/LOGIN for a password, XOAUTH2 for a token);
@@ -516,46 +519,14 @@ fn verified_note(account: &Account) -> &'static str {
     }
 }
 
-/// STARTTLS parameters for `account`, built once per host and TLS options: building loads the
-/// system root store (~40 ms with OpenSSL 3), which `check` would otherwise pay per run.
-pub(crate) fn tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
-    static CACHE: net::Memo<(String, Vec<String>, bool), TlsParameters> = net::Memo::new();
-    let key = (
-        account.smtp.host.clone(),
-        account.tls.extra_roots_pem.clone(),
-        account.tls.insecure_skip_verify,
-    );
-    CACHE.get_or_try(key, || build_tls_parameters(account))
-}
-
-/// Builds the STARTTLS parameters off the async threads, so the cost overlaps the IMAP setup
-/// that comes first in a round trip.
+/// Builds the account's TLS context off the async threads, so whatever it costs overlaps the
+/// IMAP setup that comes first in a round trip (little with a hashed root directory, one
+/// bundle parse per process otherwise).
 pub(crate) fn prewarm(account: &Account) {
-    if account.smtp.security == Security::StartTls {
-        let account = account.clone();
+    if account.smtp.security != Security::Plain {
+        let tls = account.tls.clone();
         tokio::task::spawn_blocking(move || {
-            let _ = tls_parameters(&account);
+            let _ = net::context(&tls);
         });
     }
-}
-
-fn build_tls_parameters(account: &Account) -> Result<TlsParameters, Diagnosis> {
-    let mut b = TlsParameters::builder(account.smtp.host.clone())
-        .set_min_tls_version(TlsVersion::Tlsv12)
-        .dangerous_accept_invalid_certs(account.tls.insecure_skip_verify)
-        .dangerous_accept_invalid_hostnames(account.tls.insecure_skip_verify);
-    let bad = |e: String| {
-        diagnose::transport(
-            Code::TlsHandshakeFailed,
-            Protocol::Smtp,
-            &account.smtp.authority(),
-            &e,
-        )
-    };
-    for pem in &account.tls.extra_roots_pem {
-        let cert = Certificate::from_pem(pem.as_bytes())
-            .map_err(|e| bad(format!("extra root certificate is not valid PEM: {e}")))?;
-        b = b.add_root_certificate(cert);
-    }
-    b.build_native().map_err(|e| bad(e.to_string()))
 }

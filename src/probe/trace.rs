@@ -34,7 +34,8 @@ pub struct Redactor {
     starttls: bool,
     /// SMTP: inside DATA; message lines are counted, not shown.
     data: Option<usize>,
-    /// The bytes below are TLS records (SMTP STARTTLS upgraded above this adapter).
+    /// The bytes below are TLS records: after STARTTLS the connection is traced by a new
+    /// adapter inside TLS, and this one sees only the handshake, if anything.
     opaque: bool,
 }
 
@@ -158,8 +159,7 @@ impl Redactor {
                     if code == "220" {
                         self.opaque = true;
                         return Some(format!(
-                            "{text}  [TLS starts; the rest of this connection is encrypted below \
-                             the trace]"
+                            "{text}  [TLS starts; the trace goes on inside TLS]"
                         ));
                     }
                 }
@@ -233,6 +233,8 @@ fn shown_line(shown: &str, line_end: &[u8]) -> String {
 pub struct Traced<S> {
     inner: S,
     state: Option<Box<TraceState>>,
+    /// A read found the peer's end of the stream (see [`Traced::at_eof`]).
+    eof: bool,
 }
 
 #[derive(Debug)]
@@ -251,7 +253,17 @@ impl<S> Traced<S> {
                 received: Vec::new(),
             })
         });
-        Traced { inner, state }
+        Traced {
+            inner,
+            state,
+            eof: false,
+        }
+    }
+
+    /// Whether the peer has closed its side. async-imap ends a command's answer silently at
+    /// EOF, so an empty answer is only an answer if this is false.
+    pub fn at_eof(&self) -> bool {
+        self.eof
     }
 
     pub fn get_ref(&self) -> &S {
@@ -316,8 +328,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Traced<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
+        let room = buf.remaining() > 0;
         let this = &mut *self;
         let res = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(res, Poll::Ready(Ok(()))) && room && buf.filled().len() == before {
+            this.eof = true;
+        }
         if let (Poll::Ready(Ok(())), Some(state)) = (&res, this.state.as_mut()) {
             state.feed(&buf.filled()[before..], false);
         }

@@ -1,20 +1,23 @@
 //! [`Wait`]: wait for a message that something else sends (an app's signup mail), matched by
 //! sender, recipient, subject and header patterns, then parse it and pull out a link or a
-//! one-time code. Only mail that arrives after the wait started can match (UIDNEXT watermark).
+//! one-time code. `run` also matches mail that arrived within a look-back window before it
+//! started; `arm` watches from the moment it returns, for tests that send afterwards.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use futures::TryStreamExt;
-use regex::Regex;
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::imap::{self, Caps, Session, within};
 use super::net;
-use crate::analyze::auth_results::AuthSummary;
+use crate::analyze::filter::{self, Fields, Filter, SAMPLES, filter_methods};
+use crate::analyze::{Message, PatternError, Seen};
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
 
@@ -23,28 +26,44 @@ type Ready = Arc<dyn Fn(&str, u32) + Send + Sync>;
 
 /// Waits for one message in an account's mailbox.
 ///
+/// Two ways to use it, both safe against the race between your app sending and the wait
+/// starting:
+///
+/// - [`run`](Wait::run) after the app has sent: it matches mail that arrived up to
+///   [`Wait::LOOK_BACK`] (60 s, see [`look_back`](Wait::look_back)) before it started, and
+///   anything that arrives later.
+/// - [`arm`](Wait::arm) before the app sends, then await the [`Armed`] handle: only mail
+///   that arrives after `arm` returned matches, so an older look-alike never does.
+///
+/// When several messages match, the earliest (lowest UID) is returned and the others are
+/// named in its warnings. [`since`](Wait::since) replaces either window with an exact lower
+/// bound on the arrival time.
+///
 /// ```no_run
-/// # async fn f(account: mailtrip::Account) -> Result<(), mailtrip::probe::WaitError> {
+/// # async fn f(account: mailtrip::Account) -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
 /// use mailtrip::probe::{Extract, Wait};
 ///
-/// let mail = Wait::new(account)
-///     .subject(regex::Regex::new("(?i)confirm").expect("regex"))
+/// // The app has sent its mail already:
+/// let mail = Wait::new(account.clone())
+///     .subject("(?i)confirm")
 ///     .timeout(Duration::from_secs(30))
 ///     .run()
 ///     .await?;
-/// let link = mail.extract(&"link:/confirm".parse::<Extract>().expect("extract"));
+/// let link = mail.extract(&"link:/confirm".parse::<Extract>()?);
+///
+/// // Or arm first, then make the app send:
+/// let armed = Wait::new(account).subject("(?i)reset").arm().await?;
+/// // app.request_password_reset().await;
+/// let mail = armed.await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct Wait {
     account: Account,
     folder: String,
-    from: Option<String>,
-    to: Option<String>,
-    subject: Option<Regex>,
-    headers: Vec<(String, Regex)>,
-    since: Option<DateTime<FixedOffset>>,
+    filter: Filter,
+    look_back: Option<Duration>,
     timeout: Duration,
     delete: bool,
     ready: Option<Ready>,
@@ -55,11 +74,8 @@ impl fmt::Debug for Wait {
         f.debug_struct("Wait")
             .field("account", &self.account)
             .field("folder", &self.folder)
-            .field("from", &self.from)
-            .field("to", &self.to)
-            .field("subject", &self.subject)
-            .field("headers", &self.headers)
-            .field("since", &self.since)
+            .field("filter", &self.filter)
+            .field("look_back", &self.look_back)
             .field("timeout", &self.timeout)
             .field("delete", &self.delete)
             .finish_non_exhaustive()
@@ -72,16 +88,25 @@ pub enum WaitError {
     /// Connecting, logging in or selecting the folder failed.
     #[error("{}", .0.summary)]
     Imap(Diagnosis),
+    /// A subject or header pattern is not a valid regular expression.
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
     /// Nothing matched before the timeout.
-    #[error(
-        "no matching message arrived in {folder} within {:.1} s ({seen} new message{} did not match)",
-        waited.as_secs_f64(),
-        if *seen == 1 { "" } else { "s" }
-    )]
+    #[error("{}", filter::timeout_text(.folder, .waited, *.seen, .others, .earlier, .window.as_deref()))]
     Timeout {
+        /// The folder watched.
         folder: String,
+        /// How long the wait lasted.
         waited: Duration,
+        /// How many messages in the window did not match the criteria.
         seen: usize,
+        /// A few of those, for the error text.
+        others: Vec<Seen>,
+        /// Messages that matched the criteria but arrived before the window (at most 3,
+        /// most recent last): widen the window with `since` or `look_back`.
+        earlier: Vec<Seen>,
+        /// Where the window started (RFC 3339), when it reached back before the wait.
+        window: Option<String>,
     },
 }
 
@@ -90,175 +115,42 @@ impl WaitError {
     pub fn diagnosis(&self) -> Option<&Diagnosis> {
         match self {
             WaitError::Imap(d) => Some(d),
-            WaitError::Timeout { .. } => None,
+            _ => None,
         }
     }
 
+    /// Whether nothing matched in time (as opposed to a connection or pattern error).
     pub fn is_timeout(&self) -> bool {
         matches!(self, WaitError::Timeout { .. })
     }
 }
 
-/// One header as it arrived, unfolded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Header {
-    pub name: String,
-    pub value: String,
-}
-
-/// The message that matched.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Message {
-    pub folder: String,
-    pub uid: u32,
-    /// IMAP INTERNALDATE, RFC 3339.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub internal_date: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
-    /// From addresses.
-    pub from: Vec<String>,
-    /// To and Cc addresses.
-    pub to: Vec<String>,
-    /// Decoded (RFC 2047) subject.
-    pub subject: String,
-    /// The `Date:` header, RFC 3339.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub date: Option<String>,
-    /// Every top-level header in order, unfolded, undecoded.
-    pub headers: Vec<Header>,
-    /// The first text/plain body (or text converted from HTML).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub html: Option<String>,
-    /// Every http(s) URL in the text, then in the HTML, once each, in order.
-    pub links: Vec<String>,
-    pub auth: AuthSummary,
-    /// Whether `delete` removed it.
-    pub deleted: bool,
-    /// From the start of the wait to the match, in milliseconds.
-    pub waited_ms: f64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-/// What to pull out of the message for a script.
-#[derive(Debug, Clone)]
-pub enum Extract {
-    /// The first link, or the first one matching the pattern.
-    Link(Option<Regex>),
-    /// The first one-time code: 4 to 8 digits, or the pattern's first group (or whole match).
-    Code(Option<Regex>),
-}
-
-impl std::str::FromStr for Extract {
-    type Err = String;
-
-    /// `link`, `link:REGEX`, `code`, `code:REGEX`.
-    fn from_str(s: &str) -> Result<Extract, String> {
-        let (kind, pattern) = match s.split_once(':') {
-            Some((k, p)) => (k, Some(p)),
-            None => (s, None),
-        };
-        let regex = pattern
-            .map(|p| Regex::new(p).map_err(|e| format!("bad pattern in {s:?}: {e}")))
-            .transpose()?;
-        match kind {
-            "link" => Ok(Extract::Link(regex)),
-            "code" => Ok(Extract::Code(regex)),
-            other => Err(format!(
-                "unknown extract {other:?}; use link[:REGEX] or code[:REGEX]"
-            )),
-        }
-    }
-}
-
-impl Message {
-    /// The first link or code `what` asks for.
-    pub fn extract(&self, what: &Extract) -> Option<String> {
-        match what {
-            Extract::Link(None) => self.links.first().cloned(),
-            Extract::Link(Some(re)) => self.links.iter().find(|l| re.is_match(l)).cloned(),
-            Extract::Code(pattern) => {
-                let default;
-                let re = match pattern {
-                    Some(re) => re,
-                    None => {
-                        default = Regex::new(r"\b[0-9]{4,8}\b").ok()?;
-                        &default
-                    }
-                };
-                let texts = [self.text.as_deref(), Some(self.subject.as_str())];
-                texts.into_iter().flatten().find_map(|t| {
-                    let caps = re.captures(t)?;
-                    caps.get(1)
-                        .or_else(|| caps.get(0))
-                        .map(|m| m.as_str().to_string())
-                })
-            }
-        }
-    }
-}
-
 impl Wait {
-    /// Waits in `account`'s INBOX for any new message (add criteria to narrow it).
+    /// How far before its start [`run`](Wait::run) looks by default: mail your app sent just
+    /// before the test started waiting still matches.
+    pub const LOOK_BACK: Duration = Duration::from_secs(60);
+
+    /// Waits in `account`'s INBOX for any message (add criteria to narrow it).
     pub fn new(account: Account) -> Wait {
         Wait {
             account,
             folder: "INBOX".into(),
-            from: None,
-            to: None,
-            subject: None,
-            headers: Vec::new(),
-            since: None,
+            filter: Filter::default(),
+            look_back: None,
             timeout: Duration::from_secs(60),
             delete: false,
             ready: None,
         }
     }
 
-    /// The folder to watch (default INBOX).
-    pub fn folder(mut self, folder: impl Into<String>) -> Wait {
-        self.folder = folder.into();
-        self
-    }
+    filter_methods!();
 
-    /// A From address (`a@b`, compared case-insensitively) or a domain (`b`).
-    pub fn from(mut self, address: impl Into<String>) -> Wait {
-        self.from = Some(address.into());
-        self
-    }
-
-    /// A To or Cc address, or a domain.
-    pub fn to(mut self, address: impl Into<String>) -> Wait {
-        self.to = Some(address.into());
-        self
-    }
-
-    /// A pattern the decoded subject must match.
-    pub fn subject(mut self, pattern: Regex) -> Wait {
-        self.subject = Some(pattern);
-        self
-    }
-
-    /// A pattern some value of header `name` must match (every such criterion must hold).
-    pub fn header(mut self, name: impl Into<String>, pattern: Regex) -> Wait {
-        self.headers.push((name.into(), pattern));
-        self
-    }
-
-    /// Match mail whose INTERNALDATE is at or after `since` (one-second resolution), including
-    /// mail that arrived before the wait started. Without it only mail arriving after the
-    /// start (the UIDNEXT watermark) can match.
-    pub fn since(mut self, since: DateTime<FixedOffset>) -> Wait {
-        self.since = Some(since);
-        self
-    }
-
-    /// How long to wait (default 60 s).
-    pub fn timeout(mut self, timeout: Duration) -> Wait {
-        self.timeout = timeout;
+    /// How far before the wait started mail may have arrived and still match, by its
+    /// INTERNALDATE at one-second resolution: [`Wait::LOOK_BACK`] for `run`, zero for
+    /// `arm`, unless set here. `Duration::ZERO` means only mail arriving after the start.
+    /// Ignored when [`since`](Wait::since) is given.
+    pub fn look_back(mut self, window: Duration) -> Wait {
+        self.look_back = Some(window);
         self
     }
 
@@ -269,124 +161,106 @@ impl Wait {
     }
 
     /// Called once the watch is in place (folder, first UID that can match): anything
-    /// delivered from then on is seen.
+    /// delivered from then on is seen. [`arm`](Wait::arm) is the simpler way to order a
+    /// send after this point.
     pub fn on_ready(mut self, f: impl Fn(&str, u32) + Send + Sync + 'static) -> Wait {
         self.ready = Some(Arc::new(f));
         self
     }
 
-    /// Waits for the first matching message.
+    /// Waits for the first matching message, including one that arrived within the
+    /// look-back window before the call.
     pub async fn run(self) -> Result<Message, WaitError> {
+        let look_back = self.look_back.unwrap_or(Wait::LOOK_BACK);
+        self.start(look_back).await?.finish().await
+    }
+
+    /// Puts the watch in place and returns a handle to await: every message that arrives
+    /// from now on is seen (with [`look_back`](Wait::look_back) or [`since`](Wait::since),
+    /// earlier ones too). The timeout counts from here.
+    pub async fn arm(self) -> Result<Armed, WaitError> {
+        let look_back = self.look_back.unwrap_or(Duration::ZERO);
+        self.start(look_back).await
+    }
+
+    async fn start(self, look_back: Duration) -> Result<Armed, WaitError> {
+        self.filter.check()?;
         let started = Instant::now();
-        let deadline = started + self.timeout;
+        let now = Utc::now();
         let step = self
             .timeout
             .clamp(Duration::from_millis(500), net::STEP_MAX);
-        let watch_step = net::watch_step(step, self.timeout);
         let (mut session, caps) = self.open(step).await?;
-        let mut watermark = imap::select(&mut session, &self.folder, step)
+        let mbox = within(step, session.select(&self.folder))
             .await
             .map_err(|e| self.imap_error(&format!("SELECT {} failed: {e}", self.folder)))?;
-        if let Some(since) = self.since {
-            // With --since, mail that arrived before the wait started may match too: start at
-            // the first UID the server dates on or after the day before `since` (SEARCH SINCE
-            // has day granularity and the server's time zone); the exact INTERNALDATE check
-            // in `look` does the rest.
-            let day = (since - chrono::Duration::days(1))
-                .format("%d-%b-%Y")
-                .to_string();
-            let found = imap::within(step, session.uid_search(format!("SINCE {day}")))
-                .await
-                .map_err(|e| self.imap_error(&format!("UID SEARCH SINCE {day} failed: {e}")))?;
-            if let Some(first) = found.into_iter().min() {
-                watermark = watermark.min(first);
-            }
-        }
+        let watermark = mbox.uid_next.unwrap_or(1);
+        let window = self.filter.since().or_else(|| {
+            let back = chrono::TimeDelta::from_std(look_back).ok()?;
+            (!back.is_zero()).then(|| (now - back).trunc_subsecs(0))
+        });
+        let first = match window {
+            Some(w) => self.first_since(&mut session, w, watermark, step).await?,
+            None => watermark,
+        };
         if let Some(ready) = &self.ready {
-            ready(&self.folder, watermark);
+            ready(&self.folder, first);
         }
-        let mut examined = std::collections::HashSet::new();
-        let mut session = Some(session);
-        let mut poll = Duration::from_millis(50);
-        let mut backoff = Duration::from_millis(250);
-        let mut connected_at = Instant::now();
-        // Set when a live connection is lost; the next reconnect may pause first.
-        let mut lost = false;
-        let mut reconnects = 0u32;
-        loop {
-            let s = match session.as_mut() {
-                Some(s) => s,
-                None => {
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    if std::mem::take(&mut lost) {
-                        backoff = imap::reconnect_pause(connected_at, backoff, deadline).await;
-                    }
-                    match self.reopen(watch_step).await {
-                        Ok(s) => {
-                            connected_at = Instant::now();
-                            reconnects += 1;
-                            session.insert(s)
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, "wait: reconnect failed");
-                            let left = deadline.saturating_duration_since(Instant::now());
-                            tokio::time::sleep(backoff.min(left)).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(4));
-                            continue;
-                        }
-                    }
-                }
-            };
-            match self.look(s, watermark, &mut examined, watch_step).await {
-                Ok(Some(uid)) => {
-                    let Some(mut s) = session.take() else { break };
-                    let mut result = self.finish(&mut s, &caps, uid, started, step).await;
-                    imap::logout(Some(s)).await;
-                    if let Ok(m) = result.as_mut()
-                        && reconnects > 0
-                    {
-                        m.warnings.push(format!(
-                            "the IMAP connection was lost and re-established {reconnects} time(s); \
-                             the watch resumed from its starting point, so nothing was missed"
-                        ));
-                    }
-                    return result;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, "wait: connection lost; reconnecting");
-                    session = None;
-                    lost = true;
-                    continue;
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            let Some(mut s) = session.take() else {
-                continue;
-            };
-            if imap::drain_news(&mut s) {
-                session = Some(s);
-                continue;
-            }
-            match imap::idle_or_poll(s, &caps, watch_step, left, &mut poll).await {
-                Ok(s) => session = Some(s),
-                Err(e) => {
-                    tracing::debug!(error = %e, "wait: IDLE failed; reconnecting");
-                    lost = true;
-                }
-            }
-        }
-        imap::logout(session).await;
-        Err(WaitError::Timeout {
-            folder: self.folder.clone(),
-            waited: started.elapsed(),
-            seen: examined.len(),
+        Ok(Armed {
+            session: Some(session),
+            caps,
+            watermark,
+            first,
+            window,
+            exists: mbox.exists,
+            started,
+            step,
+            wait: self,
         })
+    }
+
+    /// The lowest UID below `watermark` that arrived at or after `window`, else `watermark`:
+    /// SEARCH SINCE has day granularity in the server's time zone, so ask from the day
+    /// before, then read INTERNALDATE of those candidates.
+    async fn first_since(
+        &self,
+        session: &mut Session,
+        window: DateTime<Utc>,
+        watermark: u32,
+        step: Duration,
+    ) -> Result<u32, WaitError> {
+        let day = (window - chrono::Duration::days(1))
+            .format("%d-%b-%Y")
+            .to_string();
+        let found = within(step, session.uid_search(format!("SINCE {day}")))
+            .await
+            .map_err(|e| self.imap_error(&format!("UID SEARCH SINCE {day} failed: {e}")))?;
+        self.alive(session)?;
+        let Some(low) = found.into_iter().filter(|u| *u < watermark).min() else {
+            return Ok(watermark);
+        };
+        let dates: Vec<_> = within(step, async {
+            session
+                .uid_fetch(format!("{low}:{}", watermark - 1), "(UID INTERNALDATE)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await
+        .map_err(|e| self.imap_error(&format!("UID FETCH INTERNALDATE failed: {e}")))?;
+        self.alive(session)?;
+        Ok(dates
+            .iter()
+            .filter(|f| f.internal_date().is_some_and(|d| d >= window))
+            .filter_map(|f| f.uid)
+            .filter(|u| *u >= low && *u < watermark)
+            .min()
+            .unwrap_or(watermark))
+    }
+
+    /// Proves an answer was not cut short by a closed connection ([`imap::alive`]).
+    fn alive(&self, session: &Session) -> Result<(), WaitError> {
+        imap::alive(session).map_err(|e| self.imap_error(&format!("the connection closed: {e}")))
     }
 
     fn imap_error(&self, detail: &str) -> WaitError {
@@ -411,129 +285,339 @@ impl Wait {
             .map_err(|e| self.imap_error(&e.to_string()))?;
         Ok(s)
     }
+}
 
-    /// Fetches the headers of every message at or above the watermark not yet examined and
-    /// returns the lowest UID that matches.
+/// A [`Wait`] whose watch is in place ([`Wait::arm`]): await it (or call
+/// [`finish`](Armed::finish)) for the first matching message.
+pub struct Armed {
+    wait: Wait,
+    session: Option<Session>,
+    caps: Caps,
+    /// UIDNEXT when the watch started: anything at or above it arrived afterwards.
+    watermark: u32,
+    /// The first UID that can match (below the watermark when the window reaches back).
+    first: u32,
+    /// Mail below the watermark must have arrived at or after this.
+    window: Option<DateTime<Utc>>,
+    /// EXISTS when the folder was selected, to find earlier look-alikes on a timeout.
+    exists: u32,
+    started: Instant,
+    step: Duration,
+}
+
+impl fmt::Debug for Armed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Armed")
+            .field("wait", &self.wait)
+            .field("first_uid", &self.first)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntoFuture for Armed {
+    type Output = Result<Message, WaitError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<Message, WaitError>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.finish())
+    }
+}
+
+/// What the watch looked at so far.
+#[derive(Default)]
+struct Tally {
+    examined: HashSet<u32>,
+    /// Matching messages, lowest UID first once sorted.
+    hits: Vec<u32>,
+    /// Non-matching messages in the window.
+    others: usize,
+    other_samples: Vec<Seen>,
+    /// Messages that met the criteria but arrived before the window.
+    earlier: Vec<Seen>,
+}
+
+impl Armed {
+    /// The folder being watched.
+    pub fn folder(&self) -> &str {
+        &self.wait.folder
+    }
+
+    /// The first UID that can match: mail delivered from now on gets this or a higher one.
+    pub fn first_uid(&self) -> u32 {
+        self.first
+    }
+
+    /// Waits for the first matching message.
+    pub async fn finish(mut self) -> Result<Message, WaitError> {
+        let w = &self.wait;
+        let deadline = self.started + w.timeout;
+        let watch_step = net::watch_step(self.step, w.timeout);
+        let mut tally = Tally::default();
+        let mut session = self.session.take();
+        let mut poll = Duration::from_millis(50);
+        let mut backoff = Duration::from_millis(250);
+        let mut connected_at = Instant::now();
+        // Set when a live connection is lost; the next reconnect may pause first.
+        let mut lost = false;
+        let mut reconnects = 0u32;
+        loop {
+            let s = match session.as_mut() {
+                Some(s) => s,
+                None => {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    if std::mem::take(&mut lost) {
+                        backoff = imap::reconnect_pause(connected_at, backoff, deadline).await;
+                    }
+                    match w.reopen(watch_step).await {
+                        Ok(s) => {
+                            connected_at = Instant::now();
+                            reconnects += 1;
+                            session.insert(s)
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "wait: reconnect failed");
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            tokio::time::sleep(backoff.min(left)).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(4));
+                            continue;
+                        }
+                    }
+                }
+            };
+            match self.look(s, &mut tally, watch_step).await {
+                Ok(()) if !tally.hits.is_empty() => {
+                    let Some(mut s) = session.take() else { break };
+                    let uid = tally.hits[0];
+                    let mut result = match self.fetch(&mut s, uid).await {
+                        Ok(result) => result,
+                        Err(e) => {
+                            // Lost while fetching: reconnect and fetch the same UID again.
+                            tracing::debug!(error = %e, "wait: fetch failed; reconnecting");
+                            lost = true;
+                            continue;
+                        }
+                    };
+                    imap::logout(Some(s)).await;
+                    if let Ok(m) = result.as_mut() {
+                        if reconnects > 0 {
+                            m.warnings.push(format!(
+                                "the IMAP connection was lost and re-established {reconnects} \
+                                 time(s); the watch resumed from its starting point, so nothing \
+                                 was missed"
+                            ));
+                        }
+                        if tally.hits.len() > 1 {
+                            let rest: Vec<String> =
+                                tally.hits[1..].iter().map(u32::to_string).collect();
+                            m.warnings.push(format!(
+                                "{} messages matched; this is the earliest (UID {uid}), the \
+                                 others are UID {}",
+                                tally.hits.len(),
+                                rest.join(", ")
+                            ));
+                        }
+                    }
+                    return result;
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "wait: connection lost; reconnecting");
+                    session = None;
+                    lost = true;
+                    continue;
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let Some(mut s) = session.take() else {
+                continue;
+            };
+            if imap::drain_news(&mut s) {
+                session = Some(s);
+                continue;
+            }
+            match imap::idle_or_poll(s, &self.caps, watch_step, left, &mut poll).await {
+                Ok(s) => session = Some(s),
+                Err(e) => {
+                    tracing::debug!(error = %e, "wait: IDLE failed; reconnecting");
+                    lost = true;
+                }
+            }
+        }
+        if let Some(s) = session.as_mut() {
+            self.look_earlier(s, &mut tally).await;
+        }
+        imap::logout(session).await;
+        Err(WaitError::Timeout {
+            folder: self.wait.folder.clone(),
+            waited: self.started.elapsed(),
+            seen: tally.others,
+            others: tally.other_samples,
+            earlier: tally.earlier,
+            window: self.window.map(|w| w.to_rfc3339()),
+        })
+    }
+
+    /// Whether a message is inside the window: `since` when given, else anything new plus
+    /// what arrived within the look-back.
+    fn in_window(&self, uid: u32, arrived: Option<DateTime<FixedOffset>>) -> bool {
+        if self.wait.filter.since().is_some() {
+            return self.wait.filter.admits(arrived);
+        }
+        uid >= self.watermark
+            || self
+                .window
+                .is_some_and(|w| arrived.is_some_and(|d| d.trunc_subsecs(0) >= w))
+    }
+
+    /// Fetches the headers of every message from the first candidate on not yet examined
+    /// and sorts each into hits, others and earlier look-alikes.
     async fn look(
         &self,
         session: &mut Session,
-        watermark: u32,
-        examined: &mut std::collections::HashSet<u32>,
+        tally: &mut Tally,
         step: Duration,
-    ) -> async_imap::error::Result<Option<u32>> {
+    ) -> async_imap::error::Result<()> {
+        let from = tally
+            .examined
+            .iter()
+            .max()
+            .map_or(self.first, |m| (m + 1).max(self.first));
         let fetches: Vec<_> = within(step, async {
             session
-                .uid_fetch(
-                    format!("{watermark}:*"),
-                    "(UID INTERNALDATE BODY.PEEK[HEADER])",
-                )
+                .uid_fetch(format!("{from}:*"), "(UID INTERNALDATE BODY.PEEK[HEADER])")
                 .await?
                 .try_collect::<Vec<_>>()
                 .await
         })
         .await?;
-        let mut hits: Vec<u32> = Vec::new();
+        // An answer cut short by the server closing the connection ends silently.
+        imap::alive(session)?;
         for f in &fetches {
-            let Some(uid) = f.uid.filter(|u| *u >= watermark) else {
+            let Some(uid) = f.uid.filter(|u| *u >= self.first) else {
                 continue;
             };
-            if !examined.insert(uid) {
+            if !tally.examined.insert(uid) {
                 continue;
             }
-            let Some(header) = f.header() else { continue };
-            if self.matches(header, f.internal_date()) {
-                hits.push(uid);
+            let Some(fields) = f.header().and_then(Fields::read) else {
+                continue;
+            };
+            let arrived = f.internal_date();
+            let matches = self.wait.filter.matches(&fields);
+            match (self.in_window(uid, arrived), matches) {
+                (true, true) => tally.hits.push(uid),
+                (true, false) => {
+                    tally.others += 1;
+                    if tally.other_samples.len() < SAMPLES {
+                        tally.other_samples.push(fields.seen(uid, arrived));
+                    }
+                }
+                (false, true) => push_earlier(&mut tally.earlier, fields.seen(uid, arrived)),
+                (false, false) => {}
             }
         }
-        Ok(hits.into_iter().min())
+        tally.hits.sort_unstable();
+        Ok(())
     }
 
-    /// Whether a header block (and INTERNALDATE) meets every criterion.
-    fn matches(&self, header: &[u8], internal_date: Option<DateTime<FixedOffset>>) -> bool {
-        if let Some(since) = self.since
-            && internal_date.is_none_or(|d| d < since)
-        {
-            return false;
+    /// On a timeout, reads the headers of the last messages that were there before the
+    /// window (by sequence number) for look-alikes the error can name. Best effort.
+    async fn look_earlier(&self, session: &mut Session, tally: &mut Tally) {
+        let n = self.exists;
+        if n == 0 {
+            return;
         }
-        let Some(h) = parse_headers(header) else {
-            return false;
-        };
-        if let Some(want) = &self.from
-            && !h.from.iter().any(|a| address_matches(a, want))
-        {
-            return false;
-        }
-        if let Some(want) = &self.to
-            && !h.to.iter().any(|a| address_matches(a, want))
-        {
-            return false;
-        }
-        if let Some(re) = &self.subject
-            && !re.is_match(&h.subject)
-        {
-            return false;
-        }
-        self.headers.iter().all(|(name, re)| {
-            h.headers
-                .iter()
-                .filter(|x| x.name.eq_ignore_ascii_case(name))
-                .any(|x| re.is_match(&x.value))
+        let low = n.saturating_sub(19).max(1);
+        let fetched = within(self.step, async {
+            session
+                .fetch(format!("{low}:{n}"), "(UID INTERNALDATE BODY.PEEK[HEADER])")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
         })
+        .await;
+        let Ok(fetched) = fetched else { return };
+        let mut found: Vec<Seen> = fetched
+            .iter()
+            .filter_map(|f| {
+                let uid = f.uid?;
+                if tally.examined.contains(&uid) || self.in_window(uid, f.internal_date()) {
+                    return None;
+                }
+                let fields = Fields::read(f.header()?)?;
+                self.wait
+                    .filter
+                    .matches(&fields)
+                    .then(|| fields.seen(uid, f.internal_date()))
+            })
+            .collect();
+        found.sort_by_key(|s| s.uid);
+        for s in found {
+            push_earlier(&mut tally.earlier, s);
+        }
     }
 
-    /// Fetches, parses and (if asked) deletes the matched message.
-    async fn finish(
+    /// Deletes exactly `uid` from the watched folder: (how many went, a warning).
+    async fn delete(
         &self,
         session: &mut Session,
-        caps: &Caps,
         uid: u32,
-        started: Instant,
-        step: Duration,
-    ) -> Result<Message, WaitError> {
-        let fetched = imap::fetch_raw(session, uid, step)
-            .await
-            .map_err(|e| self.imap_error(&format!("fetching UID {uid} failed: {e}")))?
-            .ok_or_else(|| self.imap_error(&format!("UID {uid} returned no body")))?;
-        let mut message = parse_message(&fetched.raw).unwrap_or_else(|| Message {
-            folder: String::new(),
-            uid,
-            internal_date: None,
-            message_id: None,
-            from: Vec::new(),
-            to: Vec::new(),
-            subject: String::new(),
-            date: None,
-            headers: Vec::new(),
-            text: None,
-            html: None,
-            links: Vec::new(),
-            auth: super::analysis::auth(&[]),
-            deleted: false,
-            waited_ms: 0.0,
-            warnings: vec!["the message could not be parsed".into()],
-        });
-        message.folder = self.folder.clone();
+    ) -> async_imap::error::Result<(usize, Option<String>)> {
+        let (w, caps, step) = (&self.wait, &self.caps, self.step);
+        let folders = if w.account.expunge_archives || caps.gmail || !caps.uidplus {
+            imap::folders(session, step).await?
+        } else {
+            imap::Folders::default()
+        };
+        let archives = w.account.expunge_archives || caps.gmail;
+        imap::delete_exactly(
+            session,
+            caps,
+            &folders,
+            &w.folder,
+            &[uid],
+            "",
+            archives,
+            step,
+        )
+        .await
+    }
+
+    /// Fetches, parses and (if asked) deletes the matched message. The outer error is a
+    /// lost connection (reconnect and try again), the inner one final.
+    async fn fetch(
+        &self,
+        session: &mut Session,
+        uid: u32,
+    ) -> async_imap::error::Result<Result<Message, WaitError>> {
+        let w = &self.wait;
+        let step = self.step;
+        let Some(fetched) = imap::fetch_raw(session, uid, step).await? else {
+            imap::alive(session)?;
+            return Ok(Err(w.imap_error(&format!(
+                "UID {uid} returned no body (deleted by someone else?)"
+            ))));
+        };
+        let mut message = Message::parse(&fetched.raw);
+        message.folder = w.folder.clone();
         message.uid = uid;
         message.internal_date = fetched.internal_date.map(|d| d.to_rfc3339());
-        message.waited_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if self.delete {
-            let folders = if self.account.expunge_archives || caps.gmail || !caps.uidplus {
-                imap::folders(session, step).await.unwrap_or_default()
-            } else {
-                imap::Folders::default()
-            };
-            let archives = self.account.expunge_archives || caps.gmail;
-            let done = imap::delete_exactly(
-                session,
-                caps,
-                &folders,
-                &self.folder,
-                &[uid],
-                "",
-                archives,
-                step,
-            )
-            .await;
+        message.waited_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        if w.delete {
+            let mut done = self.delete(session, uid).await;
+            if done.is_err() {
+                // One retry on a fresh connection: a drop mid-delete must not leave it there.
+                if let Ok(fresh) = w.reopen(step).await {
+                    drop(std::mem::replace(session, fresh));
+                    done = self.delete(session, uid).await;
+                }
+            }
             match done {
                 Ok((n, warning)) => {
                     message.deleted = n > 0;
@@ -544,130 +628,16 @@ impl Wait {
                     .push(format!("deleting UID {uid} failed: {e}")),
             }
         }
-        Ok(message)
+        Ok(Ok(message))
     }
 }
 
-/// `want` with an `@` is an address, compared case-insensitively; without, a domain.
-fn address_matches(address: &str, want: &str) -> bool {
-    if want.contains('@') {
-        address.eq_ignore_ascii_case(want)
-    } else {
-        address
-            .rsplit_once('@')
-            .is_some_and(|(_, d)| d.eq_ignore_ascii_case(want.trim_start_matches('@')))
+/// Keeps the most recent few earlier look-alikes, oldest first.
+fn push_earlier(earlier: &mut Vec<Seen>, seen: Seen) {
+    earlier.push(seen);
+    if earlier.len() > SAMPLES {
+        earlier.remove(0);
     }
-}
-
-/// The parts of a header block the criteria look at.
-struct Headers {
-    from: Vec<String>,
-    to: Vec<String>,
-    subject: String,
-    headers: Vec<Header>,
-}
-
-fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<String> {
-    a.map(|a| {
-        a.iter()
-            .filter_map(|m| m.address().map(str::to_string))
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
-fn raw_headers(msg: &mail_parser::Message<'_>) -> Vec<Header> {
-    msg.headers_raw()
-        .map(|(name, value)| Header {
-            name: name.to_string(),
-            value: value.split_whitespace().collect::<Vec<_>>().join(" "),
-        })
-        .collect()
-}
-
-fn parse_headers(block: &[u8]) -> Option<Headers> {
-    let block = block.to_vec();
-    std::panic::catch_unwind(move || {
-        let msg = mail_parser::MessageParser::default().parse_headers(&block)?;
-        let mut to = addresses(msg.to());
-        to.extend(addresses(msg.cc()));
-        let mut headers = raw_headers(&msg);
-        // Match header patterns against decoded text too (RFC 2047 words).
-        if let Some(s) = msg.subject() {
-            headers.push(Header {
-                name: "Subject".into(),
-                value: s.to_string(),
-            });
-        }
-        Some(Headers {
-            from: addresses(msg.from()),
-            to,
-            subject: msg.subject().unwrap_or_default().to_string(),
-            headers,
-        })
-    })
-    .ok()
-    .flatten()
-}
-
-/// Parses the whole message (contained against panics).
-fn parse_message(raw: &[u8]) -> Option<Message> {
-    let raw = raw.to_vec();
-    std::panic::catch_unwind(move || {
-        let msg = mail_parser::MessageParser::default().parse(&raw)?;
-        let headers = raw_headers(&msg);
-        let auth_values: Vec<String> = headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("Authentication-Results"))
-            .map(|h| h.value.clone())
-            .collect();
-        let text = msg.body_text(0).map(|t| t.into_owned());
-        let html = msg.body_html(0).map(|t| t.into_owned());
-        let mut to = addresses(msg.to());
-        to.extend(addresses(msg.cc()));
-        let mut links = Vec::new();
-        for t in [text.as_deref(), html.as_deref()].into_iter().flatten() {
-            for l in find_links(t) {
-                if !links.contains(&l) {
-                    links.push(l);
-                }
-            }
-        }
-        Some(Message {
-            folder: String::new(),
-            uid: 0,
-            internal_date: None,
-            message_id: msg.message_id().map(str::to_string),
-            from: addresses(msg.from()),
-            to,
-            subject: msg.subject().unwrap_or_default().to_string(),
-            date: msg.date().map(|d| d.to_rfc3339()),
-            headers,
-            text,
-            html,
-            links,
-            auth: super::analysis::auth(&auth_values),
-            deleted: false,
-            waited_ms: 0.0,
-            warnings: Vec::new(),
-        })
-    })
-    .ok()
-    .flatten()
-}
-
-/// The http(s) URLs in `text`, trailing punctuation and HTML `&amp;` undone.
-pub fn find_links(text: &str) -> Vec<String> {
-    let Ok(re) = Regex::new(r#"https?://[^\s<>"'()\[\]{}]+"#) else {
-        return Vec::new();
-    };
-    re.find_iter(text)
-        .map(|m| {
-            m.as_str()
-                .trim_end_matches(['.', ',', ';', ':', '!', '?'])
-                .replace("&amp;", "&")
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -675,42 +645,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn links_and_codes_come_out() {
-        let raw =
-            b"From: App <noreply@app.test>\r\nTo: u@x.test\r\nSubject: Your code is 482913\r\n\
-Content-Type: text/plain\r\n\r\nConfirm your account: https://app.test/confirm?token=abc123.\r\n\
-Or visit (https://app.test/help).\r\n";
-        let m = parse_message(raw).expect("parse");
+    fn timeout_text_names_what_was_seen() {
+        use filter::timeout_text;
+        let seen = |uid: u32, subject: &str| Seen {
+            uid,
+            internal_date: Some("2026-01-02T03:04:05+00:00".into()),
+            from: vec!["noreply@app.test".into()],
+            subject: subject.into(),
+        };
+        let plain = timeout_text("INBOX", &Duration::from_secs(3), 0, &[], &[], None);
         assert_eq!(
-            m.links,
-            [
-                "https://app.test/confirm?token=abc123",
-                "https://app.test/help"
-            ]
+            plain,
+            "no matching message arrived in INBOX within 3.0 s; no other mail arrived either"
         );
-        let e = |s: &str| s.parse::<Extract>().expect("extract");
+        let full = timeout_text(
+            "INBOX",
+            &Duration::from_secs(3),
+            2,
+            &[seen(7, "Weekly digest"), seen(8, "Hello")],
+            &[seen(3, "Confirm your account")],
+            Some("2026-01-02T03:05:00+00:00"),
+        );
         assert_eq!(
-            m.extract(&e("link")).as_deref(),
-            Some("https://app.test/confirm?token=abc123")
+            full,
+            "no matching message arrived in INBOX within 3.0 s; 2 other messages arrived and \
+             did not match (UID 7 from noreply@app.test \"Weekly digest\" at \
+             2026-01-02T03:04:05+00:00; UID 8 from noreply@app.test \"Hello\" at \
+             2026-01-02T03:04:05+00:00); 1 matching message arrived earlier, before \
+             2026-01-02T03:05:00+00:00 (UID 3 from noreply@app.test \"Confirm your account\" \
+             at 2026-01-02T03:04:05+00:00): widen the window with since / look_back \
+             (mailtrip wait --since)"
         );
-        assert_eq!(
-            m.extract(&e("link:/help")).as_deref(),
-            Some("https://app.test/help")
-        );
-        assert_eq!(m.extract(&e("code")).as_deref(), Some("482913"));
-        assert_eq!(
-            m.extract(&e("code:token=([a-z0-9]+)")).as_deref(),
-            Some("abc123")
-        );
-        assert!("pin".parse::<Extract>().is_err());
-        assert!("link:(".parse::<Extract>().is_err());
-    }
-
-    #[test]
-    fn addresses_and_domains() {
-        assert!(address_matches("NoReply@App.test", "noreply@app.test"));
-        assert!(address_matches("noreply@app.test", "app.test"));
-        assert!(!address_matches("noreply@evilapp.test", "app.test"));
-        assert!(!address_matches("xnoreply@app.test", "noreply@app.test"));
     }
 }

@@ -5,7 +5,9 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod load;
+pub mod load_html;
 pub mod nagios;
+pub mod nagios_range;
 pub mod prometheus;
 pub mod providers;
 pub mod server;
@@ -218,7 +220,6 @@ pub(crate) mod samples {
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
-    use std::time::Duration;
 
     use clap::ValueEnum;
 
@@ -228,8 +229,8 @@ mod tests {
 
     /// The thresholds the Nagios fixtures are rendered with.
     const THRESHOLDS: nagios::Nagios = nagios::Nagios {
-        warning: Some(Duration::from_secs(10)),
-        critical: Some(Duration::from_secs(30)),
+        warning: Some(nagios_range::Range::upto(10.0)),
+        critical: Some(nagios_range::Range::upto(30.0)),
     };
 
     fn render(format: Format, report: &Report) -> String {

@@ -7,25 +7,29 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use super::Render;
+use super::nagios_range::Range;
 use crate::report::{Phase, Placement, Report, Verdict};
 
-/// The Nagios renderer, with optional thresholds on the delivery phase's time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The Nagios renderer, with optional threshold ranges on the delivery phase's time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Nagios {
-    /// Delivery slower than this is WARNING.
-    pub warning: Option<Duration>,
-    /// Delivery slower than this is CRITICAL.
-    pub critical: Option<Duration>,
+    /// Delivery time (seconds) in alert under this range is WARNING (`5s` = above 5 s).
+    pub warning: Option<Range>,
+    /// Delivery time (seconds) in alert under this range is CRITICAL.
+    pub critical: Option<Range>,
 }
 
 impl Nagios {
-    /// Rejects thresholds that cannot both apply; report the error with [`unknown`] and exit 3.
+    /// Rejects plain upper bounds that cannot both apply (warning above critical); report the
+    /// error with [`unknown`] and exit 3. Other ranges combine as the guidelines say.
     pub fn validate(&self) -> Result<(), String> {
-        match (self.warning, self.critical) {
+        let bounds = (
+            self.warning.and_then(|w| w.upper_bound()),
+            self.critical.and_then(|c| c.upper_bound()),
+        );
+        match bounds {
             (Some(w), Some(c)) if w > c => Err(format!(
-                "warning threshold {}s is above critical threshold {}s",
-                w.as_secs_f64(),
-                c.as_secs_f64()
+                "warning threshold {w}s is above critical threshold {c}s"
             )),
             _ => Ok(()),
         }
@@ -91,10 +95,10 @@ pub fn unknown(message: &str) -> String {
 }
 
 fn threshold_status(r: &Report, t: &Nagios) -> NagiosStatus {
-    let delivery = delivery_time(r);
-    if t.critical.is_some_and(|c| delivery > c) {
+    let delivery = delivery_time(r).as_secs_f64();
+    if t.critical.is_some_and(|c| c.alerts(delivery)) {
         NagiosStatus::Critical
-    } else if t.warning.is_some_and(|w| delivery > w) {
+    } else if t.warning.is_some_and(|w| w.alerts(delivery)) {
         NagiosStatus::Warning
     } else {
         NagiosStatus::Ok
@@ -141,11 +145,14 @@ impl Nagios {
                     (_, None) => "spam".to_string(),
                 };
                 let mut s = format!("delivered to {place} in {:.2}s", taken.as_secs_f64());
-                let over = [("critical", self.critical), ("warning", self.warning)]
+                let secs = taken.as_secs_f64();
+                let broken = [("critical", self.critical), ("warning", self.warning)]
                     .into_iter()
-                    .find_map(|(name, limit)| limit.filter(|l| taken > *l).map(|l| (name, l)));
-                if let Some((name, limit)) = over {
-                    let _ = write!(s, " (over {name} {}s)", limit.as_secs_f64());
+                    .find_map(|(name, range)| range.filter(|r| r.alerts(secs)).map(|r| (name, r)));
+                if let Some((name, range)) = broken {
+                    let how = range.describe(secs);
+                    let (verb, bounds) = how.split_once(' ').unwrap_or((&how, ""));
+                    let _ = write!(s, " ({verb} {name} {bounds})");
                 }
                 if r.evidence.copies > 1 {
                     let _ = write!(s, ", {} copies", r.evidence.copies);
@@ -181,7 +188,7 @@ impl Nagios {
 
     /// `label=value[UOM];[warn];[crit];[min];[max]` for each phase that ran, then the total.
     fn perfdata(&self, r: &Report) -> String {
-        let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64().to_string()).unwrap_or_default();
+        let secs = |r: Option<Range>| r.map(|r| r.to_string()).unwrap_or_default();
         let mut items: Vec<String> = r
             .phases
             .iter()
@@ -235,8 +242,8 @@ mod tests {
     #[test]
     fn validate_rejects_warning_above_critical() {
         let t = Nagios {
-            warning: Some(Duration::from_secs(30)),
-            critical: Some(Duration::from_secs(10)),
+            warning: Some(Range::upto(30.0)),
+            critical: Some(Range::upto(10.0)),
         };
         assert!(t.validate().unwrap_err().contains("above critical"));
         assert!(Nagios::default().validate().is_ok());

@@ -1,18 +1,44 @@
-//! What `mailtrip server` prints: one JSON object on the first line of stdout (for scripts),
-//! then a human summary on stderr.
+//! What `mailtrip server` prints: a human summary on stderr, then one JSON object on the
+//! first line of stdout (for scripts: listener addresses, CA file, users, the HTTP API and
+//! its auth scheme, faults), which also says the server is ready.
 
 use std::io::Write;
 use std::path::Path;
 
-use crate::server::TestServer;
+use crate::server::http::{HttpAuth, HttpServer};
+use crate::server::{FaultSpec, TestServer};
 
-/// Prints the JSON line and the summary. The passwords are the test server's own users'.
+/// The HTTP side, for the JSON line and the summary.
+#[derive(Debug)]
+pub struct HttpLine<'a> {
+    pub server: &'a HttpServer,
+    pub auth: &'a HttpAuth,
+    /// A generated token: printed once, on stderr only.
+    pub token: Option<&'a str>,
+}
+
+/// Prints the JSON line and the summary. The passwords are the test server's own users';
+/// the HTTP password never appears, and a generated HTTP token only on stderr.
 pub fn announce(
     server: &TestServer,
     ca_path: &Path,
     users: &[(String, String)],
+    http: &HttpLine<'_>,
 ) -> std::io::Result<()> {
     let a = server.addrs();
+    let url = http.server.url();
+    let http_auth = match http.auth {
+        HttpAuth::None => serde_json::json!({"scheme": "none"}),
+        HttpAuth::Basic { user, .. } => match http.token {
+            Some(_) => {
+                serde_json::json!({"scheme": "basic", "user": user, "credentials": "generated token, printed once on stderr"})
+            }
+            None => {
+                serde_json::json!({"scheme": "basic", "user": user, "credentials": "--http-auth"})
+            }
+        },
+    };
+    let faults = FaultSpec::from(&server.faults());
     let line = serde_json::json!({
         "smtp": a.smtp.to_string(),
         "submission": a.submission.to_string(),
@@ -25,10 +51,14 @@ pub fn announce(
             .iter()
             .map(|(address, password)| serde_json::json!({"address": address, "password": password}))
             .collect::<Vec<_>>(),
+        "http": http.server.addr().to_string(),
+        "web": format!("{url}/"),
+        "api": format!("{url}/api/v1"),
+        "http_auth": http_auth,
+        "catch_all": server.store().auto_creates(),
+        "faults": faults,
     });
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")?;
-    out.flush()?;
+    // The summary first: a script that waits for the JSON line then finds stderr complete.
     let mut err = std::io::stderr().lock();
     writeln!(
         err,
@@ -65,6 +95,38 @@ pub fn announce(
     for (address, _) in users {
         writeln!(err, "  user        {address}")?;
     }
+    writeln!(err, "  web view    {url}/")?;
+    writeln!(err, "  HTTP API    {url}/api/v1  (docs/api.md)")?;
+    match (http.auth, http.token) {
+        (HttpAuth::Basic { user, .. }, Some(token)) => writeln!(
+            err,
+            "  HTTP login  user {user}, token {token}  (printed once; Basic or Bearer)"
+        )?,
+        (HttpAuth::Basic { user, .. }, None) => writeln!(
+            err,
+            "  HTTP login  user {user} (Basic, password from --http-auth)"
+        )?,
+        (HttpAuth::None, _) => {}
+    }
+    if server.store().auto_creates() {
+        writeln!(
+            err,
+            "  recipients  any address (a mailbox per address on first delivery; user+tag@ is user@'s)"
+        )?;
+    } else {
+        writeln!(
+            err,
+            "  recipients  declared users only (--strict-recipients)"
+        )?;
+    }
+    if faults != FaultSpec::default() {
+        let json = serde_json::to_string(&faults).unwrap_or_default();
+        writeln!(err, "  faults      {json}")?;
+    }
     writeln!(err, "Ctrl-C or SIGTERM stops it.")?;
+    err.flush()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
     Ok(())
 }

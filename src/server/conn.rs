@@ -5,14 +5,15 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use openssl::ssl::{Ssl, SslAcceptor};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_native_tls::{TlsAcceptor, TlsStream};
+use tokio_openssl::SslStream;
 
 /// A TCP stream, wrapped in TLS once negotiated.
 pub enum ServerStream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<SslStream<TcpStream>>),
     /// An in-memory pipe, for replaying bytes into a session (fuzzing, codec tests).
     Memory(tokio::io::DuplexStream),
     /// Transient state during an upgrade; never read or written.
@@ -27,13 +28,15 @@ impl ServerStream {
     }
 
     /// Upgrades a plain stream with the given acceptor (STARTTLS, or implicit TLS at accept).
-    pub async fn upgrade(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {
+    pub async fn upgrade(&mut self, acceptor: &SslAcceptor) -> io::Result<()> {
         match std::mem::replace(self, ServerStream::Closed) {
             ServerStream::Plain(tcp) => {
-                let tls = acceptor
-                    .accept(tcp)
-                    .await
-                    .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e))?;
+                let aborted = |e: &dyn std::fmt::Display| {
+                    io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string())
+                };
+                let ssl = Ssl::new(acceptor.context()).map_err(|e| aborted(&e))?;
+                let mut tls = SslStream::new(ssl, tcp).map_err(|e| aborted(&e))?;
+                Pin::new(&mut tls).accept().await.map_err(|e| aborted(&e))?;
                 *self = ServerStream::Tls(Box::new(tls));
                 Ok(())
             }
@@ -56,7 +59,7 @@ impl ServerStream {
         {
             let tcp = match self {
                 ServerStream::Plain(s) => s,
-                ServerStream::Tls(s) => s.get_ref().get_ref().get_ref(),
+                ServerStream::Tls(s) => s.get_ref(),
                 ServerStream::Closed | ServerStream::Memory(_) => return,
             };
             let _ = tcp.set_quickack(true);

@@ -89,7 +89,11 @@ fn deliver_now(shared: &Shared, env: &Envelope) {
     if let Some(style) = faults.quote {
         for rcpt in &env.rcpts {
             let quoted = quoting_message(style, rcpt, env, &body);
-            if let Err(e) = shared.store.append_to_role(rcpt, None, quoted, Vec::new()) {
+            let owner = owner(shared, rcpt);
+            if let Err(e) = shared
+                .store
+                .append_to_role(&owner, None, quoted, Vec::new())
+            {
                 tracing::warn!(id = %env.id, %rcpt, error = %e, "quote fault failed");
             }
         }
@@ -100,10 +104,11 @@ fn deliver_now(shared: &Shared, env: &Envelope) {
             continue;
         }
         let raw = with_received(shared, env, rcpt, &body);
+        let owner = owner(shared, rcpt);
         let role = if junk {
             Some(SpecialUse::Junk)
         } else if archive {
-            match shared.store.folder_with_role(rcpt, SpecialUse::Archive) {
+            match shared.store.folder_with_role(&owner, SpecialUse::Archive) {
                 Some(_) => Some(SpecialUse::Archive),
                 None => Some(SpecialUse::All),
             }
@@ -113,7 +118,7 @@ fn deliver_now(shared: &Shared, env: &Envelope) {
         for _ in 0..copies {
             if let Err(e) = shared
                 .store
-                .append_to_role(rcpt, role, raw.clone(), Vec::new())
+                .append_to_role(&owner, role, raw.clone(), Vec::new())
             {
                 tracing::warn!(id = %env.id, %rcpt, error = %e, "delivery failed");
             }
@@ -129,6 +134,12 @@ fn deliver_now(shared: &Shared, env: &Envelope) {
                 .store
                 .append_to_role(user, Some(SpecialUse::Sent), raw, vec!["\\Seen".into()]);
     }
+}
+
+/// The user whose mailbox takes mail for `rcpt` (`user@` for `user+tag@`); the `Received:`
+/// header keeps the address as given.
+fn owner(shared: &Shared, rcpt: &str) -> String {
+    shared.store.owner(rcpt).unwrap_or_else(|| rcpt.to_string())
 }
 
 /// A message from `rcpt` that quotes `original` in `style` (the `quote` fault): what an

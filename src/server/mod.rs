@@ -4,15 +4,20 @@
 //!
 //! Layering, as in mini-redis: bytes → codec (`smtp::codec`, imap-codec) → session state
 //! machine (`smtp::session`, `imap::session`) → [`store::Store`]. Every listener binds port 0
-//! unless told otherwise, and shuts down on [`TestServer::shutdown`] or drop.
+//! unless told otherwise, and shuts down on [`TestServer::shutdown`] or drop. The server runs
+//! on its own tokio runtime, so it keeps answering while the caller's thread blocks.
 
 pub mod conn;
 pub mod deliver;
+pub mod fault_spec;
+pub mod http;
 pub mod imap;
 pub mod oauth;
+pub mod recipients;
 pub mod smtp;
 pub mod store;
 pub mod tls;
+mod wait_for;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,11 +26,15 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use fault_spec::FaultSpec;
+pub use recipients::Recipients;
 pub use store::{FlagOp, FolderLayout, MailboxInfo, SpecialUse, Store, StoreError, StoredMessage};
 pub use tls::CertKind;
+pub use wait_for::{WaitFor, WaitForError};
 
 use conn::ServerStream;
 
@@ -129,7 +138,8 @@ pub struct Faults {
 }
 
 /// How the `quote` fault quotes a delivered message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Quote {
     /// A vacation auto-reply with the original quoted line by line (`> X-Mailtrip-Probe: ...`).
     AutoReply,
@@ -165,6 +175,8 @@ pub struct ServerConfig {
     /// Which certificate to serve.
     pub cert: CertKind,
     pub faults: Faults,
+    /// Catch-all (the default: any address gets a mailbox) or strict (550 for unknown users).
+    pub recipients: Recipients,
 }
 
 impl Default for ServerConfig {
@@ -178,6 +190,7 @@ impl Default for ServerConfig {
             max_message_size: 25 * 1024 * 1024,
             cert: CertKind::Valid,
             faults: Faults::default(),
+            recipients: Recipients::default(),
         }
     }
 }
@@ -199,6 +212,12 @@ impl ServerConfig {
 
     pub fn faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// Only declared users receive mail; others get `550 5.1.1 User unknown`.
+    pub fn strict_recipients(mut self) -> Self {
+        self.recipients = Recipients::Strict;
         self
     }
 }
@@ -302,6 +321,9 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// The server's own runtime (its worker threads) could not be started.
+    #[error("could not start the server's runtime")]
+    Runtime(#[source] std::io::Error),
 }
 
 /// Where the OAuth2 endpoints of a listener on `addr` are reached (its certificate names
@@ -321,12 +343,65 @@ pub struct Addrs {
 }
 
 /// A running embedded server. Dropping it stops every task.
+///
+/// It runs on its own tokio runtime (worker threads named `mailtrip-server`), not the
+/// caller's: start it from a plain `#[test]` with [`start_blocking`](TestServer::start_blocking),
+/// and point blocking clients at it (lettre's `SmtpTransport` inside a single-threaded
+/// `#[tokio::test]`) without stalling it. [`wait_for`](TestServer::wait_for) returns what it
+/// caught, parsed, without an IMAP round trip.
 pub struct TestServer {
     shared: Arc<Shared>,
     addrs: Addrs,
     shutdown_tx: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
     oauth2_addr: SocketAddr,
+    /// Spawns onto the server's runtime.
+    handle: Handle,
+    /// Owns that runtime; set once `launch` has run on it, dropped last.
+    runtime: ServerRuntime,
+}
+
+/// The server's own multi-threaded runtime. Shut down without blocking, so a server can be
+/// dropped inside async code (a plain drop of a runtime would panic there).
+#[derive(Default)]
+struct ServerRuntime(Option<tokio::runtime::Runtime>);
+
+impl ServerRuntime {
+    fn new() -> Result<ServerRuntime, ServerError> {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("mailtrip-server")
+            .enable_all()
+            .build()
+            .map(|rt| ServerRuntime(Some(rt)))
+            .map_err(ServerError::Runtime)
+    }
+
+    /// Runs `TestServer::launch` on this runtime and hands the server it built this runtime.
+    /// Any executor can await it: the work happens on the server's own threads.
+    async fn launch(self, config: ServerConfig) -> Result<TestServer, ServerError> {
+        let Some(rt) = &self.0 else {
+            return Err(ServerError::Runtime(std::io::Error::other("no runtime")));
+        };
+        let mut server = match rt.spawn(TestServer::launch(config)).await {
+            Ok(result) => result?,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => return Err(ServerError::Runtime(std::io::Error::other(e))),
+            },
+        };
+        server.runtime = self;
+        Ok(server)
+    }
+}
+
+impl Drop for ServerRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for TestServer {
@@ -338,14 +413,27 @@ impl std::fmt::Debug for TestServer {
 }
 
 impl TestServer {
-    /// Binds every listener, creates the users, and starts serving.
+    /// Starts the server on its own runtime: binds every listener, creates the users, and
+    /// starts serving. Works from any async context, whatever its runtime flavor.
     pub async fn start(config: ServerConfig) -> Result<TestServer, ServerError> {
+        ServerRuntime::new()?.launch(config).await
+    }
+
+    /// [`start`](TestServer::start) for synchronous code: a plain `#[test]` or a `main`
+    /// without tokio. It blocks the calling thread until the listeners are bound.
+    pub fn start_blocking(config: ServerConfig) -> Result<TestServer, ServerError> {
+        futures::executor::block_on(ServerRuntime::new()?.launch(config))
+    }
+
+    /// The body of `start`, run on the server's runtime.
+    async fn launch(config: ServerConfig) -> Result<TestServer, ServerError> {
         let tls = tls::TlsMaterial::generate(config.cert)?;
         let store = Store::new();
         let layout = config.profile.layout();
         for (address, password) in &config.users {
             store.add_user(address, password.clone(), &layout);
         }
+        store.set_auto_create(recipients::auto_create(&config.recipients, &layout));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let bind = |kind: ListenerKind, port: Option<u16>| {
             let addr = SocketAddr::new(config.bind, port.unwrap_or(0));
@@ -421,6 +509,8 @@ impl TestServer {
             shutdown_tx,
             listeners,
             oauth2_addr,
+            handle: Handle::current(),
+            runtime: ServerRuntime::default(),
         })
     }
 
@@ -537,6 +627,14 @@ impl TestServer {
         self.shared.store.messages(user, folder)
     }
 
+    /// Waits for a message to `user` matching criteria added to the returned [`WaitFor`],
+    /// and returns it parsed: the same [`Message`](crate::analyze::Message) as
+    /// [`Wait`](crate::Wait) gives over IMAP (links, codes, attachments). Await it, or call
+    /// [`blocking`](WaitFor::blocking) from synchronous code.
+    pub fn wait_for(&self, user: &str) -> WaitFor {
+        WaitFor::new(self.shared.clone(), self.handle.clone(), user)
+    }
+
     /// Waits (on the store's notifier, not by polling) until `folder` holds `n` messages.
     pub async fn wait_for_messages(
         &self,
@@ -561,7 +659,7 @@ impl TestServer {
         let stream = ServerStream::Memory(server_end);
         let peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
         let shared = self.shared.clone();
-        let session = tokio::spawn(async move {
+        let session = self.handle.spawn(async move {
             if kind.is_imap() {
                 let open = shared.imap_connections.fetch_add(1, Ordering::SeqCst) + 1;
                 let _guard = CountGuard(&shared.imap_connections);

@@ -11,6 +11,8 @@ use chrono::{DateTime, FixedOffset};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 
+mod mailboxes;
+
 /// A folder's SPECIAL-USE role (RFC 6154).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,6 +117,8 @@ pub struct MailboxInfo {
     pub uid_next: u32,
     pub exists: u32,
     pub unseen: u32,
+    /// Messages no session has yet seen as `\Recent` (STATUS RECENT).
+    pub recent: u32,
 }
 
 /// A folder and its messages, sorted by UID.
@@ -126,6 +130,10 @@ pub struct Mailbox {
     pub uid_validity: u32,
     pub uid_next: u32,
     pub messages: Vec<StoredMessage>,
+    /// The lowest UID no session has claimed as `\Recent` yet (RFC 3501 2.3.2).
+    pub first_recent: u32,
+    /// Keywords ever set on a message here, announced in FLAGS and PERMANENTFLAGS.
+    pub keywords: Vec<String>,
 }
 
 impl Mailbox {
@@ -137,12 +145,20 @@ impl Mailbox {
             uid_validity: validity,
             uid_next: 1,
             messages: Vec::new(),
+            first_recent: 1,
+            keywords: Vec::new(),
         }
     }
 
     /// Index of the message with this UID.
     pub fn position(&self, uid: u32) -> Option<usize> {
         self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    /// Messages not yet claimed as `\Recent` by any session.
+    pub fn recent_count(&self) -> u32 {
+        let from = self.messages.partition_point(|m| m.uid < self.first_recent);
+        (self.messages.len() - from) as u32
     }
 }
 
@@ -167,15 +183,24 @@ pub enum StoreError {
     NotSelectable,
     #[error("timed out waiting for messages")]
     Timeout,
+    /// DELETE / RENAME refused; the text says why (`INBOX cannot be deleted`).
+    #[error("{0}")]
+    Cannot(&'static str),
 }
 
 struct User {
     address: String,
     password: SecretString,
+    /// Created by the catch-all with no password set: any password logs in.
+    any_password: bool,
+    /// Created by the catch-all rather than declared.
+    auto_created: bool,
     /// XOAUTH2 bearer tokens, each valid until its instant (`None`: forever).
     tokens: Vec<(SecretString, Option<std::time::Instant>)>,
     expunge_archives: bool,
     mailboxes: Vec<Mailbox>,
+    /// LSUB / LIST (SUBSCRIBED) names; they outlive DELETE, as RFC 3501 6.3.6 allows.
+    subscriptions: Vec<String>,
 }
 
 impl User {
@@ -208,6 +233,8 @@ pub fn same_mailbox(a: &str, b: &str) -> bool {
 struct Inner {
     users: HashMap<String, User>,
     next_validity: u32,
+    /// The catch-all, if on (see [`Store::set_auto_create`]).
+    auto: Option<AutoCreate>,
 }
 
 /// Shared store; every mutation bumps a generation counter that watchers wait on.
@@ -234,6 +261,7 @@ impl Store {
                 users: HashMap::new(),
                 // Seed UIDVALIDITY from the clock so a restarted server never reuses one.
                 next_validity: (chrono::Utc::now().timestamp() as u32) & 0x7fff_ffff,
+                auto: None,
             }),
             changes,
         }
@@ -259,24 +287,11 @@ impl Store {
         let mut inner = self.lock();
         if let Some(user) = inner.users.get_mut(&key(address)) {
             user.password = password;
+            user.any_password = false;
+            user.auto_created = false;
             return;
         }
-        let mut next = || {
-            inner.next_validity = inner.next_validity.wrapping_add(1).max(1);
-            inner.next_validity
-        };
-        let mut mailboxes = vec![Mailbox::new("INBOX".into(), None, true, next())];
-        for (name, role, selectable) in &layout.folders {
-            mailboxes.push(Mailbox::new(name.clone(), *role, *selectable, next()));
-        }
-        let user = User {
-            address: address.trim().to_string(),
-            password,
-            tokens: Vec::new(),
-            expunge_archives: layout.expunge_archives,
-            mailboxes,
-        };
-        inner.users.insert(key(address), user);
+        insert_user(&mut inner, address, password, layout);
         drop(inner);
         self.changed();
     }
@@ -319,13 +334,31 @@ impl Store {
     }
 
     /// The canonical address for a login name, if the password matches.
+    ///
+    /// A `user+tag@` login is `user@`'s unless declared itself. Under a catch-all, an unknown
+    /// address logs in with the catch-all password (any password when it has none), which
+    /// creates its mailbox.
     pub fn check_password(&self, login: &str, password: &str) -> Option<String> {
-        let inner = self.lock();
-        let user = inner.users.get(&key(login))?;
-        constant_time_eq(
-            user.password.expose_secret().as_bytes(),
-            password.as_bytes(),
-        )
+        let mut inner = self.lock();
+        let Some(k) = owner_key(&inner, login) else {
+            let auto = inner.auto.as_ref()?;
+            let ok = auto.password.as_ref().is_none_or(|want| {
+                constant_time_eq(want.expose_secret().as_bytes(), password.as_bytes())
+            });
+            if !ok {
+                return None;
+            }
+            let address = create_auto(&mut inner, login)?;
+            drop(inner);
+            self.changed();
+            return Some(address);
+        };
+        let user = inner.users.get(&k)?;
+        (user.any_password
+            || constant_time_eq(
+                user.password.expose_secret().as_bytes(),
+                password.as_bytes(),
+            ))
         .then(|| user.address.clone())
     }
 
@@ -468,6 +501,9 @@ impl Store {
             }
             out.push((uid, msg.flags.clone()));
         }
+        if !out.is_empty() && op != FlagOp::Remove {
+            note_keywords(m, flags);
+        }
         drop(inner);
         self.changed();
         Ok(out)
@@ -590,23 +626,9 @@ impl Store {
         Ok((validity, map))
     }
 
-    /// CREATE: a new, empty, selectable folder.
+    /// CREATE: a new, empty, selectable folder, and any missing parents (RFC 3501 6.3.3).
     pub fn create(&self, user: &str, name: &str) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        inner.next_validity = inner.next_validity.wrapping_add(1).max(1);
-        let validity = inner.next_validity;
-        let u = inner
-            .users
-            .get_mut(&key(user))
-            .ok_or(StoreError::NoSuchUser)?;
-        if u.mailbox(name).is_some() {
-            return Err(StoreError::MailboxExists);
-        }
-        u.mailboxes
-            .push(Mailbox::new(name.to_string(), None, true, validity));
-        drop(inner);
-        self.changed();
-        Ok(())
+        self.create_with_parents(user, name)
     }
 
     /// Waits until the folder holds at least `n` messages, woken by the change notifier.
@@ -635,6 +657,157 @@ impl Store {
     }
 }
 
+/// How [`Store`] creates a mailbox for an address nobody declared (the catch-all).
+#[derive(Debug, Clone)]
+pub struct AutoCreate {
+    /// The password such a mailbox accepts; `None`: any password.
+    pub password: Option<SecretString>,
+    /// The folders it gets.
+    pub layout: FolderLayout,
+}
+
+/// A declared or auto-created user, for listings (the HTTP API's mailboxes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub address: String,
+    /// Created by the catch-all on first delivery or login, not declared.
+    pub auto_created: bool,
+}
+
+impl Store {
+    /// Turns the catch-all on (`Some`) or off.
+    pub fn set_auto_create(&self, auto: Option<AutoCreate>) {
+        self.lock().auto = auto;
+    }
+
+    /// Whether undeclared addresses get a mailbox.
+    pub fn auto_creates(&self) -> bool {
+        self.lock().auto.is_some()
+    }
+
+    /// The user whose INBOX receives mail for `address`: the user itself, or for an
+    /// undeclared `user+tag@domain`, the user `user@domain`.
+    pub fn owner(&self, address: &str) -> Option<String> {
+        let inner = self.lock();
+        let k = owner_key(&inner, address)?;
+        inner.users.get(&k).map(|u| u.address.clone())
+    }
+
+    /// [`owner`](Self::owner), or under the catch-all a new mailbox for the address (its
+    /// `+tag` removed). `None` when strict and unknown, or not a mailbox address.
+    pub fn owner_or_create(&self, address: &str) -> Option<String> {
+        let mut inner = self.lock();
+        if let Some(k) = owner_key(&inner, address) {
+            return inner.users.get(&k).map(|u| u.address.clone());
+        }
+        inner.auto.as_ref()?;
+        let created = create_auto(&mut inner, address)?;
+        drop(inner);
+        self.changed();
+        Some(created)
+    }
+
+    /// Every user, declared or auto-created, sorted by address.
+    pub fn user_infos(&self) -> Vec<UserInfo> {
+        let mut v: Vec<UserInfo> = self
+            .lock()
+            .users
+            .values()
+            .map(|u| UserInfo {
+                address: u.address.clone(),
+                auto_created: u.auto_created,
+            })
+            .collect();
+        v.sort_by(|a, b| a.address.cmp(&b.address));
+        v
+    }
+
+    /// Removes the given UIDs from a folder at once (no `\Deleted` flag, no archiving):
+    /// what the HTTP API's DELETE does. Returns the UIDs removed.
+    pub fn remove(&self, user: &str, mailbox: &str, uids: &[u32]) -> Result<Vec<u32>, StoreError> {
+        let mut inner = self.lock();
+        let u = inner
+            .users
+            .get_mut(&key(user))
+            .ok_or(StoreError::NoSuchUser)?;
+        let m = u.mailbox_mut(mailbox).ok_or(StoreError::NoSuchMailbox)?;
+        let mut removed = Vec::new();
+        m.messages.retain(|msg| {
+            let gone = uids.contains(&msg.uid);
+            if gone {
+                removed.push(msg.uid);
+            }
+            !gone
+        });
+        drop(inner);
+        if !removed.is_empty() {
+            self.changed();
+        }
+        Ok(removed)
+    }
+}
+
+/// The key of the user owning `address`: exact, else the `+tag`-less address.
+fn owner_key(inner: &Inner, address: &str) -> Option<String> {
+    let k = key(address);
+    if inner.users.contains_key(&k) {
+        return Some(k);
+    }
+    let base = key(&super::recipients::without_tag(address)?);
+    inner.users.contains_key(&base).then_some(base)
+}
+
+/// Creates the catch-all mailbox for `address` (tag removed); `None` without a catch-all or
+/// for something that is not an address.
+fn create_auto(inner: &mut Inner, address: &str) -> Option<String> {
+    let auto = inner.auto.clone()?;
+    let address = address.trim();
+    if !super::recipients::is_mailbox_address(address) {
+        return None;
+    }
+    let address = super::recipients::without_tag(address).unwrap_or_else(|| address.to_string());
+    let password = auto
+        .password
+        .clone()
+        .unwrap_or_else(|| SecretString::from(String::new()));
+    let user = insert_user(inner, &address, password, &auto.layout);
+    user.any_password = auto.password.is_none();
+    user.auto_created = true;
+    tracing::debug!(%address, "catch-all: created a mailbox");
+    Some(address)
+}
+
+fn insert_user<'a>(
+    inner: &'a mut Inner,
+    address: &str,
+    password: SecretString,
+    layout: &FolderLayout,
+) -> &'a mut User {
+    let mut next = || {
+        inner.next_validity = inner.next_validity.wrapping_add(1).max(1);
+        inner.next_validity
+    };
+    let mut mailboxes = vec![Mailbox::new("INBOX".into(), None, true, next())];
+    for (name, role, selectable) in &layout.folders {
+        mailboxes.push(Mailbox::new(name.clone(), *role, *selectable, next()));
+    }
+    let user = User {
+        address: address.trim().to_string(),
+        password,
+        any_password: false,
+        auto_created: false,
+        tokens: Vec::new(),
+        expunge_archives: layout.expunge_archives,
+        mailboxes,
+        subscriptions: Vec::new(),
+    };
+    inner
+        .users
+        .entry(key(address))
+        .insert_entry(user)
+        .into_mut()
+}
+
 fn push(
     m: &mut Mailbox,
     raw: Bytes,
@@ -643,6 +816,7 @@ fn push(
 ) -> u32 {
     let uid = m.uid_next;
     m.uid_next += 1;
+    note_keywords(m, &flags);
     m.messages.push(StoredMessage {
         uid,
         flags: dedup_flags(&flags),
@@ -650,6 +824,15 @@ fn push(
         raw,
     });
     uid
+}
+
+/// Adds keywords (flags without a backslash) the mailbox has not seen before to its list.
+fn note_keywords(m: &mut Mailbox, flags: &[String]) {
+    for f in flags {
+        if !f.starts_with('\\') && !m.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
+            m.keywords.push(f.clone());
+        }
+    }
 }
 
 fn dedup_flags(flags: &[String]) -> Vec<String> {
@@ -673,6 +856,7 @@ fn info(u: &User, m: &Mailbox) -> MailboxInfo {
         uid_next: m.uid_next,
         exists: m.messages.len() as u32,
         unseen: m.messages.iter().filter(|x| !x.has_flag("\\Seen")).count() as u32,
+        recent: m.recent_count(),
     }
 }
 
@@ -687,7 +871,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn store() -> Store {
+    /// a@x.test (standard folders) and g@x.test (Gmail's); store/mailboxes.rs uses it too.
+    pub(super) fn store() -> Store {
         let s = Store::new();
         s.add_user(
             "a@x.test",

@@ -1,11 +1,19 @@
 //! TLS material for the embedded server: a CA generated at start and a leaf certificate for
 //! `localhost`, `127.0.0.1` and `::1` signed by it, so clients verify normally with `ca_pem()`.
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+use openssl::asn1::{Asn1Integer, Asn1Time, Asn1TimeRef};
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::error::ErrorStack;
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{SslAcceptor, SslMethod};
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
 };
-use tokio_native_tls::TlsAcceptor;
+use openssl::x509::{X509, X509Builder, X509Name, X509NameRef};
 
 /// Which kind of leaf certificate to serve; the broken kinds exist to test client diagnoses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,11 +29,11 @@ pub enum CertKind {
     ExpiringSoon,
 }
 
-/// The generated CA and the acceptor that serves the leaf certificate.
+/// The generated CA and the acceptor that serves the leaf certificate (TLS 1.2 and 1.3).
 pub struct TlsMaterial {
     ca_pem: String,
     leaf_pem: String,
-    acceptor: TlsAcceptor,
+    acceptor: SslAcceptor,
 }
 
 impl std::fmt::Debug for TlsMaterial {
@@ -38,80 +46,77 @@ impl std::fmt::Debug for TlsMaterial {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
     #[error("could not generate a certificate")]
-    Generate(#[from] rcgen::Error),
+    Generate(#[source] ErrorStack),
     #[error("could not build the TLS acceptor")]
-    Acceptor(#[from] native_tls::Error),
+    Acceptor(#[source] ErrorStack),
+}
+
+/// Midnight UTC of a calendar day, as an ASN.1 time.
+fn day(year: i32, month: u32, d: u32) -> Result<Asn1Time, ErrorStack> {
+    let at = chrono::NaiveDate::from_ymd_opt(year, month, d)
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .map_or(0, |t| t.and_utc().timestamp());
+    Asn1Time::from_unix(at)
+}
+
+/// A fresh ECDSA P-256 key (what rcgen generated before; fast and small).
+fn p256() -> Result<PKey<Private>, ErrorStack> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    PKey::from_ec_key(EcKey::generate(&group)?)
+}
+
+fn name(cn: &str, org: Option<&str>) -> Result<X509Name, ErrorStack> {
+    let mut n = X509Name::builder()?;
+    n.append_entry_by_nid(Nid::COMMONNAME, cn)?;
+    if let Some(org) = org {
+        n.append_entry_by_nid(Nid::ORGANIZATIONNAME, org)?;
+    }
+    Ok(n.build())
+}
+
+/// A certificate builder with a random serial, the given names, validity and key.
+fn builder(
+    subject: &X509NameRef,
+    issuer: &X509NameRef,
+    key: &PKey<Private>,
+    not_before: &Asn1TimeRef,
+    not_after: &Asn1TimeRef,
+) -> Result<X509Builder, ErrorStack> {
+    let mut b = X509Builder::new()?;
+    b.set_version(2)?;
+    let mut serial = BigNum::new()?;
+    serial.rand(127, MsbOption::MAYBE_ZERO, false)?;
+    b.set_serial_number(Asn1Integer::from_bn(&serial)?.as_ref())?;
+    b.set_subject_name(subject)?;
+    b.set_issuer_name(issuer)?;
+    b.set_pubkey(key)?;
+    b.set_not_before(not_before)?;
+    b.set_not_after(not_after)?;
+    Ok(b)
 }
 
 impl TlsMaterial {
     /// Generates a fresh CA and a leaf certificate of the given kind.
     pub fn generate(kind: CertKind) -> Result<Self, TlsSetupError> {
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "mailtrip embedded test CA");
-        ca_params
-            .distinguished_name
-            .push(DnType::OrganizationName, "mailtrip");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let now = chrono::Utc::now();
-        ca_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        ca_params.not_after = rcgen::date_time_ymd(chrono::Datelike::year(&now) + 10, 1, 1);
-        let ca_key = KeyPair::generate()?;
-        let ca_cert = ca_params.self_signed(&ca_key)?;
-        let issuer = Issuer::new(ca_params, ca_key);
-
-        let names: Vec<String> = match kind {
-            CertKind::WrongName => vec!["wrong.example".into()],
-            _ => vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+        let (ca, leaf, leaf_key) = certificates(kind).map_err(TlsSetupError::Generate)?;
+        let acceptor = (|| {
+            // Mozilla's intermediate profile, version 5: TLS 1.2 and TLS 1.3.
+            let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+            b.set_private_key(&leaf_key)?;
+            b.set_certificate(&leaf)?;
+            b.check_private_key()?;
+            Ok(b.build())
+        })()
+        .map_err(TlsSetupError::Acceptor)?;
+        let pem = |c: &X509| {
+            c.to_pem()
+                .map(|p| String::from_utf8_lossy(&p).into_owned())
+                .map_err(TlsSetupError::Generate)
         };
-        let mut leaf = CertificateParams::new(names)?;
-        leaf.distinguished_name
-            .push(DnType::CommonName, "mailtrip embedded server");
-        leaf.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let year = chrono::Datelike::year(&now);
-        match kind {
-            CertKind::Expired => {
-                leaf.not_before = rcgen::date_time_ymd(2020, 1, 1);
-                leaf.not_after = rcgen::date_time_ymd(2021, 1, 1);
-            }
-            CertKind::ExpiringSoon => {
-                let soon = now + chrono::Duration::days(5);
-                leaf.not_before = rcgen::date_time_ymd(2020, 1, 1);
-                leaf.not_after = rcgen::date_time_ymd(
-                    chrono::Datelike::year(&soon),
-                    chrono::Datelike::month(&soon) as u8,
-                    chrono::Datelike::day(&soon) as u8,
-                );
-            }
-            CertKind::Valid | CertKind::WrongName => {
-                leaf.not_before = rcgen::date_time_ymd(2020, 1, 1);
-                leaf.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
-            }
-        }
-        let leaf_key = KeyPair::generate()?;
-        let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
-
-        let identity = native_tls::Identity::from_pkcs8(
-            leaf_cert.pem().as_bytes(),
-            leaf_key.serialize_pem().as_bytes(),
-        )?;
-        let acceptor = native_tls::TlsAcceptor::builder(identity)
-            .min_protocol_version(Some(native_tls::Protocol::Tlsv12))
-            .build()?;
         Ok(TlsMaterial {
-            ca_pem: ca_cert.pem(),
-            leaf_pem: leaf_cert.pem(),
-            acceptor: TlsAcceptor::from(acceptor),
+            ca_pem: pem(&ca)?,
+            leaf_pem: pem(&leaf)?,
+            acceptor,
         })
     }
 
@@ -126,7 +131,85 @@ impl TlsMaterial {
     }
 
     /// The acceptor used by every TLS listener and STARTTLS upgrade.
-    pub fn acceptor(&self) -> &TlsAcceptor {
+    pub fn acceptor(&self) -> &SslAcceptor {
         &self.acceptor
     }
+}
+
+/// The CA (self-signed, valid 2020 until ten years from now) and a leaf of `kind` signed by it,
+/// with the leaf's key.
+fn certificates(kind: CertKind) -> Result<(X509, X509, PKey<Private>), ErrorStack> {
+    use chrono::Datelike;
+    let now = chrono::Utc::now();
+    let ca_key = p256()?;
+    let ca_name = name("mailtrip embedded test CA", Some("mailtrip"))?;
+    let mut b = builder(
+        &ca_name,
+        &ca_name,
+        &ca_key,
+        &*day(2020, 1, 1)?,
+        &*day(now.year() + 10, 1, 1)?,
+    )?;
+    b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .digital_signature()
+            .build()?,
+    )?;
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
+    b.append_extension(ski)?;
+    b.sign(&ca_key, MessageDigest::sha256())?;
+    let ca = b.build();
+
+    let (not_before, not_after) = match kind {
+        CertKind::Expired => (day(2020, 1, 1)?, day(2021, 1, 1)?),
+        CertKind::ExpiringSoon => {
+            let soon = now + chrono::Duration::days(5);
+            (
+                day(2020, 1, 1)?,
+                day(soon.year(), soon.month(), soon.day())?,
+            )
+        }
+        CertKind::Valid | CertKind::WrongName => (day(2020, 1, 1)?, day(now.year() + 5, 1, 1)?),
+    };
+    let leaf_key = p256()?;
+    let leaf_name = name("mailtrip embedded server", None)?;
+    let mut b = builder(
+        &leaf_name,
+        ca.subject_name(),
+        &leaf_key,
+        &not_before,
+        &not_after,
+    )?;
+    b.append_extension(BasicConstraints::new().critical().build()?)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .digital_signature()
+            .key_encipherment()
+            .build()?,
+    )?;
+    b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
+    let mut san = SubjectAlternativeName::new();
+    match kind {
+        CertKind::WrongName => {
+            san.dns("wrong.example");
+        }
+        _ => {
+            san.dns("localhost").ip("127.0.0.1").ip("::1");
+        }
+    }
+    let san = san.build(&b.x509v3_context(Some(&ca), None))?;
+    b.append_extension(san)?;
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(Some(&ca), None))?;
+    b.append_extension(ski)?;
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(true)
+        .build(&b.x509v3_context(Some(&ca), None))?;
+    b.append_extension(aki)?;
+    b.sign(&ca_key, MessageDigest::sha256())?;
+    Ok((ca, b.build(), leaf_key))
 }

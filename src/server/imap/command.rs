@@ -1,76 +1,81 @@
-//! Handlers for the Authenticated and Selected states (LIST, SELECT, STATUS, APPEND, FETCH,
-//! SEARCH, STORE, COPY, MOVE, EXPUNGE, ...) and the untagged-update sync that keeps the
-//! client's sequence-number ↔ UID map in step with the shared store.
+//! Dispatch for the Authenticated and Selected states, and the message commands: APPEND
+//! (with MULTIAPPEND), FETCH, STORE, COPY, MOVE, EXPUNGE. Mailbox commands live in
+//! `mailboxes`, SELECT and the untagged-update sync in `view`, SEARCH / SORT / THREAD in
+//! `query`.
 
 use bytes::Bytes;
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::command::CommandBody;
-use imap_codec::imap_types::core::Charset;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
-use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::SequenceSet;
 use imap_codec::imap_types::status::StatusDataItemName;
 
+use super::ext::{AppendMessage, ExtCommand, ListCommand};
 use super::fetch;
-use super::search::{Candidate, matches};
+use super::gmail::{self, GmItem};
+use super::mailboxes::{name_of, store_error};
 use super::sequence;
-use super::session::{Selected, Session};
-use super::wire::{flag_list, push_string, uid_set};
-use crate::server::{FlagOp, StoreError};
+use super::session::Session;
+use super::wire::uid_set;
+use crate::server::FlagOp;
 
-const SYSTEM_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
-
-fn mailbox_name(m: &Mailbox<'_>) -> String {
+/// A mailbox argument as a canonical name.
+pub fn mailbox_name(m: &Mailbox<'_>) -> String {
     match m {
         Mailbox::Inbox => "INBOX".to_string(),
-        Mailbox::Other(o) => {
-            let name = String::from_utf8_lossy(o.as_ref()).into_owned();
-            name.trim_end_matches('/').to_string()
-        }
+        Mailbox::Other(o) => name_of(o.as_ref()),
     }
 }
 
-fn quoted(name: &str) -> String {
-    let mut v = Vec::new();
-    push_string(&mut v, name.as_bytes());
-    String::from_utf8_lossy(&v).into_owned()
-}
-
-fn same_flags(a: &[String], b: &[String]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .all(|f| b.iter().any(|g| g.eq_ignore_ascii_case(f)))
-}
-
-/// LIST wildcard match: `*` matches anything, `%` anything but the hierarchy delimiter.
-pub fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some((b'*', rest)) => (0..=name.len()).any(|i| wildcard(rest, &name[i..])),
-        Some((b'%', rest)) => (0..=name.len())
-            .take_while(|&i| i == 0 || name[i - 1] != b'/')
-            .any(|i| wildcard(rest, &name[i..])),
-        Some((&c, rest)) => name.first() == Some(&c) && wildcard(rest, &name[1..]),
+fn list_pattern(p: &ListMailbox<'_>) -> Vec<u8> {
+    match p {
+        ListMailbox::Token(t) => t.as_ref().to_vec(),
+        ListMailbox::String(s) => s.as_ref().to_vec(),
     }
 }
 
-fn store_error(e: StoreError) -> &'static str {
-    match e {
-        StoreError::NoSuchMailbox => "NO [TRYCREATE] Mailbox doesn't exist",
-        StoreError::MailboxExists => "NO [ALREADYEXISTS] Mailbox already exists",
-        StoreError::NotSelectable => "NO [CANNOT] Mailbox cannot hold messages",
-        StoreError::NoSuchUser | StoreError::Timeout => "NO [SERVERBUG] Internal error",
+fn reference_bytes(m: &Mailbox<'_>) -> Vec<u8> {
+    match m {
+        Mailbox::Inbox => b"INBOX".to_vec(),
+        Mailbox::Other(o) => o.as_ref().to_vec(),
     }
+}
+
+fn status_name(item: &StatusDataItemName) -> String {
+    match item {
+        StatusDataItemName::Messages => "MESSAGES",
+        StatusDataItemName::Recent => "RECENT",
+        StatusDataItemName::UidNext => "UIDNEXT",
+        StatusDataItemName::UidValidity => "UIDVALIDITY",
+        StatusDataItemName::Unseen => "UNSEEN",
+        StatusDataItemName::Deleted => "DELETED",
+        StatusDataItemName::DeletedStorage => "DELETED-STORAGE",
+    }
+    .to_string()
+}
+
+/// Commands that need a selected mailbox.
+fn needs_selection(body: &CommandBody<'_>) -> bool {
+    matches!(
+        body,
+        CommandBody::Fetch { .. }
+            | CommandBody::Store { .. }
+            | CommandBody::Search { .. }
+            | CommandBody::Sort { .. }
+            | CommandBody::Thread { .. }
+            | CommandBody::Copy { .. }
+            | CommandBody::Move { .. }
+            | CommandBody::Expunge
+            | CommandBody::ExpungeUid { .. }
+            | CommandBody::Close
+            | CommandBody::Unselect
+    )
 }
 
 impl Session {
-    fn user(&self) -> String {
-        self.user.clone().unwrap_or_default()
-    }
-
     /// Commands of the Authenticated and Selected states; the caller checked authentication.
     pub(super) fn mailbox_command(&mut self, tag: &str, body: CommandBody<'static>) {
         // RFC 3501 7.4.1: no EXPUNGE responses while answering FETCH, STORE or SEARCH.
@@ -79,28 +84,121 @@ impl Session {
             CommandBody::Fetch { uid: false, .. }
                 | CommandBody::Store { uid: false, .. }
                 | CommandBody::Search { uid: false, .. }
+                | CommandBody::Sort { uid: false, .. }
+                | CommandBody::Thread { uid: false, .. }
         );
+        let before = self.context_snapshot();
         let reply = self.execute(body);
+        self.finish(tag, &reply, allow_expunge, before);
+    }
+
+    /// Extension commands (see `ext`) of the Authenticated and Selected states.
+    pub(super) fn ext_command(&mut self, tag: &str, cmd: ExtCommand) {
+        let allow_expunge = !matches!(
+            cmd,
+            ExtCommand::Search { uid: false, .. }
+                | ExtCommand::Sort { uid: false, .. }
+                | ExtCommand::Fetch {
+                    body: CommandBody::Fetch { uid: false, .. },
+                    ..
+                }
+                | ExtCommand::StoreLabels { uid: false, .. }
+        );
+        let needs_selection = matches!(
+            cmd,
+            ExtCommand::Search { .. }
+                | ExtCommand::Sort { .. }
+                | ExtCommand::Fetch { .. }
+                | ExtCommand::StoreLabels { .. }
+        );
+        let gmail_only = matches!(
+            cmd,
+            ExtCommand::Fetch { .. } | ExtCommand::StoreLabels { .. }
+        );
+        let before = self.context_snapshot();
+        let reply = if needs_selection && self.selected.is_none() {
+            "BAD No mailbox selected".to_string()
+        } else if gmail_only && !self.gmail() {
+            "BAD X-GM-EXT-1 items need the Gmail profile".to_string()
+        } else {
+            match cmd {
+                ExtCommand::Search {
+                    uid,
+                    ret,
+                    charset,
+                    criteria,
+                    gmail,
+                } => self.search(tag, charset.as_ref(), &criteria, uid, ret, &gmail),
+                ExtCommand::Fetch {
+                    body:
+                        CommandBody::Fetch {
+                            sequence_set,
+                            macro_or_item_names,
+                            uid,
+                            ..
+                        },
+                    gmail,
+                    drop_uid,
+                } => {
+                    let mut items = match macro_or_item_names {
+                        MacroOrMessageDataItemNames::Macro(m) => m.expand().into_static(),
+                        MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
+                    };
+                    if drop_uid {
+                        items.retain(|i| *i != MessageDataItemName::Uid);
+                    }
+                    self.fetch(&sequence_set, items, uid, &gmail)
+                }
+                ExtCommand::Fetch { .. } => "BAD Syntax error in FETCH".into(),
+                ExtCommand::StoreLabels {
+                    uid,
+                    set,
+                    op,
+                    silent,
+                    labels,
+                } => {
+                    if self.selected.as_ref().is_some_and(|s| s.read_only) {
+                        "NO [READ-ONLY] Mailbox is read-only".into()
+                    } else {
+                        self.store_labels(&set, uid, op, silent, &labels)
+                    }
+                }
+                ExtCommand::Sort {
+                    uid,
+                    ret,
+                    criteria,
+                    search,
+                } => self.sort(tag, &criteria, &search, uid, Some(ret)),
+                ExtCommand::List(l) => self.list(&l),
+                ExtCommand::Append { mailbox, messages } => {
+                    self.append(&name_of(&mailbox), messages)
+                }
+                ExtCommand::CancelUpdate(tags) => self.cancel_update(&tags),
+            }
+        };
+        self.finish(tag, &reply, allow_expunge, before);
+    }
+
+    /// Untagged updates, then the tagged reply.
+    fn finish(&mut self, tag: &str, reply: &str, allow_expunge: bool, before: Option<Vec<u32>>) {
+        if reply.starts_with("OK") || reply.starts_with("NO") {
+            self.sync(allow_expunge);
+            self.search_updates(before);
+        }
+        self.tagged(tag, reply);
+    }
+
+    /// NOOP, CHECK and IDLE: untagged updates, search contexts included.
+    pub(super) fn refresh(&mut self, allow_expunge: bool) {
+        let before = self.context_snapshot();
         self.sync(allow_expunge);
-        self.tagged(tag, &reply);
+        self.search_updates(before);
     }
 
     /// Runs one command, writing untagged data to `out`; returns the tagged reply's text.
     fn execute(&mut self, body: CommandBody<'static>) -> String {
         let name = body.name();
-        let needs_selection = matches!(
-            body,
-            CommandBody::Fetch { .. }
-                | CommandBody::Store { .. }
-                | CommandBody::Search { .. }
-                | CommandBody::Copy { .. }
-                | CommandBody::Move { .. }
-                | CommandBody::Expunge
-                | CommandBody::ExpungeUid { .. }
-                | CommandBody::Close
-                | CommandBody::Unselect
-        );
-        if needs_selection && self.selected.is_none() {
+        if needs_selection(&body) && self.selected.is_none() {
             return "BAD No mailbox selected".into();
         }
         match body {
@@ -109,43 +207,54 @@ impl Session {
             CommandBody::List {
                 reference,
                 mailbox_wildcard,
-            } => self.list(&reference, &mailbox_wildcard, false),
-            CommandBody::Lsub {
+            }
+            | CommandBody::Lsub {
                 reference,
                 mailbox_wildcard,
-            } => self.list(&reference, &mailbox_wildcard, true),
+            } => {
+                let cmd = ListCommand {
+                    lsub: name == "LSUB",
+                    reference: reference_bytes(&reference),
+                    patterns: vec![list_pattern(&mailbox_wildcard)],
+                    ..ListCommand::default()
+                };
+                self.list(&cmd)
+            }
             CommandBody::Status {
                 mailbox,
                 item_names,
-            } => self.status(&mailbox_name(&mailbox), &item_names),
-            CommandBody::Create { mailbox } => {
-                let name = mailbox_name(&mailbox);
-                if name.eq_ignore_ascii_case("INBOX") || name.is_empty() {
-                    return "NO [ALREADYEXISTS] Mailbox already exists".into();
-                }
-                match self.shared.store.create(&self.user(), &name) {
-                    Ok(()) => "OK CREATE completed".into(),
-                    Err(e) => store_error(e).into(),
+            } => {
+                let items: Vec<String> = item_names.iter().map(status_name).collect();
+                match self.status_items(&mailbox_name(&mailbox), &items) {
+                    Ok(()) => "OK STATUS completed".into(),
+                    Err(no) => no,
                 }
             }
-            CommandBody::Subscribe { .. } | CommandBody::Unsubscribe { .. } => {
-                format!("OK {name} completed")
+            CommandBody::Create { mailbox } => self.create(&mailbox_name(&mailbox)),
+            CommandBody::Delete { mailbox } => self.delete(&mailbox_name(&mailbox)),
+            CommandBody::Rename { from, to } => {
+                self.rename(&mailbox_name(&from), &mailbox_name(&to))
             }
-            CommandBody::Delete { .. } | CommandBody::Rename { .. } => {
-                format!("NO [CANNOT] {name} is not supported")
-            }
+            CommandBody::Subscribe { mailbox } => self.subscribe(&mailbox_name(&mailbox), true),
+            CommandBody::Unsubscribe { mailbox } => self.subscribe(&mailbox_name(&mailbox), false),
             CommandBody::Append {
                 mailbox,
                 flags,
                 date,
                 message,
             } => {
-                let raw = match message {
-                    LiteralOrLiteral8::Literal(l) => l.into_inner(),
-                    LiteralOrLiteral8::Literal8(l) => l.data,
+                let (data, binary) = match message {
+                    LiteralOrLiteral8::Literal(l) => (l.into_inner().into_owned(), false),
+                    LiteralOrLiteral8::Literal8(l) => (l.data.into_owned(), true),
                 };
-                let date = date.map(|d| *d.as_ref());
-                self.append(&mailbox_name(&mailbox), &flags, date, raw.into_owned())
+                let msg = AppendMessage {
+                    flags: flags.iter().map(|f| f.to_string()).collect(),
+                    date: date.map(|d| *d.as_ref()),
+                    data,
+                    binary,
+                    catenate: None,
+                };
+                self.append(&mailbox_name(&mailbox), vec![msg])
             }
             CommandBody::Fetch {
                 sequence_set,
@@ -157,13 +266,31 @@ impl Session {
                     MacroOrMessageDataItemNames::Macro(m) => m.expand().into_static(),
                     MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
                 };
-                self.fetch(&sequence_set, items, uid)
+                self.fetch(&sequence_set, items, uid, &[])
             }
             CommandBody::Search {
                 charset,
                 criteria,
                 uid,
-            } => self.search(charset.as_ref(), criteria.as_ref(), uid),
+            } => self.search("", charset.as_ref(), criteria.as_ref(), uid, None, &[]),
+            CommandBody::Sort {
+                sort_criteria,
+                search_criteria,
+                uid,
+                ..
+            } => self.sort(
+                "",
+                sort_criteria.as_ref(),
+                search_criteria.as_ref(),
+                uid,
+                None,
+            ),
+            CommandBody::Thread {
+                algorithm,
+                search_criteria,
+                uid,
+                ..
+            } => self.thread(&algorithm, search_criteria.as_ref(), uid),
             CommandBody::Store {
                 sequence_set,
                 kind,
@@ -211,224 +338,78 @@ impl Session {
         }
     }
 
-    /// Reports changes other sessions (or SMTP) made to the selected mailbox: EXPUNGE with
-    /// descending sequence numbers, FETCH FLAGS, then EXISTS; updates the view to match.
-    pub(super) fn sync(&mut self, allow_expunge: bool) {
+    /// APPEND, one message or several (MULTIAPPEND, RFC 3502: all or none are stored), each
+    /// possibly assembled by CATENATE (RFC 4469).
+    fn append(&mut self, name: &str, messages: Vec<AppendMessage>) -> String {
         let user = self.user();
-        let Some(sel) = self.selected.as_mut() else {
-            return;
-        };
-        let Ok(current) = self.shared.store.with_mailbox(&user, &sel.name, |m| {
-            m.messages
-                .iter()
-                .map(|x| (x.uid, x.flags.clone()))
-                .collect::<Vec<_>>()
-        }) else {
-            return;
-        };
-        let find = |uid: u32| current.binary_search_by_key(&uid, |(u, _)| *u).ok();
-        let mut out = String::new();
-        if allow_expunge {
-            for i in (0..sel.view.len()).rev() {
-                if find(sel.view[i].0).is_none() {
-                    out.push_str(&format!("* {} EXPUNGE\r\n", i + 1));
-                    sel.view.remove(i);
+        match self.shared.store.status(&user, name) {
+            Ok(info) if !info.selectable => {
+                return store_error(crate::server::StoreError::NotSelectable);
+            }
+            Ok(_) => {}
+            Err(crate::server::StoreError::NoSuchMailbox) => {
+                return "NO [TRYCREATE] Mailbox doesn't exist".into();
+            }
+            Err(e) => return store_error(e),
+        }
+        let limit = self.shared.config.max_message_size;
+        let mut prepared = Vec::with_capacity(messages.len());
+        for mut m in messages {
+            if let Some(parts) = m.catenate.take() {
+                match self.catenate(&parts) {
+                    Ok(data) => m.data = data,
+                    Err(no) => return no,
                 }
             }
-        }
-        for (i, (uid, flags)) in sel.view.iter_mut().enumerate() {
-            if let Some(j) = find(*uid)
-                && !same_flags(flags, &current[j].1)
-            {
-                *flags = current[j].1.clone();
-                out.push_str(&format!(
-                    "* {} FETCH (UID {uid} FLAGS {})\r\n",
-                    i + 1,
-                    flag_list(flags)
-                ));
+            if m.data.len() > limit {
+                return format!("NO [TOOBIG] Message exceeds the {limit}-byte limit");
             }
-        }
-        let last = sel.view.last().map_or(0, |(u, _)| *u);
-        let before = sel.view.len();
-        sel.view
-            .extend(current.into_iter().filter(|(u, _)| *u > last));
-        if sel.view.len() != before {
-            out.push_str(&format!("* {} EXISTS\r\n", sel.view.len()));
-        }
-        self.out.extend_from_slice(out.as_bytes());
-    }
-
-    fn select(&mut self, name: &str, examine: bool) -> String {
-        // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected.
-        self.selected = None;
-        let verb = if examine { "EXAMINE" } else { "SELECT" };
-        let r = self.shared.store.with_mailbox(&self.user(), name, |m| {
-            let view: Vec<(u32, Vec<String>)> = m
-                .messages
-                .iter()
-                .map(|x| (x.uid, x.flags.clone()))
-                .collect();
-            let first_unseen = m.messages.iter().position(|x| !x.has_flag("\\Seen"));
-            (
-                m.name.clone(),
-                m.selectable,
-                m.uid_validity,
-                m.uid_next,
-                view,
-                first_unseen,
-            )
-        });
-        let (name, selectable, validity, next, view, first_unseen) = match r {
-            Ok(v) => v,
-            Err(StoreError::NoSuchMailbox) => return "NO Mailbox doesn't exist".into(),
-            Err(e) => return store_error(e).into(),
-        };
-        if !selectable {
-            return "NO [CANNOT] Mailbox cannot be selected".into();
-        }
-        self.untagged(&format!("FLAGS {SYSTEM_FLAGS}"));
-        if examine {
-            self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox.");
-        } else {
-            self.untagged(
-                "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.",
-            );
-        }
-        self.untagged(&format!("{} EXISTS", view.len()));
-        self.untagged("0 RECENT");
-        if let Some(i) = first_unseen {
-            self.untagged(&format!("OK [UNSEEN {}] First unseen.", i + 1));
-        }
-        self.untagged(&format!("OK [UIDVALIDITY {validity}] UIDs valid"));
-        self.untagged(&format!("OK [UIDNEXT {next}] Predicted next UID"));
-        self.selected = Some(Selected {
-            name,
-            read_only: examine,
-            view,
-        });
-        if examine {
-            format!("OK [READ-ONLY] {verb} completed")
-        } else {
-            format!("OK [READ-WRITE] {verb} completed")
-        }
-    }
-
-    fn list(&mut self, reference: &Mailbox<'_>, pattern: &ListMailbox<'_>, lsub: bool) -> String {
-        let verb = if lsub { "LSUB" } else { "LIST" };
-        let reference = match reference {
-            Mailbox::Inbox => b"INBOX".to_vec(),
-            Mailbox::Other(o) => o.as_ref().to_vec(),
-        };
-        let pattern: &[u8] = match pattern {
-            ListMailbox::Token(t) => t.as_ref(),
-            ListMailbox::String(s) => s.as_ref(),
-        };
-        if pattern.is_empty() {
-            if !lsub {
-                self.untagged("LIST (\\Noselect) \"/\" \"\"");
+            if m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Recent")) {
+                return refuse_recent();
             }
-            return format!("OK {verb} completed");
-        }
-        let mut full = reference;
-        if !full.is_empty() && !full.ends_with(b"/") && !pattern.starts_with(b"/") {
-            full.push(b'/');
-        }
-        full.extend_from_slice(pattern);
-        let folders = match self.shared.store.list(&self.user()) {
-            Ok(f) => f,
-            Err(e) => return store_error(e).into(),
-        };
-        for f in folders {
-            let inbox = f.name.eq_ignore_ascii_case("INBOX");
-            let hit = if inbox {
-                wildcard(&full.to_ascii_uppercase(), b"INBOX")
+            if !m.binary && m.data.contains(&0) {
+                return "NO [UNKNOWN-CTE] NUL in a literal; send the message as a literal8 (~{n})"
+                    .into();
+            }
+            let data = if m.binary {
+                super::binary::storable(&m.data)
             } else {
-                wildcard(&full, f.name.as_bytes())
+                m.data
             };
-            if !hit {
-                continue;
-            }
-            let mut attrs = vec![if f.has_children {
-                "\\HasChildren"
-            } else {
-                "\\HasNoChildren"
-            }];
-            if !f.selectable {
-                attrs.push("\\Noselect");
-            }
-            if let Some(role) = f.special_use {
-                attrs.push(role.attribute());
-            }
-            self.untagged(&format!(
-                "{verb} ({}) \"/\" {}",
-                attrs.join(" "),
-                quoted(&f.name)
-            ));
+            prepared.push((data, m.flags, m.date));
         }
-        format!("OK {verb} completed")
+        let mut validity = 0;
+        let mut uids = Vec::with_capacity(prepared.len());
+        for (data, flags, date) in prepared {
+            match self
+                .shared
+                .store
+                .append(&user, name, Bytes::from(data), flags, date)
+            {
+                Ok((v, uid)) => {
+                    validity = v;
+                    uids.push(uid);
+                }
+                Err(e) => return store_error(e),
+            }
+        }
+        format!(
+            "OK [APPENDUID {validity} {}] APPEND completed",
+            uid_set(&uids)
+        )
     }
 
-    fn status(&mut self, name: &str, items: &[StatusDataItemName]) -> String {
-        let r = self.shared.store.with_mailbox(&self.user(), name, |m| {
-            let mut parts = Vec::new();
-            for item in items {
-                let deleted = || m.messages.iter().filter(|x| x.has_flag("\\Deleted"));
-                parts.push(match item {
-                    StatusDataItemName::Messages => format!("MESSAGES {}", m.messages.len()),
-                    StatusDataItemName::Recent => "RECENT 0".to_string(),
-                    StatusDataItemName::UidNext => format!("UIDNEXT {}", m.uid_next),
-                    StatusDataItemName::UidValidity => format!("UIDVALIDITY {}", m.uid_validity),
-                    StatusDataItemName::Unseen => format!(
-                        "UNSEEN {}",
-                        m.messages.iter().filter(|x| !x.has_flag("\\Seen")).count()
-                    ),
-                    StatusDataItemName::Deleted => format!("DELETED {}", deleted().count()),
-                    StatusDataItemName::DeletedStorage => format!(
-                        "DELETED-STORAGE {}",
-                        deleted().map(|x| x.size()).sum::<usize>()
-                    ),
-                });
-            }
-            (m.name.clone(), m.selectable, parts.join(" "))
-        });
-        match r {
-            Ok((_, false, _)) => "NO [CANNOT] Mailbox has no status".into(),
-            Ok((name, true, parts)) => {
-                self.untagged(&format!("STATUS {} ({parts})", quoted(&name)));
-                "OK STATUS completed".into()
-            }
-            Err(StoreError::NoSuchMailbox) => "NO Mailbox doesn't exist".into(),
-            Err(e) => store_error(e).into(),
-        }
-    }
-
-    fn append(
-        &mut self,
-        name: &str,
-        flags: &[Flag<'_>],
-        date: Option<chrono::DateTime<chrono::FixedOffset>>,
-        raw: Vec<u8>,
-    ) -> String {
-        let limit = self.shared.config.max_message_size;
-        if raw.len() > limit {
-            return format!("NO [TOOBIG] Message exceeds the {limit}-byte limit");
-        }
-        if let Some(bad) = refuse_recent(flags) {
-            return bad;
-        }
-        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
-        match self
-            .shared
-            .store
-            .append(&self.user(), name, Bytes::from(raw), flags, date)
-        {
-            Ok((validity, uid)) => format!("OK [APPENDUID {validity} {uid}] APPEND completed"),
-            Err(e) => store_error(e).into(),
-        }
+    /// Whether the Gmail profile (and so X-GM-EXT-1) is on.
+    pub(super) fn gmail(&self) -> bool {
+        self.shared.config.profile == crate::server::Profile::Gmail
     }
 
     /// Resolves a set against the view: (indexes, UIDs), or the BAD reply.
-    fn resolve(&self, set: &SequenceSet, by_uid: bool) -> Result<(Vec<usize>, Vec<u32>), String> {
+    pub(super) fn resolve(
+        &self,
+        set: &SequenceSet,
+        by_uid: bool,
+    ) -> Result<(Vec<usize>, Vec<u32>), String> {
         let view = self.selected.as_ref().map(|s| &s.view[..]).unwrap_or(&[]);
         let uids: Vec<u32> = view.iter().map(|(u, _)| *u).collect();
         let idx = sequence::resolve(set, &uids, by_uid)
@@ -442,10 +423,9 @@ impl Session {
         set: &SequenceSet,
         mut items: Vec<MessageDataItemName<'_>>,
         by_uid: bool,
+        gmail: &[GmItem],
     ) -> String {
-        if let Err(fetch::Unsupported(why)) = fetch::check(&items) {
-            return format!("BAD {why}");
-        }
+        let verb = if by_uid { "UID FETCH" } else { "FETCH" };
         if by_uid && !items.contains(&MessageDataItemName::Uid) {
             items.insert(0, MessageDataItemName::Uid);
         }
@@ -489,65 +469,44 @@ impl Session {
         if !with_flags.contains(&MessageDataItemName::Flags) {
             with_flags.push(MessageDataItemName::Flags);
         }
+        if items.contains(&MessageDataItemName::Flags) || !newly_seen.is_empty() {
+            self.announce_keywords();
+        }
+        let extras: Vec<String> = msgs
+            .iter()
+            .map(|(_, m)| gmail::items(self, m, gmail))
+            .collect();
         let mut out = Vec::new();
-        for (i, msg) in &msgs {
+        let mut failure = None;
+        let Some(sel) = self.selected.as_mut() else {
+            return "BAD No mailbox selected".into();
+        };
+        for ((i, msg), extra) in msgs.iter().zip(&extras) {
             let report_flags = newly_seen.contains(&msg.uid);
             let these = if report_flags { &with_flags } else { &items };
-            fetch::render(&mut out, *i as u32 + 1, msg, these);
+            let flags = sel.flag_list(msg.uid, &msg.flags);
+            if let Err(e) = fetch::render(&mut out, *i as u32 + 1, msg, &flags, these) {
+                failure.get_or_insert(e);
+                continue;
+            }
+            gmail::append_to_fetch(&mut out, extra);
             if (report_flags || items.contains(&MessageDataItemName::Flags))
-                && let Some(sel) = self.selected.as_mut()
                 && let Some(entry) = sel.view.get_mut(*i)
             {
                 entry.1 = msg.flags.clone();
             }
         }
         self.out.extend_from_slice(&out);
-        format!("OK {}FETCH completed", if by_uid { "UID " } else { "" })
-    }
-
-    fn search(
-        &mut self,
-        charset: Option<&Charset<'_>>,
-        criteria: &[SearchKey<'_>],
-        by_uid: bool,
-    ) -> String {
-        if let Some(cs) = charset {
-            let cs: &str = cs.as_ref();
-            if !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII") {
-                return "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset".into();
-            }
+        if let Some(fetch::FetchError(why)) = failure {
+            return format!("NO {why}");
         }
-        let Some(sel) = self.selected.as_ref() else {
-            return "BAD No mailbox selected".into();
-        };
-        let msgs = self
-            .shared
-            .store
-            .messages(&self.user(), &sel.name)
-            .unwrap_or_default();
-        let max_seq = sel.view.len() as u32;
-        let max_uid = sel.view.last().map_or(0, |(u, _)| *u);
-        let mut hits = Vec::new();
-        for (i, (uid, _)) in sel.view.iter().enumerate() {
-            let Ok(p) = msgs.binary_search_by_key(uid, |m| m.uid) else {
-                continue;
-            };
-            let c = Candidate {
-                seq: i as u32 + 1,
-                msg: &msgs[p],
-                max_seq,
-                max_uid,
-            };
-            if criteria.iter().all(|k| matches(k, &c)) {
-                hits.push(if by_uid { *uid } else { i as u32 + 1 });
-            }
+        if msgs.len() < uids.len() {
+            // Expunged by another session and not yet reported (RFC 2180 4.1.2).
+            return format!(
+                "NO [EXPUNGEISSUED] Some of the requested messages no longer exist ({verb})"
+            );
         }
-        let mut line = String::from("SEARCH");
-        for h in hits {
-            line.push_str(&format!(" {h}"));
-        }
-        self.untagged(&line);
-        format!("OK {}SEARCH completed", if by_uid { "UID " } else { "" })
+        format!("OK {verb} completed")
     }
 
     fn store(
@@ -558,11 +517,13 @@ impl Session {
         flags: &[Flag<'_>],
         by_uid: bool,
     ) -> String {
+        let verb = if by_uid { "UID STORE" } else { "STORE" };
         if self.selected.as_ref().is_some_and(|s| s.read_only) {
             return "NO [READ-ONLY] Mailbox is read-only".into();
         }
-        if let Some(bad) = refuse_recent(flags) {
-            return bad;
+        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        if flags.iter().any(|f| f.eq_ignore_ascii_case("\\Recent")) {
+            return refuse_recent();
         }
         let (_, uids) = match self.resolve(set, by_uid) {
             Ok(v) => v,
@@ -573,18 +534,21 @@ impl Session {
             StoreType::Remove => FlagOp::Remove,
             StoreType::Replace => FlagOp::Replace,
         };
-        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
         let user = self.user();
-        let Some(sel) = self.selected.as_mut() else {
+        let Some(name) = self.selected.as_ref().map(|s| s.name.clone()) else {
             return "BAD No mailbox selected".into();
         };
         let changed = match self
             .shared
             .store
-            .store_flags(&user, &sel.name, &uids, op, &flags)
+            .store_flags(&user, &name, &uids, op, &flags)
         {
             Ok(c) => c,
-            Err(e) => return store_error(e).into(),
+            Err(e) => return store_error(e),
+        };
+        self.announce_keywords();
+        let Some(sel) = self.selected.as_mut() else {
+            return "BAD No mailbox selected".into();
         };
         let mut out = String::new();
         for (uid, new) in changed {
@@ -601,12 +565,12 @@ impl Session {
                 out.push_str(&format!(
                     "* {} FETCH ({uid_item}FLAGS {})\r\n",
                     i + 1,
-                    flag_list(&sel.view[i].1)
+                    sel.flag_list(uid, &sel.view[i].1)
                 ));
             }
         }
         self.out.extend_from_slice(out.as_bytes());
-        format!("OK {}STORE completed", if by_uid { "UID " } else { "" })
+        format!("OK {verb} completed")
     }
 
     fn transfer(&mut self, set: &SequenceSet, dest: &str, by_uid: bool, remove: bool) -> String {
@@ -632,7 +596,10 @@ impl Session {
         };
         let (validity, map) = match r {
             Ok(v) => v,
-            Err(e) => return store_error(e).into(),
+            Err(crate::server::StoreError::NoSuchMailbox) => {
+                return "NO [TRYCREATE] Mailbox doesn't exist".into();
+            }
+            Err(e) => return store_error(e),
         };
         if map.is_empty() {
             return format!("OK {prefix}{verb} completed (no messages)");
@@ -643,7 +610,12 @@ impl Session {
         if !remove {
             return format!("OK [{code}] {prefix}COPY completed");
         }
-        let mut out = format!("* OK [{code}] Moved\r\n");
+        self.untagged(&format!("OK [{code}] Moved"));
+        self.contexts_forget(&src);
+        let Some(sel) = self.selected.as_mut() else {
+            return "BAD No mailbox selected".into();
+        };
+        let mut out = String::new();
         for i in (0..sel.view.len()).rev() {
             if src.contains(&sel.view[i].0) {
                 out.push_str(&format!("* {} EXPUNGE\r\n", i + 1));
@@ -671,7 +643,11 @@ impl Session {
         };
         let removed = match self.shared.store.expunge(&user, &sel.name, uids.as_deref()) {
             Ok(r) => r,
-            Err(e) => return store_error(e).into(),
+            Err(e) => return store_error(e),
+        };
+        self.contexts_forget(&removed);
+        let Some(sel) = self.selected.as_mut() else {
+            return "BAD No mailbox selected".into();
         };
         let mut out = String::new();
         for i in (0..sel.view.len()).rev() {
@@ -690,25 +666,6 @@ impl Session {
 
 /// `\Recent` is the server's to set (RFC 3501 2.3.2); a client naming it in APPEND or STORE
 /// gets BAD, as from Dovecot, instead of it being stored as a permanent flag.
-fn refuse_recent(flags: &[Flag<'_>]) -> Option<String> {
-    flags
-        .iter()
-        .any(|f| f.to_string().eq_ignore_ascii_case("\\Recent"))
-        .then(|| "BAD Invalid system flag \\Recent".to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn list_wildcards() {
-        assert!(wildcard(b"*", b"[Gmail]/Spam"));
-        assert!(!wildcard(b"%", b"[Gmail]/Spam"));
-        assert!(wildcard(b"%", b"[Gmail]"));
-        assert!(wildcard(b"[Gmail]/%", b"[Gmail]/All Mail"));
-        assert!(wildcard(b"J*", b"Junk"));
-        assert!(!wildcard(b"J", b"Junk"));
-        assert!(wildcard(b"%/%", b"a/b"));
-    }
+fn refuse_recent() -> String {
+    "BAD Invalid system flag \\Recent".to_string()
 }

@@ -1,32 +1,21 @@
 //! FETCH data items rendered for one message: UID, FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE,
-//! `BODY[...]` sections with partial ranges, and the RFC822 forms. Sans I/O: bytes in, bytes out.
+//! BODY / BODYSTRUCTURE, `BODY[...]` sections of any MIME part with partial ranges, BINARY
+//! sections, and the RFC822 forms. Sans I/O: bytes in, bytes out.
+
+use std::cell::OnceCell;
 
 use imap_codec::imap_types::core::AString;
-use imap_codec::imap_types::fetch::{MessageDataItemName, Section};
+use imap_codec::imap_types::fetch::{MessageDataItemName, Part, Section};
 
-use super::message;
-use super::wire::{flag_list, internal_date, push_nstring, push_string};
+use super::binary::{self, BinaryError};
+use super::mime::{self, Node, Sub};
+use super::wire::{internal_date, push_literal, push_nstring, push_string};
+use super::{bodystructure, envelope, message};
 use crate::server::StoredMessage;
 
-/// Why a FETCH item list is refused.
+/// Why a message's items could not be rendered: the tagged NO's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsupported(pub &'static str);
-
-/// Checks the items before anything is sent, so an unsupported item yields a clean BAD.
-pub fn check(items: &[MessageDataItemName<'_>]) -> Result<(), Unsupported> {
-    for item in items {
-        match item {
-            MessageDataItemName::Body | MessageDataItemName::BodyStructure => {
-                return Err(Unsupported("BODYSTRUCTURE is not supported"));
-            }
-            MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. } => {
-                return Err(Unsupported("BINARY is not supported"));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
+pub struct FetchError(pub String);
 
 /// Whether fetching the items marks the message \Seen (a non-PEEK body section).
 pub fn sets_seen(items: &[MessageDataItemName<'_>]) -> bool {
@@ -34,6 +23,7 @@ pub fn sets_seen(items: &[MessageDataItemName<'_>]) -> bool {
         matches!(
             i,
             MessageDataItemName::BodyExt { peek: false, .. }
+                | MessageDataItemName::Binary { peek: false, .. }
                 | MessageDataItemName::Rfc822
                 | MessageDataItemName::Rfc822Text
         )
@@ -64,136 +54,83 @@ fn push_names(out: &mut Vec<u8>, names: &[AString<'_>]) {
     out.push(b')');
 }
 
-/// The section's bytes and its name as echoed in the response (`HEADER.FIELDS (..)` etc.).
-fn section(raw: &[u8], section: Option<&Section<'_>>) -> (Option<Vec<u8>>, Vec<u8>) {
+fn path_of(part: Option<&Part>) -> Vec<u32> {
+    part.map(|p| p.0.as_ref().iter().map(|n| n.get()).collect())
+        .unwrap_or_default()
+}
+
+fn dotted(path: &[u32]) -> String {
+    path.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The section's bytes (`None`: no such part) and its name as echoed in the response.
+fn section(raw: &[u8], tree: &Node, section: Option<&Section<'_>>) -> (Option<Vec<u8>>, Vec<u8>) {
     let mut spec = Vec::new();
+    let Some(section) = section else {
+        return (Some(raw.to_vec()), spec);
+    };
+    let (part, sub, word): (Option<&Part>, Sub, &str) = match section {
+        Section::Part(p) => (Some(p), Sub::Body, ""),
+        Section::Header(p) => (p.as_ref(), Sub::Header, "HEADER"),
+        Section::Text(p) => (p.as_ref(), Sub::Text, "TEXT"),
+        Section::Mime(p) => (Some(p), Sub::Mime, "MIME"),
+        Section::HeaderFields(p, _) => (p.as_ref(), Sub::Header, "HEADER.FIELDS"),
+        Section::HeaderFieldsNot(p, _) => (p.as_ref(), Sub::Header, "HEADER.FIELDS.NOT"),
+    };
+    let path = path_of(part);
+    spec.extend_from_slice(dotted(&path).as_bytes());
+    if !word.is_empty() {
+        if !path.is_empty() {
+            spec.push(b'.');
+        }
+        spec.extend_from_slice(word.as_bytes());
+    }
+    let range = tree.section(&path, sub);
     let data = match section {
-        None => Some(raw.to_vec()),
-        Some(Section::Header(None)) => {
-            spec.extend_from_slice(b"HEADER");
-            Some(message::header(raw).to_vec())
-        }
-        Some(Section::Text(None)) => {
-            spec.extend_from_slice(b"TEXT");
-            Some(message::text(raw).to_vec())
-        }
-        Some(Section::HeaderFields(None, names)) | Some(Section::HeaderFieldsNot(None, names)) => {
-            let not = matches!(section, Some(Section::HeaderFieldsNot(..)));
-            spec.extend_from_slice(if not {
-                b"HEADER.FIELDS.NOT "
-            } else {
-                b"HEADER.FIELDS "
-            });
+        Section::HeaderFields(_, names) | Section::HeaderFieldsNot(_, names) => {
+            let not = matches!(section, Section::HeaderFieldsNot(..));
+            spec.push(b' ');
             push_names(&mut spec, names.as_ref());
             let list: Vec<&[u8]> = names.as_ref().iter().map(astring_bytes).collect();
-            Some(message::header_fields(raw, &list, not))
+            range.map(|r| message::header_fields(&raw[r], &list, not))
         }
-        Some(other) => {
-            // Parts: a single-part message has exactly part 1, its text; MIME parsing of
-            // multipart bodies is out of scope, so other parts are NIL.
-            let part = match other {
-                Section::Part(p) => Some(p),
-                Section::Header(Some(p))
-                | Section::Text(Some(p))
-                | Section::Mime(p)
-                | Section::HeaderFields(Some(p), _)
-                | Section::HeaderFieldsNot(Some(p), _) => Some(p),
-                _ => None,
-            };
-            let path: Vec<String> = part
-                .map(|p| p.0.as_ref().iter().map(|n| n.to_string()).collect())
-                .unwrap_or_default();
-            spec.extend_from_slice(path.join(".").as_bytes());
-            let multipart = message::values(raw, "Content-Type")
-                .first()
-                .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/"));
-            match other {
-                Section::Part(p) if p.0.as_ref().len() == 1 && p.0.as_ref()[0].get() == 1 => {
-                    (!multipart).then(|| message::text(raw).to_vec())
-                }
-                _ => None,
-            }
-        }
+        _ => range.map(|r| raw[r].to_vec()),
     };
     (data, spec)
 }
 
+fn partial_of(data: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
+    match partial {
+        Some((start, len)) => {
+            let s = (start as usize).min(data.len());
+            let e = s.saturating_add(len as usize).min(data.len());
+            &data[s..e]
+        }
+        None => data,
+    }
+}
+
 fn push_partial(out: &mut Vec<u8>, data: Option<Vec<u8>>, partial: Option<(u32, u32)>) {
-    match (data, partial) {
-        (Some(d), Some((start, len))) => {
-            let s = (start as usize).min(d.len());
-            let e = s.saturating_add(len as usize).min(d.len());
-            push_nstring(out, Some(&d[s..e]));
-        }
-        (d, _) => push_nstring(out, d.as_deref()),
+    match data {
+        Some(d) => push_nstring(out, Some(partial_of(&d, partial))),
+        None => push_nstring(out, None),
     }
 }
 
-/// Appends `ENVELOPE (...)` built from the header (RFC 3501 7.4.2).
-fn push_envelope(out: &mut Vec<u8>, raw: &[u8]) {
-    let first = |name: &str| message::values(raw, name).into_iter().next();
-    let nstr =
-        |out: &mut Vec<u8>, v: Option<String>| push_nstring(out, v.as_deref().map(str::as_bytes));
-    let parsed = mail_parser::MessageParser::new().parse_headers(raw);
-    let addrs = |out: &mut Vec<u8>, name: &str| {
-        let list = parsed.as_ref().and_then(|m| match name {
-            "From" => m.from(),
-            "Sender" => m.sender(),
-            "Reply-To" => m.reply_to(),
-            "To" => m.to(),
-            "Cc" => m.cc(),
-            _ => m.bcc(),
-        });
-        let addrs: Vec<_> = list.map(|l| l.iter().collect()).unwrap_or_default();
-        if addrs.is_empty() {
-            out.extend_from_slice(b"NIL");
-            return false;
-        }
-        out.push(b'(');
-        for a in addrs {
-            let address = a.address.as_deref().unwrap_or_default();
-            let (mailbox, host) = address.rsplit_once('@').unwrap_or((address, ""));
-            out.push(b'(');
-            push_nstring(out, a.name.as_deref().map(str::as_bytes));
-            out.extend_from_slice(b" NIL ");
-            push_nstring(out, Some(mailbox.as_bytes()));
-            out.push(b' ');
-            push_nstring(out, (!host.is_empty()).then_some(host.as_bytes()));
-            out.push(b')');
-        }
-        out.push(b')');
-        true
-    };
-    out.extend_from_slice(b"ENVELOPE (");
-    nstr(out, first("Date"));
-    out.push(b' ');
-    nstr(out, first("Subject"));
-    out.push(b' ');
-    let mut from = Vec::new();
-    let has_from = addrs(&mut from, "From");
-    out.extend_from_slice(&from);
-    for name in ["Sender", "Reply-To"] {
-        out.push(b' ');
-        // Sender and Reply-To default to From when absent.
-        let mut v = Vec::new();
-        if !addrs(&mut v, name) && has_from {
-            v = from.clone();
-        }
-        out.extend_from_slice(&v);
-    }
-    for name in ["To", "Cc", "Bcc"] {
-        out.push(b' ');
-        addrs(out, name);
-    }
-    out.push(b' ');
-    nstr(out, first("In-Reply-To"));
-    out.push(b' ');
-    nstr(out, first("Message-ID"));
-    out.push(b')');
-}
-
-/// Appends `* seq FETCH (...)\r\n` for the message.
-pub fn render(out: &mut Vec<u8>, seq: u32, msg: &StoredMessage, items: &[MessageDataItemName<'_>]) {
+/// Appends `* seq FETCH (...)\r\n` for the message; `flags` is its rendered flag list.
+pub fn render(
+    out: &mut Vec<u8>,
+    seq: u32,
+    msg: &StoredMessage,
+    flags: &str,
+    items: &[MessageDataItemName<'_>],
+) -> Result<(), FetchError> {
+    let tree: OnceCell<Node> = OnceCell::new();
+    let tree = || tree.get_or_init(|| mime::parse(&msg.raw));
+    let start = out.len();
     out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -204,7 +141,7 @@ pub fn render(out: &mut Vec<u8>, seq: u32, msg: &StoredMessage, items: &[Message
                 out.extend_from_slice(format!("UID {}", msg.uid).as_bytes())
             }
             MessageDataItemName::Flags => {
-                out.extend_from_slice(format!("FLAGS {}", flag_list(&msg.flags)).as_bytes())
+                out.extend_from_slice(format!("FLAGS {flags}").as_bytes())
             }
             MessageDataItemName::InternalDate => out.extend_from_slice(
                 format!("INTERNALDATE {}", internal_date(&msg.internal_date)).as_bytes(),
@@ -212,7 +149,19 @@ pub fn render(out: &mut Vec<u8>, seq: u32, msg: &StoredMessage, items: &[Message
             MessageDataItemName::Rfc822Size => {
                 out.extend_from_slice(format!("RFC822.SIZE {}", msg.size()).as_bytes())
             }
-            MessageDataItemName::Envelope => push_envelope(out, &msg.raw),
+            MessageDataItemName::Envelope => {
+                out.extend_from_slice(b"ENVELOPE ");
+                envelope::push(out, message::header(&msg.raw));
+            }
+            MessageDataItemName::Body | MessageDataItemName::BodyStructure => {
+                let extended = matches!(item, MessageDataItemName::BodyStructure);
+                out.extend_from_slice(if extended {
+                    b"BODYSTRUCTURE "
+                } else {
+                    b"BODY "
+                });
+                bodystructure::push(out, &msg.raw, tree(), extended);
+            }
             MessageDataItemName::Rfc822 => {
                 out.extend_from_slice(b"RFC822 ");
                 push_nstring(out, Some(&msg.raw));
@@ -230,7 +179,7 @@ pub fn render(out: &mut Vec<u8>, seq: u32, msg: &StoredMessage, items: &[Message
                 partial,
                 ..
             } => {
-                let (data, spec) = section(&msg.raw, sec.as_ref());
+                let (data, spec) = section(&msg.raw, tree(), sec.as_ref());
                 out.extend_from_slice(b"BODY[");
                 out.extend_from_slice(&spec);
                 out.push(b']');
@@ -240,11 +189,67 @@ pub fn render(out: &mut Vec<u8>, seq: u32, msg: &StoredMessage, items: &[Message
                 out.push(b' ');
                 push_partial(out, data, partial.map(|(s, l)| (s, l.get())));
             }
-            // Refused by `check` before rendering starts.
-            _ => out.extend_from_slice(b"NIL"),
+            MessageDataItemName::Binary {
+                section: sec,
+                partial,
+                ..
+            } => {
+                let path: Vec<u32> = sec.iter().map(|n| n.get()).collect();
+                let data = match binary::section(&msg.raw, tree(), &path) {
+                    Ok(d) => d,
+                    Err(BinaryError::NoPart) => {
+                        out.truncate(start);
+                        return Err(FetchError(format!(
+                            "BINARY[{}] names no part of message {seq}",
+                            dotted(&path)
+                        )));
+                    }
+                    Err(BinaryError::UnknownCte(cte)) => {
+                        out.truncate(start);
+                        return Err(FetchError(format!(
+                            "[UNKNOWN-CTE] Unknown Content-Transfer-Encoding {cte}"
+                        )));
+                    }
+                };
+                out.extend_from_slice(format!("BINARY[{}]", dotted(&path)).as_bytes());
+                if let Some((start, _)) = partial {
+                    out.extend_from_slice(format!("<{start}>").as_bytes());
+                }
+                out.push(b' ');
+                let data = partial_of(&data, partial.map(|(s, l)| (s, l.get())));
+                if data.contains(&0) {
+                    // RFC 3516: NUL bytes only travel in a literal8.
+                    out.push(b'~');
+                    push_literal(out, data);
+                } else {
+                    push_literal(out, data);
+                }
+            }
+            MessageDataItemName::BinarySize { section: sec } => {
+                let path: Vec<u32> = sec.iter().map(|n| n.get()).collect();
+                match binary::section(&msg.raw, tree(), &path) {
+                    Ok(d) => out.extend_from_slice(
+                        format!("BINARY.SIZE[{}] {}", dotted(&path), d.len()).as_bytes(),
+                    ),
+                    Err(BinaryError::NoPart) => {
+                        out.truncate(start);
+                        return Err(FetchError(format!(
+                            "BINARY.SIZE[{}] names no part of message {seq}",
+                            dotted(&path)
+                        )));
+                    }
+                    Err(BinaryError::UnknownCte(cte)) => {
+                        out.truncate(start);
+                        return Err(FetchError(format!(
+                            "[UNKNOWN-CTE] Unknown Content-Transfer-Encoding {cte}"
+                        )));
+                    }
+                }
+            }
         }
     }
     out.extend_from_slice(b")\r\n");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -278,7 +283,7 @@ mod tests {
             raw: Bytes::from_static(RAW),
         };
         let mut out = Vec::new();
-        render(&mut out, 1, &msg, &items);
+        render(&mut out, 1, &msg, "(\\Seen)", &items).expect("renders");
         String::from_utf8(out).expect("utf8")
     }
 

@@ -1,53 +1,127 @@
-//! SEARCH criteria evaluated against one message: flags, sizes, INTERNALDATE and Date: days,
-//! header substrings (case-insensitive, on unfolded values), and NOT / OR / AND.
+//! SEARCH criteria evaluated against one message: flags (and the session's `\\Recent`), sizes,
+//! INTERNALDATE and Date: days, header substrings on RFC 2047-decoded values, address
+//! headers in their `name <mailbox@host>` form (comments and groups read as Dovecot does),
+//! BODY / TEXT on content-transfer-decoded text converted to UTF-8, and NOT / OR / AND.
+//! Matching is case-insensitive over Unicode.
 
-use chrono::NaiveDate;
+use std::cell::OnceCell;
+
 use imap_codec::imap_types::search::SearchKey;
 
-use super::message;
-use super::sequence;
+use super::envelope::addresses;
+use super::mime::{self, Node};
+use super::{decode, message, sequence};
 use crate::server::StoredMessage;
 
-/// A message as SEARCH sees it: its sequence number and the mailbox's extent.
+/// A message as SEARCH sees it: its sequence number, the mailbox's extent, and text
+/// decoded on first use.
 pub struct Candidate<'a> {
     pub seq: u32,
     pub msg: &'a StoredMessage,
     pub max_seq: u32,
     pub max_uid: u32,
+    /// `\\Recent` in the searching session.
+    pub recent: bool,
+    /// The charset the client's strings are in (SEARCH CHARSET).
+    pub charset: &'a str,
+    tree: OnceCell<Node>,
+    body: OnceCell<String>,
+    header: OnceCell<String>,
 }
 
-fn contains_ci(haystack: &str, needle: &[u8]) -> bool {
-    let needle = String::from_utf8_lossy(needle).to_lowercase();
-    haystack.to_lowercase().contains(&needle)
-}
-
-fn header_matches(msg: &StoredMessage, name: &str, needle: &[u8]) -> bool {
-    message::values(&msg.raw, name)
-        .iter()
-        .any(|v| contains_ci(v, needle))
-}
-
-fn bytes_contain_ci(haystack: &[u8], needle: &[u8]) -> bool {
-    if needle.is_empty() {
-        return true;
+impl<'a> Candidate<'a> {
+    pub fn new(
+        seq: u32,
+        msg: &'a StoredMessage,
+        max_seq: u32,
+        max_uid: u32,
+        recent: bool,
+        charset: &'a str,
+    ) -> Self {
+        Candidate {
+            seq,
+            msg,
+            max_seq,
+            max_uid,
+            recent,
+            charset,
+            tree: OnceCell::new(),
+            body: OnceCell::new(),
+            header: OnceCell::new(),
+        }
     }
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+
+    fn tree(&self) -> &Node {
+        self.tree.get_or_init(|| mime::parse(&self.msg.raw))
+    }
+
+    fn body_text(&self) -> &str {
+        self.body
+            .get_or_init(|| fold(&decode::body_text(&self.msg.raw, self.tree())))
+    }
+
+    fn header_text(&self) -> &str {
+        self.header.get_or_init(|| {
+            let head = String::from_utf8_lossy(message::header(&self.msg.raw));
+            fold(&decode::header_value(&head))
+        })
+    }
+
+    fn needle(&self, bytes: &[u8]) -> String {
+        fold(&decode::to_utf8(self.charset, bytes))
+    }
+}
+
+/// Case folding for substring matches (i;unicode-casemap, simplified to lower case).
+pub fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// Whether a (decoded) header field called `name` contains the needle.
+pub fn header_contains(c: &Candidate<'_>, name: &str, needle: &[u8]) -> bool {
+    let needle = c.needle(needle);
+    message::values(&c.msg.raw, name)
+        .iter()
+        .any(|v| fold(&decode::header_value(v)).contains(&needle))
+}
+
+/// FROM / TO / CC / BCC: each address as `name <mailbox@host>`, and group names.
+pub fn address_contains(c: &Candidate<'_>, name: &str, needle: &[u8]) -> bool {
+    let needle = c.needle(needle);
+    let head = message::header(&c.msg.raw);
+    if needle.is_empty() {
+        return !message::values(head, name).is_empty();
+    }
+    addresses(head, name).iter().any(|a| {
+        let text = if a.is_group_marker() {
+            a.mailbox.clone().unwrap_or_default()
+        } else {
+            let mut a = a.clone();
+            a.name = a.name.map(|n| decode::header_value(&n));
+            a.display()
+        };
+        fold(&text).contains(&needle)
+    })
+}
+
+/// TEXT: the decoded header or the decoded body text contains the needle.
+pub fn text_contains(c: &Candidate<'_>, needle: &[u8]) -> bool {
+    let needle = c.needle(needle);
+    c.header_text().contains(&needle) || c.body_text().contains(&needle)
 }
 
 /// The day of the `Date:` header, for SENTBEFORE / SENTON / SENTSINCE.
-fn sent_date(msg: &StoredMessage) -> Option<NaiveDate> {
+pub fn sent_date(msg: &StoredMessage) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     let v = message::values(&msg.raw, "Date").into_iter().next()?;
-    chrono::DateTime::parse_from_rfc2822(&v)
-        .ok()
-        .map(|d| d.date_naive())
+    let v = mime::strip_comments(&v);
+    chrono::DateTime::parse_from_rfc2822(v.trim()).ok()
 }
 
 /// Whether the message satisfies `key`.
 pub fn matches(key: &SearchKey<'_>, c: &Candidate<'_>) -> bool {
     let m = c.msg;
     let day = m.internal_date.date_naive();
+    let sent_day = || sent_date(m).map(|d| d.date_naive());
     match key {
         SearchKey::And(keys) => keys.as_ref().iter().all(|k| matches(k, c)),
         SearchKey::Or(a, b) => matches(a, c) || matches(b, c),
@@ -67,28 +141,28 @@ pub fn matches(key: &SearchKey<'_>, c: &Candidate<'_>) -> bool {
         SearchKey::Unseen => !m.has_flag("\\Seen"),
         SearchKey::Keyword(k) => m.has_flag(k.as_ref()),
         SearchKey::Unkeyword(k) => !m.has_flag(k.as_ref()),
-        // No message is ever \Recent here (RFC 9051 dropped it; we always report 0).
-        SearchKey::Recent | SearchKey::New => false,
-        SearchKey::Old => true,
+        SearchKey::Recent => c.recent,
+        SearchKey::New => c.recent && !m.has_flag("\\Seen"),
+        SearchKey::Old => !c.recent,
         SearchKey::Larger(n) => m.size() > *n as usize,
         SearchKey::Smaller(n) => m.size() < *n as usize,
         SearchKey::Before(d) => day < *d.as_ref(),
         SearchKey::On(d) => day == *d.as_ref(),
         SearchKey::Since(d) => day >= *d.as_ref(),
-        SearchKey::SentBefore(d) => sent_date(m).is_some_and(|s| s < *d.as_ref()),
-        SearchKey::SentOn(d) => sent_date(m).is_some_and(|s| s == *d.as_ref()),
-        SearchKey::SentSince(d) => sent_date(m).is_some_and(|s| s >= *d.as_ref()),
+        SearchKey::SentBefore(d) => sent_day().is_some_and(|s| s < *d.as_ref()),
+        SearchKey::SentOn(d) => sent_day().is_some_and(|s| s == *d.as_ref()),
+        SearchKey::SentSince(d) => sent_day().is_some_and(|s| s >= *d.as_ref()),
         SearchKey::Header(name, value) => {
             let name = String::from_utf8_lossy(name.as_ref());
-            header_matches(m, &name, value.as_ref())
+            header_contains(c, &name, value.as_ref())
         }
-        SearchKey::Subject(v) => header_matches(m, "Subject", v.as_ref()),
-        SearchKey::From(v) => header_matches(m, "From", v.as_ref()),
-        SearchKey::To(v) => header_matches(m, "To", v.as_ref()),
-        SearchKey::Cc(v) => header_matches(m, "Cc", v.as_ref()),
-        SearchKey::Bcc(v) => header_matches(m, "Bcc", v.as_ref()),
-        SearchKey::Body(v) => bytes_contain_ci(message::text(&m.raw), v.as_ref()),
-        SearchKey::Text(v) => bytes_contain_ci(&m.raw, v.as_ref()),
+        SearchKey::Subject(v) => header_contains(c, "Subject", v.as_ref()),
+        SearchKey::From(v) => address_contains(c, "From", v.as_ref()),
+        SearchKey::To(v) => address_contains(c, "To", v.as_ref()),
+        SearchKey::Cc(v) => address_contains(c, "Cc", v.as_ref()),
+        SearchKey::Bcc(v) => address_contains(c, "Bcc", v.as_ref()),
+        SearchKey::Body(v) => c.body_text().contains(&c.needle(v.as_ref())),
+        SearchKey::Text(v) => text_contains(c, v.as_ref()),
     }
 }
 
@@ -125,12 +199,7 @@ mod tests {
             .filter(|(i, m)| {
                 matches(
                     &key,
-                    &Candidate {
-                        seq: *i as u32 + 1,
-                        msg: m,
-                        max_seq: msgs.len() as u32,
-                        max_uid: 3,
-                    },
+                    &Candidate::new(*i as u32 + 1, m, msgs.len() as u32, 3, false, "UTF-8"),
                 )
             })
             .map(|(_, m)| m.uid)

@@ -60,6 +60,7 @@ use imap_codec::{AuthenticateDataCodec, CommandCodec, IdleDoneCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
+use super::ext::{self, Parsed};
 use super::wire;
 use crate::server::conn::ServerStream;
 use crate::server::{ListenerKind, Profile, Shared, gmail, until_shutdown};
@@ -70,16 +71,7 @@ const MAX_LINE: usize = 64 * 1024;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The selected mailbox as the client knows it.
-#[derive(Debug, Clone)]
-pub(super) struct Selected {
-    /// The mailbox's canonical name.
-    pub name: String,
-    /// EXAMINE, or SELECT of a mailbox the session may not change.
-    pub read_only: bool,
-    /// UIDs in sequence-number order, with the flags last reported to the client.
-    pub view: Vec<(u32, Vec<String>)>,
-}
+pub(super) use super::view::{SearchContext, Selected};
 
 /// Per-connection state; handlers write responses to `out`, which the loop flushes.
 pub(super) struct Session {
@@ -92,6 +84,8 @@ pub(super) struct Session {
     pub user: Option<String>,
     pub selected: Option<Selected>,
     pub out: Vec<u8>,
+    /// Set when the session must end after this reply (its selected mailbox vanished).
+    pub closing: bool,
 }
 
 /// What the loop does after a command.
@@ -126,6 +120,8 @@ struct Conn {
     frag: Fragmentizer,
     /// Where the current line starts within the fragmentizer's message bytes.
     line_start: usize,
+    /// Where the literal being received ends (0: none), so its bytes never count as a line.
+    literal_end: usize,
     max_literal: usize,
     peer: SocketAddr,
     buf: Vec<u8>,
@@ -139,6 +135,7 @@ impl Conn {
             stream,
             frag: Self::fragmentizer(max_literal),
             line_start: 0,
+            literal_end: 0,
             max_literal,
             peer,
             buf: vec![0; 16 * 1024],
@@ -157,11 +154,17 @@ impl Conn {
     fn discard_buffered(&mut self) {
         self.frag = Self::fragmentizer(self.max_literal);
         self.line_start = 0;
+        self.literal_end = 0;
     }
 
     /// Advances the fragmentizer over buffered bytes; `None` means "read more".
     fn step(&mut self) -> Option<Step> {
-        step_fragments(&mut self.frag, &mut self.line_start, self.max_literal)
+        step_fragments(
+            &mut self.frag,
+            &mut self.line_start,
+            &mut self.literal_end,
+            self.max_literal,
+        )
     }
 
     /// Reads once into the fragmentizer; cancel-safe. `Ok(0)` is end of stream.
@@ -210,16 +213,20 @@ impl Conn {
     }
 }
 
-/// The framing step, sans I/O: advances `frag` and reports what it found.
+/// The framing step, sans I/O: advances `frag` and reports what it found. Only bytes of the
+/// line being received count against [`MAX_LINE`]; a literal still arriving does not (its
+/// size was checked against the message limit when it was announced).
 fn step_fragments(
     frag: &mut Fragmentizer,
     line_start: &mut usize,
+    literal_end: &mut usize,
     max_literal: usize,
 ) -> Option<Step> {
     loop {
         match frag.progress() {
             None => {
-                let pending = frag.message_bytes().len().saturating_sub(*line_start);
+                let from = (*line_start).max(*literal_end);
+                let pending = frag.message_bytes().len().saturating_sub(from);
                 return (pending > MAX_LINE).then_some(Step::LineTooLong);
             }
             Some(FragmentInfo::Literal { end, .. }) => *line_start = end,
@@ -229,8 +236,10 @@ fn step_fragments(
                 *line_start = end;
                 let Some(a) = announcement else {
                     *line_start = 0;
+                    *literal_end = 0;
                     return Some(Step::Message);
                 };
+                *literal_end = end.saturating_add(a.length as usize);
                 let sync = a.mode == LiteralMode::Sync;
                 if a.length as usize > max_literal {
                     let tag = frag.decode_tag().map(|t| t.as_ref().to_string());
@@ -238,6 +247,7 @@ fn step_fragments(
                         // The client waits for `+`; it never comes, so no literal follows.
                         frag.skip_message();
                         *line_start = 0;
+                        *literal_end = 0;
                     }
                     return Some(Step::LiteralTooBig { tag, sync });
                 }
@@ -261,40 +271,6 @@ fn verb(bytes: &[u8]) -> (String, String) {
     (first, second)
 }
 
-const KNOWN_VERBS: &[&str] = &[
-    "CAPABILITY",
-    "NOOP",
-    "LOGOUT",
-    "STARTTLS",
-    "AUTHENTICATE",
-    "LOGIN",
-    "SELECT",
-    "EXAMINE",
-    "CREATE",
-    "DELETE",
-    "RENAME",
-    "SUBSCRIBE",
-    "UNSUBSCRIBE",
-    "LIST",
-    "LSUB",
-    "STATUS",
-    "APPEND",
-    "CHECK",
-    "CLOSE",
-    "EXPUNGE",
-    "SEARCH",
-    "FETCH",
-    "STORE",
-    "COPY",
-    "UID",
-    "IDLE",
-    "MOVE",
-    "ID",
-    "ENABLE",
-    "NAMESPACE",
-    "UNSELECT",
-];
-
 /// Serves one IMAP connection until LOGOUT, error or shutdown. `open` counts connections
 /// including this one (for the connection-limit fault).
 pub async fn run(
@@ -313,6 +289,7 @@ pub async fn run(
         user: None,
         selected: None,
         out: Vec::new(),
+        closing: false,
     };
     let mut conn = Conn::new(stream, shared.config.max_message_size, peer);
     tracing::debug!(%peer, ?kind, "imap session start");
@@ -415,21 +392,36 @@ pub async fn run(
                                 Err(_) => Flow::Close,
                             }
                         }
-                        Err(_) => {
-                            let tag = conn.frag.decode_tag().map(|t| t.as_ref().to_string());
-                            let (first, _) = verb(bytes);
-                            let text = if KNOWN_VERBS.contains(&first.as_str()) {
-                                format!("BAD Syntax error in {first}")
-                            } else {
-                                "BAD Unknown command".to_string()
-                            };
-                            let line = match tag {
-                                Some(tag) => format!("{tag} {text}\r\n"),
-                                None => "* BAD Invalid tag or command\r\n".to_string(),
-                            };
-                            session.out.extend_from_slice(line.as_bytes());
-                            Flow::Continue
-                        }
+                        Err(_) => match ext::parse(bytes) {
+                            Some(Parsed::Codec(cmd)) => {
+                                match session.dispatch(&mut conn, &mut shutdown, cmd).await {
+                                    Ok(flow) => flow,
+                                    Err(_) => Flow::Close,
+                                }
+                            }
+                            Some(Parsed::Ext { tag, cmd }) => {
+                                if session.user.is_none() {
+                                    session.tagged(
+                                        &tag,
+                                        "BAD Command not valid before authentication",
+                                    );
+                                } else {
+                                    session.ext_command(&tag, cmd);
+                                }
+                                Flow::Continue
+                            }
+                            Some(Parsed::Bad { tag, text }) => {
+                                session.tagged(&tag, &format!("BAD {text}"));
+                                Flow::Continue
+                            }
+                            None => {
+                                let tag = conn.frag.decode_tag().map(|t| t.as_ref().to_string());
+                                let (first, second) = verb(conn.frag.message_bytes());
+                                let line = ext::bad_command(tag.as_deref(), &first, &second);
+                                session.out.extend_from_slice(line.as_bytes());
+                                Flow::Continue
+                            }
+                        },
                     }
                 }
             }
@@ -437,7 +429,7 @@ pub async fn run(
         if conn.send(&mut session.out).await.is_err() {
             break;
         }
-        if matches!(flow, Flow::Close) {
+        if matches!(flow, Flow::Close) || session.closing {
             break;
         }
     }
@@ -466,12 +458,14 @@ async fn hang(conn: &mut Conn, shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
+/// What the server implements, in the order CAPABILITY lists it (README's server section
+/// explains each).
+const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID IDLE UIDPLUS MOVE SPECIAL-USE ENABLE NAMESPACE UNSELECT CHILDREN LIST-EXTENDED LIST-STATUS MULTIAPPEND CATENATE BINARY ESEARCH SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES CONTEXT=SEARCH";
+
 impl Session {
     /// CAPABILITY list for the connection's current state.
     pub fn capabilities(&self) -> String {
-        let mut caps = String::from(
-            "IMAP4rev1 LITERAL+ SASL-IR ID IDLE UIDPLUS MOVE SPECIAL-USE ENABLE NAMESPACE UNSELECT",
-        );
+        let mut caps = String::from(CAPABILITIES);
         if self.shared.faults().imap_no_idle {
             caps = caps.replace(" IDLE", "");
         }
@@ -551,7 +545,7 @@ impl Session {
                 self.tagged(tag, "OK CAPABILITY completed");
             }
             CommandBody::Noop | CommandBody::Check => {
-                self.sync(true);
+                self.refresh(true);
                 self.tagged(tag, &format!("OK {} completed", cmd.body.name()));
             }
             CommandBody::Logout => {
@@ -728,7 +722,7 @@ impl Session {
         let _idling = shared.idle_guard();
         let mut started = false;
         loop {
-            self.sync(true);
+            self.refresh(true);
             if started
                 && !self.out.is_empty()
                 && shared.consume_fault(|f| crate::server::take_count(&mut f.imap_drop_on_news))
@@ -739,6 +733,10 @@ impl Session {
             }
             started = true;
             conn.send(&mut self.out).await?;
+            if self.closing {
+                // The selected mailbox went away; BYE is on its way.
+                return Ok(Flow::Close);
+            }
             match conn.step() {
                 Some(Step::Message) => {
                     tracing::debug!(peer = %conn.peer, "<< {}", wire::trace_client(conn.frag.message_bytes()));
@@ -821,8 +819,11 @@ mod tests {
         let mut frag = Conn::fragmentizer(max_literal);
         frag.enqueue_bytes(input);
         let mut line_start = 0;
+        let mut literal_end = 0;
         let mut out = Vec::new();
-        while let Some(s) = step_fragments(&mut frag, &mut line_start, max_literal) {
+        while let Some(s) =
+            step_fragments(&mut frag, &mut line_start, &mut literal_end, max_literal)
+        {
             out.push(match s {
                 Step::Message => "message",
                 Step::LiteralOk => "continue",

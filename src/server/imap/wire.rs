@@ -34,11 +34,6 @@ pub fn push_nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
     }
 }
 
-/// `(\Seen $Junk)`.
-pub fn flag_list(flags: &[String]) -> String {
-    format!("({})", flags.join(" "))
-}
-
 /// INTERNALDATE form: `"17-Jul-1996 02:44:25 -0700"`.
 pub fn internal_date(d: &DateTime<FixedOffset>) -> String {
     d.format("\"%d-%b-%Y %H:%M:%S %z\"").to_string()

@@ -12,6 +12,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::server::conn::ServerStream;
 use crate::server::{Shared, until_shutdown};
 
 /// A client that has not finished the TLS handshake or sent its headers by then is dropped.
@@ -30,15 +31,16 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, base_url: String)
                     let shared = shared.clone();
                     let base_url = base_url.clone();
                     conns.spawn(async move {
-                        let tls = shared.tls.acceptor();
-                        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
-                            Ok(Ok(s)) => s,
+                        let mut stream = ServerStream::Plain(tcp);
+                        let handshake = stream.upgrade(shared.tls.acceptor());
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                            Ok(Ok(())) => {}
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "oauth2: TLS handshake failed");
                                 return;
                             }
                             Err(_) => return,
-                        };
+                        }
                         let service = service_fn(move |req| {
                             let shared = shared.clone();
                             let base_url = base_url.clone();

@@ -35,6 +35,7 @@ use super::codec::{
 };
 use crate::server::conn::ServerStream;
 use crate::server::deliver::{self, Envelope};
+use crate::server::recipients::is_mailbox_address;
 use crate::server::{ListenerKind, Shared, until_shutdown};
 
 /// A session that sends nothing for this long is closed with 421 4.4.2.
@@ -761,8 +762,11 @@ impl Session {
         if let Some((key, _)) = params.first() {
             return Reply::new(555, "5.5.4", format!("Unsupported parameter {key}"));
         }
-        // The embedded server does not relay: every recipient must be a local user.
-        if !self.shared.store.is_user(&address) {
+        // The embedded server does not relay: a recipient is a local user (`user+tag@` is
+        // `user@`'s), or under the catch-all any address, whose mailbox is made below.
+        let store = &self.shared.store;
+        let catch_all = store.auto_creates() && is_mailbox_address(&address);
+        if !catch_all && store.owner(&address).is_none() {
             return Reply::new(
                 550,
                 "5.1.1",
@@ -780,6 +784,14 @@ impl Session {
             if first_time {
                 return Reply::new(451, "4.7.1", "Greylisted, please try again later");
             }
+        }
+        if self.shared.store.owner_or_create(&address).is_none() {
+            // Not an address the catch-all can make a mailbox for.
+            return Reply::new(
+                550,
+                "5.1.1",
+                format!("<{address}>: Recipient address rejected: User unknown"),
+            );
         }
         if !self.rcpts.iter().any(|r| r.eq_ignore_ascii_case(&address)) {
             self.rcpts.push(address);
