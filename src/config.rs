@@ -12,6 +12,7 @@ pub mod file;
 pub mod oauth2;
 pub mod resolve;
 pub mod secret;
+pub mod validate;
 
 pub use oauth2::Secret;
 pub use resolve::{Overrides, Resolved, Target, resolve};
@@ -81,7 +82,7 @@ impl Endpoint {
             Protocol::Imap => IMAP_FORMS,
         };
         let err = |reason: String| EndpointError {
-            url: url.to_string(),
+            url: redact_userinfo(url),
             reason,
             forms,
         };
@@ -116,6 +117,7 @@ impl Endpoint {
         if host.is_empty() {
             return Err(err("missing host".into()));
         }
+        check_host(host, rest.starts_with('[')).map_err(err)?;
         Ok(Endpoint {
             protocol,
             security,
@@ -163,6 +165,45 @@ impl Endpoint {
                 .parse::<IpAddr>()
                 .map(|ip| ip.is_loopback())
                 .unwrap_or(false)
+    }
+}
+
+/// A URL as it may be shown in an error: `user:password@` replaced by `****@`.
+fn redact_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let shown = match rest[..authority_end].rfind('@') {
+        Some(at) => format!("****{}", &rest[at..]),
+        None => rest.to_string(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{shown}"),
+        None => shown,
+    }
+}
+
+/// A host name or IP literal: letters, digits, `-`, `.` and `_`; an IPv6 address in brackets.
+/// A space (`smtps://127.0.0.1 :465`) or another stray character is a typo, not a DNS failure.
+fn check_host(host: &str, bracketed: bool) -> Result<(), String> {
+    if bracketed {
+        return host
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| ())
+            .map_err(|_| format!("[{host}] is not an IPv6 address"));
+    }
+    match host
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+    {
+        None => Ok(()),
+        Some(c) if c.is_whitespace() => Err(format!("the host {host:?} contains a space")),
+        Some(c) => Err(format!(
+            "the host {host:?} contains {:?}, which no host name has",
+            c
+        )),
     }
 }
 
@@ -344,6 +385,19 @@ mod tests {
             let e = Endpoint::parse_for(url, Protocol::Smtp).expect_err(url);
             assert!(e.to_string().contains("smtps://HOST"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_space_in_the_host_and_userinfo_are_usage_errors_that_hide_the_password() {
+        let e = Endpoint::parse_for("smtps://127.0.0.1 :2465", Protocol::Smtp).expect_err("space");
+        assert!(e.to_string().contains("contains a space"), "{e}");
+        let e =
+            Endpoint::parse_for("smtps://bob:hunter2@h:465", Protocol::Smtp).expect_err("userinfo");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(e.to_string().contains("smtps://****@h:465"), "{e}");
+        assert!(Endpoint::parse_for("imaps://[::1]:993", Protocol::Imap).is_ok());
+        assert!(Endpoint::parse_for("imaps://[::zz]:993", Protocol::Imap).is_err());
+        assert!(Endpoint::parse_for("imaps://mail_1.example-x.test", Protocol::Imap).is_ok());
     }
 
     #[test]

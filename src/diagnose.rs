@@ -34,11 +34,18 @@ pub enum Code {
     Timeout,
     ConnectionClosed,
     ServerError,
+    /// The whole message was sent but the reply to its end of DATA never came: the server
+    /// may have accepted it (the outcome is unknown).
+    DataReplyLost,
+    /// The probe arrived, but changed in transit (footer, rewrap, stripped part...).
+    ContentMismatch,
+    /// The port answers, but not as a mail server (it speaks HTTP).
+    NotAMailServer,
 }
 
 impl Code {
     /// Every code, in declaration order.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 26] = [
         Code::DnsFailed,
         Code::ConnectRefused,
         Code::ConnectTimeout,
@@ -62,6 +69,9 @@ impl Code {
         Code::Timeout,
         Code::ConnectionClosed,
         Code::ServerError,
+        Code::DataReplyLost,
+        Code::ContentMismatch,
+        Code::NotAMailServer,
     ];
 
     /// The snake_case name, identical to the serde form.
@@ -90,6 +100,9 @@ impl Code {
             Code::Timeout => "timeout",
             Code::ConnectionClosed => "connection_closed",
             Code::ServerError => "server_error",
+            Code::DataReplyLost => "data_reply_lost",
+            Code::ContentMismatch => "content_mismatch",
+            Code::NotAMailServer => "not_a_mail_server",
         }
     }
 
@@ -1162,6 +1175,29 @@ pub fn tls_mode_mismatch(
         hint: format!(
             "Use {suggested_scheme} instead; implicit TLS and STARTTLS are different modes and each port expects one ({}).",
             protocol.tls_forms()
+        ),
+        link: None,
+        server_text: None,
+    }
+}
+
+/// A port that answered with an HTTP status line (`status_line`) where a mail server was
+/// expected: a web server on that port, or the wrong port number.
+pub fn speaks_http(protocol: Protocol, endpoint: &str, status_line: &str) -> Diagnosis {
+    let p = protocol.label();
+    Diagnosis {
+        code: Code::NotAMailServer,
+        summary: format!(
+            "The server at {endpoint} speaks HTTP, not {p}: it answered {:?}.",
+            status_line.trim()
+        ),
+        hint: format!(
+            "This port belongs to a web server or proxy, not a mail server: check the host and \
+             the port number of the {p} URL ({}).",
+            match protocol {
+                Protocol::Smtp => "SMTP submission listens on 587 or 465",
+                Protocol::Imap => "IMAP listens on 993 or 143",
+            }
         ),
         link: None,
         server_text: None,

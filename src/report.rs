@@ -160,6 +160,22 @@ pub struct Evidence {
     /// The delivery status notification that came back, when the verdict is `bounced`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bounce: Option<Bounce>,
+    /// Which carriers of the tag survived transit, once the probe was fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carriers: Option<Carriers>,
+}
+
+/// The places the probe carries its tag, and whether each arrived intact. The probe is
+/// matched by the header or the Message-ID (each holds the whole tag); the subject holds only
+/// its first 8 hex digits, so it is reported but never enough on its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Carriers {
+    /// `X-Mailtrip-Probe` holds the tag.
+    pub header: bool,
+    /// The Message-ID is the one sent (`<tag@domain>`).
+    pub message_id: bool,
+    /// The subject still reads `mailtrip probe <first 8 hex digits>`.
+    pub subject: bool,
 }
 
 /// What a bounce (RFC 3464 delivery status notification) said about the probe.
@@ -195,6 +211,10 @@ pub struct Report {
     pub run_id: String,
     pub from: String,
     pub to: String,
+    /// With `--alias`: `to` is an alias delivered into this login's mailbox, which is the one
+    /// watched (a timeout then says the probe may sit in `to`'s own mailbox).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias_of: Option<String>,
     /// SMTP endpoint URL used.
     pub smtp: String,
     /// IMAP endpoint URL watched.
@@ -226,10 +246,17 @@ impl Report {
     pub fn exit_code(&self) -> u8 {
         match self.verdict {
             Verdict::Delivered if self.placement == Some(Placement::Archive) => 1,
+            Verdict::Delivered if self.submit_unanswered() => 1,
             Verdict::Delivered => 0,
             Verdict::DeliveredToSpam => 1,
             _ => 2,
         }
+    }
+
+    /// The SMTP server never answered the end of DATA (`data_reply_lost`), whatever became
+    /// of the probe: a delivered verdict with this is a warning.
+    pub fn submit_unanswered(&self) -> bool {
+        self.phase(Phase::SmtpSubmit).is_some_and(|p| !p.ok)
     }
 
     /// The timing of a phase, if it ran.

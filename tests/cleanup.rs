@@ -1,6 +1,7 @@
 //! Cleanup that cannot hurt (issue #10): a property test over random mailboxes — plain mail,
 //! look-alike subjects, forged `X-Mailtrip-Probe` headers from other senders, quoted tags,
-//! malformed bytes, random sizes and flags (`\Deleted`, `\Seen`, `\Flagged`) in INBOX and
+//! impostors in the sender's name (two From headers, a From list or group, a non-UUID tag, a
+//! body that does not match its digest: issue #13 item 5), malformed bytes, random sizes and flags (`\Deleted`, `\Seen`, `\Flagged`) in INBOX and
 //! Junk — runs `check` (the probe in INBOX or in Junk), `wait --delete` and `sweep --yes`, and
 //! asserts that every other message keeps its UID, flags and bytes.
 
@@ -29,8 +30,25 @@ enum Kind {
     Forged(u32),
     /// Alice's probe headers quoted in the body of a reply.
     Quoted(u32),
+    /// A probe in alice's name with one thing that proves it is not hers (issue #13 item 5).
+    Impostor(u32, Forgery),
     /// Arbitrary bytes.
     Malformed(Vec<u8>),
+}
+
+/// What gives an impostor away.
+#[derive(Debug, Clone, Copy)]
+enum Forgery {
+    /// A foreign From header first, alice's second.
+    TwoFroms,
+    /// `From: alice, mallory`.
+    FromList,
+    /// `From: group: alice, mallory;`.
+    Group,
+    /// A tag that is not a UUID.
+    NotUuid,
+    /// A body that does not match its `X-Mailtrip-Digest`.
+    BadDigest,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +65,13 @@ fn kind() -> impl Strategy<Value = Kind> {
         2 => any::<u32>().prop_map(Kind::LookAlike),
         2 => any::<u32>().prop_map(Kind::Forged),
         1 => any::<u32>().prop_map(Kind::Quoted),
+        2 => (any::<u32>(), prop_oneof![
+            Just(Forgery::TwoFroms),
+            Just(Forgery::FromList),
+            Just(Forgery::Group),
+            Just(Forgery::NotUuid),
+            Just(Forgery::BadDigest),
+        ]).prop_map(|(n, f)| Kind::Impostor(n, f)),
         1 => proptest::collection::vec(any::<u8>(), 0..200).prop_map(Kind::Malformed),
     ]
 }
@@ -73,6 +98,27 @@ fn probe_headers(from: &str, tag: &str, sent: chrono::DateTime<chrono::Utc>) -> 
          X-Mailtrip-Sent: {}\r\nX-Mailtrip-Timeout: 60\r\n",
         sent.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     )
+}
+
+/// `X-Mailtrip-Digest` of a text body, as a probe carries it.
+fn digest_header(body: &str) -> String {
+    use sha2::Digest;
+    let hex: String = sha2::Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("X-Mailtrip-Digest: sha256={hex}\r\n")
+}
+
+/// A complete probe of alice's with a body that matches its digest; with `strip`, without
+/// its `X-Mailtrip-Probe` header (a gateway removed it; the Message-ID still has the tag).
+fn genuine_probe(tag: &str, sent: chrono::DateTime<chrono::Utc>, strip: bool) -> Vec<u8> {
+    let body = format!("genuine probe body {tag}");
+    let mut head = probe_headers(ALICE, tag, sent);
+    if strip {
+        head = head.replace(&format!("X-Mailtrip-Probe: {tag}\r\n"), "");
+    }
+    format!("{head}{}\r\n{body}\r\n", digest_header(&body)).into_bytes()
 }
 
 fn raw(seed: &Seed, i: usize) -> Vec<u8> {
@@ -102,6 +148,34 @@ fn raw(seed: &Seed, i: usize) -> Vec<u8> {
         )
         .into_bytes(),
         Kind::Malformed(bytes) => bytes.clone(),
+        Kind::Impostor(n, forgery) => {
+            let tag = format!("0190{n:08x}-1111-7000-8000-00000000{i:04}");
+            let body = format!("genuine probe body {tag}");
+            let mut head = probe_headers(ALICE, &tag, old);
+            let mut text = body.clone();
+            match forgery {
+                Forgery::TwoFroms => {
+                    head = format!("From: mallory@evil.test\r\n{head}");
+                }
+                Forgery::FromList => {
+                    head = head.replace(
+                        &format!("From: {ALICE}\r\n"),
+                        &format!("From: {ALICE}, mallory@evil.test\r\n"),
+                    );
+                }
+                Forgery::Group => {
+                    head = head.replace(
+                        &format!("From: {ALICE}\r\n"),
+                        &format!("From: friends: {ALICE}, mallory@evil.test;\r\n"),
+                    );
+                }
+                Forgery::NotUuid => {
+                    head = head.replace(&tag, &format!("hello-not-a-uuid-{n}"));
+                }
+                Forgery::BadDigest => text = format!("{body}\r\nplus what mallory added"),
+            }
+            format!("{head}{}\r\n{text}\r\n{filler}\r\n", digest_header(&body)).into_bytes()
+        }
     }
 }
 
@@ -193,10 +267,9 @@ async fn case(seeds: Vec<Seed>, probe_to_junk: bool, leftovers: usize) {
     let old = chrono::Utc::now() - chrono::TimeDelta::days(2);
     for n in 0..leftovers {
         let tag = format!("0190ffff-0000-7000-8000-{n:012}");
-        let raw = format!("{}\r\nprobe\r\n", probe_headers(ALICE, &tag, old));
         let folder = if n % 2 == 0 { "INBOX" } else { "Junk" };
         server
-            .deliver_raw(BOB, folder, raw.as_bytes())
+            .deliver_raw(BOB, folder, &genuine_probe(&tag, old, n == 1))
             .expect("leftover");
     }
     let sweep = Sweep::new(account(&server, BOB))

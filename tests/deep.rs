@@ -532,10 +532,27 @@ fn uuid_like() -> String {
 
 // ---- sweep ----
 
-fn probe_raw(from: &str, tag: &str, subject: &str, sent: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+/// A complete probe (UUID tag whose first 8 hex digits the subject carries, a body matching
+/// its digest), labelled `name` in a header of its own so the test can find it again.
+fn probe_raw(
+    from: &str,
+    name: &str,
+    subject: &str,
+    sent: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
+    use sha2::Digest;
+    let short = subject.rsplit(' ').next().unwrap_or_default();
+    let n: u64 = name.bytes().map(u64::from).sum();
+    let tag = format!("{short}-0000-7000-8000-{n:012}");
+    let body = format!("a genuine probe body for {tag}");
+    let digest: String = sha2::Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!(
         "From: {from}\r\nTo: {from}\r\nSubject: {subject}\r\nMessage-ID: <{tag}@mailtrip.test>\r\n\
-         X-Mailtrip-Probe: {tag}\r\nX-Mailtrip-Sent: {}\r\nX-Mailtrip-Timeout: 60\r\n\r\nprobe\r\n",
+         X-Test-Name: {name}\r\nX-Mailtrip-Probe: {tag}\r\nX-Mailtrip-Sent: {}\r\n\
+         X-Mailtrip-Timeout: 60\r\nX-Mailtrip-Digest: sha256={digest}\r\n\r\n{body}\r\n",
         sent.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     )
     .into_bytes()
@@ -591,9 +608,17 @@ async fn sweep_lists_and_deletes_only_real_leftovers() {
     let sweep =
         mailtrip::probe::Sweep::new(account(&server, ALICE)).older_than(Duration::from_secs(86400));
     let listed = sweep.list().await.expect("list");
-    let mut tags: Vec<&str> = listed.found.iter().map(|l| l.tag.as_str()).collect();
-    tags.sort_unstable();
-    assert_eq!(tags, ["tag-inbox", "tag-junk", "tag-sent"], "{listed:#?}");
+    let mut subjects: Vec<&str> = listed.found.iter().map(|l| l.subject.as_str()).collect();
+    subjects.sort_unstable();
+    assert_eq!(
+        subjects,
+        [
+            "mailtrip probe 0190aaaa",
+            "mailtrip probe 0190bbbb",
+            "mailtrip probe 0190cccc"
+        ],
+        "{listed:#?}"
+    );
     assert!(listed.dry_run);
     let after_list: Vec<usize> = ["INBOX", "Junk", "Sent", "Archive"]
         .iter()

@@ -52,6 +52,9 @@ struct Stack {
     submissions: u16,
     imap: u16,
     imaps: u16,
+    /// Submissions (implicit TLS) through a gateway that strips `X-Mailtrip-Probe`; on the
+    /// embedded server the plain port, once `strip_tag_header` set the fault.
+    strip_submissions: u16,
     /// (address, password) of A, B and C.
     users: [(String, String); 3],
     junk_header: (String, String),
@@ -79,6 +82,7 @@ impl Stack {
             submissions: server.smtps_addr().port(),
             imap: server.imap_addr().port(),
             imaps: server.imaps_addr().port(),
+            strip_submissions: server.smtps_addr().port(),
             users,
             junk_header: (JUNK_HEADER.0.into(), JUNK_HEADER.1.into()),
             junk_folder: "Junk".into(),
@@ -119,12 +123,23 @@ impl Stack {
             submissions: port("MAILSTACK_SUBMISSIONS_PORT"),
             imap: port("MAILSTACK_IMAP_PORT"),
             imaps: port("MAILSTACK_IMAPS_PORT"),
+            strip_submissions: port("MAILSTACK_STRIP_SUBMISSIONS_PORT"),
             users: [user(1), user(2), user(3)],
             junk_header: (
                 var("MAILSTACK_JUNK_HEADER_NAME"),
                 var("MAILSTACK_JUNK_HEADER_VALUE"),
             ),
             junk_folder: var("MAILSTACK_JUNK_MAILBOX"),
+        }
+    }
+
+    /// Makes submissions on `strip_submissions` lose their `X-Mailtrip-Probe` header: the
+    /// embedded server gets the fault; Postfix's strip port does it with `header_checks`.
+    fn strip_tag_header(&self) {
+        if let Some(server) = &self._server {
+            let mut faults = server.faults();
+            faults.strip_header = Some("X-Mailtrip-Probe".into());
+            server.set_faults(faults);
         }
     }
 
@@ -304,9 +319,16 @@ impl Mailbox {
         if found.is_empty() {
             return found;
         }
-        let set = found
+        let uids: Vec<u32> = found.iter().map(|e| e.uid).collect();
+        self.delete_uids(folder, &uids).await;
+        found
+    }
+
+    /// Deletes exactly `uids` from `folder` (UID STORE \Deleted + UID EXPUNGE), then leaves it.
+    async fn delete_uids(&mut self, folder: &str, uids: &[u32]) {
+        let set = uids
             .iter()
-            .map(|e| e.uid.to_string())
+            .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(",");
         self.session.select(folder).await.expect("SELECT");
@@ -330,7 +352,6 @@ impl Mailbox {
             .run_command_and_check_ok("UNSELECT")
             .await
             .expect("UNSELECT");
-        found
     }
 
     async fn logout(mut self) {
@@ -764,3 +785,7 @@ on_both_servers!(
     cleanup_leaves_mailbox_intact,
     wait_in_both_orders_and_since_now,
 );
+
+// Issue #13's cases (a `--to` the watch cannot see, a stripped tag header, a lost reply to
+// the end of DATA, load with probes that never arrive), on both servers too.
+mod issue13;

@@ -451,10 +451,14 @@ async fn issue18_item4_monitor_sweeps_the_senders_own_mailbox() {
     server
         .deliver_raw(ALICE, "[Gmail]/Sent Mail", sent_mail)
         .expect("seed");
+    // A genuine probe: sweep deletes only what proves to be one (issue #13 item 5), so its
+    // body matches its digest (sha256 of "stale").
     let stale = b"From: <alice@mailtrip.test>\r\nTo: <bob@mailtrip.test>\r\n\
         Subject: mailtrip probe 0190beef\r\n\
         X-Mailtrip-Probe: 0190beef-0000-7000-8000-000000000002\r\n\
-        X-Mailtrip-Sent: 2020-01-01T00:00:00.000Z\r\n\r\nstale\r\n";
+        X-Mailtrip-Sent: 2020-01-01T00:00:00.000Z\r\n\
+        X-Mailtrip-Digest: sha256=a03f2386ae06b21109577020844df367857b72c2fcce384c1896fed98a89c82b\r\n\
+        \r\nstale\r\n";
     server
         .deliver_raw(ALICE, "[Gmail]/Sent Mail", stale)
         .expect("seed");

@@ -333,3 +333,92 @@ async fn no_command_prints_oauth2_tokens_or_the_client_secret_at_any_verbosity()
     );
     assert!(refreshed_at_vvv, "no -vvv run traced a refresh");
 }
+
+/// Issue #13 item 11: a config file whose `password =` line is wrong (misspelled key, unquoted,
+/// wrong type, unterminated string) and an endpoint URL with `user:password@` are usage errors
+/// (exit 3) that never print the secret: not on stderr, and not in the `MAILTRIP UNKNOWN` line
+/// `--format nagios` writes on stdout.
+#[test]
+fn item_11_config_and_url_errors_never_print_the_secret() {
+    const SECRET: &str = "Hunter2-s3cret-9d41";
+    let dir = std::env::temp_dir().join(format!("mailtrip-secrets-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let account = "[accounts.work]\naddress = \"alice@mailtrip.test\"\nsmtp = \"smtps://localhost:1\"\nimap = \"imaps://localhost:1\"\n";
+    let bad_lines = [
+        format!("pasword = \"{SECRET}\"\n"),
+        format!("password = {SECRET}\n"),
+        "password = 42424242\n".to_string(),
+        format!("password = \"{SECRET}\n"),
+        format!("password = [\"{SECRET}\"]\n"),
+        format!("password = '''{SECRET}\n"),
+    ];
+    let mut runs: Vec<(String, Vec<String>)> = Vec::new();
+    for (i, line) in bad_lines.iter().enumerate() {
+        let path = dir.join(format!("bad-{i}.toml"));
+        std::fs::write(&path, format!("{account}{line}")).expect("write");
+        for command in ["check", "verify", "load", "sweep"] {
+            for format in ["human", "nagios"] {
+                if format == "nagios" && !matches!(command, "check" | "verify") {
+                    continue;
+                }
+                runs.push((
+                    format!("{command} --config {} ({line:?})", path.display()),
+                    vec![
+                        command.into(),
+                        "--config".into(),
+                        path.to_string_lossy().into_owned(),
+                        "--format".into(),
+                        format.into(),
+                        "-vvv".into(),
+                    ],
+                ));
+            }
+        }
+    }
+    for url in [
+        format!("smtps://alice:{SECRET}@localhost:465"),
+        format!("smtps://{SECRET}@localhost"),
+        format!("smtp+starttls://alice:{SECRET}@localhost/x"),
+    ] {
+        for format in ["human", "nagios"] {
+            runs.push((
+                format!("check --smtp {url}"),
+                vec![
+                    "check".into(),
+                    "--smtp".into(),
+                    url.clone(),
+                    "--imap".into(),
+                    "imaps://localhost:1".into(),
+                    "--user".into(),
+                    ALICE.into(),
+                    "--format".into(),
+                    format.into(),
+                    "-vvv".into(),
+                ],
+            ));
+        }
+    }
+    for (what, args) in runs {
+        let out = Command::new(BIN)
+            .args(&args)
+            .env_remove("MAILTRIP_CONFIG")
+            .env_remove("RUST_LOG")
+            .env("MAILTRIP_PASSWORD", "unused-env-password")
+            .output()
+            .expect("run mailtrip");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(3), "{what}:\n{text}");
+        assert!(
+            !text.contains(SECRET) && !text.contains("42424242"),
+            "{what} printed the secret:\n{text}"
+        );
+        assert!(
+            !text.contains(&BASE64.encode(SECRET)),
+            "{what} printed the secret in base64:\n{text}"
+        );
+    }
+}

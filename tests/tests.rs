@@ -15,6 +15,7 @@ mod imap_conformance;
 mod imap_raw;
 mod imap_server;
 mod interop;
+mod issue13;
 mod library;
 mod load;
 mod monitor;

@@ -92,7 +92,7 @@ impl From<LoadFormat> for Format {
 }
 
 pub async fn run(a: LoadArgs) -> ExitCode {
-    super::init_logging(a.output.verbose);
+    super::init_logging_with(a.output.verbose, a.output.color);
     // `--to-account a,b` names several target mailboxes; each is resolved like `check`'s.
     let names: Vec<Option<String>> = match &a.account.to_account {
         Some(list) => list
@@ -106,9 +106,12 @@ pub async fn run(a: LoadArgs) -> ExitCode {
     let mut from = None;
     let mut targets = Vec::new();
     let mut embedded = false;
+    let mut alias_notes: Vec<String> = Vec::new();
     for name in names {
         let mut o = a.account.overrides();
         o.to_account = name;
+        o.sends = true;
+        o.secret_timeout = Some(a.timeout);
         let resolved = match resolve(&o) {
             Ok(r) => r,
             Err(e) => {
@@ -118,6 +121,12 @@ pub async fn run(a: LoadArgs) -> ExitCode {
         };
         for w in &resolved.warnings {
             eprintln!("mailtrip: warning: {w}");
+        }
+        if let (Some(mailbox), Some(to)) = (&resolved.alias_of, &o.to) {
+            alias_notes.push(format!(
+                "--alias: watching {mailbox}'s mailbox for probes to {to}; probes not seen \
+                 there may sit in {to}'s own mailbox"
+            ));
         }
         match resolved.target {
             Target::Accounts { from: f, to } => {
@@ -190,6 +199,7 @@ pub async fn run(a: LoadArgs) -> ExitCode {
         }
     };
     report.embedded = embedded;
+    report.warnings.extend(alias_notes);
     let text = match a.output.format {
         LoadFormat::Json => match render::json(&report) {
             Ok(t) => t,

@@ -209,9 +209,15 @@ pub struct AccountArgs {
     /// Sender address (defaults to the login).
     #[arg(long, env = "MAILTRIP_FROM")]
     pub from: Option<String>,
-    /// Recipient address (defaults to the sender: a send-to-self).
+    /// Recipient address (defaults to the sender: a send-to-self). Must be the watched
+    /// mailbox's own address unless --alias says it is delivered there; use --to-account to
+    /// watch another mailbox.
     #[arg(long, env = "MAILTRIP_TO")]
     pub to: Option<String>,
+    /// --to is an alias delivered into the sender's own mailbox: watch that mailbox for it
+    /// (reports then name both, and a timeout says the probe may sit elsewhere).
+    #[arg(long)]
+    pub alias: bool,
     #[command(flatten)]
     pub auth: AuthArgs,
 }
@@ -283,6 +289,7 @@ impl AccountArgs {
             user: self.user.clone(),
             from: self.from.clone(),
             to: self.to.clone(),
+            alias: self.alias,
             ..self.auth.overrides()
         }
     }
@@ -345,8 +352,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Sets up logging on stderr at the requested verbosity (RUST_LOG overrides).
+/// Sets up logging on stderr at the requested verbosity (RUST_LOG overrides), coloured only
+/// when stderr is a terminal and NO_COLOR is unset.
 pub fn init_logging(verbose: u8) {
+    init_logging_with(verbose, ColorChoice::Auto);
+}
+
+/// Logging as [`init_logging`], with `--color`: `never` (and a log file or pipe under `auto`)
+/// gets no ANSI escapes.
+pub fn init_logging_with(verbose: u8, color: ColorChoice) {
+    let ansi = match color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
     let level = match verbose {
         0 => "warn",
         1 => "mailtrip=info",
@@ -357,6 +379,7 @@ pub fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();

@@ -1,6 +1,7 @@
-//! `mailtrip sweep`: list mailtrip's own leftover probes (tag header, subject prefix and the
-//! account as sender, in INBOX, Junk, Sent, Archive and All Mail) and delete them only with
-//! `--yes` or a yes at the terminal prompt.
+//! `mailtrip sweep`: list mailtrip's own leftover probes (provably probes of the sender: a UUID
+//! tag in the tag header or Message-ID, the subject carrying it, one From that is the sender, a
+//! body matching its digest; in INBOX, Junk, Sent, Archive and All Mail) and delete them only
+//! with `--yes` or a yes at the terminal prompt.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use clap::Args as ClapArgs;
 use super::{AccountArgs, OutputArgs};
 use crate::probe::{Sweep, SweepReport};
 use crate::render::Format;
+use crate::render::text::{clean, clean_block, clean_json};
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct SweepArgs {
@@ -48,8 +50,9 @@ impl From<SweepFormat> for Format {
 }
 
 pub async fn run(a: SweepArgs) -> ExitCode {
-    super::init_logging(a.output.verbose);
+    super::init_logging_with(a.output.verbose, a.output.color);
     let mut o = a.account.overrides();
+    o.sends = true;
     if o.smtp.is_none() && o.imap.is_some() && o.provider.is_none() {
         // Sweeping needs no SMTP server.
         o.smtp = Some("smtps://localhost".into());
@@ -87,7 +90,7 @@ pub async fn run(a: SweepArgs) -> ExitCode {
     }
     let text = match a.output.format {
         SweepFormat::Json => match serde_json::to_string(&report) {
-            Ok(j) => format!("{j}\n"),
+            Ok(j) => format!("{}\n", clean_json(&j)),
             Err(e) => {
                 eprintln!("mailtrip: rendering the sweep: {e}");
                 return ExitCode::from(2);
@@ -108,7 +111,7 @@ pub async fn run(a: SweepArgs) -> ExitCode {
                 listing(&report)
             };
             text.push_str(&outcome(&report, asked && !delete));
-            text
+            clean_block(&text).into_owned()
         }
     };
     if let Err(e) = super::emit(a.output.output.as_deref(), text.as_bytes()) {
@@ -119,17 +122,17 @@ pub async fn run(a: SweepArgs) -> ExitCode {
 }
 
 fn failed(d: &crate::diagnose::Diagnosis) -> ExitCode {
-    eprintln!("mailtrip: sweep: {}", d.summary);
+    eprintln!("mailtrip: sweep: {}", clean(&d.summary));
     if let Some(text) = &d.server_text {
-        eprintln!("mailtrip: server said: {text}");
+        eprintln!("mailtrip: server said: {}", clean(text));
     }
-    eprintln!("mailtrip: hint: {}", d.hint);
+    eprintln!("mailtrip: hint: {}", clean(&d.hint));
     ExitCode::from(2)
 }
 
 /// Shows the list and asks on the terminal; anything but y/yes is a no.
 fn confirm(r: &SweepReport) -> bool {
-    eprint!("{}", listing(r));
+    eprint!("{}", clean_block(&listing(r)));
     eprint!(
         "delete these {} message{}? [y/N] ",
         r.found.len(),

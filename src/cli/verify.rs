@@ -56,8 +56,10 @@ impl From<VerifyFormat> for Format {
 }
 
 pub async fn run(a: VerifyArgs) -> ExitCode {
-    super::init_logging(a.output.verbose);
-    let resolved = match resolve(&a.account.overrides()) {
+    super::init_logging_with(a.output.verbose, a.output.color);
+    let mut o = a.account.overrides();
+    o.secret_timeout = Some(a.timeout);
+    let resolved = match resolve(&o) {
         Ok(r) => r,
         Err(e) => return usage_error(&a.output, &e.to_string()),
     };

@@ -10,6 +10,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use crate::config::{Account, Overrides, Target, resolve};
 use crate::probe::{Extract, Message, Wait};
+use crate::render::text::{clean, clean_block, clean_json};
 
 /// `wait`'s own account flags: like `check`'s, minus the sending side, since `--from` and
 /// `--to` are criteria here.
@@ -90,6 +91,7 @@ pub(super) fn mailbox_overrides(a: &WaitArgs) -> Overrides {
         smtp: (a.imap.is_some() && a.provider.is_none()).then(|| "smtps://localhost".into()),
         imap: a.imap.clone(),
         user: a.user.clone(),
+        secret_timeout: Some(a.timeout),
         ..a.auth.overrides()
     }
 }
@@ -169,22 +171,22 @@ pub async fn run(a: WaitArgs) -> ExitCode {
     let message = match wait.run().await {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("mailtrip: {e}");
+            eprintln!("mailtrip: {}", clean(&e.to_string()));
             if let Some(d) = e.diagnosis() {
                 if let Some(text) = &d.server_text {
-                    eprintln!("mailtrip: server said: {text}");
+                    eprintln!("mailtrip: server said: {}", clean(text));
                 }
-                eprintln!("mailtrip: hint: {}", d.hint);
+                eprintln!("mailtrip: hint: {}", clean(&d.hint));
             }
             return ExitCode::from(2);
         }
     };
     for w in &message.warnings {
-        eprintln!("mailtrip: warning: {w}");
+        eprintln!("mailtrip: warning: {}", clean(w));
     }
     let (text, code) = match &extract {
         Some(what) => match message.extract(what) {
-            Some(v) => (format!("{v}\n"), 0),
+            Some(v) => (format!("{}\n", clean(&v)), 0),
             None => {
                 eprintln!(
                     "mailtrip: the message matched (UID {}, {:?}) but holds nothing to extract \
@@ -198,13 +200,13 @@ pub async fn run(a: WaitArgs) -> ExitCode {
         },
         None => match a.format {
             WaitFormat::Json => match serde_json::to_string(&message) {
-                Ok(j) => (format!("{j}\n"), 0),
+                Ok(j) => (format!("{}\n", clean_json(&j)), 0),
                 Err(e) => {
                     eprintln!("mailtrip: rendering the message: {e}");
                     return ExitCode::from(2);
                 }
             },
-            WaitFormat::Human => (human(&message), 0),
+            WaitFormat::Human => (clean_block(&human(&message)).into_owned(), 0),
         },
     };
     if let Err(e) = super::emit(None, text.as_bytes()) {

@@ -126,7 +126,7 @@ pub struct Loaded {
 /// Parses config text; `path` is only used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
     toml::from_str::<FileConfig>(text).map_err(|e| {
-        let mut message = e.to_string();
+        let mut message = describe(&e, text);
         if let Some(hint) = suggest_for_unknown_field(&message) {
             message = format!("{}\n{hint}", message.trim_end());
         }
@@ -187,6 +187,35 @@ pub fn discover(explicit: Option<&Path>) -> Result<Option<Loaded>, ConfigError> 
         }
     }
     Ok(None)
+}
+
+/// A parse error as it may be shown: where (line and column) and what, but never the source
+/// line (toml's own message quotes it, and it may be `password = hunter2`) nor a value serde
+/// quotes in "invalid type: string \"...\"".
+fn describe(e: &toml::de::Error, text: &str) -> String {
+    static VALUE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let value = VALUE.get_or_init(|| {
+        regex::Regex::new(
+            r#"(invalid (?:type|value|length): [a-z ]*?) ?(?:"(?:[^"\\]|\\.)*"|`[^`]*`|'[^']*')"#,
+        )
+        .unwrap_or_else(|_| unreachable!())
+    });
+    let what: Vec<&str> = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let what = value.replace_all(&what.join("; "), "$1").into_owned();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("TOML parse error at line {line}, column {column}: {what}")
+        }
+        None => format!("TOML parse error: {what}"),
+    }
 }
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`" adds "did you mean `a`?".
@@ -302,6 +331,26 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         assert!(load(&path).expect("loads").warnings.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn errors_on_a_password_line_never_show_the_password() {
+        for text in [
+            "[accounts.work]\npassword = hunter2-unquoted\n",
+            "[accounts.work]\npasword = \"hunter2-typo\"\n",
+            "[accounts.work]\npassword = 4242424242\n",
+            "[accounts.work]\npassword = \"hunter2-open\n",
+            "[accounts.work]\nallow_plaintext = \"hunter2-bool\"\n",
+        ] {
+            let e = parse(text, Path::new("s.toml"))
+                .expect_err(text)
+                .to_string();
+            assert!(
+                !e.contains("hunter2") && !e.contains("4242424242"),
+                "{text:?}: {e}"
+            );
+            assert!(e.contains("s.toml") && e.contains("line 2"), "{e}");
+        }
     }
 
     #[test]

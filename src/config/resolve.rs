@@ -3,11 +3,13 @@
 //! preset. With nothing configured at all, the target is the embedded server.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::file::{self, AccountSpec};
 use super::secret::SecretSource;
+use super::validate;
 use super::{Account, ConfigError, Credential, Endpoint, Protocol, TlsOptions};
 use crate::providers;
 
@@ -41,6 +43,14 @@ pub struct Overrides {
     /// With no password source given, ask on the terminal (echo off). The CLI sets it only
     /// when stdin and stderr are terminals, so scripts and CI never block on a prompt.
     pub prompt: bool,
+    /// `--to` is an alias delivered into the sender's own mailbox (`--alias`): watch that
+    /// mailbox for it. Without it, a `--to` that is not the watched mailbox is refused.
+    pub alias: bool,
+    /// The command sends mail (check, load, sweep's sender): the sender and recipient must be
+    /// real email addresses, checked before anything connects.
+    pub sends: bool,
+    /// Longest a `--password-command` / `--oauth2-token-command` may run (default 60 s).
+    pub secret_timeout: Option<Duration>,
 }
 
 /// Where to run.
@@ -60,6 +70,8 @@ pub enum Target {
 pub struct Resolved {
     pub target: Target,
     pub warnings: Vec<String>,
+    /// With `--alias`: the login whose mailbox is watched for the `--to` address.
+    pub alias_of: Option<String>,
 }
 
 impl Overrides {
@@ -75,8 +87,87 @@ impl Overrides {
     }
 }
 
+/// The flags that must make sense on their own, checked before anything is read or run.
+fn check_flags(o: &Overrides) -> Result<(), ConfigError> {
+    if let Some(u) = &o.user {
+        validate::login(u, "--user")?;
+    }
+    if let Some(f) = &o.from {
+        validate::address(f, "--from")?;
+    }
+    if let Some(t) = &o.to {
+        validate::address(t, "--to")?;
+    }
+    if o.alias && (o.to.is_none() || o.to_account.is_some()) {
+        return Err(ConfigError::Invalid(
+            "--alias says that --to is an alias delivered into the sender's own mailbox: give \
+             it with --to ADDRESS, and without --to-account"
+                .into(),
+        ));
+    }
+    let sources: Vec<&str> = [
+        (o.password_env.is_some(), "--password-env"),
+        (o.password_file.is_some(), "--password-file"),
+        (o.password_command.is_some(), "--password-command"),
+        (o.oauth2_token_env.is_some(), "--oauth2-token-env"),
+        (o.oauth2_token_command.is_some(), "--oauth2-token-command"),
+    ]
+    .into_iter()
+    .filter_map(|(given, flag)| given.then_some(flag))
+    .collect();
+    if sources.len() > 1 {
+        return Err(ConfigError::Invalid(format!(
+            "{} each give the secret: give exactly one, so it is clear which is used",
+            sources.join(" and ")
+        )));
+    }
+    Ok(())
+}
+
+/// Where the sender's address came from, for messages.
+fn sender_source(o: &Overrides, spec: &AccountSpec, name: Option<&str>) -> String {
+    let key = |k: &str| match name {
+        Some(n) => format!("`{k}` of account {n:?}"),
+        None => format!("`{k}`"),
+    };
+    if o.from.is_some() {
+        "--from".into()
+    } else if spec.address.is_some() {
+        key("address")
+    } else if o.user.is_some() {
+        "--user".into()
+    } else if spec.user.is_some() {
+        key("user")
+    } else {
+        "the sender address".into()
+    }
+}
+
+/// A sending command needs real addresses: the sender's (named by where it came from, with a
+/// pointer to --from when the login is not an address) and the recipient's.
+fn check_addresses(
+    from: &Account,
+    from_source: &str,
+    to: &Account,
+    to_source: &str,
+) -> Result<(), ConfigError> {
+    validate::address(&from.address, from_source).map_err(|e| {
+        if from_source.contains("user") {
+            ConfigError::Invalid(format!(
+                "{e}; the login need not be the address: give --from ADDRESS (or `address` in \
+                 the config file)"
+            ))
+        } else {
+            e
+        }
+    })?;
+    validate::address(&to.address, to_source)?;
+    Ok(())
+}
+
 /// Resolves the accounts to use.
 pub fn resolve(o: &Overrides) -> Result<Resolved, ConfigError> {
+    check_flags(o)?;
     let loaded = file::discover(o.config.as_deref())?;
     let mut warnings = Vec::new();
     let (file_cfg, file_path) = match loaded {
@@ -90,6 +181,7 @@ pub fn resolve(o: &Overrides) -> Result<Resolved, ConfigError> {
         return Ok(Resolved {
             target: Target::Embedded,
             warnings,
+            alias_of: None,
         });
     }
     let lookup = |name: &str| -> Result<AccountSpec, ConfigError> {
@@ -123,22 +215,46 @@ pub fn resolve(o: &Overrides) -> Result<Resolved, ConfigError> {
         None => AccountSpec::default(),
     };
     let mut from = build(from_name.as_deref(), &spec, Some(o))?;
-    let to = match &o.to_account {
+    let from_source = sender_source(o, &spec, from_name.as_deref());
+    let mut alias_of = None;
+    let (to, to_source) = match &o.to_account {
         Some(name) => {
-            let mut to = build(Some(name), &lookup(name)?, None)?;
+            let to_spec = lookup(name)?;
+            let mut to = build(Some(name), &to_spec, None)?;
             to.tls.insecure_skip_verify = o.insecure_skip_verify;
-            to
+            let source = sender_source(&Overrides::default(), &to_spec, Some(name));
+            (to, source)
         }
         None => {
             let mut to = from.clone();
+            let mut source = from_source.clone();
             if let Some(addr) = &o.to {
+                // The watched mailbox is the sender's own: a --to elsewhere never shows up
+                // in it, unless it is an alias delivered there.
+                let spec_addr = validate::address(addr, "--to")?;
+                let own = [
+                    Some(from.address.as_str()),
+                    o.from.as_deref(),
+                    Some(&from.user),
+                ];
+                let own: Vec<&str> = own.into_iter().flatten().collect();
+                if !validate::is_own(&spec_addr, &own) {
+                    if !o.alias {
+                        return Err(validate::foreign_recipient(&spec_addr, &from.user));
+                    }
+                    alias_of = Some(from.user.clone());
+                }
                 to.address = addr.clone();
+                source = "--to".into();
             }
-            to
+            (to, source)
         }
     };
     if let Some(addr) = &o.from {
         from.address = addr.clone();
+    }
+    if o.sends {
+        check_addresses(&from, &from_source, &to, &to_source)?;
     }
     Ok(Resolved {
         target: Target::Accounts {
@@ -146,6 +262,7 @@ pub fn resolve(o: &Overrides) -> Result<Resolved, ConfigError> {
             to: Box::new(to),
         },
         warnings,
+        alias_of,
     })
 }
 
@@ -265,6 +382,10 @@ fn build(
         ))
     })?;
     let user = user.unwrap_or_else(|| address.clone());
+    spec_sources(spec, &label)?;
+    let limit = o
+        .and_then(|o| o.secret_timeout)
+        .unwrap_or(super::secret::COMMAND_TIMEOUT);
     let mut tls = TlsOptions::default();
     let ca_file = o
         .and_then(|o| o.ca_file.clone())
@@ -282,7 +403,7 @@ fn build(
         tls.extra_roots_pem.push(pem);
     }
     tls.insecure_skip_verify = o.is_some_and(|o| o.insecure_skip_verify);
-    let credential = match credential(spec, o) {
+    let credential = match credential(spec, o, limit) {
         Some(c) => c?,
         None => match super::oauth2::stored_sign_in(name, spec, o, preset, &user, &tls)? {
             Some(c) => c,
@@ -377,13 +498,38 @@ fn prompt_password(user: &str, smtp: &Endpoint) -> Result<Credential, ConfigErro
     }
 }
 
-/// The credential, if any source was given (flags first, then the file).
+/// Refuses an account table that names more than one secret source: which one wins would be
+/// a guess.
+fn spec_sources(spec: &AccountSpec, label: &str) -> Result<(), ConfigError> {
+    let keys: Vec<&str> = [
+        (spec.password.is_some(), "password"),
+        (spec.password_env.is_some(), "password_env"),
+        (spec.password_file.is_some(), "password_file"),
+        (spec.password_command.is_some(), "password_command"),
+        (spec.oauth2_token_env.is_some(), "oauth2_token_env"),
+        (spec.oauth2_token_command.is_some(), "oauth2_token_command"),
+    ]
+    .into_iter()
+    .filter_map(|(given, key)| given.then_some(key))
+    .collect();
+    if keys.len() > 1 {
+        return Err(ConfigError::Invalid(format!(
+            "{label} in the config file sets {}: keep exactly one secret source",
+            keys.join(" and ")
+        )));
+    }
+    Ok(())
+}
+
+/// The credential, if any source was given (flags first, then the file); a command may run
+/// for at most `limit`.
 fn credential(
     spec: &AccountSpec,
     o: Option<&Overrides>,
+    limit: Duration,
 ) -> Option<Result<Credential, ConfigError>> {
-    let password = |s: SecretSource| Some(s.read().map(Credential::Password));
-    let token = |s: SecretSource| Some(s.read().map(Credential::OAuth2Token));
+    let password = |s: SecretSource| Some(s.read_within(limit).map(Credential::Password));
+    let token = |s: SecretSource| Some(s.read_within(limit).map(Credential::OAuth2Token));
     if let Some(o) = o {
         if let Some(v) = &o.password_env {
             return password(SecretSource::Env(v.clone()));

@@ -1,12 +1,17 @@
 //! Where a password or token comes from: an environment variable, a file, a command's
 //! output, or the config file itself. The value goes straight into a `SecretString`.
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 
 use super::ConfigError;
+
+/// Longest a password or token command may run when the command line sets no `--timeout`.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A place to read a secret from. Debug never shows a literal value.
 #[derive(Clone)]
@@ -33,8 +38,15 @@ impl std::fmt::Debug for SecretSource {
 }
 
 impl SecretSource {
-    /// Reads the secret. Errors name the variable, file or command, never the value.
+    /// Reads the secret, a command running for at most [`COMMAND_TIMEOUT`]. Errors name the
+    /// variable, file or command, never the value.
     pub fn read(&self) -> Result<SecretString, ConfigError> {
+        self.read_within(COMMAND_TIMEOUT)
+    }
+
+    /// Reads the secret; a command still running after `limit` is killed (with everything it
+    /// started) and named in the error.
+    pub fn read_within(&self, limit: Duration) -> Result<SecretString, ConfigError> {
         match self {
             SecretSource::Value(v) => Ok(v.clone()),
             SecretSource::Env(var) => match std::env::var(var) {
@@ -63,20 +75,13 @@ impl SecretSource {
                 Ok(SecretString::from(line))
             }
             SecretSource::Command(cmd) => {
-                let out = Command::new("sh")
-                    .arg("-c")
-                    .arg(cmd)
-                    .stdin(Stdio::inherit())
-                    .stderr(Stdio::inherit())
-                    .output()
-                    .map_err(|e| ConfigError::Secret(format!("cannot run {cmd:?}: {e}")))?;
-                if !out.status.success() {
+                let (status, stdout) = run_bounded(cmd, limit)?;
+                if !status.success() {
                     return Err(ConfigError::Secret(format!(
-                        "password command {cmd:?} failed ({})",
-                        out.status
+                        "password command {cmd:?} failed ({status})"
                     )));
                 }
-                let text = String::from_utf8(out.stdout).map_err(|_| {
+                let text = String::from_utf8(stdout).map_err(|_| {
                     ConfigError::Secret(format!("password command {cmd:?} printed non-UTF-8"))
                 })?;
                 let value = text.trim_end_matches(['\r', '\n']).to_string();
@@ -91,6 +96,71 @@ impl SecretSource {
     }
 }
 
+/// Runs `sh -c cmd` in a process group of its own with stdout captured, for at most `limit`;
+/// past it, kills the whole group (a `sleep` the shell started included) and says so.
+fn run_bounded(
+    cmd: &str,
+    limit: Duration,
+) -> Result<(std::process::ExitStatus, Vec<u8>), ConfigError> {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
+        .spawn()
+        .map_err(|e| ConfigError::Secret(format!("cannot run {cmd:?}: {e}")))?;
+    // Read stdout on the side so a chatty command cannot block on a full pipe.
+    let mut stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(s) = stdout.as_mut() {
+            let _ = s.read_to_end(&mut out);
+        }
+        out
+    });
+    let end = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= end => {
+                kill_group(&mut child);
+                return Err(ConfigError::Secret(format!(
+                    "password command {cmd:?} did not finish within {:.1} s and was stopped; \
+                     make it print the secret without waiting, or raise --timeout",
+                    limit.as_secs_f64()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                kill_group(&mut child);
+                return Err(ConfigError::Secret(format!(
+                    "waiting for {cmd:?} failed: {e}"
+                )));
+            }
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    Ok((status, out))
+}
+
+/// SIGKILL to the child's process group (it leads its own), then reaps the child.
+fn kill_group(child: &mut Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: killpg only sends a signal; the group is the child's own (process_group(0)).
+        unsafe {
+            libc::killpg(pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +172,18 @@ mod tests {
             .read()
             .expect("command");
         assert_eq!(s.expose_secret(), "pw-from-cmd");
+    }
+
+    #[test]
+    fn a_command_past_its_limit_is_stopped_and_named() {
+        let e = SecretSource::Command("sleep 30; echo pw".into())
+            .read_within(Duration::from_millis(200))
+            .expect_err("times out");
+        let e = e.to_string();
+        assert!(
+            e.contains("sleep 30; echo pw") && e.contains("did not finish"),
+            "{e}"
+        );
     }
 
     #[test]

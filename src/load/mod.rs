@@ -445,6 +445,17 @@ impl Load {
         shared.changed.notify_one();
         let _ = reaper.await;
         let elapsed = started.elapsed();
+        // Lost probes may still arrive: keep watching a little so they are cleaned up too.
+        let grace = late_grace(self.timeout);
+        if !self.keep && shared.unseen_lost() > 0 {
+            let end = Instant::now() + grace;
+            while shared.unseen_lost() > 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(end) => break,
+                    _ = shared.changed.notified() => {}
+                }
+            }
+        }
 
         // 4. Stop the watches (each does one last scan) and clean up in bulk.
         let _ = stop_tx.send(true);
@@ -485,6 +496,15 @@ impl Load {
             warnings.push(format!(
                 "{late} probe(s) arrived after their {:.1} s deadline",
                 self.timeout.as_secs_f64()
+            ));
+        }
+        let unseen = shared.unseen_lost();
+        if unseen > 0 && !self.keep {
+            warnings.push(format!(
+                "{unseen} lost probe(s) never showed up in a watched folder, even {:.1} s past \
+                 their deadline: any that arrive later (or landed in a mailbox that is not \
+                 watched) are left there; `mailtrip sweep` removes leftover probes",
+                grace.as_secs_f64()
             ));
         }
         warnings.extend(cleanup.problems.iter().cloned());
@@ -720,7 +740,20 @@ impl Shared {
         {
             st.rss_samples.push((n, rss as f64 / 1024.0));
         }
+        drop(st);
+        // The reaper may be asleep with no deadline at all: it must learn of this one, or a
+        // probe that never arrives would never free its slot.
+        self.changed.notify_one();
         now
+    }
+
+    /// Lost probes not seen since (when not kept, still in a mailbox or never delivered).
+    fn unseen_lost(&self) -> u64 {
+        self.lock()
+            .probes
+            .values()
+            .filter(|p| p.lost && p.copies == 0)
+            .count() as u64
     }
 
     /// SMTP accepted the registered probe.
@@ -841,6 +874,12 @@ impl State {
         // Registered and neither seen, lost nor failed (failed ones are removed).
         (self.attempted - self.send_failed).saturating_sub(self.delivered + self.lost)
     }
+}
+
+/// How long a run keeps watching after the last deadline for lost probes that arrive late:
+/// as long as the per-probe timeout, at most 5 s (it ends early once all have shown up).
+fn late_grace(timeout: Duration) -> Duration {
+    timeout.min(Duration::from_secs(5))
 }
 
 /// Marks probes lost at their deadline (freeing their slot) and returns once sending is done

@@ -31,8 +31,22 @@ const MAX_RECONNECTS: u32 = 5;
 pub const AUTH_HOLD_MAX: Duration = Duration::from_secs(3600);
 /// Longest wait between reconnects (load; the monitor sets its own).
 const BACKOFF_MAX: Duration = Duration::from_secs(4);
-/// What the watcher fetches: the UID and the one header that carries the tag.
-const FETCH_ITEMS: &str = "(UID BODY.PEEK[HEADER.FIELDS (X-MAILTRIP-PROBE)])";
+/// What the watcher fetches: the UID and the two headers that carry the whole tag (a gateway
+/// may strip `X-Mailtrip-Probe`; the Message-ID is `<tag@domain>`).
+const FETCH_ITEMS: &str = "(UID BODY.PEEK[HEADER.FIELDS (X-MAILTRIP-PROBE MESSAGE-ID)])";
+
+/// The tag a fetched header block carries: the tag header, else the Message-ID's local part.
+/// Only tags of this run's probes count (the shared map decides), so a look-alike never does.
+fn tag_of(header: &[u8]) -> Option<u128> {
+    let parse = |v: &str| uuid::Uuid::parse_str(v.trim()).ok();
+    header_field(header, TAG_HEADER)
+        .and_then(|v| parse(&v))
+        .or_else(|| {
+            header_field(header, "Message-ID")
+                .and_then(|v| imap::message_id_tag(&v).and_then(parse))
+        })
+        .map(|u| u.as_u128())
+}
 
 /// What a watcher reports to: the table of outstanding tags (a load run's [`Shared`], the
 /// monitor's probes). Only `matched` is required; the rest serve settle mode.
@@ -364,12 +378,8 @@ impl Watcher {
                 continue;
             };
             highest = highest.max(Some(uid));
-            let tag = f
-                .header()
-                .and_then(|h| header_field(h, TAG_HEADER))
-                .and_then(|v| uuid::Uuid::parse_str(v.trim()).ok());
-            if let Some(tag) = tag {
-                hits.push((tag.as_u128(), uid));
+            if let Some(tag) = f.header().and_then(tag_of) {
+                hits.push((tag, uid));
             }
         }
         if let Some(h) = highest {
@@ -545,9 +555,8 @@ pub(super) async fn cleanup_sent(
             .iter()
             .filter_map(|f| {
                 let uid = f.uid.filter(|u| *u >= mark.uid)?;
-                let tag = header_field(f.header()?, TAG_HEADER)?;
-                let tag = uuid::Uuid::parse_str(tag.trim()).ok()?;
-                shared.is_ours(tag.as_u128()).then_some(uid)
+                let tag = tag_of(f.header()?)?;
+                shared.is_ours(tag).then_some(uid)
             })
             .collect();
         let archives = account.expunge_archives || caps.gmail;

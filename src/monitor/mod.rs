@@ -600,7 +600,7 @@ async fn round_trip(
                     ),
                 },
             };
-            let verdict = if f.phase == Phase::ImapAuth {
+            let verdict = if crate::probe::login_refused(&f) {
                 Verdict::AuthFailed
             } else {
                 Verdict::Error
@@ -690,7 +690,7 @@ async fn round_trip(
         observe(p.name, p.ms / 1000.0);
     }
     if let Err(f) = sent {
-        let verdict = if f.phase == Phase::SmtpAuth {
+        let verdict = if crate::probe::login_refused(&f) {
             Verdict::AuthFailed
         } else {
             Verdict::SendFailed

@@ -124,8 +124,10 @@ fn server_words(s: &str) -> String {
         .split_once("code: Some(")
         .and_then(|(_, rest)| rest.split_once(')'))
         .map(|(c, _)| c.split('(').next().unwrap_or(c).to_ascii_uppercase());
+    // async-imap spells it `info` in some versions and `information` in others.
     let info = s
-        .split_once("info: Some(\"")
+        .split_once("information: Some(\"")
+        .or_else(|| s.split_once("info: Some(\""))
         .and_then(|(_, rest)| rest.rsplit_once("\")"))
         .map(|(i, _)| i.replace("\\\"", "\"").replace("\\\\", "\\"));
     match (code, info) {
@@ -288,22 +290,37 @@ pub(super) async fn greet(
     step: Duration,
 ) -> Result<String, Diagnosis> {
     let ep = &account.imap;
-    match greeting(client, account, step).await {
-        Ok(b) => Ok(b),
-        Err(mut d) => {
-            if ep.security != Security::Tls
-                && d.code == Code::Timeout
-                && net::speaks_tls(ep, step.min(Duration::from_secs(5))).await
-            {
-                d = diagnose::tls_mode_mismatch(
-                    Protocol::Imap,
-                    &ep.authority(),
-                    "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
-                    &format!("imaps://{}", ep.authority()),
-                );
-            }
-            Err(d)
+    if ep.security == Security::Tls {
+        return greeting(client, account, step).await;
+    }
+    // Silence a quarter of the way through the wait (at most 1 s; servers greet within
+    // milliseconds): meanwhile, a second connection finds out whether the port expects
+    // implicit TLS or speaks HTTP; the whole wait stays within `step`.
+    let end = Instant::now() + step;
+    let first = greeting(client, account, (step / 4).min(Duration::from_secs(1))).await;
+    match first {
+        Err(d) if d.code == Code::Timeout => {}
+        done => return done,
+    }
+    let sniff =
+        super::sniff::silent_port(ep, end.saturating_duration_since(Instant::now()), "imaps");
+    let rest = end.saturating_duration_since(Instant::now());
+    let wait = greeting(client, account, rest);
+    tokio::pin!(sniff, wait);
+    // The timeout names the whole wait, not its second half.
+    let whole = |d: Diagnosis| {
+        if d.code == Code::Timeout {
+            timed_out(account, "the connection (no greeting)", step)
+        } else {
+            d
         }
+    };
+    tokio::select! {
+        r = &mut wait => r.map_err(whole),
+        found = &mut sniff => match found {
+            Some(d) => Err(d),
+            None => (&mut wait).await.map_err(whole),
+        },
     }
 }
 
@@ -545,10 +562,11 @@ pub async fn scan(
             continue;
         }
         scan.new.push(uid);
-        let tagged = f
-            .header()
-            .and_then(|h| header_field(h, TAG_HEADER))
-            .is_some_and(|v| v == tag);
+        // Either carrier of the whole tag will do: a gateway may strip the header.
+        let tagged = f.header().is_some_and(|h| {
+            header_field(h, TAG_HEADER).is_some_and(|v| v == tag)
+                || header_field(h, "Message-ID").is_some_and(|v| message_id_tag(&v) == Some(tag))
+        });
         if tagged {
             scan.matches.push(uid);
         }
@@ -561,6 +579,13 @@ pub async fn scan(
         }
     }
     Ok(scan)
+}
+
+/// The local part of a Message-ID (`<tag@domain>` → `tag`), which is the tag for a probe.
+pub fn message_id_tag(value: &str) -> Option<&str> {
+    let id = value.trim().strip_prefix('<')?.strip_suffix('>')?;
+    let (local, domain) = id.split_once('@')?;
+    (!local.is_empty() && !domain.is_empty()).then_some(local)
 }
 
 /// Whether a Content-Type value is an RFC 3464 delivery status notification.
@@ -908,7 +933,10 @@ pub(crate) fn alive(session: &Session) -> async_imap::error::Result<()> {
     }
 }
 
-/// `UID STORE <uids> +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
+/// `UID STORE <uids> +FLAGS (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
+/// Returns how many of `uids` it removed, counted from the FETCH responses the (non-silent)
+/// STORE gives for each of them: the EXPUNGE responses in the same reply as UID EXPUNGE also
+/// report other sessions' expunges, so they are not a count of ours.
 pub(crate) async fn expunge_uids(
     session: &mut Session,
     uids: &[u32],
@@ -918,15 +946,27 @@ pub(crate) async fn expunge_uids(
         return Ok(0);
     }
     let set = uid_set(uids);
-    within(step, async {
+    let stored = within(step, async {
         session
-            .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+            .uid_store(&set, "+FLAGS (\\Deleted)")
             .await?
             .try_collect::<Vec<_>>()
             .await
     })
     .await?;
-    let gone = within(step, async {
+    alive(session)?;
+    let ours: HashSet<u32> = stored
+        .iter()
+        .filter_map(|f| f.uid)
+        .filter(|u| uids.contains(u))
+        .collect();
+    // A server that leaves UID out of its FETCH responses: one response per message stored.
+    let marked = if ours.is_empty() {
+        stored.len().min(uids.len())
+    } else {
+        ours.len()
+    };
+    within(step, async {
         session
             .uid_expunge(&set)
             .await?
@@ -934,27 +974,8 @@ pub(crate) async fn expunge_uids(
             .await
     })
     .await?;
-    if !gone.is_empty() {
-        return Ok(gone.len());
-    }
-    // No EXPUNGE responses: nothing was there, or the connection closed (async-imap ends a
-    // command's stream silently at EOF, so that looked like success). Count what is still
-    // there, then prove the answer was complete.
-    let left = within(step, async {
-        session
-            .uid_fetch(&set, "(UID)")
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
-    .await?;
     alive(session)?;
-    let left = left
-        .iter()
-        .filter_map(|f| f.uid)
-        .filter(|u| uids.contains(u))
-        .count();
-    Ok(uids.len().saturating_sub(left))
+    Ok(marked)
 }
 
 /// Destination UIDs from a `COPYUID` response code left by the last MOVE, if the server sent one.
@@ -1025,6 +1046,13 @@ mod tests {
         assert_eq!(
             server_words(r#"code: None, info: Some("say \"hi\"")"#),
             r#"say "hi""#
+        );
+        // Issue #13 item 17: `wait --folder NoSuchFolder` showed this Debug text.
+        assert_eq!(
+            server_words(
+                r#"outcome: Outcome { code: None, information: Some("Mailbox doesn't exist") }"#
+            ),
+            "Mailbox doesn't exist"
         );
     }
 

@@ -1,6 +1,9 @@
-//! Finds mailtrip's own probes left in a mailbox by earlier runs: the tag header AND the
-//! subject prefix AND the configured sender must all match. A `check` reports the ones that
-//! arrived after their run gave up (late); `sweep` lists and deletes them.
+//! Finds mailtrip's own probes left in a mailbox by earlier runs. A message counts only when it
+//! is provably a probe: a UUID tag (in `X-Mailtrip-Probe`, or the Message-ID when a gateway
+//! stripped the header), the subject carrying that tag, exactly one From with exactly one
+//! mailbox that is the configured sender, and a body that matches its digest (or, without
+//! the digest header, the probe body for that tag). A `check` reports the ones that arrived
+//! after their run gave up (late); `sweep` lists and deletes them.
 
 use std::time::Duration;
 
@@ -8,9 +11,9 @@ use chrono::{DateTime, FixedOffset};
 use futures::TryStreamExt;
 use serde::Serialize;
 
-use super::imap::{Session, within};
-use super::message::{SENT_HEADER, TAG_HEADER, TIMEOUT_HEADER};
-use super::verify::header_field;
+use super::imap::{Session, message_id_tag, within};
+use super::message::{self, DIGEST_HEADER, Payload, SENT_HEADER, TAG_HEADER, TIMEOUT_HEADER};
+use super::verify::{self, header_field};
 
 /// Every probe's subject starts with this.
 pub const SUBJECT_PREFIX: &str = "mailtrip probe ";
@@ -20,8 +23,11 @@ pub const SUBJECT_PREFIX: &str = "mailtrip probe ";
 pub struct Leftover {
     pub folder: String,
     pub uid: u32,
-    /// Its `X-Mailtrip-Probe` tag.
+    /// Its tag (from `X-Mailtrip-Probe`, or its Message-ID when the header was stripped).
     pub tag: String,
+    /// The `X-Mailtrip-Probe` header was gone: it was recognised by its Message-ID.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub header_stripped: bool,
     pub subject: String,
     pub from: String,
     /// `X-Mailtrip-Sent`, RFC 3339.
@@ -86,8 +92,9 @@ pub async fn find(
     out
 }
 
-/// The leftovers in one folder (EXAMINEd, so nothing changes): server-side SEARCH for the
-/// tag header, then every criterion checked locally on the fetched headers.
+/// The leftovers in one folder (EXAMINEd, so nothing changes): server-side SEARCH for the tag
+/// header or the subject prefix, then every criterion checked locally, on the fetched headers
+/// and then on the bodies of the messages that pass.
 pub async fn find_in(
     session: &mut Session,
     folder: &str,
@@ -97,7 +104,10 @@ pub async fn find_in(
     within(step, session.examine(folder)).await?;
     let uids = within(
         step,
-        session.uid_search(format!("HEADER {TAG_HEADER} \"\"")),
+        session.uid_search(format!(
+            "OR HEADER {TAG_HEADER} \"\" SUBJECT \"{}\"",
+            SUBJECT_PREFIX.trim()
+        )),
     )
     .await?;
     if uids.is_empty() {
@@ -117,26 +127,107 @@ pub async fn find_in(
                 .uid_fetch(
                     set,
                     "(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (X-MAILTRIP-PROBE X-MAILTRIP-SENT \
-                     X-MAILTRIP-TIMEOUT FROM SUBJECT)])",
+                     X-MAILTRIP-TIMEOUT X-MAILTRIP-DIGEST FROM SUBJECT MESSAGE-ID)])",
                 )
                 .await?
                 .try_collect::<Vec<_>>()
                 .await
         })
         .await?;
+        let mut candidates: Vec<(Leftover, Option<String>)> = Vec::new();
         for f in &fetches {
             let (Some(uid), Some(header)) = (f.uid, f.header()) else {
                 continue;
             };
             if let Some(l) = judge(folder, uid, header, f.internal_date(), from) {
-                out.push(l);
+                let digest = header_field(header, DIGEST_HEADER);
+                candidates.push((l, digest));
             }
+        }
+        out.extend(check_bodies(session, candidates, step).await?);
+    }
+    Ok(out)
+}
+
+/// The body criterion, for the candidates that passed the header criteria: the whole message
+/// is fetched and its text must match the digest header (or, without one, the probe body for
+/// its tag). A footer, a rewrap or a forged body disqualify it.
+async fn check_bodies(
+    session: &mut Session,
+    candidates: Vec<(Leftover, Option<String>)>,
+    step: Duration,
+) -> async_imap::error::Result<Vec<Leftover>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let set = candidates
+        .iter()
+        .map(|(l, _)| l.uid.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let fetches: Vec<_> = within(step, async {
+        session
+            .uid_fetch(set, "(UID BODY.PEEK[])")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    let mut out = Vec::new();
+    for (l, digest) in candidates {
+        let raw = fetches
+            .iter()
+            .filter(|f| f.uid == Some(l.uid))
+            .find_map(|f| f.body());
+        if raw.is_some_and(|raw| body_matches(raw, &l.tag, digest.as_deref())) {
+            out.push(l);
         }
     }
     Ok(out)
 }
 
-/// Applies the three criteria to one header block.
+/// Whether the text body of `raw` is the probe's: its digest equals `digest` (`sha256=<hex>`),
+/// or with no digest header, it is the plain or rich probe body for `tag`.
+fn body_matches(raw: &[u8], tag: &str, digest: Option<&str>) -> bool {
+    let Some(body) = verify::parse(raw).and_then(|p| p.body) else {
+        return false;
+    };
+    match digest {
+        Some(d) => d
+            .trim()
+            .strip_prefix("sha256=")
+            .is_some_and(|hex| hex.eq_ignore_ascii_case(&message::digest(&body))),
+        None => [Payload::Plain, Payload::Rich]
+            .into_iter()
+            .any(|p| message::body_for(p, tag) == body),
+    }
+}
+
+/// The tag a header block carries, and whether it came from the Message-ID because the tag
+/// header is gone. It must be a UUID, as every tag mailtrip makes is.
+fn tag_of(header: &[u8]) -> Option<(String, bool)> {
+    let uuid = |v: &str| {
+        uuid::Uuid::try_parse(v.trim())
+            .ok()
+            .map(|u| u.hyphenated().to_string())
+    };
+    match header_field(header, TAG_HEADER) {
+        // A tag header that is there must be a tag: never fall back past a bad one.
+        Some(v) => uuid(&v)
+            .filter(|u| u.eq_ignore_ascii_case(v.trim()))
+            .map(|t| (t, false)),
+        None => {
+            let id = header_field(header, "Message-ID")?;
+            let local = message_id_tag(&id)?;
+            uuid(local)
+                .filter(|u| u.eq_ignore_ascii_case(local))
+                .map(|t| (t, true))
+        }
+    }
+}
+
+/// Applies the header criteria to one header block: a UUID tag, the subject carrying it, and
+/// exactly one From header with exactly one mailbox, the sender's.
 fn judge(
     folder: &str,
     uid: u32,
@@ -144,9 +235,10 @@ fn judge(
     arrived: Option<DateTime<FixedOffset>>,
     from: &str,
 ) -> Option<Leftover> {
-    let tag = header_field(header, TAG_HEADER).filter(|t| !t.is_empty())?;
+    let (tag, header_stripped) = tag_of(header)?;
     let (subject, sender) = subject_and_from(header)?;
-    if !subject.starts_with(SUBJECT_PREFIX) || !sender.eq_ignore_ascii_case(from) {
+    let carried = format!("{SUBJECT_PREFIX}{}", message::short_tag(&tag));
+    if !subject.contains(&carried) || !sender.eq_ignore_ascii_case(from) {
         return None;
     }
     let sent =
@@ -165,6 +257,7 @@ fn judge(
         folder: folder.to_string(),
         uid,
         tag,
+        header_stripped,
         subject,
         from: sender,
         sent: sent.map(|d| d.to_rfc3339()),
@@ -175,14 +268,30 @@ fn judge(
     })
 }
 
-/// The decoded subject (RFC 2047) and the From address, via mail-parser, contained.
+/// The decoded subject (RFC 2047) and the From address, via mail-parser, contained. `None`
+/// unless there is exactly one From header holding exactly one mailbox (two From headers, a
+/// list or a group could put the sender's address next to someone else's).
 fn subject_and_from(header: &[u8]) -> Option<(String, String)> {
+    let froms = String::from_utf8_lossy(header)
+        .split('\n')
+        .filter(|l| {
+            l.split_once(':')
+                .is_some_and(|(name, _)| name.trim_end().eq_ignore_ascii_case("From"))
+        })
+        .count();
+    if froms != 1 {
+        return None;
+    }
     let mut block = header.to_vec();
     block.extend_from_slice(b"\r\n");
     std::panic::catch_unwind(move || {
         let msg = mail_parser::MessageParser::default().parse_headers(&block)?;
         let subject = msg.subject()?.to_string();
-        let from = msg.from()?.first()?.address()?.to_string();
+        let mailbox = match msg.from()? {
+            mail_parser::Address::List(list) if list.len() == 1 => list.first()?,
+            _ => return None,
+        };
+        let from = mailbox.address()?.to_string();
         Some((subject, from))
     })
     .ok()
@@ -193,12 +302,54 @@ fn subject_and_from(header: &[u8]) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
+    const TAG: &str = "0190abcd-0000-7000-8000-000000000001";
+
     fn header(from: &str, subject: &str) -> Vec<u8> {
         format!(
-            "X-Mailtrip-Probe: t-1\r\nX-Mailtrip-Sent: 2025-03-14T15:00:00.000Z\r\n\
+            "X-Mailtrip-Probe: {TAG}\r\nX-Mailtrip-Sent: 2025-03-14T15:00:00.000Z\r\n\
              X-Mailtrip-Timeout: 60\r\nFrom: {from}\r\nSubject: {subject}\r\n\r\n"
         )
         .into_bytes()
+    }
+
+    #[test]
+    fn lookalikes_fail_the_header_criteria() {
+        let ok = header("alice@x.test", "mailtrip probe 0190abcd");
+        assert!(judge("INBOX", 1, &ok, None, "alice@x.test").is_some());
+        for from in [
+            "mallory@evil.test\r\nFrom: alice@x.test",
+            "alice@x.test, mallory@evil.test",
+            "friends: alice@x.test;",
+        ] {
+            let h = header(from, "mailtrip probe 0190abcd");
+            assert!(
+                judge("INBOX", 1, &h, None, "alice@x.test").is_none(),
+                "{from}"
+            );
+        }
+        let not_uuid = String::from_utf8(ok.clone())
+            .expect("utf-8")
+            .replace(TAG, "hello-not-a-uuid");
+        assert!(judge("INBOX", 1, not_uuid.as_bytes(), None, "alice@x.test").is_none());
+        let other_short = header("alice@x.test", "mailtrip probe 0190ffff");
+        assert!(judge("INBOX", 1, &other_short, None, "alice@x.test").is_none());
+        // A stripped tag header: the Message-ID carries the tag.
+        let stripped = format!(
+            "From: alice@x.test\r\nSubject: [EXT] mailtrip probe 0190abcd\r\n\
+             Message-ID: <{TAG}@x.test>\r\n\r\n"
+        );
+        let l = judge("INBOX", 1, stripped.as_bytes(), None, "alice@x.test").expect("stripped");
+        assert!(l.header_stripped && l.tag == TAG);
+    }
+
+    #[test]
+    fn bodies_must_match_their_digest_or_the_probe_body() {
+        let p = message::build("alice@x.test", "bob@x.test", TAG, "r").expect("build");
+        let digest = format!("sha256={}", p.digest);
+        assert!(body_matches(&p.bytes, TAG, Some(&digest)));
+        assert!(body_matches(&p.bytes, TAG, None));
+        assert!(!body_matches(&p.bytes, TAG, Some("sha256=00")));
+        assert!(!body_matches(b"Subject: x\r\n\r\nforged\r\n", TAG, None));
     }
 
     #[test]

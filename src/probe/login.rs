@@ -48,7 +48,8 @@ impl Verify {
         }
     }
 
-    /// Longest wait for each connect, handshake or command (default 15 s, at least 100 ms).
+    /// The budget for the whole run, both protocols at once (default 15 s, at least 100 ms);
+    /// a step still waiting when it runs out fails with a timeout.
     pub fn timeout(mut self, timeout: Duration) -> Verify {
         self.timeout = timeout;
         self
@@ -59,9 +60,13 @@ impl Verify {
         let started = Instant::now();
         let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let step = self.timeout.max(Duration::from_millis(100));
+        // The timeout is a budget for the whole run, not for each connect or command.
+        let deadline = started + step;
         let account = &self.account;
-        let (smtp, (imap, junk)) =
-            tokio::join!(verify_smtp(account, step), verify_imap(account, step));
+        let (smtp, (imap, junk)) = tokio::join!(
+            verify_smtp(account, step, deadline),
+            verify_imap(account, step, deadline)
+        );
         let mut report = VerifyReport {
             schema: SCHEMA,
             status: Status::Failed,
@@ -154,12 +159,53 @@ fn warnings(r: &VerifyReport, account: &Account) -> Vec<String> {
 /// Collects one protocol's timed steps.
 struct Steps {
     r: ProtocolReport,
+    /// The step under way and when it started (for a run that reaches the deadline in it).
+    current: Option<(Step, Instant)>,
+    /// Every step passed; only goodbyes (QUIT, LIST for `\Junk`, LOGOUT) remain.
+    done: bool,
 }
 
 /// A step failed and was recorded; stop this protocol.
 struct Stop;
 
 impl Steps {
+    fn new(endpoint: String) -> Steps {
+        Steps {
+            r: ProtocolReport::new(endpoint),
+            current: None,
+            done: false,
+        }
+    }
+
+    /// Starts a step; returns its start time.
+    fn begin(&mut self, step: Step) -> Instant {
+        let t = Instant::now();
+        self.current = Some((step, t));
+        t
+    }
+
+    /// The whole command's budget ran out: the step under way failed with a timeout (unless
+    /// every step had passed already).
+    fn out_of_time(&mut self, ep: &crate::config::Endpoint, budget: Duration) {
+        if self.done {
+            self.r.ok = true;
+            return;
+        }
+        let Some((step, t)) = self.current else {
+            return;
+        };
+        let d = crate::diagnose::transport(
+            Code::Timeout,
+            net::protocol(ep),
+            &ep.authority(),
+            &format!(
+                "no answer within {:.1} s, the --timeout for the whole check",
+                budget.as_secs_f64()
+            ),
+        );
+        self.fail(step, t, d);
+    }
+
     fn ok(&mut self, step: Step, t: Instant, detail: String) {
         tracing::debug!(endpoint = %self.r.endpoint, %step, %detail, "step ok");
         self.r.steps.push(StepReport {
@@ -197,7 +243,12 @@ impl Steps {
     /// After a certificate failure, looks at the certificate anyway (a second handshake that
     /// does not verify and sends nothing else) so the report can say what it names and when
     /// it expires.
-    async fn inspect_rejected_certificate(&mut self, account: &Account, step: Duration) {
+    async fn inspect_rejected_certificate(
+        &mut self,
+        account: &Account,
+        step: Duration,
+        deadline: Instant,
+    ) {
         let Some(e) = &self.r.error else { return };
         if e.diagnosis.code != Code::TlsCertificateInvalid {
             return;
@@ -207,10 +258,11 @@ impl Steps {
         let mut insecure = account.clone();
         insecure.tls.insecure_skip_verify = true;
         let smtp = self.r.endpoint == account.smtp.to_string();
+        let deadline = deadline.min(Instant::now() + step * 2);
         let der = if smtp {
-            timeout(step * 2, smtp_certificate(&insecure, step)).await
+            tokio::time::timeout_at(deadline, smtp_certificate(&insecure, step)).await
         } else {
-            timeout(step * 2, imap_certificate(&insecure, step)).await
+            tokio::time::timeout_at(deadline, imap_certificate(&insecure, step)).await
         };
         if let Ok(Some(der)) = der {
             self.r.certificate = certificate_info(&der, false, Some(problem));
@@ -231,23 +283,37 @@ fn peer_der(tls: &TlsTcp) -> Option<Vec<u8>> {
     tls.ssl().peer_certificate()?.to_der().ok()
 }
 
-async fn verify_smtp(account: &Account, step: Duration) -> ProtocolReport {
-    let mut s = Steps {
-        r: ProtocolReport::new(account.smtp.to_string()),
-    };
-    if smtp_steps(&mut s, account, step).await.is_ok() {
-        s.r.ok = true;
-    } else {
-        s.inspect_rejected_certificate(account, step).await;
+/// What a step may still wait: the rest of the budget (each step's own timeout then names
+/// what was pending), at least 100 ms.
+fn limit(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(100))
+}
+
+/// Past the deadline, the steps' own timeouts have fired; this only catches what has none.
+const BACKSTOP: Duration = Duration::from_millis(250);
+
+async fn verify_smtp(account: &Account, step: Duration, deadline: Instant) -> ProtocolReport {
+    let mut s = Steps::new(account.smtp.to_string());
+    let steps = smtp_steps(&mut s, account, deadline);
+    match tokio::time::timeout_at(deadline + BACKSTOP, steps).await {
+        Ok(Ok(())) => s.r.ok = true,
+        Ok(Err(Stop)) => {
+            s.inspect_rejected_certificate(account, step, deadline)
+                .await
+        }
+        Err(_) => s.out_of_time(&account.smtp, step),
     }
     s.r
 }
 
-async fn smtp_steps(s: &mut Steps, account: &Account, step: Duration) -> Result<(), Stop> {
+async fn smtp_steps(s: &mut Steps, account: &Account, deadline: Instant) -> Result<(), Stop> {
     let ep = &account.smtp;
-    let t = Instant::now();
+    let left = || limit(deadline);
+    let t = s.begin(Step::Connect);
     net::check_plaintext(account, ep).map_err(|d| s.fail(Step::Connect, t, d))?;
-    let tcp = net::tcp_connect(ep, step)
+    let tcp = net::tcp_connect(ep, left())
         .await
         .map_err(|d| s.fail(Step::Connect, t, d))?;
     let peer = tcp
@@ -256,14 +322,14 @@ async fn smtp_steps(s: &mut Steps, account: &Account, step: Duration) -> Result<
         .unwrap_or_else(|_| ep.authority());
     let verified = !account.tls.insecure_skip_verify;
     let mut der = None;
-    let (mut conn, plain) = if ep.security == Security::Tls {
+    let (mut conn, mut plain) = if ep.security == Security::Tls {
         s.ok(Step::Connect, t, format!("connected to {peer}"));
-        let t = Instant::now();
-        let tls = net::implicit_tls(&account.tls, ep, tcp, step, "smtp+starttls")
+        let t = s.begin(Step::Tls);
+        let tls = net::implicit_tls(&account.tls, ep, tcp, left(), "smtp+starttls")
             .await
             .map_err(|d| s.fail(Step::Tls, t, d))?;
         der = peer_der(&tls);
-        let conn = smtp::greet_tls(tls, account, step)
+        let conn = smtp::greet_tls(tls, account, left())
             .await
             .map_err(|d| s.fail(Step::Tls, t, d))?;
         s.ok(
@@ -277,7 +343,7 @@ async fn smtp_steps(s: &mut Steps, account: &Account, step: Duration) -> Result<
         );
         (conn, None)
     } else {
-        let (conn, plain) = smtp::greet_plain(tcp, account, step)
+        let (conn, plain) = smtp::greet_plain(tcp, account, left())
             .await
             .map_err(|d| s.fail(Step::Connect, t, d))?;
         s.ok(
@@ -292,10 +358,10 @@ async fn smtp_steps(s: &mut Steps, account: &Account, step: Duration) -> Result<
     };
     let starttls_offered = conn.server_info().supports_feature(Extension::StartTls);
     if ep.security == Security::StartTls
-        && let Some(plain) = plain
+        && let Some(p) = plain.take()
     {
-        let t = Instant::now();
-        der = smtp::starttls(&mut conn, plain, account, step)
+        let t = s.begin(Step::Tls);
+        der = smtp::starttls(&mut conn, p, account, left())
             .await
             .map_err(|d| s.fail(Step::Tls, t, d))?;
         s.ok(Step::Tls, t, format!("STARTTLS, {}", tls_note(account)));
@@ -305,17 +371,18 @@ async fn smtp_steps(s: &mut Steps, account: &Account, step: Duration) -> Result<
     }
 
     // What the server offers now (after TLS): one more EHLO, whose lines lettre keeps to itself.
-    let ehlo = timeout(step, conn.command(Ehlo::new(smtp::client_id()))).await;
+    let ehlo = timeout(left(), conn.command(Ehlo::new(smtp::client_id()))).await;
     if let Ok(Ok(resp)) = ehlo {
         s.r.capabilities = resp.message().skip(1).map(str::to_string).collect();
     }
     smtp_features(s, &conn, ep.security, starttls_offered);
 
-    let t = Instant::now();
-    let detail = smtp::authenticate(&mut conn, account, step)
+    let t = s.begin(Step::Auth);
+    let detail = smtp::authenticate(&mut conn, plain, account, left())
         .await
         .map_err(|d| s.fail(Step::Auth, t, d))?;
     s.ok(Step::Auth, t, detail);
+    s.done = true;
     let _ = timeout(Duration::from_secs(2), conn.quit()).await;
     Ok(())
 }
@@ -366,17 +433,21 @@ fn smtp_features(
 async fn verify_imap(
     account: &Account,
     step: Duration,
+    deadline: Instant,
 ) -> (ProtocolReport, Option<Option<String>>) {
-    let mut s = Steps {
-        r: ProtocolReport::new(account.imap.to_string()),
-    };
+    let mut s = Steps::new(account.imap.to_string());
     let mut junk = None;
-    match imap_steps(&mut s, account, step).await {
-        Ok(j) => {
+    let steps = imap_steps(&mut s, account, deadline);
+    match tokio::time::timeout_at(deadline + BACKSTOP, steps).await {
+        Ok(Ok(j)) => {
             s.r.ok = true;
             junk = Some(j);
         }
-        Err(Stop) => s.inspect_rejected_certificate(account, step).await,
+        Ok(Err(Stop)) => {
+            s.inspect_rejected_certificate(account, step, deadline)
+                .await
+        }
+        Err(_) => s.out_of_time(&account.imap, step),
     }
     (s.r, junk)
 }
@@ -385,12 +456,13 @@ async fn verify_imap(
 async fn imap_steps(
     s: &mut Steps,
     account: &Account,
-    step: Duration,
+    deadline: Instant,
 ) -> Result<Option<String>, Stop> {
     let ep = &account.imap;
-    let t = Instant::now();
+    let left = || limit(deadline);
+    let t = s.begin(Step::Connect);
     net::check_plaintext(account, ep).map_err(|d| s.fail(Step::Connect, t, d))?;
-    let tcp = net::tcp_connect(ep, step)
+    let tcp = net::tcp_connect(ep, left())
         .await
         .map_err(|d| s.fail(Step::Connect, t, d))?;
     let peer = tcp
@@ -400,13 +472,13 @@ async fn imap_steps(
     let verified = !account.tls.insecure_skip_verify;
     let client = if ep.security == Security::Tls {
         s.ok(Step::Connect, t, format!("connected to {peer}"));
-        let t = Instant::now();
-        let tls = net::implicit_tls(&account.tls, ep, tcp, step, "imap+starttls")
+        let t = s.begin(Step::Tls);
+        let tls = net::implicit_tls(&account.tls, ep, tcp, left(), "imap+starttls")
             .await
             .map_err(|d| s.fail(Step::Tls, t, d))?;
         let der = peer_der(&tls);
         let mut client = imap::client(imap::Stream::Tls(Box::new(tls)));
-        let banner = imap::greet(&mut client, account, step)
+        let banner = imap::greet(&mut client, account, left())
             .await
             .map_err(|d| s.fail(Step::Tls, t, d))?;
         if let Some(der) = der {
@@ -420,7 +492,7 @@ async fn imap_steps(
         client
     } else {
         let mut client = imap::client(imap::Stream::Plain(tcp));
-        let banner = imap::greet(&mut client, account, step)
+        let banner = imap::greet(&mut client, account, left())
             .await
             .map_err(|d| s.fail(Step::Connect, t, d))?;
         s.ok(
@@ -429,8 +501,8 @@ async fn imap_steps(
             format!("connected to {peer}; {}", banner.trim()),
         );
         if ep.security == Security::StartTls {
-            let t = Instant::now();
-            let tls = imap::starttls(client, account, step)
+            let t = s.begin(Step::Tls);
+            let tls = imap::starttls(client, account, left())
                 .await
                 .map_err(|d| s.fail(Step::Tls, t, d))?;
             if let Some(der) = peer_der(&tls) {
@@ -443,11 +515,11 @@ async fn imap_steps(
         }
     };
 
-    let t = Instant::now();
-    let mut session = imap::login(client, account, step)
+    let t = s.begin(Step::Auth);
+    let mut session = imap::login(client, account, left())
         .await
         .map_err(|d| s.fail(Step::Auth, t, d))?;
-    let (_, all) = imap::capabilities(&mut session, account, step)
+    let (_, all) = imap::capabilities(&mut session, account, left())
         .await
         .map_err(|d| s.fail(Step::Auth, t, d))?;
     s.ok(
@@ -470,7 +542,8 @@ async fn imap_steps(
         );
     }
     s.r.capabilities = all;
-    let junk = match imap::folders(&mut session, step).await {
+    s.done = true;
+    let junk = match imap::folders(&mut session, left()).await {
         Ok(f) => f.junk,
         Err(e) => {
             tracing::debug!(error = %e, "LIST failed");

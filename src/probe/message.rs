@@ -124,6 +124,31 @@ pub enum Payload {
     Rich,
 }
 
+/// The canonical text body of a probe tagged `tag`: it is fully determined by the tag, so a
+/// probe that lost its digest header can still be recognised by its body.
+pub fn body_for(payload: Payload, tag: &str) -> String {
+    match payload {
+        Payload::Plain => canonical_body(&format!(
+            "Grüße, こんにちは — mailtrip round-trip probe {tag}\n\
+             \n\
+             This message was sent by mailtrip to check that mail is delivered.\n\
+             It is deleted automatically once it has been seen.\n"
+        )),
+        Payload::Rich => canonical_body(&format!(
+            "Grüße, こんにちは — mailtrip round-trip probe {tag}\n\
+             \n\
+             {LONG_LINE}\n\
+             \n\
+             This message was sent by mailtrip to check that mail arrives unchanged.\n"
+        )),
+    }
+}
+
+/// The short form of a tag that the subject carries: its first 8 hex digits.
+pub fn short_tag(tag: &str) -> String {
+    tag.chars().filter(|c| *c != '-').take(8).collect()
+}
+
 /// Builds the probe from `from` to `to`, tagged `tag`, for run `run_id`.
 #[cfg(test)]
 pub fn build(from: &str, to: &str, tag: &str, run_id: &str) -> Result<Probe, BuildError> {
@@ -150,27 +175,13 @@ pub fn build_with(
         .map_err(|e| BuildError(format!("to address {to:?}: {e}")))?;
     let domain = from_mb.email.domain().to_string();
     let message_id = format!("<{tag}@{domain}>");
-    let short: String = tag.chars().filter(|c| *c != '-').take(8).collect();
+    let short = short_tag(tag);
     let subject = match payload {
         Payload::Plain => format!("mailtrip probe {short}"),
         // Non-ASCII, so it travels RFC 2047-encoded; the prefix stays for `sweep`.
         Payload::Rich => format!("mailtrip probe {short} — Grüße, こんにちは ✓"),
     };
-    let body = match payload {
-        Payload::Plain => canonical_body(&format!(
-            "Grüße, こんにちは — mailtrip round-trip probe {tag}\n\
-             \n\
-             This message was sent by mailtrip to check that mail is delivered.\n\
-             It is deleted automatically once it has been seen.\n"
-        )),
-        Payload::Rich => canonical_body(&format!(
-            "Grüße, こんにちは — mailtrip round-trip probe {tag}\n\
-             \n\
-             {LONG_LINE}\n\
-             \n\
-             This message was sent by mailtrip to check that mail arrives unchanged.\n"
-        )),
-    };
+    let body = body_for(payload, tag);
     let html = (payload == Payload::Rich).then(|| {
         format!(
             "<!DOCTYPE html>\n<html><body>\n<p>Grüße, こんにちは — mailtrip round-trip probe \

@@ -7,9 +7,11 @@ mod leftovers;
 mod login;
 pub(crate) mod message;
 mod net;
+mod seen;
 mod sent;
 mod sign_in;
 pub(crate) mod smtp;
+mod sniff;
 mod sweep;
 pub(crate) mod tls;
 mod trace;
@@ -85,6 +87,7 @@ pub struct Check {
     progress: Option<Progress>,
     headers: Vec<(String, String)>,
     payload: Payload,
+    alias_of: Option<String>,
 }
 
 impl fmt::Debug for Check {
@@ -187,7 +190,16 @@ impl Check {
             progress: None,
             headers: Vec::new(),
             payload: Payload::Plain,
+            alias_of: None,
         }
+    }
+
+    /// Says that `to`'s address is an alias delivered into the mailbox of `mailbox` (the
+    /// watched account's login): reports name both, and a timeout says that the probe may sit
+    /// in a separate mailbox of that address instead of claiming it was not delivered.
+    pub fn alias_of(mut self, mailbox: impl Into<String>) -> Check {
+        self.alias_of = Some(mailbox.into());
+        self
     }
 
     /// What the probe carries (default [`Payload::Plain`]); [`Payload::Rich`] also checks
@@ -249,6 +261,7 @@ impl Check {
             run_id: run_id.clone(),
             from: self.from.address.clone(),
             to: self.to.address.clone(),
+            alias_of: self.alias_of.clone(),
             smtp: self.from.smtp.to_string(),
             imap: self.to.imap.to_string(),
             embedded: false,
@@ -327,7 +340,7 @@ impl Check {
         smtp::prewarm(&self.from);
         let (mut session, caps) = imap::connect(to, step, Some(rec))
             .await
-            .map_err(|f| (auth_or(f.phase == Phase::ImapAuth, Verdict::Error), f))?;
+            .map_err(|f| (auth_or(&f, Verdict::Error), f))?;
         let setup_fail = |e: async_imap::error::Error| {
             (
                 Verdict::Error,
@@ -434,23 +447,28 @@ impl Check {
         // 2. Send.
         let deadline = Instant::now() + self.timeout;
         let sent = smtp::send(rec, &self.from, &probe, step, deadline).await;
-        let reply = match sent {
-            Ok(reply) => reply,
+        let (accepted_at, unanswered) = match sent {
+            Ok(smtp::Sent::Accepted { reply, at }) => {
+                report.evidence.smtp_reply = Some(reply);
+                (at, None)
+            }
+            Ok(smtp::Sent::Unknown { failure, at }) => (at, Some(failure)),
             Err(f) => {
                 imap::logout(inbox.session.take()).await;
                 for mut w in [junk, archive, sender].into_iter().flatten() {
                     imap::logout(w.session.take()).await;
                 }
-                let verdict = auth_or(f.phase == Phase::SmtpAuth, Verdict::SendFailed);
+                let verdict = auth_or(&f, Verdict::SendFailed);
                 return Err((verdict, f));
             }
         };
-        report.evidence.smtp_reply = Some(reply);
 
         // 3. Wait in INBOX, Junk, the archive and the sender's INBOX at once; the first to
-        // see the tag (or a bounce) wins.
-        let t = rec.start(Phase::Delivery);
-        let deadline = Instant::now() + self.timeout;
+        // see the tag (or a bounce) wins. The clock started at the reply to the end of DATA
+        // (or when that reply was given up on), not after QUIT.
+        rec.start(Phase::Delivery);
+        let t = accepted_at;
+        let deadline = accepted_at + self.timeout;
         let mut watches = vec![(Role::Inbox, inbox)];
         watches.extend(junk.map(|w| (Role::Junk, w)));
         watches.extend(archive.map(|w| (Role::Archive, w)));
@@ -538,14 +556,32 @@ impl Check {
             );
             let diagnosis = match winner.last_error.take() {
                 Some(d) if winner.session.is_none() => d,
-                _ => Diagnosis {
-                    code: Code::Timeout,
-                    summary: format!("the probe did not arrive: {detail}"),
-                    hint: "the SMTP server accepted it; check the receiving side's filters, \
-                           quarantine and the sender's queue, or try a longer --timeout"
-                        .into(),
-                    link: None,
-                    server_text: None,
+                _ => match &self.alias_of {
+                    Some(mailbox) => Diagnosis {
+                        code: Code::Timeout,
+                        summary: format!(
+                            "the probe to {} did not arrive in {mailbox}'s mailbox: {detail}; \
+                             if {} is not an alias delivered there, the probe may sit in its own \
+                             mailbox",
+                            to.address, to.address
+                        ),
+                        hint: format!(
+                            "to watch {}'s own mailbox give --to-account with its credentials; \
+                             otherwise check the alias and the receiving side's filters",
+                            to.address
+                        ),
+                        link: None,
+                        server_text: None,
+                    },
+                    None => Diagnosis {
+                        code: Code::Timeout,
+                        summary: format!("the probe did not arrive: {detail}"),
+                        hint: "the SMTP server accepted it; check the receiving side's filters, \
+                               quarantine and the sender's queue, or try a longer --timeout"
+                            .into(),
+                        link: None,
+                        server_text: None,
+                    },
                 },
             };
             let failure = rec.fail(Phase::Delivery, t, diagnosis);
@@ -567,6 +603,19 @@ impl Check {
             imap::logout(winner.session.take()).await;
             self.finish_sender(&mut sender_watch, sender_sent, tag, step, report)
                 .await;
+            if let Some(mut lost) = unanswered {
+                // Unknown, not "not delivered": the server may still hold it.
+                lost.diagnosis.summary = format!(
+                    "{}; the probe did not arrive within {waited:.1} s",
+                    lost.diagnosis.summary
+                );
+                report.warnings.push(
+                    "if the server did accept the probe and it arrives later, it is left in the \
+                     mailbox: `mailtrip sweep` removes leftover probes"
+                        .into(),
+                );
+                return Err((Verdict::SendFailed, lost));
+            }
             let verdict = if winner.session.is_none() && failure.diagnosis.code != Code::Timeout {
                 Verdict::Error
             } else {
@@ -589,6 +638,13 @@ impl Check {
                 winner.folder, winner.matches[0]
             ),
         );
+        if let Some(lost) = &unanswered {
+            report.warnings.push(format!(
+                "the SMTP server never answered the end of DATA, yet the probe arrived, so it \
+                 was accepted: {}",
+                lost.diagnosis.summary
+            ));
+        }
         report.placement = Some(placement);
         report.evidence.mailbox = Some(winner.folder.clone());
         report.evidence.uid = winner.matches.first().copied();
@@ -625,14 +681,30 @@ impl Check {
         let t = rec.start(Phase::Verify);
         let v = verify::verify(raw, &probe);
         report.evidence.digest_ok = Some(v.digest_ok);
+        report.evidence.carriers = Some(v.carriers);
+        if !v.carriers.header && v.carriers.message_id {
+            report.warnings.push(format!(
+                "the {} header was removed in transit (the probe was matched by its \
+                 Message-ID): a gateway or filter strips it; `mailtrip sweep` still finds such \
+                 probes",
+                message::TAG_HEADER
+            ));
+        }
+        if v.carriers.header && !v.carriers.message_id {
+            report.warnings.push(
+                "the Message-ID was rewritten in transit (the probe was matched by its \
+                 X-Mailtrip-Probe header): a gateway replaces it"
+                    .into(),
+            );
+        }
         report.evidence.received_hops = Some(v.received_hops);
         report.evidence.authentication_results = v.authentication_results.clone();
         report.timeline = analysis::timeline(raw, fetched.internal_date);
         report.auth = Some(analysis::auth(&v.authentication_results));
         report.evidence.changes = verify::changes(raw, &probe);
         let problem = match (&v.problem, report.evidence.changes.is_empty()) {
-            // The tag or Message-ID is wrong: that is the news.
-            (Some(p), _) if !(v.tag_ok && v.message_id_ok) => Some(p.clone()),
+            // Another tag, or no carrier of ours left: that is the news.
+            (Some(p), _) if v.identity_wrong() => Some(p.clone()),
             (_, false) => Some(report.evidence.changes.join("; ")),
             (p, true) => p.clone(),
         };
@@ -641,7 +713,7 @@ impl Check {
                 Phase::Verify,
                 t,
                 Diagnosis {
-                    code: Code::MessageRejected,
+                    code: Code::ContentMismatch,
                     summary: format!("the probe arrived changed: {problem}"),
                     hint: "something between sender and mailbox rewrites messages (a footer, \
                            disclaimer or re-encoding); check gateways and list settings"
@@ -652,13 +724,15 @@ impl Check {
             )
         });
         if mismatch.is_none() {
+            let matched = match (v.carriers.header, v.carriers.message_id) {
+                (true, true) => "tag, Message-ID and digest match",
+                (false, _) => "Message-ID and digest match (the tag header was removed)",
+                (true, false) => "tag and digest match (the Message-ID was rewritten)",
+            };
             rec.ok(
                 Phase::Verify,
                 t,
-                format!(
-                    "tag, Message-ID and digest match; {} Received hop(s)",
-                    v.received_hops
-                ),
+                format!("{matched}; {} Received hop(s)", v.received_hops),
             );
         }
 
@@ -935,14 +1009,7 @@ async fn open_watch(to: &Account, folder: &str, step: Duration) -> Result<imap::
         .map_err(|f| f.diagnosis)?;
     let mark = imap::select(&mut session, folder, step)
         .await
-        .map_err(|e| {
-            diagnose::transport(
-                Code::ServerError,
-                Protocol::Imap,
-                &to.imap.authority(),
-                &e.to_string(),
-            )
-        })?;
+        .map_err(|e| imap::classify(to, diagnose::Stage::Select, &e))?;
     Ok(imap::Watch::new(folder.to_string(), mark, session, caps))
 }
 
@@ -984,12 +1051,24 @@ async fn race(
     }
 }
 
-fn auth_or(is_auth: bool, otherwise: Verdict) -> Verdict {
-    if is_auth {
+/// `auth_failed` when the server refused the login, else `otherwise`.
+fn auth_or(f: &Failure, otherwise: Verdict) -> Verdict {
+    if login_refused(f) {
         Verdict::AuthFailed
     } else {
         otherwise
     }
+}
+
+/// Whether a failure is the server refusing the login: in an AUTH phase, with its own words or
+/// a credential-refusal code. A connection reset or a silence during AUTH is a network failure
+/// (and must not hold off logins the way a refusal does); a port offering no usable AUTH never
+/// got to refuse anything.
+pub(crate) fn login_refused(f: &Failure) -> bool {
+    matches!(f.phase, Phase::SmtpAuth | Phase::ImapAuth)
+        && (f.diagnosis.code.is_credential_refusal()
+            || (f.diagnosis.server_text.is_some()
+                && !matches!(f.diagnosis.code, Code::Timeout | Code::ConnectionClosed)))
 }
 
 /// Report order: the round trip as a reader follows it (send, then watch), as `Phase` lists it.

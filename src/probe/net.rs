@@ -318,6 +318,13 @@ fn mismatch_plain(ep: &Endpoint, seen: &[u8], starttls_scheme: &str) -> Diagnosi
 
 /// Maps a TLS error text (OpenSSL's, with the verification result) to a diagnosis.
 pub fn tls_error(ep: &Endpoint, text: &str, seen: &[u8], starttls_scheme: &str) -> Diagnosis {
+    if super::seen::is_http(seen) {
+        // A web server answering our ClientHello: no TLS mode will help.
+        // A TLS library reads the 5-byte record header first: often all there is of the line.
+        let line = super::seen::first_line(seen)
+            .unwrap_or_else(|| format!("{}…", String::from_utf8_lossy(seen)));
+        return diagnose::speaks_http(protocol(ep), &ep.authority(), &line);
+    }
     let lower = text.to_ascii_lowercase();
     if looks_like_banner(seen)
         || lower.contains("wrong version number")

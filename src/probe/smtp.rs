@@ -4,17 +4,20 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Starttls};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Starttls};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use secrecy::ExposeSecret;
 use tokio::time::{Instant, timeout};
 
 use super::message::Probe;
 use super::net::{self, TlsTcp};
+use super::seen::{self, Seen};
+use super::sniff;
 use super::tls::{Handoff, Transport};
 use super::trace::{Traced, Wire};
 use super::{Failure, Recorder};
@@ -60,15 +63,27 @@ impl From<Failure> for AttemptError {
     }
 }
 
-/// Submits `probe` as `account`; returns the server's final reply to DATA. Retries transient
-/// rejections of MAIL/RCPT/DATA with backoff (1 s, 2 s, 4 s, ...) until `deadline`.
-pub async fn send(
+/// How a submission ended when the whole message went out.
+#[derive(Debug)]
+pub(crate) enum Sent {
+    /// The server answered the end of DATA with a 2xx `reply` at `at` (the delivery clock
+    /// starts there, not after QUIT).
+    Accepted { reply: String, at: Instant },
+    /// The whole message was sent but no reply to the end of DATA came (the connection was
+    /// cut or fell silent): the server may have accepted it. Recorded as a failed
+    /// `smtp_submit`; `at` is when the reply was given up on.
+    Unknown { failure: Failure, at: Instant },
+}
+
+/// Submits `probe` as `account`. Retries transient rejections of MAIL/RCPT/DATA with backoff
+/// (1 s, 2 s, 4 s, ...) until `deadline`; never retries once the whole message went out.
+pub(crate) async fn send(
     rec: &mut Recorder,
     account: &Account,
     probe: &Probe,
     step: Duration,
     deadline: Instant,
-) -> Result<String, Failure> {
+) -> Result<Sent, Failure> {
     let mut backoff = Duration::from_secs(1);
     let mut history: Vec<String> = Vec::new();
     loop {
@@ -220,11 +235,12 @@ pub(crate) async fn open(
         (conn, Some(plain))
     };
 
+    let mut plain = plain;
     if ep.security == Security::StartTls
-        && let Some(plain) = plain
+        && let Some(p) = plain.take()
     {
         let t = rec.start(Phase::SmtpTls);
-        starttls(&mut conn, plain, account, step)
+        starttls(&mut conn, p, account, step)
             .await
             .map_err(|d| rec.fail(Phase::SmtpTls, t, d))?;
         rec.ok(
@@ -236,7 +252,7 @@ pub(crate) async fn open(
 
     // AUTH.
     let t = rec.start(Phase::SmtpAuth);
-    let detail = authenticate(&mut conn, account, step)
+    let detail = authenticate(&mut conn, plain, account, step)
         .await
         .map_err(|d| rec.fail(Phase::SmtpAuth, t, d))?;
     rec.ok(Phase::SmtpAuth, t, detail);
@@ -244,12 +260,48 @@ pub(crate) async fn open(
     Ok(conn)
 }
 
+/// An iterator over the message that notes when lettre has asked past its last part, i.e.
+/// when every byte of the body was written and only the terminator and the reply remain.
+struct Written<'a> {
+    part: Option<&'a [u8]>,
+    done: &'a AtomicBool,
+}
+
+impl<'a> Iterator for Written<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let part = self.part.take();
+        if part.is_none() {
+            self.done.store(true, Ordering::Relaxed);
+        }
+        part
+    }
+}
+
+/// The failure for a message that went out whole but got no reply to its end of DATA.
+fn no_data_reply(account: &Account, detail: &str) -> Diagnosis {
+    Diagnosis {
+        code: Code::DataReplyLost,
+        summary: format!(
+            "no reply to DATA: the server may have accepted it ({} {detail} once the whole \
+             message was sent)",
+            account.smtp.authority()
+        ),
+        hint: "the outcome is unknown: the server got the whole message but its answer never \
+               came (a proxy, firewall or load balancer cutting idle or long replies, or an \
+               overloaded server); check the server's log for the message, and the network path"
+            .into(),
+        link: None,
+        server_text: None,
+    }
+}
+
 async fn attempt_once(
     rec: &mut Recorder,
     account: &Account,
     probe: &Probe,
     step: Duration,
-) -> Result<String, AttemptError> {
+) -> Result<Sent, AttemptError> {
     let mut conn = open(rec, account, step).await?;
 
     // MAIL FROM .. end of DATA, one command at a time so a rejection names its stage.
@@ -260,6 +312,7 @@ async fn attempt_once(
     }
     let env = &probe.envelope;
     let mut steps: Vec<(Stage, String)> = Vec::new();
+    let written = AtomicBool::new(false);
     // `None` as the error means the step timed out.
     let result: Result<String, (Stage, Option<lettre::transport::smtp::Error>)> = async {
         let r = submit_step(
@@ -281,18 +334,38 @@ async fn attempt_once(
             steps.push((Stage::RcptTo, r));
         }
         submit_step(&mut conn, step, Stage::Data, Data).await?;
-        let reply = timeout(step, conn.message(&probe.bytes))
+        let body = Written {
+            part: Some(probe.bytes.as_slice()),
+            done: &written,
+        };
+        let reply = timeout(step, conn.message_iter(body))
             .await
             .map_err(|_| (Stage::Data, None))?
             .map_err(|e| (Stage::Data, Some(e)))?;
         Ok(one_line(&reply))
     }
     .await;
+    let unanswered = written.load(Ordering::Relaxed)
+        && matches!(&result, Err((Stage::Data, e)) if e.as_ref().is_none_or(|e| e.status().is_none()));
     match result {
         Ok(reply) => {
+            let at = Instant::now();
             rec.ok(Phase::SmtpSubmit, t, format!("accepted: {reply}"));
-            let _ = timeout(Duration::from_secs(2), conn.quit()).await;
-            Ok(reply)
+            // QUIT off the clock: a slow goodbye must not delay the watch.
+            tokio::spawn(async move {
+                let _ = timeout(Duration::from_secs(2), conn.quit()).await;
+            });
+            Ok(Sent::Accepted { reply, at })
+        }
+        Err((_, e)) if unanswered => {
+            let at = Instant::now();
+            let detail = match &e {
+                None => format!("said nothing within {:.1} s", step.as_secs_f64()),
+                Some(e) => format!("dropped the connection ({e})"),
+            };
+            let _ = timeout(Duration::from_millis(200), conn.abort()).await;
+            let failure = rec.fail(Phase::SmtpSubmit, t, no_data_reply(account, &detail));
+            Ok(Sent::Unknown { failure, at })
         }
         Err((stage, e)) => {
             let (d, transient) = match e {
@@ -315,20 +388,29 @@ pub(super) async fn greet_tls(
     step: Duration,
 ) -> Result<AsyncSmtpConnection, Diagnosis> {
     let id = client_id();
-    timeout(
+    let seen = Seen::new();
+    match timeout(
         step,
         AsyncSmtpConnection::connect_with_transport(
-            Box::new(Transport::new(Traced::new(tls, Wire::Smtp))),
+            Box::new(Transport::new(Traced::observed(
+                tls,
+                Wire::Smtp,
+                seen.clone(),
+            ))),
             &id,
         ),
     )
     .await
-    .map_err(|_| timed_out(account, "the greeting", step))?
-    .map_err(|e| classify(&e, Stage::Greeting, account, false).0)
+    {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(greeting_error(&e, &seen, account)),
+        Err(_) => Err(silence(&seen, account, step)),
+    }
 }
 
-/// Reads the greeting and sends EHLO over plain TCP; a port that stays silent but answers a
-/// TLS handshake is diagnosed as a TLS-mode mismatch (it wants implicit TLS). The handle takes
+/// Reads the greeting and sends EHLO over plain TCP. When nothing at all has arrived a quarter
+/// of the way through the wait, a second connection finds out meanwhile whether the port
+/// expects implicit TLS or speaks HTTP, so the whole wait stays within `step`. The handle takes
 /// the TCP stream back for [`starttls`].
 pub(super) async fn greet_plain(
     tcp: tokio::net::TcpStream,
@@ -337,29 +419,77 @@ pub(super) async fn greet_plain(
 ) -> Result<(AsyncSmtpConnection, PlainSmtp), Diagnosis> {
     let ep = &account.smtp;
     let id = client_id();
-    let (stream, handle) = Handoff::new(Traced::new(tcp, Wire::Smtp));
-    let greeted = timeout(
-        step,
-        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &id),
-    )
-    .await;
-    match greeted {
-        Ok(Ok(conn)) => Ok((conn, handle)),
-        Ok(Err(e)) => Err(classify(&e, Stage::Greeting, account, false).0),
-        Err(_) => {
-            // No greeting: an implicit-TLS port waits for our ClientHello.
-            if net::speaks_tls(ep, step.min(Duration::from_secs(5))).await {
-                Err(diagnose::tls_mode_mismatch(
-                    Protocol::Smtp,
-                    &ep.authority(),
-                    "sent no greeting but answers a TLS handshake (it expects implicit TLS)",
-                    &format!("smtps://{}", ep.authority()),
-                ))
-            } else {
-                Err(timed_out(account, "the connection (no greeting)", step))
-            }
+    let seen = Seen::new();
+    let end = Instant::now() + step;
+    let (stream, handle) = Handoff::new(Traced::observed(tcp, Wire::Smtp, seen.clone()));
+    let greet = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &id);
+    tokio::pin!(greet);
+    // Mail servers greet within milliseconds; after a quarter of the wait (at most 1 s) of
+    // silence, the sniff starts, with the rest of the wait to finish.
+    let mut result = timeout((step / 4).min(Duration::from_secs(1)), &mut greet)
+        .await
+        .ok();
+    if result.is_none() && seen.total() == 0 {
+        let sniff = sniff::silent_port(ep, end.saturating_duration_since(Instant::now()), "smtps");
+        tokio::pin!(sniff);
+        tokio::select! {
+            r = tokio::time::timeout_at(end, &mut greet) => result = r.ok(),
+            found = &mut sniff => match found {
+                Some(d) => return Err(d),
+                None => result = tokio::time::timeout_at(end, &mut greet).await.ok(),
+            },
         }
+    } else if result.is_none() {
+        result = tokio::time::timeout_at(end, &mut greet).await.ok();
     }
+    match result {
+        Some(Ok(conn)) => Ok((conn, handle)),
+        Some(Err(e)) => Err(greeting_error(&e, &seen, account)),
+        None => Err(silence(&seen, account, step)),
+    }
+}
+
+/// A greeting or EHLO the server answered wrongly: an HTTP status line is named as such.
+fn greeting_error(e: &lettre::transport::smtp::Error, seen: &Seen, account: &Account) -> Diagnosis {
+    let head = seen.head();
+    if seen::is_http(&head) {
+        let line = seen::first_line(&head).unwrap_or_default();
+        return diagnose::speaks_http(Protocol::Smtp, &account.smtp.authority(), &line);
+    }
+    classify(e, Stage::Greeting, account, false).0
+}
+
+/// No (complete) answer within `step`: says what did arrive, so a greeting followed by an
+/// unanswered EHLO is not called "no greeting".
+fn silence(seen: &Seen, account: &Account, step: Duration) -> Diagnosis {
+    let head = seen.head();
+    if head.is_empty() {
+        return timed_out(account, "the connection (no greeting)", step);
+    }
+    if seen::is_http(&head) {
+        let line = seen::first_line(&head).unwrap_or_default();
+        return diagnose::speaks_http(Protocol::Smtp, &account.smtp.authority(), &line);
+    }
+    let detail = match seen::first_line(&head) {
+        Some(line) if line.starts_with("220") => format!(
+            "the server greeted ({line:?}) but did not answer EHLO within {:.1} s",
+            step.as_secs_f64()
+        ),
+        Some(line) => format!(
+            "the server sent {line:?} and then nothing within {:.1} s",
+            step.as_secs_f64()
+        ),
+        None => format!(
+            "the greeting did not complete within {:.1} s",
+            step.as_secs_f64()
+        ),
+    };
+    diagnose::transport(
+        Code::Timeout,
+        Protocol::Smtp,
+        &account.smtp.authority(),
+        &detail,
+    )
 }
 
 /// The name the server gave in its EHLO reply (lettre's own Display adds a feature dump).
@@ -388,11 +518,11 @@ pub(super) async fn starttls(
             "the server does not offer STARTTLS",
         ));
     }
-    match timeout(step, conn.command(Starttls)).await {
-        Ok(Ok(_)) => {}
+    let reply = match timeout(step, conn.command(Starttls)).await {
+        Ok(Ok(r)) => one_line(&r),
         Ok(Err(e)) => return Err(classify(&e, Stage::StartTls, account, false).0),
         Err(_) => return Err(timed_out(account, "STARTTLS", step)),
-    }
+    };
     let Some(tcp) = plain.reclaim() else {
         return Err(diagnose::transport(
             Code::ConnectionClosed,
@@ -401,7 +531,9 @@ pub(super) async fn starttls(
             "internal: the connection was already upgraded",
         ));
     };
-    let tls = net::implicit_tls(&account.tls, ep, tcp.into_inner(), step, "smtp+starttls").await?;
+    let tls = net::implicit_tls(&account.tls, ep, tcp.into_inner(), step, "smtp+starttls")
+        .await
+        .map_err(|d| handshake_after_220(d, &reply))?;
     let der = tls.ssl().peer_certificate().and_then(|c| c.to_der().ok());
     let stream = Transport::resumed(b"220 TLS\r\n", Traced::new(tls, Wire::Smtp));
     *conn = timeout(
@@ -414,10 +546,31 @@ pub(super) async fn starttls(
     Ok(der)
 }
 
+/// A handshake that failed after the server said yes to STARTTLS: the summary says the `220`
+/// came, so a stall is not mistaken for an unanswered STARTTLS.
+fn handshake_after_220(mut d: Diagnosis, reply: &str) -> Diagnosis {
+    d.summary = format!(
+        "{} (after the server answered STARTTLS with {:?})",
+        d.summary.trim_end_matches('.'),
+        reply
+    );
+    if d.code == Code::Timeout {
+        d.hint = "The server said yes to STARTTLS but never completed the TLS handshake: \
+                  something between here and the server holds TLS traffic after STARTTLS (a \
+                  firewall or proxy that inspects SMTP), or the server's TLS setup hangs; try \
+                  implicit TLS (smtps://host:465) to tell which."
+            .into();
+    }
+    d
+}
+
 /// One AUTH with the account's credential (PLAIN/LOGIN for a password, XOAUTH2 for a token);
-/// never retried. Returns what to show for the step.
+/// never retried. Returns what to show for the step. `plain` is the handle of a connection
+/// still in plaintext, used only to look at what the server offers after STARTTLS when it
+/// offers no AUTH before it.
 pub(super) async fn authenticate(
     conn: &mut AsyncSmtpConnection,
+    plain: Option<PlainSmtp>,
     account: &Account,
     step: Duration,
 ) -> Result<String, Diagnosis> {
@@ -434,31 +587,23 @@ pub(super) async fn authenticate(
         Secret::Token(tok) => (&[Mechanism::Xoauth2], tok),
     };
     let Some(mechanism) = conn.server_info().get_auth_mechanism(mechanisms) else {
-        let offered = conn.server_info().to_string();
+        let offered = offered_auth(conn, step).await;
         let plain_with_starttls = !conn.is_encrypted() && conn.can_starttls();
+        // Over plaintext with STARTTLS offered, look whether AUTH appears after it (no
+        // credentials are sent), rather than guessing.
+        let after_tls = match plain {
+            Some(plain) if plain_with_starttls && offered.is_empty() => {
+                auth_after_starttls(conn, plain, account, step).await
+            }
+            _ => None,
+        };
         conn.abort().await;
-        if plain_with_starttls {
-            return Err(Diagnosis {
-                code: Code::StarttlsUnavailable,
-                summary: format!(
-                    "The SMTP server at {} offers AUTH only after STARTTLS, and {ep} is plaintext.",
-                    ep.authority()
-                ),
-                hint: format!(
-                    "Use smtp+starttls://{} so the login is encrypted.",
-                    ep.authority()
-                ),
-                link: None,
-                server_text: None,
-            });
-        }
-        return Err(diagnose::transport(
-            Code::AuthMechanismUnsupported,
-            Protocol::Smtp,
-            &ep.authority(),
-            &format!(
-                "no common AUTH mechanism; we support {mechanisms:?}, the server offers {offered}"
-            ),
+        return Err(no_auth(
+            account,
+            mechanisms,
+            &offered,
+            plain_with_starttls,
+            after_tls,
         ));
     };
     let creds = Credentials::new(account.user.clone(), secret.expose_secret().to_string());
@@ -490,6 +635,127 @@ pub(super) async fn authenticate(
         }
         Err(_) => Err(timed_out(account, "AUTH", step)),
     }
+}
+
+/// The AUTH mechanisms the server lists in a fresh EHLO reply (lettre keeps only the ones it
+/// knows); empty when it lists none.
+async fn offered_auth(conn: &mut AsyncSmtpConnection, step: Duration) -> Vec<String> {
+    let Ok(Ok(resp)) = timeout(step, conn.command(Ehlo::new(client_id()))).await else {
+        return Vec::new();
+    };
+    resp.message()
+        .filter_map(|line| {
+            let upper = line.to_ascii_uppercase();
+            let rest = upper
+                .strip_prefix("AUTH ")
+                .or_else(|| upper.strip_prefix("AUTH="))?;
+            Some(
+                rest.split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten()
+        .collect()
+}
+
+/// Upgrades a plaintext connection with STARTTLS (verifying as usual) only to read the
+/// mechanisms offered after it. `None` when the upgrade failed.
+async fn auth_after_starttls(
+    conn: &mut AsyncSmtpConnection,
+    plain: PlainSmtp,
+    account: &Account,
+    step: Duration,
+) -> Option<Vec<String>> {
+    starttls(conn, plain, account, step).await.ok()?;
+    Some(offered_auth(conn, step).await)
+}
+
+/// The diagnosis when no mechanism of ours is offered: AUTH only after STARTTLS (checked),
+/// no AUTH at all (a relay or MX port), or only mechanisms mailtrip does not speak.
+fn no_auth(
+    account: &Account,
+    ours: &[Mechanism],
+    offered: &[String],
+    plaintext_with_starttls: bool,
+    after_tls: Option<Vec<String>>,
+) -> Diagnosis {
+    let ep = &account.smtp;
+    let authority = ep.authority();
+    let ours = ours
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let submission = format!(
+        "Use the provider's submission port: smtp+starttls://{host}:587 or smtps://{host}:465.",
+        host = ep.host
+    );
+    match after_tls {
+        Some(after) if !after.is_empty() => {
+            return Diagnosis {
+                code: Code::StarttlsUnavailable,
+                summary: format!(
+                    "The SMTP server at {authority} offers AUTH only after STARTTLS ({}), and {ep} \
+                     is plaintext.",
+                    after.join(" ")
+                ),
+                hint: format!("Use smtp+starttls://{authority} so the login is encrypted."),
+                link: None,
+                server_text: None,
+            };
+        }
+        Some(_) => {
+            return Diagnosis {
+                code: Code::AuthMechanismUnsupported,
+                summary: format!(
+                    "The SMTP server at {authority} offers no AUTH at all, not even after \
+                     STARTTLS: it is a relay or MX port (like 25), not a submission port."
+                ),
+                hint: submission,
+                link: None,
+                server_text: None,
+            };
+        }
+        None if plaintext_with_starttls && offered.is_empty() => {
+            return Diagnosis {
+                code: Code::StarttlsUnavailable,
+                summary: format!(
+                    "The SMTP server at {authority} offers no AUTH over plaintext; it offers \
+                     STARTTLS, but upgrading to see what it offers then failed."
+                ),
+                hint: format!(
+                    "Use smtp+starttls://{authority} (the login needs TLS), or the submission \
+                     port if this is a relay port."
+                ),
+                link: None,
+                server_text: None,
+            };
+        }
+        None => {}
+    }
+    if offered.is_empty() {
+        return Diagnosis {
+            code: Code::AuthMechanismUnsupported,
+            summary: format!(
+                "The SMTP server at {authority} offers no AUTH at all: it is a relay or MX port \
+                 (like 25), not a submission port."
+            ),
+            hint: submission,
+            link: None,
+            server_text: None,
+        };
+    }
+    diagnose::transport(
+        Code::AuthMechanismUnsupported,
+        Protocol::Smtp,
+        &authority,
+        &format!(
+            "no common AUTH mechanism: mailtrip uses {ours} with this credential, the server \
+             offers {}",
+            offered.join(" ")
+        ),
+    )
 }
 
 pub(crate) async fn submit_step<C: std::fmt::Display>(

@@ -1,6 +1,8 @@
 //! [`Sweep`]: find mailtrip's own probes left behind by earlier runs (kept, late, or a cleanup
 //! that failed) in INBOX, `\Junk`, `\Sent`, `\Archive` and `\All`, and delete exactly those by
-//! UID. A probe counts only with the tag header AND the subject prefix AND the account as sender.
+//! UID. A message counts only when it is provably a probe of the sender (see `leftovers`): a
+//! UUID tag in the tag header or the Message-ID, the subject carrying it, one From that is the
+//! sender, and a body that matches its digest.
 
 use std::time::Duration;
 
@@ -132,8 +134,8 @@ impl Sweep {
         ))
     }
 
-    /// Deletes what `listed` holds, each message re-checked by UID against the three
-    /// criteria first; nothing else is touched.
+    /// Deletes what `listed` holds, each message re-checked by UID against every criterion
+    /// first; nothing else is touched.
     pub async fn delete(&self, listed: &SweepReport) -> Result<SweepReport, Diagnosis> {
         let (mut session, caps) = imap::connect(&self.mailbox, self.step, None)
             .await

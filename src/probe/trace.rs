@@ -6,9 +6,12 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::seen::Seen;
 
 /// Which protocol the redactor parses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +236,8 @@ fn shown_line(shown: &str, line_end: &[u8]) -> String {
 pub struct Traced<S> {
     inner: S,
     state: Option<Box<TraceState>>,
+    /// What was received, for diagnoses (kept at any log level).
+    seen: Option<Arc<Seen>>,
     /// A read found the peer's end of the stream (see [`Traced::at_eof`]).
     eof: bool,
 }
@@ -256,7 +261,16 @@ impl<S> Traced<S> {
         Traced {
             inner,
             state,
+            seen: None,
             eof: false,
+        }
+    }
+
+    /// A traced stream that also records what it receives in `seen`.
+    pub fn observed(inner: S, wire: Wire, seen: Arc<Seen>) -> Traced<S> {
+        Traced {
+            seen: Some(seen),
+            ..Traced::new(inner, wire)
         }
     }
 
@@ -333,6 +347,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Traced<S> {
         let res = Pin::new(&mut this.inner).poll_read(cx, buf);
         if matches!(res, Poll::Ready(Ok(()))) && room && buf.filled().len() == before {
             this.eof = true;
+        }
+        if let (Poll::Ready(Ok(())), Some(seen)) = (&res, this.seen.as_ref()) {
+            seen.record(&buf.filled()[before..]);
         }
         if let (Poll::Ready(Ok(())), Some(state)) = (&res, this.state.as_mut()) {
             state.feed(&buf.filled()[before..], false);

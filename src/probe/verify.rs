@@ -12,6 +12,8 @@ pub struct Parsed {
     pub message_id: Option<String>,
     /// Canonical text body, if there was one.
     pub body: Option<String>,
+    /// The decoded subject.
+    pub subject: Option<String>,
     pub received: usize,
     pub authentication_results: Vec<String>,
 }
@@ -19,9 +21,12 @@ pub struct Parsed {
 /// The result of checking a received copy against the probe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verification {
+    /// The top-level `X-Mailtrip-Probe` holds the tag.
     pub tag_ok: bool,
     pub message_id_ok: bool,
     pub digest_ok: bool,
+    /// Which carriers of the tag arrived intact (a missing one is a warning, not a mismatch).
+    pub carriers: crate::report::Carriers,
     pub received_hops: usize,
     pub authentication_results: Vec<String>,
     /// What is wrong, in a few words; `None` when everything matched.
@@ -46,6 +51,7 @@ fn parse_inner(raw: &[u8]) -> Option<Parsed> {
     let mut parsed = Parsed {
         message_id: msg.message_id().map(str::to_string),
         body: msg.body_text(0).map(|b| message::canonical_body(&b)),
+        subject: msg.subject().map(str::to_string),
         ..Parsed::default()
     };
     for (name, value) in msg.headers_raw() {
@@ -67,6 +73,7 @@ pub fn verify(raw: &[u8], probe: &Probe) -> Verification {
             tag_ok: false,
             message_id_ok: false,
             digest_ok: false,
+            carriers: crate::report::Carriers::default(),
             received_hops: 0,
             authentication_results: Vec::new(),
             problem: Some("the message could not be parsed".into()),
@@ -79,15 +86,28 @@ pub fn verify(raw: &[u8], probe: &Probe) -> Verification {
         .body
         .as_deref()
         .is_some_and(|b| message::digest(b) == probe.digest);
-    let problem = if !tag_ok {
+    let carriers = crate::report::Carriers {
+        header: tag_ok,
+        message_id: message_id_ok,
+        subject: parsed.subject.as_deref().is_some_and(|s| {
+            s.contains(&format!(
+                "mailtrip probe {}",
+                message::short_tag(&probe.tag)
+            ))
+        }),
+    };
+    // A carrier that vanished is reported as such; one that names another tag, or no carrier
+    // left at all, means this is not (only) our probe.
+    let problem = if parsed.tag.is_some() && !tag_ok {
         Some(format!(
             "top-level {TAG_HEADER} is {:?}, not {:?}",
-            parsed.tag.as_deref().unwrap_or("(missing)"),
+            parsed.tag.as_deref().unwrap_or_default(),
             probe.tag
         ))
-    } else if !message_id_ok {
+    } else if !tag_ok && !message_id_ok {
         Some(format!(
-            "Message-ID is {:?}, not {:?}",
+            "neither {TAG_HEADER} nor the Message-ID carries the tag (Message-ID is {:?}, not \
+             {:?})",
             parsed.message_id.as_deref().unwrap_or("(missing)"),
             want_id
         ))
@@ -103,9 +123,22 @@ pub fn verify(raw: &[u8], probe: &Probe) -> Verification {
         tag_ok,
         message_id_ok,
         digest_ok,
+        carriers,
         received_hops: parsed.received,
         authentication_results: parsed.authentication_results,
         problem,
+    }
+}
+
+impl Verification {
+    /// The message names another tag, or has lost every carrier of ours: not a content
+    /// change but a question of identity, reported before any other difference.
+    pub fn identity_wrong(&self) -> bool {
+        !(self.carriers.header || self.carriers.message_id)
+            || self
+                .problem
+                .as_deref()
+                .is_some_and(|p| p.starts_with("top-level"))
     }
 }
 
@@ -300,6 +333,22 @@ mod tests {
         assert!(v.tag_ok && !v.digest_ok);
         let problem = v.problem.expect("problem");
         assert!(problem.contains("2 extra trailing lines"), "{problem}");
+    }
+
+    #[test]
+    fn a_stripped_tag_header_is_a_missing_carrier_not_a_mismatch() {
+        let p = probe();
+        let raw = String::from_utf8(p.bytes.clone()).expect("utf-8");
+        let raw: String = raw
+            .split_inclusive("\r\n")
+            .filter(|l| !l.starts_with("X-Mailtrip-Probe:"))
+            .collect();
+        let v = verify(raw.as_bytes(), &p);
+        assert_eq!(v.problem, None);
+        assert!(!v.carriers.header && v.carriers.message_id && v.carriers.subject);
+        assert!(!v.identity_wrong());
+        let forged = raw.replace("Message-ID:", "X-Mailtrip-Probe: other\r\nMessage-ID:");
+        assert!(verify(forged.as_bytes(), &p).identity_wrong());
     }
 
     #[test]

@@ -193,7 +193,7 @@ impl Wait {
         let (mut session, caps) = self.open(step).await?;
         let mbox = within(step, session.select(&self.folder))
             .await
-            .map_err(|e| self.imap_error(&format!("SELECT {} failed: {e}", self.folder)))?;
+            .map_err(|e| self.select_error(&e))?;
         let watermark = mbox.uid_next.unwrap_or(1);
         let window = self.filter.since().or_else(|| {
             let back = chrono::TimeDelta::from_std(look_back).ok()?;
@@ -263,6 +263,14 @@ impl Wait {
         imap::alive(session).map_err(|e| self.imap_error(&format!("the connection closed: {e}")))
     }
 
+    /// A refused SELECT in the server's own words, naming the folder (never async-imap's
+    /// Debug rendering of the response).
+    fn select_error(&self, e: &async_imap::error::Error) -> WaitError {
+        let mut d = imap::classify(&self.account, crate::diagnose::Stage::Select, e);
+        d.summary = format!("SELECT {:?}: {}", self.folder, d.summary);
+        WaitError::Imap(d)
+    }
+
     fn imap_error(&self, detail: &str) -> WaitError {
         WaitError::Imap(diagnose::transport(
             Code::ServerError,
@@ -282,7 +290,7 @@ impl Wait {
         let (mut s, _) = self.open(step).await?;
         imap::select(&mut s, &self.folder, step)
             .await
-            .map_err(|e| self.imap_error(&e.to_string()))?;
+            .map_err(|e| self.select_error(&e))?;
         Ok(s)
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use super::text::{clean, clean_lines};
 use super::{Render, Style};
 use crate::report::{Placement, Report, Verdict};
 
@@ -33,8 +34,17 @@ pub fn duration(ms: f64) -> String {
 impl Render for Human {
     fn render(&self, r: &Report, out: &mut dyn Write) -> io::Result<()> {
         let target = if r.embedded { " (embedded server)" } else { "" };
-        writeln!(out, "mailtrip check: {} → {}{target}", r.from, r.to)?;
-        writeln!(out, "  smtp {}   imap {}", r.smtp, r.imap)?;
+        let alias = match &r.alias_of {
+            Some(m) => format!(" (an alias: watching {}'s mailbox)", clean(m)),
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "mailtrip check: {} → {}{alias}{target}",
+            clean(&r.from),
+            clean(&r.to)
+        )?;
+        writeln!(out, "  smtp {}   imap {}", clean(&r.smtp), clean(&r.imap))?;
         for p in &r.phases {
             let mark = if p.ok {
                 self.paint("32", "✓")
@@ -46,7 +56,7 @@ impl Render for Human {
                 "  {mark} {:<13} {:>10}  {}",
                 p.name.as_str(),
                 duration(p.ms),
-                p.detail
+                clean(&p.detail)
             )?;
         }
         let delivery = r
@@ -56,17 +66,23 @@ impl Render for Human {
             .unwrap_or_default();
         let headline = match (r.verdict, r.placement) {
             (Verdict::Delivered, Some(Placement::Archive)) => {
-                let folder = r.evidence.mailbox.as_deref().unwrap_or("the archive");
+                let folder = clean(r.evidence.mailbox.as_deref().unwrap_or("the archive"));
                 self.paint(
                     "1;33",
                     &format!("DELIVERED TO ARCHIVE ({folder}), not INBOX{delivery}"),
                 )
             }
-            (Verdict::Delivered, _) | (_, Some(Placement::Inbox)) => {
-                self.paint("1;32", &format!("DELIVERED to inbox{delivery}"))
-            }
+            (Verdict::Delivered, _) => self.paint("1;32", &format!("DELIVERED to inbox{delivery}")),
             (Verdict::DeliveredToSpam, _) => {
                 self.paint("1;33", &format!("DELIVERED TO SPAM{delivery}"))
+            }
+            // Found, but the verdict is a failure: say where it was, never "DELIVERED".
+            (Verdict::ContentMismatch, Some(_)) => {
+                let folder = clean(r.evidence.mailbox.as_deref().unwrap_or("the mailbox"));
+                self.paint(
+                    "1;31",
+                    &format!("CONTENT MISMATCH: arrived in {folder}{delivery}, but changed"),
+                )
             }
             (v, _) => self.paint("1;31", &v.as_str().to_uppercase().replace('_', " ")),
         };
@@ -74,19 +90,24 @@ impl Render for Human {
             out,
             "{headline} — total {} (probe {})",
             duration(r.total_ms),
-            r.probe_id
+            clean(&r.probe_id)
         )?;
         if r.evidence.copies > 1 {
             writeln!(out, "  duplicate: {} copies arrived", r.evidence.copies)?;
         }
         for c in &r.evidence.changes {
-            writeln!(out, "  changed: {c}")?;
+            writeln!(out, "  changed: {}", clean(c))?;
         }
         if let Some(b) = &r.evidence.bounce {
-            let status = b.status.as_deref().unwrap_or("no status");
-            writeln!(out, "  bounce: {status} in {} UID {}", b.mailbox, b.uid)?;
+            let status = clean(b.status.as_deref().unwrap_or("no status"));
+            writeln!(
+                out,
+                "  bounce: {status} in {} UID {}",
+                clean(&b.mailbox),
+                b.uid
+            )?;
             if let Some(d) = &b.diagnostic {
-                writeln!(out, "  bounce said: {d}")?;
+                writeln!(out, "  bounce said: {}", clean(d))?;
             }
         }
         if let Some(t) = &r.timeline {
@@ -107,7 +128,9 @@ impl Render for Human {
                 o(a.dmarc),
                 o(a.arc),
                 match a.headers.first() {
-                    Some(h) if !h.authserv_id.is_empty() => format!(" (by {})", h.authserv_id),
+                    Some(h) if !h.authserv_id.is_empty() => {
+                        format!(" (by {})", clean(&h.authserv_id))
+                    }
                     _ => String::new(),
                 }
             )?;
@@ -118,16 +141,16 @@ impl Render for Human {
                 "  {} at {}: {}",
                 self.paint("1", e.diagnosis.code.as_str()),
                 e.phase,
-                e.diagnosis.summary
+                clean(&e.diagnosis.summary)
             )?;
             if let Some(text) = &e.diagnosis.server_text {
-                for line in text.lines() {
+                for line in clean_lines(text) {
                     writeln!(out, "  server said: {line}")?;
                 }
             }
-            writeln!(out, "  hint: {}", e.diagnosis.hint)?;
+            writeln!(out, "  hint: {}", clean(&e.diagnosis.hint))?;
             if let Some(link) = &e.diagnosis.link {
-                writeln!(out, "  see: {link}")?;
+                writeln!(out, "  see: {}", clean(link))?;
             }
         }
         warnings_footer(out, self.style, r.tls_verified, &r.warnings)
@@ -151,7 +174,7 @@ pub fn warnings_footer(
         .iter()
         .filter(|w| *w != crate::report::INSECURE_WARNING)
     {
-        writeln!(out, "  warning: {w}")?;
+        writeln!(out, "  warning: {}", clean(w))?;
     }
     Ok(())
 }
@@ -168,15 +191,15 @@ fn delay(ms: Option<i64>) -> String {
 fn timeline(t: &crate::analyze::hops::Timeline, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "  hops:")?;
     if let Some(s) = &t.submitted {
-        writeln!(out, "    {:>6}  submitted {s}", "")?;
+        writeln!(out, "    {:>6}  submitted {}", "", clean(s))?;
     }
     for h in &t.hops {
-        let from = h.from.as_deref().unwrap_or("?");
-        let by = h.by.as_deref().unwrap_or("?");
+        let from = clean(h.from.as_deref().unwrap_or("?"));
+        let by = clean(h.by.as_deref().unwrap_or("?"));
         let with = h
             .with
             .as_deref()
-            .map(|w| format!(" with {w}"))
+            .map(|w| format!(" with {}", clean(w)))
             .unwrap_or_default();
         writeln!(
             out,
@@ -188,12 +211,13 @@ fn timeline(t: &crate::analyze::hops::Timeline, out: &mut dyn Write) -> io::Resu
     if let Some(a) = &t.arrived {
         writeln!(
             out,
-            "    {:>6}  arrived {a} (INTERNALDATE)",
-            delay(t.final_delay_ms)
+            "    {:>6}  arrived {} (INTERNALDATE)",
+            delay(t.final_delay_ms),
+            clean(a)
         )?;
     }
     for w in &t.warnings {
-        writeln!(out, "    warning: {w}")?;
+        writeln!(out, "    warning: {}", clean(w))?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ pub struct Json;
 
 impl Render for Json {
     fn render(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer(&mut *out, report)?;
-        writeln!(out)
+        let json = serde_json::to_string(report)?;
+        writeln!(out, "{}", super::text::clean_json(&json))
     }
 }

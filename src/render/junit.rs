@@ -60,7 +60,11 @@ fn document(r: &Report) -> String {
         ("imap", r.imap.as_str()),
         ("verdict", r.verdict.as_str()),
         ("tls_verified", tls),
-    ] {
+        ("alias_of", r.alias_of.as_deref().unwrap_or("")),
+    ]
+    .into_iter()
+    .filter(|(name, value)| *name != "alias_of" || !value.is_empty())
+    {
         let _ = writeln!(
             x,
             "      <property name=\"{name}\" value=\"{}\"/>",
@@ -224,7 +228,10 @@ fn escape_with(s: &str, attr: bool) -> String {
             '\r' => out.push_str("&#13;"),
             '\n' if attr => out.push_str("&#10;"),
             '\t' if attr => out.push_str("&#9;"),
-            c if is_xml_char(c) => out.push(c),
+            // Terminal controls (and characters XML forbids) shown as escapes, not passed on.
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push_str(&super::text::clean(&c.to_string())),
+            c if is_xml_char(c) => out.push_str(&super::text::clean(&c.to_string())),
             _ => {}
         }
     }
@@ -246,7 +253,10 @@ mod tests {
             escape(r#"a & b < c > d "e" 'f'"#),
             "a &amp; b &lt; c &gt; d &quot;e&quot; &apos;f&apos;"
         );
-        assert_eq!(escape("bell\u{7}nul\0esc\u{1b}end"), "bellnulescend");
+        assert_eq!(
+            escape("bell\u{7}nul\0esc\u{1b}end\u{9b}"),
+            "bell\\x07nul\\x00esc\\x1bend\\x9b"
+        );
         assert_eq!(escape("\u{FFFE}\u{FFFF}ok\u{10000}"), "ok\u{10000}");
         assert_eq!(escape("tab\tcr\rlf\n"), "tab\tcr&#13;lf\n");
         assert_eq!(escape_attr("tab\tcr\rlf\n"), "tab&#9;cr&#13;lf&#10;");

@@ -5,11 +5,12 @@
 use std::fmt::Write as _;
 
 use super::Style;
+use super::text::clean as safe;
 use crate::load::{LoadProgress, LoadReport};
 
 /// The report as pretty JSON with a trailing newline.
 pub fn json(r: &LoadReport) -> serde_json::Result<String> {
-    let mut s = serde_json::to_string_pretty(r)?;
+    let mut s = super::text::clean_json(&serde_json::to_string_pretty(r)?).into_owned();
     s.push('\n');
     Ok(s)
 }
@@ -26,7 +27,12 @@ fn paint(style: Style, code: &str, text: &str) -> String {
 pub fn human(r: &LoadReport, style: Style) -> String {
     let mut o = String::new();
     let target = if r.embedded { " (embedded server)" } else { "" };
-    let _ = writeln!(o, "mailtrip load: {} → {}{target}", r.from, r.to.join(", "));
+    let _ = writeln!(
+        o,
+        "mailtrip load: {} → {}{target}",
+        safe(&r.from),
+        safe(&r.to.join(", "))
+    );
     let s = &r.settings;
     let rate = s
         .rate_per_sec
@@ -66,7 +72,13 @@ pub fn human(r: &LoadReport, style: Style) -> String {
         );
     }
     for f in &r.send_failures {
-        let _ = writeln!(o, "  send failure {:?} ×{}: {}", f.code, f.count, f.example);
+        let _ = writeln!(
+            o,
+            "  send failure {:?} ×{}: {}",
+            f.code,
+            f.count,
+            safe(&f.example)
+        );
     }
     if r.late > 0 {
         let _ = writeln!(o, "  {} lost probe(s) arrived after the deadline", r.late);
@@ -92,7 +104,7 @@ pub fn human(r: &LoadReport, style: Style) -> String {
         );
     }
     for w in &r.warnings {
-        let _ = writeln!(o, "  {} {w}", paint(style, "33", "warning:"));
+        let _ = writeln!(o, "  {} {}", paint(style, "33", "warning:"), safe(w));
     }
     o
 }

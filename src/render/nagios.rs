@@ -78,7 +78,9 @@ impl fmt::Display for NagiosStatus {
 /// slower than `warning`. CRITICAL: not delivered or failed, or delivery slower than `critical`.
 pub fn status(report: &Report, thresholds: &Nagios) -> (NagiosStatus, u8) {
     let s = match report.verdict {
-        Verdict::Delivered if report.placement == Some(Placement::Archive) => {
+        Verdict::Delivered
+            if report.placement == Some(Placement::Archive) || report.submit_unanswered() =>
+        {
             NagiosStatus::Warning.max(threshold_status(report, thresholds))
         }
         Verdict::Delivered => threshold_status(report, thresholds),
@@ -94,7 +96,8 @@ pub fn unknown(message: &str) -> String {
     format!("MAILTRIP UNKNOWN - {}", one_line(message))
 }
 
-fn threshold_status(r: &Report, t: &Nagios) -> NagiosStatus {
+/// The state the delivery-time thresholds alone give (OK when none was given).
+pub fn threshold_status(r: &Report, t: &Nagios) -> NagiosStatus {
     let delivery = delivery_time(r).as_secs_f64();
     if t.critical.is_some_and(|c| c.alerts(delivery)) {
         NagiosStatus::Critical
@@ -119,10 +122,15 @@ impl Render for Nagios {
         } else {
             " - WARNING: TLS certificates NOT verified (--insecure-skip-verify)"
         };
+        let alias = match &r.alias_of {
+            Some(m) => format!(" [to {} watched in {m}'s mailbox]", r.to),
+            None => String::new(),
+        };
         writeln!(
             out,
-            "MAILTRIP {state} - {}{insecure} | {}",
+            "MAILTRIP {state} - {}{}{insecure} | {}",
             one_line(&self.text(r)),
+            one_line(&alias),
             self.perfdata(r)
         )
     }
@@ -220,7 +228,8 @@ fn one_line(s: &str) -> String {
         }
         out.push_str(word);
     }
-    out.replace('|', "/")
+    // Server words may hold terminal escapes (ESC, BEL, NUL...): shown, never passed on.
+    super::text::clean(&out).replace('|', "/")
 }
 
 #[cfg(test)]
@@ -237,6 +246,7 @@ mod tests {
             unknown("no account\nconfigured"),
             "MAILTRIP UNKNOWN - no account configured"
         );
+        assert_eq!(one_line("a\x1b[2J\x07b"), "a\\x1b[2J\\x07b");
     }
 
     #[test]

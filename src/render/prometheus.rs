@@ -53,11 +53,15 @@ impl Render for Prometheus {
 }
 
 fn exposition(r: &Report) -> String {
-    let common = format!(
+    let mut common = format!(
         "from=\"{}\",to=\"{}\"",
         escape_label(&r.from),
         escape_label(&r.to)
     );
+    if let Some(m) = &r.alias_of {
+        // `to` is an alias: the mailbox that was watched for it.
+        common.push_str(&format!(",mailbox=\"{}\"", escape_label(m)));
+    }
     let mut text = String::new();
     let mut f = Family {
         out: &mut text,
@@ -203,6 +207,10 @@ pub fn escape_label(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
+            // Other controls as visible escapes: a label value is read on terminals too.
+            c if super::text::unsafe_char(c) => {
+                out.push_str(&super::text::clean(&c.to_string()).replace('\\', "\\\\"))
+            }
             c => out.push(c),
         }
     }

@@ -29,8 +29,8 @@ pub struct Json;
 
 impl RenderVerify for Json {
     fn render(&self, report: &VerifyReport, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer(&mut *out, report)?;
-        writeln!(out)
+        let json = serde_json::to_string(report)?;
+        writeln!(out, "{}", super::text::clean_json(&json))
     }
 }
 
@@ -84,8 +84,8 @@ impl RenderVerify for Nagios {
             .map(str::trim)
             .filter(|w| !w.is_empty())
             .collect::<Vec<_>>()
-            .join(" ")
-            .replace('|', "/");
+            .join(" ");
+        let text = super::text::clean(&text).replace('|', "/");
         writeln!(out, "MAILTRIP VERIFY {state} - {text} | {}", perf.join(" "))
     }
 }

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use super::Style;
 use super::human::duration;
+use super::text::{clean, clean_lines};
 use super::verify::RenderVerify;
 use crate::report::verify::{CertificateInfo, ProtocolReport, Status, VerifyReport};
 
@@ -36,8 +37,8 @@ impl Human {
             (false, Some(p)) => self.paint("31", &format!("NOT valid: {p}")),
             (false, None) => self.paint("33", "not verified"),
         };
-        writeln!(out, "    certificate  {} ({state})", c.subject)?;
-        writeln!(out, "                 issued by {}", c.issuer)?;
+        writeln!(out, "    certificate  {} ({state})", clean(&c.subject))?;
+        writeln!(out, "                 issued by {}", clean(&c.issuer))?;
         let left = if c.days_left < 0 {
             self.paint("31", &format!("expired {} days ago", -c.days_left))
         } else if c.days_left < crate::report::verify::EXPIRY_WARNING_DAYS {
@@ -45,20 +46,24 @@ impl Human {
         } else {
             format!("{} days left", c.days_left)
         };
-        writeln!(out, "                 expires {} ({left})", c.not_after)?;
+        writeln!(
+            out,
+            "                 expires {} ({left})",
+            clean(&c.not_after)
+        )?;
         if !c.names.is_empty() {
-            writeln!(out, "                 names {}", c.names.join(", "))?;
+            writeln!(out, "                 names {}", clean(&c.names.join(", ")))?;
         }
         Ok(())
     }
 
     fn protocol(&self, name: &str, p: &ProtocolReport, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "  {}  {}", self.paint("1", name), p.endpoint)?;
+        writeln!(out, "  {}  {}", self.paint("1", name), clean(&p.endpoint))?;
         for s in &p.steps {
             // A failed step's diagnosis follows in full; the table shows its code.
             let detail = match (&p.error, s.ok) {
                 (Some(e), false) => e.diagnosis.code.to_string(),
-                _ => s.detail.clone(),
+                _ => clean(&s.detail).into_owned(),
             };
             writeln!(
                 out,
@@ -76,8 +81,10 @@ impl Human {
                 .features
                 .iter()
                 .map(|f| match &f.detail {
-                    Some(d) => format!("{} {} ({d})", self.mark(f.present), f.name),
-                    None => format!("{} {}", self.mark(f.present), f.name),
+                    Some(d) => {
+                        format!("{} {} ({})", self.mark(f.present), clean(&f.name), clean(d))
+                    }
+                    None => format!("{} {}", self.mark(f.present), clean(&f.name)),
                 })
                 .collect();
             writeln!(out, "    capabilities {}", features.join("  "))?;
@@ -88,16 +95,16 @@ impl Human {
                 "    {} at {}: {}",
                 self.paint("1", e.diagnosis.code.as_str()),
                 e.step,
-                e.diagnosis.summary
+                clean(&e.diagnosis.summary)
             )?;
             if let Some(text) = &e.diagnosis.server_text {
-                for line in text.lines() {
+                for line in clean_lines(text) {
                     writeln!(out, "    server said: {line}")?;
                 }
             }
-            writeln!(out, "    hint: {}", e.diagnosis.hint)?;
+            writeln!(out, "    hint: {}", clean(&e.diagnosis.hint))?;
             if let Some(link) = &e.diagnosis.link {
-                writeln!(out, "    see: {link}")?;
+                writeln!(out, "    see: {}", clean(link))?;
             }
         }
         Ok(())
@@ -110,12 +117,13 @@ impl RenderVerify for Human {
         let provider = r
             .provider
             .as_deref()
-            .map(|p| format!(", provider {p}"))
+            .map(|p| format!(", provider {}", clean(p)))
             .unwrap_or_default();
         writeln!(
             out,
             "mailtrip verify: {} ({}{provider}){target}",
-            r.user, r.auth
+            clean(&r.user),
+            r.auth
         )?;
         if let Some(t) = &r.oauth2 {
             let left = (t.expires_at - chrono::Utc::now()).num_minutes();
@@ -136,7 +144,7 @@ impl RenderVerify for Human {
         self.protocol("imap", &r.imap, out)?;
         if r.junk_checked {
             match &r.junk_folder {
-                Some(j) => writeln!(out, "  {} junk folder {j}", self.mark(true))?,
+                Some(j) => writeln!(out, "  {} junk folder {}", self.mark(true), clean(j))?,
                 None => writeln!(out, "  {} no \\Junk folder", self.mark(false))?,
             }
         }

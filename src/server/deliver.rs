@@ -71,6 +71,9 @@ fn deliver_now(shared: &Shared, env: &Envelope) {
     if let Some(footer) = &faults.append_footer {
         body = append_footer(&body, footer);
     }
+    if let Some(name) = &faults.strip_header {
+        body = strip_header(&body, name);
+    }
     if let Some(value) = &faults.authentication_results {
         let mut out = BytesMut::from(format!("Authentication-Results: {value}\r\n").as_bytes());
         out.extend_from_slice(&body);
@@ -248,6 +251,34 @@ fn header_section_contains(raw: &[u8], needle: &str) -> bool {
     // Unfold so a rule matches a header value that was wrapped.
     let hay = hay.replace("\r\n\t", " ").replace("\r\n ", " ");
     hay.contains(&needle.to_ascii_lowercase())
+}
+
+/// Removes every top-level header field called `name` (with its folded lines), as a gateway's
+/// header filter would.
+fn strip_header(raw: &Bytes, name: &str) -> Bytes {
+    let head_len = header_section(raw).len();
+    let mut out = BytesMut::with_capacity(raw.len());
+    let mut dropping = false;
+    let mut at = 0;
+    while at < head_len {
+        let end = raw[at..head_len]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(head_len, |i| at + i + 1);
+        let line = &raw[at..end];
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !folded {
+            dropping = line.len() > name.len()
+                && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+                && line[name.len()] == b':';
+        }
+        if !dropping {
+            out.extend_from_slice(line);
+        }
+        at = end;
+    }
+    out.extend_from_slice(&raw[head_len..]);
+    out.freeze()
 }
 
 /// Appends `footer` to the body; in a MIME message, to the end of the first `text/plain`

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Faults, Quote};
+use super::{DataReply, Faults, Quote};
 
 /// Every fault of [`Faults`], each optional; see `docs/api.md` for what each does.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +68,18 @@ pub struct FaultSpec {
     /// `"auto_reply"`, `"forward_attached"` or `"forward_inline"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quote: Option<Quote>,
+    /// A header name, e.g. `"X-Mailtrip-Probe"`: removed on delivery (a stripping gateway).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strip_header: Option<String>,
+    /// `"cut"` or `"stall"`: what happens instead of the reply to the end of DATA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_data_reply: Option<DataReply>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starttls_stall: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_no_auth: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_foreign_expunge: Option<usize>,
 }
 
 /// The `smtp_transient` fault: answer `verb` with `reply` the next `times` times.
@@ -160,6 +172,11 @@ impl FaultSpec {
             slow_drip: self.slow_drip.map(|s| s.0),
             tls_stall: self.tls_stall.unwrap_or(false),
             quote: self.quote,
+            strip_header: text(&self.strip_header),
+            smtp_data_reply: self.smtp_data_reply,
+            starttls_stall: self.starttls_stall.unwrap_or(false),
+            smtp_no_auth: self.smtp_no_auth.unwrap_or(false),
+            imap_foreign_expunge: self.imap_foreign_expunge,
         })
     }
 
@@ -194,7 +211,12 @@ impl FaultSpec {
             smtp_transient,
             slow_drip,
             tls_stall,
-            quote
+            quote,
+            strip_header,
+            smtp_data_reply,
+            starttls_stall,
+            smtp_no_auth,
+            imap_foreign_expunge
         )
     }
 
@@ -266,6 +288,11 @@ impl From<&Faults> for FaultSpec {
             slow_drip,
             tls_stall,
             quote,
+            strip_header,
+            smtp_data_reply,
+            starttls_stall,
+            smtp_no_auth,
+            imap_foreign_expunge,
         } = f.clone();
         let flag = |b: bool| b.then_some(true);
         FaultSpec {
@@ -299,6 +326,11 @@ impl From<&Faults> for FaultSpec {
             slow_drip: slow_drip.map(Span),
             tls_stall: flag(tls_stall),
             quote,
+            strip_header,
+            smtp_data_reply,
+            starttls_stall: flag(starttls_stall),
+            smtp_no_auth: flag(smtp_no_auth),
+            imap_foreign_expunge,
         }
     }
 }
@@ -454,6 +486,11 @@ mod tests {
             slow_drip: Some(Duration::from_millis(50)),
             tls_stall: true,
             quote: Some(Quote::ForwardInline),
+            strip_header: Some("X-Mailtrip-Probe".into()),
+            smtp_data_reply: Some(DataReply::Stall),
+            starttls_stall: true,
+            smtp_no_auth: true,
+            imap_foreign_expunge: Some(3),
         };
         let spec = FaultSpec::from(&faults);
         let json = serde_json::to_string(&spec).expect("json");

@@ -135,6 +135,30 @@ pub struct Faults {
     /// Before delivering a message, file one in the recipient's INBOX that quotes it in this
     /// style; the original follows as usual (add `drop_percent: 100` to deliver only the quote).
     pub quote: Option<Quote>,
+    /// Remove every top-level header with this name (case-insensitive) on delivery, as a
+    /// gateway that strips `X-Mailtrip-Probe` would.
+    pub strip_header: Option<String>,
+    /// After the end of DATA: deliver the message, then cut the connection or fall silent
+    /// instead of sending the `250` (the reply is lost; the mail is not).
+    pub smtp_data_reply: Option<DataReply>,
+    /// Answer `STARTTLS` with `220`, then never take part in the TLS handshake.
+    pub starttls_stall: bool,
+    /// Advertise no AUTH at all, before or after STARTTLS (an MX or relay-only port).
+    pub smtp_no_auth: bool,
+    /// Before carrying out a `UID EXPUNGE`, expunge this many other messages of the mailbox
+    /// (lowest UIDs first), as concurrent sessions would: their `EXPUNGE` responses arrive in
+    /// the same reply as the client's own (consumed once).
+    pub imap_foreign_expunge: Option<usize>,
+}
+
+/// What the `smtp_data_reply` fault does instead of answering the end of DATA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataReply {
+    /// Close the connection without a word.
+    Cut,
+    /// Keep the connection open and say nothing more.
+    Stall,
 }
 
 /// How the `quote` fault quotes a delivered message.

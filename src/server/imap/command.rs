@@ -626,6 +626,34 @@ impl Session {
         format!("OK {prefix}MOVE completed")
     }
 
+    /// The `imap_foreign_expunge` fault: other messages vanish just before this UID EXPUNGE,
+    /// as if concurrent sessions expunged them; `sync` then reports them in this reply.
+    fn foreign_expunge(&mut self, user: &str, ours: &[u32]) {
+        let Some(n) = self.shared.consume_fault(|f| f.imap_foreign_expunge.take()) else {
+            return;
+        };
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        let others: Vec<u32> = sel
+            .view
+            .iter()
+            .map(|(uid, _)| *uid)
+            .filter(|uid| !ours.contains(uid))
+            .take(n)
+            .collect();
+        self.shared.fault_fired("imap_foreign_expunge");
+        let name = sel.name.clone();
+        let _ = self.shared.store.store_flags(
+            user,
+            &name,
+            &others,
+            crate::server::store::FlagOp::Add,
+            &["\\Deleted".to_string()],
+        );
+        let _ = self.shared.store.expunge(user, &name, Some(&others));
+    }
+
     fn expunge(&mut self, set: Option<&SequenceSet>) -> String {
         if self.selected.as_ref().is_some_and(|s| s.read_only) {
             return "NO [READ-ONLY] Mailbox is read-only".into();
@@ -638,6 +666,9 @@ impl Session {
             None => None,
         };
         let user = self.user();
+        if let Some(ours) = uids.as_deref() {
+            self.foreign_expunge(&user, ours);
+        }
         let Some(sel) = self.selected.as_mut() else {
             return "BAD No mailbox selected".into();
         };

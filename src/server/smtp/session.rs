@@ -36,7 +36,7 @@ use super::codec::{
 use crate::server::conn::ServerStream;
 use crate::server::deliver::{self, Envelope};
 use crate::server::recipients::is_mailbox_address;
-use crate::server::{ListenerKind, Shared, until_shutdown};
+use crate::server::{DataReply, ListenerKind, Shared, until_shutdown};
 
 /// A session that sends nothing for this long is closed with 421 4.4.2.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -426,7 +426,7 @@ impl Session {
     /// AUTH is offered once TLS protects it, and in the clear only on the relay port
     /// (whose clients are loopback tests); never on submission before STARTTLS.
     fn auth_offered(&self, tls: bool) -> bool {
-        tls || self.kind == ListenerKind::Smtp
+        (tls || self.kind == ListenerKind::Smtp) && !self.shared.faults().smtp_no_auth
     }
 
     fn ehlo_reply(&self, tls: bool) -> Reply {
@@ -456,6 +456,11 @@ impl Session {
         }
         conn.send(&Reply::new(220, "2.0.0", "Ready to start TLS"));
         conn.flush().await?;
+        if self.shared.faults().starttls_stall {
+            tracing::debug!(peer = %self.peer, "fault: stalling the STARTTLS handshake");
+            self.shared.fault_fired("starttls_stall");
+            return Err(conn.hang().await);
+        }
         // RFC 3207 5 / CVE-2011-0411: anything pipelined after STARTTLS was sent in the
         // clear and must not be executed inside the TLS session.
         if !conn.rbuf.is_empty() {
@@ -829,6 +834,14 @@ impl Session {
                     id: id.clone(),
                 };
                 deliver::deliver(&self.shared, envelope);
+                if let Some(fault) = self.shared.faults().smtp_data_reply {
+                    tracing::debug!(peer = %self.peer, ?fault, "fault: no reply to DATA");
+                    self.shared.fault_fired("smtp_data_reply");
+                    return Err(match fault {
+                        DataReply::Cut => End::Closed,
+                        DataReply::Stall => conn.hang().await,
+                    });
+                }
                 Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))
             }
             None => {

@@ -1,0 +1,247 @@
+//! Issue #13, diagnoses that say what happened (item 17): the wording matches what happened on
+//! the wire — EHLO unanswered after a greeting, a stalled handshake after `220` to STARTTLS, a
+//! port with no AUTH at all, a port that speaks HTTP, a reset during AUTH (a network failure,
+//! not refused credentials), and `wait` on a folder that does not exist.
+
+use std::time::Duration;
+
+use mailtrip::config::{Protocol, Security};
+use mailtrip::report::{Phase, Report, Verdict};
+use mailtrip::server::Faults;
+use mailtrip::{Account, Check, Endpoint};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{ALICE, BOB, HANG_GUARD, PASSWORD_ENV, account, args, ca_file, faulty, mailtrip};
+use crate::util::PASSWORD;
+
+async fn check(from: Account, to: Account, timeout: Duration) -> Report {
+    tokio::time::timeout(HANG_GUARD, Check::new(from, to).timeout(timeout).run())
+        .await
+        .expect("check never hangs")
+}
+
+fn error(r: &Report) -> (Phase, String, String, String) {
+    let e = r
+        .error
+        .as_ref()
+        .unwrap_or_else(|| panic!("no error: {r:#?}"));
+    (
+        e.phase,
+        e.diagnosis.code.as_str().to_string(),
+        e.diagnosis.summary.clone(),
+        e.diagnosis.hint.clone(),
+    )
+}
+
+fn smtp(security: Security, port: u16) -> Endpoint {
+    Endpoint::new(Protocol::Smtp, security, "localhost", port)
+}
+
+#[tokio::test]
+async fn item_17_ehlo_unanswered_after_a_greeting_is_not_called_no_greeting() {
+    let server = faulty(Faults {
+        smtp_hang_on: Some("EHLO".into()),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(
+        account(&server, ALICE),
+        account(&server, BOB),
+        Duration::from_secs(2),
+    )
+    .await;
+    let (phase, _, summary, _) = error(&r);
+    assert_eq!(phase, Phase::SmtpConnect, "{r:#?}");
+    assert!(!summary.contains("no greeting"), "{summary}");
+    assert!(
+        summary.contains("EHLO") && summary.contains("220"),
+        "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn item_17_a_stalled_handshake_after_starttls_220_is_not_called_no_answer_to_starttls() {
+    let server = faulty(Faults {
+        starttls_stall: true,
+        ..Faults::default()
+    })
+    .await;
+    let r = check(
+        account(&server, ALICE),
+        account(&server, BOB),
+        Duration::from_secs(2),
+    )
+    .await;
+    let (phase, _, summary, _) = error(&r);
+    assert_eq!(phase, Phase::SmtpTls, "{r:#?}");
+    assert!(!summary.contains("no answer to STARTTLS"), "{summary}");
+    assert!(
+        summary.contains("220") && summary.contains("handshake"),
+        "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn item_17_a_port_with_no_auth_at_all_is_not_told_auth_comes_after_starttls() {
+    let server = faulty(Faults {
+        smtp_no_auth: true,
+        ..Faults::default()
+    })
+    .await;
+    // Plain smtp:// to the relay port (loopback): STARTTLS offered, AUTH never.
+    let mut alice = account(&server, ALICE);
+    alice.smtp = smtp(Security::Plain, server.smtp_addr().port());
+    let r = check(alice.clone(), account(&server, BOB), Duration::from_secs(5)).await;
+    let (phase, _, summary, hint) = error(&r);
+    assert_eq!(phase, Phase::SmtpAuth, "{r:#?}");
+    assert!(!summary.contains("only after STARTTLS"), "{summary}");
+    assert!(summary.contains("no AUTH"), "{summary}");
+    assert!(hint.contains("submission"), "{hint}");
+    assert_ne!(r.verdict, Verdict::AuthFailed, "{r:#?}");
+
+    // The same port over STARTTLS: no Rust Debug text in what it offers.
+    alice.smtp = smtp(Security::StartTls, server.smtp_addr().port());
+    let r = check(alice, account(&server, BOB), Duration::from_secs(5)).await;
+    let (_, _, summary, _) = error(&r);
+    assert!(summary.contains("no AUTH"), "{summary}");
+    for debug in ["[Plain", "Mechanism", "{", "ServerInfo"] {
+        assert!(!summary.contains(debug), "Debug text {debug:?}: {summary}");
+    }
+}
+
+#[tokio::test]
+async fn item_17_a_submission_port_over_plaintext_is_still_told_auth_comes_after_starttls() {
+    let server = faulty(Faults::default()).await;
+    let mut alice = account(&server, ALICE);
+    alice.smtp = smtp(Security::Plain, server.submission_addr().port());
+    let r = check(alice, account(&server, BOB), Duration::from_secs(5)).await;
+    let (phase, _, summary, _) = error(&r);
+    assert_eq!(phase, Phase::SmtpAuth, "{r:#?}");
+    assert!(summary.contains("only after STARTTLS"), "{summary}");
+}
+
+/// A port that speaks HTTP: answers whatever it gets with `400 Bad Request` and closes.
+async fn http_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                if matches!(s.read(&mut buf).await, Ok(n) if n > 0) {
+                    let _ = s
+                        .write_all(
+                            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\
+                              Connection: close\r\n\r\n",
+                        )
+                        .await;
+                }
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn item_17_a_port_that_speaks_http_is_named_as_such() {
+    let server = faulty(Faults::default()).await;
+    let port = http_port().await;
+    for security in [Security::Tls, Security::StartTls, Security::Plain] {
+        let mut alice = account(&server, ALICE);
+        alice.smtp = smtp(security, port);
+        let r = check(alice, account(&server, BOB), Duration::from_secs(2)).await;
+        let (_, code, summary, hint) = error(&r);
+        assert!(summary.contains("HTTP"), "{security:?}: {summary}");
+        assert!(!hint.contains("smtp+starttls://"), "{security:?}: {hint}");
+        assert_eq!(code, "not_a_mail_server", "{security:?}: {r:#?}");
+    }
+    let mut bob = account(&server, BOB);
+    bob.imap = Endpoint::new(Protocol::Imap, Security::Tls, "localhost", port);
+    let r = check(account(&server, ALICE), bob, Duration::from_secs(2)).await;
+    let (phase, code, summary, _) = error(&r);
+    assert_eq!(phase, Phase::ImapConnect, "{r:#?}");
+    assert!(summary.contains("HTTP"), "{summary}");
+    assert_eq!(code, "not_a_mail_server", "{r:#?}");
+}
+
+#[tokio::test]
+async fn item_17_a_reset_during_auth_is_a_network_failure_not_auth_failed() {
+    // SMTP: EHLO, STARTTLS, EHLO, then the connection drops at AUTH.
+    let server = faulty(Faults {
+        smtp_drop_after: Some(3),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(
+        account(&server, ALICE),
+        account(&server, BOB),
+        Duration::from_secs(3),
+    )
+    .await;
+    let (phase, code, _, _) = error(&r);
+    assert_eq!(phase, Phase::SmtpAuth, "{r:#?}");
+    assert_ne!(r.verdict, Verdict::AuthFailed, "{r:#?}");
+    let refusal = r
+        .error
+        .as_ref()
+        .map(|e| e.diagnosis.code.is_credential_refusal());
+    assert_eq!(refusal, Some(false), "{code}: {r:#?}");
+
+    // IMAP: the connection drops at LOGIN.
+    let server = faulty(Faults {
+        imap_drop_after: Some(0),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(
+        account(&server, ALICE),
+        account(&server, BOB),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_ne!(r.verdict, Verdict::AuthFailed, "{r:#?}");
+    let refusal = r
+        .error
+        .as_ref()
+        .map(|e| e.diagnosis.code.is_credential_refusal());
+    assert_eq!(refusal, Some(false), "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_17_wait_on_a_missing_folder_says_so_without_debug_text() {
+    let server = faulty(Faults::default()).await;
+    let ca = ca_file(&server).to_string_lossy().into_owned();
+    let imap = format!("imaps://localhost:{}", server.imaps_addr().port());
+    for format in ["human", "json"] {
+        let a = args(&[
+            "wait",
+            "--imap",
+            &imap,
+            "--ca-file",
+            &ca,
+            "--user",
+            BOB,
+            "--folder",
+            "NoSuchFolder",
+            "--timeout",
+            "3s",
+            "--format",
+            format,
+        ]);
+        let out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+        assert_eq!(out.code, 2, "{out:#?}");
+        let all = out.all();
+        for debug in ["Outcome {", "code: None", "Some(\""] {
+            assert!(
+                !all.contains(debug),
+                "{format}: Debug text {debug:?}: {all}"
+            );
+        }
+        assert!(all.contains("NoSuchFolder"), "{all}");
+        assert!(all.contains("doesn't exist"), "the server's words: {all}");
+    }
+    let _ = PASSWORD;
+}

@@ -1,0 +1,114 @@
+//! Issue #13, verdicts that stay true against real gateways, real servers and real mistakes:
+//! one test per numbered item, named `item_NN_…`, each through real sockets against the
+//! embedded server with an injected fault (the Postfix + Dovecot cases are in `interop`).
+
+mod diagnoses;
+mod hangs;
+mod input;
+mod leaks;
+mod verdicts;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use mailtrip::Account;
+use mailtrip::server::{Faults, ServerConfig, TestServer};
+
+use crate::util::{self, PASSWORD};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+pub const ALICE: &str = "alice@mailtrip.test";
+pub const BOB: &str = "bob@mailtrip.test";
+
+/// Ends a run that would otherwise hang: a liveness guard, not a timing assertion.
+pub const HANG_GUARD: Duration = Duration::from_secs(90);
+
+pub fn account(server: &TestServer, addr: &str) -> Account {
+    Account::embedded(server, addr, PASSWORD)
+}
+
+pub async fn faulty(faults: Faults) -> TestServer {
+    util::server_with(ServerConfig::default().faults(faults)).await
+}
+
+/// What a finished `mailtrip` process printed.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs the binary with `args` and extra environment; kills it (and fails the test) if it
+/// outlives `guard`. MAILTRIP_* and RUST_LOG from the outer environment are removed.
+pub async fn mailtrip(args: &[String], env: &[(&str, &str)], guard: Duration) -> Out {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MAILTRIP_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn mailtrip");
+    let out = tokio::time::timeout(guard, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("mailtrip {args:?} still running after {guard:?}: a hang"))
+        .expect("mailtrip output");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The server's CA in a file of its own.
+pub fn ca_file(server: &TestServer) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mailtrip-issue13-{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("ca.pem");
+    std::fs::write(&path, server.ca_pem()).expect("ca");
+    path
+}
+
+/// `--smtp URL --imap URL --ca-file F` for the embedded server.
+pub fn endpoints(server: &TestServer) -> Vec<String> {
+    vec![
+        "--smtp".into(),
+        format!(
+            "smtp+starttls://localhost:{}",
+            server.submission_addr().port()
+        ),
+        "--imap".into(),
+        format!("imaps://localhost:{}", server.imaps_addr().port()),
+        "--ca-file".into(),
+        ca_file(server).to_string_lossy().into_owned(),
+    ]
+}
+
+/// `args` as owned strings.
+pub fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// The password, as the environment variable every CLI run reads it from.
+pub const PASSWORD_ENV: (&str, &str) = ("MAILTRIP_PASSWORD", PASSWORD);
