@@ -259,14 +259,8 @@ pub enum Credential {
     OAuth2Login(crate::oauth::TokenSource),
 }
 
-/// TLS options shared by both protocols.
-#[derive(Debug, Clone, Default)]
-pub struct TlsOptions {
-    /// Extra trusted root certificates (PEM), e.g. the embedded server's CA or `--ca-file`.
-    pub extra_roots_pem: Vec<String>,
-    /// Skip certificate verification. Reported loudly in every output; never the default.
-    pub insecure_skip_verify: bool,
-}
+/// TLS options shared by both protocols and the OAuth2 token endpoints.
+pub use crate::tls::TlsOptions;
 
 /// One mailbox mailtrip can send from and/or watch.
 #[derive(Debug, Clone)]

@@ -109,8 +109,7 @@ pub(super) fn wants_oauth2(spec: &AccountSpec) -> bool {
 
 fn http(tls: &TlsOptions) -> HttpClient {
     HttpClient {
-        extra_roots_pem: tls.extra_roots_pem.clone(),
-        insecure_skip_verify: tls.insecure_skip_verify,
+        tls: tls.clone(),
         ..HttpClient::default()
     }
 }

@@ -1,5 +1,6 @@
-//! The HTTPS client the OAuth2 grants talk through: one request per connection over
-//! tokio-native-tls and hyper's HTTP/1 client, system roots plus any extra ones, no redirects
+//! The HTTPS client the OAuth2 grants talk through: one request per connection over hyper's
+//! HTTP/1 client and the same OpenSSL client TLS as the mail connections ([`crate::tls`]:
+//! system roots plus `--ca-file`, verified unless `--insecure-skip-verify`), no redirects
 //! followed, every step bounded. Plain `http://` is allowed to loopback hosts only.
 
 use std::time::Duration;
@@ -11,6 +12,8 @@ use oauth2::http::{self, HeaderValue, Uri, header};
 use oauth2::{HttpRequest, HttpResponse};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+
+use crate::tls::TlsOptions;
 
 /// Largest response body read (token responses are a few kilobytes).
 const MAX_BODY: usize = 1024 * 1024;
@@ -46,10 +49,9 @@ impl HttpError {
 /// Who to trust and how long to wait.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    /// Extra trusted roots (PEM), e.g. `--ca-file` or the embedded server's CA.
-    pub extra_roots_pem: Vec<String>,
-    /// Skip certificate verification (`--insecure-skip-verify`); never the default.
-    pub insecure_skip_verify: bool,
+    /// The account's TLS options: extra roots (`--ca-file`, the embedded server's CA) and
+    /// `--insecure-skip-verify`, exactly as its SMTP and IMAP connections use them.
+    pub tls: TlsOptions,
     /// Limit for connecting, the TLS handshake, and the whole exchange, each.
     pub timeout: Duration,
 }
@@ -57,8 +59,7 @@ pub struct HttpClient {
 impl Default for HttpClient {
     fn default() -> Self {
         HttpClient {
-            extra_roots_pem: Vec::new(),
-            insecure_skip_verify: false,
+            tls: TlsOptions::default(),
             timeout: Duration::from_secs(30),
         }
     }
@@ -108,8 +109,10 @@ impl HttpClient {
             .map_err(|e| HttpError::new(format!("cannot connect to {host}:{port}: {e}")))?;
         let _ = tcp.set_nodelay(true);
         let stream: Box<dyn Io> = if tls {
-            let connector = tokio_native_tls::TlsConnector::from(self.connector()?);
-            let s = tokio::time::timeout(limit, connector.connect(&host, tcp))
+            let ctx = crate::tls::context(&self.tls).map_err(HttpError::new)?;
+            let insecure = self.tls.insecure_skip_verify;
+            let handshake = crate::tls::connect(&ctx, &host, insecure, tcp);
+            let s = tokio::time::timeout(limit, handshake)
                 .await
                 .map_err(|_| HttpError::timeout(&format!("the TLS handshake with {host}"), limit))?
                 .map_err(|e| HttpError::new(format!("TLS with {host}:{port} failed: {e}")))?;
@@ -121,21 +124,6 @@ impl HttpClient {
         tokio::time::timeout(limit, exchange)
             .await
             .map_err(|_| HttpError::timeout(&format!("the request to {host}"), limit))?
-    }
-
-    fn connector(&self) -> Result<native_tls::TlsConnector, HttpError> {
-        let mut b = native_tls::TlsConnector::builder();
-        for pem in &self.extra_roots_pem {
-            let cert = native_tls::Certificate::from_pem(pem.as_bytes()).map_err(|e| {
-                HttpError::new(format!("an extra root certificate is unusable: {e}"))
-            })?;
-            b.add_root_certificate(cert);
-        }
-        if self.insecure_skip_verify {
-            b.danger_accept_invalid_certs(true);
-        }
-        b.build()
-            .map_err(|e| HttpError::new(format!("cannot set up TLS: {e}")))
     }
 }
 

@@ -4,7 +4,7 @@
 //! token, refreshing it before it expires.
 //!
 //! The grant logic is the `oauth2` crate's; [`http`] is the small HTTPS client it talks
-//! through (tokio-native-tls + hyper, the TLS stack the probes use). No token, code or client
+//! through (hyper over [`crate::tls`], the OpenSSL client TLS the probes use). No token, code or client
 //! secret ever reaches a log line or an error message.
 
 pub mod flows;
@@ -41,14 +41,35 @@ pub enum ErrorKind {
 }
 
 /// An OAuth2 failure. The message names the endpoint, file or account involved, never a
-/// token, code or secret; `{:#}` adds the underlying cause once.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
+/// token, code or secret. `{}` is the message alone (as `source()` chains expect); `{:#}`
+/// appends each underlying cause once (`cannot reach URL: TLS with HOST failed: ...`).
+#[derive(Debug)]
 pub struct OAuthError {
     kind: ErrorKind,
     message: String,
-    #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if f.alternate() {
+            let mut cause = std::error::Error::source(self);
+            while let Some(e) = cause {
+                write!(f, ": {e}")?;
+                cause = e.source();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for OAuthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl OAuthError {

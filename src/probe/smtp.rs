@@ -792,7 +792,7 @@ pub(crate) fn prewarm(account: &Account) {
     if account.smtp.security != Security::Plain {
         let tls = account.tls.clone();
         tokio::task::spawn_blocking(move || {
-            let _ = net::context(&tls);
+            let _ = crate::tls::context(&tls);
         });
     }
 }
