@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mailtrip::server::TestServer;
 use mailtrip::server::oauth::{OAuthFaults, OAuthSettings};
+use mailtrip::server::{Faults, ServerConfig, TestServer};
 
 use crate::util;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
-const ALICE: &str = "alice@mailtrip.test";
+pub const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+pub const ALICE: &str = "alice@mailtrip.test";
 pub const CLIENT_ID: &str = "mailtrip-test-client";
 
 /// A config file, a CA file and a private config directory (where tokens go) for one test.
@@ -62,7 +62,7 @@ impl Env {
         files[0].clone()
     }
 
-    fn stored(&self) -> serde_json::Value {
+    pub fn stored(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.token_file()).expect("token file");
         serde_json::from_str(&text).expect("json")
     }
@@ -83,11 +83,11 @@ impl Env {
     }
 
     /// Runs the binary off the runtime's threads (the server runs on them).
-    async fn run(&self, args: &[&str]) -> Run {
+    pub async fn run(&self, args: &[&str]) -> Run {
         self.run_with(args, &[]).await
     }
 
-    async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut c = self.command(args);
         for (k, v) in env {
             c.env(k, v);
@@ -105,10 +105,10 @@ impl Drop for Env {
     }
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl From<Output> for Run {
@@ -131,8 +131,11 @@ impl std::fmt::Debug for Run {
     }
 }
 
-async fn server_with(settings: OAuthSettings) -> TestServer {
-    let server = util::server().await;
+/// A server whose HTTP side (and so `/oauth2/`) speaks HTTPS, as a real provider's token
+/// endpoint does: mailtrip's OAuth2 client takes its real TLS path, verified with the CA file.
+pub async fn server_with(settings: OAuthSettings) -> TestServer {
+    let server = util::server_with(ServerConfig::default().http_tls()).await;
+    assert!(server.oauth2_url().starts_with("https://"));
     server.oauth().set_settings(settings);
     server
 }
@@ -336,7 +339,10 @@ async fn device_flow_handles_slow_down_denied_and_expired() {
             ..OAuthSettings::default()
         })
         .await;
-        server.oauth().set_faults(faults);
+        server.set_faults(Faults {
+            oauth2: faults,
+            ..Faults::default()
+        });
         let env = Env::new(&server, name, "office365", "");
         runs.push(async move {
             let started = std::time::Instant::now();
@@ -459,7 +465,7 @@ async fn device_login_with_browser_consents_on_the_verification_page() {
     assert_eq!(server.oauth().stats().tokens_issued, 1);
 }
 
-fn curl(args: &[&str]) -> Output {
+pub fn curl(args: &[&str]) -> Output {
     Command::new("curl")
         .args(["-sS", "--max-time", "20"])
         .args(args)
@@ -719,107 +725,6 @@ async fn monitor_delivers_with_a_stored_sign_in_across_token_lifetimes() {
         "spanned more than one token lifetime"
     );
     let _ = child.kill().await;
-}
-
-/// Projects in other languages test their own OAuth2 code against `mailtrip server`: its
-/// JSON line names the authorization server, and curl runs the whole device flow (start,
-/// visit the verification page, poll) and submits mail with the token over XOAUTH2.
-#[test]
-fn mailtrip_server_json_names_the_oauth2_server_and_curl_runs_the_device_flow() {
-    use std::io::{BufRead, BufReader};
-    let dir = std::env::temp_dir().join(format!("mailtrip-oauth-server-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let ca = dir.join("ca.pem");
-    let mut child = Command::new(BIN)
-        .args(["server", "--user", "app@test.local:pw", "--ca-out"])
-        .arg(&ca)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn mailtrip server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
-    let info: serde_json::Value = serde_json::from_str(&line).expect("json line");
-    let o = info["oauth2"].as_str().expect("oauth2 URL").to_string();
-    assert!(
-        o.starts_with("https://localhost:") && o.ends_with("/oauth2"),
-        "{o}"
-    );
-    let ca = ca.display().to_string();
-    let json = |out: Output| -> serde_json::Value {
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-    };
-    let device = json(curl(&[
-        "--cacert",
-        &ca,
-        &format!("{o}/devicecode"),
-        "-d",
-        "client_id=my-app",
-    ]));
-    let poll = || {
-        json(curl(&[
-            "--cacert",
-            &ca,
-            &format!("{o}/token"),
-            "-d",
-            "client_id=my-app",
-            "-d",
-            "grant_type=urn:ietf:params:oauth:grant-type:device_code",
-            "-d",
-            &format!(
-                "device_code={}",
-                device["device_code"].as_str().expect("device_code")
-            ),
-        ]))
-    };
-    assert_eq!(poll()["error"], "authorization_pending");
-    let page = curl(&[
-        "--cacert",
-        &ca,
-        device["verification_uri_complete"]
-            .as_str()
-            .expect("complete URI"),
-    ]);
-    assert!(String::from_utf8_lossy(&page.stdout).contains("Signed in as app@test.local"));
-    std::thread::sleep(Duration::from_secs(1));
-    let token = poll();
-    let access = token["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{token}"));
-    let mail = dir.join("mail.txt");
-    std::fs::write(&mail, "Subject: device flow\r\n\r\nhi\r\n").expect("mail");
-    let port = info["submission"]
-        .as_str()
-        .and_then(|a| a.rsplit(':').next())
-        .expect("port");
-    let sent = curl(&[
-        "--cacert",
-        &ca,
-        "--ssl-reqd",
-        &format!("smtp://localhost:{port}"),
-        "--mail-from",
-        "app@test.local",
-        "--mail-rcpt",
-        "app@test.local",
-        "--user",
-        "app@test.local:",
-        "--oauth2-bearer",
-        access,
-        "-T",
-        &mail.display().to_string(),
-    ]);
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Without `auth = "oauth2"` a password source still wins, and `login` says so; with no

@@ -87,9 +87,13 @@ pub fn announce(
         "  CA cert     {}  (trust it; verification stays on)",
         ca_path.display()
     )?;
+    let consent = match http.auth {
+        HttpAuth::None => "consent is automatic",
+        HttpAuth::Basic { .. } => "consent on /device or /authorize with the HTTP login",
+    };
     writeln!(
         err,
-        "  oauth2      {}  (devicecode, authorize, token; consent is automatic)",
+        "  oauth2      {}  (devicecode, authorize, token; {consent})",
         server.oauth2_url()
     )?;
     for (address, _) in users {

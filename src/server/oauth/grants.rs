@@ -10,20 +10,34 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::{AuthServer, ErrorReply, Inner, Params, RefreshGrant, TokenReply, random, same};
+use super::{
+    AuthServer, ErrorReply, Inner, OAuthFaults, Params, RefreshGrant, TokenReply, random, same,
+};
 use crate::server::store::Store;
 
 impl AuthServer {
     /// `POST /token`: the device-code, authorization-code and refresh-token grants.
-    /// `basic` is the client id and secret from an `Authorization: Basic` header, if any.
+    /// `basic` is the client id and secret from an `Authorization: Basic` header, if any;
+    /// `faults` the faults in force (a `slow_down` fault is used up here); `auto_consent`
+    /// whether enough polls consent on the user's behalf (only where consent needs no
+    /// credentials).
     pub fn token(
         &self,
         store: &Store,
+        faults: &mut OAuthFaults,
         p: &Params,
         basic: Option<(String, String)>,
+        auto_consent: bool,
     ) -> Result<TokenReply, ErrorReply> {
         let mut inner = self.lock();
-        let r = self.token_locked(&mut inner, store, p, basic);
+        let grant = Grant {
+            store,
+            lifetime: faults
+                .access_token_lifetime
+                .unwrap_or(inner.settings.access_token_lifetime),
+            auto_consent,
+        };
+        let r = self.token_locked(&mut inner, &grant, faults, p, basic);
         if r.is_err() {
             inner.stats.token_errors += 1;
         }
@@ -33,7 +47,8 @@ impl AuthServer {
     fn token_locked(
         &self,
         inner: &mut Inner,
-        store: &Store,
+        g: &Grant<'_>,
+        faults: &mut OAuthFaults,
         p: &Params,
         basic: Option<(String, String)>,
     ) -> Result<TokenReply, ErrorReply> {
@@ -58,10 +73,12 @@ impl AuthServer {
         let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
         match get("grant_type") {
             "urn:ietf:params:oauth:grant-type:device_code" => {
-                self.device_token(inner, store, &client_id, get("device_code"))
+                self.device_token(inner, g, faults, &client_id, get("device_code"))
             }
-            "authorization_code" => self.code_token(inner, store, &client_id, p),
-            "refresh_token" => self.refresh_token(inner, store, &client_id, get("refresh_token")),
+            "authorization_code" => self.code_token(inner, g, &client_id, p),
+            "refresh_token" => {
+                self.refresh_token(inner, g, faults, &client_id, get("refresh_token"))
+            }
             "" => Err(ErrorReply::new("invalid_request", "grant_type is missing")),
             other => Err(ErrorReply::new(
                 "unsupported_grant_type",
@@ -73,7 +90,8 @@ impl AuthServer {
     fn device_token(
         &self,
         inner: &mut Inner,
-        store: &Store,
+        g: &Grant<'_>,
+        faults: &mut OAuthFaults,
         client_id: &str,
         device_code: &str,
     ) -> Result<TokenReply, ErrorReply> {
@@ -92,20 +110,20 @@ impl AuthServer {
                 "the device_code was issued to another client",
             ));
         }
-        if inner.faults.expire_device_codes || inner.devices[i].expires <= now {
+        if faults.expire_device_codes || inner.devices[i].expires <= now {
             inner.devices.remove(i);
             return Err(ErrorReply::new(
                 "expired_token",
                 "the device_code has expired; start again",
             ));
         }
-        if inner.faults.deny {
+        if faults.deny {
             inner.devices.remove(i);
             return Err(ErrorReply::new("access_denied", "the user refused consent"));
         }
-        let pending_polls = inner.settings.pending_polls;
-        let consent = self.consent_user(inner, store, None);
-        let slow_fault = inner.faults.slow_down > 0;
+        let pending_polls = faults.pending_polls.unwrap_or(inner.settings.pending_polls);
+        let consent = self.consent_user(inner, g.store, None);
+        let slow_fault = faults.slow_down > 0;
         let grant = &mut inner.devices[i];
         let too_fast = grant
             .last_poll
@@ -117,7 +135,7 @@ impl AuthServer {
             if too_fast {
                 inner.stats.too_fast_polls += 1;
             } else {
-                inner.faults.slow_down -= 1;
+                faults.slow_down -= 1;
             }
             return Err(ErrorReply::new(
                 "slow_down",
@@ -125,7 +143,7 @@ impl AuthServer {
             ));
         }
         grant.polls += 1;
-        if grant.approved_as.is_none() && grant.polls > pending_polls {
+        if g.auto_consent && grant.approved_as.is_none() && grant.polls > pending_polls {
             grant.approved_as = consent;
         }
         let Some(user) = grant.approved_as.clone() else {
@@ -135,13 +153,13 @@ impl AuthServer {
             ));
         };
         let grant = inner.devices.remove(i);
-        Ok(issue(inner, store, &user, client_id, &grant.scope, None))
+        Ok(issue(inner, g, &user, client_id, &grant.scope, None))
     }
 
     fn code_token(
         &self,
         inner: &mut Inner,
-        store: &Store,
+        g: &Grant<'_>,
         client_id: &str,
         p: &Params,
     ) -> Result<TokenReply, ErrorReply> {
@@ -194,24 +212,18 @@ impl AuthServer {
                 "PKCE verification failed: code_verifier does not match code_challenge",
             ));
         }
-        Ok(issue(
-            inner,
-            store,
-            &grant.user,
-            client_id,
-            &grant.scope,
-            None,
-        ))
+        Ok(issue(inner, g, &grant.user, client_id, &grant.scope, None))
     }
 
     fn refresh_token(
         &self,
         inner: &mut Inner,
-        store: &Store,
+        g: &Grant<'_>,
+        faults: &OAuthFaults,
         client_id: &str,
         token: &str,
     ) -> Result<TokenReply, ErrorReply> {
-        if inner.faults.invalid_grant {
+        if faults.invalid_grant {
             return Err(ErrorReply::new(
                 "invalid_grant",
                 "the refresh token has expired or been revoked",
@@ -240,23 +252,32 @@ impl AuthServer {
             Some(token.to_string())
         };
         inner.stats.refreshes += 1;
-        Ok(issue(inner, store, &user, client_id, &scope, keep))
+        Ok(issue(inner, g, &user, client_id, &scope, keep))
     }
+}
+
+/// What one token request works with besides the server's state.
+struct Grant<'a> {
+    store: &'a Store,
+    /// The access token lifetime in force (the setting, or the fault that overrides it).
+    lifetime: Duration,
+    /// Whether device polls may consent on the user's behalf.
+    auto_consent: bool,
 }
 
 /// Issues an access token (registered with the store until it expires) and a refresh token
 /// (`keep`: the one presented, when refresh tokens are not rotated).
 fn issue(
     inner: &mut Inner,
-    store: &Store,
+    g: &Grant<'_>,
     user: &str,
     client_id: &str,
     scope: &str,
     keep: Option<String>,
 ) -> TokenReply {
-    let lifetime = inner.settings.access_token_lifetime;
+    let lifetime = g.lifetime;
     let access_token = format!("mt-at-{}", random(40));
-    let _ = store.add_token_until(
+    let _ = g.store.add_token_until(
         user,
         SecretString::from(access_token.clone()),
         Some(Instant::now() + lifetime),
@@ -331,14 +352,20 @@ mod tests {
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ("device_code", &d.device_code),
         ]);
-        let e = s.token(&store, &poll, None).expect_err("pending");
+        let e = s
+            .token(&store, &mut OAuthFaults::default(), &poll, None, true)
+            .expect_err("pending");
         assert_eq!(e.error, "authorization_pending");
-        let t = s.token(&store, &poll, None).expect("approved");
+        let t = s
+            .token(&store, &mut OAuthFaults::default(), &poll, None, true)
+            .expect("approved");
         assert_eq!(t.scope, "mail");
         assert!(store.check_token("alice@x.test", &t.access_token).is_some());
         // A device code is redeemed once.
         assert_eq!(
-            s.token(&store, &poll, None).expect_err("used").error,
+            s.token(&store, &mut OAuthFaults::default(), &poll, None, true)
+                .expect_err("used")
+                .error,
             "invalid_grant"
         );
     }
@@ -351,6 +378,7 @@ mod tests {
         let authorize = |_: ()| {
             let AuthorizeReply::Redirect(to) = s.authorize(
                 &store,
+                &OAuthFaults::default(),
                 &params(&[
                     ("response_type", "code"),
                     ("client_id", "c1"),
@@ -370,6 +398,7 @@ mod tests {
         let exchange = |code: &str, v: &str| {
             s.token(
                 &store,
+                &mut OAuthFaults::default(),
                 &params(&[
                     ("grant_type", "authorization_code"),
                     ("client_id", "c1"),
@@ -378,6 +407,7 @@ mod tests {
                     ("code_verifier", v),
                 ]),
                 None,
+                true,
             )
         };
         let e = exchange(&authorize(()), &"b".repeat(43)).expect_err("wrong verifier");
@@ -390,6 +420,7 @@ mod tests {
         let (s, store) = setup();
         let r = s.authorize(
             &store,
+            &OAuthFaults::default(),
             &params(&[
                 ("response_type", "code"),
                 ("client_id", "c1"),

@@ -3,13 +3,14 @@
 //! and automatic consent, refresh, and injectable faults. The access tokens it issues are
 //! registered with the store, which accepts them over XOAUTH2 only until they expire.
 //!
-//! Layering as elsewhere in the server: [`http::handle`] parses an HTTP request into form
-//! fields, [`AuthServer`] decides (no I/O), and the handler writes the JSON, HTML or redirect.
-//! [`listener`] serves it on its own HTTPS loopback port until it is mounted on another one.
+//! Layering as elsewhere in the server: [`http`] parses an HTTP request into form fields,
+//! [`AuthServer`] decides (no I/O), and the handler writes the JSON, HTML or redirect. The
+//! server's HTTP side mounts the handler on `/oauth2/`. Its faults ([`OAuthFaults`]) are part
+//! of the server's [`Faults`](crate::server::Faults): the `oauth2_*` keys of `--fault`, the
+//! faults TOML and `PUT /api/v1/faults`.
 
 mod grants;
 pub mod http;
-pub mod listener;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -32,7 +33,8 @@ pub struct OAuthSettings {
     /// sooner are answered `slow_down` and the interval grows by 5 s, as RFC 8628 says.
     pub interval: u64,
     /// Device-code polls answered `authorization_pending` before consent is given
-    /// automatically (as the consenting user). Visiting the verification page consents at once.
+    /// automatically (as the consenting user); never automatic where the HTTP side wants
+    /// credentials. Visiting the verification page consents at once.
     pub pending_polls: u32,
     /// Who consents; default: the `login_hint` when it names a user, else the first user.
     pub consent_as: Option<String>,
@@ -58,8 +60,10 @@ impl Default for OAuthSettings {
     }
 }
 
-/// Errors to inject; set them with [`AuthServer::set_faults`].
-#[derive(Debug, Clone, Default)]
+/// Errors to inject, and settings to override, as the `oauth2` field of the server's
+/// [`Faults`](crate::server::Faults) ([`TestServer::set_faults`](crate::server::TestServer::set_faults),
+/// or the `oauth2_*` keys from outside Rust).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OAuthFaults {
     /// Answer this many device-code polls `slow_down` (server-wide).
     pub slow_down: usize,
@@ -70,6 +74,11 @@ pub struct OAuthFaults {
     pub expire_device_codes: bool,
     /// Refresh requests answer `invalid_grant` (a revoked or expired refresh token).
     pub invalid_grant: bool,
+    /// Overrides [`OAuthSettings::pending_polls`] while set.
+    pub pending_polls: Option<u32>,
+    /// Overrides [`OAuthSettings::access_token_lifetime`] while set (for tokens issued from
+    /// then on).
+    pub access_token_lifetime: Option<Duration>,
 }
 
 /// What the server has seen, for tests to assert on.
@@ -185,7 +194,6 @@ struct RefreshGrant {
 #[derive(Default)]
 struct Inner {
     settings: OAuthSettings,
-    faults: OAuthFaults,
     stats: OAuthStats,
     devices: Vec<DeviceGrant>,
     codes: Vec<CodeGrant>,
@@ -197,7 +205,8 @@ struct Inner {
     history: Vec<String>,
 }
 
-/// The authorization server's state: grants in flight, refresh tokens, settings and faults.
+/// The authorization server's state: grants in flight, refresh tokens, settings (the faults
+/// in force are the server's, passed in with each request).
 #[derive(Default)]
 pub struct AuthServer {
     inner: Mutex<Inner>,
@@ -293,11 +302,6 @@ impl AuthServer {
     /// Replaces the settings; grants already issued keep their lifetimes.
     pub fn set_settings(&self, settings: OAuthSettings) {
         self.lock().settings = settings;
-    }
-
-    /// Replaces the faults in force.
-    pub fn set_faults(&self, faults: OAuthFaults) {
-        self.lock().faults = faults;
     }
 
     /// What the server has seen so far.
@@ -399,7 +403,7 @@ impl AuthServer {
     }
 
     /// `GET /authorize`: consents automatically and redirects back with a code.
-    pub fn authorize(&self, store: &Store, p: &Params) -> AuthorizeReply {
+    pub fn authorize(&self, store: &Store, faults: &OAuthFaults, p: &Params) -> AuthorizeReply {
         let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
         let redirect_uri = get("redirect_uri");
         if get("client_id").is_empty() {
@@ -441,10 +445,10 @@ impl AuthServer {
                 "this server requires PKCE: code_challenge is missing",
             );
         }
-        let mut inner = self.lock();
-        if inner.faults.deny {
+        if faults.deny {
             return error("access_denied", "the user refused consent");
         }
+        let mut inner = self.lock();
         let Some(user) = self.consent_user(&inner, store, p.get("login_hint").map(String::as_str))
         else {
             return error("access_denied", "the server has no user to consent as");
