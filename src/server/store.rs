@@ -860,7 +860,8 @@ fn info(u: &User, m: &Mailbox) -> MailboxInfo {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Equality that takes as long whatever the first difference (passwords, tokens, secrets).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

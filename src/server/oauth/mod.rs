@@ -249,7 +249,7 @@ fn normalize_user_code(s: &str) -> String {
 }
 
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    super::store::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 /// Whether `uri` is a loopback `http://` redirect URI (RFC 8252 7.3), the only kind allowed.
