@@ -130,6 +130,7 @@ async fn http_side(server: &TestServer, auth: HttpAuth, extra: Router) -> HttpSe
             addr: "127.0.0.1:0".parse().expect("addr"),
             auth,
             extra,
+            tls: false,
         },
     )
     .await

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use span::{Span, SpanRange, format_span, parse_span};
 
+use super::oauth::OAuthFaults;
 use super::{DataReply, Faults, Quote};
 
 /// Every fault of [`Faults`], each optional; see `docs/api.md` for what each does.
@@ -83,6 +84,24 @@ pub struct FaultSpec {
     pub smtp_no_auth: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_foreign_expunge: Option<usize>,
+    /// Device-code polls answered `authorization_pending` before consent (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_pending: Option<u32>,
+    /// That many device-code polls answered `slow_down`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_slow_down: Option<usize>,
+    /// The user refuses consent: `access_denied`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_denied: Option<bool>,
+    /// Device codes have expired: `expired_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_expired: Option<bool>,
+    /// Refresh tokens are refused: `invalid_grant`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_invalid_grant: Option<bool>,
+    /// `"2s"`: how long the access tokens issued from now on work (default 1 hour).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_token_lifetime: Option<Span>,
 }
 
 /// The `smtp_transient` fault: answer `verb` with `reply` the next `times` times.
@@ -144,6 +163,9 @@ impl FaultSpec {
                 return Err(bad(key, "each line must start with a 4xx or 5xx code"));
             }
         }
+        if self.oauth2_token_lifetime.is_some_and(|l| l.0.is_zero()) {
+            return Err(bad("oauth2_token_lifetime", "must be longer than 0"));
+        }
         Ok(self.faults())
     }
 
@@ -184,28 +206,39 @@ impl FaultSpec {
     }
 }
 
-/// Every fault key, once. The conversions between [`FaultSpec`] and [`Faults`] and
-/// [`FaultSpec::overridden_by`] are written from this list, field by field without `..`: a
+/// Every fault key, once: the flat ones, then the OAuth2 server's (`oauth2_*` keys for the
+/// fields of [`Faults::oauth2`]). The conversions between [`FaultSpec`] and [`Faults`] and
+/// [`FaultSpec::overridden_by`] are written from these lists, field by field without `..`: a
 /// fault added to `Faults` fails to compile until it has a key here and in `FaultSpec`.
 macro_rules! fault_keys {
-    ($($key:ident),* $(,)?) => {
+    ($($key:ident),* ; oauth2 { $($okey:ident => $field:ident),* $(,)? }) => {
         impl FaultSpec {
             /// The faults this spec describes, on top of none (the settings checked already).
             fn faults(&self) -> Faults {
-                Faults { $($key: Key::from_spec(self.$key.clone())),* }
+                Faults {
+                    $($key: Key::from_spec(self.$key.clone()),)*
+                    oauth2: OAuthFaults { $($field: Key::from_spec(self.$okey.clone())),* },
+                }
             }
 
             /// This spec with every key `other` sets taken from `other` (flags over a file).
             pub fn overridden_by(self, other: FaultSpec) -> FaultSpec {
-                FaultSpec { $($key: other.$key.or(self.$key)),* }
+                FaultSpec {
+                    $($key: other.$key.or(self.$key),)*
+                    $($okey: other.$okey.or(self.$okey)),*
+                }
             }
         }
 
         impl From<&Faults> for FaultSpec {
             /// The spec of faults in force (counted faults show what is left of them).
             fn from(f: &Faults) -> FaultSpec {
-                let Faults { $($key),* } = f.clone();
-                FaultSpec { $($key: Key::to_spec($key)),* }
+                let Faults { $($key,)* oauth2 } = f.clone();
+                let OAuthFaults { $($field),* } = oauth2;
+                FaultSpec {
+                    $($key: Key::to_spec($key),)*
+                    $($okey: Key::to_spec($field)),*
+                }
             }
         }
     };
@@ -242,7 +275,15 @@ fault_keys!(
     smtp_data_reply,
     starttls_stall,
     smtp_no_auth,
-    imap_foreign_expunge,
+    imap_foreign_expunge;
+    oauth2 {
+        oauth2_pending => pending_polls,
+        oauth2_slow_down => slow_down,
+        oauth2_denied => deny,
+        oauth2_expired => expire_device_codes,
+        oauth2_invalid_grant => invalid_grant,
+        oauth2_token_lifetime => access_token_lifetime,
+    }
 );
 
 /// One fault's value as [`Faults`] holds it and as a spec key writes it: a key left out is
@@ -264,16 +305,22 @@ impl Key for bool {
     }
 }
 
-/// `drop_percent`: 0 is off.
-impl Key for u8 {
-    type Spec = u8;
-    fn from_spec(spec: Option<u8>) -> u8 {
-        spec.unwrap_or(0)
-    }
-    fn to_spec(self) -> Option<u8> {
-        (self > 0).then_some(self)
-    }
+/// A count where 0 is off (`drop_percent`, `oauth2_slow_down`).
+macro_rules! zero_is_off {
+    ($($t:ty),*) => {$(
+        impl Key for $t {
+            type Spec = $t;
+            fn from_spec(spec: Option<$t>) -> $t {
+                spec.unwrap_or(0)
+            }
+            fn to_spec(self) -> Option<$t> {
+                (self > 0).then_some(self)
+            }
+        }
+    )*};
 }
+
+zero_is_off!(u8, usize);
 
 /// A text; `""` is off.
 impl Key for Option<String> {
@@ -301,7 +348,7 @@ macro_rules! same_in_both {
     )*};
 }
 
-same_in_both!(usize, Quote, DataReply);
+same_in_both!(usize, u32, Quote, DataReply);
 
 /// `delivery_delay`: `"2s"` or `"1s..5s"`.
 impl Key for Option<(Duration, Duration)> {
@@ -314,7 +361,7 @@ impl Key for Option<(Duration, Duration)> {
     }
 }
 
-/// `slow_drip`: `"50ms"`.
+/// `slow_drip`, `oauth2_token_lifetime`: `"50ms"`.
 impl Key for Option<Duration> {
     type Spec = Span;
     fn from_spec(spec: Option<Span>) -> Self {
@@ -374,6 +421,14 @@ mod tests {
             starttls_stall: true,
             smtp_no_auth: true,
             imap_foreign_expunge: Some(3),
+            oauth2: OAuthFaults {
+                slow_down: 2,
+                deny: true,
+                expire_device_codes: true,
+                invalid_grant: true,
+                pending_polls: Some(0),
+                access_token_lifetime: Some(Duration::from_secs(2)),
+            },
         };
         let spec = FaultSpec::from(&faults);
         let json = serde_json::to_string(&spec).expect("json");
@@ -386,6 +441,7 @@ mod tests {
         assert_eq!(format!("{again:?}"), format!("{faults:?}"));
         assert!(json.contains(r#""delivery_delay":"250ms..2s""#), "{json}");
         assert!(json.contains(r#""slow_drip":"50ms""#), "{json}");
+        assert!(json.contains(r#""oauth2_token_lifetime":"2s""#), "{json}");
         assert!(json.contains(r#""quote":"forward_inline""#), "{json}");
     }
 
@@ -421,6 +477,31 @@ mod tests {
             Some(("RCPT".into(), "452 4.2.2 Mailbox full".into(), 1))
         );
         assert_eq!(f.quote, Some(Quote::AutoReply));
+    }
+
+    /// Issue #20: the OAuth2 authorization server's faults and lifetimes from flags.
+    #[test]
+    fn issue20_oauth2_faults_from_flags() {
+        let spec = FaultSpec::from_assignments(&[
+            "oauth2_denied",
+            "oauth2_slow_down=2",
+            "oauth2_pending=0",
+            "oauth2_token_lifetime=3s",
+        ])
+        .expect("parses");
+        let f = spec.to_faults().expect("valid").oauth2;
+        assert_eq!(
+            f,
+            OAuthFaults {
+                slow_down: 2,
+                deny: true,
+                pending_polls: Some(0),
+                access_token_lifetime: Some(Duration::from_secs(3)),
+                ..OAuthFaults::default()
+            }
+        );
+        let err = FaultSpec::from_assignments(&["oauth2_token_lifetime=0"]).expect_err("zero");
+        assert!(err.to_string().contains("oauth2_token_lifetime"), "{err}");
     }
 
     #[test]
