@@ -67,6 +67,15 @@ fn esearch(tag: &str, uid: bool, ret: &ReturnOpts, ids: &[u32], sorted: bool) ->
     line
 }
 
+/// `SEARCH 1 2 3` / `SORT 3 1 2`: the untagged answer when no RETURN options were given.
+fn id_list(word: &str, ids: &[u32]) -> String {
+    let mut line = String::from(word);
+    for id in ids {
+        line.push_str(&format!(" {id}"));
+    }
+    line
+}
+
 impl Session {
     /// The charset's name, or the BADCHARSET reply.
     fn charset_of(charset: Option<&Charset<'_>>) -> Result<String, String> {
@@ -141,13 +150,7 @@ impl Session {
             .map(|(seq, m)| if by_uid { m.uid } else { *seq })
             .collect();
         match ret {
-            None => {
-                let mut line = String::from("SEARCH");
-                for id in &ids {
-                    line.push_str(&format!(" {id}"));
-                }
-                self.untagged(&line);
-            }
+            None => self.untagged(&id_list("SEARCH", &ids)),
             Some(ret) => {
                 self.untagged(&esearch(tag, by_uid, &ret, &ids, false));
                 if ret.update
@@ -187,13 +190,7 @@ impl Session {
             .map(|k| if by_uid { k.uid } else { k.seq })
             .collect();
         match ret {
-            None => {
-                let mut line = String::from("SORT");
-                for id in &ids {
-                    line.push_str(&format!(" {id}"));
-                }
-                self.untagged(&line);
-            }
+            None => self.untagged(&id_list("SORT", &ids)),
             Some(ret) => self.untagged(&esearch(tag, by_uid, &ret, &ids, true)),
         }
         format!("OK {verb} completed")
