@@ -8,7 +8,7 @@ use hyper::header::{CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, 
 use serde::Serialize;
 
 use super::super::view::{Addr, Attachment, Header};
-use super::super::{Response, error, json, no_store};
+use super::super::{Response, error, json, no_store, page};
 use super::messages::{Summary, summary};
 use super::{Api, unknown};
 
@@ -93,18 +93,7 @@ impl Api {
                 &format!("message {id} has no HTML body"),
             );
         };
-        let mut r = hyper::Response::new(Full::new(Bytes::from(html)));
-        r.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        r.headers_mut()
-            .insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
-        r.headers_mut().insert(
-            hyper::header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-        no_store(r)
+        page(Bytes::from(html), "text/html; charset=utf-8", HTML_CSP)
     }
 
     pub(super) fn attachment(&self, id: &str, n: &str) -> Response {
