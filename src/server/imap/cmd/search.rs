@@ -67,6 +67,17 @@ fn esearch(tag: &str, uid: bool, ret: &ReturnOpts, ids: &[u32], sorted: bool) ->
     line
 }
 
+/// `uids` as the client addresses them: the UIDs themselves, or their sequence numbers in
+/// `view` (those not in it left out).
+fn numbers(uids: &[u32], by_uid: bool, view: &[u32]) -> Vec<u32> {
+    if by_uid {
+        return uids.to_vec();
+    }
+    uids.iter()
+        .filter_map(|u| view.iter().position(|b| b == u).map(|p| p as u32 + 1))
+        .collect()
+}
+
 /// `SEARCH 1 2 3` / `SORT 3 1 2`: the untagged answer when no RETURN options were given.
 fn id_list(word: &str, ids: &[u32]) -> String {
     let mut line = String::from(word);
@@ -337,14 +348,7 @@ impl Session {
             let uid = if ctx.uid { " UID" } else { "" };
             if !removed.is_empty() {
                 let pos = ctx.hits.iter().position(|u| *u == removed[0]).unwrap_or(0) + 1;
-                let ids: Vec<u32> = if ctx.uid {
-                    removed.clone()
-                } else {
-                    removed
-                        .iter()
-                        .filter_map(|u| before.iter().position(|b| b == u).map(|p| p as u32 + 1))
-                        .collect()
-                };
+                let ids = numbers(&removed, ctx.uid, &before);
                 if !ids.is_empty() {
                     self.untagged(&format!(
                         "ESEARCH (TAG \"{}\"){uid} REMOVEFROM ({pos} {})",
@@ -360,14 +364,7 @@ impl Session {
                     .as_ref()
                     .map(|s| s.view.iter().map(|(u, _)| *u).collect())
                     .unwrap_or_default();
-                let ids: Vec<u32> = if ctx.uid {
-                    added.clone()
-                } else {
-                    added
-                        .iter()
-                        .filter_map(|u| view.iter().position(|b| b == u).map(|p| p as u32 + 1))
-                        .collect()
-                };
+                let ids = numbers(&added, ctx.uid, &view);
                 self.untagged(&format!(
                     "ESEARCH (TAG \"{}\"){uid} ADDTO ({pos} {})",
                     ctx.tag,
