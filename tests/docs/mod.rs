@@ -4,6 +4,7 @@
 //! every sample output is compared with a real run, times, ports, ids and dates redacted.
 //! How a doc marks its blocks (`<!-- doctest: ... -->`) is described in `docs/testing.md`.
 
+mod fixtures;
 mod markdown;
 mod redact;
 mod session;
