@@ -387,3 +387,27 @@ fn issue18_formats_md_samples_are_real_output() {
 fn issue18_api_md_runs_as_written() {
     assert_runs("docs/api.md");
 }
+
+/// Issue 18 item 8: `monitor --help` gives the embedded demo's own defaults, and README's demo
+/// sample (run by `issue18_readme_runs_as_written`) shows the timeout help promises.
+#[test]
+fn issue18_item8_monitor_demo_timeout_is_what_help_says() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailtrip"))
+        .args(["monitor", "--help"])
+        .output()
+        .expect("mailtrip monitor --help");
+    let help = squash(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        help.contains("else 60s; 10s for the embedded demo"),
+        "{help}"
+    );
+    assert!(
+        help.contains("else 120s; 30s for the embedded demo"),
+        "{help}"
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    assert!(
+        readme.contains(r#"route="embedded",from="alice@mailtrip.localhost",to="bob@mailtrip.localhost",interval_seconds="2",timeout_seconds="30"}"#),
+        "README's monitor demo sample"
+    );
+}

@@ -142,6 +142,12 @@ impl Session {
             std::env::var("PATH").unwrap_or_default()
         );
         let mut cmd = Command::new("bash");
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("MAILTRIP_") || k.starts_with("RUST_LOG") || k.starts_with("CARGO_") {
+                cmd.env_remove(k);
+            }
+        }
         cmd.arg(script)
             .current_dir(&self.work)
             .env("PATH", path)
@@ -150,14 +156,13 @@ impl Session {
             .env("TMPDIR", self.work.join("tmp"))
             .env("NO_COLOR", "1")
             .env("WORK", &self.work)
+            // `mailtrip monitor`'s default listen address is the doc's 9599 too.
+            .env(
+                "MAILTRIP_LISTEN",
+                format!("127.0.0.1:{}", self.localize("9599")),
+            )
             .stdin(Stdio::null())
             .process_group(0);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if k.starts_with("MAILTRIP_") || k.starts_with("RUST_LOG") || k.starts_with("CARGO_") {
-                cmd.env_remove(k);
-            }
-        }
         cmd
     }
 
