@@ -166,18 +166,24 @@ impl Session {
         cmd
     }
 
-    /// Runs a shell text to the end (at most [`BLOCK_LIMIT`]).
-    pub fn run(&mut self, at: &str, body: &str) -> Ran {
-        let script_path = self.next_path("block.sh");
+    /// Starts bash on a doc's shell text (localized), stdout and stderr going to files.
+    fn spawn(&mut self, what: &str, body: &str) -> (Child, PathBuf, PathBuf) {
+        let script_path = self.next_path(what);
         std::fs::write(&script_path, self.script(&self.localize(body), None)).expect("script");
         let out = script_path.with_extension("out");
         let err = script_path.with_extension("err");
-        let mut child = self
+        let child = self
             .command(&script_path)
             .stdout(std::fs::File::create(&out).expect("out"))
             .stderr(std::fs::File::create(&err).expect("err"))
             .spawn()
             .expect("bash");
+        (child, out, err)
+    }
+
+    /// Runs a shell text to the end (at most [`BLOCK_LIMIT`]).
+    pub fn run(&mut self, at: &str, body: &str) -> Ran {
+        let (mut child, out, err) = self.spawn("block.sh", body);
         let started = Instant::now();
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait") {
@@ -212,16 +218,7 @@ impl Session {
         if replaces {
             self.stop_background();
         }
-        let script_path = self.next_path("background.sh");
-        std::fs::write(&script_path, self.script(&self.localize(body), None)).expect("script");
-        let out = script_path.with_extension("out");
-        let err = script_path.with_extension("err");
-        let mut child = self
-            .command(&script_path)
-            .stdout(std::fs::File::create(&out).expect("out"))
-            .stderr(std::fs::File::create(&err).expect("err"))
-            .spawn()
-            .expect("bash");
+        let (mut child, out, err) = self.spawn("background.sh", body);
         let watched = if on_stderr { &err } else { &out };
         let started = Instant::now();
         loop {
