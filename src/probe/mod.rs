@@ -9,6 +9,7 @@ pub(crate) mod message;
 mod net;
 mod seen;
 mod sent;
+mod sign_in;
 pub(crate) mod smtp;
 mod sniff;
 mod sweep;
