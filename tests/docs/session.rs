@@ -80,7 +80,8 @@ impl Session {
     pub fn delocalize(&self, text: &str) -> String {
         let mut out = text.replace(&format!("{}/tmp/", self.work.display()), "/tmp/");
         out = out.replace(&self.work.display().to_string(), "~");
-        let re = regex::Regex::new(r"\b\d{5}\b").unwrap();
+        // Every run of digits, so that `127.0.0.1_31317` (a token file name) counts too.
+        let re = regex::Regex::new(r"\d+").unwrap();
         re.replace_all(&out, |c: &regex::Captures| {
             let n: u16 = c[0].parse().unwrap_or(0);
             match self.ports_back.get(&n) {
