@@ -797,3 +797,45 @@ m.logout()
         assert_eq!(r.imap.capabilities, wire, "run {run}");
     }
 }
+
+/// Issue 18 (README: "`--insecure-skip-verify` exists, and every output says so"): with no
+/// account, against the embedded server, the flag was ignored without a word. It now skips
+/// verification there too, and `check`, `verify` and `load` say so as against any server.
+#[test]
+fn issue18_insecure_skip_verify_is_loud_against_the_embedded_server_too() {
+    let dir = scratch("insecure-embedded");
+    for (args, exit) in [
+        (
+            &["check", "--insecure-skip-verify", "--format", "json"][..],
+            0,
+        ),
+        (
+            &["verify", "--insecure-skip-verify", "--format", "json"][..],
+            1,
+        ),
+        (
+            &[
+                "load",
+                "--probes",
+                "2",
+                "--insecure-skip-verify",
+                "--format",
+                "json",
+            ][..],
+            0,
+        ),
+    ] {
+        let out = mailtrip(&dir, args, &[]);
+        assert_eq!(out.status.code(), Some(exit), "{args:?}: {}", stderr(&out));
+        let report = json(&out);
+        assert_eq!(report["embedded"], true, "{report}");
+        let warned = report["warnings"].as_array().is_some_and(|w| {
+            w.iter()
+                .any(|w| w.as_str().is_some_and(|w| w.contains("NOT verified")))
+        });
+        assert!(warned, "{args:?}: {report}");
+        if args[0] != "load" {
+            assert_eq!(report["tls_verified"], false, "{report}");
+        }
+    }
+}
