@@ -14,7 +14,7 @@
 //! | [`monitor`] | the long-running exporter: routes probed on an interval (or per scrape of `/probe?route=NAME`, blackbox-style) over kept SMTP and IMAP (IDLE) connections, OpenMetrics on `/metrics`, each route's last outcome on `/readyz`, certificate expiry |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline, the parsed [`Message`](analyze::Message) a wait returns, `Extract`, the criteria a wait matches by |
 //! | [`tls`] | client TLS over OpenSSL for every client connection (SMTP, IMAP, the OAuth2 token endpoints): trust roots found once per process and read lazily, one context per set of options, the handshake |
-//! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
+//! | [`diagnose`] | replies and transport failures → stable codes with hints; `rules`: the table as data (a provider's own words, then causes, then codes), `transport`: failures with no reply (DNS, TCP, TLS, a port speaking HTTP) |
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md), the Monitoring Plugins threshold ranges (`nagios_range`), `text`: escaping what servers sent before it reaches a terminal, and atomic `--output` writes; `println!` lives only here and in `main` |
 //! | [`cli`] | clap definitions and one function per subcommand |
