@@ -6,7 +6,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence; `validate`: addresses, logins and which mailbox a `--to` reaches, before anything connects |
+//! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence (`resolve`; `account` builds one, `credential` picks its one secret); `validate`: addresses, logins and which mailbox a `--to` reaches, before anything connects |
 //! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks); `providers::oauth2`: each provider's OAuth2 grant, endpoints and scopes |
 //! | [`oauth`] | `mailtrip login`: the device and PKCE grants (the `oauth2` crate over a small HTTPS client), the 0600 token file, [`oauth::TokenSource`] that refreshes before expiry |
 //! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse); `login`: [`Verify`], connect + TLS + auth only; [`Wait`] for mail something else sends; `Sweep` of leftover probes; `sent`: the sender's Sent copy of a cross-account probe; `net`: connections and what a failed handshake means; `tls`: the streams lettre runs over for our own STARTTLS; `seen` / `sniff`: what a connection received and what a strange port is, for diagnoses |
