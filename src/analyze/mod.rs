@@ -7,6 +7,7 @@ pub mod extract;
 pub mod filter;
 pub mod hops;
 pub mod mail;
+mod received;
 
 pub use extract::{Extract, ExtractError};
 pub use filter::{Pattern, PatternError, Seen};
