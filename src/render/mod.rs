@@ -20,6 +20,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::report::Report;
+use crate::report::verify::VerifyReport;
 
 /// Output formats for `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,9 +43,36 @@ pub struct Style {
     pub color: bool,
 }
 
+impl Style {
+    /// `text` in the SGR colour `code` (`"1;31"`: bold red), or as it is without colour.
+    pub(crate) fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// A green ✓ or a red ✗.
+    pub(crate) fn mark(self, ok: bool) -> String {
+        if ok {
+            self.paint("32", "✓")
+        } else {
+            self.paint("31", "✗")
+        }
+    }
+}
+
 /// One output format.
 pub trait Render {
     fn render(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// One output format for `verify`: a trait of its own, so [`Render`] for `check`'s Report
+/// stays as it is. Here, below both `verify` (the machine formats and the dispatch) and
+/// `verify_human`, so neither imports the other's trait.
+pub trait RenderVerify {
+    fn render(&self, report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>;
 }
 
 /// The renderer for a format, with no Nagios thresholds.
