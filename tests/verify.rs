@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use mailtrip::config::{Credential, Protocol, Security};
 use mailtrip::diagnose::{CertProblem, Code};
-use mailtrip::report::verify::{ProtocolReport, Status, Step, VerifyReport};
+use mailtrip::report::verify::{CertificateInfo, ProtocolReport, Status, Step, VerifyReport};
 use mailtrip::server::{CertKind, Faults, Profile, ServerConfig, TestServer, gmail};
 use mailtrip::{Account, Endpoint, Verify};
 use secrecy::SecretString;
 
+use crate::scenario::{assert_step_failed, assert_step_ok as assert_ok};
 use crate::util::{self, PASSWORD};
 
 const ALICE: &str = "alice@mailtrip.test";
@@ -35,25 +36,35 @@ fn imap(security: Security, port: u16) -> Endpoint {
     Endpoint::new(Protocol::Imap, security, "localhost", port)
 }
 
-/// Asserts `p` failed at `step` with `code`, and returns the hint for further checks.
+/// Asserts `p` failed at `step` with `code` (see [`assert_step_failed`]), and returns the
+/// hint for further checks.
 fn assert_failed(p: &ProtocolReport, step: Step, code: Code) -> String {
-    assert!(!p.ok, "{p:#?}");
-    let e = p
-        .error
-        .as_ref()
-        .unwrap_or_else(|| panic!("no error: {p:#?}"));
-    assert_eq!((e.step, e.diagnosis.code), (step, code), "{p:#?}");
-    assert!(!e.diagnosis.hint.is_empty(), "{p:#?}");
-    let last = p.steps.last().expect("a step");
-    assert_eq!((last.name, last.ok), (step, false), "{p:#?}");
-    e.diagnosis.hint.clone()
+    assert_step_failed(p, step, code).diagnosis.hint.clone()
 }
 
-fn assert_ok(p: &ProtocolReport) {
-    assert!(p.ok && p.error.is_none(), "{p:#?}");
-    let steps: Vec<Step> = p.steps.iter().map(|s| s.name).collect();
-    assert_eq!(steps, [Step::Connect, Step::Tls, Step::Auth], "{p:#?}");
-    assert!(p.steps.iter().all(|s| s.ok), "{p:#?}");
+/// A server presenting a `kind` certificate, and alice's verify against it.
+async fn verify_with_cert(kind: CertKind) -> (TestServer, VerifyReport) {
+    let server = util::server_with(ServerConfig {
+        cert: kind,
+        ..ServerConfig::default()
+    })
+    .await;
+    let r = verify(account(&server)).await;
+    (server, r)
+}
+
+/// Asserts `p` stopped at TLS on a certificate with `problem`, its hint containing `hint`,
+/// and returns the certificate, read anyway.
+fn assert_bad_cert<'a>(
+    p: &'a ProtocolReport,
+    problem: CertProblem,
+    hint: &str,
+) -> &'a CertificateInfo {
+    let text = assert_failed(p, Step::Tls, Code::TlsCertificateInvalid);
+    assert!(text.contains(hint), "{text}");
+    let c = p.certificate.as_ref().expect("certificate read anyway");
+    assert_eq!(c.problem, Some(problem), "{c:#?}");
+    c
 }
 
 #[tokio::test]
@@ -333,17 +344,9 @@ async fn plaintext_urls_get_starttls_unavailable_before_any_password_is_sent() {
 
 #[tokio::test]
 async fn an_expired_certificate_is_invalid_with_its_reason_and_dates() {
-    let server = util::server_with(ServerConfig {
-        cert: CertKind::Expired,
-        ..ServerConfig::default()
-    })
-    .await;
-    let r = verify(account(&server)).await;
+    let (server, r) = verify_with_cert(CertKind::Expired).await;
     for p in [&r.smtp, &r.imap] {
-        let hint = assert_failed(p, Step::Tls, Code::TlsCertificateInvalid);
-        assert!(hint.contains("renew"), "{hint}");
-        let c = p.certificate.as_ref().expect("certificate read anyway");
-        assert_eq!(c.problem, Some(CertProblem::Expired), "{c:#?}");
+        let c = assert_bad_cert(p, CertProblem::Expired, "renew");
         assert!(!c.verified && c.days_left < 0, "{c:#?}");
         assert!(c.not_after.starts_with("2021-01-01"), "{c:#?}");
     }
@@ -356,17 +359,9 @@ async fn an_expired_certificate_is_invalid_with_its_reason_and_dates() {
 
 #[tokio::test]
 async fn a_wrong_name_certificate_is_invalid_and_shows_its_names() {
-    let server = util::server_with(ServerConfig {
-        cert: CertKind::WrongName,
-        ..ServerConfig::default()
-    })
-    .await;
-    let r = verify(account(&server)).await;
+    let (server, r) = verify_with_cert(CertKind::WrongName).await;
     for p in [&r.smtp, &r.imap] {
-        let hint = assert_failed(p, Step::Tls, Code::TlsCertificateInvalid);
-        assert!(hint.contains("host name"), "{hint}");
-        let c = p.certificate.as_ref().expect("certificate read anyway");
-        assert_eq!(c.problem, Some(CertProblem::WrongName), "{c:#?}");
+        let c = assert_bad_cert(p, CertProblem::WrongName, "host name");
         assert_eq!(c.names, ["wrong.example"], "{c:#?}");
     }
     assert_eq!(server.auth_attempts(), (0, 0));
@@ -374,12 +369,7 @@ async fn a_wrong_name_certificate_is_invalid_and_shows_its_names() {
 
 #[tokio::test]
 async fn a_certificate_expiring_soon_is_a_warning() {
-    let server = util::server_with(ServerConfig {
-        cert: CertKind::ExpiringSoon,
-        ..ServerConfig::default()
-    })
-    .await;
-    let r = verify(account(&server)).await;
+    let (_server, r) = verify_with_cert(CertKind::ExpiringSoon).await;
     assert_ok(&r.smtp);
     assert_ok(&r.imap);
     assert_eq!((r.status, r.exit_code()), (Status::Warning, 1), "{r:#?}");
