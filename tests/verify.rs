@@ -42,15 +42,36 @@ fn assert_failed(p: &ProtocolReport, step: Step, code: Code) -> String {
     assert_step_failed(p, step, code).diagnosis.hint.clone()
 }
 
+/// A server started from `config`, and alice's verify against it.
+async fn verify_against(config: ServerConfig) -> (TestServer, VerifyReport) {
+    let server = util::server_with(config).await;
+    let r = verify(account(&server)).await;
+    (server, r)
+}
+
 /// A server presenting a `kind` certificate, and alice's verify against it.
 async fn verify_with_cert(kind: CertKind) -> (TestServer, VerifyReport) {
-    let server = util::server_with(ServerConfig {
+    verify_against(ServerConfig {
         cert: kind,
         ..ServerConfig::default()
     })
-    .await;
-    let r = verify(account(&server)).await;
-    (server, r)
+    .await
+}
+
+/// A Gmail-profile server refusing every login with Gmail's own `smtp` and `imap` texts, and
+/// alice's verify against it.
+async fn verify_gmail_refusing(smtp: &str, imap: &str) -> (TestServer, VerifyReport) {
+    let faults = Faults {
+        smtp_auth_reject: Some(smtp.into()),
+        imap_auth_reject: Some(imap.into()),
+        ..Faults::default()
+    };
+    verify_against(
+        ServerConfig::default()
+            .profile(Profile::Gmail)
+            .faults(faults),
+    )
+    .await
 }
 
 /// Asserts `p` stopped at TLS on a certificate with `problem`, its hint containing `hint`,
@@ -160,18 +181,11 @@ async fn a_wrong_password_is_auth_rejected_after_exactly_one_attempt_per_protoco
 
 #[tokio::test]
 async fn gmail_app_password_required_on_both_protocols() {
-    let faults = Faults {
-        smtp_auth_reject: Some(gmail::SMTP_APP_PASSWORD_REQUIRED.into()),
-        imap_auth_reject: Some(gmail::IMAP_APP_PASSWORD_REQUIRED.into()),
-        ..Faults::default()
-    };
-    let server = util::server_with(
-        ServerConfig::default()
-            .profile(Profile::Gmail)
-            .faults(faults),
+    let (server, r) = verify_gmail_refusing(
+        gmail::SMTP_APP_PASSWORD_REQUIRED,
+        gmail::IMAP_APP_PASSWORD_REQUIRED,
     )
     .await;
-    let r = verify(account(&server)).await;
     assert_eq!(r.exit_code(), 2);
     for p in [&r.smtp, &r.imap] {
         let hint = assert_failed(p, Step::Auth, Code::AppPasswordRequired);
@@ -193,18 +207,11 @@ async fn gmail_app_password_required_on_both_protocols() {
 
 #[tokio::test]
 async fn gmail_web_login_required_on_both_protocols() {
-    let faults = Faults {
-        smtp_auth_reject: Some(gmail::SMTP_WEB_LOGIN_REQUIRED.into()),
-        imap_auth_reject: Some(gmail::IMAP_WEB_LOGIN_REQUIRED.into()),
-        ..Faults::default()
-    };
-    let server = util::server_with(
-        ServerConfig::default()
-            .profile(Profile::Gmail)
-            .faults(faults),
+    let (_server, r) = verify_gmail_refusing(
+        gmail::SMTP_WEB_LOGIN_REQUIRED,
+        gmail::IMAP_WEB_LOGIN_REQUIRED,
     )
     .await;
-    let r = verify(account(&server)).await;
     for p in [&r.smtp, &r.imap] {
         let hint = assert_failed(p, Step::Auth, Code::WebLoginRequired);
         assert!(hint.contains("browser"), "{hint}");
@@ -217,12 +224,11 @@ async fn gmail_web_login_required_on_both_protocols() {
 
 #[tokio::test]
 async fn too_many_imap_connections() {
-    let faults = Faults {
+    let (_server, r) = verify_against(ServerConfig::default().faults(Faults {
         max_imap_connections: Some(0),
         ..Faults::default()
-    };
-    let server = util::server_with(ServerConfig::default().faults(faults)).await;
-    let r = verify(account(&server)).await;
+    }))
+    .await;
     assert_ok(&r.smtp);
     let hint = assert_failed(&r.imap, Step::Auth, Code::TooManyConnections);
     assert!(hint.contains("15 IMAP connections"), "{hint}");
@@ -625,18 +631,11 @@ fn providers_lists_every_preset_as_a_table_and_as_json() {
 #[tokio::test]
 async fn the_human_output_shows_diagnosis_hint_and_link() {
     use mailtrip::render::{Style, verify::renderer};
-    let faults = Faults {
-        smtp_auth_reject: Some(gmail::SMTP_APP_PASSWORD_REQUIRED.into()),
-        imap_auth_reject: Some(gmail::IMAP_APP_PASSWORD_REQUIRED.into()),
-        ..Faults::default()
-    };
-    let server = util::server_with(
-        ServerConfig::default()
-            .profile(Profile::Gmail)
-            .faults(faults),
+    let (_server, r) = verify_gmail_refusing(
+        gmail::SMTP_APP_PASSWORD_REQUIRED,
+        gmail::IMAP_APP_PASSWORD_REQUIRED,
     )
     .await;
-    let r = verify(account(&server)).await;
     let mut out = Vec::new();
     renderer(mailtrip::render::Format::Human, Style::default())
         .render(&r, &mut out)
