@@ -205,40 +205,48 @@ fn smtp_at(mut a: Account, security: Security, port: u16) -> Account {
     a
 }
 
+/// Alice's SMTP at `port` with the other TLS mode (`security`): the check fails to send in
+/// `phase` with a TLS mode mismatch whose hint names `url`, the URL to use instead.
+async fn assert_mode_mismatch(
+    server: &TestServer,
+    (security, port): (Security, u16),
+    timeout: Duration,
+    phase: Phase,
+    url: &str,
+) {
+    let from = smtp_at(account(server, ALICE), security, port);
+    let r = check_between(from, account(server, BOB), timeout).await;
+    let err = assert_failed(&r, Verdict::SendFailed, phase, Code::TlsModeMismatch);
+    assert!(err.diagnosis.hint.contains(url), "{r:#?}");
+}
+
 #[tokio::test]
 async fn implicit_tls_against_a_starttls_port_is_a_tls_mode_mismatch() {
     let server = util::server().await;
-    let from = smtp_at(
-        account(&server, ALICE),
-        Security::Tls,
-        server.submission_addr().port(),
-    );
-    let r = check_between(from, account(&server, BOB), Duration::from_secs(5)).await;
-    let err = assert_failed(
-        &r,
-        Verdict::SendFailed,
+    let port = server.submission_addr().port();
+    let wrong = (Security::Tls, port);
+    assert_mode_mismatch(
+        &server,
+        wrong,
+        Duration::from_secs(5),
         Phase::SmtpTls,
-        Code::TlsModeMismatch,
-    );
-    assert!(err.diagnosis.hint.contains("smtp+starttls://"), "{r:#?}");
+        "smtp+starttls://",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn starttls_against_an_implicit_tls_port_is_a_tls_mode_mismatch() {
     let server = util::server().await;
-    let from = smtp_at(
-        account(&server, ALICE),
-        Security::StartTls,
-        server.smtps_addr().port(),
-    );
-    let r = check_between(from, account(&server, BOB), Duration::from_secs(2)).await;
-    let err = assert_failed(
-        &r,
-        Verdict::SendFailed,
+    let wrong = (Security::StartTls, server.smtps_addr().port());
+    assert_mode_mismatch(
+        &server,
+        wrong,
+        Duration::from_secs(2),
         Phase::SmtpConnect,
-        Code::TlsModeMismatch,
-    );
-    assert!(err.diagnosis.hint.contains("smtps://"), "{r:#?}");
+        "smtps://",
+    )
+    .await;
 }
 
 #[tokio::test]
