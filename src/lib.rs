@@ -18,7 +18,7 @@
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md), the Monitoring Plugins threshold ranges (`nagios_range`), `text`: escaping what servers sent before it reaches a terminal, and atomic `--output` writes; `println!` lives only here and in `main` |
 //! | [`cli`] | clap definitions and one function per subcommand |
-//! | [`server`] | the embedded loopback SMTP + IMAP server on its own runtime: codec → session → shared store; `wait_for` reads what it caught, parsed; `recipients` (catch-all), `fault_spec` (faults as data), `http` (one port, HTTPS as an option: JSON API under `/api/v1/`, web view, auth, and `/oauth2/`); `oauth`: its OAuth2 authorization server for offline sign-in tests |
+//! | [`server`] | the embedded loopback SMTP + IMAP server on its own runtime (`test_server`, `config`, `faults`, `listeners`): codec → session (the state machine and dispatch; one handler file per command group in `smtp/cmd`, `imap/cmd`) → shared store (`store/`: `users`, `mailboxes`, `messages`); `wait_for` reads what it caught, parsed; `recipients` (catch-all), `fault_spec` (faults as data), `http` (one port, HTTPS as an option: JSON API under `/api/v1/`, one file per resource in `http/api`, web view, auth, and `/oauth2/`); `oauth`: its OAuth2 authorization server for offline sign-in tests |
 //!
 //! # Example
 //!

@@ -1,39 +1,15 @@
-//! Helpers for byte-level IMAP tests against the embedded server: verified TLS to it, a tiny
-//! line-oriented client, and the paths external clients (Python, curl) need.
+//! Helpers for byte-level IMAP tests against the embedded server: a tiny line-oriented client
+//! that asserts whole answers, a session with INBOX selected, and what external clients
+//! (Python, curl, openssl) need.
 
 use std::time::Duration;
 
 use mailtrip::server::TestServer;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio_native_tls::TlsStream;
 
-use crate::util::PASSWORD;
-
-pub const ALICE: &str = "alice@mailtrip.test";
-/// Upper bound for waits that should end much sooner; not a timing target.
-pub const WAIT: Duration = Duration::from_secs(10);
-
-/// TLS to `addr`, verified against the server's generated CA.
-pub async fn tls(server: &TestServer, addr: std::net::SocketAddr) -> TlsStream<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    upgrade(server, tcp).await
-}
-
-pub async fn upgrade<S>(server: &TestServer, stream: S) -> TlsStream<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let ca = native_tls::Certificate::from_pem(server.ca_pem().as_bytes()).expect("CA parses");
-    let connector = native_tls::TlsConnector::builder()
-        .add_root_certificate(ca)
-        .build()
-        .expect("connector");
-    tokio_native_tls::TlsConnector::from(connector)
-        .connect("localhost", stream)
-        .await
-        .expect("TLS handshake verifies against the embedded CA")
-}
+pub use crate::util::{ALICE, WAIT, tls, upgrade};
+use crate::util::{PASSWORD, succeeded};
 
 /// A tiny line-oriented IMAP client for byte-level assertions.
 pub struct Raw {
@@ -78,6 +54,34 @@ impl Raw {
     /// The next line, CRLF included; empty at end of stream.
     pub async fn line(&mut self) -> String {
         String::from_utf8_lossy(&self.line_bytes().await).into_owned()
+    }
+
+    /// An IMAPS session past its greeting.
+    pub async fn greeted(server: &TestServer) -> Raw {
+        let mut raw = Raw::imaps(server).await;
+        assert!(raw.line().await.starts_with("* OK "));
+        raw
+    }
+
+    /// Sends `line`, whose first word is its tag, and collects lines up to and including
+    /// the tagged reply.
+    pub async fn run(&mut self, line: &str) -> Vec<String> {
+        let tag = line.split(' ').next().expect("a tag");
+        self.cmd(tag, line).await
+    }
+
+    /// Sends `line` (its first word is its tag) and asserts the whole answer: the untagged
+    /// lines, then the tagged reply.
+    pub async fn expect(&mut self, line: &str, want: &[&str]) {
+        assert_eq!(self.run(line).await, want, "the answer to {line:?}");
+    }
+
+    /// Sends `line` (its first word is its tag) and returns the whole answer as one string,
+    /// literals included.
+    pub async fn exchange(&mut self, line: &str) -> String {
+        let tag = line.split(' ').next().expect("a tag");
+        self.send(format!("{line}\r\n").as_bytes()).await;
+        String::from_utf8_lossy(&self.until_bytes(tag).await).into_owned()
     }
 
     /// Sends `line` and collects lines up to and including the tagged reply for `tag`.
@@ -148,6 +152,20 @@ pub async fn raw_logged_in(server: &TestServer) -> Raw {
     raw
 }
 
+/// Delivers `messages` to alice's INBOX, then an IMAPS session logged in as alice with INBOX
+/// selected.
+pub async fn selected(server: &TestServer, messages: &[&str]) -> Raw {
+    for m in messages {
+        server
+            .deliver_raw(ALICE, "INBOX", m.as_bytes())
+            .expect("seed");
+    }
+    let mut raw = raw_logged_in(server).await;
+    let r = raw.run("s SELECT INBOX").await;
+    assert!(r.last().expect("reply").starts_with("s OK "), "{r:?}");
+    raw
+}
+
 /// The server's CA in a temporary PEM file, for external clients.
 pub fn ca_file(server: &TestServer) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!(
@@ -159,12 +177,23 @@ pub fn ca_file(server: &TestServer) -> std::path::PathBuf {
     path
 }
 
-/// Whether `tool --version` runs.
+/// Whether `tool --version` (or `tool version`, as openssl wants) runs.
 pub fn on_path(tool: &str) -> bool {
-    std::process::Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    ["--version", "version"].iter().any(|arg| {
+        std::process::Command::new(tool)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// True (after saying so on stderr) when `tool` is missing and the test should skip.
+pub fn missing(tool: &str) -> bool {
+    let missing = !on_path(tool);
+    if missing {
+        eprintln!("{tool} not on PATH; skipping");
+    }
+    missing
 }
 
 /// Runs a Python script as an independent IMAP client against the server's IMAPS port:
@@ -180,10 +209,6 @@ pub async fn python_client(server: &TestServer, script: &str) -> Vec<u8> {
         .await
         .expect("python3 runs");
     let _ = std::fs::remove_file(&ca);
-    assert!(
-        out.status.success(),
-        "python client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded("python client", &out);
     out.stdout
 }

@@ -8,6 +8,7 @@ mod check;
 mod cleanup;
 mod cli;
 mod deep;
+mod docs;
 mod faults;
 mod hostile;
 mod http_api;

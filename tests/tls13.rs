@@ -2,34 +2,8 @@
 //! TLS 1.2, and verifies against its CA, as independent clients see it: `openssl s_client` and
 //! Python's `ssl`.
 
-use std::process::Command;
-
-use mailtrip::server::TestServer;
-
-use crate::util::{PASSWORD, server};
-
-const ALICE: &str = "alice@mailtrip.test";
-
-fn on_path(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-        || Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-}
-
-fn ca_file(server: &TestServer) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "mailtrip-tls13-ca-{}-{}.pem",
-        std::process::id(),
-        server.imaps_addr().port()
-    ));
-    std::fs::write(&path, server.ca_pem()).expect("write CA");
-    path
-}
+use crate::imap_raw::{ALICE, ca_file, missing};
+use crate::util::{PASSWORD, server, succeeded};
 
 /// `openssl s_client -tls1_3 -brief` against `port` (with `-starttls smtp` when asked).
 async fn s_client(ca: &std::path::Path, port: u16, starttls: Option<&str>) -> String {
@@ -61,8 +35,7 @@ async fn s_client(ca: &std::path::Path, port: u16, starttls: Option<&str>) -> St
 
 #[tokio::test]
 async fn issue14_openssl_s_client_negotiates_tls13_on_imaps_smtps_and_starttls() {
-    if !on_path("openssl") {
-        eprintln!("openssl not on PATH; skipping");
+    if missing("openssl") {
         return;
     }
     let server = server().await;
@@ -91,8 +64,7 @@ async fn issue14_openssl_s_client_negotiates_tls13_on_imaps_smtps_and_starttls()
 
 #[tokio::test]
 async fn issue14_python_ssl_gets_tls13_and_can_still_use_tls12() {
-    if !on_path("python3") {
-        eprintln!("python3 not on PATH; skipping");
+    if missing("python3") {
         return;
     }
     let server = server().await;
@@ -127,11 +99,7 @@ for v in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
         .expect("python3 runs");
     let _ = std::fs::remove_file(&ca);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded("python", &out);
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         [

@@ -38,8 +38,11 @@ pub async fn run(a: CheckArgs) -> ExitCode {
     let (from, to, embedded) = match resolved.target {
         Target::Accounts { from, to } => (*from, *to, false),
         Target::Embedded => match start_embedded().await {
-            Ok((s, from, to)) => {
+            Ok((s, mut from, mut to)) => {
                 server = Some(s);
+                // Asked not to verify, it does not, and says so, as against any server.
+                from.tls.insecure_skip_verify = o.insecure_skip_verify;
+                to.tls.insecure_skip_verify = o.insecure_skip_verify;
                 (from, to, true)
             }
             Err(e) => {

@@ -139,8 +139,12 @@ pub async fn run(a: LoadArgs) -> ExitCode {
     let mut server = None;
     if embedded {
         match super::check::start_embedded().await {
-            Ok((s, f, t)) => {
+            Ok((s, mut f, mut t)) => {
                 server = Some(s);
+                // Asked not to verify, it does not, and says so, as against any server.
+                let insecure = a.account.auth.insecure_skip_verify;
+                f.tls.insecure_skip_verify = insecure;
+                t.tls.insecure_skip_verify = insecure;
                 from = Some(f);
                 targets = vec![t];
             }

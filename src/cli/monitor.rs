@@ -21,6 +21,8 @@ use super::{AccountArgs, parse_duration};
 
 /// The embedded demo's interval when none is given: something happens every few seconds.
 const EMBEDDED_INTERVAL: Duration = Duration::from_secs(10);
+/// The embedded demo's delivery timeout when none is given: loopback delivers in milliseconds.
+const EMBEDDED_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct MonitorArgs {
@@ -30,10 +32,12 @@ pub struct MonitorArgs {
     /// config's [monitor] listen, else 127.0.0.1:9599].
     #[arg(long, env = "MAILTRIP_LISTEN")]
     pub listen: Option<String>,
-    /// Probe interval for routes that set none (default: [monitor] interval, else 60s).
+    /// Probe interval for routes that set none (default: [monitor] interval, else 60s; 10s for
+    /// the embedded demo).
     #[arg(long, value_parser = parse_duration)]
     pub interval: Option<Duration>,
-    /// Delivery timeout for routes that set none (default: [monitor] timeout, else 120s).
+    /// Delivery timeout for routes that set none (default: [monitor] timeout, else 120s; 30s
+    /// for the embedded demo).
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Don't delete this sender's stale probes (older than the timeout) at start and hourly.
@@ -196,11 +200,7 @@ async fn plan(a: &MonitorArgs) -> anyhow::Result<Plan> {
             );
             let route = Route::new("embedded", from, to)
                 .interval(interval.unwrap_or(EMBEDDED_INTERVAL))
-                .timeout(
-                    a.timeout
-                        .or(file_timeout)
-                        .unwrap_or(Duration::from_secs(30)),
-                );
+                .timeout(a.timeout.or(file_timeout).unwrap_or(EMBEDDED_TIMEOUT));
             Ok(Plan {
                 routes: vec![route],
                 listen,

@@ -70,7 +70,9 @@ pub async fn run(a: VerifyArgs) -> ExitCode {
     let account = match resolved.target {
         Target::Accounts { from, .. } => *from,
         Target::Embedded => match start_embedded().await {
-            Ok((s, account)) => {
+            Ok((s, mut account)) => {
+                // Asked not to verify, it does not, and says so, as against any server.
+                account.tls.insecure_skip_verify = o.insecure_skip_verify;
                 if !a.output.quiet {
                     eprintln!(
                         "mailtrip: no account configured: verifying the embedded server on \

@@ -87,7 +87,8 @@ fn secret(s: &Settings) -> Option<ClientSecret> {
         .map(|c| ClientSecret::new(c.expose_secret().to_string()))
 }
 
-/// Turns a token response into [`Tokens`]; scopes default to the ones requested.
+/// Turns a token response into [`Tokens`]; scopes default to the ones requested (also when
+/// the response's `scope` is empty: `""` would otherwise read as one empty scope).
 fn tokens(r: &BasicTokenResponse, requested: &[String]) -> Tokens {
     let lifetime = r.expires_in().unwrap_or(Duration::from_secs(3600));
     Tokens {
@@ -100,7 +101,13 @@ fn tokens(r: &BasicTokenResponse, requested: &[String]) -> Tokens {
         lifetime_secs: lifetime.as_secs(),
         scopes: r
             .scopes()
-            .map(|v| v.iter().map(|s| s.to_string()).collect())
+            .map(|v| {
+                v.iter()
+                    .map(|s| s.to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| !v.is_empty())
             .unwrap_or_else(|| requested.to_vec()),
     }
 }
@@ -383,4 +390,27 @@ pub async fn refresh(
             })
         })?;
     Ok(tokens(&r, scopes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 18 (docs/json.md's login example run for real): a token response with
+    /// `"scope": ""` (the embedded server's, when no scope was asked for) is no scopes, not
+    /// one empty scope (`"scopes":[""]`).
+    #[test]
+    fn issue18_an_empty_scope_is_no_scope() {
+        let r: BasicTokenResponse = serde_json::from_str(
+            r#"{"access_token":"a","token_type":"bearer","expires_in":60,"scope":""}"#,
+        )
+        .unwrap();
+        assert_eq!(tokens(&r, &[]).scopes, Vec::<String>::new());
+        let asked = ["mail".to_string()];
+        assert_eq!(tokens(&r, &asked).scopes, asked);
+        let r: BasicTokenResponse =
+            serde_json::from_str(r#"{"access_token":"a","token_type":"bearer","scope":"a b"}"#)
+                .unwrap();
+        assert_eq!(tokens(&r, &asked).scopes, ["a", "b"]);
+    }
 }

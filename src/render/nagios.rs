@@ -122,15 +122,18 @@ impl Render for Nagios {
         } else {
             " - WARNING: TLS certificates NOT verified (--insecure-skip-verify)"
         };
+        // `one_line` trims, so the space before the bracket is added after it.
         let alias = match &r.alias_of {
-            Some(m) => format!(" [to {} watched in {m}'s mailbox]", r.to),
+            Some(m) => format!(
+                " {}",
+                one_line(&format!("[to {} watched in {m}'s mailbox]", r.to))
+            ),
             None => String::new(),
         };
         writeln!(
             out,
-            "MAILTRIP {state} - {}{}{insecure} | {}",
+            "MAILTRIP {state} - {}{alias}{insecure} | {}",
             one_line(&self.text(r)),
-            one_line(&alias),
             self.perfdata(r)
         )
     }
@@ -237,6 +240,24 @@ mod tests {
     use super::*;
     use crate::render::Format;
     use crate::render::samples::{THRESHOLDS, auth_failed, delivered, render};
+
+    /// Issue 18 (docs/formats.md run as written): the alias note is its own words, after a
+    /// space, not glued to the summary (`...own mailbox[to b@x watched in ...]`).
+    #[test]
+    fn issue18_the_alias_note_follows_the_text_after_a_space() {
+        let mut r = crate::render::samples::auth_failed();
+        r.alias_of = Some("alice.probe@gmail.com".into());
+        let mut out = Vec::new();
+        Nagios::default().render(&r, &mut out).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        let text = line.split(" | ").next().unwrap();
+        assert!(
+            text.ends_with(
+                " - gsmtp [to bob.probe@example.net watched in alice.probe@gmail.com's mailbox]"
+            ),
+            "{line}"
+        );
+    }
 
     #[test]
     fn one_line_joins_lines_and_removes_pipes() {

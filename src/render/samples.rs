@@ -1,5 +1,6 @@
 //! Two representative reports with fixed timings and start time, and the thresholds and
-//! `render` helper the golden tests and the per-format tests render them with (tests only).
+//! `render` helper the per-format tests render them with (tests only; `fixtures/output/`
+//! holds real runs instead: tests/docs keeps them current).
 
 use super::nagios::Nagios;
 use super::nagios_range::Range;

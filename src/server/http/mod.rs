@@ -365,6 +365,23 @@ pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
     no_store(r)
 }
 
+/// A page the browser renders (the web view, or a message's HTML body): its type, the
+/// policy it runs under, no referrer, and not stored.
+pub(crate) fn page(body: Bytes, content_type: &'static str, csp: &'static str) -> Response {
+    let mut r = hyper::Response::new(Full::new(body));
+    let headers = r.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    headers.insert(
+        hyper::header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    no_store(r)
+}
+
 /// Marks a response as not to be cached (mail changes under the same URL).
 pub fn no_store(mut r: Response) -> Response {
     r.headers_mut().insert(

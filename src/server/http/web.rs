@@ -3,11 +3,10 @@
 //! HTML body in a sandboxed iframe — served under a policy that allows only this origin.
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderValue};
+use hyper::header::HeaderValue;
 use hyper::{Method, StatusCode};
 
-use super::{Handler, Request, Response, error, no_store};
+use super::{Handler, Request, Response, error, page};
 
 const INDEX: &str = include_str!("web/index.html");
 const APP_JS: &str = include_str!("web/app.js");
@@ -51,14 +50,5 @@ fn respond(req: &Request) -> Response {
             .insert(hyper::header::ALLOW, HeaderValue::from_static("GET"));
         return r;
     }
-    let mut r = hyper::Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
-    r.headers_mut()
-        .insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
-    r.headers_mut().insert(
-        hyper::header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    no_store(r)
+    page(Bytes::from_static(body.as_bytes()), ctype, PAGE_CSP)
 }

@@ -2,9 +2,9 @@
 //! (RFC 5092, the server-relative form `/mailbox;UIDVALIDITY=n/;UID=n/;SECTION=x/;PARTIAL=a.b`)
 //! naming messages or parts of them in the user's own mailboxes.
 
-use super::mailboxes::name_of;
 use super::mime::{self, Sub};
 use super::session::Session;
+use super::wire::name_of;
 
 /// One piece of a CATENATE list.
 #[derive(Debug, Clone, PartialEq, Eq)]

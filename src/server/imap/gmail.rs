@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::args::{Arg, Token};
 use super::ext::{ExtCommand, Parsed, bad, decode, join, line};
-use super::mailboxes::{quoted, store_error};
 use super::search::{Candidate, address_contains, header_contains, text_contains};
 use super::session::Session;
+use super::wire::quoted;
 use super::{message, mime, thread};
 use crate::server::{FlagOp, SpecialUse, StoredMessage};
 
@@ -89,7 +89,7 @@ fn label_of(name: &str, role: Option<SpecialUse>) -> Option<String> {
 }
 
 /// The folder a label names (system labels by role, others by name).
-fn folder_of(session: &Session, label: &str) -> Option<String> {
+pub(super) fn folder_of(session: &Session, label: &str) -> Option<String> {
     let role = match label.to_ascii_lowercase().as_str() {
         "\\inbox" | "inbox" => return Some("INBOX".into()),
         "\\sent" => SpecialUse::Sent,
@@ -103,7 +103,7 @@ fn folder_of(session: &Session, label: &str) -> Option<String> {
     session.shared.store.folder_with_role(&session.user(), role)
 }
 
-fn same_message(a: &StoredMessage, b: &StoredMessage) -> bool {
+pub(super) fn same_message(a: &StoredMessage, b: &StoredMessage) -> bool {
     a.internal_date == b.internal_date && a.raw == b.raw
 }
 
@@ -439,109 +439,6 @@ pub(super) fn parse_store(t: &[Token], i: usize, tag: &str, uid: bool) -> Option
             labels,
         },
     })
-}
-
-impl Session {
-    /// `STORE set [+|-]X-GM-LABELS[.SILENT] (labels)`: adding a label copies the message to
-    /// that folder (created if needed), removing one takes the copy out of it.
-    pub(super) fn store_labels(
-        &mut self,
-        set: &imap_codec::imap_types::sequence::SequenceSet,
-        by_uid: bool,
-        op: FlagOp,
-        silent: bool,
-        wanted: &[String],
-    ) -> String {
-        let verb = if by_uid { "UID STORE" } else { "STORE" };
-        let (idx, uids) = match self.resolve(set, by_uid) {
-            Ok(v) => v,
-            Err(bad) => return bad,
-        };
-        let user = self.user();
-        let Some(current) = self.selected.as_ref().map(|s| s.name.clone()) else {
-            return "BAD No mailbox selected".into();
-        };
-        let msgs: Vec<(usize, StoredMessage)> = self
-            .shared
-            .store
-            .with_mailbox(&user, &current, |m| {
-                idx.iter()
-                    .zip(&uids)
-                    .filter_map(|(&i, &u)| m.position(u).map(|p| (i, m.messages[p].clone())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for (_, msg) in &msgs {
-            let have = labels(self, msg);
-            let (add, remove): (Vec<String>, Vec<String>) = match op {
-                FlagOp::Add => (wanted.to_vec(), Vec::new()),
-                FlagOp::Remove => (Vec::new(), wanted.to_vec()),
-                FlagOp::Replace => (
-                    wanted.to_vec(),
-                    have.iter()
-                        .filter(|h| !wanted.iter().any(|w| w.eq_ignore_ascii_case(h)))
-                        .cloned()
-                        .collect(),
-                ),
-            };
-            for label in add {
-                if have.iter().any(|h| h.eq_ignore_ascii_case(&label)) {
-                    continue;
-                }
-                let Some(folder) = folder_of(self, &label) else {
-                    continue;
-                };
-                if self.shared.store.status(&user, &folder).is_err()
-                    && let Err(e) = self.shared.store.create(&user, &folder)
-                {
-                    return store_error(e);
-                }
-                if let Err(e) = self.shared.store.copy(&user, &current, &[msg.uid], &folder) {
-                    return store_error(e);
-                }
-            }
-            for label in remove {
-                let Some(folder) = folder_of(self, &label) else {
-                    continue;
-                };
-                let copies: Vec<u32> = self
-                    .shared
-                    .store
-                    .with_mailbox(&user, &folder, |m| {
-                        m.messages
-                            .iter()
-                            .filter(|x| same_message(x, msg))
-                            .map(|x| x.uid)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if copies.is_empty() {
-                    continue;
-                }
-                let store = &self.shared.store;
-                let _ =
-                    store.store_flags(&user, &folder, &copies, FlagOp::Add, &["\\Deleted".into()]);
-                let _ = store.expunge(&user, &folder, Some(&copies));
-            }
-        }
-        if !silent {
-            let mut out = String::new();
-            for (i, msg) in &msgs {
-                let uid = if by_uid {
-                    format!(" UID {}", msg.uid)
-                } else {
-                    String::new()
-                };
-                out.push_str(&format!(
-                    "* {} FETCH (X-GM-LABELS {}{uid})\r\n",
-                    i + 1,
-                    label_list(&labels(self, msg))
-                ));
-            }
-            self.out.extend_from_slice(out.as_bytes());
-        }
-        format!("OK {verb} completed")
-    }
 }
 
 #[cfg(test)]

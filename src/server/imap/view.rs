@@ -1,9 +1,8 @@
-//! The selected mailbox as one session sees it: SELECT / EXAMINE, `\Recent` (RFC 3501
-//! 2.3.2: a new message is recent in exactly one session), FLAGS / PERMANENTFLAGS kept in
-//! step with the keywords in use, and the untagged updates (EXPUNGE, FETCH FLAGS, EXISTS,
-//! RECENT) that keep the client's sequence-number ↔ UID map in step with the shared store.
+//! The selected mailbox as one session sees it: `\Recent` (RFC 3501 2.3.2: a new message is
+//! recent in exactly one session), FLAGS / PERMANENTFLAGS kept in step with the keywords in
+//! use, and the untagged updates (EXPUNGE, FETCH FLAGS, EXISTS, RECENT) that keep the
+//! client's sequence-number ↔ UID map in step with the shared store. SELECT is `cmd/select`.
 
-use super::mailboxes::store_error;
 use super::session::Session;
 use crate::server::StoreError;
 
@@ -61,83 +60,19 @@ impl Selected {
         format!("({})", all.join(" "))
     }
 
-    fn add_recent(&mut self, uids: Vec<u32>) {
+    pub(super) fn add_recent(&mut self, uids: Vec<u32>) {
         self.recent.extend(uids);
         self.recent.sort_unstable();
         self.recent.dedup();
     }
 
     /// Recent messages among those the client knows.
-    fn recent_in_view(&self) -> usize {
+    pub(super) fn recent_in_view(&self) -> usize {
         self.view.iter().filter(|(u, _)| self.is_recent(*u)).count()
     }
 }
 
 impl Session {
-    /// SELECT / EXAMINE (RFC 3501 6.3.1, 6.3.2). SELECT claims the mailbox's recent messages
-    /// for this session; EXAMINE only shows them, so they stay recent for the next SELECT
-    /// (what Dovecot does, and what imaptest's `select` test expects).
-    pub(super) fn select(&mut self, name: &str, examine: bool) -> String {
-        // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected.
-        self.selected = None;
-        let verb = if examine { "EXAMINE" } else { "SELECT" };
-        let user = self.user();
-        let store = &self.shared.store;
-        let r = store.with_mailbox(&user, name, |m| {
-            let view: Vec<(u32, Vec<String>)> = m
-                .messages
-                .iter()
-                .map(|x| (x.uid, x.flags.clone()))
-                .collect();
-            let first_unseen = m.messages.iter().position(|x| !x.has_flag("\\Seen"));
-            (
-                m.name.clone(),
-                m.selectable,
-                m.uid_validity,
-                m.uid_next,
-                view,
-                first_unseen,
-                m.keywords.clone(),
-            )
-        });
-        let (name, selectable, validity, next, view, first_unseen, keywords) = match r {
-            Ok(v) => v,
-            Err(e) => return store_error(e),
-        };
-        if !selectable {
-            return "NO [CANNOT] Mailbox cannot be selected".into();
-        }
-        let recent = store
-            .claim_recent(&user, &name, !examine)
-            .unwrap_or_default();
-        let mut sel = Selected {
-            name,
-            read_only: examine,
-            view,
-            validity,
-            recent: Vec::new(),
-            keywords,
-            contexts: Vec::new(),
-        };
-        sel.add_recent(recent);
-        let (flags, permanent) = flag_lines(&sel);
-        self.untagged(&flags);
-        self.untagged(&permanent);
-        self.untagged(&format!("{} EXISTS", sel.view.len()));
-        self.untagged(&format!("{} RECENT", sel.recent_in_view()));
-        if let Some(i) = first_unseen {
-            self.untagged(&format!("OK [UNSEEN {}] First unseen.", i + 1));
-        }
-        self.untagged(&format!("OK [UIDVALIDITY {validity}] UIDs valid"));
-        self.untagged(&format!("OK [UIDNEXT {next}] Predicted next UID"));
-        self.selected = Some(sel);
-        if examine {
-            format!("OK [READ-ONLY] {verb} completed")
-        } else {
-            format!("OK [READ-WRITE] {verb} completed")
-        }
-    }
-
     /// Announces keywords that came into use since the client last heard FLAGS, so no FETCH
     /// shows a keyword the client was not told about (RFC 3501 7.2.6).
     pub(super) fn announce_keywords(&mut self) {
@@ -250,7 +185,7 @@ fn sel_view_uids(s: &Session) -> Vec<u32> {
 }
 
 /// `FLAGS (...)` and `OK [PERMANENTFLAGS (...)]` for the session's known keywords.
-fn flag_lines(sel: &Selected) -> (String, String) {
+pub(super) fn flag_lines(sel: &Selected) -> (String, String) {
     let mut flags: Vec<&str> = SYSTEM_FLAGS.to_vec();
     flags.extend(sel.keywords.iter().map(String::as_str));
     let list = flags.join(" ");

@@ -1,7 +1,36 @@
-//! The server's wire forms, sans I/O: quoting strings and literals, flag lists, dates, UID
-//! sets, and the `>>` / `<<` trace lines with credentials replaced by `****`.
+//! The server's wire forms, sans I/O: quoting strings and literals, mailbox names (the
+//! delimiter, INBOX in any case), flag lists, dates, UID sets, and the `>>` / `<<` trace lines
+//! with credentials replaced by `****`.
 
 use chrono::{DateTime, FixedOffset};
+
+/// The hierarchy delimiter, as LIST announces it.
+pub const DELIMITER: u8 = b'/';
+
+/// A mailbox name from the wire: `INBOX` in any case becomes `INBOX`; a trailing delimiter
+/// (`CREATE a/`, "will have inferiors") is dropped.
+pub fn name_of(bytes: &[u8]) -> String {
+    let name = String::from_utf8_lossy(bytes);
+    let name = name.trim_end_matches(DELIMITER as char);
+    if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX".to_string()
+    } else if name.len() > 6
+        && name
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("INBOX/"))
+    {
+        format!("INBOX{}", &name[5..])
+    } else {
+        name.to_string()
+    }
+}
+
+/// A name as an IMAP string (quoted, or a literal when it must be).
+pub fn quoted(name: &str) -> String {
+    let mut v = Vec::new();
+    push_string(&mut v, name.as_bytes());
+    String::from_utf8_lossy(&v).into_owned()
+}
 
 /// Appends `s` as an IMAP string: quoted when it can be, a literal otherwise.
 pub fn push_string(out: &mut Vec<u8>, s: &[u8]) {
@@ -114,6 +143,13 @@ pub fn trace_server(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_patterns() {
+        assert_eq!(name_of(b"inbox"), "INBOX");
+        assert_eq!(name_of(b"a/b/"), "a/b");
+        assert_eq!(name_of(b"Inbox/x"), "INBOX/x");
+    }
 
     #[test]
     fn strings_quote_or_become_literals() {

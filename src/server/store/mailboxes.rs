@@ -1,7 +1,10 @@
-//! Mailbox-level store operations: CREATE with implied parents, DELETE, RENAME, subscriptions
-//! and `\Recent` claims. Kept apart from message operations so each file holds one room.
+//! Mailbox-level store operations: LIST, STATUS and roles, CREATE with implied parents,
+//! DELETE, RENAME, subscriptions and `\Recent` claims. Kept apart from message operations
+//! so each file holds one room.
 
-use super::{Inner, Mailbox, Store, StoreError, User, key, same_mailbox};
+use super::{
+    Inner, Mailbox, MailboxInfo, SpecialUse, Store, StoreError, User, info, key, same_mailbox,
+};
 
 /// The hierarchy delimiter of every mailbox name.
 pub const DELIMITER: char = '/';
@@ -32,13 +35,6 @@ fn next_validity(inner: &mut Inner) -> u32 {
     inner.next_validity
 }
 
-fn user_mut<'a>(inner: &'a mut Inner, user: &str) -> Result<&'a mut User, StoreError> {
-    inner
-        .users
-        .get_mut(&key(user))
-        .ok_or(StoreError::NoSuchUser)
-}
-
 impl User {
     fn has_children(&self, name: &str) -> bool {
         self.mailboxes
@@ -48,12 +44,37 @@ impl User {
 }
 
 impl Store {
+    /// The name of the user's folder with this role.
+    pub fn folder_with_role(&self, user: &str, role: SpecialUse) -> Option<String> {
+        self.lock().users.get(&key(user))?.role(role)
+    }
+
+    /// LIST: every folder of the user, in order.
+    pub fn list(&self, user: &str) -> Result<Vec<MailboxInfo>, StoreError> {
+        let inner = self.lock();
+        let u = inner.user(user)?;
+        Ok(u.mailboxes.iter().map(|m| info(u, m)).collect())
+    }
+
+    /// STATUS / SELECT counters of one folder.
+    pub fn status(&self, user: &str, mailbox: &str) -> Result<MailboxInfo, StoreError> {
+        let inner = self.lock();
+        let u = inner.user(user)?;
+        let m = u.folder(mailbox)?;
+        Ok(info(u, m))
+    }
+
+    /// CREATE: a new, empty, selectable folder, and any missing parents (RFC 3501 6.3.3).
+    pub fn create(&self, user: &str, name: &str) -> Result<(), StoreError> {
+        self.create_with_parents(user, name)
+    }
+
     /// CREATE: the mailbox plus any missing parents. An existing `\Noselect` placeholder left
     /// by DELETE becomes selectable again.
     pub(super) fn create_with_parents(&self, user: &str, name: &str) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let validity = next_validity(&mut inner);
-        let u = user_mut(&mut inner, user)?;
+        let u = inner.user_mut(user)?;
         if let Some(m) = u.mailbox_mut(name) {
             if m.selectable || m.special_use.is_some() {
                 return Err(StoreError::MailboxExists);
@@ -82,8 +103,8 @@ impl Store {
             return Err(StoreError::Cannot("INBOX cannot be deleted"));
         }
         let mut inner = self.lock();
-        let u = user_mut(&mut inner, user)?;
-        let m = u.mailbox(name).ok_or(StoreError::NoSuchMailbox)?;
+        let u = inner.user_mut(user)?;
+        let m = u.folder(name)?;
         let selectable = m.selectable;
         if u.has_children(name) {
             if !selectable {
@@ -119,8 +140,8 @@ impl Store {
     pub fn rename(&self, user: &str, from: &str, to: &str) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let validity = next_validity(&mut inner);
-        let u = user_mut(&mut inner, user)?;
-        let src = u.mailbox(from).ok_or(StoreError::NoSuchMailbox)?;
+        let u = inner.user_mut(user)?;
+        let src = u.folder(from)?;
         if !src.selectable && from.eq_ignore_ascii_case("INBOX") {
             return Err(StoreError::NotSelectable);
         }
@@ -138,7 +159,7 @@ impl Store {
             .map(str::to_string)
             .collect();
         if from.eq_ignore_ascii_case("INBOX") {
-            let inbox = u.mailbox_mut("INBOX").ok_or(StoreError::NoSuchMailbox)?;
+            let inbox = u.folder_mut("INBOX")?;
             let mut moved = Mailbox::new(to.to_string(), None, true, validity);
             moved.messages = std::mem::take(&mut inbox.messages);
             moved.uid_next = inbox.uid_next;
@@ -164,7 +185,7 @@ impl Store {
     /// 6.3.6 lets the name outlive it); unsubscribing a name not subscribed is an error.
     pub fn set_subscribed(&self, user: &str, name: &str, on: bool) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        let u = user_mut(&mut inner, user)?;
+        let u = inner.user_mut(user)?;
         let canonical = if name.eq_ignore_ascii_case("INBOX") {
             "INBOX".to_string()
         } else {
@@ -188,7 +209,7 @@ impl Store {
     /// The subscribed names, in the order they were subscribed.
     pub fn subscriptions(&self, user: &str) -> Result<Vec<String>, StoreError> {
         let inner = self.lock();
-        let u = inner.users.get(&key(user)).ok_or(StoreError::NoSuchUser)?;
+        let u = inner.user(user)?;
         Ok(u.subscriptions.clone())
     }
 
@@ -202,8 +223,8 @@ impl Store {
         claim: bool,
     ) -> Result<Vec<u32>, StoreError> {
         let mut inner = self.lock();
-        let u = user_mut(&mut inner, user)?;
-        let m = u.mailbox_mut(mailbox).ok_or(StoreError::NoSuchMailbox)?;
+        let u = inner.user_mut(user)?;
+        let m = u.folder_mut(mailbox)?;
         let from = m.messages.partition_point(|x| x.uid < m.first_recent);
         let uids = m.messages[from..].iter().map(|x| x.uid).collect();
         if claim {

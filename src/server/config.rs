@@ -1,0 +1,97 @@
+//! [`ServerConfig`]: everything the embedded server starts from (bind address and ports,
+//! profile, users, certificate, faults, catch-all, the HTTP side's credentials and TLS).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use secrecy::SecretString;
+
+use super::{CertKind, Faults, Profile, Recipients, http};
+
+/// Ports to bind; `None` means an ephemeral port (0).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ports {
+    pub smtp: Option<u16>,
+    pub submission: Option<u16>,
+    pub smtps: Option<u16>,
+    pub imap: Option<u16>,
+    pub imaps: Option<u16>,
+    /// The HTTP side: API, web view, `/oauth2/`.
+    pub http: Option<u16>,
+}
+
+/// Everything `TestServer::start` needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to bind; loopback unless `allow_remote` (checked by the CLI).
+    pub bind: IpAddr,
+    pub ports: Ports,
+    pub profile: Profile,
+    /// Users to create at start: (address, password).
+    pub users: Vec<(String, SecretString)>,
+    /// Host name used in greetings and `Received:` headers.
+    pub hostname: String,
+    /// Largest message accepted (SIZE, APPEND literals); 25 MiB by default.
+    pub max_message_size: usize,
+    /// Which certificate to serve.
+    pub cert: CertKind,
+    pub faults: Faults,
+    /// Catch-all (the default: any address gets a mailbox) or strict (550 for unknown users).
+    pub recipients: Recipients,
+    /// Credentials the HTTP side wants ([`HttpAuth::None`](http::HttpAuth::None) on
+    /// loopback); OAuth2 consent wants them too.
+    pub http_auth: http::HttpAuth,
+    /// Serve the HTTP side (and so the OAuth2 endpoints) over TLS with the server's
+    /// certificate, as a real provider's token endpoint is.
+    pub http_tls: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ports: Ports::default(),
+            profile: Profile::Standard,
+            users: Vec::new(),
+            hostname: "localhost".to_string(),
+            max_message_size: 25 * 1024 * 1024,
+            cert: CertKind::Valid,
+            faults: Faults::default(),
+            recipients: Recipients::default(),
+            http_auth: http::HttpAuth::None,
+            http_tls: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// A config with one user.
+    pub fn with_user(mut self, address: &str, password: &str) -> Self {
+        self.users.push((
+            address.to_string(),
+            SecretString::from(password.to_string()),
+        ));
+        self
+    }
+
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Only declared users receive mail; others get `550 5.1.1 User unknown`.
+    pub fn strict_recipients(mut self) -> Self {
+        self.recipients = Recipients::Strict;
+        self
+    }
+
+    /// Serves the HTTP side, and so the OAuth2 endpoints, over HTTPS.
+    pub fn http_tls(mut self) -> Self {
+        self.http_tls = true;
+        self
+    }
+}

@@ -1,0 +1,147 @@
+//! Durations as text for fault settings: `250ms`, `2s`, `1.5m`, `1h` or bare seconds ([`Span`]),
+//! and `1s..5s` ranges ([`SpanRange`]), read from TOML, JSON or the command line and written
+//! back in the shortest form that reads back the same.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written as text: `250ms`, `2s`, `1.5m`, `1h`, or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+/// `2s` (exactly) or `1s..5s` (uniformly between).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanRange(pub Duration, pub Duration);
+
+/// Parses a duration: `250ms`, `2s`, `1.5m`, `1h`, or bare seconds; zero is allowed.
+pub fn parse_span(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; use e.g. 250ms, 2s, 1m"))?;
+    let secs = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}; use ms, s, m or h"
+            ));
+        }
+    };
+    if !secs.is_finite() || secs > 86400.0 {
+        return Err(format!("{s:?} is out of range (at most a day)"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `250ms`, `2s`, `1.5s`: the shortest text [`parse_span`] reads back to the same value.
+pub fn format_span(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if d.subsec_millis() == 0 && d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if ms.fract() == 0.0 {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
+impl fmt::Display for SpanRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == self.1 {
+            write!(f, "{}", format_span(self.0))
+        } else {
+            write!(f, "{}..{}", format_span(self.0), format_span(self.1))
+        }
+    }
+}
+
+impl std::str::FromStr for SpanRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once("..") {
+            Some((a, b)) => {
+                let (a, b) = (parse_span(a)?, parse_span(b)?);
+                if b < a {
+                    return Err(format!("{s:?}: the range ends before it starts"));
+                }
+                Ok(SpanRange(a, b))
+            }
+            None => parse_span(s).map(|d| SpanRange(d, d)),
+        }
+    }
+}
+
+/// Text or a number of seconds.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOrSeconds {
+    Text(String),
+    Seconds(f64),
+}
+
+impl TextOrSeconds {
+    fn text(self) -> String {
+        match self {
+            TextOrSeconds::Text(t) => t,
+            TextOrSeconds::Seconds(s) => format!("{s}s"),
+        }
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_span(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = TextOrSeconds::deserialize(d)?.text();
+        parse_span(&text)
+            .map(Span)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for SpanRange {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for SpanRange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = TextOrSeconds::deserialize(d)?.text();
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_back() {
+        for (text, want) in [
+            ("250ms", Duration::from_millis(250)),
+            ("2s", Duration::from_secs(2)),
+            ("1.5s", Duration::from_millis(1500)),
+            ("0", Duration::ZERO),
+            ("1m", Duration::from_secs(60)),
+        ] {
+            let d = parse_span(text).expect(text);
+            assert_eq!(d, want, "{text}");
+            assert_eq!(parse_span(&format_span(d)).expect("again"), d);
+        }
+        assert!(parse_span("2d").is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! Helpers shared by the integration tests: an embedded server with users (and faults),
+//! verified TLS to it, and the raw SMTP client in [`smtp`].
+
+pub mod smtp;
+
+use std::time::Duration;
+
+use mailtrip::server::{Faults, ServerConfig, TestServer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_native_tls::TlsStream;
+
+/// Password of the users `server()` creates.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// The users `server()` creates.
+pub const ALICE: &str = "alice@mailtrip.test";
+#[allow(dead_code)]
+pub const BOB: &str = "bob@mailtrip.test";
+/// Upper bound for waits that should end much sooner; not a timing target.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// An embedded server with alice@mailtrip.test and bob@mailtrip.test.
+#[allow(dead_code)]
+pub async fn server() -> TestServer {
+    server_with(ServerConfig::default()).await
+}
+
+/// An embedded server started from `config`, plus alice and bob.
+#[allow(dead_code)]
+pub async fn server_with(config: ServerConfig) -> TestServer {
+    let config = config
+        .with_user("alice@mailtrip.test", PASSWORD)
+        .with_user("bob@mailtrip.test", PASSWORD);
+    TestServer::start(config)
+        .await
+        .expect("embedded server starts")
+}
+
+/// An embedded server with alice and bob and one fault in force from the start, set by
+/// `fault` on the defaults: `server_with_fault(|f| f.greylist = true)`.
+#[allow(dead_code)]
+pub async fn server_with_fault(fault: impl FnOnce(&mut Faults)) -> TestServer {
+    let server = server().await;
+    set_fault(&server, fault);
+    server
+}
+
+/// Replaces the faults in force with the defaults changed by `fault`.
+#[allow(dead_code)]
+pub fn set_fault(server: &TestServer, fault: impl FnOnce(&mut Faults)) {
+    let mut faults = Faults::default();
+    fault(&mut faults);
+    server.set_faults(faults);
+}
+
+/// Fails the test with the client's stderr unless the external `client` exited cleanly.
+#[allow(dead_code)]
+pub fn succeeded(client: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{client} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// TLS to `addr`, verified against the server's generated CA.
+#[allow(dead_code)]
+pub async fn tls(server: &TestServer, addr: std::net::SocketAddr) -> TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    upgrade(server, tcp).await
+}
+
+/// A TLS handshake over `stream` (after STARTTLS, say), verified against the server's CA.
+pub async fn upgrade<S>(server: &TestServer, stream: S) -> TlsStream<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let ca = native_tls::Certificate::from_pem(server.ca_pem().as_bytes()).expect("CA parses");
+    let connector = native_tls::TlsConnector::builder()
+        .add_root_certificate(ca)
+        .build()
+        .expect("connector");
+    tokio_native_tls::TlsConnector::from(connector)
+        .connect("localhost", stream)
+        .await
+        .expect("TLS handshake verifies against the embedded CA")
+}
