@@ -88,11 +88,7 @@ async fn delivered_to_self_and_keep_leaves_the_probe() {
 
 #[tokio::test]
 async fn junk_rule_is_delivered_to_spam_and_cleaned_there() {
-    let server = faulty(Faults {
-        junk_rule: Some("X-Mailtrip-Probe".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.junk_rule = Some("X-Mailtrip-Probe".into())).await;
     let r = check(&server, Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::DeliveredToSpam, "{r:#?}");
     assert_eq!(r.placement, Some(Placement::Spam));
@@ -103,11 +99,7 @@ async fn junk_rule_is_delivered_to_spam_and_cleaned_there() {
 
 #[tokio::test]
 async fn duplicates_are_counted_and_both_cleaned() {
-    let server = faulty(Faults {
-        deliver_twice: true,
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.deliver_twice = true).await;
     let r = check(&server, Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert_eq!(r.evidence.copies, 2, "{r:#?}");
@@ -116,9 +108,8 @@ async fn duplicates_are_counted_and_both_cleaned() {
 
 #[tokio::test]
 async fn an_appended_footer_is_a_content_mismatch() {
-    let server = faulty(Faults {
-        append_footer: Some("-- \nSent through a list that adds footers".into()),
-        ..Faults::default()
+    let server = util::server_with_fault(|f| {
+        f.append_footer = Some("-- \nSent through a list that adds footers".into())
     })
     .await;
     let r = check(&server, Duration::from_secs(20)).await;
@@ -135,9 +126,8 @@ async fn an_appended_footer_is_a_content_mismatch() {
 
 #[tokio::test]
 async fn a_delivery_slower_than_the_timeout_is_not_delivered() {
-    let server = faulty(Faults {
-        delivery_delay: Some((Duration::from_secs(4), Duration::from_secs(4))),
-        ..Faults::default()
+    let server = util::server_with_fault(|f| {
+        f.delivery_delay = Some((Duration::from_secs(4), Duration::from_secs(4)))
     })
     .await;
     let r = check(&server, Duration::from_millis(1500)).await;
@@ -175,9 +165,8 @@ async fn a_wrong_imap_password_is_auth_failed_at_imap_auth() {
 async fn gmail_auth_texts_are_diagnosed() {
     use mailtrip::server::gmail;
     let server = util::server().await;
-    server.set_faults(Faults {
-        smtp_auth_reject: Some(gmail::SMTP_APP_PASSWORD_REQUIRED.into()),
-        ..Faults::default()
+    util::set_fault(&server, |f| {
+        f.smtp_auth_reject = Some(gmail::SMTP_APP_PASSWORD_REQUIRED.into())
     });
     let r = check(&server, Duration::from_secs(10)).await;
     assert_failed(
@@ -187,9 +176,8 @@ async fn gmail_auth_texts_are_diagnosed() {
         Code::AppPasswordRequired,
     );
 
-    server.set_faults(Faults {
-        imap_auth_reject: Some(gmail::IMAP_WEB_LOGIN_REQUIRED.into()),
-        ..Faults::default()
+    util::set_fault(&server, |f| {
+        f.imap_auth_reject = Some(gmail::IMAP_WEB_LOGIN_REQUIRED.into())
     });
     let r = check(&server, Duration::from_secs(10)).await;
     assert_failed(
@@ -285,21 +273,14 @@ async fn a_server_that_never_answers_times_out_and_the_run_ends() {
     assert_failed(&r, Verdict::SendFailed, Phase::SmtpConnect, Code::Timeout);
 
     // The embedded server hanging on its banner: the same.
-    server.set_faults(Faults {
-        smtp_hang_on: Some("GREETING".into()),
-        ..Faults::default()
-    });
+    util::set_fault(&server, |f| f.smtp_hang_on = Some("GREETING".into()));
     let r = check(&server, Duration::from_secs(1)).await;
     assert_failed(&r, Verdict::SendFailed, Phase::SmtpConnect, Code::Timeout);
 }
 
 #[tokio::test]
 async fn greylisting_is_retried_and_delivered() {
-    let server = faulty(Faults {
-        greylist: true,
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.greylist = true).await;
     let r = check(&server, Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let submit = r.phase(Phase::SmtpSubmit).expect("submit");

@@ -88,11 +88,7 @@ fn render_human(r: &mailtrip::Report) -> String {
 
 #[tokio::test]
 async fn junk_rule_is_spam() {
-    let server = faulty(Faults {
-        junk_rule: Some("mailtrip probe".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.junk_rule = Some("mailtrip probe".into())).await;
     let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::DeliveredToSpam, "{r:#?}");
     assert_eq!(r.placement, Some(Placement::Spam));
@@ -101,11 +97,7 @@ async fn junk_rule_is_spam() {
 
 #[tokio::test]
 async fn archive_rule_is_archived_and_cleaned() {
-    let server = faulty(Faults {
-        archive_rule: Some("mailtrip probe".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.archive_rule = Some("mailtrip probe".into())).await;
     let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert_eq!(r.placement, Some(Placement::Archive), "{r:#?}");
@@ -122,11 +114,7 @@ async fn archive_rule_is_archived_and_cleaned() {
 #[tokio::test]
 async fn a_bounce_to_the_sender_is_bounced_with_status_and_diagnostic() {
     let reply = "550 5.1.1 <bob@mailtrip.test>: Recipient address rejected: User unknown in local recipient table";
-    let server = faulty(Faults {
-        bounce: Some(reply.into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.bounce = Some(reply.into())).await;
     // A → B: the DSN lands in alice's INBOX, watched for bounces.
     let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::Bounced, "{r:#?}");
@@ -162,11 +150,7 @@ async fn a_bounce_to_the_sender_is_bounced_with_status_and_diagnostic() {
 
 #[tokio::test]
 async fn two_copies_are_a_visible_duplicate_warning() {
-    let server = faulty(Faults {
-        deliver_twice: true,
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.deliver_twice = true).await;
     let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert_eq!(r.evidence.copies, 2);
@@ -181,20 +165,17 @@ async fn two_copies_are_a_visible_duplicate_warning() {
 
 #[tokio::test]
 async fn an_appended_footer_is_a_content_mismatch() {
-    let server = faulty(Faults {
-        append_footer: Some("-- \r\nScanned by ExampleGate".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server =
+        util::server_with_fault(|f| f.append_footer = Some("-- \r\nScanned by ExampleGate".into()))
+            .await;
     let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
 }
 
 #[tokio::test]
 async fn a_probe_past_its_timeout_is_reported_late_by_the_next_check() {
-    let server = faulty(Faults {
-        delivery_delay: Some((Duration::from_secs(3), Duration::from_secs(3))),
-        ..Faults::default()
+    let server = util::server_with_fault(|f| {
+        f.delivery_delay = Some((Duration::from_secs(3), Duration::from_secs(3)))
     })
     .await;
     let first = run(check(&server, ALICE, BOB).timeout(Duration::from_secs(1))).await;

@@ -24,11 +24,7 @@ use crate::util;
 
 #[tokio::test]
 async fn wait_finds_a_message_delivered_while_its_idle_connection_was_dropped() {
-    let server = faulty(Faults {
-        imap_drop_on_news: Some(1),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.imap_drop_on_news = Some(1)).await;
     // Once the watch IDLEs, the delivery makes the server close that connection instead of
     // announcing the message: it is in the store, and the client never heard of it.
     let (found, uid) = wait_while_delivering(
@@ -70,11 +66,7 @@ async fn check_finds_the_probe_delivered_while_the_inbox_idle_connection_was_dro
 async fn wait_keeps_backing_off_and_reconnecting_while_every_idle_is_dropped() {
     // Every announcement drops the connection: the watch must not spin, and still find the
     // message on a fresh connection's first scan.
-    let server = faulty(Faults {
-        imap_drop_on_news: Some(usize::MAX),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.imap_drop_on_news = Some(usize::MAX)).await;
     let found = wait(
         Wait::new(account(&server, BOB))
             .subject(regex::Regex::new("storm").expect("regex"))
@@ -115,11 +107,7 @@ async fn check_survives_a_bye_during_the_watch() {
 async fn wait_survives_a_bye_and_finds_the_message() {
     // LOGIN, CAPABILITY, SELECT, UID FETCH, IDLE are answered; the FETCH after the wake-up
     // gets `* BYE`; the reconnect's scan finds the message.
-    let server = faulty(Faults {
-        imap_bye_after: Some(5),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.imap_bye_after = Some(5)).await;
     let (found, uid) = wait_while_delivering(
         &server,
         "after bye",
@@ -133,11 +121,7 @@ async fn wait_survives_a_bye_and_finds_the_message() {
 
 #[tokio::test]
 async fn verify_reports_a_bye_at_login_as_a_closed_connection() {
-    let server = faulty(Faults {
-        imap_bye_after: Some(0),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.imap_bye_after = Some(0)).await;
     let r = verify(account(&server, ALICE), Duration::from_secs(5)).await;
     assert!(r.smtp.ok, "{r:#?}");
     assert!(!r.imap.ok, "{r:#?}");
@@ -150,11 +134,7 @@ async fn verify_reports_a_bye_at_login_as_a_closed_connection() {
 
 #[tokio::test]
 async fn wait_gives_up_on_an_unanswered_idle_reconnects_and_finds_the_message() {
-    let server = faulty(Faults {
-        imap_hang_once_on: Some("IDLE".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.imap_hang_once_on = Some("IDLE".into())).await;
     let (found, uid) = wait_while_delivering(
         &server,
         "after hang",
@@ -182,22 +162,14 @@ async fn check_survives_one_unanswered_imap_command_during_the_watch() {
 
 #[tokio::test]
 async fn an_smtp_command_that_never_gets_an_answer_is_a_timeout_at_submit() {
-    let server = faulty(Faults {
-        smtp_hang_on: Some("DATA".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.smtp_hang_on = Some("DATA".into())).await;
     let r = check(&server, Duration::from_secs(2)).await;
     assert_failed(&r, Verdict::SendFailed, Phase::SmtpSubmit, Code::Timeout);
 }
 
 #[tokio::test]
 async fn an_unanswered_login_is_a_timeout_for_verify_and_wait() {
-    let server = faulty(Faults {
-        imap_hang_on: Some("LOGIN".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.imap_hang_on = Some("LOGIN".into())).await;
     let r = verify(account(&server, ALICE), Duration::from_secs(1)).await;
     assert_step_failed(&r.imap, Step::Auth, Code::Timeout);
     let w = wait(Wait::new(account(&server, BOB)).timeout(Duration::from_secs(1))).await;
@@ -207,11 +179,8 @@ async fn an_unanswered_login_is_a_timeout_for_verify_and_wait() {
 // --- SMTP 421 / 451 / 452 -------------------------------------------------------------------------
 
 async fn transient(verb: &str, reply: &str) -> (TestServer, Report) {
-    let server = faulty(Faults {
-        smtp_transient: Some((verb.into(), reply.into(), 1)),
-        ..Faults::default()
-    })
-    .await;
+    let server =
+        util::server_with_fault(|f| f.smtp_transient = Some((verb.into(), reply.into(), 1))).await;
     let r = check(&server, Duration::from_secs(20)).await;
     (server, r)
 }
@@ -281,11 +250,7 @@ async fn greylisting_longer_than_the_deadline_ends_as_send_failed_with_the_serve
 
 #[tokio::test]
 async fn replies_dripping_one_byte_per_100_ms_end_in_a_named_timeout_not_a_hang() {
-    let server = faulty(Faults {
-        slow_drip: Some(Duration::from_millis(100)),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.slow_drip = Some(Duration::from_millis(100))).await;
     let r = check(&server, Duration::from_secs(2)).await;
     assert_failed(&r, Verdict::Error, Phase::ImapConnect, Code::Timeout);
 
@@ -301,11 +266,7 @@ async fn replies_dripping_one_byte_per_100_ms_end_in_a_named_timeout_not_a_hang(
 
 #[tokio::test]
 async fn replies_dripping_slowly_but_within_the_timeouts_still_deliver() {
-    let server = faulty(Faults {
-        slow_drip: Some(Duration::from_millis(1)),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.slow_drip = Some(Duration::from_millis(1))).await;
     let r = check(&server, Duration::from_secs(30)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
 }
@@ -314,11 +275,7 @@ async fn replies_dripping_slowly_but_within_the_timeouts_still_deliver() {
 
 #[tokio::test]
 async fn a_stalled_tls_handshake_is_a_timeout_with_a_hint() {
-    let server = faulty(Faults {
-        tls_stall: true,
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.tls_stall = true).await;
     let smtps = Endpoint::new(
         Protocol::Smtp,
         Security::Tls,
