@@ -522,22 +522,14 @@ async fn sweep_lists_and_deletes_only_real_leftovers() {
     let old = chrono::Utc::now() - chrono::TimeDelta::days(2);
     let recent = chrono::Utc::now() - chrono::TimeDelta::hours(1);
     let seed = |folder: &str, raw: Vec<u8>| server.deliver_raw(ALICE, folder, &raw).expect("seed");
-    seed(
-        "INBOX",
-        probe_raw(ALICE, "tag-inbox", "mailtrip probe 0190aaaa", old),
-    );
-    seed(
-        "Junk",
-        probe_raw(ALICE, "tag-junk", "mailtrip probe 0190bbbb", old),
-    );
-    seed(
-        "Sent",
-        probe_raw(ALICE, "tag-sent", "mailtrip probe 0190cccc", old),
-    );
-    seed(
-        "Archive",
-        probe_raw(ALICE, "tag-recent", "mailtrip probe 0190dddd", recent),
-    );
+    for (folder, name, subject, sent) in [
+        ("INBOX", "tag-inbox", "mailtrip probe 0190aaaa", old),
+        ("Junk", "tag-junk", "mailtrip probe 0190bbbb", old),
+        ("Sent", "tag-sent", "mailtrip probe 0190cccc", old),
+        ("Archive", "tag-recent", "mailtrip probe 0190dddd", recent),
+    ] {
+        seed(folder, probe_raw(ALICE, name, subject, sent));
+    }
     // Look-alike subject without the tag header; the header but another sender; plain mail.
     seed(
         "INBOX",
