@@ -11,9 +11,10 @@ use chrono::{DateTime, FixedOffset};
 use futures::TryStreamExt;
 use serde::Serialize;
 
-use super::imap::{Session, message_id_tag, within};
+use super::imap::{Session, within};
 use super::message::{self, DIGEST_HEADER, Payload, SENT_HEADER, TAG_HEADER, TIMEOUT_HEADER};
 use super::verify::{self, header_field};
+use super::watch::tags::message_id_tag;
 
 /// Every probe's subject starts with this.
 pub const SUBJECT_PREFIX: &str = "mailtrip probe ";
