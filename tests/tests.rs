@@ -29,3 +29,4 @@ mod tls_config;
 mod util;
 mod verdicts;
 mod verify;
+mod watch;

@@ -52,6 +52,9 @@ pub struct FaultSpec {
     pub authentication_results: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_no_idle: Option<bool>,
+    /// `"500ms"`: how long after a change an IDLE client hears of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_idle_delay: Option<Span>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_bye_after: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,6 +165,7 @@ impl FaultSpec {
             rewrap_lines: self.rewrap_lines,
             authentication_results: text(&self.authentication_results),
             imap_no_idle: self.imap_no_idle.unwrap_or(false),
+            imap_idle_delay: self.imap_idle_delay.map(|s| s.0),
             imap_bye_after: self.imap_bye_after,
             imap_hang_once_on: text(&self.imap_hang_once_on),
             imap_drop_on_news: self.imap_drop_on_news,
@@ -205,6 +209,7 @@ impl FaultSpec {
             rewrap_lines,
             authentication_results,
             imap_no_idle,
+            imap_idle_delay,
             imap_bye_after,
             imap_hang_once_on,
             imap_drop_on_news,
@@ -281,6 +286,7 @@ impl From<&Faults> for FaultSpec {
             rewrap_lines,
             authentication_results,
             imap_no_idle,
+            imap_idle_delay,
             imap_bye_after,
             imap_hang_once_on,
             imap_drop_on_news,
@@ -315,6 +321,7 @@ impl From<&Faults> for FaultSpec {
             rewrap_lines,
             authentication_results,
             imap_no_idle: flag(imap_no_idle),
+            imap_idle_delay: imap_idle_delay.map(Span),
             imap_bye_after,
             imap_hang_once_on,
             imap_drop_on_news,
@@ -479,6 +486,7 @@ mod tests {
             rewrap_lines: Some(72),
             authentication_results: Some("mx; spf=pass".into()),
             imap_no_idle: true,
+            imap_idle_delay: Some(Duration::from_millis(500)),
             imap_bye_after: Some(5),
             imap_hang_once_on: Some("FETCH".into()),
             imap_drop_on_news: Some(1),

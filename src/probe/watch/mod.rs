@@ -316,13 +316,12 @@ impl<I: Interest> Watcher<I> {
                 return Ok(());
             }
             // An EXISTS that came with the look's answers would not wake IDLE (the server
-            // thinks we know): look again first.
+            // thinks we know): look again first, as part of the same look.
             let session = self
                 .session
                 .as_mut()
                 .ok_or(async_imap::error::Error::ConnectionLost)?;
             if imap::drain_news(session) {
-                by = SeenBy::Idle;
                 continue;
             }
             by = self.wait(until).await?;
@@ -399,12 +398,13 @@ impl<I: Interest> Watcher<I> {
             }
             let woke = if idle {
                 let woke = self.idle_until(at, until).await?;
-                // An EXISTS that came with the answer to DONE: the server has told us.
+                // An EXISTS that came with the answer to DONE: look now. A look that was due
+                // anyway keeps its name; otherwise the server told us.
                 let session = self
                     .session
                     .as_mut()
                     .ok_or(async_imap::error::Error::ConnectionLost)?;
-                if !matches!(woke, Woke::Stop) && imap::drain_news(session) {
+                if matches!(woke, Woke::Kick(_)) && imap::drain_news(session) {
                     return Ok(SeenBy::Idle);
                 }
                 woke
