@@ -9,10 +9,12 @@ use std::str::FromStr;
 use secrecy::SecretString;
 
 pub mod file;
+pub mod oauth2;
 pub mod resolve;
 pub mod secret;
 pub mod validate;
 
+pub use oauth2::Secret;
 pub use resolve::{Overrides, Resolved, Target, resolve};
 
 /// A configuration problem: the message names the file, flag, variable or URL involved.
@@ -245,23 +247,20 @@ impl FromStr for Endpoint {
     }
 }
 
-/// How to authenticate. Both kinds print as `[REDACTED]` in Debug.
+/// How to authenticate. No kind shows a secret in Debug.
 #[derive(Debug, Clone)]
 pub enum Credential {
     /// A password (for Gmail: an app password).
     Password(SecretString),
     /// An OAuth2 access token, sent with XOAUTH2.
     OAuth2Token(SecretString),
+    /// Signed in with `mailtrip login`: each login takes an access token from the stored
+    /// sign-in, refreshed before it expires.
+    OAuth2Login(crate::oauth::TokenSource),
 }
 
-/// TLS options shared by both protocols.
-#[derive(Debug, Clone, Default)]
-pub struct TlsOptions {
-    /// Extra trusted root certificates (PEM), e.g. the embedded server's CA or `--ca-file`.
-    pub extra_roots_pem: Vec<String>,
-    /// Skip certificate verification. Reported loudly in every output; never the default.
-    pub insecure_skip_verify: bool,
-}
+/// TLS options shared by both protocols and the OAuth2 token endpoints.
+pub use crate::tls::TlsOptions;
 
 /// One mailbox mailtrip can send from and/or watch.
 #[derive(Debug, Clone)]

@@ -22,6 +22,8 @@ pub enum Code {
     AppPasswordRequired,
     WebLoginRequired,
     BasicAuthDisabled,
+    /// A stored OAuth2 sign-in (`mailtrip login`) is missing, revoked or expired.
+    SignInRequired,
     TooManyConnections,
     OverQuota,
     Greylisted,
@@ -43,7 +45,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in declaration order.
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 26] = [
         Code::DnsFailed,
         Code::ConnectRefused,
         Code::ConnectTimeout,
@@ -56,6 +58,7 @@ impl Code {
         Code::AppPasswordRequired,
         Code::WebLoginRequired,
         Code::BasicAuthDisabled,
+        Code::SignInRequired,
         Code::TooManyConnections,
         Code::OverQuota,
         Code::Greylisted,
@@ -86,6 +89,7 @@ impl Code {
             Code::AppPasswordRequired => "app_password_required",
             Code::WebLoginRequired => "web_login_required",
             Code::BasicAuthDisabled => "basic_auth_disabled",
+            Code::SignInRequired => "sign_in_required",
             Code::TooManyConnections => "too_many_connections",
             Code::OverQuota => "over_quota",
             Code::Greylisted => "greylisted",
@@ -129,6 +133,7 @@ impl Code {
                 | Code::AppPasswordRequired
                 | Code::WebLoginRequired
                 | Code::BasicAuthDisabled
+                | Code::SignInRequired
         )
     }
 }
@@ -318,7 +323,7 @@ static RULES: &[Rule] = &[
         ],
         code: Code::BasicAuthDisabled,
         summary: "Microsoft 365 has SMTP AUTH with a password (basic authentication) disabled for this mailbox or tenant.",
-        hint: "Have a tenant admin enable Authenticated SMTP for this mailbox (admin center: Users > Active users > Mail > Manage email apps), or authenticate with OAuth2 (XOAUTH2); Microsoft is retiring basic SMTP AUTH.",
+        hint: "Sign in with OAuth2 instead: `mailtrip login --provider outlook --user ADDRESS --client-id ID` (or `mailtrip login --account NAME` with auth = \"oauth2\"; the README's \"Outlook / Microsoft 365 (OAuth2)\" says how to register the client id), then run the command again. If the reply says SMTP AUTH itself is disabled, a tenant admin must also enable Authenticated SMTP for the mailbox (admin center: Users > Active users > Mail > Manage email apps). Microsoft is retiring basic SMTP AUTH.",
         link: Some(MS_SMTP_AUTH_DISABLED),
         ..ANY
     },
@@ -1780,5 +1785,18 @@ mod tests {
         assert!(d.hint.contains("renew"), "{}", d.hint);
         let json = serde_json::to_string(&CertProblem::WrongName).unwrap();
         assert_eq!(json, format!("\"{}\"", CertProblem::WrongName.as_str()));
+    }
+
+    /// Issue #20: Microsoft's reply once basic SMTP AUTH is off points at `mailtrip login`.
+    #[test]
+    fn basic_auth_disabled_hint_points_at_mailtrip_login_issue_20() {
+        let d = classify_smtp(
+            Stage::Auth,
+            550,
+            "5.7.30 Basic authentication is not supported for Client Submission",
+        );
+        assert_eq!(d.code, Code::BasicAuthDisabled);
+        assert!(d.hint.contains("mailtrip login"), "{}", d.hint);
+        assert!(Code::SignInRequired.is_credential_refusal());
     }
 }

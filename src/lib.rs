@@ -7,16 +7,18 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence; `validate`: addresses, logins and which mailbox a `--to` reaches, before anything connects |
-//! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks) |
-//! | [`probe`] | the round trip: message (tagging) → smtp (send) → watch (the one mailbox watcher `check`, `wait`, `load` and `monitor` share: early-poll schedule after a send, IDLE or polling, reconnects) → verify (parse) → cleanup (delete exactly the probe's UIDs); `imap`: connect, login, folders, fetch; `watches`: a check's folders, opened alongside the SMTP side and raced; `backoff`: every reconnect and retry pause (doubling, jitter, deadline); `login`: [`Verify`], connect + TLS + auth only; [`Wait`] for mail something else sends; `Sweep` of leftover probes; `sent`: the sender's Sent copy of a cross-account probe; `net` + `tls`: connections, trust roots read once per process, one TLS context per set of options; `seen` / `sniff`: what a connection received and what a strange port is, for diagnoses |
+//! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks); `providers::oauth2`: each provider's OAuth2 grant, endpoints and scopes |
+//! | [`oauth`] | `mailtrip login`: the device and PKCE grants (the `oauth2` crate over a small HTTPS client), the 0600 token file, [`oauth::TokenSource`] that refreshes before expiry |
+//! | [`probe`] | the round trip: message (tagging) → smtp (send) → watch (the one mailbox watcher `check`, `wait`, `load` and `monitor` share: early-poll schedule after a send, IDLE or polling, reconnects) → verify (parse) → cleanup (delete exactly the probe's UIDs); `imap`: connect, login, folders, fetch; `watches`: a check's folders, opened alongside the SMTP side and raced; `backoff`: every reconnect and retry pause (doubling, jitter, deadline); `login`: [`Verify`], connect + TLS + auth only; [`Wait`] for mail something else sends; `Sweep` of leftover probes; `sent`: the sender's Sent copy of a cross-account probe; `net`: connections and what a failed handshake means; `tls`: the streams lettre runs over for our own STARTTLS; `seen` / `sniff`: what a connection received and what a strange port is, for diagnoses |
 //! | [`load`] | many probes at once: a pool of SMTP connections (pipelined where offered), one `probe::watch` watcher per folder matching every tag (kicked by each accepted probe), HDR latency percentiles, bulk cleanup |
 //! | [`monitor`] | the long-running exporter: routes probed on an interval (or per scrape of `/probe?route=NAME`, blackbox-style) over kept SMTP and IMAP connections (`probe::watch` in settle mode), OpenMetrics on `/metrics`, each route's last outcome on `/readyz`, certificate expiry |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline, the parsed [`Message`](analyze::Message) a wait returns, `Extract`, the criteria a wait matches by |
+//! | [`tls`] | client TLS over OpenSSL for every client connection (SMTP, IMAP, the OAuth2 token endpoints): trust roots found once per process and read lazily, one context per set of options, the handshake |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md), the Monitoring Plugins threshold ranges (`nagios_range`), `text`: escaping what servers sent before it reaches a terminal, and atomic `--output` writes; `println!` lives only here and in `main` |
 //! | [`cli`] | clap definitions and one function per subcommand |
-//! | [`server`] | the embedded loopback SMTP + IMAP server on its own runtime: codec → session → shared store; `wait_for` reads what it caught, parsed; `recipients` (catch-all), `fault_spec` (faults as data), `http` (JSON API under `/api/v1/`, web view, auth) |
+//! | [`server`] | the embedded loopback SMTP + IMAP server on its own runtime: codec → session → shared store; `wait_for` reads what it caught, parsed; `recipients` (catch-all), `fault_spec` (faults as data), `http` (one port, HTTPS as an option: JSON API under `/api/v1/`, web view, auth, and `/oauth2/`); `oauth`: its OAuth2 authorization server for offline sign-in tests |
 //!
 //! # Example
 //!
@@ -42,11 +44,13 @@ pub mod diagnose;
 pub mod fuzz;
 pub mod load;
 pub mod monitor;
+pub mod oauth;
 pub mod probe;
 pub mod providers;
 pub mod render;
 pub mod report;
 pub mod server;
+pub mod tls;
 
 pub use config::{Account, Endpoint};
 pub use load::Load;

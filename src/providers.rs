@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+pub mod oauth2;
+
 /// What mailtrip knows about one provider.
 #[derive(Debug, Clone, Serialize)]
 pub struct Preset {
@@ -195,6 +197,13 @@ pub static PRESETS: &[Preset] = &[
         min_probe_interval_secs: 30,
     },
 ];
+
+impl Preset {
+    /// How `mailtrip login` signs in to this provider, when it can.
+    pub fn oauth2(&self) -> Option<&'static oauth2::OAuth2Preset> {
+        oauth2::for_preset(self.name)
+    }
+}
 
 /// Finds a preset by name or alias, ignoring ASCII case and surrounding whitespace.
 pub fn find(name: &str) -> Option<&'static Preset> {

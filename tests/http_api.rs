@@ -120,6 +120,7 @@ pub async fn start(config: ServerConfig) -> (TestServer, HttpServer) {
             addr: "127.0.0.1:0".parse().expect("addr"),
             auth: HttpAuth::None,
             extra: Router::default(),
+            tls: false,
         },
     )
     .await
@@ -658,6 +659,7 @@ async fn issue16_http_basic_auth_refuses_without_credentials() {
                 password: "s3cret".to_string().into(),
             },
             extra: Router::default(),
+            tls: false,
         },
     )
     .await
@@ -721,6 +723,7 @@ async fn issue16_other_handlers_mount_on_a_path_prefix() {
             addr: "127.0.0.1:0".parse().expect("addr"),
             auth: HttpAuth::None,
             extra,
+            tls: false,
         },
     )
     .await

@@ -2,7 +2,8 @@
 //! `sweep`, `load`, `providers`) at `-v`, `-vv` and `-vvv` in every format it supports, with a good
 //! and a wrong password and a good and a wrong OAuth2 token, against an in-process embedded
 //! server; stdout and stderr must hold neither the secret nor its base64 forms (the whole
-//! value, AUTH PLAIN's `\0user\0secret`, XOAUTH2's `user=...\x01auth=Bearer ...`).
+//! value, AUTH PLAIN's `\0user\0secret`, XOAUTH2's `user=...\x01auth=Bearer ...`). The same
+//! for a `mailtrip login` sign-in (#20): its codes, access and refresh tokens, client secret.
 
 use std::process::Command;
 
@@ -96,12 +97,16 @@ fn run(r: &Run) -> (i32, String) {
         }
     }
     let out = cmd.output().expect("run mailtrip");
-    let text = format!(
+    (out.status.code().unwrap_or(-1), stdout_and_stderr(&out))
+}
+
+/// Everything a run printed, stdout then stderr.
+fn stdout_and_stderr(out: &std::process::Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,6 +213,125 @@ async fn no_subcommand_prints_a_password_or_token_at_any_verbosity_or_format() {
     }
     assert!(traced, "no -vvv check run showed a wire trace");
     assert!(results.len() > 80, "{} runs", results.len());
+}
+
+/// Issue #20: a `mailtrip login` sign-in's secrets never show either: every device code,
+/// authorization code, access token and refresh token the server issued, and the client
+/// secret, in `login` and in every connecting command at `-v`, `-vv` and `-vvv` (human and
+/// JSON). The access tokens live 2 s: the runs start (three at a time) once the login's token
+/// has expired, so they refresh concurrently, and a last `-vvv` pair runs after another
+/// expiry, so the most verbose trace always covers a refresh (mailtrip's runs got fast enough
+/// to finish inside one token lifetime).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_command_prints_oauth2_tokens_or_the_client_secret_at_any_verbosity() {
+    use mailtrip::server::oauth::OAuthSettings;
+    const CLIENT_SECRET: &str = "mailtrip-client-secret-7d2e";
+    let lifetime = std::time::Duration::from_secs(2);
+    let server = util::server().await;
+    server.oauth().set_settings(OAuthSettings {
+        access_token_lifetime: lifetime,
+        client_secret: Some(CLIENT_SECRET.to_string().into()),
+        ..OAuthSettings::default()
+    });
+    let env = crate::oauth::Env::new(
+        &server,
+        "secrets",
+        "outlook",
+        "oauth2_client_secret_env = \"MT_CLIENT_SECRET\"\n",
+    );
+    let mut runs: Vec<Vec<String>> = ["-v", "-vv", "-vvv"]
+        .iter()
+        .map(|v| vec!["login".to_string(), v.to_string()])
+        .collect();
+    let commands: [(&str, &[&str]); 5] = [
+        ("check", &["--timeout", "5s"]),
+        ("verify", &["--timeout", "5s"]),
+        ("wait", &["--timeout", "2s"]),
+        ("sweep", &["--dry-run"]),
+        // The outlook preset paces load at one probe a minute unless told otherwise.
+        (
+            "load",
+            &["--probes", "5", "--timeout", "5s", "--rate", "50/s"],
+        ),
+    ];
+    for (command, extra) in commands {
+        for verbosity in ["-v", "-vv", "-vvv"] {
+            for format in ["human", "json"] {
+                let mut args = vec![command.to_string(), verbosity.to_string()];
+                args.extend(["--format".into(), format.into()]);
+                args.extend(extra.iter().map(|s| s.to_string()));
+                runs.push(args);
+            }
+        }
+    }
+    for last in [
+        ["check", "-vvv", "--format", "human"],
+        ["verify", "-vvv", "--format", "json"],
+    ] {
+        runs.push(last.iter().map(|s| s.to_string()).collect());
+    }
+    let run = |args: &[String]| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = env
+            .command(&refs)
+            .env("MT_CLIENT_SECRET", CLIENT_SECRET)
+            .output()
+            .expect("run mailtrip");
+        let code = out.status.code().unwrap_or(-1);
+        (args.join(" "), code, stdout_and_stderr(&out))
+    };
+    let results = tokio::task::block_in_place(|| {
+        // Sign in first (sequentially), then, once the token has expired, everything else
+        // three at a time, then after another expiry the last two.
+        let (logins, rest) = runs.split_at(3);
+        let (rest, last) = rest.split_at(rest.len() - 2);
+        let mut results: Vec<_> = logins.iter().map(|a| run(a)).collect();
+        std::thread::sleep(lifetime);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = rest
+                .chunks(rest.len().div_ceil(3))
+                .map(|chunk| s.spawn(move || chunk.iter().map(|a| run(a)).collect::<Vec<_>>()))
+                .collect();
+            for h in handles {
+                results.extend(h.join().expect("runner"));
+            }
+        });
+        std::thread::sleep(lifetime);
+        results.extend(last.iter().map(|a| run(a)));
+        results
+    });
+    let secrets = server.oauth().issued_secrets();
+    assert!(secrets.len() > 6, "{} secrets issued", secrets.len());
+    let forbidden: Vec<String> = secrets
+        .iter()
+        .map(String::as_str)
+        .chain([CLIENT_SECRET])
+        .flat_map(forms)
+        .collect();
+    let mut refreshed_at_vvv = false;
+    for (what, code, text) in &results {
+        assert!(
+            ![3, 101, -1].contains(code),
+            "mailtrip {what}: exit {code}:\n{text}"
+        );
+        if what.starts_with("check") || what.starts_with("verify") || what.starts_with("login") {
+            assert_eq!(*code, 0, "mailtrip {what}:\n{text}");
+        }
+        for f in &forbidden {
+            assert!(
+                !text.contains(f.as_str()),
+                "mailtrip {what} printed {f:?}:\n{text}"
+            );
+        }
+        refreshed_at_vvv |=
+            what.contains("-vvv") && text.contains("refreshing the OAuth2 access token");
+    }
+    assert!(
+        server.oauth().stats().refreshes >= 2,
+        "{:?}",
+        server.oauth().stats()
+    );
+    assert!(refreshed_at_vvv, "no -vvv run traced a refresh");
 }
 
 /// Issue #13 item 11: a config file whose `password =` line is wrong (misspelled key, unquoted,

@@ -22,6 +22,8 @@ mod monitor;
 mod monitor_probe;
 mod nagios;
 mod newcomer;
+mod oauth;
+mod oauth_server;
 mod secrets;
 mod smtp_server;
 mod tls13;

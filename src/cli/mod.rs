@@ -3,6 +3,7 @@
 
 mod check;
 mod load;
+mod login;
 mod monitor;
 mod providers;
 mod server;
@@ -100,6 +101,11 @@ pub enum Command {
     /// Routes come from the config's `[[routes]]`; with none, the account the flags name is
     /// probed, and with no account at all one route on the embedded server (a demo).
     Monitor(Box<monitor::MonitorArgs>),
+    /// Sign an account in with OAuth2 (Microsoft: a device code; Google: the browser) and keep
+    /// its tokens for every other command; for accounts where passwords no longer work.
+    Login(Box<login::LoginArgs>),
+    /// Remove an account's stored OAuth2 sign-in (or all of them with --all).
+    Logout(Box<login::LogoutArgs>),
 }
 
 /// A subcommand's `--format` choices: a value enum of its own, so `--help` lists only the
@@ -390,6 +396,8 @@ pub async fn run(args: Args) -> ExitCode {
         Command::Sweep(a) => sweep::run(*a).await,
         Command::Load(a) => load::run(*a).await,
         Command::Monitor(a) => monitor::run(*a).await,
+        Command::Login(a) => login::login(*a).await,
+        Command::Logout(a) => login::logout(*a).await,
     }
 }
 

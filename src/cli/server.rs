@@ -1,7 +1,7 @@
 //! `mailtrip server`: runs the embedded server until SIGINT/SIGTERM, printing one JSON line
 //! with every address, the CA file and the users, for another app's tests to read.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,7 +11,7 @@ use rand::Rng;
 use secrecy::SecretString;
 
 use crate::render::server::{self as banner, HttpLine};
-use crate::server::http::{HttpAuth, HttpConfig, HttpServer, Router};
+use crate::server::http::HttpAuth;
 use crate::server::{FaultSpec, Ports, Profile, Recipients, ServerConfig, TestServer};
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -44,9 +44,14 @@ pub struct ServerArgs {
     /// Refuse mail for undeclared addresses (550 5.1.1) instead of catching all of it.
     #[arg(long)]
     pub strict_recipients: bool,
-    /// Port of the HTTP API and web view (default: an ephemeral one, printed).
+    /// Port of the HTTP API, web view and OAuth2 endpoints (default: an ephemeral one,
+    /// printed).
     #[arg(long, value_name = "N")]
     pub http_port: Option<u16>,
+    /// Serve the HTTP port over TLS (HTTPS, with the certificate the CA file signs): needed
+    /// for `mailtrip login` from another machine, which sends tokens over https:// only.
+    #[arg(long)]
+    pub http_tls: bool,
     /// Require HTTP Basic credentials for the API and web view. With --allow-remote and
     /// without this, a token is generated and printed once on stderr.
     #[arg(
@@ -153,6 +158,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             smtps: args.smtps_port,
             imap: args.imap_port,
             imaps: args.imaps_port,
+            http: args.http_port,
         },
         profile: match args.profile {
             ProfileArg::Standard => Profile::Standard,
@@ -160,6 +166,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         },
         faults: faults.to_faults().context("--fault / --faults")?,
         recipients,
+        http_auth: http_auth.clone(),
+        http_tls: args.http_tls,
         ..ServerConfig::default()
     };
     for (a, p) in &users {
@@ -173,26 +181,14 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     });
     std::fs::write(&ca_path, server.ca_pem())
         .with_context(|| format!("writing the CA certificate to {}", ca_path.display()))?;
-    let http_addr = SocketAddr::new(args.bind, args.http_port.unwrap_or(0));
-    let http = HttpServer::start(
-        &server,
-        HttpConfig {
-            addr: http_addr,
-            auth: http_auth.clone(),
-            extra: Router::default(),
-        },
-    )
-    .await
-    .with_context(|| format!("binding the HTTP API on {http_addr}"))?;
     let line = HttpLine {
-        server: &http,
+        server: server.http(),
         auth: &http_auth,
         token: token.as_deref(),
     };
     banner::announce(&server, &ca_path, &users, &line)?;
 
     wait_for_signal().await?;
-    http.shutdown().await;
     server.shutdown().await;
     if args.ca_out.is_none() {
         let _ = std::fs::remove_file(&ca_path);

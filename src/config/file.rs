@@ -67,6 +67,22 @@ pub struct AccountSpec {
     pub imap: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub allow_plaintext: Option<bool>,
+    /// `password` (the default) or `oauth2`: log in with the tokens `mailtrip login` stored.
+    pub auth: Option<String>,
+    /// The OAuth2 client (application) id the user registered; see the README.
+    pub oauth2_client_id: Option<String>,
+    /// The client secret, for providers whose desktop clients have one (Google).
+    pub oauth2_client_secret: Option<FileSecret>,
+    pub oauth2_client_secret_env: Option<String>,
+    /// Microsoft tenant (`common`, `organizations`, `consumers`, a domain or a tenant id).
+    pub oauth2_tenant: Option<String>,
+    /// `device` (RFC 8628) or `pkce` (browser with a loopback redirect).
+    pub oauth2_flow: Option<String>,
+    pub oauth2_scopes: Option<Vec<String>>,
+    /// Endpoint overrides (a provider without a preset, or a test server).
+    pub oauth2_device_url: Option<String>,
+    pub oauth2_auth_url: Option<String>,
+    pub oauth2_token_url: Option<String>,
 }
 
 /// A secret read from the file: a `SecretString` from the moment it is parsed, so `Debug` of
@@ -129,7 +145,10 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     })?;
     let config = parse(&text, path)?;
     let mut warnings = Vec::new();
-    let has_password = config.accounts.values().any(|a| a.password.is_some());
+    let has_password = config
+        .accounts
+        .values()
+        .any(|a| a.password.is_some() || a.oauth2_client_secret.is_some());
     #[cfg(unix)]
     if has_password {
         use std::os::unix::fs::PermissionsExt;

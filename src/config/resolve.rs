@@ -386,32 +386,6 @@ fn build(
     let limit = o
         .and_then(|o| o.secret_timeout)
         .unwrap_or(super::secret::COMMAND_TIMEOUT);
-    let credential = match credential(spec, o, limit) {
-        Some(c) => c?,
-        None if o.is_some_and(|o| o.prompt) => prompt_password(&user, &smtp)?,
-        None => {
-            return Err(ConfigError::Invalid(format!(
-                "{label}: no password; give --password-env VAR, --password-file F, --password-command CMD, \
-                 MAILTRIP_PASSWORD, or --oauth2-token-env VAR"
-            )));
-        }
-    };
-    let credential = match (credential, preset) {
-        (Credential::Password(p), Some(preset)) if providers::groups_app_passwords(preset) => {
-            match providers::ungroup_app_password(p.expose_secret()) {
-                Some(plain) => {
-                    tracing::info!(
-                        "{label}: removed the spaces from the {} app password (shown as four \
-                         groups of four letters; the servers accept only the 16 letters)",
-                        preset.display
-                    );
-                    Credential::Password(SecretString::from(plain))
-                }
-                None => Credential::Password(p),
-            }
-        }
-        (c, _) => c,
-    };
     let mut tls = TlsOptions::default();
     let ca_file = o
         .and_then(|o| o.ca_file.clone())
@@ -429,6 +403,35 @@ fn build(
         tls.extra_roots_pem.push(pem);
     }
     tls.insecure_skip_verify = o.is_some_and(|o| o.insecure_skip_verify);
+    let credential = match credential(spec, o, limit) {
+        Some(c) => c?,
+        None => match super::oauth2::stored_sign_in(name, spec, o, preset, &user, &tls)? {
+            Some(c) => c,
+            None if o.is_some_and(|o| o.prompt) => prompt_password(&user, &smtp)?,
+            None => {
+                return Err(ConfigError::Invalid(format!(
+                    "{label}: no password; give --password-env VAR, --password-file F, --password-command CMD, \
+                     MAILTRIP_PASSWORD, or --oauth2-token-env VAR, or sign in with `mailtrip login`"
+                )));
+            }
+        },
+    };
+    let credential = match (credential, preset) {
+        (Credential::Password(p), Some(preset)) if providers::groups_app_passwords(preset) => {
+            match providers::ungroup_app_password(p.expose_secret()) {
+                Some(plain) => {
+                    tracing::info!(
+                        "{label}: removed the spaces from the {} app password (shown as four \
+                         groups of four letters; the servers accept only the 16 letters)",
+                        preset.display
+                    );
+                    Credential::Password(SecretString::from(plain))
+                }
+                None => Credential::Password(p),
+            }
+        }
+        (c, _) => c,
+    };
     let allow_plaintext =
         o.is_some_and(|o| o.allow_plaintext) || spec.allow_plaintext.unwrap_or(false);
     for ep in [&smtp, &imap] {
@@ -546,6 +549,10 @@ fn credential(
         if let Some(p) = &o.password {
             return password(SecretSource::Value(p.clone()));
         }
+    }
+    if super::oauth2::wants_oauth2(spec) {
+        // `auth = "oauth2"`: the stored sign-in, not the file's password sources.
+        return None;
     }
     if let Some(v) = &spec.password_env {
         return password(SecretSource::Env(v.clone()));

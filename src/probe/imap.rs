@@ -16,7 +16,7 @@ pub(crate) use super::net::Stream;
 use super::net::{self, TlsTcp};
 use super::trace::{Traced, Wire};
 use super::{Failure, Recorder};
-use crate::config::{Account, Credential, Security};
+use crate::config::{Account, Secret, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
 use crate::report::Phase;
 
@@ -332,9 +332,10 @@ pub(super) async fn starttls(
 
 /// `LOGIN` or `AUTHENTICATE XOAUTH2`, by credential kind.
 pub(super) fn login_verb(account: &Account) -> &'static str {
-    match account.credential {
-        Credential::Password(_) => "LOGIN",
-        Credential::OAuth2Token(_) => "AUTHENTICATE XOAUTH2",
+    if account.credential.is_oauth2() {
+        "AUTHENTICATE XOAUTH2"
+    } else {
+        "LOGIN"
     }
 }
 
@@ -345,11 +346,10 @@ pub(super) async fn login(
     account: &Account,
     step: Duration,
 ) -> Result<Session, Diagnosis> {
-    let login = match &account.credential {
-        Credential::Password(p) => {
-            timeout(step, client.login(&account.user, p.expose_secret())).await
-        }
-        Credential::OAuth2Token(tok) => {
+    let secret = super::sign_in::secret(account, crate::diagnose::Protocol::Imap).await?;
+    let login = match &secret {
+        Secret::Password(p) => timeout(step, client.login(&account.user, p.expose_secret())).await,
+        Secret::Token(tok) => {
             let auth = XOAuth2 {
                 user: &account.user,
                 token: tok.expose_secret(),

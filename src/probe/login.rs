@@ -11,7 +11,7 @@ use tokio::time::{Instant, timeout};
 
 use super::net::{self, TlsTcp};
 use super::{imap, smtp};
-use crate::config::{Account, Credential, Security};
+use crate::config::{Account, Security};
 use crate::diagnose::{CertProblem, Code, Diagnosis};
 use crate::report::SCHEMA;
 use crate::report::verify::{
@@ -71,10 +71,8 @@ impl Verify {
             schema: SCHEMA,
             status: Status::Failed,
             user: account.user.clone(),
-            auth: match account.credential {
-                Credential::Password(_) => "password".into(),
-                Credential::OAuth2Token(_) => "oauth2".into(),
-            },
+            auth: account.credential.method().into(),
+            oauth2: account.credential.token_source().and_then(|s| s.info()),
             provider: account.provider.clone(),
             embedded: false,
             started_at,

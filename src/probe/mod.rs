@@ -11,6 +11,7 @@ pub(crate) mod message;
 mod net;
 mod seen;
 mod sent;
+mod sign_in;
 pub(crate) mod smtp;
 mod sniff;
 mod sweep;

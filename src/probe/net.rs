@@ -1,21 +1,21 @@
-//! Connections shared by the SMTP and IMAP sides: DNS + TCP with timeouts, the TLS context
-//! shared by every connection with the same TLS options (`tls`), and the sniffing that tells a
+//! Connections shared by the SMTP and IMAP sides: DNS + TCP with timeouts, the handshake over
+//! [`crate::tls`] (one context per set of TLS options), and the sniffing that tells a
 //! TLS-mode mismatch (implicit TLS vs STARTTLS/plain) from other handshake failures.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use openssl::ssl::SslContext;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use crate::config::{Account, Endpoint, Security, TlsOptions};
+use crate::config::{Account, Endpoint, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
+use crate::tls::{self, TlsOptions, context};
 
 /// Longest wait for one connect, handshake or command, whatever the deadline.
 pub const STEP_MAX: Duration = Duration::from_secs(15);
@@ -60,16 +60,21 @@ pub fn check_plaintext(account: &Account, ep: &Endpoint) -> Result<(), Diagnosis
 /// For an OAuth2 login that was refused, says what usually is wrong with a token instead of
 /// the password advice.
 pub fn oauth2_hint(account: &Account, mut d: Diagnosis) -> Diagnosis {
-    if matches!(
-        account.credential,
-        crate::config::Credential::OAuth2Token(_)
-    ) && d.code == Code::AuthRejected
-    {
+    if account.credential.is_oauth2() && d.code == Code::AuthRejected {
         d.hint = "The OAuth2 access token was refused: it may have expired (they usually last \
                   an hour; fetch a fresh one with --oauth2-token-command), lack the mail scope \
                   (Google: https://mail.google.com/; Microsoft: SMTP.Send and \
                   IMAP.AccessAsUser.All), or belong to a different user than the login."
             .into();
+        if let Some(s) = account.credential.token_source() {
+            d.hint = format!(
+                "The OAuth2 access token from `mailtrip login` was refused: the sign-in may lack \
+                 the mail scope, belong to a different user than {}, or have been revoked; \
+                 sign in again: `{}`.",
+                account.user,
+                s.relogin()
+            );
+        }
     }
     d
 }
@@ -132,43 +137,6 @@ pub async fn tcp_connect(ep: &Endpoint, limit: Duration) -> Result<TcpStream, Di
     }
     let (code, detail) = last.unwrap_or((Code::ConnectTimeout, "no address".into()));
     Err(diagnose::transport(code, proto, &authority, &detail))
-}
-
-/// The client TLS context for `tls`: TLS 1.2+, the system roots (found once per process,
-/// read lazily; see `tls`), the extra roots, and no verification only when asked. Every
-/// connection with the same options shares one.
-pub fn context(tls: &TlsOptions) -> Result<SslContext, String> {
-    static CACHE: Memo<(Vec<String>, bool), SslContext> = Memo::new();
-    CACHE.get_or_try(
-        (tls.extra_roots_pem.clone(), tls.insecure_skip_verify),
-        || super::tls::client_context(tls),
-    )
-}
-
-/// A process-wide memo of values that are expensive to build (TLS contexts load the system
-/// root store), keyed by what they were built from. A handful of keys at most, so a Vec.
-pub(crate) struct Memo<K, V>(OnceLock<Mutex<Vec<(K, V)>>>);
-
-impl<K: PartialEq, V: Clone> Memo<K, V> {
-    pub(crate) const fn new() -> Self {
-        Memo(OnceLock::new())
-    }
-
-    /// The value for `key`, built by `make` the first time (a failed build is not kept).
-    pub(crate) fn get_or_try<E>(
-        &self,
-        key: K,
-        make: impl FnOnce() -> Result<V, E>,
-    ) -> Result<V, E> {
-        let cache = self.0.get_or_init(Default::default);
-        let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, v)) = lock().iter().find(|(k, _)| *k == key) {
-            return Ok(v.clone());
-        }
-        let v = make()?;
-        lock().push((key, v.clone()));
-        Ok(v)
-    }
 }
 
 /// A stream that remembers the first bytes the peer sent, to recognise a plaintext banner
@@ -273,7 +241,7 @@ pub async fn implicit_tls(
     let ctx = context(tls)
         .map_err(|e| diagnose::transport(Code::TlsHandshakeFailed, proto, &authority, &e))?;
     let (sniff, seen) = Sniff::new(tcp);
-    let handshake = super::tls::connect(&ctx, &ep.host, tls.insecure_skip_verify, sniff);
+    let handshake = tls::connect(&ctx, &ep.host, tls.insecure_skip_verify, sniff);
     let result = tokio::time::timeout(limit, handshake).await;
     let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
     match result {
@@ -353,7 +321,7 @@ pub async fn speaks_tls(ep: &Endpoint, limit: Duration) -> bool {
         return false;
     };
     matches!(
-        tokio::time::timeout(limit, super::tls::connect(&ctx, &ep.host, true, tcp)).await,
+        tokio::time::timeout(limit, tls::connect(&ctx, &ep.host, true, tcp)).await,
         Ok(Ok(_))
     )
 }

@@ -22,7 +22,7 @@ use super::sniff;
 use super::tls::{Handoff, Transport};
 use super::trace::{Traced, Wire};
 use super::{Failure, Recorder};
-use crate::config::{Account, Credential, Security};
+use crate::config::{Account, Secret, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
 use crate::report::Phase;
 
@@ -593,9 +593,16 @@ pub(super) async fn authenticate(
     step: Duration,
 ) -> Result<String, Diagnosis> {
     let ep = &account.smtp;
-    let (mechanisms, secret): (&[Mechanism], _) = match &account.credential {
-        Credential::Password(p) => (&[Mechanism::Plain, Mechanism::Login], p),
-        Credential::OAuth2Token(tok) => (&[Mechanism::Xoauth2], tok),
+    let secret = match super::sign_in::secret(account, diagnose::Protocol::Smtp).await {
+        Ok(s) => s,
+        Err(d) => {
+            conn.abort().await;
+            return Err(d);
+        }
+    };
+    let (mechanisms, secret): (&[Mechanism], _) = match &secret {
+        Secret::Password(p) => (&[Mechanism::Plain, Mechanism::Login], p),
+        Secret::Token(tok) => (&[Mechanism::Xoauth2], tok),
     };
     let Some(mechanism) = conn.server_info().get_auth_mechanism(mechanisms) else {
         let offered = offered_auth(conn, step).await;
@@ -803,7 +810,7 @@ pub(crate) fn prewarm(account: &Account) {
     if account.smtp.security != Security::Plain {
         let tls = account.tls.clone();
         tokio::task::spawn_blocking(move || {
-            let _ = net::context(&tls);
+            let _ = crate::tls::context(&tls);
         });
     }
 }

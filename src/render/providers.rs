@@ -72,6 +72,18 @@ pub fn human(presets: &[Preset], style: Style) -> String {
         if let Some(url) = p.app_password_url {
             let _ = writeln!(t, "  app passwords  {url}");
         }
+        if let Some(o) = p.oauth2() {
+            let flow = match o.flow {
+                crate::providers::oauth2::Flow::Device => "device code",
+                crate::providers::oauth2::Flow::Pkce => "browser (PKCE)",
+            };
+            let _ = writeln!(
+                t,
+                "  oauth2 `mailtrip login` ({flow}; scopes {}); register a client at {}",
+                o.scopes.join(" "),
+                o.register_url
+            );
+        }
         if let Some(junk) = p.junk_folder_hint {
             let _ = writeln!(t, "  junk   usually {junk}");
         }
@@ -113,6 +125,7 @@ pub fn json(presets: &[Preset]) -> String {
                 "expunge_archives": p.expunge_archives,
                 "max_imap_connections": p.max_imap_connections,
                 "min_probe_interval_secs": p.min_probe_interval_secs,
+                "oauth2": p.oauth2(),
             })
         })
         .collect();
@@ -139,5 +152,11 @@ mod tests {
         assert_eq!(v["providers"][2]["smtp"]["security"], "start_tls");
         assert_eq!(v["providers"][2]["smtp"]["port"], 587);
         assert!(v["providers"][PRESETS.len() - 1]["smtp"].is_null());
+        assert_eq!(v["providers"][2]["oauth2"]["flow"], "device");
+        assert!(v["providers"][3]["oauth2"].is_null());
+        assert!(
+            text.contains("oauth2 `mailtrip login` (browser (PKCE)"),
+            "{text}"
+        );
     }
 }

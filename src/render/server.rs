@@ -46,6 +46,7 @@ pub fn announce(
         "imap": a.imap.to_string(),
         "imaps": a.imaps.to_string(),
         "ca_cert": ca_path.display().to_string(),
+        "oauth2": server.oauth2_url(),
         "users": users
             .iter()
             .map(|(address, password)| serde_json::json!({"address": address, "password": password}))
@@ -85,6 +86,15 @@ pub fn announce(
         err,
         "  CA cert     {}  (trust it; verification stays on)",
         ca_path.display()
+    )?;
+    let consent = match http.auth {
+        HttpAuth::None => "consent is automatic",
+        HttpAuth::Basic { .. } => "consent on /device or /authorize with the HTTP login",
+    };
+    writeln!(
+        err,
+        "  oauth2      {}  (devicecode, authorize, token; {consent})",
+        server.oauth2_url()
     )?;
     for (address, _) in users {
         writeln!(err, "  user        {address}")?;

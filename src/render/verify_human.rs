@@ -125,6 +125,21 @@ impl RenderVerify for Human {
             clean(&r.user),
             r.auth
         )?;
+        if let Some(t) = &r.oauth2 {
+            let left = (t.expires_at - chrono::Utc::now()).num_minutes();
+            writeln!(
+                out,
+                "  oauth2 access token expires {} (in {left} min{}); scopes: {}",
+                t.expires_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                if t.refreshed {
+                    ", refreshed just now"
+                } else {
+                    ""
+                },
+                t.scopes.join(" ")
+            )?;
+        }
         self.protocol("smtp", &r.smtp, out)?;
         self.protocol("imap", &r.imap, out)?;
         if r.junk_checked {

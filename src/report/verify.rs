@@ -167,6 +167,10 @@ pub struct VerifyReport {
     pub user: String,
     /// `password` or `oauth2`.
     pub auth: String,
+    /// For an account signed in with `mailtrip login`: the access token's expiry, its scopes,
+    /// and whether this run refreshed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<crate::oauth::TokenInfo>,
     /// Provider preset, if one filled the account.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,

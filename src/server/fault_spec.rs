@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::oauth::OAuthFaults;
 use super::{DataReply, Faults, Quote};
 
 /// Every fault of [`Faults`], each optional; see `docs/api.md` for what each does.
@@ -83,6 +84,24 @@ pub struct FaultSpec {
     pub smtp_no_auth: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_foreign_expunge: Option<usize>,
+    /// Device-code polls answered `authorization_pending` before consent (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_pending: Option<u32>,
+    /// That many device-code polls answered `slow_down`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_slow_down: Option<usize>,
+    /// The user refuses consent: `access_denied`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_denied: Option<bool>,
+    /// Device codes have expired: `expired_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_expired: Option<bool>,
+    /// Refresh tokens are refused: `invalid_grant`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_invalid_grant: Option<bool>,
+    /// `"2s"`: how long the access tokens issued from now on work (default 1 hour).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_token_lifetime: Option<Span>,
 }
 
 /// The `smtp_transient` fault: answer `verb` with `reply` the next `times` times.
@@ -144,6 +163,9 @@ impl FaultSpec {
                 return Err(bad(key, "each line must start with a 4xx or 5xx code"));
             }
         }
+        if self.oauth2_token_lifetime.is_some_and(|l| l.0.is_zero()) {
+            return Err(bad("oauth2_token_lifetime", "must be longer than 0"));
+        }
         let text = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
         Ok(Faults {
             delivery_delay: self.delivery_delay.map(|r| (r.0, r.1)),
@@ -181,6 +203,14 @@ impl FaultSpec {
             starttls_stall: self.starttls_stall.unwrap_or(false),
             smtp_no_auth: self.smtp_no_auth.unwrap_or(false),
             imap_foreign_expunge: self.imap_foreign_expunge,
+            oauth2: OAuthFaults {
+                slow_down: self.oauth2_slow_down.unwrap_or(0),
+                deny: self.oauth2_denied.unwrap_or(false),
+                expire_device_codes: self.oauth2_expired.unwrap_or(false),
+                invalid_grant: self.oauth2_invalid_grant.unwrap_or(false),
+                pending_polls: self.oauth2_pending,
+                access_token_lifetime: self.oauth2_token_lifetime.map(|s| s.0),
+            },
         })
     }
 
@@ -221,7 +251,13 @@ impl FaultSpec {
             smtp_data_reply,
             starttls_stall,
             smtp_no_auth,
-            imap_foreign_expunge
+            imap_foreign_expunge,
+            oauth2_pending,
+            oauth2_slow_down,
+            oauth2_denied,
+            oauth2_expired,
+            oauth2_invalid_grant,
+            oauth2_token_lifetime
         )
     }
 
@@ -299,7 +335,16 @@ impl From<&Faults> for FaultSpec {
             starttls_stall,
             smtp_no_auth,
             imap_foreign_expunge,
+            oauth2,
         } = f.clone();
+        let OAuthFaults {
+            slow_down,
+            deny,
+            expire_device_codes,
+            invalid_grant,
+            pending_polls,
+            access_token_lifetime,
+        } = oauth2;
         let flag = |b: bool| b.then_some(true);
         FaultSpec {
             delivery_delay: delivery_delay.map(|(a, b)| SpanRange(a, b)),
@@ -338,6 +383,12 @@ impl From<&Faults> for FaultSpec {
             starttls_stall: flag(starttls_stall),
             smtp_no_auth: flag(smtp_no_auth),
             imap_foreign_expunge,
+            oauth2_pending: pending_polls,
+            oauth2_slow_down: (slow_down > 0).then_some(slow_down),
+            oauth2_denied: flag(deny),
+            oauth2_expired: flag(expire_device_codes),
+            oauth2_invalid_grant: flag(invalid_grant),
+            oauth2_token_lifetime: access_token_lifetime.map(Span),
         }
     }
 }
@@ -499,6 +550,14 @@ mod tests {
             starttls_stall: true,
             smtp_no_auth: true,
             imap_foreign_expunge: Some(3),
+            oauth2: OAuthFaults {
+                slow_down: 2,
+                deny: true,
+                expire_device_codes: true,
+                invalid_grant: true,
+                pending_polls: Some(0),
+                access_token_lifetime: Some(Duration::from_secs(2)),
+            },
         };
         let spec = FaultSpec::from(&faults);
         let json = serde_json::to_string(&spec).expect("json");
@@ -511,6 +570,7 @@ mod tests {
         assert_eq!(format!("{again:?}"), format!("{faults:?}"));
         assert!(json.contains(r#""delivery_delay":"250ms..2s""#), "{json}");
         assert!(json.contains(r#""slow_drip":"50ms""#), "{json}");
+        assert!(json.contains(r#""oauth2_token_lifetime":"2s""#), "{json}");
         assert!(json.contains(r#""quote":"forward_inline""#), "{json}");
     }
 
@@ -546,6 +606,31 @@ mod tests {
             Some(("RCPT".into(), "452 4.2.2 Mailbox full".into(), 1))
         );
         assert_eq!(f.quote, Some(Quote::AutoReply));
+    }
+
+    /// Issue #20: the OAuth2 authorization server's faults and lifetimes from flags.
+    #[test]
+    fn issue20_oauth2_faults_from_flags() {
+        let spec = FaultSpec::from_assignments(&[
+            "oauth2_denied",
+            "oauth2_slow_down=2",
+            "oauth2_pending=0",
+            "oauth2_token_lifetime=3s",
+        ])
+        .expect("parses");
+        let f = spec.to_faults().expect("valid").oauth2;
+        assert_eq!(
+            f,
+            OAuthFaults {
+                slow_down: 2,
+                deny: true,
+                pending_polls: Some(0),
+                access_token_lifetime: Some(Duration::from_secs(3)),
+                ..OAuthFaults::default()
+            }
+        );
+        let err = FaultSpec::from_assignments(&["oauth2_token_lifetime=0"]).expect_err("zero");
+        assert!(err.to_string().contains("oauth2_token_lifetime"), "{err}");
     }
 
     #[test]

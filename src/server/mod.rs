@@ -12,6 +12,7 @@ pub mod deliver;
 pub mod fault_spec;
 pub mod http;
 pub mod imap;
+pub mod oauth;
 pub mod recipients;
 pub mod smtp;
 pub mod store;
@@ -152,6 +153,8 @@ pub struct Faults {
     /// (lowest UIDs first), as concurrent sessions would: their `EXPUNGE` responses arrive in
     /// the same reply as the client's own (consumed once).
     pub imap_foreign_expunge: Option<usize>,
+    /// The OAuth2 authorization server's faults and overridden settings (`oauth2_*` keys).
+    pub oauth2: oauth::OAuthFaults,
 }
 
 /// What the `smtp_data_reply` fault does instead of answering the end of DATA.
@@ -184,6 +187,8 @@ pub struct Ports {
     pub smtps: Option<u16>,
     pub imap: Option<u16>,
     pub imaps: Option<u16>,
+    /// The HTTP side: API, web view, `/oauth2/`.
+    pub http: Option<u16>,
 }
 
 /// Everything `TestServer::start` needs.
@@ -204,6 +209,12 @@ pub struct ServerConfig {
     pub faults: Faults,
     /// Catch-all (the default: any address gets a mailbox) or strict (550 for unknown users).
     pub recipients: Recipients,
+    /// Credentials the HTTP side wants ([`HttpAuth::None`](http::HttpAuth::None) on
+    /// loopback); OAuth2 consent wants them too.
+    pub http_auth: http::HttpAuth,
+    /// Serve the HTTP side (and so the OAuth2 endpoints) over TLS with the server's
+    /// certificate, as a real provider's token endpoint is.
+    pub http_tls: bool,
 }
 
 impl Default for ServerConfig {
@@ -218,6 +229,8 @@ impl Default for ServerConfig {
             cert: CertKind::Valid,
             faults: Faults::default(),
             recipients: Recipients::default(),
+            http_auth: http::HttpAuth::None,
+            http_tls: false,
         }
     }
 }
@@ -245,6 +258,12 @@ impl ServerConfig {
     /// Only declared users receive mail; others get `550 5.1.1 User unknown`.
     pub fn strict_recipients(mut self) -> Self {
         self.recipients = Recipients::Strict;
+        self
+    }
+
+    /// Serves the HTTP side, and so the OAuth2 endpoints, over HTTPS.
+    pub fn http_tls(mut self) -> Self {
+        self.http_tls = true;
         self
     }
 }
@@ -289,6 +308,8 @@ pub struct Shared {
     idling: AtomicUsize,
     /// Sender/recipient pairs that have been greylisted once.
     pub greylist_seen: Mutex<std::collections::HashSet<(String, String)>>,
+    /// The OAuth2 authorization server whose access tokens XOAUTH2 accepts.
+    pub oauth: oauth::AuthServer,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -341,6 +362,12 @@ pub enum ServerError {
     },
     #[error("could not set up TLS")]
     Tls(#[from] tls::TlsSetupError),
+    #[error("could not bind the HTTP API on {addr}")]
+    HttpBind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     /// The server's own runtime (its worker threads) could not be started.
     #[error("could not start the server's runtime")]
     Runtime(#[source] std::io::Error),
@@ -368,6 +395,8 @@ pub struct TestServer {
     addrs: Addrs,
     shutdown_tx: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
+    /// The HTTP side: API, web view, `/oauth2/`.
+    http: http::HttpServer,
     /// Spawns onto the server's runtime.
     handle: Handle,
     /// Owns that runtime; set once `launch` has run on it, dropped last.
@@ -487,6 +516,20 @@ impl TestServer {
             imaps: local(4).map_err(|e| io_err(ListenerKind::Imaps, e))?,
         };
         let faults = Mutex::new(config.faults.clone());
+        let http_addr = SocketAddr::new(config.bind, p.http.unwrap_or(0));
+        let http_bind = |source| ServerError::HttpBind {
+            addr: http_addr,
+            source,
+        };
+        let http_listener = TcpListener::bind(http_addr).await.map_err(http_bind)?;
+        let http_addr = http_listener.local_addr().map_err(http_bind)?;
+        let http_config = http::HttpConfig {
+            addr: http_addr,
+            auth: config.http_auth.clone(),
+            extra: http::Router::default(),
+            tls: config.http_tls,
+        };
+        let oauth = oauth::AuthServer::new(config.users.first().map(|(a, _)| a.clone()));
         let shared = Arc::new(Shared {
             store,
             config,
@@ -497,17 +540,20 @@ impl TestServer {
             faults_fired: AtomicUsize::new(0),
             idling: AtomicUsize::new(0),
             greylist_seen: Mutex::new(Default::default()),
+            oauth,
             shutdown: shutdown_rx,
         });
         let listeners = listeners
             .into_iter()
             .map(|(kind, listener)| tokio::spawn(serve(shared.clone(), kind, listener)))
             .collect();
+        let http = http::HttpServer::serve_on(http_listener, shared.clone(), addrs, http_config);
         Ok(TestServer {
             shared,
             addrs,
             shutdown_tx,
             listeners,
+            http,
             handle: Handle::current(),
             runtime: ServerRuntime::default(),
         })
@@ -561,6 +607,35 @@ impl TestServer {
         self.shared
             .store
             .add_token(address, SecretString::from(token.to_string()))
+    }
+
+    /// The HTTP side: the JSON API (`docs/api.md`), the web view and `/oauth2/`, on one
+    /// port of its own (`ports.http`), HTTPS with [`ServerConfig::http_tls`].
+    pub fn http(&self) -> &http::HttpServer {
+        &self.http
+    }
+
+    /// The HTTP side's base URL: `http://127.0.0.1:PORT`, or `https://…` with
+    /// [`ServerConfig::http_tls`].
+    pub fn http_url(&self) -> String {
+        self.http.url()
+    }
+
+    /// The OAuth2 authorization server's base URL on the HTTP side, `{http_url}/oauth2`: its
+    /// endpoints are `/devicecode`, `/authorize`, `/token` (and `/device`, the verification page).
+    pub fn oauth2_url(&self) -> String {
+        self.http.oauth2_url()
+    }
+
+    /// The OAuth2 authorization server: settings, statistics, revocation (its faults are the
+    /// `oauth2` field of [`Faults`]).
+    pub fn oauth(&self) -> &oauth::AuthServer {
+        &self.shared.oauth
+    }
+
+    /// Revokes every OAuth2 grant of `user` (refresh and access tokens it issued).
+    pub fn revoke_oauth(&self, user: &str) {
+        self.shared.oauth.revoke(&self.shared.store, user);
     }
 
     /// Login attempts seen so far, successful or not: (SMTP AUTH, IMAP LOGIN / AUTHENTICATE).
@@ -673,6 +748,7 @@ impl TestServer {
     /// Stops accepting, ends every session, and waits for all tasks to finish.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown_tx.send(true);
+        self.http.stop().await;
         for handle in std::mem::take(&mut self.listeners) {
             let _ = handle.await;
         }

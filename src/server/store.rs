@@ -195,7 +195,8 @@ struct User {
     any_password: bool,
     /// Created by the catch-all rather than declared.
     auto_created: bool,
-    tokens: Vec<SecretString>,
+    /// XOAUTH2 bearer tokens, each valid until its instant (`None`: forever).
+    tokens: Vec<(SecretString, Option<std::time::Instant>)>,
     expunge_archives: bool,
     mailboxes: Vec<Mailbox>,
     /// LSUB / LIST (SUBSCRIBED) names; they outlive DELETE, as RFC 3501 6.3.6 allows.
@@ -297,13 +298,34 @@ impl Store {
 
     /// Adds an XOAUTH2 bearer token the user may authenticate with.
     pub fn add_token(&self, address: &str, token: SecretString) -> Result<(), StoreError> {
+        self.add_token_until(address, token, None)
+    }
+
+    /// Adds an XOAUTH2 bearer token that stops working at `expires` (the embedded OAuth2
+    /// server's access tokens); expired tokens are forgotten as new ones arrive.
+    pub fn add_token_until(
+        &self,
+        address: &str,
+        token: SecretString,
+        expires: Option<std::time::Instant>,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let user = inner
             .users
             .get_mut(&key(address))
             .ok_or(StoreError::NoSuchUser)?;
-        user.tokens.push(token);
+        let now = std::time::Instant::now();
+        user.tokens.retain(|(_, e)| e.is_none_or(|e| e > now));
+        user.tokens.push((token, expires));
         Ok(())
+    }
+
+    /// Withdraws a bearer token (a revoked grant); unknown tokens are ignored.
+    pub fn revoke_token(&self, address: &str, token: &str) {
+        if let Some(user) = self.lock().users.get_mut(&key(address)) {
+            user.tokens
+                .retain(|(t, _)| !constant_time_eq(t.expose_secret().as_bytes(), token.as_bytes()));
+        }
     }
 
     /// Whether the address is a local user.
@@ -344,9 +366,11 @@ impl Store {
     pub fn check_token(&self, login: &str, token: &str) -> Option<String> {
         let inner = self.lock();
         let user = inner.users.get(&key(login))?;
+        let now = std::time::Instant::now();
         user.tokens
             .iter()
-            .any(|t| constant_time_eq(t.expose_secret().as_bytes(), token.as_bytes()))
+            .filter(|(_, expires)| expires.is_none_or(|e| e > now))
+            .any(|(t, _)| constant_time_eq(t.expose_secret().as_bytes(), token.as_bytes()))
             .then(|| user.address.clone())
     }
 
@@ -836,7 +860,8 @@ fn info(u: &User, m: &Mailbox) -> MailboxInfo {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Equality that takes as long whatever the first difference (passwords, tokens, secrets).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -10,6 +10,7 @@ use hyper::header::{AUTHORIZATION, HOST, HeaderValue, WWW_AUTHENTICATE};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Response, error};
+use crate::server::store::constant_time_eq as same;
 
 /// Credentials the HTTP side requires.
 #[derive(Debug, Clone, Default)]
@@ -106,11 +107,6 @@ fn host_is_local(host: &str) -> bool {
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok()
-}
-
-/// Constant-time equality.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! The embedded server's HTTP side on hyper's HTTP/1 server: the JSON API under `/api/v1/`
-//! ([`api`]), the web view (`/`, [`web`]), and room for other handlers mounted on a path
-//! prefix (e.g. an OAuth2 authorization server on `/oauth2/`). One port, loopback by default;
-//! credentials ([`auth`]) when it listens beyond.
+//! ([`api`]), the web view (`/`, [`web`]), the OAuth2 authorization server on `/oauth2/`
+//! ([`crate::server::oauth`]), and room for other handlers mounted on a path prefix. One
+//! port, plain HTTP or (with [`HttpConfig::tls`]) HTTPS with the server's certificate,
+//! loopback by default; credentials ([`auth`]) when it listens beyond.
 //!
 //! Routing is a list of `(prefix, handler)` tried in order, longest first; a handler gets the
 //! request with its body already read (at most [`MAX_BODY`]) and returns a whole response.
+//! A handler mounted with [`Router::mount_public`] authenticates its clients itself, so the
+//! side's credentials are not asked for there (OAuth2's token endpoint has its own).
 
 pub mod api;
 pub mod auth;
@@ -29,7 +32,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Shared, TestServer, until_shutdown};
+use super::conn::ServerStream;
+use super::{Addrs, Shared, TestServer, oauth, until_shutdown};
 pub use auth::HttpAuth;
 
 /// A request as handlers see it: the body already read.
@@ -60,12 +64,20 @@ where
 /// Path prefixes and their handlers.
 #[derive(Clone, Default)]
 pub struct Router {
-    routes: Vec<(String, Arc<dyn Handler>)>,
+    routes: Vec<Route>,
+}
+
+#[derive(Clone)]
+struct Route {
+    prefix: String,
+    handler: Arc<dyn Handler>,
+    /// The handler authenticates its clients itself: the side's credentials are not checked.
+    public: bool,
 }
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let prefixes: Vec<&str> = self.routes.iter().map(|(p, _)| p.as_str()).collect();
+        let prefixes: Vec<&str> = self.routes.iter().map(|r| r.prefix.as_str()).collect();
         f.debug_struct("Router")
             .field("prefixes", &prefixes)
             .finish()
@@ -75,18 +87,38 @@ impl std::fmt::Debug for Router {
 impl Router {
     /// Sends requests whose path starts with `prefix` (e.g. `/oauth2/`) to `handler`; the
     /// longest matching prefix wins, so a mount can sit under another.
-    pub fn mount(mut self, prefix: impl Into<String>, handler: impl Handler) -> Router {
-        self.routes.push((prefix.into(), Arc::new(handler)));
-        self.routes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    pub fn mount(self, prefix: impl Into<String>, handler: impl Handler) -> Router {
+        self.add(prefix.into(), Arc::new(handler), false)
+    }
+
+    /// Like [`mount`](Router::mount), for a handler that authenticates its clients itself:
+    /// requests under `prefix` skip the side's credentials ([`HttpAuth`]), though not the
+    /// loopback host check. The OAuth2 token endpoint is one: its clients send their own
+    /// `Authorization: Basic` (client id and secret).
+    pub fn mount_public(self, prefix: impl Into<String>, handler: impl Handler) -> Router {
+        self.add(prefix.into(), Arc::new(handler), true)
+    }
+
+    fn add(mut self, prefix: String, handler: Arc<dyn Handler>, public: bool) -> Router {
+        self.routes.push(Route {
+            prefix,
+            handler,
+            public,
+        });
+        self.routes
+            .sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         self
     }
 
     /// The handler for `path`, if any prefix matches.
     pub fn route(&self, path: &str) -> Option<&Arc<dyn Handler>> {
+        self.find(path).map(|r| &r.handler)
+    }
+
+    fn find(&self, path: &str) -> Option<&Route> {
         self.routes
             .iter()
-            .find(|(p, _)| path.starts_with(p.as_str()))
-            .map(|(_, h)| h)
+            .find(|r| path.starts_with(r.prefix.as_str()))
     }
 }
 
@@ -97,42 +129,67 @@ pub struct HttpConfig {
     pub addr: SocketAddr,
     /// Credentials every request must carry ([`HttpAuth::None`] on loopback).
     pub auth: HttpAuth,
-    /// Handlers mounted beside the API and the web view.
+    /// Handlers mounted beside the API, the web view and `/oauth2/` (on the same prefix as
+    /// one of those, the extra handler wins).
     pub extra: Router,
+    /// Serve HTTPS with the server's certificate (signed by its CA, naming `localhost`,
+    /// `127.0.0.1` and `::1`) instead of plain HTTP.
+    pub tls: bool,
 }
 
 /// A running HTTP side; dropping it stops the listener.
 #[derive(Debug)]
 pub struct HttpServer {
     addr: SocketAddr,
+    tls: bool,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
 
 impl HttpServer {
-    /// Binds and serves the API and web view of `server` (plus `config.extra`). Stops on
-    /// [`HttpServer::shutdown`], on drop, or when the mail server shuts down.
+    /// Binds and serves another HTTP side of `server` (the API, the web view, `/oauth2/`,
+    /// plus `config.extra`) beside the one it starts itself ([`TestServer::http_url`]), e.g.
+    /// with other credentials. Stops on [`HttpServer::shutdown`], on drop, or when the mail
+    /// server shuts down.
     pub async fn start(server: &TestServer, config: HttpConfig) -> std::io::Result<HttpServer> {
         let listener = TcpListener::bind(config.addr).await?;
-        let addr = listener.local_addr()?;
-        let shared = server.shared.clone();
-        let api = Arc::new(api::Api::new(shared.clone(), server.addrs()));
+        Ok(Self::serve_on(
+            listener,
+            server.shared.clone(),
+            server.addrs(),
+            config,
+        ))
+    }
+
+    /// Serves a bound listener (spawned on the current runtime).
+    pub(crate) fn serve_on(
+        listener: TcpListener,
+        shared: Arc<Shared>,
+        addrs: Addrs,
+        config: HttpConfig,
+    ) -> HttpServer {
+        let addr = listener.local_addr().unwrap_or(config.addr);
+        let api = Arc::new(api::Api::new(shared.clone(), addrs));
+        let oauth = oauth::http::handler(shared.clone(), config.auth.clone(), config.tls, addr);
         let router = config
             .extra
+            .mount_public("/oauth2/", oauth)
             .mount("/api/", api::handler(api.clone()))
             .mount("/", web::handler());
         let (stop, stop_rx) = watch::channel(false);
         let front = Arc::new(Front {
             router,
             auth: config.auth,
+            tls: config.tls,
             shared,
         });
         let task = tokio::spawn(serve(listener, front, stop_rx));
-        Ok(HttpServer {
+        HttpServer {
             addr,
+            tls: config.tls,
             stop,
             task: Some(task),
-        })
+        }
     }
 
     /// Where it listens.
@@ -140,13 +197,30 @@ impl HttpServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT` (the base of every path in `docs/api.md`).
+    /// Whether it serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// `http://127.0.0.1:PORT`, or `https://…` with TLS (the base of every path in
+    /// `docs/api.md`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Base URL of the OAuth2 authorization server on this side: `{url}/oauth2`.
+    pub fn oauth2_url(&self) -> String {
+        format!("{}/oauth2", self.url())
     }
 
     /// Stops accepting; open requests get a moment to finish.
     pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    /// [`shutdown`](HttpServer::shutdown) for an owner that keeps the value.
+    pub(crate) async fn stop(&mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -163,10 +237,12 @@ impl Drop for HttpServer {
     }
 }
 
-/// What every connection shares: routes, credentials, and the server (for its shutdown).
+/// What every connection shares: routes, credentials, TLS, and the server (for its shutdown
+/// and its certificate).
 struct Front {
     router: Router,
     auth: HttpAuth,
+    tls: bool,
     shared: Arc<Shared>,
 }
 
@@ -192,6 +268,18 @@ async fn serve(listener: TcpListener, front: Arc<Front>, mut stop: watch::Receiv
         let mut stop = stop.clone();
         let mut down = front.shared.shutdown();
         conns.spawn(async move {
+            let mut stream = ServerStream::Plain(stream);
+            if front.tls {
+                let handshake = stream.upgrade(front.shared.tls.acceptor());
+                match tokio::time::timeout(HEADER_TIMEOUT, handshake).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "http: TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
             let service = service_fn(move |req| {
                 let front = front.clone();
                 async move { Ok::<_, Infallible>(front.respond(req).await) }
@@ -229,7 +317,8 @@ async fn serve(listener: TcpListener, front: Arc<Front>, mut stop: watch::Receiv
 
 impl Front {
     async fn respond(&self, req: hyper::Request<Incoming>) -> Response {
-        if let Some(refusal) = self.auth.check(req.headers()) {
+        let public = self.router.find(req.uri().path()).is_some_and(|r| r.public);
+        if !public && let Some(refusal) = self.auth.check(req.headers()) {
             return refusal;
         }
         if let Some(refusal) = auth::check_host(&self.auth, req.headers()) {
