@@ -14,7 +14,7 @@ use mailtrip::report::{Report, SeenBy, Verdict};
 use mailtrip::server::{Faults, ServerConfig, TestServer};
 use mailtrip::{Account, Check, Load};
 
-use crate::monitor::{at_least, in_process, scrape_until};
+use crate::monitor::{at_least, in_process, scrape_until, value};
 use crate::util::{self, PASSWORD};
 
 const ALICE: &str = "alice@mailtrip.test";
@@ -33,6 +33,16 @@ async fn faulty(faults: Faults) -> TestServer {
     util::server_with(ServerConfig::default().faults(faults)).await
 }
 
+/// A server whose IDLE clients never hear of new mail in time, delivering `after` the 250.
+async fn idle_silent(after: Option<Duration>) -> TestServer {
+    faulty(Faults {
+        imap_idle_delay: Some(IDLE_SILENT),
+        delivery_delay: after.map(|d| (d, d)),
+        ..Faults::default()
+    })
+    .await
+}
+
 async fn check(server: &TestServer) -> Report {
     let run = Check::new(account(server, ALICE), account(server, BOB))
         .timeout(Duration::from_secs(15))
@@ -40,6 +50,17 @@ async fn check(server: &TestServer) -> Report {
     tokio::time::timeout(HANG_GUARD, run)
         .await
         .expect("check never hangs")
+}
+
+/// A check against a server where the probe lands `after` the 250, with or without IDLE.
+async fn check_landing(after: Duration, idle: bool) -> Report {
+    let server = faulty(Faults {
+        imap_no_idle: !idle,
+        delivery_delay: Some((after, after)),
+        ..Faults::default()
+    })
+    .await;
+    check(&server).await
 }
 
 fn delivered_by(r: &Report, by: SeenBy) {
@@ -52,25 +73,14 @@ fn delivered_by(r: &Report, by: SeenBy) {
 async fn issue14_check_finds_the_probe_by_early_polls_while_idle_notices_are_held_back() {
     // The probe lands 300 ms after the 250 (after the watch's first look) and IDLE would
     // only say so after ten minutes: an early look finds it.
-    let server = faulty(Faults {
-        imap_idle_delay: Some(IDLE_SILENT),
-        delivery_delay: Some((Duration::from_millis(300), Duration::from_millis(300))),
-        ..Faults::default()
-    })
-    .await;
+    let server = idle_silent(Some(Duration::from_millis(300))).await;
     delivered_by(&check(&server).await, SeenBy::EarlyPoll);
     assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
 }
 
 #[tokio::test]
 async fn issue14_check_polls_early_on_a_server_without_idle() {
-    let server = faulty(Faults {
-        imap_no_idle: true,
-        delivery_delay: Some((Duration::from_millis(300), Duration::from_millis(300))),
-        ..Faults::default()
-    })
-    .await;
-    let r = check(&server).await;
+    let r = check_landing(Duration::from_millis(300), false).await;
     delivered_by(&r, SeenBy::EarlyPoll);
     assert_eq!(r.evidence.idle, Some(false));
 }
@@ -78,25 +88,15 @@ async fn issue14_check_polls_early_on_a_server_without_idle() {
 #[tokio::test]
 async fn issue14_mail_after_the_early_polls_is_seen_by_idle() {
     // Past the schedule (the last early look is 2 s after the send), IDLE covers the wait.
-    let server = faulty(Faults {
-        delivery_delay: Some((Duration::from_secs(4), Duration::from_secs(4))),
-        ..Faults::default()
-    })
-    .await;
-    let r = check(&server).await;
+    let r = check_landing(Duration::from_secs(4), true).await;
     delivered_by(&r, SeenBy::Idle);
     assert_eq!(r.evidence.idle, Some(true));
 }
 
 #[tokio::test]
 async fn issue14_mail_after_the_early_polls_is_seen_by_the_steady_poll_without_idle() {
-    let server = faulty(Faults {
-        imap_no_idle: true,
-        delivery_delay: Some((Duration::from_secs(4), Duration::from_secs(4))),
-        ..Faults::default()
-    })
-    .await;
-    delivered_by(&check(&server).await, SeenBy::Poll);
+    let r = check_landing(Duration::from_secs(4), false).await;
+    delivered_by(&r, SeenBy::Poll);
 }
 
 #[tokio::test]
@@ -107,11 +107,7 @@ async fn issue14_mail_already_there_is_seen_by_the_first_look() {
 
 #[tokio::test]
 async fn issue14_wait_finds_mail_by_early_polls_while_idle_notices_are_held_back() {
-    let server = faulty(Faults {
-        imap_idle_delay: Some(IDLE_SILENT),
-        ..Faults::default()
-    })
-    .await;
+    let server = idle_silent(None).await;
     let armed = Wait::new(account(&server, BOB))
         .subject(regex::Regex::new("early").expect("regex"))
         .timeout(Duration::from_secs(15))
@@ -138,38 +134,39 @@ async fn issue14_wait_finds_mail_by_early_polls_while_idle_notices_are_held_back
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue14_load_sees_every_probe_by_early_polls_while_idle_notices_are_held_back() {
-    let server = faulty(Faults {
-        imap_idle_delay: Some(IDLE_SILENT),
-        ..Faults::default()
-    })
-    .await;
-    let run = Load::new(account(&server, ALICE), vec![account(&server, BOB)])
-        .probes(40)
-        .concurrency(8)
-        .timeout(Duration::from_secs(15))
-        .run();
-    let r = tokio::time::timeout(HANG_GUARD, run)
-        .await
-        .expect("load never hangs")
-        .expect("load runs");
-    assert_eq!((r.delivered, r.lost), (40, 0), "{r:#?}");
-    assert!(r.idle, "the watchers could IDLE: {r:#?}");
-    assert_eq!(r.seen_by.early_poll, 40, "{:#?}", r.seen_by);
-    assert_eq!(r.cleanup.deleted, 40, "{r:#?}");
+    let server = idle_silent(None).await;
+    // One at a time (each probe goes out once the last was seen, so only a look after its
+    // 250 can see it), then eight in flight (the watcher runs the union of their schedules).
+    for (probes, in_flight) in [(12, 1), (40, 8)] {
+        let run = Load::new(account(&server, ALICE), vec![account(&server, BOB)])
+            .probes(probes)
+            .concurrency(in_flight)
+            .timeout(Duration::from_secs(15))
+            .run();
+        let r = tokio::time::timeout(HANG_GUARD, run)
+            .await
+            .expect("load never hangs")
+            .expect("load runs");
+        assert_eq!((r.delivered, r.lost), (probes, 0), "{r:#?}");
+        assert!(r.idle, "the watchers could IDLE: {r:#?}");
+        // A probe that landed just before the watcher entered IDLE is told at once by the
+        // IDLE command itself (as Dovecot does), and the first probe may beat the watcher's
+        // first look; every other one needs an early look, none waits for a steady poll.
+        let by = r.seen_by;
+        assert_eq!(by.early_poll + by.idle + by.first_look, probes, "{by:#?}");
+        assert!(by.early_poll > by.idle + by.first_look, "{by:#?}");
+        assert_eq!(r.cleanup.deleted, probes, "{r:#?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue14_monitor_sees_its_probes_by_early_polls_while_idle_notices_are_held_back() {
-    let server = faulty(Faults {
-        imap_idle_delay: Some(IDLE_SILENT),
-        ..Faults::default()
-    })
-    .await;
+    let server = idle_silent(None).await;
     let route = Route::new("early", account(&server, ALICE), account(&server, BOB))
         .interval(Duration::from_millis(500))
         .timeout(Duration::from_secs(10));
     let (monitor, addr) = in_process(Monitor::new(vec![route])).await;
-    scrape_until(&addr, "two probes delivered", |s| {
+    let s = scrape_until(&addr, "two probes delivered", |s| {
         at_least(
             s,
             "mailtrip_monitor_round_trips_total",
@@ -178,5 +175,14 @@ async fn issue14_monitor_sees_its_probes_by_early_polls_while_idle_notices_are_h
         )
     })
     .await;
+    let lost = value(
+        &s,
+        "mailtrip_monitor_round_trips_total",
+        &[("route", "early"), ("verdict", "not_delivered")],
+    );
+    assert!(
+        lost.is_none_or(|n| n == 0.0),
+        "{lost:?} probes not delivered"
+    );
     monitor.shutdown().await;
 }

@@ -6,8 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::TryStreamExt;
-
 use tokio::time::Instant;
 
 use super::{Cleanup, Delivered, LoadError, Shared};
@@ -262,19 +260,13 @@ pub(super) async fn cleanup_sent(
         imap::select(&mut session, &mark.folder, step)
             .await
             .map_err(|e| e.to_string())?;
-        let fetches: Vec<_> = imap::within(step, async {
-            session
-                .uid_fetch(format!("{}:*", mark.uid), TAG_ITEMS)
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        let fetches = imap::fetch_from(&mut session, mark.uid, TAG_ITEMS, step)
+            .await
+            .map_err(|e| e.to_string())?;
         let uids: Vec<u32> = fetches
             .iter()
             .filter_map(|f| {
-                let uid = f.uid.filter(|u| *u >= mark.uid)?;
+                let uid = f.uid?;
                 let tag = tag_of(f.header()?)?;
                 shared.is_ours(tag).then_some(uid)
             })

@@ -10,7 +10,7 @@ use async_imap::imap_proto::{Response, ResponseCode};
 use async_imap::types::UnsolicitedResponse;
 use futures::TryStreamExt;
 
-use super::imap::{Caps, Folders, Session, alive, drain_news, uid_next, within};
+use super::imap::{Caps, Folders, Session, alive, drain_news, fetch_from, uid_next, within};
 use super::watch::tags::{TAG_ITEMS, carries};
 
 /// The UIDs of every copy of the probe tagged `tag` at or above `mark` in the selected
@@ -21,24 +21,12 @@ pub async fn copies(
     tag: &str,
     step: Duration,
 ) -> async_imap::error::Result<Vec<u32>> {
-    let fetches: Vec<_> = within(step, async {
-        session
-            .uid_fetch(format!("{mark}:*"), TAG_ITEMS)
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
-    .await?;
-    alive(session)?;
-    let mut uids: Vec<u32> = fetches
+    let fetched = fetch_from(session, mark, TAG_ITEMS, step).await?;
+    Ok(fetched
         .iter()
-        // `N:*` also returns the highest message when its UID is below N.
         .filter(|f| f.header().is_some_and(|h| carries(h, tag)))
-        .filter_map(|f| f.uid.filter(|u| *u >= mark))
-        .collect();
-    uids.sort_unstable();
-    uids.dedup();
-    Ok(uids)
+        .filter_map(|f| f.uid)
+        .collect())
 }
 
 /// Deletes exactly `uids` from the selected `folder`. Returns how many were removed and any

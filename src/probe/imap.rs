@@ -7,7 +7,7 @@ use std::io;
 use std::time::Duration;
 
 use async_imap::imap_proto::{NameAttribute, Response, Status};
-use async_imap::types::UnsolicitedResponse;
+use async_imap::types::{Fetch, UnsolicitedResponse};
 use futures::TryStreamExt;
 use secrecy::ExposeSecret;
 use tokio::time::{Instant, timeout};
@@ -499,19 +499,53 @@ pub struct Fetched {
     pub internal_date: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
+/// `UID FETCH <set> <items>` within `step`, every response collected. Fails when the server
+/// closed the connection mid-answer, which async-imap would end silently ([`alive`]).
+pub(crate) async fn uid_fetch(
+    session: &mut Session,
+    set: &str,
+    items: &str,
+    step: Duration,
+) -> async_imap::error::Result<Vec<Fetch>> {
+    let fetches = within(step, async {
+        session
+            .uid_fetch(set, items)
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    alive(session)?;
+    Ok(fetches)
+}
+
+/// The messages at or above UID `from` (`UID FETCH <from>:*`), UID ascending, once each.
+pub(crate) async fn fetch_from(
+    session: &mut Session,
+    from: u32,
+    items: &str,
+    step: Duration,
+) -> async_imap::error::Result<Vec<Fetch>> {
+    let mut fetched = uid_fetch(session, &format!("{from}:*"), items, step).await?;
+    // `N:*` also returns the highest message when its UID is below N.
+    fetched.retain(|f| f.uid.is_some_and(|u| u >= from));
+    fetched.sort_by_key(|f| f.uid);
+    fetched.dedup_by_key(|f| f.uid);
+    Ok(fetched)
+}
+
 /// Fetches the whole message and its INTERNALDATE without setting \Seen.
 pub async fn fetch_raw(
     session: &mut Session,
     uid: u32,
     step: Duration,
 ) -> async_imap::error::Result<Option<Fetched>> {
-    let fetches: Vec<_> = within(step, async {
-        session
-            .uid_fetch(uid.to_string(), "(UID INTERNALDATE BODY.PEEK[])")
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
+    let fetches = uid_fetch(
+        session,
+        &uid.to_string(),
+        "(UID INTERNALDATE BODY.PEEK[])",
+        step,
+    )
     .await?;
     // Some servers answer the body and INTERNALDATE in separate FETCH responses.
     let internal_date = fetches

@@ -244,16 +244,15 @@ impl Wait {
         let Some(low) = found.into_iter().filter(|u| *u < watermark).min() else {
             return Ok(watermark);
         };
-        let dates: Vec<_> = within(step, async {
-            session
-                .uid_fetch(format!("{low}:{}", watermark - 1), "(UID INTERNALDATE)")
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await
-        .map_err(|e| self.imap_error(&format!("UID FETCH INTERNALDATE failed: {e}")))?;
-        self.alive(session)?;
+        let range = format!("{low}:{}", watermark - 1);
+        let dates = imap::uid_fetch(session, &range, "(UID INTERNALDATE)", step)
+            .await
+            .map_err(|e| match e {
+                async_imap::error::Error::ConnectionLost => {
+                    self.imap_error(&format!("the connection closed: {e}"))
+                }
+                e => self.imap_error(&format!("UID FETCH INTERNALDATE failed: {e}")),
+            })?;
         Ok(dates
             .iter()
             .filter(|f| f.internal_date().is_some_and(|d| d >= window))

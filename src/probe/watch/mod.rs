@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use async_imap::extensions::idle::IdleResponse;
 use async_imap::types::Fetch;
-use futures::TryStreamExt;
 use tokio::sync::watch as signal;
 use tokio::time::Instant;
 
@@ -338,21 +337,7 @@ impl<I: Interest> Watcher<I> {
         imap::drain_news(session);
         self.schedule.looked(Instant::now());
         let next = self.next_uid;
-        let items = self.interest.items();
-        let mut fetched: Vec<Fetch> = within(self.step, async {
-            session
-                .uid_fetch(format!("{next}:*"), items)
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?;
-        // An answer cut short by the server closing the connection ends silently.
-        imap::alive(session)?;
-        // `N:*` also returns the highest message when its UID is below N.
-        fetched.retain(|f| f.uid.is_some_and(|u| u >= next));
-        fetched.sort_by_key(|f| f.uid);
-        fetched.dedup_by_key(|f| f.uid);
+        let fetched = imap::fetch_from(session, next, self.interest.items(), self.step).await?;
         let Some(highest) = fetched.last().and_then(|f| f.uid) else {
             return Ok(());
         };

@@ -111,6 +111,14 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// A schedule with one kick, now.
+    fn kicked() -> (Instant, Schedule) {
+        let t0 = Instant::now();
+        let mut s = Schedule::default();
+        s.kick(t0);
+        (t0, s)
+    }
+
     /// Follows the schedule from a kick at `t0`, looking exactly when told.
     fn looks(s: &mut Schedule, t0: Instant) -> Vec<u64> {
         let mut out = Vec::new();
@@ -143,9 +151,7 @@ mod tests {
 
     #[test]
     fn an_overdue_look_is_due_at_once_and_points_already_passed_are_skipped() {
-        let t0 = Instant::now();
-        let mut s = Schedule::default();
-        s.kick(t0);
+        let (t0, mut s) = kicked();
         // The look due at 5 ms only started at 23 ms (a slow scan, a busy machine).
         s.looked(t0 + ms(23));
         assert_eq!(s.next(), Some(t0 + ms(25)));
@@ -155,9 +161,7 @@ mod tests {
 
     #[test]
     fn several_kicks_give_the_union_of_their_schedules() {
-        let t0 = Instant::now();
-        let mut s = Schedule::default();
-        s.kick(t0);
+        let (t0, mut s) = kicked();
         s.looked(t0 + ms(300));
         // A second probe at 302 ms restarts the dense looks, the first one's continue.
         s.kick(t0 + ms(302));
@@ -169,9 +173,7 @@ mod tests {
 
     #[test]
     fn kicks_a_moment_apart_share_a_schedule_and_old_ones_are_dropped() {
-        let t0 = Instant::now();
-        let mut s = Schedule::default();
-        s.kick(t0);
+        let (t0, mut s) = kicked();
         s.kick(t0 + Duration::from_micros(400));
         assert_eq!(s.kicks.len(), 1);
         s.kick(t0 + ms(3));
