@@ -14,7 +14,7 @@ use crate::probe::backoff::Backoff;
 use crate::probe::cleanup;
 use crate::probe::imap;
 use crate::probe::watch::tags::{Many, TAG_ITEMS, Tags, tag_of};
-use crate::probe::watch::{self, Kicker, Reconnect, Want, Watcher};
+use crate::probe::watch::{self, Kicker, Reconnect, Spare, Want, Watcher};
 use crate::report::SeenBy;
 
 /// A load run's watcher of one folder.
@@ -140,7 +140,7 @@ pub(crate) async fn open(
         let mut w = Watcher::new(
             target,
             folder,
-            (session, caps),
+            Some((session, caps)),
             mark,
             mark,
             interest,
@@ -154,14 +154,16 @@ pub(crate) async fn open(
     };
     let mut watchers = vec![new("INBOX", false, o.inbox)];
     let mut warnings = Vec::new();
-    match o.junk {
-        Some((junk, Ok(s))) => watchers.push(new(&junk, true, s)),
-        Some((_, Err(f))) => {
-            for mut w in watchers {
-                imap::logout(w.session.take()).await;
+    match o.junk.map(Spare::ready) {
+        Some(opening) => match opening.await {
+            Ok((junk, s)) => watchers.push(new(&junk, true, s)),
+            Err(f) => {
+                for mut w in watchers {
+                    imap::logout(w.session.take()).await;
+                }
+                return Err(setup(f));
             }
-            return Err(setup(f));
-        }
+        },
         None => warnings.push(format!(
             "{}: no folder has the \\Junk SPECIAL-USE attribute; only INBOX is watched",
             target.address

@@ -14,7 +14,7 @@ use super::{Ctx, RECONNECT_MAX};
 use crate::config::Account;
 use crate::probe::backoff::Backoff;
 use crate::probe::watch::tags::Many;
-use crate::probe::watch::{self as watcher, AUTH_HOLD_MAX, Reconnect, Until, Want, Watcher};
+use crate::probe::watch::{self as watcher, AUTH_HOLD_MAX, Reconnect, Spare, Until, Want, Watcher};
 
 /// Keeps the watchers of mailbox `m` running: opens them (again and again, with backoff,
 /// while that fails) and runs them in settle mode until `stop`.
@@ -42,13 +42,15 @@ pub(super) async fn watch_mailbox(
             return;
         }
         let opened = match watcher::open_mailbox(&account, step, None, want).await {
-            Ok(o) => match o.junk {
-                // The spam folder could not be opened: start over, as for INBOX.
-                Some((_, Err(f))) => {
-                    crate::probe::imap::logout(Some(o.inbox.0)).await;
-                    Err(f)
-                }
-                Some((name, Ok(s))) => Ok((o.inbox, Some((name, s)), o.folders)),
+            Ok(o) => match o.junk.map(Spare::ready) {
+                Some(opening) => match opening.await {
+                    Ok(junk) => Ok((o.inbox, Some(junk), o.folders)),
+                    // The spam folder could not be opened: start over, as for INBOX.
+                    Err(f) => {
+                        crate::probe::imap::logout(Some(o.inbox.0)).await;
+                        Err(f)
+                    }
+                },
                 None => Ok((o.inbox, None, o.folders)),
             },
             Err(f) => Err(f),
@@ -76,7 +78,7 @@ pub(super) async fn watch_mailbox(
                     let mut w = Watcher::new(
                         &account,
                         &folder,
-                        (session, caps),
+                        Some((session, caps)),
                         mark,
                         mark,
                         interest,

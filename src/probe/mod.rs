@@ -371,14 +371,15 @@ impl Check {
         let t = accepted_at;
         let deadline = accepted_at + self.timeout;
         watches.race(accepted_at, deadline).await;
+        report.warnings.extend(watches.unwatched());
         let waited = t.elapsed().as_secs_f64();
         let reconnects: u32 = watches.list.iter().map(|(_, w)| w.reconnects).sum();
         let seen: usize = watches.list.iter().map(|(_, w)| w.examined).sum();
         let placement = watches.placement();
         let (caps, folders) = (watches.caps.clone(), watches.folders.clone());
         let (sent_mark, sender_sent) = (watches.sent_mark.take(), watches.sender_sent.take());
-        let (winner_role, mut winner, mut sender_watch) =
-            watches.winner(placement.map(|(r, _)| r)).await;
+        let (winner_role, mut winner, mut sender_watch, rest) =
+            watches.winner(placement.map(|(r, _)| r));
         let sender_sent = sender_sent.as_ref();
         let placement = placement.map(|(_, p)| p);
         let in_junk = placement == Some(Placement::Spam);
@@ -518,6 +519,13 @@ impl Check {
         report.evidence.seen_by = winner.interest.seen_by;
         report.evidence.copies = winner.interest.matches.len() as u32;
 
+        // Probes of earlier runs that arrived after their run gave up: looked for on another
+        // folder's connection while this one fetches and cleans up.
+        let mut look_in = vec!["INBOX".to_string()];
+        look_in.extend(folders.junk.iter().cloned());
+        look_in.extend(folders.archive.iter().cloned());
+        let leftovers = rest.find_leftovers(look_in.clone(), self.from.address.clone(), step);
+
         // 4. Fetch and verify.
         let t = rec.start(Phase::Fetch);
         let uid = winner.interest.matches[0];
@@ -620,16 +628,16 @@ impl Check {
         }
         self.finish_sender(&mut sender_watch, None, tag, step, report)
             .await;
-        // Probes of earlier runs that arrived after their run gave up (looked for last, so
-        // the watch starts as early as it can).
-        if let Some(session) = winner.session.as_mut() {
-            let mut look_in = vec!["INBOX".to_string()];
-            look_in.extend(folders.junk.iter().cloned());
-            look_in.extend(folders.archive.iter().cloned());
-            let found = leftovers::find(session, &look_in, &self.from.address, step).await;
-            for l in found.iter().filter(|l| l.late && l.tag != tag) {
-                report.warnings.push(l.late_warning());
+        let found = match (leftovers.await, winner.session.as_mut()) {
+            (Ok(Some(found)), _) => found,
+            // No other connection to search on: this one, last.
+            (_, Some(session)) => {
+                leftovers::find(session, &look_in, &self.from.address, step).await
             }
+            _ => Vec::new(),
+        };
+        for l in found.iter().filter(|l| l.late && l.tag != tag) {
+            report.warnings.push(l.late_warning());
         }
         imap::logout(winner.session.take()).await;
 

@@ -441,7 +441,7 @@ impl Armed {
         let mut watcher = Watcher::new(
             &w.account,
             &w.folder,
-            (session, self.caps.clone()),
+            Some((session, self.caps.clone())),
             self.watermark,
             self.first,
             looking,

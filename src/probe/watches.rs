@@ -10,6 +10,7 @@ use futures::future::select_all;
 use tokio::time::Instant;
 
 use super::imap::{self, Caps, Folders};
+use super::leftovers::{self, Leftover};
 use super::message::Probe;
 use super::sent::SenderSent;
 use super::smtp;
@@ -87,6 +88,25 @@ impl Watches {
         }
     }
 
+    /// A warning for each folder whose connection could not be opened (it was not watched).
+    pub(super) fn unwatched(&self) -> Vec<String> {
+        self.list
+            .iter()
+            .filter_map(|(role, w)| {
+                let what = match role {
+                    Role::Junk => "spam",
+                    Role::Archive => "archive",
+                    _ => return None,
+                };
+                let f = w.unopened.as_ref()?;
+                Some(format!(
+                    "the {what} folder {} is not watched: {}",
+                    w.folder, f.diagnosis.summary
+                ))
+            })
+            .collect()
+    }
+
     /// Whether the watch of `role` found the probe.
     pub(super) fn has(&self, role: Role) -> bool {
         self.list
@@ -106,11 +126,11 @@ impl Watches {
     }
 
     /// Takes the winning watch out (the folder where the probe was placed, else the one with a
-    /// bounce, else INBOX) and the sender's watch; logs the others out.
-    pub(super) async fn winner(
+    /// bounce, else INBOX), the sender's watch, and the other folders' connections.
+    pub(super) fn winner(
         mut self,
         placement: Option<Role>,
-    ) -> (Role, Watcher<One>, Option<Watcher<One>>) {
+    ) -> (Role, Watcher<One>, Option<Watcher<One>>, Rest) {
         let index = match placement {
             Some(role) => self.list.iter().position(|(r, _)| *r == role),
             None => self
@@ -121,14 +141,48 @@ impl Watches {
         .unwrap_or(0);
         let (role, winner) = self.list.remove(index);
         let mut sender = None;
+        let mut rest = Vec::new();
         for (r, mut w) in self.list {
             if r == Role::Sender {
                 sender = Some(w);
             } else {
-                imap::logout(w.session.take()).await;
+                rest.extend(w.session.take());
             }
         }
-        (role, winner, sender)
+        (role, winner, sender, Rest(rest))
+    }
+}
+
+/// The other folders' connections once the race is over.
+pub(super) struct Rest(Vec<imap::Session>);
+
+impl Rest {
+    /// Logs them all out at once.
+    pub(super) async fn close(self) {
+        futures::future::join_all(self.0.into_iter().map(|s| imap::logout(Some(s)))).await;
+    }
+
+    /// In the background, while the probe is fetched and deleted on the winner's connection:
+    /// looks for late probes of earlier runs from `from` in `look_in` on one of these
+    /// connections and logs them all out. `None` from the task when there was none to use.
+    pub(super) fn find_leftovers(
+        self,
+        look_in: Vec<String>,
+        from: String,
+        step: Duration,
+    ) -> tokio::task::JoinHandle<Option<Vec<Leftover>>> {
+        let mut sessions = self.0;
+        let first = sessions.pop();
+        tokio::spawn(async move {
+            let search = async {
+                let mut s = first?;
+                let found = leftovers::find(&mut s, &look_in, &from, step).await;
+                imap::logout(Some(s)).await;
+                Some(found)
+            };
+            let (found, ()) = tokio::join!(search, Rest(sessions).close());
+            found
+        })
     }
 }
 
@@ -218,7 +272,7 @@ impl Check {
             Watcher::new(
                 account,
                 folder,
-                (session, caps),
+                Some((session, caps)),
                 mark,
                 mark,
                 one,
@@ -234,26 +288,21 @@ impl Check {
             Role::Inbox,
             watcher(to, "INBOX", (session, caps.clone(), inbox_mark), inbox_one),
         )];
+        // The spam folder, and the archive folder a filter may file the probe into past INBOX
+        // (\Archive or \All): their connections finish opening while the probe goes out.
+        let opening = |spare| {
+            let one = One::new(tag);
+            let reconnect = Reconnect::until_deadline();
+            Watcher::opening(to, spare, caps.clone(), one, watch_step, reconnect)
+        };
         match opened.junk {
-            Some((name, Ok(s))) => list.push((Role::Junk, watcher(to, &name, s, One::new(tag)))),
-            Some((name, Err(f))) => report.warnings.push(format!(
-                "the spam folder {name} is not watched: {}",
-                f.diagnosis.summary
-            )),
+            Some(spare) => list.push((Role::Junk, opening(spare))),
             None => report.warnings.push(
                 "no folder has the \\Junk SPECIAL-USE attribute; only INBOX is watched".into(),
             ),
         }
-        // A filter may file the probe past INBOX into \Archive or \All.
-        match opened.archive {
-            Some((name, Ok(s))) => {
-                list.push((Role::Archive, watcher(to, &name, s, One::new(tag))));
-            }
-            Some((name, Err(f))) => report.warnings.push(format!(
-                "the archive folder {name} is not watched: {}",
-                f.diagnosis.summary
-            )),
-            None => {}
+        if let Some(spare) = opened.archive {
+            list.push((Role::Archive, opening(spare)));
         }
         let mut sender_sent = None;
         match sending {

@@ -24,7 +24,7 @@ use crate::config::Account;
 use crate::diagnose::{Diagnosis, Stage};
 use crate::report::{Phase, SeenBy};
 
-pub(crate) use open::{Selected, Want, open_folder, open_mailbox};
+pub(crate) use open::{Selected, Spare, Want, open_folder, open_mailbox};
 pub(crate) use schedule::Kicker;
 
 /// Longest single IDLE before looking anyway (RFC 2177 asks for less than 29 minutes; a short
@@ -167,6 +167,10 @@ pub(crate) struct Watcher<I> {
     pub examined: usize,
     /// Wait by polling even where the server offers IDLE (benchmarks).
     pub force_poll: bool,
+    /// The connection could not be opened in the first place: the watch never ran.
+    pub unopened: Option<Failure>,
+    /// The connection, still opening ([`Watcher::opening`]).
+    opening: Option<open::Opening>,
     step: Duration,
     schedule: schedule::Schedule,
     kicks: Option<signal::Receiver<Option<Instant>>>,
@@ -181,18 +185,19 @@ impl<I: Interest> Watcher<I> {
     pub(crate) fn new(
         account: &Account,
         folder: &str,
-        (session, caps): (Session, Caps),
+        connection: Option<(Session, Caps)>,
         watermark: u32,
         from_uid: u32,
         interest: I,
         step: Duration,
         reconnect: Reconnect,
     ) -> Watcher<I> {
+        let (session, caps) = connection.unzip();
         Watcher {
             account: account.clone(),
             folder: folder.to_string(),
-            session: Some(session),
-            caps,
+            session,
+            caps: caps.unwrap_or_default(),
             folders: Folders::default(),
             watermark,
             next_uid: from_uid.min(watermark),
@@ -201,12 +206,38 @@ impl<I: Interest> Watcher<I> {
             last_error: None,
             examined: 0,
             force_poll: false,
+            unopened: None,
+            opening: None,
             step,
             schedule: schedule::Schedule::default(),
             kicks: None,
             reconnect,
             connected_at: Instant::now(),
         }
+    }
+
+    /// A watch of `spare`, whose connection is still opening: it starts looking (from the
+    /// spare's watermark) once the connection is up, and never runs if it fails (`unopened`).
+    /// `caps` stand in until then (the same server's, from INBOX's connection).
+    pub(crate) fn opening(
+        account: &Account,
+        spare: Spare,
+        caps: Caps,
+        interest: I,
+        step: Duration,
+        reconnect: Reconnect,
+    ) -> Watcher<I> {
+        let Spare {
+            folder,
+            mark,
+            connection,
+        } = spare;
+        let mut w = Watcher::new(
+            account, &folder, None, mark, mark, interest, step, reconnect,
+        );
+        w.caps = caps;
+        w.opening = Some(connection);
+        w
     }
 
     /// Whether this watcher waits with IDLE (rather than polling).
@@ -241,6 +272,23 @@ impl<I: Interest> Watcher<I> {
     /// Watches until the interest is done or `until` ends (then after one last look),
     /// reconnecting as needed. The connection stays open for the caller's follow-ups.
     pub(crate) async fn run(&mut self, until: &mut Until) {
+        if let Some(opening) = self.opening.take() {
+            match opening.await {
+                Ok((session, caps)) => {
+                    self.session = Some(session);
+                    self.caps = caps;
+                    self.connected_at = Instant::now();
+                }
+                Err(f) => {
+                    self.interest.connection(&self.folder, Err(&f));
+                    self.last_error = Some(f.diagnosis.clone());
+                    self.unopened = Some(f);
+                }
+            }
+        }
+        if self.unopened.is_some() {
+            return;
+        }
         loop {
             if self.session.is_none() {
                 if until.over() || self.reconnects >= self.reconnect.max {
