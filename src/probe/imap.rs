@@ -519,6 +519,13 @@ pub(crate) async fn uid_fetch(
     Ok(fetches)
 }
 
+/// NOOP within `step`: the server syncs the mailbox and reports what changed (EXISTS,
+/// EXPUNGE) as unsolicited responses.
+pub(crate) async fn noop(session: &mut Session, step: Duration) -> async_imap::error::Result<()> {
+    within(step, session.noop()).await?;
+    alive(session)
+}
+
 /// The messages at or above UID `from` (`UID FETCH <from>:*`), UID ascending, once each.
 pub(crate) async fn fetch_from(
     session: &mut Session,
