@@ -529,10 +529,23 @@ impl Check {
         // 4. Fetch and verify.
         let t = rec.start(Phase::Fetch);
         let uid = winner.interest.matches[0];
-        let raw = match winner.session.as_mut() {
+        let mut raw = match winner.session.as_mut() {
             Some(s) => imap::fetch_raw(s, uid, step).await,
             None => Err(async_imap::error::Error::ConnectionLost),
         };
+        if raw.is_err() {
+            // The connection went between the look that found the probe and this fetch (a
+            // server restart's BYE, a dropped socket): the probe is there, so fetch it by UID
+            // on a new connection (which cleanup then uses) rather than call the run an error.
+            // Should UIDVALIDITY have changed, verify's tag check catches the wrong message.
+            imap::logout(winner.session.take()).await;
+            if let Ok((mut session, _caps, _next)) =
+                watch::open_folder(&winner.account, &winner.folder, step).await
+            {
+                raw = imap::fetch_raw(&mut session, uid, step).await;
+                winner.session = Some(session);
+            }
+        }
         let fetched = match raw {
             Ok(Some(f)) => f,
             Ok(None) | Err(_) => {
