@@ -312,6 +312,7 @@ impl Account {
     }
 
     /// An account on the embedded server: STARTTLS submission and IMAPS, trusting its CA.
+    #[cfg(feature = "server")]
     pub fn embedded(server: &crate::server::TestServer, address: &str, password: &str) -> Account {
         let smtp = Endpoint::new(
             Protocol::Smtp,

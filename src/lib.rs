@@ -36,24 +36,43 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(any(feature = "server", feature = "client"))]
 pub mod analyze;
+#[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "client")]
 pub mod config;
+#[cfg(feature = "client")]
 pub mod diagnose;
+#[cfg(all(feature = "server", feature = "client"))]
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(feature = "load")]
 pub mod load;
+#[cfg(feature = "monitor")]
 pub mod monitor;
+#[cfg(feature = "client")]
 pub mod oauth;
+#[cfg(feature = "client")]
 pub mod probe;
+#[cfg(feature = "client")]
 pub mod providers;
+#[cfg(feature = "cli")]
 pub mod render;
+#[cfg(feature = "client")]
 pub mod report;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "client")]
 pub mod tls;
 
+#[cfg(feature = "client")]
 pub use config::{Account, Endpoint};
+#[cfg(feature = "load")]
 pub use load::Load;
+#[cfg(feature = "monitor")]
 pub use monitor::Monitor;
+#[cfg(feature = "client")]
 pub use probe::{Check, Verify, Wait};
+#[cfg(feature = "client")]
 pub use report::Report;

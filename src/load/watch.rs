@@ -198,6 +198,7 @@ impl Watcher {
     /// Settle mode for a long-running monitor: every matched probe is fetched, handed to
     /// [`Tags::fetched`] and deleted at once, and a dropped connection is re-opened forever
     /// with backoff up to `backoff_max`.
+    #[cfg(feature = "monitor")]
     pub fn settle(mut self, backoff_max: Duration) -> Watcher {
         self.settle = true;
         self.max_reconnects = u32::MAX;
@@ -207,6 +208,7 @@ impl Watcher {
 
     /// After a reconnect whose login the server refused, wait at least `hold` (doubling up to
     /// an hour) instead of the usual backoff: providers lock accounts that keep trying.
+    #[cfg(feature = "monitor")]
     pub fn auth_hold(mut self, hold: Duration) -> Watcher {
         self.auth_hold = Some(hold);
         self

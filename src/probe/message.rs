@@ -114,7 +114,8 @@ pub fn check_header(name: &str, value: &str) -> Result<(), HeaderError> {
 }
 
 /// What the probe carries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Payload {
     /// A small UTF-8 text message.
     #[default]

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 pub use leftovers::Leftover;
 pub use login::Verify;
+#[cfg(feature = "monitor")]
 pub(crate) use login::endpoint_certificate;
 pub use message::Payload;
 pub use sweep::{Sweep, SweepReport};
@@ -167,6 +168,7 @@ impl Recorder {
     }
 
     /// The phases recorded so far (for callers that keep their own accounts, like the monitor).
+    #[cfg(feature = "monitor")]
     pub fn into_phases(self) -> Vec<PhaseReport> {
         self.phases
     }
