@@ -36,6 +36,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 #[cfg(any(feature = "server", feature = "client"))]
 pub mod analyze;
 #[cfg(feature = "cli")]

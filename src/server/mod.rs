@@ -11,16 +11,16 @@
 //! its errors); `config`, `faults`, `test_server` and `listeners` hold the rest, re-exported
 //! here.
 
-pub mod conn;
-pub mod deliver;
-pub mod fault_spec;
+pub(crate) mod conn;
+pub(crate) mod deliver;
+pub(crate) mod fault_spec;
 pub mod http;
-pub mod imap;
+pub(crate) mod imap;
 pub mod oauth;
-pub mod recipients;
-pub mod smtp;
-pub mod store;
-pub mod tls;
+pub(crate) mod recipients;
+pub(crate) mod smtp;
+pub(crate) mod store;
+pub(crate) mod tls;
 
 mod config;
 mod faults;
@@ -35,10 +35,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::watch;
 
 pub use config::{Ports, ServerConfig};
-pub use fault_spec::FaultSpec;
+pub use fault_spec::{FaultSpec, FaultSpecError};
 pub use faults::{DataReply, Faults, Quote};
 pub use recipients::Recipients;
-pub use store::{FlagOp, FolderLayout, MailboxInfo, SpecialUse, Store, StoreError, StoredMessage};
+pub use store::{
+    AutoCreate, FlagOp, FolderLayout, MailboxInfo, SpecialUse, Store, StoreError, StoredMessage,
+    UserInfo,
+};
 pub use test_server::TestServer;
 pub use tls::CertKind;
 pub use wait_for::{WaitFor, WaitForError};
@@ -103,7 +106,7 @@ impl ListenerKind {
 }
 
 /// State shared by every session: the store, the config, faults, TLS and the shutdown signal.
-pub struct Shared {
+pub(crate) struct Shared {
     pub store: Store,
     pub config: ServerConfig,
     pub tls: tls::TlsMaterial,
@@ -194,7 +197,7 @@ pub struct Addrs {
 }
 
 /// Takes one use of a counted fault: `Some(0)` or `None` means no.
-pub fn take_count(count: &mut Option<usize>) -> bool {
+pub(crate) fn take_count(count: &mut Option<usize>) -> bool {
     match count {
         Some(n) if *n > 0 => {
             *n -= 1;
@@ -205,7 +208,7 @@ pub fn take_count(count: &mut Option<usize>) -> bool {
 }
 
 /// Resolves once shutdown is signalled (or the server is gone).
-pub async fn until_shutdown(rx: &mut watch::Receiver<bool>) {
+pub(crate) async fn until_shutdown(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 

@@ -9,11 +9,11 @@
 //! A handler mounted with [`Router::mount_public`] authenticates its clients itself, so the
 //! side's credentials are not asked for there (OAuth2's token endpoint has its own).
 
-pub mod api;
-pub mod auth;
-pub mod query;
-pub mod view;
-pub mod web;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod query;
+pub(crate) mod view;
+pub(crate) mod web;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@
 //! faults TOML and `PUT /api/v1/faults`.
 
 mod grants;
-pub mod http;
+pub(crate) mod http;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
