@@ -40,7 +40,9 @@
 
 #[cfg(any(feature = "server", feature = "client"))]
 pub mod analyze;
+// The binary's own code; public only so src/main.rs and the integration tests reach it.
 #[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod cli;
 #[cfg(feature = "client")]
 pub mod config;
@@ -59,7 +61,9 @@ pub mod oauth;
 pub mod probe;
 #[cfg(feature = "client")]
 pub mod providers;
+// The binary's output formats; public only for src/main.rs (through cli) and the tests.
 #[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod render;
 #[cfg(feature = "client")]
 pub mod report;

@@ -23,11 +23,13 @@ pub enum Phase {
     SmtpConnect,
     /// Implicit TLS handshake or STARTTLS.
     SmtpTls,
+    /// AUTH over SMTP.
     SmtpAuth,
     /// MAIL FROM .. end of DATA.
     SmtpSubmit,
     /// DNS + TCP + TLS to the IMAP server, up to the greeting.
     ImapConnect,
+    /// LOGIN / AUTHENTICATE over IMAP.
     ImapAuth,
     /// SMTP accepted → seen over IMAP.
     Delivery,
@@ -40,6 +42,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase's name in JSON and metrics, e.g. `smtp_connect`.
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::SmtpConnect => "smtp_connect",
@@ -66,18 +69,26 @@ impl std::fmt::Display for Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// The probe arrived in INBOX intact.
     Delivered,
+    /// The probe arrived in the spam folder.
     DeliveredToSpam,
+    /// The probe did not show up before the deadline.
     NotDelivered,
+    /// The probe arrived, but changed on the way.
     ContentMismatch,
+    /// The SMTP server refused the probe or the connection failed while sending.
     SendFailed,
+    /// SMTP or IMAP refused the login.
     AuthFailed,
+    /// Something else failed (connection, TLS, protocol, configuration).
     Error,
     /// A delivery status notification (RFC 3464) came back for the probe.
     Bounced,
 }
 
 impl Verdict {
+    /// The verdict's name in JSON, e.g. `delivered_to_spam`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Delivered => "delivered",
@@ -101,7 +112,9 @@ impl Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Placement {
+    /// In INBOX.
     Inbox,
+    /// In the `\Junk` folder.
     Spam,
     /// Filed by a filter into `\Archive` or `\All` without ever being in INBOX.
     Archive,
@@ -110,7 +123,9 @@ pub enum Placement {
 /// One timed step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhaseReport {
+    /// Which step.
     pub name: Phase,
+    /// Whether it succeeded.
     pub ok: bool,
     /// Wall time of the phase in milliseconds (fractional).
     pub ms: f64,
@@ -121,15 +136,19 @@ pub struct PhaseReport {
 /// The error that ended the run, with the phase it happened in and what to do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorReport {
+    /// The phase it failed in.
     pub phase: Phase,
     #[serde(flatten)]
+    /// What the failure was: code, message, hint.
     pub diagnosis: Diagnosis,
 }
 
 /// What proves the verdict.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Evidence {
+    /// The probe's Message-ID.
     pub message_id: String,
+    /// The probe's Subject.
     pub subject: String,
     /// The SMTP server's final reply to DATA (often carries a queue id).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,6 +157,7 @@ pub struct Evidence {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mailbox: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The probe's UID in `mailbox`.
     pub uid: Option<u32>,
     /// How many copies of the probe arrived (more than 1 is a duplicate).
     pub copies: u32,
@@ -183,6 +203,7 @@ pub struct Carriers {
 pub struct Bounce {
     /// The folder and UID of the DSN in the sender's mailbox.
     pub mailbox: String,
+    /// The DSN's UID in that folder.
     pub uid: u32,
     /// `Status:` of the first failed recipient, e.g. `5.1.1`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -201,15 +222,20 @@ pub struct Bounce {
 /// The whole result of one `check`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// Version of this JSON layout (docs/json.md).
     pub schema: u32,
+    /// The outcome.
     pub verdict: Verdict,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Where the probe landed, when it did.
     pub placement: Option<Placement>,
     /// The probe's tag (UUID v7), also in `X-Mailtrip-Probe`.
     pub probe_id: String,
     /// This run's id, also in `X-Mailtrip-Run`.
     pub run_id: String,
+    /// Sender address.
     pub from: String,
+    /// Recipient address.
     pub to: String,
     /// With `--alias`: `to` is an alias delivered into this login's mailbox, which is the one
     /// watched (a timeout then says the probe may sit in `to`'s own mailbox).
@@ -225,9 +251,12 @@ pub struct Report {
     pub started_at: String,
     /// Start to verdict, in milliseconds.
     pub total_ms: f64,
+    /// Each step, timed, in order.
     pub phases: Vec<PhaseReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// What ended the run, when it failed.
     pub error: Option<ErrorReport>,
+    /// What proves the verdict.
     pub evidence: Evidence,
     /// The hops the copy that arrived took, from its `Received:` headers, with delays.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -236,6 +265,7 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSummary>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Things worth knowing that did not change the verdict.
     pub warnings: Vec<String>,
     /// False only when `--insecure-skip-verify` was used.
     pub tls_verified: bool,

@@ -41,6 +41,7 @@ impl HttpError {
         }
     }
 
+    /// Whether the request ran out of time.
     pub fn is_timeout(&self) -> bool {
         self.timed_out
     }

@@ -91,6 +91,7 @@ impl OAuthError {
         self
     }
 
+    /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -103,6 +104,7 @@ impl OAuthError {
         )
     }
 
+    /// Whether the provider did not answer in time.
     pub fn is_timeout(&self) -> bool {
         self.kind == ErrorKind::Timeout
     }

@@ -60,7 +60,9 @@ pub fn digest(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot add header {name:?} to the probe: {reason}")]
 pub struct HeaderError {
+    /// The header name given.
     pub name: String,
+    /// Why it cannot be added.
     pub reason: &'static str,
 }
 

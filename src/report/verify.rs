@@ -22,6 +22,7 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step's name in JSON, e.g. `tls`.
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Connect => "connect",
@@ -50,6 +51,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status's name in JSON, e.g. `warning`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
@@ -62,7 +64,9 @@ impl Status {
 /// One timed step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepReport {
+    /// Which step.
     pub name: Step,
+    /// Whether it succeeded.
     pub ok: bool,
     /// Wall time in milliseconds (fractional).
     pub ms: f64,
@@ -75,6 +79,7 @@ pub struct StepReport {
 pub struct Feature {
     /// As the server spells it: `AUTH`, `SIZE`, `STARTTLS`, `IDLE`, `UIDPLUS`, `MOVE`, `SPECIAL-USE`.
     pub name: String,
+    /// Whether the server advertised it.
     pub present: bool,
     /// Its parameters (AUTH mechanisms, SIZE limit) or why it matters when missing.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,14 +105,17 @@ pub struct CertificateInfo {
     /// failed (then `problem` says why) or was skipped (`--insecure-skip-verify`).
     pub verified: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why verification failed, when it did.
     pub problem: Option<CertProblem>,
 }
 
 /// The failure that ended one protocol's check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepError {
+    /// The step it failed in.
     pub step: Step,
     #[serde(flatten)]
+    /// What the failure was: code, message, hint.
     pub diagnosis: Diagnosis,
 }
 
@@ -118,6 +126,7 @@ pub struct ProtocolReport {
     pub endpoint: String,
     /// Connected, negotiated TLS (unless the URL is plaintext) and logged in.
     pub ok: bool,
+    /// Each step, timed, in order.
     pub steps: Vec<StepReport>,
     /// The capabilities mailtrip checks for, present or not.
     pub features: Vec<Feature>,
@@ -125,8 +134,10 @@ pub struct ProtocolReport {
     /// login, or before it when login failed).
     pub capabilities: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The certificate the server presented, when TLS got that far.
     pub certificate: Option<CertificateInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// What ended this protocol's check, when it failed.
     pub error: Option<StepError>,
 }
 
@@ -161,7 +172,9 @@ impl ProtocolReport {
 /// The whole result of one `verify`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerifyReport {
+    /// Version of this JSON layout (docs/json.md).
     pub schema: u32,
+    /// Overall result.
     pub status: Status,
     /// Login name used on both protocols.
     pub user: String,
@@ -180,7 +193,9 @@ pub struct VerifyReport {
     pub started_at: String,
     /// Start to end, in milliseconds (the protocols run concurrently).
     pub total_ms: f64,
+    /// The SMTP side.
     pub smtp: ProtocolReport,
+    /// The IMAP side.
     pub imap: ProtocolReport,
     /// The folder with the `\Junk` SPECIAL-USE attribute; `None` when there is none or IMAP
     /// login failed (see `junk_checked`).
@@ -189,6 +204,7 @@ pub struct VerifyReport {
     /// Whether the folder list was read (IMAP login worked).
     pub junk_checked: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Things worth knowing that did not fail the check.
     pub warnings: Vec<String>,
     /// False only when `--insecure-skip-verify` was used.
     pub tls_verified: bool,

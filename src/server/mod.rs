@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::watch;
 
 pub use config::{Ports, ServerConfig};
-pub use fault_spec::{FaultSpec, FaultSpecError};
+pub use fault_spec::{FaultSpec, FaultSpecError, Span, SpanRange, Transient};
 pub use faults::{DataReply, Faults, Quote};
 pub use recipients::Recipients;
 pub use store::{
@@ -70,13 +70,20 @@ impl Profile {
 
 /// Gmail's reply texts, for faults that imitate it.
 pub mod gmail {
+    /// SMTP AUTH refused: wrong user or password.
     pub const SMTP_BAD_CREDENTIALS: &str = "535-5.7.8 Username and Password not accepted. For more information, go to\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials mailtrip-embedded - gsmtp";
+    /// SMTP AUTH refused: the account has 2-step verification and needs an app password.
     pub const SMTP_APP_PASSWORD_REQUIRED: &str = "534-5.7.9 Application-specific password required. For more information, go to\n534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor mailtrip-embedded - gsmtp";
+    /// SMTP AUTH refused until the user signs in on the web.
     pub const SMTP_WEB_LOGIN_REQUIRED: &str = "534-5.7.14 <https://accounts.google.com/signin/continue?sarp=1&scc=1>\n534-5.7.14 Please log in via your web browser and then try again.\n534-5.7.14  Learn more at\n534 5.7.14  https://support.google.com/mail/answer/78754 mailtrip-embedded - gsmtp";
+    /// IMAP LOGIN refused: wrong user or password.
     pub const IMAP_BAD_CREDENTIALS: &str =
         "NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)";
+    /// IMAP LOGIN refused: an app password is required.
     pub const IMAP_APP_PASSWORD_REQUIRED: &str = "NO [ALERT] Application-specific password required: https://support.google.com/accounts/answer/185833 (Failure)";
+    /// IMAP LOGIN refused until the user signs in on the web.
     pub const IMAP_WEB_LOGIN_REQUIRED: &str = "NO [ALERT] Please log in via your web browser: https://support.google.com/mail/accounts/answer/78754 (Failure)";
+    /// IMAP LOGIN refused: too many connections at once.
     pub const IMAP_TOO_MANY_CONNECTIONS: &str =
         "NO [ALERT] Too many simultaneous connections. (Failure)";
 }
@@ -167,18 +174,26 @@ impl Shared {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("could not bind {kind:?} listener on {addr}")]
+    /// A listener's port could not be bound.
     Bind {
+        /// Which listener.
         kind: ListenerKind,
+        /// The address it tried.
         addr: SocketAddr,
         #[source]
+        /// The OS error.
         source: std::io::Error,
     },
     #[error("could not set up TLS")]
+    /// The CA or leaf certificate could not be generated or loaded.
     Tls(#[from] tls::TlsSetupError),
     #[error("could not bind the HTTP API on {addr}")]
+    /// The HTTP API's port could not be bound.
     HttpBind {
+        /// The address it tried.
         addr: SocketAddr,
         #[source]
+        /// The OS error.
         source: std::io::Error,
     },
     /// The server's own runtime (its worker threads) could not be started.
@@ -189,10 +204,15 @@ pub enum ServerError {
 /// Addresses of every listener.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Addrs {
+    /// SMTP relay port (plain, STARTTLS offered).
     pub smtp: SocketAddr,
+    /// Submission port (STARTTLS required before AUTH).
     pub submission: SocketAddr,
+    /// Implicit-TLS submission port.
     pub smtps: SocketAddr,
+    /// IMAP port (plain, STARTTLS offered).
     pub imap: SocketAddr,
+    /// Implicit-TLS IMAP port.
     pub imaps: SocketAddr,
 }
 

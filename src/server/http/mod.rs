@@ -48,6 +48,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Something that answers requests under a path prefix.
 pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
     fn handle(&self, req: Request) -> BoxFuture<'static, Response>;
 }
 
