@@ -13,7 +13,7 @@
 //! | [`load`] | many probes at once: a pool of SMTP connections (pipelined where offered), one IMAP watcher per folder matching every tag, HDR latency percentiles, bulk cleanup |
 //! | [`monitor`] | the long-running exporter: routes probed on an interval (or per scrape of `/probe?route=NAME`, blackbox-style) over kept SMTP and IMAP (IDLE) connections, OpenMetrics on `/metrics`, each route's last outcome on `/readyz`, certificate expiry |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline, the parsed [`Message`](analyze::Message) a wait returns, `Extract`, the criteria a wait matches by |
-//! | [`tls`] | client TLS over OpenSSL for every client connection (SMTP, IMAP, the OAuth2 token endpoints): trust roots found once per process and read lazily, one context per set of options, the handshake |
+//! | `tls` | client TLS over OpenSSL for every client connection (SMTP, IMAP, the OAuth2 token endpoints): trust roots found once per process and read lazily, one context per set of options, the handshake |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
 //! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md), the Monitoring Plugins threshold ranges (`nagios_range`), `text`: escaping what servers sent before it reaches a terminal, and atomic `--output` writes; `println!` lives only here and in `main` |
@@ -70,7 +70,7 @@ pub mod report;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "client")]
-pub mod tls;
+pub(crate) mod tls;
 
 #[cfg(feature = "client")]
 pub use config::{Account, Endpoint};
@@ -82,3 +82,12 @@ pub use monitor::Monitor;
 pub use probe::{Check, Verify, Wait};
 #[cfg(feature = "client")]
 pub use report::Report;
+
+/// The `chrono` mailtrip's API speaks (`StoredMessage::internal_date`, `Leftover::age`,
+/// `Wait::since` also takes a `SystemTime`), so a caller need not match its version.
+#[cfg(any(feature = "server", feature = "client"))]
+pub use chrono;
+/// The `regex` whose compiled patterns `Wait::subject` and `Wait::header` also take (a `&str`
+/// is compiled for you).
+#[cfg(any(feature = "server", feature = "client"))]
+pub use regex;

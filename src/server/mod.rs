@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::watch;
 
 pub use config::{Ports, ServerConfig};
-pub use fault_spec::{FaultSpec, FaultSpecError, Span, SpanRange, Transient};
+pub use fault_spec::{FaultSpec, FaultSpecError, Span, SpanError, SpanRange, Transient};
 pub use faults::{DataReply, Faults, Quote};
 pub use recipients::Recipients;
 pub use store::{

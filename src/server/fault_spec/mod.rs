@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use span::{Span, SpanRange, format_span, parse_span};
+pub use span::{Span, SpanError, SpanRange, format_span, parse_span};
 
 use super::oauth::OAuthFaults;
 use super::{DataReply, Faults, Quote};
