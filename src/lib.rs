@@ -16,9 +16,17 @@
 //! | `tls` | client TLS over OpenSSL for every client connection (SMTP, IMAP, the OAuth2 token endpoints): trust roots found once per process and read lazily, one context per set of options, the handshake |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
-//! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md), the Monitoring Plugins threshold ranges (`nagios_range`), `text`: escaping what servers sent before it reaches a terminal, and atomic `--output` writes; `println!` lives only here and in `main` |
-//! | [`cli`] | clap definitions and one function per subcommand |
+//! | `render` (hidden; the binary's) | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md), the Monitoring Plugins threshold ranges (`nagios_range`), `text`: escaping what servers sent before it reaches a terminal, and atomic `--output` writes; `println!` lives only here and in `main` |
+//! | `cli` (hidden; the binary's) | clap definitions and one function per subcommand |
 //! | [`server`] | the embedded loopback SMTP + IMAP server on its own runtime (`test_server`, `config`, `faults`, `listeners`): codec → session (the state machine and dispatch; one handler file per command group in `smtp/cmd`, `imap/cmd`) → shared store (`store/`: `users`, `mailboxes`, `messages`); `wait_for` reads what it caught, parsed; `recipients` (catch-all), `fault_spec` (faults as data), `http` (one port, HTTPS as an option: JSON API under `/api/v1/`, one file per resource in `http/api`, web view, auth, and `/oauth2/`); `oauth`: its OAuth2 authorization server for offline sign-in tests |
+//!
+//! # Features
+//!
+//! Everything is on by default (`cli`). Off that, `server` gives [`server`] (and
+//! [`analyze`]); `client` gives [`probe`], [`config`], [`report`], [`diagnose`], [`oauth`],
+//! [`providers`] and [`analyze`]; `load` adds [`load`], `monitor` adds [`monitor`]; `cli` adds
+//! the binary's `cli` and `render`. A server-only dev-dependency:
+//! `mailtrip = { version = "0.1", default-features = false, features = ["server"] }`.
 //!
 //! # Example
 //!

@@ -4,7 +4,7 @@
 //! token, refreshing it before it expires.
 //!
 //! The grant logic is the `oauth2` crate's; [`http`] is the small HTTPS client it talks
-//! through (hyper over [`crate::tls`], the OpenSSL client TLS the probes use). No token, code or client
+//! through (hyper over `crate::tls`, the OpenSSL client TLS the probes use). No token, code or client
 //! secret ever reaches a log line or an error message.
 
 pub mod flows;

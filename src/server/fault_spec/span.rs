@@ -79,9 +79,7 @@ impl std::str::FromStr for SpanRange {
                     parse_span(b).map_err(SpanError)?,
                 );
                 if b < a {
-                    return Err(SpanError(format!(
-                        "{s:?}: the range ends before it starts"
-                    )));
+                    return Err(SpanError(format!("{s:?}: the range ends before it starts")));
                 }
                 Ok(SpanRange(a, b))
             }

@@ -1,8 +1,8 @@
 //! The embedded server's HTTP side on hyper's HTTP/1 server: the JSON API under `/api/v1/`
-//! ([`api`]), the web view (`/`, [`web`]), the OAuth2 authorization server on `/oauth2/`
+//! (`api`), the web view (`/`, `web`), the OAuth2 authorization server on `/oauth2/`
 //! ([`crate::server::oauth`]), and room for other handlers mounted on a path prefix. One
 //! port, plain HTTP or (with [`HttpConfig::tls`]) HTTPS with the server's certificate,
-//! loopback by default; credentials ([`auth`]) when it listens beyond.
+//! loopback by default; credentials (`auth`) when it listens beyond.
 //!
 //! Routing is a list of `(prefix, handler)` tried in order, longest first; a handler gets the
 //! request with its body already read (at most [`MAX_BODY`]) and returns a whole response.

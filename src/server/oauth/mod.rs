@@ -3,7 +3,7 @@
 //! and automatic consent, refresh, and injectable faults. The access tokens it issues are
 //! registered with the store, which accepts them over XOAUTH2 only until they expire.
 //!
-//! Layering as elsewhere in the server: [`http`] parses an HTTP request into form fields,
+//! Layering as elsewhere in the server: `http` parses an HTTP request into form fields,
 //! [`AuthServer`] decides (no I/O), and the handler writes the JSON, HTML or redirect. The
 //! server's HTTP side mounts the handler on `/oauth2/`. Its faults ([`OAuthFaults`]) are part
 //! of the server's [`Faults`](crate::server::Faults): the `oauth2_*` keys of `--fault`, the
