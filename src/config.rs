@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use secrecy::SecretString;
 
+mod account;
+mod credential;
 pub mod file;
 pub mod oauth2;
 pub mod resolve;

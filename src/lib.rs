@@ -6,7 +6,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence; `validate`: addresses, logins and which mailbox a `--to` reaches, before anything connects |
+//! | [`config`] | accounts, endpoint URLs (TLS mode in the scheme), secret sources, the TOML file, precedence (`resolve`; `account` builds one, `credential` picks its one secret); `validate`: addresses, logins and which mailbox a `--to` reaches, before anything connects |
 //! | [`providers`] | provider presets (hosts, ports, TLS modes, app-password pages, quirks); `providers::oauth2`: each provider's OAuth2 grant, endpoints and scopes |
 //! | [`oauth`] | `mailtrip login`: the device and PKCE grants (the `oauth2` crate over a small HTTPS client), the 0600 token file, [`oauth::TokenSource`] that refreshes before expiry |
 //! | [`probe`] | the round trip: message (tagging) → smtp (send) → imap (watch) → verify (parse); `login`: [`Verify`], connect + TLS + auth only; [`Wait`] for mail something else sends; `Sweep` of leftover probes; `sent`: the sender's Sent copy of a cross-account probe; `net`: connections and what a failed handshake means; `tls`: the streams lettre runs over for our own STARTTLS; `seen` / `sniff`: what a connection received and what a strange port is, for diagnoses |
@@ -14,7 +14,7 @@
 //! | [`monitor`] | the long-running exporter: routes probed on an interval (or per scrape of `/probe?route=NAME`, blackbox-style) over kept SMTP and IMAP (IDLE) connections, OpenMetrics on `/metrics`, each route's last outcome on `/readyz`, certificate expiry |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline, the parsed [`Message`](analyze::Message) a wait returns, `Extract`, the criteria a wait matches by |
 //! | `tls` | client TLS over OpenSSL for every client connection (SMTP, IMAP, the OAuth2 token endpoints): trust roots found once per process and read lazily, one context per set of options, the handshake |
-//! | [`diagnose`] | replies and transport failures → stable codes with hints, table-driven |
+//! | [`diagnose`] | replies and transport failures → stable codes with hints; `rules`: the table as data (a provider's own words, then causes, then codes), `transport`: failures with no reply (DNS, TCP, TLS, a port speaking HTTP) |
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
 //! | `render` (hidden; the binary's) | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md), the Monitoring Plugins threshold ranges (`nagios_range`), `text`: escaping what servers sent before it reaches a terminal, and atomic `--output` writes; `println!` lives only here and in `main` |
 //! | `cli` (hidden; the binary's) | clap definitions and one function per subcommand |

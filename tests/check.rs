@@ -10,24 +10,11 @@ use mailtrip::report::{Phase, Placement, Verdict};
 use mailtrip::server::{Faults, FlagOp, Profile, ServerConfig, TestServer};
 use mailtrip::{Account, Check, Endpoint, Report};
 
-use crate::util::{self, PASSWORD};
-
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
-
-fn account(server: &TestServer, addr: &str) -> Account {
-    Account::embedded(server, addr, PASSWORD)
-}
-
-fn probe_ids(server: &TestServer, user: &str, folder: &str, tag: &str) -> Vec<u32> {
-    server
-        .messages(user, folder)
-        .expect("folder")
-        .iter()
-        .filter(|m| String::from_utf8_lossy(&m.raw).contains(tag))
-        .map(|m| m.uid)
-        .collect()
-}
+use crate::scenario::{
+    ALICE, BOB, account, assert_cleaned, assert_failed, check, check_between, faulty, probe_ids,
+    run,
+};
+use crate::util;
 
 fn assert_all_ok(r: &Report) {
     let names: Vec<Phase> = r.phases.iter().map(|p| p.name).collect();
@@ -56,12 +43,11 @@ async fn delivered_alice_to_bob_and_cleaned_up() {
     let server = util::server().await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
+    let r = run(Check::new(account(&server, ALICE), account(&server, BOB))
         .timeout(Duration::from_secs(20))
         .run_id("run-42")
-        .on_progress(move |p| s.lock().expect("lock").push(p))
-        .run()
-        .await;
+        .on_progress(move |p| s.lock().expect("lock").push(p)))
+    .await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert_eq!(r.placement, Some(Placement::Inbox));
     assert_eq!(r.run_id, "run-42");
@@ -77,10 +63,7 @@ async fn delivered_alice_to_bob_and_cleaned_up() {
         "{r:#?}"
     );
     assert!(r.evidence.received_hops.is_some_and(|n| n >= 1), "{r:#?}");
-    assert!(
-        probe_ids(&server, BOB, "INBOX", &r.probe_id).is_empty(),
-        "probe left behind"
-    );
+    assert_cleaned(&server, BOB, "INBOX", &r);
     assert_eq!(seen.lock().expect("lock").len(), r.phases.len());
 }
 
@@ -88,20 +71,16 @@ async fn delivered_alice_to_bob_and_cleaned_up() {
 async fn delivered_to_self_and_keep_leaves_the_probe() {
     let server = util::server().await;
     let alice = account(&server, ALICE);
-    let r = Check::new(alice.clone(), alice.clone())
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
+    let r = check_between(alice.clone(), alice.clone(), Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert_all_ok(&r);
     assert_eq!(r.evidence.copies, 1);
-    assert!(probe_ids(&server, ALICE, "INBOX", &r.probe_id).is_empty());
+    assert_cleaned(&server, ALICE, "INBOX", &r);
 
-    let kept = Check::new(alice.clone(), alice)
+    let kept = run(Check::new(alice.clone(), alice)
         .timeout(Duration::from_secs(20))
-        .keep(true)
-        .run()
-        .await;
+        .keep(true))
+    .await;
     assert_eq!(kept.verdict, Verdict::Delivered, "{kept:#?}");
     assert!(kept.phase(Phase::Cleanup).is_none());
     assert_eq!(probe_ids(&server, ALICE, "INBOX", &kept.probe_id).len(), 1);
@@ -109,55 +88,31 @@ async fn delivered_to_self_and_keep_leaves_the_probe() {
 
 #[tokio::test]
 async fn junk_rule_is_delivered_to_spam_and_cleaned_there() {
-    let server = util::server_with(ServerConfig::default().faults(Faults {
-        junk_rule: Some("X-Mailtrip-Probe".into()),
-        ..Faults::default()
-    }))
-    .await;
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
+    let server = util::server_with_fault(|f| f.junk_rule = Some("X-Mailtrip-Probe".into())).await;
+    let r = check(&server, Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::DeliveredToSpam, "{r:#?}");
     assert_eq!(r.placement, Some(Placement::Spam));
     assert_eq!(r.evidence.mailbox.as_deref(), Some("Junk"));
     assert_eq!(r.exit_code(), 1);
-    assert!(
-        probe_ids(&server, BOB, "Junk", &r.probe_id).is_empty(),
-        "{r:#?}"
-    );
+    assert_cleaned(&server, BOB, "Junk", &r);
 }
 
 #[tokio::test]
 async fn duplicates_are_counted_and_both_cleaned() {
-    let server = util::server_with(ServerConfig::default().faults(Faults {
-        deliver_twice: true,
-        ..Faults::default()
-    }))
-    .await;
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
+    let server = util::server_with_fault(|f| f.deliver_twice = true).await;
+    let r = check(&server, Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert_eq!(r.evidence.copies, 2, "{r:#?}");
-    assert!(
-        probe_ids(&server, BOB, "INBOX", &r.probe_id).is_empty(),
-        "{r:#?}"
-    );
+    assert_cleaned(&server, BOB, "INBOX", &r);
 }
 
 #[tokio::test]
 async fn an_appended_footer_is_a_content_mismatch() {
-    let server = util::server_with(ServerConfig::default().faults(Faults {
-        append_footer: Some("-- \nSent through a list that adds footers".into()),
-        ..Faults::default()
-    }))
+    let server = util::server_with_fault(|f| {
+        f.append_footer = Some("-- \nSent through a list that adds footers".into())
+    })
     .await;
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
+    let r = check(&server, Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
     assert_eq!(r.evidence.digest_ok, Some(false));
     let err = r.error.as_ref().expect("error");
@@ -166,27 +121,17 @@ async fn an_appended_footer_is_a_content_mismatch() {
         err.diagnosis.summary.contains("extra trailing line"),
         "{r:#?}"
     );
-    assert!(
-        probe_ids(&server, BOB, "INBOX", &r.probe_id).is_empty(),
-        "{r:#?}"
-    );
+    assert_cleaned(&server, BOB, "INBOX", &r);
 }
 
 #[tokio::test]
 async fn a_delivery_slower_than_the_timeout_is_not_delivered() {
-    let server = util::server_with(ServerConfig::default().faults(Faults {
-        delivery_delay: Some((Duration::from_secs(4), Duration::from_secs(4))),
-        ..Faults::default()
-    }))
+    let server = util::server_with_fault(|f| {
+        f.delivery_delay = Some((Duration::from_secs(4), Duration::from_secs(4)))
+    })
     .await;
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_millis(1500))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::NotDelivered, "{r:#?}");
-    let err = r.error.as_ref().expect("error");
-    assert_eq!(err.phase, Phase::Delivery);
-    assert_eq!(err.diagnosis.code, Code::Timeout);
+    let r = check(&server, Duration::from_millis(1500)).await;
+    assert_failed(&r, Verdict::NotDelivered, Phase::Delivery, Code::Timeout);
     let delivery = r.phase(Phase::Delivery).expect("delivery phase");
     assert!(
         !delivery.ok && delivery.detail.contains("none with tag"),
@@ -204,64 +149,42 @@ fn with_password(mut a: Account, pw: &str) -> Account {
 async fn a_wrong_smtp_password_is_auth_failed_at_smtp_auth() {
     let server = util::server().await;
     let from = with_password(account(&server, ALICE), "wrong");
-    let r = Check::new(from, account(&server, BOB))
-        .timeout(Duration::from_secs(10))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::AuthFailed, "{r:#?}");
-    let err = r.error.as_ref().expect("error");
-    assert_eq!(err.phase, Phase::SmtpAuth);
-    assert_eq!(err.diagnosis.code, Code::AuthRejected, "{r:#?}");
+    let r = check_between(from, account(&server, BOB), Duration::from_secs(10)).await;
+    assert_failed(&r, Verdict::AuthFailed, Phase::SmtpAuth, Code::AuthRejected);
 }
 
 #[tokio::test]
 async fn a_wrong_imap_password_is_auth_failed_at_imap_auth() {
     let server = util::server().await;
     let to = with_password(account(&server, BOB), "wrong");
-    let r = Check::new(account(&server, ALICE), to)
-        .timeout(Duration::from_secs(10))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::AuthFailed, "{r:#?}");
-    let err = r.error.as_ref().expect("error");
-    assert_eq!(err.phase, Phase::ImapAuth);
-    assert_eq!(err.diagnosis.code, Code::AuthRejected, "{r:#?}");
+    let r = check_between(account(&server, ALICE), to, Duration::from_secs(10)).await;
+    assert_failed(&r, Verdict::AuthFailed, Phase::ImapAuth, Code::AuthRejected);
 }
 
 #[tokio::test]
 async fn gmail_auth_texts_are_diagnosed() {
     use mailtrip::server::gmail;
     let server = util::server().await;
-    server.set_faults(Faults {
-        smtp_auth_reject: Some(gmail::SMTP_APP_PASSWORD_REQUIRED.into()),
-        ..Faults::default()
+    util::set_fault(&server, |f| {
+        f.smtp_auth_reject = Some(gmail::SMTP_APP_PASSWORD_REQUIRED.into())
     });
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(10))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::AuthFailed, "{r:#?}");
-    let err = r.error.as_ref().expect("error");
-    assert_eq!(
-        (err.phase, err.diagnosis.code),
-        (Phase::SmtpAuth, Code::AppPasswordRequired),
-        "{r:#?}"
+    let r = check(&server, Duration::from_secs(10)).await;
+    assert_failed(
+        &r,
+        Verdict::AuthFailed,
+        Phase::SmtpAuth,
+        Code::AppPasswordRequired,
     );
 
-    server.set_faults(Faults {
-        imap_auth_reject: Some(gmail::IMAP_WEB_LOGIN_REQUIRED.into()),
-        ..Faults::default()
+    util::set_fault(&server, |f| {
+        f.imap_auth_reject = Some(gmail::IMAP_WEB_LOGIN_REQUIRED.into())
     });
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(10))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::AuthFailed, "{r:#?}");
-    let err = r.error.as_ref().expect("error");
-    assert_eq!(
-        (err.phase, err.diagnosis.code),
-        (Phase::ImapAuth, Code::WebLoginRequired),
-        "{r:#?}"
+    let r = check(&server, Duration::from_secs(10)).await;
+    assert_failed(
+        &r,
+        Verdict::AuthFailed,
+        Phase::ImapAuth,
+        Code::WebLoginRequired,
     );
 }
 
@@ -270,48 +193,48 @@ fn smtp_at(mut a: Account, security: Security, port: u16) -> Account {
     a
 }
 
+/// Alice's SMTP at `port` with the other TLS mode (`security`): the check fails to send in
+/// `phase` with a TLS mode mismatch whose hint names `url`, the URL to use instead.
+async fn assert_mode_mismatch(
+    server: &TestServer,
+    (security, port): (Security, u16),
+    timeout: Duration,
+    phase: Phase,
+    url: &str,
+) {
+    let from = smtp_at(account(server, ALICE), security, port);
+    let r = check_between(from, account(server, BOB), timeout).await;
+    let err = assert_failed(&r, Verdict::SendFailed, phase, Code::TlsModeMismatch);
+    assert!(err.diagnosis.hint.contains(url), "{r:#?}");
+}
+
 #[tokio::test]
 async fn implicit_tls_against_a_starttls_port_is_a_tls_mode_mismatch() {
     let server = util::server().await;
-    let from = smtp_at(
-        account(&server, ALICE),
-        Security::Tls,
-        server.submission_addr().port(),
-    );
-    let r = Check::new(from, account(&server, BOB))
-        .timeout(Duration::from_secs(5))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
-    let err = r.error.as_ref().expect("error");
-    assert_eq!(
-        (err.phase, err.diagnosis.code),
-        (Phase::SmtpTls, Code::TlsModeMismatch),
-        "{r:#?}"
-    );
-    assert!(err.diagnosis.hint.contains("smtp+starttls://"), "{r:#?}");
+    let port = server.submission_addr().port();
+    let wrong = (Security::Tls, port);
+    assert_mode_mismatch(
+        &server,
+        wrong,
+        Duration::from_secs(5),
+        Phase::SmtpTls,
+        "smtp+starttls://",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn starttls_against_an_implicit_tls_port_is_a_tls_mode_mismatch() {
     let server = util::server().await;
-    let from = smtp_at(
-        account(&server, ALICE),
-        Security::StartTls,
-        server.smtps_addr().port(),
-    );
-    let r = Check::new(from, account(&server, BOB))
-        .timeout(Duration::from_secs(2))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
-    let err = r.error.as_ref().expect("error");
-    assert_eq!(
-        (err.phase, err.diagnosis.code),
-        (Phase::SmtpConnect, Code::TlsModeMismatch),
-        "{r:#?}"
-    );
-    assert!(err.diagnosis.hint.contains("smtps://"), "{r:#?}");
+    let wrong = (Security::StartTls, server.smtps_addr().port());
+    assert_mode_mismatch(
+        &server,
+        wrong,
+        Duration::from_secs(2),
+        Phase::SmtpConnect,
+        "smtps://",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -323,16 +246,12 @@ async fn a_refused_connection_is_connect_refused() {
     };
     let mut from = account(&server, ALICE);
     from.smtp = Endpoint::new(Protocol::Smtp, Security::StartTls, "127.0.0.1", port);
-    let r = Check::new(from, account(&server, BOB))
-        .timeout(Duration::from_secs(5))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
-    let err = r.error.as_ref().expect("error");
-    assert_eq!(
-        (err.phase, err.diagnosis.code),
-        (Phase::SmtpConnect, Code::ConnectRefused),
-        "{r:#?}"
+    let r = check_between(from, account(&server, BOB), Duration::from_secs(5)).await;
+    assert_failed(
+        &r,
+        Verdict::SendFailed,
+        Phase::SmtpConnect,
+        Code::ConnectRefused,
     );
 }
 
@@ -350,46 +269,19 @@ async fn a_server_that_never_answers_times_out_and_the_run_ends() {
         "127.0.0.1",
         silent.local_addr().expect("addr").port(),
     );
-    let r = Check::new(from, account(&server, BOB))
-        .timeout(Duration::from_secs(1))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
-    let err = r.error.as_ref().expect("error");
-    assert_eq!(
-        (err.phase, err.diagnosis.code),
-        (Phase::SmtpConnect, Code::Timeout),
-        "{r:#?}"
-    );
+    let r = check_between(from, account(&server, BOB), Duration::from_secs(1)).await;
+    assert_failed(&r, Verdict::SendFailed, Phase::SmtpConnect, Code::Timeout);
 
     // The embedded server hanging on its banner: the same.
-    server.set_faults(Faults {
-        smtp_hang_on: Some("GREETING".into()),
-        ..Faults::default()
-    });
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(1))
-        .run()
-        .await;
-    let err = r.error.as_ref().expect("error");
-    assert_eq!(
-        (err.phase, err.diagnosis.code),
-        (Phase::SmtpConnect, Code::Timeout),
-        "{r:#?}"
-    );
+    util::set_fault(&server, |f| f.smtp_hang_on = Some("GREETING".into()));
+    let r = check(&server, Duration::from_secs(1)).await;
+    assert_failed(&r, Verdict::SendFailed, Phase::SmtpConnect, Code::Timeout);
 }
 
 #[tokio::test]
 async fn greylisting_is_retried_and_delivered() {
-    let server = util::server_with(ServerConfig::default().faults(Faults {
-        greylist: true,
-        ..Faults::default()
-    }))
-    .await;
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
+    let server = util::server_with_fault(|f| f.greylist = true).await;
+    let r = check(&server, Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let submit = r.phase(Phase::SmtpSubmit).expect("submit");
     assert!(submit.detail.contains("attempt 2"), "{r:#?}");
@@ -399,23 +291,17 @@ async fn greylisting_is_retried_and_delivered() {
 async fn an_imap_drop_during_the_watch_is_survived() {
     // Main connection: LOGIN, CAPABILITY, LIST, SELECT, UID FETCH, IDLE; the 7th command
     // (the FETCH after the delayed delivery wakes IDLE) is dropped.
-    let server = util::server_with(ServerConfig::default().faults(Faults {
+    let server = faulty(Faults {
         imap_drop_after: Some(6),
         delivery_delay: Some((Duration::from_millis(800), Duration::from_millis(800))),
         ..Faults::default()
-    }))
+    })
     .await;
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
+    let r = check(&server, Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let delivery = r.phase(Phase::Delivery).expect("delivery");
     assert!(delivery.detail.contains("reconnect"), "{r:#?}");
-    assert!(
-        probe_ids(&server, BOB, "INBOX", &r.probe_id).is_empty(),
-        "{r:#?}"
-    );
+    assert_cleaned(&server, BOB, "INBOX", &r);
 }
 
 type Snapshot = Vec<(u32, Vec<String>, usize)>;
@@ -481,10 +367,7 @@ async fn a_busy_mailbox_keeps_every_other_message_and_flag() {
                 .deliver_raw(BOB, "INBOX", bounce.as_bytes())
                 .expect("bounce")
         };
-        let check = Check::new(account(&server, ALICE), account(&server, BOB))
-            .timeout(Duration::from_secs(20))
-            .run();
-        tokio::join!(server_msgs, check)
+        tokio::join!(server_msgs, check(&server, Duration::from_secs(20)))
     };
     let (bounce_uid, r) = bouncer;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
@@ -522,10 +405,7 @@ async fn gmail_cleanup_moves_to_trash_purges_and_cleans_sent() {
         .collect();
     let alice = account(&server, ALICE);
     assert!(alice.expunge_archives);
-    let r = Check::new(alice.clone(), alice)
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
+    let r = check_between(alice.clone(), alice, Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let cleanup = r.phase(Phase::Cleanup).expect("cleanup");
     assert!(

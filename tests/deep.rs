@@ -4,20 +4,15 @@
 
 use std::time::Duration;
 
+use mailtrip::Check;
 use mailtrip::analyze::auth_results::Outcome;
 use mailtrip::report::{Phase, Placement, Verdict};
 use mailtrip::server::{Faults, TestServer};
-use mailtrip::{Account, Check};
 
+use crate::scenario::{ALICE, BOB, account, assert_cleaned, assert_failed, faulty, run};
 use crate::util::{self, PASSWORD};
 
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
-
-fn account(server: &TestServer, addr: &str) -> Account {
-    Account::embedded(server, addr, PASSWORD)
-}
-
+/// A check from `from` to `to` with the default 20 s deadline, to adjust before [`run`].
 fn check(server: &TestServer, from: &str, to: &str) -> Check {
     Check::new(account(server, from), account(server, to)).timeout(Duration::from_secs(20))
 }
@@ -34,7 +29,7 @@ fn holding(server: &TestServer, user: &str, folder: &str, text: &str) -> usize {
 #[tokio::test]
 async fn timeline_has_hops_without_skew_and_auth_is_none() {
     let server = util::server().await;
-    let r = check(&server, ALICE, BOB).run().await;
+    let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let t = r.timeline.as_ref().expect("timeline");
     assert!(!t.hops.is_empty(), "{t:#?}");
@@ -53,8 +48,7 @@ async fn timeline_has_hops_without_skew_and_auth_is_none() {
 
 #[tokio::test]
 async fn gmail_style_authentication_results_are_parsed() {
-    let server = util::server().await;
-    server.set_faults(Faults {
+    let server = faulty(Faults {
         authentication_results: Some(
             "mx.google.com;\r\n       dkim=pass header.i=@mailtrip.test header.s=s1 header.b=AbC123;\r\n       \
              spf=pass (google.com: domain of alice@mailtrip.test designates 127.0.0.1 as permitted sender) \
@@ -62,8 +56,9 @@ async fn gmail_style_authentication_results_are_parsed() {
                 .into(),
         ),
         ..Faults::default()
-    });
-    let r = check(&server, ALICE, BOB).run().await;
+    })
+    .await;
+    let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let a = r.auth.as_ref().expect("auth");
     assert_eq!(
@@ -93,12 +88,8 @@ fn render_human(r: &mailtrip::Report) -> String {
 
 #[tokio::test]
 async fn junk_rule_is_spam() {
-    let server = util::server().await;
-    server.set_faults(Faults {
-        junk_rule: Some("mailtrip probe".into()),
-        ..Faults::default()
-    });
-    let r = check(&server, ALICE, BOB).run().await;
+    let server = util::server_with_fault(|f| f.junk_rule = Some("mailtrip probe".into())).await;
+    let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::DeliveredToSpam, "{r:#?}");
     assert_eq!(r.placement, Some(Placement::Spam));
     assert_eq!(r.exit_code(), 1);
@@ -106,12 +97,8 @@ async fn junk_rule_is_spam() {
 
 #[tokio::test]
 async fn archive_rule_is_archived_and_cleaned() {
-    let server = util::server().await;
-    server.set_faults(Faults {
-        archive_rule: Some("mailtrip probe".into()),
-        ..Faults::default()
-    });
-    let r = check(&server, ALICE, BOB).run().await;
+    let server = util::server_with_fault(|f| f.archive_rule = Some("mailtrip probe".into())).await;
+    let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert_eq!(r.placement, Some(Placement::Archive), "{r:#?}");
     assert_eq!(r.evidence.mailbox.as_deref(), Some("Archive"));
@@ -120,24 +107,16 @@ async fn archive_rule_is_archived_and_cleaned() {
         r.warnings.iter().any(|w| w.contains("skipped INBOX")),
         "{r:#?}"
     );
-    assert_eq!(
-        holding(&server, BOB, "Archive", &r.probe_id),
-        0,
-        "cleaned up"
-    );
+    assert_cleaned(&server, BOB, "Archive", &r);
     assert!(render_human(&r).contains("DELIVERED TO ARCHIVE (Archive)"));
 }
 
 #[tokio::test]
 async fn a_bounce_to_the_sender_is_bounced_with_status_and_diagnostic() {
-    let server = util::server().await;
     let reply = "550 5.1.1 <bob@mailtrip.test>: Recipient address rejected: User unknown in local recipient table";
-    server.set_faults(Faults {
-        bounce: Some(reply.into()),
-        ..Faults::default()
-    });
+    let server = util::server_with_fault(|f| f.bounce = Some(reply.into())).await;
     // A → B: the DSN lands in alice's INBOX, watched for bounces.
-    let r = check(&server, ALICE, BOB).run().await;
+    let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::Bounced, "{r:#?}");
     assert_eq!(r.exit_code(), 2);
     let b = r.evidence.bounce.as_ref().expect("bounce");
@@ -147,12 +126,11 @@ async fn a_bounce_to_the_sender_is_bounced_with_status_and_diagnostic() {
         Some(format!("smtp; {reply}").as_str())
     );
     assert_eq!(b.mailbox, "INBOX");
-    let e = r.error.as_ref().expect("error");
-    assert_eq!(e.phase, Phase::Delivery);
-    assert_eq!(
-        e.diagnosis.code,
+    let e = assert_failed(
+        &r,
+        Verdict::Bounced,
+        Phase::Delivery,
         mailtrip::diagnose::Code::RecipientRejected,
-        "{e:#?}"
     );
     assert!(
         e.diagnosis.summary.starts_with("the probe bounced"),
@@ -162,7 +140,7 @@ async fn a_bounce_to_the_sender_is_bounced_with_status_and_diagnostic() {
     assert_eq!(holding(&server, ALICE, "INBOX", "multipart/report"), 1);
 
     // Send-to-self: the bounce comes back to the watched INBOX itself.
-    let r = check(&server, ALICE, ALICE).run().await;
+    let r = run(check(&server, ALICE, ALICE)).await;
     assert_eq!(r.verdict, Verdict::Bounced, "{r:#?}");
     assert_eq!(
         r.evidence.bounce.as_ref().and_then(|b| b.status.as_deref()),
@@ -172,12 +150,8 @@ async fn a_bounce_to_the_sender_is_bounced_with_status_and_diagnostic() {
 
 #[tokio::test]
 async fn two_copies_are_a_visible_duplicate_warning() {
-    let server = util::server().await;
-    server.set_faults(Faults {
-        deliver_twice: true,
-        ..Faults::default()
-    });
-    let r = check(&server, ALICE, BOB).run().await;
+    let server = util::server_with_fault(|f| f.deliver_twice = true).await;
+    let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert_eq!(r.evidence.copies, 2);
     assert!(
@@ -186,38 +160,32 @@ async fn two_copies_are_a_visible_duplicate_warning() {
             .any(|w| w.starts_with("duplicate: 2 copies")),
         "{r:#?}"
     );
-    assert_eq!(holding(&server, BOB, "INBOX", &r.probe_id), 0);
+    assert_cleaned(&server, BOB, "INBOX", &r);
 }
 
 #[tokio::test]
 async fn an_appended_footer_is_a_content_mismatch() {
-    let server = util::server().await;
-    server.set_faults(Faults {
-        append_footer: Some("-- \r\nScanned by ExampleGate".into()),
-        ..Faults::default()
-    });
-    let r = check(&server, ALICE, BOB).run().await;
+    let server =
+        util::server_with_fault(|f| f.append_footer = Some("-- \r\nScanned by ExampleGate".into()))
+            .await;
+    let r = run(check(&server, ALICE, BOB)).await;
     assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
 }
 
 #[tokio::test]
 async fn a_probe_past_its_timeout_is_reported_late_by_the_next_check() {
-    let server = util::server().await;
-    server.set_faults(Faults {
-        delivery_delay: Some((Duration::from_secs(3), Duration::from_secs(3))),
-        ..Faults::default()
-    });
-    let first = check(&server, ALICE, BOB)
-        .timeout(Duration::from_secs(1))
-        .run()
-        .await;
+    let server = util::server_with_fault(|f| {
+        f.delivery_delay = Some((Duration::from_secs(3), Duration::from_secs(3)))
+    })
+    .await;
+    let first = run(check(&server, ALICE, BOB).timeout(Duration::from_secs(1))).await;
     assert_eq!(first.verdict, Verdict::NotDelivered, "{first:#?}");
     server
         .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(30))
         .await
         .expect("the late probe lands");
     server.set_faults(Faults::default());
-    let second = check(&server, ALICE, BOB).run().await;
+    let second = run(check(&server, ALICE, BOB)).await;
     assert_eq!(second.verdict, Verdict::Delivered, "{second:#?}");
     let late: Vec<_> = second
         .warnings
@@ -259,6 +227,28 @@ async fn app_sends(
     smtp.send(m).await.expect("the app's mail is accepted");
 }
 
+/// The app sent a confirmation mail (`body`) before any wait started; returns once it landed.
+async fn stale_confirmation(server: &TestServer, body: &str) {
+    app_sends(server, BOB, "Confirm your account", body, None).await;
+    server
+        .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(10))
+        .await
+        .expect("stale mail lands");
+}
+
+/// A 1 s wait for a confirmation with no look-back: asserts it times out, and returns why.
+async fn confirmation_wait_times_out(server: &TestServer) -> mailtrip::probe::WaitError {
+    let w = mailtrip::Wait::new(account(server, BOB))
+        .subject(regex::Regex::new("Confirm").expect("regex"))
+        .look_back(Duration::ZERO)
+        .timeout(Duration::from_secs(1));
+    let err = crate::scenario::wait(w)
+        .await
+        .expect_err("nothing from before the wait matches");
+    assert!(err.is_timeout(), "{err}");
+    err
+}
+
 /// Arms `wait` (only mail arriving from now on matches) and awaits it in the background.
 async fn start_wait(
     wait: mailtrip::Wait,
@@ -271,18 +261,11 @@ async fn start_wait(
 async fn wait_matches_only_mail_sent_after_it_started_and_extracts_link_and_code() {
     let server = util::server().await;
     // Stale: the same kind of mail, delivered before the wait started. It must not match.
-    app_sends(
+    stale_confirmation(
         &server,
-        BOB,
-        "Confirm your account",
         "Confirm your account: https://app.test/confirm?token=STALE\nYour code: 111111\n",
-        None,
     )
     .await;
-    server
-        .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(10))
-        .await
-        .expect("stale mail lands");
     let wait = mailtrip::Wait::new(account(&server, BOB))
         .from("noreply@app.test")
         .to(BOB)
@@ -331,28 +314,10 @@ async fn wait_matches_only_mail_sent_after_it_started_and_extracts_link_and_code
 #[tokio::test]
 async fn wait_times_out_on_stale_mail_alone() {
     let server = util::server().await;
-    app_sends(
-        &server,
-        BOB,
-        "Confirm your account",
-        "https://app.test/confirm?token=STALE\n",
-        None,
-    )
-    .await;
-    server
-        .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(10))
-        .await
-        .expect("stale mail lands");
+    stale_confirmation(&server, "https://app.test/confirm?token=STALE\n").await;
     // Without a look-back window (as `mailtrip wait` runs without --since), stale mail never
     // matches, and the timeout says a look-alike arrived before the wait.
-    let err = mailtrip::Wait::new(account(&server, BOB))
-        .subject(regex::Regex::new("Confirm").expect("regex"))
-        .look_back(Duration::ZERO)
-        .timeout(Duration::from_secs(1))
-        .run()
-        .await
-        .expect_err("stale mail never matches");
-    assert!(err.is_timeout(), "{err}");
+    let err = confirmation_wait_times_out(&server).await;
     assert!(
         err.to_string()
             .contains("1 matching message arrived earlier, before the wait started (UID 1"),
@@ -393,14 +358,7 @@ async fn wait_since_matches_recent_mail_from_before_the_start_but_not_older() {
         "{msg:?}"
     );
     // Without --since or a look-back window, neither is new.
-    let err = mailtrip::Wait::new(account(&server, BOB))
-        .subject(regex::Regex::new("Confirm").expect("regex"))
-        .look_back(Duration::ZERO)
-        .timeout(Duration::from_secs(1))
-        .run()
-        .await
-        .expect_err("nothing new");
-    assert!(err.is_timeout(), "{err}");
+    confirmation_wait_times_out(&server).await;
 }
 
 #[tokio::test]
@@ -564,22 +522,14 @@ async fn sweep_lists_and_deletes_only_real_leftovers() {
     let old = chrono::Utc::now() - chrono::TimeDelta::days(2);
     let recent = chrono::Utc::now() - chrono::TimeDelta::hours(1);
     let seed = |folder: &str, raw: Vec<u8>| server.deliver_raw(ALICE, folder, &raw).expect("seed");
-    seed(
-        "INBOX",
-        probe_raw(ALICE, "tag-inbox", "mailtrip probe 0190aaaa", old),
-    );
-    seed(
-        "Junk",
-        probe_raw(ALICE, "tag-junk", "mailtrip probe 0190bbbb", old),
-    );
-    seed(
-        "Sent",
-        probe_raw(ALICE, "tag-sent", "mailtrip probe 0190cccc", old),
-    );
-    seed(
-        "Archive",
-        probe_raw(ALICE, "tag-recent", "mailtrip probe 0190dddd", recent),
-    );
+    for (folder, name, subject, sent) in [
+        ("INBOX", "tag-inbox", "mailtrip probe 0190aaaa", old),
+        ("Junk", "tag-junk", "mailtrip probe 0190bbbb", old),
+        ("Sent", "tag-sent", "mailtrip probe 0190cccc", old),
+        ("Archive", "tag-recent", "mailtrip probe 0190dddd", recent),
+    ] {
+        seed(folder, probe_raw(ALICE, name, subject, sent));
+    }
     // Look-alike subject without the tag header; the header but another sender; plain mail.
     seed(
         "INBOX",
@@ -652,7 +602,7 @@ async fn sweep_lists_and_deletes_only_real_leftovers() {
 #[tokio::test]
 async fn sweep_finds_a_kept_probe_of_a_real_check() {
     let server = util::server().await;
-    let r = check(&server, ALICE, ALICE).keep(true).run().await;
+    let r = run(check(&server, ALICE, ALICE).keep(true)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let listed = mailtrip::probe::Sweep::new(account(&server, ALICE))
         .list()
@@ -668,11 +618,8 @@ async fn sweep_finds_a_kept_probe_of_a_real_check() {
 async fn rich_check_with(faults: Faults) -> mailtrip::Report {
     let server = util::server().await;
     server.set_faults(faults);
-    let r = check(&server, ALICE, BOB)
-        .payload(mailtrip::probe::Payload::Rich)
-        .run()
-        .await;
-    assert_eq!(holding(&server, BOB, "INBOX", &r.probe_id), 0, "cleaned up");
+    let r = run(check(&server, ALICE, BOB).payload(mailtrip::probe::Payload::Rich)).await;
+    assert_cleaned(&server, BOB, "INBOX", &r);
     r
 }
 

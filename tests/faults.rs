@@ -6,90 +6,34 @@
 
 use std::time::Duration;
 
+use mailtrip::Endpoint;
 use mailtrip::config::{Protocol, Security};
 use mailtrip::diagnose::Code;
-use mailtrip::probe::{Wait, WaitError};
-use mailtrip::report::Verdict;
+use mailtrip::probe::Wait;
 use mailtrip::report::verify::Step;
-use mailtrip::report::{Phase, Report};
-use mailtrip::server::{Faults, ServerConfig, TestServer};
-use mailtrip::{Account, Check, Endpoint, Verify};
+use mailtrip::report::{Phase, Report, Verdict};
+use mailtrip::server::{Faults, TestServer};
 
-use crate::util::{self, PASSWORD};
-
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
-
-/// Ends a test that would otherwise hang: a liveness guard, not a timing assertion.
-const HANG_GUARD: Duration = Duration::from_secs(90);
-
-fn account(server: &TestServer, addr: &str) -> Account {
-    Account::embedded(server, addr, PASSWORD)
-}
-
-async fn faulty(faults: Faults) -> TestServer {
-    util::server_with(ServerConfig::default().faults(faults)).await
-}
-
-async fn check(server: &TestServer, timeout: Duration) -> Report {
-    let run = Check::new(account(server, ALICE), account(server, BOB))
-        .timeout(timeout)
-        .run();
-    tokio::time::timeout(HANG_GUARD, run)
-        .await
-        .expect("check never hangs")
-}
-
-fn mail(subject: &str) -> Vec<u8> {
-    format!(
-        "From: app@example.test\r\nTo: {BOB}\r\nSubject: {subject}\r\n\
-         Message-ID: <{subject}@example.test>\r\n\r\nhello\r\n"
-    )
-    .into_bytes()
-}
-
-/// Waits (polling the server's own counter) until `cond` holds.
-async fn until(what: &str, cond: impl Fn() -> bool) {
-    let wait = async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(HANG_GUARD, wait)
-        .await
-        .unwrap_or_else(|_| panic!("never happened: {what}"));
-}
-
-fn error_of(r: &Report) -> (Phase, Code) {
-    let e = r
-        .error
-        .as_ref()
-        .unwrap_or_else(|| panic!("no error: {r:#?}"));
-    (e.phase, e.diagnosis.code)
-}
+use crate::scenario::{
+    ALICE, BOB, account, assert_failed, assert_step_failed, assert_wait_failed, check,
+    check_between, error_of, faulty, mail, until, verify, wait, wait_while_delivering,
+};
+use crate::util;
 
 // --- IMAP dropped mid-IDLE, with the message delivered in the gap ------------------------------
 
 #[tokio::test]
 async fn wait_finds_a_message_delivered_while_its_idle_connection_was_dropped() {
-    let server = faulty(Faults {
-        imap_drop_on_news: Some(1),
-        ..Faults::default()
-    })
+    let server = util::server_with_fault(|f| f.imap_drop_on_news = Some(1)).await;
+    // Once the watch IDLEs, the delivery makes the server close that connection instead of
+    // announcing the message: it is in the store, and the client never heard of it.
+    let (found, uid) = wait_while_delivering(
+        &server,
+        "gap",
+        Duration::from_secs(20),
+        ("the watch IDLEs", &|| server.idling() == 1),
+    )
     .await;
-    let wait = Wait::new(account(&server, BOB))
-        .subject(regex::Regex::new("gap").expect("regex"))
-        .timeout(Duration::from_secs(20))
-        .run();
-    let deliver = async {
-        // Once the watch IDLEs, the delivery makes the server close that connection instead
-        // of announcing the message: it is in the store, and the client never heard of it.
-        until("the watch IDLEs", || server.idling() == 1).await;
-        server
-            .deliver_raw(BOB, "INBOX", &mail("gap"))
-            .expect("deliver")
-    };
-    let (found, uid) = tokio::join!(wait, deliver);
     let found = found.expect("the message from the gap is found");
     assert_eq!(found.uid, uid);
     assert_eq!(server.faults_fired(), 1, "the drop never happened");
@@ -122,15 +66,12 @@ async fn check_finds_the_probe_delivered_while_the_inbox_idle_connection_was_dro
 async fn wait_keeps_backing_off_and_reconnecting_while_every_idle_is_dropped() {
     // Every announcement drops the connection: the watch must not spin, and still find the
     // message on a fresh connection's first scan.
-    let server = faulty(Faults {
-        imap_drop_on_news: Some(usize::MAX),
-        ..Faults::default()
-    })
-    .await;
-    let wait = Wait::new(account(&server, BOB))
-        .subject(regex::Regex::new("storm").expect("regex"))
-        .timeout(Duration::from_secs(20))
-        .run();
+    let server = util::server_with_fault(|f| f.imap_drop_on_news = Some(usize::MAX)).await;
+    let found = wait(
+        Wait::new(account(&server, BOB))
+            .subject(regex::Regex::new("storm").expect("regex"))
+            .timeout(Duration::from_secs(20)),
+    );
     let deliver = async {
         until("the watch IDLEs", || server.idling() == 1).await;
         server
@@ -141,7 +82,7 @@ async fn wait_keeps_backing_off_and_reconnecting_while_every_idle_is_dropped() {
             .deliver_raw(BOB, "INBOX", &mail("storm"))
             .expect("deliver")
     };
-    let (found, uid) = tokio::join!(wait, deliver);
+    let (found, uid) = tokio::join!(found, deliver);
     assert_eq!(found.expect("found").uid, uid);
 }
 
@@ -166,37 +107,22 @@ async fn check_survives_a_bye_during_the_watch() {
 async fn wait_survives_a_bye_and_finds_the_message() {
     // LOGIN, CAPABILITY, SELECT, UID FETCH, IDLE are answered; the FETCH after the wake-up
     // gets `* BYE`; the reconnect's scan finds the message.
-    let server = faulty(Faults {
-        imap_bye_after: Some(5),
-        ..Faults::default()
-    })
+    let server = util::server_with_fault(|f| f.imap_bye_after = Some(5)).await;
+    let (found, uid) = wait_while_delivering(
+        &server,
+        "after bye",
+        Duration::from_secs(20),
+        ("the watch IDLEs", &|| server.idling() == 1),
+    )
     .await;
-    let wait = Wait::new(account(&server, BOB))
-        .subject(regex::Regex::new("after bye").expect("regex"))
-        .timeout(Duration::from_secs(20))
-        .run();
-    let deliver = async {
-        until("the watch IDLEs", || server.idling() == 1).await;
-        server
-            .deliver_raw(BOB, "INBOX", &mail("after bye"))
-            .expect("deliver")
-    };
-    let (found, uid) = tokio::join!(wait, deliver);
     assert_eq!(found.expect("found").uid, uid);
     assert!(server.faults_fired() >= 1);
 }
 
 #[tokio::test]
 async fn verify_reports_a_bye_at_login_as_a_closed_connection() {
-    let server = faulty(Faults {
-        imap_bye_after: Some(0),
-        ..Faults::default()
-    })
-    .await;
-    let r = Verify::new(account(&server, ALICE))
-        .timeout(Duration::from_secs(5))
-        .run()
-        .await;
+    let server = util::server_with_fault(|f| f.imap_bye_after = Some(0)).await;
+    let r = verify(account(&server, ALICE), Duration::from_secs(5)).await;
     assert!(r.smtp.ok, "{r:#?}");
     assert!(!r.imap.ok, "{r:#?}");
     let e = r.imap.error.as_ref().expect("error");
@@ -208,22 +134,14 @@ async fn verify_reports_a_bye_at_login_as_a_closed_connection() {
 
 #[tokio::test]
 async fn wait_gives_up_on_an_unanswered_idle_reconnects_and_finds_the_message() {
-    let server = faulty(Faults {
-        imap_hang_once_on: Some("IDLE".into()),
-        ..Faults::default()
-    })
+    let server = util::server_with_fault(|f| f.imap_hang_once_on = Some("IDLE".into())).await;
+    let (found, uid) = wait_while_delivering(
+        &server,
+        "after hang",
+        Duration::from_secs(9),
+        ("the IDLE hangs", &|| server.faults_fired() == 1),
+    )
     .await;
-    let wait = Wait::new(account(&server, BOB))
-        .subject(regex::Regex::new("after hang").expect("regex"))
-        .timeout(Duration::from_secs(9))
-        .run();
-    let deliver = async {
-        until("the IDLE hangs", || server.faults_fired() == 1).await;
-        server
-            .deliver_raw(BOB, "INBOX", &mail("after hang"))
-            .expect("deliver")
-    };
-    let (found, uid) = tokio::join!(wait, deliver);
     let found = found.expect("found after the per-command timeout and a reconnect");
     assert_eq!(found.uid, uid);
     assert!(server.faults().imap_hang_once_on.is_none());
@@ -244,51 +162,25 @@ async fn check_survives_one_unanswered_imap_command_during_the_watch() {
 
 #[tokio::test]
 async fn an_smtp_command_that_never_gets_an_answer_is_a_timeout_at_submit() {
-    let server = faulty(Faults {
-        smtp_hang_on: Some("DATA".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.smtp_hang_on = Some("DATA".into())).await;
     let r = check(&server, Duration::from_secs(2)).await;
-    assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
-    assert_eq!(error_of(&r), (Phase::SmtpSubmit, Code::Timeout), "{r:#?}");
+    assert_failed(&r, Verdict::SendFailed, Phase::SmtpSubmit, Code::Timeout);
 }
 
 #[tokio::test]
 async fn an_unanswered_login_is_a_timeout_for_verify_and_wait() {
-    let server = faulty(Faults {
-        imap_hang_on: Some("LOGIN".into()),
-        ..Faults::default()
-    })
-    .await;
-    let r = Verify::new(account(&server, ALICE))
-        .timeout(Duration::from_secs(1))
-        .run()
-        .await;
-    let e = r.imap.error.as_ref().expect("imap error");
-    assert_eq!(
-        (e.step, e.diagnosis.code),
-        (Step::Auth, Code::Timeout),
-        "{r:#?}"
-    );
-    let w = Wait::new(account(&server, BOB))
-        .timeout(Duration::from_secs(1))
-        .run()
-        .await;
-    match w {
-        Err(WaitError::Imap(d)) => assert_eq!(d.code, Code::Timeout, "{d:#?}"),
-        other => panic!("expected an IMAP timeout, got {other:#?}"),
-    }
+    let server = util::server_with_fault(|f| f.imap_hang_on = Some("LOGIN".into())).await;
+    let r = verify(account(&server, ALICE), Duration::from_secs(1)).await;
+    assert_step_failed(&r.imap, Step::Auth, Code::Timeout);
+    let w = wait(Wait::new(account(&server, BOB)).timeout(Duration::from_secs(1))).await;
+    assert_wait_failed(w, Code::Timeout);
 }
 
 // --- SMTP 421 / 451 / 452 -------------------------------------------------------------------------
 
 async fn transient(verb: &str, reply: &str) -> (TestServer, Report) {
-    let server = faulty(Faults {
-        smtp_transient: Some((verb.into(), reply.into(), 1)),
-        ..Faults::default()
-    })
-    .await;
+    let server =
+        util::server_with_fault(|f| f.smtp_transient = Some((verb.into(), reply.into(), 1))).await;
     let r = check(&server, Duration::from_secs(20)).await;
     (server, r)
 }
@@ -358,49 +250,23 @@ async fn greylisting_longer_than_the_deadline_ends_as_send_failed_with_the_serve
 
 #[tokio::test]
 async fn replies_dripping_one_byte_per_100_ms_end_in_a_named_timeout_not_a_hang() {
-    let server = faulty(Faults {
-        slow_drip: Some(Duration::from_millis(100)),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.slow_drip = Some(Duration::from_millis(100))).await;
     let r = check(&server, Duration::from_secs(2)).await;
-    assert_eq!(r.verdict, Verdict::Error, "{r:#?}");
-    assert_eq!(error_of(&r), (Phase::ImapConnect, Code::Timeout), "{r:#?}");
+    assert_failed(&r, Verdict::Error, Phase::ImapConnect, Code::Timeout);
 
-    let v = tokio::time::timeout(
-        HANG_GUARD,
-        Verify::new(account(&server, ALICE))
-            .timeout(Duration::from_secs(2))
-            .run(),
-    )
-    .await
-    .expect("verify never hangs");
+    let v = verify(account(&server, ALICE), Duration::from_secs(2)).await;
     for p in [&v.smtp, &v.imap] {
         let e = p.error.as_ref().unwrap_or_else(|| panic!("{v:#?}"));
         assert_eq!(e.diagnosis.code, Code::Timeout, "{v:#?}");
     }
 
-    let w = tokio::time::timeout(
-        HANG_GUARD,
-        Wait::new(account(&server, BOB))
-            .timeout(Duration::from_secs(2))
-            .run(),
-    )
-    .await
-    .expect("wait never hangs");
-    match w {
-        Err(WaitError::Imap(d)) => assert_eq!(d.code, Code::Timeout, "{d:#?}"),
-        other => panic!("expected an IMAP timeout, got {other:#?}"),
-    }
+    let w = wait(Wait::new(account(&server, BOB)).timeout(Duration::from_secs(2))).await;
+    assert_wait_failed(w, Code::Timeout);
 }
 
 #[tokio::test]
 async fn replies_dripping_slowly_but_within_the_timeouts_still_deliver() {
-    let server = faulty(Faults {
-        slow_drip: Some(Duration::from_millis(1)),
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.slow_drip = Some(Duration::from_millis(1))).await;
     let r = check(&server, Duration::from_secs(30)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
 }
@@ -409,11 +275,7 @@ async fn replies_dripping_slowly_but_within_the_timeouts_still_deliver() {
 
 #[tokio::test]
 async fn a_stalled_tls_handshake_is_a_timeout_with_a_hint() {
-    let server = faulty(Faults {
-        tls_stall: true,
-        ..Faults::default()
-    })
-    .await;
+    let server = util::server_with_fault(|f| f.tls_stall = true).await;
     let smtps = Endpoint::new(
         Protocol::Smtp,
         Security::Tls,
@@ -438,38 +300,22 @@ async fn a_stalled_tls_handshake_is_a_timeout_with_a_hint() {
         "localhost",
         server.imap_addr().port(),
     );
-    let r = tokio::time::timeout(
-        HANG_GUARD,
-        Check::new(from.clone(), to)
-            .timeout(Duration::from_secs(1))
-            .run(),
-    )
-    .await
-    .expect("no hang");
-    assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
-    assert_eq!(error_of(&r), (Phase::SmtpTls, Code::Timeout), "{r:#?}");
+    let r = check_between(from.clone(), to, Duration::from_secs(1)).await;
+    assert_failed(&r, Verdict::SendFailed, Phase::SmtpTls, Code::Timeout);
 
     // verify: both implicit-TLS handshakes stall.
     from.imap = bob.imap.clone();
-    let v = Verify::new(from)
-        .timeout(Duration::from_secs(1))
-        .run()
-        .await;
+    let v = verify(from, Duration::from_secs(1)).await;
     for p in [&v.smtp, &v.imap] {
-        let e = p.error.as_ref().unwrap_or_else(|| panic!("{v:#?}"));
-        assert_eq!(
-            (e.step, e.diagnosis.code),
-            (Step::Tls, Code::Timeout),
-            "{v:#?}"
-        );
+        let e = assert_step_failed(p, Step::Tls, Code::Timeout);
         assert!(e.diagnosis.hint.contains("TLS handshake"), "{v:#?}");
     }
 
     // wait: the same, as its IMAP error.
-    match Wait::new(bob).timeout(Duration::from_secs(1)).run().await {
-        Err(WaitError::Imap(d)) => assert_eq!(d.code, Code::Timeout, "{d:#?}"),
-        other => panic!("expected an IMAP timeout, got {other:#?}"),
-    }
+    assert_wait_failed(
+        wait(Wait::new(bob).timeout(Duration::from_secs(1))).await,
+        Code::Timeout,
+    );
     assert!(server.faults_fired() >= 4);
 }
 
@@ -486,41 +332,17 @@ async fn an_unresolvable_host_is_dns_failed_for_check_and_wait() {
     let server = util::server().await;
     let mut to = account(&server, BOB);
     to.imap = Endpoint::new(Protocol::Imap, Security::Tls, &unresolvable(), 993);
-    let r = Check::new(account(&server, ALICE), to.clone())
-        .timeout(Duration::from_secs(5))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::Error, "{r:#?}");
-    assert_eq!(
-        error_of(&r),
-        (Phase::ImapConnect, Code::DnsFailed),
-        "{r:#?}"
-    );
+    let r = check_between(account(&server, ALICE), to.clone(), Duration::from_secs(5)).await;
+    assert_failed(&r, Verdict::Error, Phase::ImapConnect, Code::DnsFailed);
 
     let mut from = account(&server, ALICE);
     from.smtp = Endpoint::new(Protocol::Smtp, Security::Tls, &unresolvable(), 465);
-    let r = Check::new(from, account(&server, BOB))
-        .timeout(Duration::from_secs(5))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
-    assert_eq!(
-        error_of(&r),
-        (Phase::SmtpConnect, Code::DnsFailed),
-        "{r:#?}"
-    );
-    assert!(
-        r.error
-            .as_ref()
-            .expect("error")
-            .diagnosis
-            .hint
-            .contains("host name"),
-        "{r:#?}"
-    );
+    let r = check_between(from, account(&server, BOB), Duration::from_secs(5)).await;
+    let e = assert_failed(&r, Verdict::SendFailed, Phase::SmtpConnect, Code::DnsFailed);
+    assert!(e.diagnosis.hint.contains("host name"), "{r:#?}");
 
-    match Wait::new(to).timeout(Duration::from_secs(5)).run().await {
-        Err(WaitError::Imap(d)) => assert_eq!(d.code, Code::DnsFailed, "{d:#?}"),
-        other => panic!("expected a DNS failure, got {other:#?}"),
-    }
+    assert_wait_failed(
+        wait(Wait::new(to).timeout(Duration::from_secs(5))).await,
+        Code::DnsFailed,
+    );
 }

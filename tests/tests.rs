@@ -25,6 +25,7 @@ mod nagios;
 mod newcomer;
 mod oauth;
 mod oauth_server;
+mod scenario;
 mod secrets;
 mod smtp_server;
 mod tls13;

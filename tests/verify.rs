@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use mailtrip::config::{Credential, Protocol, Security};
 use mailtrip::diagnose::{CertProblem, Code};
-use mailtrip::report::verify::{ProtocolReport, Status, Step, VerifyReport};
+use mailtrip::report::verify::{CertificateInfo, ProtocolReport, Status, Step, VerifyReport};
 use mailtrip::server::{CertKind, Faults, Profile, ServerConfig, TestServer, gmail};
 use mailtrip::{Account, Endpoint, Verify};
 use secrecy::SecretString;
 
+use crate::scenario::{assert_step_failed, assert_step_ok as assert_ok};
 use crate::util::{self, PASSWORD};
 
 const ALICE: &str = "alice@mailtrip.test";
@@ -35,25 +36,56 @@ fn imap(security: Security, port: u16) -> Endpoint {
     Endpoint::new(Protocol::Imap, security, "localhost", port)
 }
 
-/// Asserts `p` failed at `step` with `code`, and returns the hint for further checks.
+/// Asserts `p` failed at `step` with `code` (see [`assert_step_failed`]), and returns the
+/// hint for further checks.
 fn assert_failed(p: &ProtocolReport, step: Step, code: Code) -> String {
-    assert!(!p.ok, "{p:#?}");
-    let e = p
-        .error
-        .as_ref()
-        .unwrap_or_else(|| panic!("no error: {p:#?}"));
-    assert_eq!((e.step, e.diagnosis.code), (step, code), "{p:#?}");
-    assert!(!e.diagnosis.hint.is_empty(), "{p:#?}");
-    let last = p.steps.last().expect("a step");
-    assert_eq!((last.name, last.ok), (step, false), "{p:#?}");
-    e.diagnosis.hint.clone()
+    assert_step_failed(p, step, code).diagnosis.hint.clone()
 }
 
-fn assert_ok(p: &ProtocolReport) {
-    assert!(p.ok && p.error.is_none(), "{p:#?}");
-    let steps: Vec<Step> = p.steps.iter().map(|s| s.name).collect();
-    assert_eq!(steps, [Step::Connect, Step::Tls, Step::Auth], "{p:#?}");
-    assert!(p.steps.iter().all(|s| s.ok), "{p:#?}");
+/// A server started from `config`, and alice's verify against it.
+async fn verify_against(config: ServerConfig) -> (TestServer, VerifyReport) {
+    let server = util::server_with(config).await;
+    let r = verify(account(&server)).await;
+    (server, r)
+}
+
+/// A server presenting a `kind` certificate, and alice's verify against it.
+async fn verify_with_cert(kind: CertKind) -> (TestServer, VerifyReport) {
+    verify_against(ServerConfig {
+        cert: kind,
+        ..ServerConfig::default()
+    })
+    .await
+}
+
+/// A Gmail-profile server refusing every login with Gmail's own `smtp` and `imap` texts, and
+/// alice's verify against it.
+async fn verify_gmail_refusing(smtp: &str, imap: &str) -> (TestServer, VerifyReport) {
+    let faults = Faults {
+        smtp_auth_reject: Some(smtp.into()),
+        imap_auth_reject: Some(imap.into()),
+        ..Faults::default()
+    };
+    verify_against(
+        ServerConfig::default()
+            .profile(Profile::Gmail)
+            .faults(faults),
+    )
+    .await
+}
+
+/// Asserts `p` stopped at TLS on a certificate with `problem`, its hint containing `hint`,
+/// and returns the certificate, read anyway.
+fn assert_bad_cert<'a>(
+    p: &'a ProtocolReport,
+    problem: CertProblem,
+    hint: &str,
+) -> &'a CertificateInfo {
+    let text = assert_failed(p, Step::Tls, Code::TlsCertificateInvalid);
+    assert!(text.contains(hint), "{text}");
+    let c = p.certificate.as_ref().expect("certificate read anyway");
+    assert_eq!(c.problem, Some(problem), "{c:#?}");
+    c
 }
 
 #[tokio::test]
@@ -149,18 +181,11 @@ async fn a_wrong_password_is_auth_rejected_after_exactly_one_attempt_per_protoco
 
 #[tokio::test]
 async fn gmail_app_password_required_on_both_protocols() {
-    let faults = Faults {
-        smtp_auth_reject: Some(gmail::SMTP_APP_PASSWORD_REQUIRED.into()),
-        imap_auth_reject: Some(gmail::IMAP_APP_PASSWORD_REQUIRED.into()),
-        ..Faults::default()
-    };
-    let server = util::server_with(
-        ServerConfig::default()
-            .profile(Profile::Gmail)
-            .faults(faults),
+    let (server, r) = verify_gmail_refusing(
+        gmail::SMTP_APP_PASSWORD_REQUIRED,
+        gmail::IMAP_APP_PASSWORD_REQUIRED,
     )
     .await;
-    let r = verify(account(&server)).await;
     assert_eq!(r.exit_code(), 2);
     for p in [&r.smtp, &r.imap] {
         let hint = assert_failed(p, Step::Auth, Code::AppPasswordRequired);
@@ -182,18 +207,11 @@ async fn gmail_app_password_required_on_both_protocols() {
 
 #[tokio::test]
 async fn gmail_web_login_required_on_both_protocols() {
-    let faults = Faults {
-        smtp_auth_reject: Some(gmail::SMTP_WEB_LOGIN_REQUIRED.into()),
-        imap_auth_reject: Some(gmail::IMAP_WEB_LOGIN_REQUIRED.into()),
-        ..Faults::default()
-    };
-    let server = util::server_with(
-        ServerConfig::default()
-            .profile(Profile::Gmail)
-            .faults(faults),
+    let (_server, r) = verify_gmail_refusing(
+        gmail::SMTP_WEB_LOGIN_REQUIRED,
+        gmail::IMAP_WEB_LOGIN_REQUIRED,
     )
     .await;
-    let r = verify(account(&server)).await;
     for p in [&r.smtp, &r.imap] {
         let hint = assert_failed(p, Step::Auth, Code::WebLoginRequired);
         assert!(hint.contains("browser"), "{hint}");
@@ -206,12 +224,11 @@ async fn gmail_web_login_required_on_both_protocols() {
 
 #[tokio::test]
 async fn too_many_imap_connections() {
-    let faults = Faults {
+    let (_server, r) = verify_against(ServerConfig::default().faults(Faults {
         max_imap_connections: Some(0),
         ..Faults::default()
-    };
-    let server = util::server_with(ServerConfig::default().faults(faults)).await;
-    let r = verify(account(&server)).await;
+    }))
+    .await;
     assert_ok(&r.smtp);
     let hint = assert_failed(&r.imap, Step::Auth, Code::TooManyConnections);
     assert!(hint.contains("15 IMAP connections"), "{hint}");
@@ -333,17 +350,9 @@ async fn plaintext_urls_get_starttls_unavailable_before_any_password_is_sent() {
 
 #[tokio::test]
 async fn an_expired_certificate_is_invalid_with_its_reason_and_dates() {
-    let server = util::server_with(ServerConfig {
-        cert: CertKind::Expired,
-        ..ServerConfig::default()
-    })
-    .await;
-    let r = verify(account(&server)).await;
+    let (server, r) = verify_with_cert(CertKind::Expired).await;
     for p in [&r.smtp, &r.imap] {
-        let hint = assert_failed(p, Step::Tls, Code::TlsCertificateInvalid);
-        assert!(hint.contains("renew"), "{hint}");
-        let c = p.certificate.as_ref().expect("certificate read anyway");
-        assert_eq!(c.problem, Some(CertProblem::Expired), "{c:#?}");
+        let c = assert_bad_cert(p, CertProblem::Expired, "renew");
         assert!(!c.verified && c.days_left < 0, "{c:#?}");
         assert!(c.not_after.starts_with("2021-01-01"), "{c:#?}");
     }
@@ -356,17 +365,9 @@ async fn an_expired_certificate_is_invalid_with_its_reason_and_dates() {
 
 #[tokio::test]
 async fn a_wrong_name_certificate_is_invalid_and_shows_its_names() {
-    let server = util::server_with(ServerConfig {
-        cert: CertKind::WrongName,
-        ..ServerConfig::default()
-    })
-    .await;
-    let r = verify(account(&server)).await;
+    let (server, r) = verify_with_cert(CertKind::WrongName).await;
     for p in [&r.smtp, &r.imap] {
-        let hint = assert_failed(p, Step::Tls, Code::TlsCertificateInvalid);
-        assert!(hint.contains("host name"), "{hint}");
-        let c = p.certificate.as_ref().expect("certificate read anyway");
-        assert_eq!(c.problem, Some(CertProblem::WrongName), "{c:#?}");
+        let c = assert_bad_cert(p, CertProblem::WrongName, "host name");
         assert_eq!(c.names, ["wrong.example"], "{c:#?}");
     }
     assert_eq!(server.auth_attempts(), (0, 0));
@@ -374,12 +375,7 @@ async fn a_wrong_name_certificate_is_invalid_and_shows_its_names() {
 
 #[tokio::test]
 async fn a_certificate_expiring_soon_is_a_warning() {
-    let server = util::server_with(ServerConfig {
-        cert: CertKind::ExpiringSoon,
-        ..ServerConfig::default()
-    })
-    .await;
-    let r = verify(account(&server)).await;
+    let (_server, r) = verify_with_cert(CertKind::ExpiringSoon).await;
     assert_ok(&r.smtp);
     assert_ok(&r.imap);
     assert_eq!((r.status, r.exit_code()), (Status::Warning, 1), "{r:#?}");
@@ -635,18 +631,11 @@ fn providers_lists_every_preset_as_a_table_and_as_json() {
 #[tokio::test]
 async fn the_human_output_shows_diagnosis_hint_and_link() {
     use mailtrip::render::{Style, verify::renderer};
-    let faults = Faults {
-        smtp_auth_reject: Some(gmail::SMTP_APP_PASSWORD_REQUIRED.into()),
-        imap_auth_reject: Some(gmail::IMAP_APP_PASSWORD_REQUIRED.into()),
-        ..Faults::default()
-    };
-    let server = util::server_with(
-        ServerConfig::default()
-            .profile(Profile::Gmail)
-            .faults(faults),
+    let (_server, r) = verify_gmail_refusing(
+        gmail::SMTP_APP_PASSWORD_REQUIRED,
+        gmail::IMAP_APP_PASSWORD_REQUIRED,
     )
     .await;
-    let r = verify(account(&server)).await;
     let mut out = Vec::new();
     renderer(mailtrip::render::Format::Human, Style::default())
         .render(&r, &mut out)

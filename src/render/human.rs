@@ -1,25 +1,17 @@
 //! Human output: a line per phase with its time, then the verdict, and on failure what the
 //! server said and what to do next.
 
+use std::fmt::Display;
 use std::io::{self, Write};
 
 use super::text::{clean, clean_lines};
 use super::{Render, Style};
+use crate::diagnose::Diagnosis;
 use crate::report::{Placement, Report, Verdict};
 
 /// The human renderer.
 pub struct Human {
     pub style: Style,
-}
-
-impl Human {
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.style.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
 }
 
 /// Milliseconds as `12.3 ms` or `1.24 s`.
@@ -46,11 +38,7 @@ impl Render for Human {
         )?;
         writeln!(out, "  smtp {}   imap {}", clean(&r.smtp), clean(&r.imap))?;
         for p in &r.phases {
-            let mark = if p.ok {
-                self.paint("32", "✓")
-            } else {
-                self.paint("31", "✗")
-            };
+            let mark = self.style.mark(p.ok);
             writeln!(
                 out,
                 "  {mark} {:<13} {:>10}  {}",
@@ -67,24 +55,28 @@ impl Render for Human {
         let headline = match (r.verdict, r.placement) {
             (Verdict::Delivered, Some(Placement::Archive)) => {
                 let folder = clean(r.evidence.mailbox.as_deref().unwrap_or("the archive"));
-                self.paint(
+                self.style.paint(
                     "1;33",
                     &format!("DELIVERED TO ARCHIVE ({folder}), not INBOX{delivery}"),
                 )
             }
-            (Verdict::Delivered, _) => self.paint("1;32", &format!("DELIVERED to inbox{delivery}")),
-            (Verdict::DeliveredToSpam, _) => {
-                self.paint("1;33", &format!("DELIVERED TO SPAM{delivery}"))
-            }
+            (Verdict::Delivered, _) => self
+                .style
+                .paint("1;32", &format!("DELIVERED to inbox{delivery}")),
+            (Verdict::DeliveredToSpam, _) => self
+                .style
+                .paint("1;33", &format!("DELIVERED TO SPAM{delivery}")),
             // Found, but the verdict is a failure: say where it was, never "DELIVERED".
             (Verdict::ContentMismatch, Some(_)) => {
                 let folder = clean(r.evidence.mailbox.as_deref().unwrap_or("the mailbox"));
-                self.paint(
+                self.style.paint(
                     "1;31",
                     &format!("CONTENT MISMATCH: arrived in {folder}{delivery}, but changed"),
                 )
             }
-            (v, _) => self.paint("1;31", &v.as_str().to_uppercase().replace('_', " ")),
+            (v, _) => self
+                .style
+                .paint("1;31", &v.as_str().to_uppercase().replace('_', " ")),
         };
         writeln!(
             out,
@@ -136,25 +128,37 @@ impl Render for Human {
             )?;
         }
         if let Some(e) = &r.error {
-            writeln!(
-                out,
-                "  {} at {}: {}",
-                self.paint("1", e.diagnosis.code.as_str()),
-                e.phase,
-                clean(&e.diagnosis.summary)
-            )?;
-            if let Some(text) = &e.diagnosis.server_text {
-                for line in clean_lines(text) {
-                    writeln!(out, "  server said: {line}")?;
-                }
-            }
-            writeln!(out, "  hint: {}", clean(&e.diagnosis.hint))?;
-            if let Some(link) = &e.diagnosis.link {
-                writeln!(out, "  see: {}", clean(link))?;
-            }
+            diagnosis(out, self.style, "  ", &e.phase, &e.diagnosis)?;
         }
         warnings_footer(out, self.style, r.tls_verified, &r.warnings)
     }
+}
+
+/// A failure's diagnosis, every line indented by `indent`: `code at STEP: summary`, the
+/// server's own words line by line, the hint, and the provider's help link.
+pub(super) fn diagnosis(
+    out: &mut dyn Write,
+    style: Style,
+    indent: &str,
+    at: &dyn Display,
+    d: &Diagnosis,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{indent}{} at {at}: {}",
+        style.paint("1", d.code.as_str()),
+        clean(&d.summary)
+    )?;
+    if let Some(text) = &d.server_text {
+        for line in clean_lines(text) {
+            writeln!(out, "{indent}server said: {line}")?;
+        }
+    }
+    writeln!(out, "{indent}hint: {}", clean(&d.hint))?;
+    if let Some(link) = &d.link {
+        writeln!(out, "{indent}see: {}", clean(link))?;
+    }
+    Ok(())
 }
 
 /// The end of every human report: a loud banner when certificates were not verified, then
@@ -167,7 +171,7 @@ pub fn warnings_footer(
 ) -> io::Result<()> {
     if !tls_verified {
         let banner = "WARNING: TLS certificates were NOT verified (--insecure-skip-verify)";
-        let banner = Human { style }.paint("1;31", banner);
+        let banner = style.paint("1;31", banner);
         writeln!(out, "{banner}")?;
     }
     for w in warnings

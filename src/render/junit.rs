@@ -246,6 +246,9 @@ fn is_xml_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::Format;
+    use crate::render::samples::{self, auth_failed, delivered, render};
+    use crate::report::Placement;
 
     #[test]
     fn escapes_markup_and_drops_illegal_characters() {
@@ -270,5 +273,257 @@ mod tests {
             "2025-03-14T14:09:26"
         );
         assert_eq!(timestamp("yesterday"), "yesterday");
+    }
+
+    /// A minimal element tree, built with a real XML parser so that the test does not trust
+    /// the escaper it checks.
+    #[derive(Debug, Default)]
+    struct Node {
+        name: String,
+        attrs: Vec<(String, String)>,
+        children: Vec<Node>,
+        text: String,
+    }
+
+    impl Node {
+        fn attr(&self, name: &str) -> &str {
+            self.attrs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_else(|| panic!("<{}> has no {name}", self.name))
+        }
+
+        fn all(&self, name: &str) -> Vec<&Node> {
+            self.children.iter().filter(|c| c.name == name).collect()
+        }
+
+        fn one(&self, name: &str) -> &Node {
+            let all = self.all(name);
+            assert_eq!(all.len(), 1, "<{}> should have one <{name}>", self.name);
+            all[0]
+        }
+    }
+
+    fn parse_xml(xml: &str) -> Node {
+        use quick_xml::XmlVersion;
+        use quick_xml::events::{BytesStart, Event};
+
+        for c in xml.chars() {
+            assert!(
+                matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..),
+                "character {c:?} is not allowed in XML 1.0"
+            );
+        }
+        let open = |e: &BytesStart| Node {
+            name: e.name().as_ref().to_string(),
+            attrs: e
+                .attributes()
+                .map(|a| {
+                    let a = a.expect("well-formed, unique attribute");
+                    let key = a.key.as_ref().to_string();
+                    let value = a.normalized_value(XmlVersion::Explicit1_0).unwrap();
+                    (key, value.into_owned())
+                })
+                .collect(),
+            ..Node::default()
+        };
+        let mut reader = quick_xml::Reader::from_str(xml);
+        let mut stack = vec![Node::default()];
+        let mut saw_decl = false;
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                Event::Decl(_) => saw_decl = true,
+                Event::Start(e) => stack.push(open(&e)),
+                Event::Empty(e) => {
+                    let node = open(&e);
+                    stack.last_mut().unwrap().children.push(node);
+                }
+                Event::End(_) => {
+                    let node = stack.pop().unwrap();
+                    stack.last_mut().unwrap().children.push(node);
+                }
+                Event::Text(t) => {
+                    let text = t.xml10_content();
+                    stack.last_mut().unwrap().text.push_str(&text);
+                }
+                Event::GeneralRef(r) => {
+                    let c = match r.resolve_char_ref().expect("valid character reference") {
+                        Some(c) => c.to_string(),
+                        None => quick_xml::escape::resolve_predefined_entity(&r)
+                            .unwrap_or_else(|| panic!("undefined entity &{};", &*r))
+                            .to_string(),
+                    };
+                    stack.last_mut().unwrap().text.push_str(&c);
+                }
+                Event::Eof => break,
+                other => panic!("unexpected XML event {other:?}"),
+            }
+        }
+        assert!(saw_decl, "no XML declaration");
+        assert_eq!(stack.len(), 1, "unclosed elements");
+        let mut document = stack.pop().unwrap();
+        assert_eq!(document.children.len(), 1, "one root element");
+        document.children.pop().unwrap()
+    }
+
+    /// The JUnit structure a CI system reads: counts that match the testcases, one testcase
+    /// per phase plus `verdict`, failures where they belong.
+    fn check_junit(report: &Report) -> Node {
+        let root = parse_xml(&render(Format::Junit, report));
+        assert_eq!(root.name, "testsuites");
+        let suite = root.one("testsuite");
+        assert_eq!(
+            suite.attr("name"),
+            format!("mailtrip check {} → {}", report.from, report.to)
+        );
+        let cases = suite.all("testcase");
+        let names: Vec<&str> = cases.iter().map(|c| c.attr("name")).collect();
+        let mut expected: Vec<&str> = report.phases.iter().map(|p| p.name.as_str()).collect();
+        expected.push("verdict");
+        assert_eq!(names, expected);
+        let failed = cases
+            .iter()
+            .filter(|c| !c.all("failure").is_empty())
+            .count();
+        for node in [&root, suite] {
+            assert_eq!(node.attr("tests"), cases.len().to_string());
+            assert_eq!(node.attr("failures"), failed.to_string());
+            assert_eq!(node.attr("errors"), "0");
+        }
+        for c in &cases {
+            assert_eq!(c.attr("classname"), "mailtrip.check");
+            c.attr("time").parse::<f64>().unwrap();
+            assert!(c.all("failure").len() <= 1);
+        }
+        let props: Vec<(&str, &str)> = suite
+            .one("properties")
+            .all("property")
+            .iter()
+            .map(|p| (p.attr("name"), p.attr("value")))
+            .collect();
+        let tls = report.tls_verified.to_string();
+        assert_eq!(
+            props,
+            [
+                ("probe_id", report.probe_id.as_str()),
+                ("run_id", report.run_id.as_str()),
+                ("smtp", report.smtp.as_str()),
+                ("imap", report.imap.as_str()),
+                ("verdict", report.verdict.as_str()),
+                ("tls_verified", tls.as_str()),
+            ]
+        );
+        root
+    }
+
+    fn failure<'a>(root: &'a Node, case: &str) -> Option<&'a Node> {
+        let suite = root.one("testsuite");
+        let case = suite
+            .all("testcase")
+            .into_iter()
+            .find(|c| c.attr("name") == case)
+            .unwrap_or_else(|| panic!("no testcase {case}"));
+        case.all("failure").into_iter().next()
+    }
+
+    #[test]
+    fn junit_delivered_passes_every_testcase() {
+        let root = check_junit(&delivered());
+        assert_eq!(root.attr("tests"), "11");
+        assert_eq!(root.attr("failures"), "0");
+    }
+
+    #[test]
+    fn junit_auth_failed_fails_smtp_auth_and_verdict() {
+        let report = auth_failed();
+        let root = check_junit(&report);
+        assert_eq!(root.attr("tests"), "6");
+        assert_eq!(root.attr("failures"), "2");
+        let f = failure(&root, "smtp_auth").expect("smtp_auth fails");
+        assert_eq!(f.attr("type"), "app_password_required");
+        assert_eq!(
+            f.attr("message"),
+            "app_password_required: Google wants an app password, not your account password."
+        );
+        // The server's two lines survive escaping and parsing unchanged.
+        assert!(f.text.contains(samples::GMAIL_534), "{}", f.text);
+        assert!(
+            f.text
+                .contains("https://support.google.com/accounts/answer/185833")
+        );
+        assert_eq!(
+            failure(&root, "verdict").unwrap().attr("type"),
+            "auth_failed"
+        );
+        let out = root.one("testsuite").one("system-out");
+        assert!(out.text.contains(
+            r#"\Junk attribute; spam placement can't be detected (looked for "Junk" & "Spam")"#
+        ));
+    }
+
+    #[test]
+    fn junit_failed_verdict_without_failed_phase_fails_delivery() {
+        let mut report = delivered();
+        report.verdict = Verdict::NotDelivered;
+        report.placement = None;
+        report.phases.truncate(7);
+        report.phases[6].detail = "not seen in INBOX or Junk within 60s".into();
+        let root = check_junit(&report);
+        assert_eq!(root.attr("failures"), "2");
+        let f = failure(&root, "delivery").expect("delivery carries the failure");
+        assert_eq!(f.attr("type"), "not_delivered");
+        assert_eq!(
+            f.attr("message"),
+            "not_delivered: not seen in INBOX or Junk within 60s"
+        );
+
+        let mut report = delivered();
+        report.verdict = Verdict::ContentMismatch;
+        let root = check_junit(&report);
+        assert_eq!(
+            failure(&root, "verify").unwrap().attr("type"),
+            "content_mismatch"
+        );
+        assert!(failure(&root, "delivery").is_none());
+    }
+
+    #[test]
+    fn junit_spam_fails_only_the_verdict() {
+        let mut report = delivered();
+        report.verdict = Verdict::DeliveredToSpam;
+        report.placement = Some(Placement::Spam);
+        report.evidence.mailbox = Some("Junk".into());
+        let root = check_junit(&report);
+        assert_eq!(root.attr("failures"), "1");
+        let f = failure(&root, "verdict").unwrap();
+        assert_eq!(f.attr("type"), "delivered_to_spam");
+        assert_eq!(
+            f.attr("message"),
+            "delivered_to_spam: the probe arrived in Junk"
+        );
+    }
+
+    #[test]
+    fn junit_survives_hostile_text() {
+        let mut report = auth_failed();
+        report.from = "\"Q&A\" <qa@example.com>".into();
+        report.phases[4].detail = "bell\u{7} nul\0 <tag> & 'quote'\r\nline two\u{FFFE}".into();
+        report.error = None;
+        report.warnings = vec!["]]> --> <!-- &amp;".into()];
+        let root = check_junit(&report);
+        let f = failure(&root, "smtp_auth").unwrap();
+        // Terminal controls are shown as escapes (issue #13 item 12); U+FFFE, which XML
+        // cannot hold, is dropped.
+        assert_eq!(
+            f.attr("message"),
+            "auth_failed: bell\\x07 nul\\x00 <tag> & 'quote'\r\nline two"
+        );
+        assert!(
+            root.one("testsuite")
+                .one("system-out")
+                .text
+                .contains("]]> --> <!-- &amp;")
+        );
     }
 }

@@ -15,14 +15,6 @@ pub fn json(r: &LoadReport) -> serde_json::Result<String> {
     Ok(s)
 }
 
-fn paint(style: Style, code: &str, text: &str) -> String {
-    if style.color {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
-}
-
 /// The human summary.
 pub fn human(r: &LoadReport, style: Style) -> String {
     let mut o = String::new();
@@ -47,11 +39,7 @@ pub fn human(r: &LoadReport, style: Style) -> String {
         s.timeout_s
     );
     let clean = r.lost == 0 && r.duplicated == 0 && r.send_failed == 0 && r.misplaced == 0;
-    let mark = if clean {
-        paint(style, "32", "✓")
-    } else {
-        paint(style, "31", "✗")
-    };
+    let mark = style.mark(clean);
     let _ = writeln!(
         o,
         "{mark} sent {} · delivered {} · lost {} · duplicated {} · in spam/misplaced {} · send failures {}",
@@ -104,7 +92,7 @@ pub fn human(r: &LoadReport, style: Style) -> String {
         );
     }
     for w in &r.warnings {
-        let _ = writeln!(o, "  {} {}", paint(style, "33", "warning:"), safe(w));
+        let _ = writeln!(o, "  {} {}", style.paint("33", "warning:"), safe(w));
     }
     o
 }

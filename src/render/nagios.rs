@@ -238,6 +238,8 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::Format;
+    use crate::render::samples::{THRESHOLDS, auth_failed, delivered, render};
 
     /// Issue 18 (docs/formats.md run as written): the alias note is its own words, after a
     /// space, not glued to the summary (`...own mailbox[to b@x watched in ...]`).
@@ -278,5 +280,88 @@ mod tests {
         };
         assert!(t.validate().unwrap_err().contains("above critical"));
         assert!(Nagios::default().validate().is_ok());
+    }
+
+    #[test]
+    fn nagios_status_and_thresholds() {
+        use super::{NagiosStatus as S, status};
+        let t = THRESHOLDS;
+        assert_eq!(status(&delivered(), &t), (S::Ok, 0));
+        assert_eq!(status(&auth_failed(), &t), (S::Critical, 2));
+
+        let slow = |secs: f64, verdict: Verdict| {
+            let mut r = delivered();
+            r.verdict = verdict;
+            r.phases[6].ms = secs * 1000.0;
+            r
+        };
+        assert_eq!(status(&slow(10.0, Verdict::Delivered), &t).0, S::Ok);
+        assert_eq!(status(&slow(10.5, Verdict::Delivered), &t), (S::Warning, 1));
+        assert_eq!(
+            status(&slow(31.0, Verdict::Delivered), &t),
+            (S::Critical, 2)
+        );
+        assert_eq!(
+            status(&slow(1.0, Verdict::DeliveredToSpam), &t),
+            (S::Warning, 1)
+        );
+        assert_eq!(
+            status(&slow(31.0, Verdict::DeliveredToSpam), &t),
+            (S::Critical, 2)
+        );
+        assert_eq!(
+            status(&slow(31.0, Verdict::Delivered), &Nagios::default()).0,
+            S::Ok
+        );
+
+        let line = render(Format::Nagios, &slow(12.5, Verdict::Delivered));
+        assert!(
+            line.starts_with(
+                "MAILTRIP WARNING - delivered to inbox in 12.50s (over warning 10s) | "
+            ),
+            "{line}"
+        );
+        assert!(line.contains(" delivery=12.500s;10;30;0; "), "{line}");
+        assert_eq!(S::Unknown.exit_code(), 3);
+
+        let mut lost = delivered();
+        lost.verdict = Verdict::NotDelivered;
+        lost.phases.truncate(7);
+        lost.phases[6].detail = "not seen in INBOX or Junk within 60s".into();
+        let line = render(Format::Nagios, &lost);
+        assert!(
+            line.starts_with(
+                "MAILTRIP CRITICAL - not_delivered at delivery: not seen in INBOX or Junk within 60s | "
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn nagios_output_is_one_line_with_valid_perfdata() {
+        for report in [delivered(), auth_failed()] {
+            let line = render(Format::Nagios, &report);
+            assert_eq!(line.matches('\n').count(), 1, "{line:?}");
+            let (text, perf) = line.trim_end().split_once(" | ").unwrap();
+            assert!(!text.contains('|'));
+            assert!(text.starts_with("MAILTRIP "));
+            let labels: Vec<&str> = perf
+                .split(' ')
+                .map(|item| {
+                    let (label, data) = item.split_once('=').unwrap();
+                    let fields: Vec<&str> = data.split(';').collect();
+                    assert_eq!(fields.len(), 5, "{item}");
+                    let value = fields[0].strip_suffix('s').unwrap();
+                    value.parse::<f64>().unwrap();
+                    for f in &fields[1..4] {
+                        assert!(f.is_empty() || f.parse::<f64>().is_ok(), "{item}");
+                    }
+                    label
+                })
+                .collect();
+            let mut expected: Vec<&str> = report.phases.iter().map(|p| p.name.as_str()).collect();
+            expected.push("total");
+            assert_eq!(labels, expected);
+        }
     }
 }

@@ -220,6 +220,8 @@ pub fn escape_label(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::Format;
+    use crate::render::samples::{auth_failed, delivered, render};
 
     #[test]
     fn label_values_are_escaped() {
@@ -232,5 +234,193 @@ mod tests {
         assert_eq!(seconds(12.3), "0.0123");
         assert_eq!(seconds(2000.0), "2");
         assert_eq!(seconds(0.0), "0");
+    }
+
+    /// A parsed exposition sample: metric name, labels in order, value.
+    type Sample = (String, Vec<(String, String)>, f64);
+
+    /// Checks a Prometheus text exposition (format 0.0.4) line by line: `# HELP` / `# TYPE`
+    /// before each family's samples, `name{label="value",...} value`, valid names and escapes,
+    /// no timestamps (the textfile collector rejects them) and no duplicate series.
+    fn check_exposition(text: &str) -> Vec<Sample> {
+        fn is_name(s: &str, colon: bool) -> bool {
+            let mut chars = s.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':'))
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
+        }
+        assert!(text.ends_with('\n'), "exposition must end with a newline");
+        let mut typed = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# ") {
+                let mut parts = rest.splitn(3, ' ');
+                let (kind, name, tail) = (parts.next(), parts.next().unwrap(), parts.next());
+                assert!(is_name(name, true), "{line}");
+                match kind {
+                    Some("HELP") => assert!(tail.is_some_and(|t| !t.is_empty()), "{line}"),
+                    Some("TYPE") => {
+                        assert_eq!(tail, Some("gauge"), "{line}");
+                        assert!(typed.insert(name.to_string()), "family typed twice: {line}");
+                    }
+                    _ => panic!("unknown comment: {line}"),
+                }
+                continue;
+            }
+            let name_end = line.find(['{', ' ']).unwrap_or_else(|| panic!("{line}"));
+            let name = &line[..name_end];
+            assert!(is_name(name, true), "bad metric name: {line}");
+            assert!(typed.contains(name), "sample before its # TYPE: {line}");
+            let mut rest = &line[name_end..];
+            let mut labels = Vec::new();
+            if let Some(body) = rest.strip_prefix('{') {
+                let mut chars = body.char_indices().peekable();
+                loop {
+                    let (start, c) = chars.next().unwrap_or_else(|| panic!("unclosed: {line}"));
+                    if c == '}' {
+                        rest = &body[start + 1..];
+                        break;
+                    }
+                    let eq = body[start..]
+                        .find("=\"")
+                        .unwrap_or_else(|| panic!("{line}"));
+                    let label = &body[start..start + eq];
+                    assert!(is_name(label, false), "bad label name {label:?}: {line}");
+                    while chars.peek().is_some_and(|&(i, _)| i < start + eq + 2) {
+                        chars.next();
+                    }
+                    let mut value = String::new();
+                    loop {
+                        match chars
+                            .next()
+                            .unwrap_or_else(|| panic!("unterminated: {line}"))
+                        {
+                            (_, '"') => break,
+                            (_, '\\') => match chars.next() {
+                                Some((_, '\\')) => value.push('\\'),
+                                Some((_, '"')) => value.push('"'),
+                                Some((_, 'n')) => value.push('\n'),
+                                other => panic!("bad escape {other:?}: {line}"),
+                            },
+                            (_, c) => value.push(c),
+                        }
+                    }
+                    labels.push((label.to_string(), value));
+                    match chars.peek() {
+                        Some((_, ',')) => {
+                            chars.next();
+                        }
+                        Some((_, '}')) => {}
+                        other => panic!("expected , or }} after a label, got {other:?}: {line}"),
+                    }
+                }
+            }
+            let value = rest
+                .strip_prefix(' ')
+                .unwrap_or_else(|| panic!("no space before the value: {line}"));
+            assert!(!value.contains(' '), "no timestamps: {line}");
+            let v: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                "NaN" => f64::NAN,
+                v => v.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
+            };
+            let mut key = labels.clone();
+            key.sort();
+            assert!(
+                seen.insert((name.to_string(), key)),
+                "duplicate series: {line}"
+            );
+            samples.push((name.to_string(), labels, v));
+        }
+        samples
+    }
+
+    fn sample(samples: &[Sample], name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+        samples
+            .iter()
+            .find(|(n, labels, _)| {
+                n == name
+                    && label.is_none_or(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, _, v)| *v)
+    }
+
+    #[test]
+    fn prometheus_delivered_follows_the_grammar() {
+        let s = check_exposition(&render(Format::Prometheus, &delivered()));
+        assert_eq!(sample(&s, "mailtrip_check_success", None), Some(1.0));
+        let verdicts: Vec<_> = s
+            .iter()
+            .filter(|(n, _, _)| n == "mailtrip_check_verdict")
+            .collect();
+        assert_eq!(verdicts.len(), 8);
+        assert_eq!(verdicts.iter().map(|(_, _, v)| v).sum::<f64>(), 1.0);
+        assert_eq!(
+            sample(&s, "mailtrip_check_verdict", Some(("verdict", "delivered"))),
+            Some(1.0)
+        );
+        let phases = s
+            .iter()
+            .filter(|(n, _, _)| n == "mailtrip_phase_duration_seconds")
+            .count();
+        assert_eq!(phases, 10);
+        assert_eq!(sample(&s, "mailtrip_delivery_seconds", None), Some(0.64));
+        assert_eq!(
+            sample(
+                &s,
+                "mailtrip_phase_duration_seconds",
+                Some(("phase", "smtp_connect"))
+            ),
+            Some(0.012)
+        );
+        assert_eq!(
+            sample(&s, "mailtrip_last_run_timestamp_seconds", None),
+            Some(1741964966.535)
+        );
+        assert_eq!(sample(&s, "mailtrip_failure", None), None);
+    }
+
+    #[test]
+    fn prometheus_auth_failed_names_phase_and_code() {
+        let s = check_exposition(&render(Format::Prometheus, &auth_failed()));
+        assert_eq!(sample(&s, "mailtrip_check_success", None), Some(0.0));
+        assert_eq!(
+            sample(
+                &s,
+                "mailtrip_check_verdict",
+                Some(("verdict", "auth_failed"))
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&s, "mailtrip_phase_ok", Some(("phase", "smtp_auth"))),
+            Some(0.0)
+        );
+        assert_eq!(sample(&s, "mailtrip_delivery_seconds", None), None);
+        let failure = s.iter().find(|(n, _, _)| n == "mailtrip_failure").unwrap();
+        assert!(failure.1.contains(&("phase".into(), "smtp_auth".into())));
+        assert!(
+            failure
+                .1
+                .contains(&("code".into(), "app_password_required".into()))
+        );
+        assert_eq!(
+            sample(&s, "mailtrip_last_run_timestamp_seconds", None),
+            Some(1741961520.25)
+        );
+    }
+
+    #[test]
+    fn prometheus_escapes_label_values() {
+        let mut report = delivered();
+        report.from = "\"Q\\A\"\n<qa@example.com>".into();
+        let s = check_exposition(&render(Format::Prometheus, &report));
+        assert!(
+            s.iter()
+                .all(|(_, labels, _)| labels.contains(&("from".into(), report.from.clone())))
+        );
     }
 }

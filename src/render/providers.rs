@@ -34,13 +34,7 @@ fn mode(e: &Endpoint) -> &'static str {
 
 /// The presets as text blocks.
 pub fn human(presets: &[Preset], style: Style) -> String {
-    let bold = |s: &str| {
-        if style.color {
-            format!("\x1b[1m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    };
+    let bold = |s: &str| style.paint("1", s);
     let mut t = String::new();
     for p in presets {
         let aliases = if p.aliases.is_empty() {

@@ -1,17 +1,12 @@
 //! Output formats over a [`VerifyReport`] (`mailtrip verify`): the human table lives in
-//! `verify_human`; JSON, JUnit, Nagios and Prometheus are here. A trait of its own, so the
-//! [`Render`](super::Render) trait for `check`'s Report stays as it is.
+//! `verify_human`; JSON, JUnit, Nagios and Prometheus are here, behind [`RenderVerify`].
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+pub use super::RenderVerify;
 use super::{Format, Style, junit, prometheus::escape_label, verify_human};
 use crate::report::verify::{Status, VerifyReport};
-
-/// One output format for `verify`.
-pub trait RenderVerify {
-    fn render(&self, report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>;
-}
 
 /// The `verify` renderer for a format.
 pub fn renderer(format: Format, style: Style) -> Box<dyn RenderVerify> {

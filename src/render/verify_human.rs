@@ -3,10 +3,9 @@
 
 use std::io::{self, Write};
 
-use super::Style;
-use super::human::duration;
-use super::text::{clean, clean_lines};
-use super::verify::RenderVerify;
+use super::human::{diagnosis, duration, warnings_footer};
+use super::text::clean;
+use super::{RenderVerify, Style};
 use crate::report::verify::{CertificateInfo, ProtocolReport, Status, VerifyReport};
 
 /// The human renderer for `verify`.
@@ -15,34 +14,20 @@ pub struct Human {
 }
 
 impl Human {
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.style.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
-
-    fn mark(&self, ok: bool) -> String {
-        if ok {
-            self.paint("32", "✓")
-        } else {
-            self.paint("31", "✗")
-        }
-    }
-
     fn certificate(&self, c: &CertificateInfo, out: &mut dyn Write) -> io::Result<()> {
         let state = match (c.verified, c.problem) {
-            (true, _) => self.paint("32", "verified"),
-            (false, Some(p)) => self.paint("31", &format!("NOT valid: {p}")),
-            (false, None) => self.paint("33", "not verified"),
+            (true, _) => self.style.paint("32", "verified"),
+            (false, Some(p)) => self.style.paint("31", &format!("NOT valid: {p}")),
+            (false, None) => self.style.paint("33", "not verified"),
         };
         writeln!(out, "    certificate  {} ({state})", clean(&c.subject))?;
         writeln!(out, "                 issued by {}", clean(&c.issuer))?;
         let left = if c.days_left < 0 {
-            self.paint("31", &format!("expired {} days ago", -c.days_left))
+            self.style
+                .paint("31", &format!("expired {} days ago", -c.days_left))
         } else if c.days_left < crate::report::verify::EXPIRY_WARNING_DAYS {
-            self.paint("33", &format!("{} days left", c.days_left))
+            self.style
+                .paint("33", &format!("{} days left", c.days_left))
         } else {
             format!("{} days left", c.days_left)
         };
@@ -58,7 +43,12 @@ impl Human {
     }
 
     fn protocol(&self, name: &str, p: &ProtocolReport, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "  {}  {}", self.paint("1", name), clean(&p.endpoint))?;
+        writeln!(
+            out,
+            "  {}  {}",
+            self.style.paint("1", name),
+            clean(&p.endpoint)
+        )?;
         for s in &p.steps {
             // A failed step's diagnosis follows in full; the table shows its code.
             let detail = match (&p.error, s.ok) {
@@ -68,7 +58,7 @@ impl Human {
             writeln!(
                 out,
                 "    {} {:<8} {:>10}  {detail}",
-                self.mark(s.ok),
+                self.style.mark(s.ok),
                 s.name.as_str(),
                 duration(s.ms),
             )?;
@@ -82,30 +72,20 @@ impl Human {
                 .iter()
                 .map(|f| match &f.detail {
                     Some(d) => {
-                        format!("{} {} ({})", self.mark(f.present), clean(&f.name), clean(d))
+                        format!(
+                            "{} {} ({})",
+                            self.style.mark(f.present),
+                            clean(&f.name),
+                            clean(d)
+                        )
                     }
-                    None => format!("{} {}", self.mark(f.present), clean(&f.name)),
+                    None => format!("{} {}", self.style.mark(f.present), clean(&f.name)),
                 })
                 .collect();
             writeln!(out, "    capabilities {}", features.join("  "))?;
         }
         if let Some(e) = &p.error {
-            writeln!(
-                out,
-                "    {} at {}: {}",
-                self.paint("1", e.diagnosis.code.as_str()),
-                e.step,
-                clean(&e.diagnosis.summary)
-            )?;
-            if let Some(text) = &e.diagnosis.server_text {
-                for line in clean_lines(text) {
-                    writeln!(out, "    server said: {line}")?;
-                }
-            }
-            writeln!(out, "    hint: {}", clean(&e.diagnosis.hint))?;
-            if let Some(link) = &e.diagnosis.link {
-                writeln!(out, "    see: {}", clean(link))?;
-            }
+            diagnosis(out, self.style, "    ", &e.step, &e.diagnosis)?;
         }
         Ok(())
     }
@@ -144,14 +124,16 @@ impl RenderVerify for Human {
         self.protocol("imap", &r.imap, out)?;
         if r.junk_checked {
             match &r.junk_folder {
-                Some(j) => writeln!(out, "  {} junk folder {}", self.mark(true), clean(j))?,
-                None => writeln!(out, "  {} no \\Junk folder", self.mark(false))?,
+                Some(j) => writeln!(out, "  {} junk folder {}", self.style.mark(true), clean(j))?,
+                None => writeln!(out, "  {} no \\Junk folder", self.style.mark(false))?,
             }
         }
         let total = duration(r.total_ms);
         let headline = match r.status {
-            Status::Ok => self.paint("1;32", "OK: SMTP and IMAP login work"),
-            Status::Warning => self.paint("1;33", "OK WITH WARNINGS: SMTP and IMAP login work"),
+            Status::Ok => self.style.paint("1;32", "OK: SMTP and IMAP login work"),
+            Status::Warning => self
+                .style
+                .paint("1;33", "OK WITH WARNINGS: SMTP and IMAP login work"),
             Status::Failed => {
                 let failed: Vec<String> = r
                     .protocols()
@@ -162,10 +144,11 @@ impl RenderVerify for Human {
                             .map(|e| format!("{} {}", name.to_ascii_uppercase(), e.diagnosis.code))
                     })
                     .collect();
-                self.paint("1;31", &format!("FAILED: {}", failed.join(", ")))
+                self.style
+                    .paint("1;31", &format!("FAILED: {}", failed.join(", ")))
             }
         };
         writeln!(out, "{headline} (total {total})")?;
-        super::human::warnings_footer(out, self.style, r.tls_verified, &r.warnings)
+        warnings_footer(out, self.style, r.tls_verified, &r.warnings)
     }
 }

@@ -35,6 +35,9 @@ const RULES: &[(&str, &str)] = &[
     (r"=\d+\.\d+s;", "=[S]s;"),
     (r"\bin \d+\.\d+s\b", "in [S]s"),
     (r#"time="[\d.]+""#, r#"time="[S]""#),
+    // Hop offsets in the human timeline (whole seconds: a send that crosses a second
+    // boundary shows +1 s where the sample has +0 s).
+    (r"(?m)^(\s+)[+-]\d+ s  ", "$1+[S] s  "),
     // Sizes and certificate days (the generated CA's expiry is fixed; today is not).
     (r"\b\d+ bytes\b", "[N] bytes"),
     (r"\b\d+ days left\b", "[N] days left"),

@@ -12,25 +12,12 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use mailtrip::Account;
-use mailtrip::server::{Faults, ServerConfig, TestServer};
+use mailtrip::server::TestServer;
 
-use crate::util::{self, PASSWORD};
+pub use crate::scenario::{ALICE, BOB, HANG_GUARD, account, faulty};
+use crate::util::PASSWORD;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
-pub const ALICE: &str = "alice@mailtrip.test";
-pub const BOB: &str = "bob@mailtrip.test";
-
-/// Ends a run that would otherwise hang: a liveness guard, not a timing assertion.
-pub const HANG_GUARD: Duration = Duration::from_secs(90);
-
-pub fn account(server: &TestServer, addr: &str) -> Account {
-    Account::embedded(server, addr, PASSWORD)
-}
-
-pub async fn faulty(faults: Faults) -> TestServer {
-    util::server_with(ServerConfig::default().faults(faults)).await
-}
 
 /// What a finished `mailtrip` process printed.
 #[derive(Debug)]

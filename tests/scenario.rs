@@ -1,0 +1,174 @@
+//! Scenario helpers for the round-trip tests: a server armed with faults, a check, verify or
+//! wait that can never hang, mail delivered once the watch is ready, and the assertions every
+//! failed run gets (verdict, phase or step, diagnosis code), so each test states what differs.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use mailtrip::diagnose::Code;
+use mailtrip::probe::{Message, Wait, WaitError};
+use mailtrip::report::verify::{ProtocolReport, Step, StepError, VerifyReport};
+use mailtrip::report::{ErrorReport, Phase, Report, Verdict};
+use mailtrip::server::{Faults, ServerConfig, TestServer};
+use mailtrip::{Account, Check, Verify};
+
+use crate::util::{self, PASSWORD};
+
+pub const ALICE: &str = "alice@mailtrip.test";
+pub const BOB: &str = "bob@mailtrip.test";
+
+/// Ends a test that would otherwise hang: a liveness guard, not a timing assertion.
+pub const HANG_GUARD: Duration = Duration::from_secs(90);
+
+/// `addr`'s account on the embedded `server`, with the password `util` gave it.
+pub fn account(server: &TestServer, addr: &str) -> Account {
+    Account::embedded(server, addr, PASSWORD)
+}
+
+/// An embedded server (alice and bob) armed with `faults` from the start.
+pub async fn faulty(faults: Faults) -> TestServer {
+    util::server_with(ServerConfig::default().faults(faults)).await
+}
+
+/// Runs `check` to its report, failing the test if it outlives [`HANG_GUARD`].
+pub async fn run(check: Check) -> Report {
+    tokio::time::timeout(HANG_GUARD, check.run())
+        .await
+        .expect("check never hangs")
+}
+
+/// A check from alice to bob on `server` with `timeout`, run to its report.
+pub async fn check(server: &TestServer, timeout: Duration) -> Report {
+    check_between(account(server, ALICE), account(server, BOB), timeout).await
+}
+
+/// A check from `from` to `to` with `timeout`, run to its report.
+pub async fn check_between(from: Account, to: Account, timeout: Duration) -> Report {
+    run(Check::new(from, to).timeout(timeout)).await
+}
+
+/// The phase and diagnosis code of the error that ended `r`; panics if none did.
+pub fn error_of(r: &Report) -> (Phase, Code) {
+    let e = r
+        .error
+        .as_ref()
+        .unwrap_or_else(|| panic!("no error: {r:#?}"));
+    (e.phase, e.diagnosis.code)
+}
+
+/// Asserts `r` ended with `verdict`, failing in `phase` with `code`, and returns the error
+/// for the test's own further checks.
+pub fn assert_failed(r: &Report, verdict: Verdict, phase: Phase, code: Code) -> &ErrorReport {
+    assert_eq!(r.verdict, verdict, "{r:#?}");
+    assert_eq!(error_of(r), (phase, code), "{r:#?}");
+    r.error.as_ref().expect("error")
+}
+
+/// UIDs of the messages in `user`'s `folder` that carry `tag` (a probe's id): what a run
+/// left behind.
+pub fn probe_ids(server: &TestServer, user: &str, folder: &str, tag: &str) -> Vec<u32> {
+    server
+        .messages(user, folder)
+        .expect("folder")
+        .iter()
+        .filter(|m| String::from_utf8_lossy(&m.raw).contains(tag))
+        .map(|m| m.uid)
+        .collect()
+}
+
+/// Asserts no message carrying `r`'s probe id is left in `user`'s `folder`.
+pub fn assert_cleaned(server: &TestServer, user: &str, folder: &str, r: &Report) {
+    assert!(
+        probe_ids(server, user, folder, &r.probe_id).is_empty(),
+        "probe left in {user}'s {folder}: {r:#?}"
+    );
+}
+
+/// `account`'s verify with `timeout`, run to its report; fails the test if it hangs.
+pub async fn verify(account: Account, timeout: Duration) -> VerifyReport {
+    tokio::time::timeout(HANG_GUARD, Verify::new(account).timeout(timeout).run())
+        .await
+        .expect("verify never hangs")
+}
+
+/// Asserts protocol `p` failed at `step` with `code`, with a hint, its last step being the
+/// failed one; returns the error for further checks.
+pub fn assert_step_failed(p: &ProtocolReport, step: Step, code: Code) -> &StepError {
+    assert!(!p.ok, "{p:#?}");
+    let e = p
+        .error
+        .as_ref()
+        .unwrap_or_else(|| panic!("no error: {p:#?}"));
+    assert_eq!((e.step, e.diagnosis.code), (step, code), "{p:#?}");
+    assert!(!e.diagnosis.hint.is_empty(), "{p:#?}");
+    let last = p.steps.last().expect("a step");
+    assert_eq!((last.name, last.ok), (step, false), "{p:#?}");
+    e
+}
+
+/// Asserts protocol `p` passed connect, TLS and auth, every step ok.
+pub fn assert_step_ok(p: &ProtocolReport) {
+    assert!(p.ok && p.error.is_none(), "{p:#?}");
+    let steps: Vec<Step> = p.steps.iter().map(|s| s.name).collect();
+    assert_eq!(steps, [Step::Connect, Step::Tls, Step::Auth], "{p:#?}");
+    assert!(p.steps.iter().all(|s| s.ok), "{p:#?}");
+}
+
+/// Runs `wait` to its result; fails the test if it hangs.
+pub async fn wait(wait: Wait) -> Result<Message, WaitError> {
+    tokio::time::timeout(HANG_GUARD, wait.run())
+        .await
+        .expect("wait never hangs")
+}
+
+/// Asserts `w` ended in an IMAP error diagnosed as `code`.
+pub fn assert_wait_failed(w: Result<Message, WaitError>, code: Code) {
+    match w {
+        Err(WaitError::Imap(d)) => assert_eq!(d.code, code, "{d:#?}"),
+        other => panic!("expected an IMAP error {code:?}, got {other:#?}"),
+    }
+}
+
+/// A plain message to bob with `subject` (also its Message-ID's local part).
+pub fn mail(subject: &str) -> Vec<u8> {
+    format!(
+        "From: app@example.test\r\nTo: {BOB}\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@example.test>\r\n\r\nhello\r\n"
+    )
+    .into_bytes()
+}
+
+/// Waits (polling the server's own counters) until `cond` holds.
+pub async fn until(what: &str, cond: impl Fn() -> bool) {
+    let wait = async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(HANG_GUARD, wait)
+        .await
+        .unwrap_or_else(|_| panic!("never happened: {what}"));
+}
+
+/// Waits in bob's inbox for `subject` (within `timeout`) while, once `ready` holds, that mail
+/// is delivered; returns what the wait found and the UID the server gave the mail.
+pub async fn wait_while_delivering(
+    server: &TestServer,
+    subject: &str,
+    timeout: Duration,
+    ready: (&str, &dyn Fn() -> bool),
+) -> (Result<Message, WaitError>, u32) {
+    let found = wait(
+        Wait::new(account(server, BOB))
+            .subject(regex::Regex::new(subject).expect("regex"))
+            .timeout(timeout),
+    );
+    let deliver = async {
+        until(ready.0, ready.1).await;
+        server
+            .deliver_raw(BOB, "INBOX", &mail(subject))
+            .expect("deliver")
+    };
+    tokio::join!(found, deliver)
+}
