@@ -138,8 +138,8 @@ pub struct PhaseReport {
 pub struct ErrorReport {
     /// The phase it failed in.
     pub phase: Phase,
-    #[serde(flatten)]
     /// What the failure was: code, message, hint.
+    #[serde(flatten)]
     pub diagnosis: Diagnosis,
 }
 
@@ -156,8 +156,8 @@ pub struct Evidence {
     /// Folder the probe was found in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mailbox: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     /// The probe's UID in `mailbox`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,
     /// How many copies of the probe arrived (more than 1 is a duplicate).
     pub copies: u32,
@@ -226,8 +226,8 @@ pub struct Report {
     pub schema: u32,
     /// The outcome.
     pub verdict: Verdict,
-    #[serde(skip_serializing_if = "Option::is_none")]
     /// Where the probe landed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
     /// The probe's tag (UUID v7), also in `X-Mailtrip-Probe`.
     pub probe_id: String,
@@ -253,8 +253,8 @@ pub struct Report {
     pub total_ms: f64,
     /// Each step, timed, in order.
     pub phases: Vec<PhaseReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     /// What ended the run, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
     /// What proves the verdict.
     pub evidence: Evidence,
@@ -264,8 +264,8 @@ pub struct Report {
     /// SPF / DKIM / DMARC / ARC from the copy's `Authentication-Results` (`none` when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSummary>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     /// Things worth knowing that did not change the verdict.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// False only when `--insecure-skip-verify` was used.
     pub tls_verified: bool,

@@ -40,8 +40,8 @@ pub struct SweepReport {
     pub deleted: usize,
     /// True when nothing was to be deleted (`--dry-run`, no confirmation).
     pub dry_run: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     /// What went wrong without stopping the sweep.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 

@@ -104,8 +104,8 @@ pub struct CertificateInfo {
     /// Whether the handshake verified it (chain, dates and host name). False when verification
     /// failed (then `problem` says why) or was skipped (`--insecure-skip-verify`).
     pub verified: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     /// Why verification failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<CertProblem>,
 }
 
@@ -114,8 +114,8 @@ pub struct CertificateInfo {
 pub struct StepError {
     /// The step it failed in.
     pub step: Step,
-    #[serde(flatten)]
     /// What the failure was: code, message, hint.
+    #[serde(flatten)]
     pub diagnosis: Diagnosis,
 }
 
@@ -133,11 +133,11 @@ pub struct ProtocolReport {
     /// Everything the server advertised (SMTP EHLO keywords after TLS, IMAP CAPABILITY after
     /// login, or before it when login failed).
     pub capabilities: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     /// The certificate the server presented, when TLS got that far.
-    pub certificate: Option<CertificateInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateInfo>,
     /// What ended this protocol's check, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
 }
 
@@ -203,8 +203,8 @@ pub struct VerifyReport {
     pub junk_folder: Option<String>,
     /// Whether the folder list was read (IMAP login worked).
     pub junk_checked: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     /// Things worth knowing that did not fail the check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// False only when `--insecure-skip-verify` was used.
     pub tls_verified: bool,

@@ -173,27 +173,27 @@ impl Shared {
 /// Error starting the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("could not bind {kind:?} listener on {addr}")]
     /// A listener's port could not be bound.
+    #[error("could not bind {kind:?} listener on {addr}")]
     Bind {
         /// Which listener.
         kind: ListenerKind,
         /// The address it tried.
         addr: SocketAddr,
-        #[source]
         /// The OS error.
+        #[source]
         source: std::io::Error,
     },
-    #[error("could not set up TLS")]
     /// The CA or leaf certificate could not be generated or loaded.
+    #[error("could not set up TLS")]
     Tls(#[from] tls::TlsSetupError),
-    #[error("could not bind the HTTP API on {addr}")]
     /// The HTTP API's port could not be bound.
+    #[error("could not bind the HTTP API on {addr}")]
     HttpBind {
         /// The address it tried.
         addr: SocketAddr,
-        #[source]
         /// The OS error.
+        #[source]
         source: std::io::Error,
     },
     /// The server's own runtime (its worker threads) could not be started.

@@ -149,8 +149,8 @@ pub struct Transient {
     /// The reply to give (lines separated by `
     /// `, each with its code).
     pub reply: String,
-    #[serde(default = "one")]
     /// How many times, server-wide (default 1).
+    #[serde(default = "one")]
     pub times: usize,
 }
 

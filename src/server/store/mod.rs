@@ -200,20 +200,20 @@ pub enum FlagOp {
 /// Errors from store operations; IMAP turns them into `NO` replies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    #[error("no such user")]
     /// The address has no mailbox here.
+    #[error("no such user")]
     NoSuchUser,
-    #[error("no such mailbox")]
     /// The user has no folder by that name.
+    #[error("no such mailbox")]
     NoSuchMailbox,
-    #[error("mailbox already exists")]
     /// CREATE or RENAME to a name already taken.
+    #[error("mailbox already exists")]
     MailboxExists,
-    #[error("mailbox cannot be selected")]
     /// The folder is a `\Noselect` container.
+    #[error("mailbox cannot be selected")]
     NotSelectable,
-    #[error("timed out waiting for messages")]
     /// `wait_for_messages` ran out of time.
+    #[error("timed out waiting for messages")]
     Timeout,
     /// DELETE / RENAME refused; the text says why (`INBOX cannot be deleted`).
     #[error("{0}")]
