@@ -44,8 +44,7 @@ pub struct FaultSpec {
     /// Append this text to the end of every delivered body (content mangling).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub append_footer: Option<String>,
-    /// Reject SMTP AUTH with this reply (lines separated by `
-    /// `, each with its code).
+    /// Reject SMTP AUTH with this reply (lines separated by `\n`, each with its code).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_auth_reject: Option<String>,
     /// Reject IMAP LOGIN / AUTHENTICATE with this tagged reply (e.g. `NO [ALERT] ...`).
@@ -77,6 +76,9 @@ pub struct FaultSpec {
     /// Leave IDLE out of CAPABILITY, so clients fall back to polling (benchmarks compare both).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_no_idle: Option<bool>,
+    /// `"500ms"`: how long after a change an IDLE client hears of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_idle_delay: Option<Span>,
     /// Answer the IMAP command after this many with `* BYE` and close (a server restart).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_bye_after: Option<usize>,
@@ -88,8 +90,7 @@ pub struct FaultSpec {
     /// times server-wide: the message lands in the gap the client's reconnect must cover.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_drop_on_news: Option<usize>,
-    /// Answer SMTP `verb` with `reply` (lines separated by `
-    /// `, each with its code) the next
+    /// Answer SMTP `verb` with `reply` (lines separated by `\n`, each with its code) the next
     /// `times` times server-wide, e.g. `("RCPT", "452 4.2.2 Mailbox full", 1)`. A `421`
     /// reply also closes the connection, as RFC 5321 asks.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,8 +147,7 @@ pub struct FaultSpec {
 pub struct Transient {
     /// The SMTP verb to answer, e.g. `RCPT`.
     pub verb: String,
-    /// The reply to give (lines separated by `
-    /// `, each with its code).
+    /// The reply to give (lines separated by `\n`, each with its code).
     pub reply: String,
     /// How many times, server-wide (default 1).
     #[serde(default = "one")]
@@ -306,6 +306,7 @@ fault_keys!(
     rewrap_lines,
     authentication_results,
     imap_no_idle,
+    imap_idle_delay,
     imap_bye_after,
     imap_hang_once_on,
     imap_drop_on_news,
@@ -451,6 +452,7 @@ mod tests {
             rewrap_lines: Some(72),
             authentication_results: Some("mx; spf=pass".into()),
             imap_no_idle: true,
+            imap_idle_delay: Some(Duration::from_millis(500)),
             imap_bye_after: Some(5),
             imap_hang_once_on: Some("FETCH".into()),
             imap_drop_on_news: Some(1),
