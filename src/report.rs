@@ -196,13 +196,18 @@ pub struct Evidence {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SeenBy {
+    /// It was already there on the first look of a fresh connection.
     FirstLook,
+    /// A poll of the early schedule after the send.
     EarlyPoll,
+    /// The server's own notice: IDLE woke, or an EXISTS came with another answer.
     Idle,
+    /// The steady poll (no IDLE, or an IDLE cycle that ran out).
     Poll,
 }
 
 impl SeenBy {
+    /// The name in JSON, e.g. `early_poll`.
     pub fn as_str(self) -> &'static str {
         match self {
             SeenBy::FirstLook => "first_look",
