@@ -19,6 +19,9 @@ pub(crate) mod tls;
 mod trace;
 pub(crate) mod verify;
 mod wait;
+// The long-lived multi-tag side of the watcher serves load and monitor; without them
+// (feature `client` alone) only the part `Wait` uses is live.
+#[cfg_attr(not(feature = "load"), allow(dead_code))]
 pub(crate) mod watch;
 mod watches;
 
@@ -32,6 +35,7 @@ use tokio::time::Instant;
 
 pub use leftovers::Leftover;
 pub use login::Verify;
+#[cfg(feature = "monitor")]
 pub(crate) use login::endpoint_certificate;
 pub use message::Payload;
 pub use sweep::{Sweep, SweepReport};
@@ -175,6 +179,7 @@ impl Recorder {
     }
 
     /// The phases recorded so far (for callers that keep their own accounts, like the monitor).
+    #[cfg(feature = "monitor")]
     pub fn into_phases(self) -> Vec<PhaseReport> {
         self.phases
     }
