@@ -224,7 +224,7 @@ impl Check {
                 });
             }
         }
-        let mut phases = rec.into_phases();
+        let mut phases = rec.phases;
         phases.sort_by_key(|p| phase_rank(p.name));
         report.phases = phases;
         report.total_ms = started.elapsed().as_secs_f64() * 1000.0;

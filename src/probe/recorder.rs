@@ -16,7 +16,7 @@ pub(crate) struct Failure {
 
 /// Collects timed phases and calls the progress callback.
 pub(crate) struct Recorder {
-    phases: Vec<PhaseReport>,
+    pub(super) phases: Vec<PhaseReport>,
     progress: Option<Progress>,
 }
 
