@@ -6,12 +6,14 @@
 //! report's `seen_by`), never on time. IDLE and polling servers stay covered: mail arriving
 //! after the schedule is over is seen by IDLE, or by the steady poll without IDLE. With the
 //! `imap_sync_on_noop` fault the server shows new mail only at NOOP (or IDLE, CHECK, SELECT),
-//! as Dovecot with maildir does, so an early look must be a NOOP first.
+//! as Dovecot with maildir does, so an early look must be a NOOP first; and a spam folder
+//! whose connection is refused is named in a warning while the check still gives its verdict.
 
 use std::time::Duration;
 
 use mailtrip::monitor::{Monitor, Route};
 use mailtrip::probe::Wait;
+use mailtrip::render::{Format, Style, renderer};
 use mailtrip::report::{Report, SeenBy, Verdict};
 use mailtrip::server::{Faults, ServerConfig, TestServer};
 use mailtrip::{Account, Check, Load};
@@ -256,4 +258,51 @@ async fn issue14_check_finds_the_probe_by_an_early_noop_when_fetch_does_not_sync
     let r = check(&server).await;
     delivered_by(&r, SeenBy::EarlyPoll);
     assert_eq!(r.evidence.idle, Some(true));
+}
+
+fn render(format: Format, r: &Report) -> String {
+    let mut out = Vec::new();
+    renderer(format, Style { color: false })
+        .render(r, &mut out)
+        .expect("render");
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[tokio::test]
+async fn issue14_a_spam_folder_that_cannot_be_opened_is_a_warning_not_a_failure() {
+    // Only one IMAP connection at a time: INBOX's (dialled first) logs in; the spam and
+    // archive folders' connections, dialled once INBOX's is greeted, are refused at LOGIN as
+    // Gmail refuses them. The probe (alice to herself) lands in INBOX: the verdict stands,
+    // and the report names the folders it could not watch.
+    let server = faulty(Faults {
+        max_imap_connections: Some(1),
+        ..Faults::default()
+    })
+    .await;
+    let run = Check::new(account(&server, ALICE), account(&server, ALICE))
+        .timeout(Duration::from_secs(15))
+        .run();
+    let r = tokio::time::timeout(HANG_GUARD, run)
+        .await
+        .expect("check never hangs");
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert!(r.error.is_none(), "{r:#?}");
+    let spam = r
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("the spam folder Junk is not watched: "))
+        .unwrap_or_else(|| panic!("no warning names the spam folder: {r:#?}"));
+    assert!(spam.contains("too many open connections"), "{spam}");
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.starts_with("the archive folder Archive is not watched: ")),
+        "{r:#?}"
+    );
+    assert!(server.messages(ALICE, "INBOX").expect("inbox").is_empty());
+    let human = render(Format::Human, &r);
+    assert!(human.contains(spam.as_str()), "{human}");
+    let json: serde_json::Value = serde_json::from_str(&render(Format::Json, &r)).expect("json");
+    let warnings = json["warnings"].as_array().expect("warnings array");
+    assert!(warnings.iter().any(|w| w == spam.as_str()), "{json:#}");
 }
