@@ -286,12 +286,9 @@ fn run_against(
     Command::new(BIN)
         .args(args)
         .arg("--smtp")
-        .arg(format!(
-            "smtp+starttls://localhost:{}",
-            server.submission_addr().port()
-        ))
+        .arg(crate::util::smtp_url(server))
         .arg("--imap")
-        .arg(format!("imaps://localhost:{}", server.imaps_addr().port()))
+        .arg(crate::util::imap_url(server))
         .args(["--user", user, "--password-env", "MT_CLI_PW", "--ca-file"])
         .arg(ca)
         .env("MT_CLI_PW", crate::util::PASSWORD)

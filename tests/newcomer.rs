@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use mailtrip::server::{Profile, ServerConfig, TestServer};
 
-use crate::util::{self, PASSWORD};
+use crate::util::{self, PASSWORD, imap_url, smtp_url};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 const ALICE: &str = "alice@mailtrip.test";
@@ -59,17 +59,6 @@ fn check_json(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn smtp_url(server: &TestServer) -> String {
-    format!(
-        "smtp+starttls://localhost:{}",
-        server.submission_addr().port()
-    )
-}
-
-fn imap_url(server: &TestServer) -> String {
-    format!("imaps://localhost:{}", server.imaps_addr().port())
 }
 
 /// Every variable README documents (plus `MAILTRIP_LISTEN`), set to the empty string, as

@@ -31,6 +31,25 @@ pub async fn faulty(faults: Faults) -> TestServer {
     util::server_with(ServerConfig::default().faults(faults)).await
 }
 
+/// An embedded server (alice and bob) armed from the start with the default faults changed
+/// by `fault`: `faulty_with(|f| f.starttls_stall = true)`.
+pub async fn faulty_with(fault: impl FnOnce(&mut Faults)) -> TestServer {
+    let mut faults = Faults::default();
+    fault(&mut faults);
+    faulty(faults).await
+}
+
+/// A server armed with `fault` (as [`faulty_with`]) and a check from alice to bob on it with
+/// `timeout`, run to its report.
+pub async fn check_faulty(
+    fault: impl FnOnce(&mut Faults),
+    timeout: Duration,
+) -> (TestServer, Report) {
+    let server = faulty_with(fault).await;
+    let r = check(&server, timeout).await;
+    (server, r)
+}
+
 /// Runs `check` to its report, failing the test if it outlives [`HANG_GUARD`].
 pub async fn run(check: Check) -> Report {
     tokio::time::timeout(HANG_GUARD, check.run())

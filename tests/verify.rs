@@ -289,13 +289,7 @@ async fn implicit_tls_against_starttls_ports_is_a_mode_mismatch() {
     a.imap = imap(Security::Tls, server.imap_addr().port());
     let r = verify(a).await;
     let hint = assert_failed(&r.smtp, Step::Tls, Code::TlsModeMismatch);
-    assert!(
-        hint.contains(&format!(
-            "smtp+starttls://localhost:{}",
-            server.submission_addr().port()
-        )),
-        "{hint}"
-    );
+    assert!(hint.contains(&util::smtp_url(&server)), "{hint}");
     let hint = assert_failed(&r.imap, Step::Tls, Code::TlsModeMismatch);
     assert!(
         hint.contains(&format!(
@@ -322,10 +316,7 @@ async fn starttls_against_implicit_tls_ports_is_a_mode_mismatch() {
         "{hint}"
     );
     let hint = assert_failed(&r.imap, Step::Connect, Code::TlsModeMismatch);
-    assert!(
-        hint.contains(&format!("imaps://localhost:{}", server.imaps_addr().port())),
-        "{hint}"
-    );
+    assert!(hint.contains(&util::imap_url(&server)), "{hint}");
 }
 
 /// Plaintext URLs to loopback are allowed, but the server only takes a login after STARTTLS.
@@ -508,12 +499,9 @@ fn run_verify(
         .arg("verify")
         .args([
             "--smtp",
-            &format!(
-                "smtp+starttls://localhost:{}",
-                server.submission_addr().port()
-            ),
+            &util::smtp_url(server),
             "--imap",
-            &format!("imaps://localhost:{}", server.imaps_addr().port()),
+            &util::imap_url(server),
             "--user",
             ALICE,
             "--password-env",
@@ -528,11 +516,7 @@ fn run_verify(
         .env_remove("RUST_LOG")
         .output()
         .expect("run mailtrip");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = util::printed(&out);
     (out.status.code().unwrap_or(-1), text)
 }
 

@@ -81,12 +81,9 @@ pub fn ca_file(server: &TestServer) -> PathBuf {
 pub fn endpoints(server: &TestServer) -> Vec<String> {
     vec![
         "--smtp".into(),
-        format!(
-            "smtp+starttls://localhost:{}",
-            server.submission_addr().port()
-        ),
+        crate::util::smtp_url(server),
         "--imap".into(),
-        format!("imaps://localhost:{}", server.imaps_addr().port()),
+        crate::util::imap_url(server),
         "--ca-file".into(),
         ca_file(server).to_string_lossy().into_owned(),
     ]
