@@ -57,6 +57,36 @@ fn check_json(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     mailtrip(dir, &all, env)
 }
 
+/// Asserts `out` exited with `code` (showing its stderr otherwise) and returns its JSON report.
+fn report(out: &Output, code: i32) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    json(out)
+}
+
+/// Writes `server`'s CA to `dir/ca.pem` and returns that path for `--ca-file` or `ca_file`.
+fn ca_in(server: &TestServer, dir: &Path) -> String {
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    ca.display().to_string()
+}
+
+/// An `[accounts.NAME]` table for `address` on the embedded `server`, its password read from
+/// `password_env`, trusting the CA at `ca`.
+fn account_toml(
+    name: &str,
+    address: &str,
+    password_env: &str,
+    server: &TestServer,
+    ca: &str,
+) -> String {
+    format!(
+        "[accounts.{name}]\naddress = \"{address}\"\npassword_env = \"{password_env}\"\n\
+         smtp = \"{}\"\nimap = \"{}\"\nca_file = \"{ca}\"\n",
+        smtp_url(server),
+        imap_url(server),
+    )
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -84,8 +114,7 @@ const EMPTY_ALL: [(&str, &str); 12] = [
 fn issue18_item2_empty_variables_are_unset_with_nothing_else_configured() {
     let dir = scratch("empty-all");
     let out = mailtrip(&dir, &["check", "--format", "json"], &EMPTY_ALL);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report = json(&out);
+    let report = report(&out, 0);
     assert_eq!(report["embedded"], true, "{report}");
     assert_eq!(report["verdict"], "delivered", "{report}");
 }
@@ -96,13 +125,7 @@ fn issue18_item2_empty_variables_are_unset_with_nothing_else_configured() {
 async fn issue18_item2_url_setup_with_an_empty_provider_variable() {
     let server = util::server().await;
     let dir = scratch("url-setup");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
-    let (smtp, imap, ca) = (
-        smtp_url(&server),
-        imap_url(&server),
-        ca.display().to_string(),
-    );
+    let (smtp, imap, ca) = (smtp_url(&server), imap_url(&server), ca_in(&server, &dir));
     let mut env: Vec<(&str, &str)> = EMPTY_ALL.to_vec();
     env.extend([
         ("MAILTRIP_SMTP", smtp.as_str()),
@@ -111,15 +134,8 @@ async fn issue18_item2_url_setup_with_an_empty_provider_variable() {
         ("MAILTRIP_PASSWORD", PASSWORD),
         ("MAILTRIP_CA_FILE", ca.as_str()),
     ]);
-    let out = tokio::task::block_in_place(|| {
-        mailtrip(
-            &dir,
-            &["check", "--format", "json", "--timeout", "20s"],
-            &env,
-        )
-    });
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report = json(&out);
+    let out = tokio::task::block_in_place(|| check_json(&dir, &[], &env));
+    let report = report(&out, 0);
     assert_eq!(report["embedded"], false, "{report}");
     assert_eq!(report["from"], ALICE, "{report}");
     assert_eq!(report["verdict"], "delivered", "{report}");
@@ -133,20 +149,9 @@ async fn issue18_item2_url_setup_with_an_empty_provider_variable() {
 async fn issue18_item2_provider_setup_with_empty_url_variables() {
     let server = util::server_with(ServerConfig::default().profile(Profile::Gmail)).await;
     let dir = scratch("provider-setup");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
     let config = dir.join("ci.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[accounts.ci]\naddress = \"{ALICE}\"\npassword_env = \"CI_PW\"\nsmtp = \"{}\"\n\
-             imap = \"{}\"\nca_file = \"{}\"\n",
-            smtp_url(&server),
-            imap_url(&server),
-            ca.display()
-        ),
-    )
-    .expect("config");
+    let ca = ca_in(&server, &dir);
+    std::fs::write(&config, account_toml("ci", ALICE, "CI_PW", &server, &ca)).expect("config");
     let config = config.display().to_string();
     let mut env: Vec<(&str, &str)> = EMPTY_ALL.to_vec();
     env.extend([
@@ -154,15 +159,8 @@ async fn issue18_item2_provider_setup_with_empty_url_variables() {
         ("MAILTRIP_CONFIG", config.as_str()),
         ("CI_PW", PASSWORD),
     ]);
-    let out = tokio::task::block_in_place(|| {
-        mailtrip(
-            &dir,
-            &["check", "--format", "json", "--timeout", "20s"],
-            &env,
-        )
-    });
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report = json(&out);
+    let out = tokio::task::block_in_place(|| check_json(&dir, &[], &env));
+    let report = report(&out, 0);
     assert_eq!(report["verdict"], "delivered", "{report}");
     assert!(
         report["smtp"]
@@ -190,9 +188,7 @@ async fn gmail_server() -> TestServer {
 /// `check --provider gmail` against the embedded Gmail profile with the password from
 /// `GMAIL_APP_PASSWORD`, as README's Gmail section runs it.
 fn check_gmail(server: &TestServer, dir: &Path, password: &str, extra: &[&str]) -> Output {
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
-    let (smtp, imap, ca) = (smtp_url(server), imap_url(server), ca.display().to_string());
+    let (smtp, imap, ca) = (smtp_url(server), imap_url(server), ca_in(server, dir));
     let mut args = vec![
         "--provider",
         "gmail",
@@ -248,8 +244,7 @@ async fn issue18_item3_gmail_login_failure_names_the_app_password_causes() {
     let dir = scratch("gmail-wrong");
     let out =
         tokio::task::block_in_place(|| check_gmail(&server, &dir, "abcd efgh ijkl mnoq", &[]));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let report = json(&out);
+    let report = report(&out, 2);
     assert_eq!(report["verdict"], "auth_failed", "{report}");
     let hint = report["error"]["hint"].as_str().unwrap_or("");
     for cause in ["wrong", "pasted with spaces"] {
@@ -287,16 +282,9 @@ fn gmail_mail(server: &TestServer, user: &str) -> Vec<(String, u32, String)> {
 
 /// A config file with `alice` and `bob` on the embedded server, for `--to-account`.
 fn two_accounts(server: &TestServer, dir: &Path) -> String {
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    let ca = ca_in(server, dir);
     let account = |name: &str, address: &str| {
-        format!(
-            "[accounts.{name}]\nprovider = \"gmail\"\naddress = \"{address}\"\n\
-             password_env = \"APP_PW\"\nsmtp = \"{}\"\nimap = \"{}\"\nca_file = \"{}\"\n",
-            smtp_url(server),
-            imap_url(server),
-            ca.display()
-        )
+        account_toml(name, address, "APP_PW", server, &ca) + "provider = \"gmail\"\n"
     };
     let path = dir.join("mailtrip.toml");
     std::fs::write(
@@ -341,8 +329,7 @@ async fn issue18_item4_cross_account_check_cleans_the_gmail_senders_sent_copy() 
     let before = (gmail_mail(&server, ALICE), gmail_mail(&server, BOB));
 
     let out = tokio::task::block_in_place(|| check_alice_to_bob(&dir, &config, &[]));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report = json(&out);
+    let report = report(&out, 0);
     assert_eq!(report["verdict"], "delivered", "{report}");
     let cleanup = report["phases"]
         .as_array()
@@ -369,8 +356,7 @@ async fn issue18_item4_keep_leaves_the_senders_sent_copy() {
     let dir = scratch("cross-keep");
     let config = two_accounts(&server, &dir);
     let out = tokio::task::block_in_place(|| check_alice_to_bob(&dir, &config, &["--keep"]));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let tag = json(&out)["probe_id"]
+    let tag = report(&out, 0)["probe_id"]
         .as_str()
         .expect("probe_id")
         .to_string();
@@ -536,8 +522,7 @@ async fn issue18_item7_sweep_prompt_lists_once_then_asks_then_reports() {
     use mailtrip::{Account, Check};
     let server = util::server().await;
     let dir = scratch("sweep-tty");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    let ca = ca_in(&server, &dir);
     let args: Vec<String> = [
         "sweep",
         "--color",
@@ -549,7 +534,7 @@ async fn issue18_item7_sweep_prompt_lists_once_then_asks_then_reports() {
         "--password-env",
         "MT_SWEEP_PW",
         "--ca-file",
-        &ca.display().to_string(),
+        &ca,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -754,8 +739,7 @@ fn issue18_item7_help_lists_only_the_formats_each_subcommand_renders() {
 async fn issue18_item7_imap_capabilities_keep_the_servers_order() {
     let server = util::server().await;
     let dir = scratch("caps");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    let ca = ca_in(&server, &dir);
     let script = r#"
 import imaplib, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2])
