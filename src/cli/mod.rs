@@ -154,6 +154,27 @@ impl<F: FormatChoice> OutputArgs<F> {
         self.format.into()
     }
 
+    /// Exit 3 for a usage or config mistake: `message` on stderr and, for `--format nagios`,
+    /// an UNKNOWN line where the report would have gone, so the plugin runner sees why.
+    pub fn usage_error(&self, message: &str) -> ExitCode {
+        if self.kind() == Format::Nagios {
+            let line = format!("{}\n", crate::render::nagios::unknown(message));
+            let _ = emit(self.output.as_deref(), line.as_bytes());
+        }
+        eprintln!("mailtrip: {message}");
+        ExitCode::from(EXIT_USAGE)
+    }
+
+    /// Resolves the account flags `o`, its warnings on stderr; a config mistake is the
+    /// command's usage error.
+    pub fn resolve(&self, o: &Overrides) -> Result<crate::config::Resolved, ExitCode> {
+        let resolved = crate::config::resolve(o).map_err(|e| self.usage_error(&e.to_string()))?;
+        for w in &resolved.warnings {
+            eprintln!("mailtrip: warning: {w}");
+        }
+        Ok(resolved)
+    }
+
     /// Decides the style once: colour only for a terminal without NO_COLOR, unless forced.
     pub fn style(&self) -> Style {
         let color = match self.color {
