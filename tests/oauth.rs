@@ -87,6 +87,13 @@ impl Env {
         self.run_with(args, &[]).await
     }
 
+    /// Runs `mailtrip ARGS` with `env` and asserts it exited with `code`.
+    pub async fn exits(&self, code: i32, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let r = self.run_with(args, env).await;
+        assert_eq!(r.code, code, "{args:?}: {r:?}");
+        r
+    }
+
     pub async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut c = self.command(args);
         for (k, v) in env {
@@ -159,8 +166,7 @@ async fn device_login_then_check_then_silent_refresh_after_expiry_issue_20() {
     .await;
     let env = Env::new(&server, "main", "outlook", "");
 
-    let login = env.run(&["login"]).await;
-    assert_eq!(login.code, 0, "{login:?}");
+    let login = env.exits(0, &["login"], &[]).await;
     assert!(
         login.stderr.contains("/oauth2/device") && login.stderr.contains("enter the code"),
         "{login:?}"
@@ -192,8 +198,7 @@ async fn device_login_then_check_then_silent_refresh_after_expiry_issue_20() {
     assert_eq!(first["client_id"], CLIENT_ID);
     assert!(server.store().check_token(ALICE, &first_access).is_some());
 
-    let check = env.run(&["check", "--timeout", "20s"]).await;
-    assert_eq!(check.code, 0, "{check:?}");
+    let check = env.exits(0, &["check", "--timeout", "20s"], &[]).await;
     assert!(
         check.stdout.contains("XOAUTH2 as alice@mailtrip.test"),
         "{check:?}"
@@ -205,10 +210,8 @@ async fn device_login_then_check_then_silent_refresh_after_expiry_issue_20() {
         server.store().check_token(ALICE, &first_access).is_none(),
         "the server refuses an expired access token"
     );
-    let again = env
-        .run(&["check", "--timeout", "20s", "--format", "json"])
+    env.exits(0, &["check", "--timeout", "20s", "--format", "json"], &[])
         .await;
-    assert_eq!(again.code, 0, "{again:?}");
     let stats = server.oauth().stats();
     assert!(stats.refreshes >= 1, "{stats:?}");
     let second = env.stored();
@@ -224,8 +227,7 @@ async fn device_login_then_check_then_silent_refresh_after_expiry_issue_20() {
         "still private after the refresh"
     );
 
-    let verify = env.run(&["verify", "--format", "json"]).await;
-    assert_eq!(verify.code, 0, "{verify:?}");
+    let verify = env.exits(0, &["verify", "--format", "json"], &[]).await;
     let v: serde_json::Value = serde_json::from_str(&verify.stdout).expect("json");
     assert_eq!(v["auth"], "oauth2");
     let scopes = v["oauth2"]["scopes"].as_array().expect("scopes");
@@ -255,12 +257,10 @@ async fn revoked_sign_in_exits_2_with_the_sign_in_hint() {
     })
     .await;
     let env = Env::new(&server, "revoked", "outlook", "");
-    let login = env.run(&["login"]).await;
-    assert_eq!(login.code, 0, "{login:?}");
+    env.exits(0, &["login"], &[]).await;
     server.revoke_oauth(ALICE);
 
-    let refused = env.run(&["check", "--timeout", "10s"]).await;
-    assert_eq!(refused.code, 2, "{refused:?}");
+    let refused = env.exits(2, &["check", "--timeout", "10s"], &[]).await;
     assert!(
         refused
             .stdout
@@ -270,17 +270,15 @@ async fn revoked_sign_in_exits_2_with_the_sign_in_hint() {
 
     tokio::time::sleep(lifetime).await;
     let check = env
-        .run(&["check", "--timeout", "10s", "--format", "json"])
+        .exits(2, &["check", "--timeout", "10s", "--format", "json"], &[])
         .await;
-    assert_eq!(check.code, 2, "{check:?}");
     assert!(check.stdout.contains("\"sign_in_required\""), "{check:?}");
     assert!(
         check.stdout.contains("invalid_grant"),
         "the server's own words: {check:?}"
     );
     let errors = server.oauth().stats().token_errors;
-    let human = env.run(&["verify"]).await;
-    assert_eq!(human.code, 2, "{human:?}");
+    let human = env.exits(2, &["verify"], &[]).await;
     assert_eq!(
         server.oauth().stats().token_errors,
         errors + 1,
@@ -400,12 +398,12 @@ async fn browser_login_with_pkce_through_headless_chromium() {
     );
     let browser = chromium(&env);
     let r = env
-        .run_with(
+        .exits(
+            0,
             &["login", "--browser", "--timeout", "60s"],
             &[("BROWSER", &browser), ("MT_CLIENT_SECRET", secret)],
         )
         .await;
-    assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("code_challenge_method=S256"), "{r:?}");
     assert!(
         r.stderr.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
@@ -421,22 +419,21 @@ async fn browser_login_with_pkce_through_headless_chromium() {
     );
     assert_eq!(env.stored()["scopes"][0], "https://mail.google.com/");
 
-    let check = env
-        .run_with(
-            &["check", "--timeout", "20s"],
-            &[("MT_CLIENT_SECRET", secret)],
-        )
-        .await;
-    assert_eq!(check.code, 0, "{check:?}");
+    env.exits(
+        0,
+        &["check", "--timeout", "20s"],
+        &[("MT_CLIENT_SECRET", secret)],
+    )
+    .await;
 
     // Without --browser nothing is opened: the URL is printed and the login waits for it.
     let waits = env
-        .run_with(
+        .exits(
+            2,
             &["login", "--timeout", "2s"],
             &[("BROWSER", "false"), ("MT_CLIENT_SECRET", secret)],
         )
         .await;
-    assert_eq!(waits.code, 2, "{waits:?}");
     assert!(waits.stderr.contains("/oauth2/authorize?"), "{waits:?}");
     assert_eq!(
         server.oauth().stats().codes_issued,
@@ -455,13 +452,12 @@ async fn device_login_with_browser_consents_on_the_verification_page() {
     })
     .await;
     let env = Env::new(&server, "devpage", "outlook", "");
-    let r = env
-        .run_with(
-            &["login", "--browser", "--timeout", "60s"],
-            &[("BROWSER", &chromium(&env))],
-        )
-        .await;
-    assert_eq!(r.code, 0, "{r:?}");
+    env.exits(
+        0,
+        &["login", "--browser", "--timeout", "60s"],
+        &[("BROWSER", &chromium(&env))],
+    )
+    .await;
     assert_eq!(server.oauth().stats().tokens_issued, 1);
 }
 
@@ -618,23 +614,20 @@ async fn logout_removes_the_sign_in() {
     let env = Env::new(&server, "logout", "outlook", "");
     assert_eq!(env.run(&["login"]).await.code, 0);
     let path = env.token_file();
-    let out = env.run(&["logout", "--account", "work"]).await;
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = env.exits(0, &["logout", "--account", "work"], &[]).await;
     assert!(
         out.stdout.contains("signed out alice@mailtrip.test"),
         "{out:?}"
     );
     assert!(!path.exists());
-    let check = env.run(&["check"]).await;
-    assert_eq!(check.code, 3, "{check:?}");
+    let check = env.exits(3, &["check"], &[]).await;
     assert!(
         check
             .stderr
             .contains("has not signed in; sign in: `mailtrip login --config"),
         "{check:?}"
     );
-    let again = env.run(&["logout"]).await;
-    assert_eq!(again.code, 0, "{again:?}");
+    let again = env.exits(0, &["logout"], &[]).await;
     assert!(again.stdout.contains("was not signed in"), "{again:?}");
 }
 
@@ -647,8 +640,7 @@ async fn login_without_a_client_id_is_a_usage_error_naming_where_to_register() {
         .expect("config")
         .replace(&format!("oauth2_client_id = \"{CLIENT_ID}\"\n"), "");
     std::fs::write(&env.config, text).expect("config");
-    let r = env.run(&["login"]).await;
-    assert_eq!(r.code, 3, "{r:?}");
+    let r = env.exits(3, &["login"], &[]).await;
     assert!(
         r.stderr.contains("no OAuth2 client id") && r.stderr.contains("entra.microsoft.com"),
         "{r:?}"
@@ -737,16 +729,14 @@ async fn a_stored_sign_in_serves_an_account_without_a_password_source() {
         .expect("config")
         .replace("auth = \"oauth2\"\n", "password_env = \"MT_UNUSED_PW\"\n");
     std::fs::write(&env.config, &with_password).expect("config");
-    let login = env.run(&["login"]).await;
-    assert_eq!(login.code, 0, "{login:?}");
+    let login = env.exits(0, &["login"], &[]).await;
     assert!(login.stderr.contains("add auth = \"oauth2\""), "{login:?}");
     std::fs::write(
         &env.config,
         with_password.replace("password_env = \"MT_UNUSED_PW\"\n", ""),
     )
     .expect("config");
-    let check = env.run(&["check", "--timeout", "20s"]).await;
-    assert_eq!(check.code, 0, "{check:?}");
+    let check = env.exits(0, &["check", "--timeout", "20s"], &[]).await;
     assert!(
         check.stdout.contains("XOAUTH2 as alice@mailtrip.test"),
         "{check:?}"
