@@ -153,6 +153,10 @@ pub struct Evidence {
     /// Whether detection used IMAP IDLE (true) or NOOP polling (false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle: Option<bool>,
+    /// What made the watcher look when it found the probe (`early_poll`, `idle`, `poll`,
+    /// `first_look`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seen_by: Option<SeenBy>,
     /// What changed between the probe sent and the copy received (footer added, charset
     /// changed, attachment stripped, lines rewrapped, subject altered); empty when nothing did.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -163,6 +167,30 @@ pub struct Evidence {
     /// Which carriers of the tag survived transit, once the probe was fetched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub carriers: Option<Carriers>,
+}
+
+/// What made the watcher look when it found the message: the early-poll schedule after the
+/// send, the server's own notice (IDLE woke, or an EXISTS came with another answer), the
+/// steady poll without IDLE (or an IDLE cycle that ran out), or the first look on a fresh
+/// connection (it was there already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeenBy {
+    FirstLook,
+    EarlyPoll,
+    Idle,
+    Poll,
+}
+
+impl SeenBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeenBy::FirstLook => "first_look",
+            SeenBy::EarlyPoll => "early_poll",
+            SeenBy::Idle => "idle",
+            SeenBy::Poll => "poll",
+        }
+    }
 }
 
 /// The places the probe carries its tag, and whether each arrived intact. The probe is

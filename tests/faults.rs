@@ -47,7 +47,9 @@ async fn wait_finds_a_message_delivered_while_its_idle_connection_was_dropped() 
 async fn check_finds_the_probe_delivered_while_the_inbox_idle_connection_was_dropped() {
     let server = faulty(Faults {
         imap_drop_on_news: Some(1),
-        delivery_delay: Some((Duration::from_millis(1500), Duration::from_millis(1500))),
+        // Past the early-poll schedule (2 s after the send), so the probe lands while the
+        // INBOX watch IDLEs.
+        delivery_delay: Some((Duration::from_secs(3), Duration::from_secs(3))),
         ..Faults::default()
     })
     .await;

@@ -33,3 +33,4 @@ mod tls_config;
 mod util;
 mod verdicts;
 mod verify;
+mod watch;

@@ -2,9 +2,9 @@
 //! while ONE IMAP connection per watched folder matches every outstanding tag at once, and
 //! returns a [`LoadReport`] with throughput, latency percentiles, loss, duplicates and spam.
 //!
-//! Layout: `send` (SMTP workers, several messages per connection), `watch` (IDLE or polling,
-//! header fetch above a UID watermark, bulk cleanup), `state` here (tags → probes, histogram,
-//! deadlines), `report` (plain data).
+//! Layout: `send` (SMTP workers, several messages per connection), `watch` (one
+//! `probe::watch` watcher per folder matching every tag, kicked by each accepted probe; bulk
+//! cleanup), `state` here (tags → probes, histogram, deadlines), `report` (plain data).
 
 mod report;
 mod send;
@@ -23,10 +23,12 @@ use tokio::time::Instant;
 use crate::config::Account;
 use crate::diagnose::{Code, Diagnosis};
 use crate::probe::imap;
+use crate::probe::watch::{Kicker, Until};
 use crate::report::Phase;
 
 pub use report::{
-    Cleanup, FailureCount, Harness, LOAD_SCHEMA, Latency, LoadProgress, LoadReport, Settings,
+    Cleanup, FailureCount, Harness, LOAD_SCHEMA, Latency, LoadProgress, LoadReport, SeenByCounts,
+    Settings,
 };
 pub use timeline::Timeline;
 
@@ -321,11 +323,19 @@ impl Load {
 
         // 1. Watches first, so no probe can arrive unwatched.
         crate::probe::smtp::prewarm(&self.from);
-        let shared = Arc::new(Shared::new(self.delivered.clone()));
+        let kickers: Vec<Kicker> = self.targets.iter().map(|_| Kicker::default()).collect();
+        let shared = Arc::new(Shared::new(self.delivered.clone(), kickers.clone()));
         let mut watchers = Vec::new();
         let mut sent_marks = Vec::new();
-        for (i, target) in self.targets.iter().enumerate() {
-            let opened = watch::open(i, target, &self.from, step, self.force_poll).await?;
+        let opening = self.targets.iter().enumerate().map(|(i, target)| {
+            let ends = (&shared, &kickers[i]);
+            watch::open(i, target, &self.from, ends, step, self.force_poll)
+        });
+        for (i, opened) in futures::future::try_join_all(opening)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
             warnings.extend(opened.warnings);
             watchers.extend(opened.watchers);
             if let Some(mark) = opened.sent_mark {
@@ -351,7 +361,13 @@ impl Load {
         let (stop_tx, stop_rx) = signal::channel(false);
         let watch_tasks: Vec<_> = watchers
             .into_iter()
-            .map(|w| tokio::spawn(w.run(shared.clone(), stop_rx.clone(), step)))
+            .map(|mut w| {
+                let mut until = Until::Stop(stop_rx.clone());
+                tokio::spawn(async move {
+                    w.run(&mut until).await;
+                    w
+                })
+            })
             .collect();
 
         let started = Instant::now();
@@ -476,7 +492,7 @@ impl Load {
         if !self.keep {
             cleanup.ran = true;
             for w in &mut finished {
-                w.cleanup(&mut cleanup, step).await;
+                watch::cleanup(w, &mut cleanup, step).await;
             }
             for (i, mark) in &sent_marks {
                 watch::cleanup_sent(&self.targets[*i], mark, &shared, step, &mut cleanup).await;
@@ -592,6 +608,7 @@ impl Load {
                 0.0
             },
             latency_ms: latency,
+            seen_by: st.seen_by,
             cleanup: p.cleanup,
             lost_probes,
             harness: harness(st.attempted, &st.rss_samples),
@@ -639,6 +656,8 @@ pub(crate) struct Shared {
     /// Poked when a probe is resolved, so the reaper notices the end at once.
     changed: Notify,
     delivered_hook: Option<DeliveredFn>,
+    /// Per target: tells its watchers a probe was accepted (they look early).
+    kickers: Vec<Kicker>,
 }
 
 struct State {
@@ -658,12 +677,14 @@ struct State {
     failures: HashMap<Code, (u64, String)>,
     sending_done: bool,
     rss_samples: Vec<(u64, f64)>,
+    /// First sightings by what made the watcher look.
+    seen_by: SeenByCounts,
     /// Recorded when [`Load::timeline`] asked for it.
     timeline: Option<timeline::Recorder>,
 }
 
 impl Shared {
-    fn new(delivered_hook: Option<DeliveredFn>) -> Shared {
+    fn new(delivered_hook: Option<DeliveredFn>, kickers: Vec<Kicker>) -> Shared {
         Shared {
             state: Mutex::new(State {
                 probes: HashMap::new(),
@@ -682,10 +703,12 @@ impl Shared {
                 failures: HashMap::new(),
                 sending_done: false,
                 rss_samples: Vec::new(),
+                seen_by: SeenByCounts::default(),
                 timeline: None,
             }),
             changed: Notify::new(),
             delivered_hook,
+            kickers,
         }
     }
 
@@ -760,11 +783,18 @@ impl Shared {
     fn accepted(&self, tag: u128) {
         let mut st = self.lock();
         st.sent += 1;
+        let mut target = None;
         if let Some(p) = st.probes.get_mut(&tag) {
             p.accepted = true;
+            target = Some(p.target);
         }
         if let Some(t) = &mut st.timeline {
             t.sent(Instant::now());
+        }
+        drop(st);
+        // Its target's watchers look early from now on, not when the server's IDLE says.
+        if let Some(k) = target.and_then(|t| self.kickers.get(t)) {
+            k.kick();
         }
     }
 
@@ -802,65 +832,6 @@ impl Shared {
         };
         st.failures.entry(d.code).or_insert((0, example)).0 += 1;
         self.changed.notify_one();
-    }
-
-    /// Records sightings from one scan; returns the UIDs that are ours (to clean up).
-    fn matched(&self, hits: &[(u128, u32)], target: usize, folder: &str, junk: bool) -> Vec<u32> {
-        let now = Instant::now();
-        let mut ours = Vec::with_capacity(hits.len());
-        let mut events = Vec::new();
-        {
-            let mut st = self.lock();
-            let st = &mut *st;
-            for &(tag, uid) in hits {
-                let Some(p) = st.probes.get_mut(&tag) else {
-                    continue;
-                };
-                ours.push(uid);
-                if p.failed {
-                    continue;
-                }
-                p.copies += 1;
-                let first = p.copies == 1;
-                if !first {
-                    st.duplicated += 1;
-                } else if p.lost {
-                    st.late += 1;
-                } else {
-                    st.delivered += 1;
-                    // A probe for one target found in another's mailbox is misplaced too.
-                    if junk || p.target != target {
-                        st.misplaced += 1;
-                    }
-                    let us = now.saturating_duration_since(p.sent_at).as_micros();
-                    let _ = st.histogram.record((us as u64).max(1));
-                    p.permit = None;
-                    if let Some(t) = &mut st.timeline {
-                        t.delivered(p.sent_at, now);
-                    }
-                }
-                if self.delivered_hook.is_some() {
-                    events.push((tag, uid, first));
-                }
-            }
-        }
-        if let Some(hook) = &self.delivered_hook {
-            let at = now.into_std();
-            for (tag, uid, first) in events {
-                hook(&Delivered {
-                    tag: uuid::Uuid::from_u128(tag).to_string(),
-                    target,
-                    folder: folder.to_string(),
-                    uid,
-                    at,
-                    first,
-                });
-            }
-        }
-        if !ours.is_empty() {
-            self.changed.notify_one();
-        }
-        ours
     }
 
     /// Whether `tag` is one of this run's probes.

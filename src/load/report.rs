@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::diagnose::Code;
+use crate::report::SeenBy;
 
 /// JSON schema tag of [`LoadReport`].
 pub const LOAD_SCHEMA: &str = "mailtrip.load/1";
@@ -50,6 +51,8 @@ pub struct LoadReport {
     pub throughput_per_sec: f64,
     /// Delivery latency: DATA body handed to the server → the watcher matched the tag.
     pub latency_ms: Latency,
+    /// Delivered probes by what made the watcher look when it first saw them.
+    pub seen_by: SeenByCounts,
     pub cleanup: Cleanup,
     /// Tags of lost probes (at most 100), to look for in logs.
     pub lost_probes: Vec<String>,
@@ -60,6 +63,29 @@ pub struct LoadReport {
     /// Sends, arrivals and losses over time, when [`super::Load::timeline`] asked for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<super::Timeline>,
+}
+
+/// Delivered probes by what made the watcher look: the early-poll schedule after the send,
+/// the server's notice (IDLE), the steady poll without IDLE, or the first look on a fresh
+/// connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SeenByCounts {
+    pub early_poll: u64,
+    pub idle: u64,
+    pub poll: u64,
+    pub first_look: u64,
+}
+
+impl SeenByCounts {
+    pub(crate) fn count(&mut self, by: SeenBy) {
+        let n = match by {
+            SeenBy::EarlyPoll => &mut self.early_poll,
+            SeenBy::Idle => &mut self.idle,
+            SeenBy::Poll => &mut self.poll,
+            SeenBy::FirstLook => &mut self.first_look,
+        };
+        *n += 1;
+    }
 }
 
 /// What the run was asked to do.

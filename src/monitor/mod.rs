@@ -1,14 +1,16 @@
 //! [`Monitor`]: a long-running exporter. Each [`Route`] (a sender and a mailbox) is probed
 //! every interval (±10 % jitter) over ONE kept SMTP connection per sender, while ONE IMAP
-//! connection per watched folder IDLEs and matches every outstanding probe; `/metrics` serves
-//! OpenMetrics text, and `/probe?route=NAME` runs one probe during a scrape. Layout: `table`
-//! (probes by tag), `sender` (kept SMTP connections), `metrics`, `http` (hyper), `blackbox`
-//! (`/probe`), `health` (`/readyz`), `certs` (the certificate-expiry gauge).
+//! connection per watched folder (the shared `probe::watch` watcher: early polls after each
+//! send, IDLE between) matches every outstanding probe; `/metrics` serves OpenMetrics text,
+//! and `/probe?route=NAME` runs one probe during a scrape. Layout: `table` (probes by tag),
+//! `mailbox` (the watchers), `sender` (kept SMTP connections), `metrics`, `http` (hyper),
+//! `blackbox` (`/probe`), `health` (`/readyz`), `certs` (the certificate-expiry gauge).
 
 mod blackbox;
 mod certs;
 mod health;
 mod http;
+mod mailbox;
 mod metrics;
 mod sender;
 mod table;
@@ -25,7 +27,7 @@ use tokio::time::Instant;
 
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
-use crate::load::watch as load_watch;
+use crate::probe::watch::Kicker;
 use crate::probe::{Failure, Recorder, Sweep, message};
 use crate::report::{Phase, Verdict};
 
@@ -43,7 +45,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9599";
 /// How long in-flight probes get to finish at shutdown before they are abandoned.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 /// Longest wait between IMAP reconnects.
-const RECONNECT_MAX: Duration = Duration::from_secs(60);
+pub(crate) const RECONNECT_MAX: Duration = Duration::from_secs(60);
 /// After a server refused a login, the first wait before logging in again (then doubling up
 /// to an hour): providers lock accounts that keep trying a wrong password.
 pub const DEFAULT_AUTH_HOLD: Duration = Duration::from_secs(300);
@@ -208,6 +210,8 @@ struct Ctx {
     probe_concurrency: usize,
     /// Per route: the last finished probe, for `/readyz`.
     last: health::Outcomes,
+    /// Per watched mailbox: tells its watchers a probe was accepted (they look early).
+    kickers: Vec<Kicker>,
 }
 
 /// A running monitor: where it listens, its metrics, and how to stop it.
@@ -383,6 +387,7 @@ impl Monitor {
                 .collect(),
             probe_concurrency: self.probe_concurrency,
             last: health::Outcomes::new(self.routes.len()),
+            kickers: mailboxes.iter().map(|_| Kicker::default()).collect(),
         });
 
         let (stop_probes, probes_rx) = watch::channel(false);
@@ -401,7 +406,12 @@ impl Monitor {
             .into_iter()
             .enumerate()
             .map(|(m, account)| {
-                tokio::spawn(watch_mailbox(ctx.clone(), m, account, watch_rx.clone()))
+                tokio::spawn(mailbox::watch_mailbox(
+                    ctx.clone(),
+                    m,
+                    account,
+                    watch_rx.clone(),
+                ))
             })
             .collect();
         let schedulers = (0..ctx.routes.len())
@@ -649,7 +659,10 @@ async fn round_trip(
             let mut rec = Recorder::new(None);
             let sent = ctx.senders[slot].submit(&mut rec, &probe, step).await;
             match &sent {
-                Ok(_) => ctx.table.accepted(tag),
+                Ok(_) => {
+                    ctx.table.accepted(tag);
+                    ctx.kickers[mailbox].kick();
+                }
                 Err(_) => ctx.table.failed(tag),
             }
             (rec.into_phases(), sent)
@@ -808,91 +821,6 @@ async fn round_trip(
     } else {
         Verdict::Delivered
     })
-}
-
-/// Keeps the watchers of one mailbox (INBOX and the spam folder) running: opens them (again
-/// and again, with backoff, while that fails) and runs them in settle mode until `stop`.
-async fn watch_mailbox(ctx: Arc<Ctx>, m: usize, account: Account, mut stop: watch::Receiver<bool>) {
-    let step = ctx
-        .routes
-        .iter()
-        .zip(&ctx.route_mailbox)
-        .filter(|(_, mb)| **mb == m)
-        .map(|(r, _)| r.step())
-        .min()
-        .unwrap_or(Duration::from_secs(30));
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        match load_watch::open(m, &account, &account, step, false).await {
-            Ok(opened) => {
-                for w in &opened.warnings {
-                    tracing::info!(mailbox = account.address, "monitor: {w}");
-                }
-                let tasks: Vec<_> = opened
-                    .watchers
-                    .into_iter()
-                    .map(|w| {
-                        ctx.table.watch_state(m, &w.folder, true);
-                        let w = w.settle(RECONNECT_MAX).auth_hold(ctx.auth_hold);
-                        tokio::spawn(w.run(ctx.table.clone(), stop.clone(), step))
-                    })
-                    .collect();
-                ctx.table.set_status(m, Status::Up);
-                for t in tasks {
-                    if let Ok(mut w) = t.await {
-                        crate::probe::imap::logout(w.session.take()).await;
-                    }
-                }
-                return;
-            }
-            Err(e) => {
-                let failure = match e {
-                    crate::load::LoadError::Setup { phase, diagnosis } => {
-                        Failure { phase, diagnosis }
-                    }
-                    other => Failure {
-                        phase: Phase::ImapConnect,
-                        diagnosis: diagnose::transport(
-                            Code::ServerError,
-                            Protocol::Imap,
-                            &account.imap.authority(),
-                            &other.to_string(),
-                        ),
-                    },
-                };
-                let refused = failure.diagnosis.code.is_credential_refusal();
-                if refused {
-                    backoff = backoff.max(ctx.auth_hold);
-                }
-                tracing::warn!(
-                    mailbox = account.address,
-                    "monitor: cannot watch the mailbox: {}; retrying in {:.0} s{}",
-                    failure.diagnosis.summary,
-                    backoff.as_secs_f64(),
-                    if refused {
-                        " (held off: providers lock accounts that keep trying)"
-                    } else {
-                        ""
-                    }
-                );
-                ctx.table.watch_state(m, "INBOX", false);
-                ctx.table.set_status(m, Status::Down(failure));
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => return,
-                }
-                let cap = if refused {
-                    crate::load::watch::AUTH_HOLD_MAX
-                } else {
-                    RECONNECT_MAX
-                };
-                backoff = (backoff * 2).min(cap);
-            }
-        }
-    }
 }
 
 /// Deletes this sender's stale probes (older than the route's timeout) from each watched

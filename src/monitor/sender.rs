@@ -23,17 +23,18 @@ pub struct SmtpSlot {
     pub account: Account,
     conn: Mutex<Option<AsyncSmtpConnection>>,
     /// After the server refused the credentials: no login before this instant, the refusal
-    /// to report meanwhile, and the next hold (doubling up to [`AUTH_HOLD_MAX`]).
+    /// to report meanwhile, and the holds to come (doubling up to an hour).
     hold: std::sync::Mutex<Option<Hold>>,
     first_hold: Duration,
 }
 
-use crate::load::watch::AUTH_HOLD_MAX;
+use crate::probe::backoff::Backoff;
+use crate::probe::watch::AUTH_HOLD_MAX;
 
 struct Hold {
     until: Instant,
     diagnosis: Diagnosis,
-    next: Duration,
+    holds: Backoff,
 }
 
 /// Why a submission on an open connection failed: the step, and lettre's error (`None`: the
@@ -68,7 +69,11 @@ impl SmtpSlot {
         match refused {
             None => *hold = None,
             Some(d) => {
-                let wait = hold.as_ref().map(|h| h.next).unwrap_or(self.first_hold);
+                let mut holds = hold.take().map_or_else(
+                    || Backoff::new(self.first_hold, AUTH_HOLD_MAX.max(self.first_hold)),
+                    |h| h.holds,
+                );
+                let wait = holds.next();
                 tracing::warn!(
                     sender = %self.account.address,
                     "monitor: the SMTP server refused the credentials ({}); not logging in again \
@@ -79,7 +84,7 @@ impl SmtpSlot {
                 *hold = Some(Hold {
                     until: Instant::now() + wait,
                     diagnosis: d.clone(),
-                    next: (wait * 2).min(AUTH_HOLD_MAX),
+                    holds,
                 });
             }
         }

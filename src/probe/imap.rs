@@ -1,78 +1,27 @@
-//! The IMAP side: connect and log in, note UIDNEXT watermarks before the send, watch INBOX and
-//! the `\Junk` folder (one connection each, IDLE or NOOP polling) matching the tag locally, fetch
-//! the probe, and delete exactly its UIDs (UID EXPUNGE, or MOVE to `\Trash` where expunge archives).
+//! The IMAP client's connection: connect (implicit TLS or STARTTLS) and log in, CAPABILITY,
+//! the special-use folders, SELECT / STATUS watermarks, fetching a whole message, and the checks
+//! every answer needs (a silent close, unsolicited EXISTS). Watching is `watch`, deleting
+//! exactly the probe's UIDs is `cleanup`.
 
-use std::collections::HashSet;
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_imap::imap_proto::rfc4315::UidSetMember;
-use async_imap::imap_proto::{NameAttribute, Response, ResponseCode, Status};
-use async_imap::types::UnsolicitedResponse;
+use async_imap::imap_proto::{NameAttribute, Response, Status};
+use async_imap::types::{Fetch, UnsolicitedResponse};
 use futures::TryStreamExt;
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
-use super::message::TAG_HEADER;
+pub(crate) use super::net::Stream;
 use super::net::{self, TlsTcp};
 use super::trace::{Traced, Wire};
-use super::verify::header_field;
 use super::{Failure, Recorder};
 use crate::config::{Account, Secret, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
 use crate::report::Phase;
 
-/// The socket under async-imap: plaintext (before STARTTLS, or loopback) or TLS.
-#[derive(Debug)]
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsTcp>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
 pub type Session = async_imap::Session<Traced<Stream>>;
-pub(super) type Client = async_imap::Client<Traced<Stream>>;
+pub(crate) type Client = async_imap::Client<Traced<Stream>>;
 
 /// An IMAP client over `stream`, wire-traced (credentials redacted) at `trace` level.
 pub(super) fn client(stream: Stream) -> Client {
@@ -207,6 +156,17 @@ pub async fn connect(
     step: Duration,
     mut rec: Option<&mut Recorder>,
 ) -> Result<(Session, Caps), Failure> {
+    let client = dial(account, step, rec.as_deref_mut()).await?;
+    sign_in(client, account, step, rec).await
+}
+
+/// Connects and reads the greeting (STARTTLS when asked): a client ready to log in. Records
+/// `imap_connect` when `rec` is given.
+pub(crate) async fn dial(
+    account: &Account,
+    step: Duration,
+    mut rec: Option<&mut Recorder>,
+) -> Result<Client, Failure> {
     let ep = &account.imap;
     let t = rec.as_mut().map(|r| r.start(Phase::ImapConnect));
     let fail = |phase: Phase, d: Diagnosis, rec: &mut Option<&mut Recorder>| match (rec.as_mut(), t)
@@ -255,7 +215,16 @@ pub async fn connect(
             format!("{how}; greeting: {}", banner.trim()),
         );
     }
+    Ok(client)
+}
 
+/// Logs in on a greeted client and reads CAPABILITY. Records `imap_auth` when `rec` is given.
+pub(crate) async fn sign_in(
+    client: Client,
+    account: &Account,
+    step: Duration,
+    mut rec: Option<&mut Recorder>,
+) -> Result<(Session, Caps), Failure> {
     let t = rec.as_mut().map(|r| r.start(Phase::ImapAuth));
     let fail = |d: Diagnosis, rec: &mut Option<&mut Recorder>| match (rec.as_mut(), t) {
         (Some(r), Some(t)) => r.fail(Phase::ImapAuth, t, d),
@@ -522,80 +491,6 @@ pub async fn uid_next(
     Ok(mbox.uid_next.unwrap_or(1))
 }
 
-/// One look at the selected folder above the watermark.
-#[derive(Debug, Default, Clone)]
-pub struct Scan {
-    /// UIDs of messages whose top-level tag header is ours.
-    pub matches: Vec<u32>,
-    /// UIDs of every message at or above the watermark.
-    pub new: Vec<u32>,
-    /// UIDs of delivery status notifications (`multipart/report; report-type=delivery-status`).
-    pub reports: Vec<u32>,
-}
-
-/// Fetches the tag and Message-ID headers of everything at or above `watermark` and matches
-/// the tag locally (never server-side SEARCH, which indexes late).
-pub async fn scan(
-    session: &mut Session,
-    watermark: u32,
-    tag: &str,
-    step: Duration,
-) -> async_imap::error::Result<Scan> {
-    let fetches: Vec<_> = within(step, async {
-        session
-            .uid_fetch(
-                format!("{watermark}:*"),
-                "(UID FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (X-MAILTRIP-PROBE MESSAGE-ID CONTENT-TYPE)])",
-            )
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
-    .await?;
-    let mut scan = Scan::default();
-    for f in &fetches {
-        // `N:*` also returns the highest message when its UID is below N.
-        let Some(uid) = f.uid.filter(|u| *u >= watermark) else {
-            continue;
-        };
-        if scan.new.contains(&uid) {
-            continue;
-        }
-        scan.new.push(uid);
-        // Either carrier of the whole tag will do: a gateway may strip the header.
-        let tagged = f.header().is_some_and(|h| {
-            header_field(h, TAG_HEADER).is_some_and(|v| v == tag)
-                || header_field(h, "Message-ID").is_some_and(|v| message_id_tag(&v) == Some(tag))
-        });
-        if tagged {
-            scan.matches.push(uid);
-        }
-        let report = f
-            .header()
-            .and_then(|h| header_field(h, "Content-Type"))
-            .is_some_and(|v| is_delivery_report(&v));
-        if report {
-            scan.reports.push(uid);
-        }
-    }
-    Ok(scan)
-}
-
-/// The local part of a Message-ID (`<tag@domain>` → `tag`), which is the tag for a probe.
-pub fn message_id_tag(value: &str) -> Option<&str> {
-    let id = value.trim().strip_prefix('<')?.strip_suffix('>')?;
-    let (local, domain) = id.split_once('@')?;
-    (!local.is_empty() && !domain.is_empty()).then_some(local)
-}
-
-/// Whether a Content-Type value is an RFC 3464 delivery status notification.
-pub fn is_delivery_report(content_type: &str) -> bool {
-    let v = content_type.to_ascii_lowercase();
-    v.contains("multipart/report")
-        && v.replace([' ', '"'], "")
-            .contains("report-type=delivery-status")
-}
-
 /// A whole message as fetched, with the server's arrival time.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -604,19 +499,60 @@ pub struct Fetched {
     pub internal_date: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
+/// `UID FETCH <set> <items>` within `step`, every response collected. Fails when the server
+/// closed the connection mid-answer, which async-imap would end silently ([`alive`]).
+pub(crate) async fn uid_fetch(
+    session: &mut Session,
+    set: &str,
+    items: &str,
+    step: Duration,
+) -> async_imap::error::Result<Vec<Fetch>> {
+    let fetches = within(step, async {
+        session
+            .uid_fetch(set, items)
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    alive(session)?;
+    Ok(fetches)
+}
+
+/// NOOP within `step`: the server syncs the mailbox and reports what changed (EXISTS,
+/// EXPUNGE) as unsolicited responses.
+pub(crate) async fn noop(session: &mut Session, step: Duration) -> async_imap::error::Result<()> {
+    within(step, session.noop()).await?;
+    alive(session)
+}
+
+/// The messages at or above UID `from` (`UID FETCH <from>:*`), UID ascending, once each.
+pub(crate) async fn fetch_from(
+    session: &mut Session,
+    from: u32,
+    items: &str,
+    step: Duration,
+) -> async_imap::error::Result<Vec<Fetch>> {
+    let mut fetched = uid_fetch(session, &format!("{from}:*"), items, step).await?;
+    // `N:*` also returns the highest message when its UID is below N.
+    fetched.retain(|f| f.uid.is_some_and(|u| u >= from));
+    fetched.sort_by_key(|f| f.uid);
+    fetched.dedup_by_key(|f| f.uid);
+    Ok(fetched)
+}
+
 /// Fetches the whole message and its INTERNALDATE without setting \Seen.
 pub async fn fetch_raw(
     session: &mut Session,
     uid: u32,
     step: Duration,
 ) -> async_imap::error::Result<Option<Fetched>> {
-    let fetches: Vec<_> = within(step, async {
-        session
-            .uid_fetch(uid.to_string(), "(UID INTERNALDATE BODY.PEEK[])")
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
+    let fetches = uid_fetch(
+        session,
+        &uid.to_string(),
+        "(UID INTERNALDATE BODY.PEEK[])",
+        step,
+    )
     .await?;
     // Some servers answer the body and INTERNALDATE in separate FETCH responses.
     let internal_date = fetches
@@ -633,14 +569,6 @@ pub async fn fetch_raw(
         }))
 }
 
-/// Whether `raw` mentions the Message-ID `id` (with or without angle brackets) as a whole.
-fn quotes_message_id(raw: &[u8], id: &str) -> bool {
-    let bare = id.trim_matches(|c| c == '<' || c == '>');
-    let needle = format!("<{bare}>");
-    raw.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
 /// Whether any untagged EXISTS/RECENT arrived since the last call (drains the channel).
 pub(crate) fn drain_news(session: &mut Session) -> bool {
     let mut news = false;
@@ -655,273 +583,6 @@ pub(crate) fn drain_news(session: &mut Session) -> bool {
     news
 }
 
-/// Longest single IDLE before we re-check anyway (RFC 2177 asks for < 29 minutes; a short
-/// cycle also guards against a server that misses a wake-up).
-const IDLE_CYCLE: Duration = Duration::from_secs(60);
-
-/// Watches one folder from `watermark` until the tag shows up or `deadline` passes.
-#[derive(Debug)]
-pub struct Watch {
-    pub folder: String,
-    pub watermark: u32,
-    pub session: Option<Session>,
-    pub caps: Caps,
-    /// Every UID seen at or above the watermark.
-    pub seen: HashSet<u32>,
-    pub matches: Vec<u32>,
-    pub reconnects: u32,
-    /// The last error, if the watch had to give up on the connection.
-    pub last_error: Option<Diagnosis>,
-    /// Also stop on a delivery status notification that quotes this Message-ID (the
-    /// sender's mailbox, watched for bounces).
-    pub bounce_for: Option<String>,
-    /// The bounce found: its UID and bytes.
-    pub bounce: Option<(u32, Vec<u8>)>,
-    /// DSN UIDs already looked at.
-    reports_seen: HashSet<u32>,
-}
-
-impl Watch {
-    pub fn new(folder: String, watermark: u32, session: Session, caps: Caps) -> Watch {
-        Watch {
-            folder,
-            watermark,
-            session: Some(session),
-            caps,
-            seen: HashSet::new(),
-            matches: Vec::new(),
-            reconnects: 0,
-            last_error: None,
-            bounce_for: None,
-            bounce: None,
-            reports_seen: HashSet::new(),
-        }
-    }
-
-    /// Waits for the tag. Returns whether it was found (then `matches` is non-empty), at the
-    /// latest at `deadline`.
-    pub async fn run(
-        &mut self,
-        account: &Account,
-        tag: &str,
-        step: Duration,
-        deadline: Instant,
-    ) -> bool {
-        self.run_inner(account, tag, step, deadline).await;
-        !self.matches.is_empty() || self.bounce.is_some()
-    }
-
-    async fn run_inner(&mut self, account: &Account, tag: &str, step: Duration, deadline: Instant) {
-        let mut backoff = Duration::from_millis(250);
-        let mut connected_at = Instant::now();
-        loop {
-            if self.session.is_none() {
-                if Instant::now() >= deadline {
-                    return;
-                }
-                match self.reconnect(account, step).await {
-                    Ok(()) => {
-                        connected_at = Instant::now();
-                        self.last_error = None;
-                    }
-                    Err(d) => {
-                        tracing::debug!(folder = %self.folder, error = %d.summary, "IMAP reconnect failed");
-                        self.last_error = Some(d);
-                        let wait = backoff.min(deadline.saturating_duration_since(Instant::now()));
-                        tokio::time::sleep(wait).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(4));
-                        continue;
-                    }
-                }
-            }
-            match self.watch_connected(tag, step, deadline).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::debug!(folder = %self.folder, error = %e, "IMAP watch connection lost; reconnecting");
-                    self.last_error = Some(classify(account, Stage::Other, &e));
-                    self.session = None;
-                    // Reconnect at once after a connection that lived; back off when they keep
-                    // dying young, so a server that drops every connection is not hammered.
-                    backoff = reconnect_pause(connected_at, backoff, deadline).await;
-                }
-            }
-        }
-    }
-
-    async fn reconnect(&mut self, account: &Account, step: Duration) -> Result<(), Diagnosis> {
-        self.reconnects += 1;
-        let (mut session, caps) = connect(account, step, None)
-            .await
-            .map_err(|f| f.diagnosis)?;
-        select(&mut session, &self.folder, step)
-            .await
-            .map_err(|e| classify(account, Stage::Select, &e))?;
-        self.caps = caps;
-        self.session = Some(session);
-        Ok(())
-    }
-
-    /// The loop on a live connection: scan, then IDLE (or NOOP with backoff), repeat.
-    async fn watch_connected(
-        &mut self,
-        tag: &str,
-        step: Duration,
-        deadline: Instant,
-    ) -> async_imap::error::Result<()> {
-        let mut poll = Duration::from_millis(50);
-        loop {
-            let Some(session) = self.session.as_mut() else {
-                return Err(async_imap::error::Error::ConnectionLost);
-            };
-            let found = scan(session, self.watermark, tag, step).await?;
-            self.seen.extend(found.new.iter().copied());
-            if !found.matches.is_empty() {
-                self.matches = found.matches;
-                return Ok(());
-            }
-            if let Some(id) = self.bounce_for.clone() {
-                for uid in found.reports {
-                    if !self.reports_seen.insert(uid) {
-                        continue;
-                    }
-                    if let Some(f) = fetch_raw(session, uid, step).await?
-                        && quotes_message_id(&f.raw, &id)
-                    {
-                        self.bounce = Some((uid, f.raw));
-                        return Ok(());
-                    }
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(());
-            }
-            if drain_news(session) {
-                continue;
-            }
-            let Some(session) = self.session.take() else {
-                return Err(async_imap::error::Error::ConnectionLost);
-            };
-            self.session = Some(idle_or_poll(session, &self.caps, step, left, &mut poll).await?);
-        }
-    }
-}
-
-/// A connection that lived at least this long resets the reconnect backoff.
-const STABLE: Duration = Duration::from_secs(10);
-
-/// After losing a connection made at `connected_at`: no pause if it lived [`STABLE`] or
-/// longer, else sleeps `backoff` (at most until `deadline`). Returns the next backoff
-/// (250 ms doubling to 4 s). Every reconnect resumes from the watermark, so nothing that
-/// arrived in the gap is missed.
-pub(crate) async fn reconnect_pause(
-    connected_at: Instant,
-    backoff: Duration,
-    deadline: Instant,
-) -> Duration {
-    let first = Duration::from_millis(250);
-    if connected_at.elapsed() >= STABLE {
-        return first;
-    }
-    let wait = backoff.min(deadline.saturating_duration_since(Instant::now()));
-    tracing::debug!(?wait, "pausing before the IMAP reconnect");
-    tokio::time::sleep(wait).await;
-    (backoff * 2).min(Duration::from_secs(4))
-}
-
-/// Waits for news on the selected folder: one IDLE cycle (at most `left`), or without IDLE a
-/// sleep of `poll` (doubling up to 1 s) and a NOOP. Gives the session back.
-pub(crate) async fn idle_or_poll(
-    mut session: Session,
-    caps: &Caps,
-    step: Duration,
-    left: Duration,
-    poll: &mut Duration,
-) -> async_imap::error::Result<Session> {
-    if caps.idle {
-        let mut idle = session.idle();
-        within(step, idle.init()).await?;
-        let (wait, _stop) = idle.wait_with_timeout(left.min(IDLE_CYCLE));
-        let woke = wait.await?;
-        tracing::debug!(?woke, "IDLE woke");
-        within(step, idle.done()).await
-    } else {
-        tokio::time::sleep((*poll).min(left)).await;
-        *poll = (*poll * 2).min(Duration::from_secs(1));
-        within(step, session.noop()).await?;
-        Ok(session)
-    }
-}
-
-/// Deletes exactly `uids` from the selected `folder`. Returns how many were removed and any
-/// warning. Uses `UID STORE +FLAGS.SILENT (\Deleted)` + `UID EXPUNGE`, or `UID MOVE` to
-/// `\Trash` and a purge there when the server archives on expunge; never EXPUNGE or CLOSE.
-#[allow(clippy::too_many_arguments)]
-pub async fn delete_exactly(
-    session: &mut Session,
-    caps: &Caps,
-    folders: &Folders,
-    folder: &str,
-    uids: &[u32],
-    tag: &str,
-    archives: bool,
-    step: Duration,
-) -> async_imap::error::Result<(usize, Option<String>)> {
-    if uids.is_empty() {
-        return Ok((0, None));
-    }
-    let set = uid_set(uids);
-    let in_trash = folders.trash.as_deref() == Some(folder);
-    if (archives || !caps.uidplus) && !in_trash {
-        let Some(trash) = folders.trash.as_deref() else {
-            return Ok((
-                0,
-                Some(format!(
-                    "left the probe in {folder}: the server archives on expunge or lacks \
-                     UIDPLUS, and has no \\Trash folder"
-                )),
-            ));
-        };
-        if !caps.mv {
-            return Ok((
-                0,
-                Some(format!(
-                    "left the probe in {folder}: deleting it safely needs {} (never a bare EXPUNGE)",
-                    if archives { "MOVE" } else { "UIDPLUS or MOVE" }
-                )),
-            ));
-        }
-        let trash_next = uid_next(session, trash, step).await?;
-        drain_news(session);
-        within(step, session.uid_mv(&set, trash)).await?;
-        let mut moved: Vec<u32> = copyuid(session);
-        within(step, session.select(trash)).await?;
-        if moved.is_empty() {
-            moved = scan(session, trash_next, tag, step).await?.matches;
-        }
-        if !caps.uidplus {
-            return Ok((
-                0,
-                Some(format!(
-                    "moved the probe to {trash} but left it there: the server lacks UIDPLUS"
-                )),
-            ));
-        }
-        let n = expunge_uids(session, &moved, step).await?;
-        return Ok((n.min(uids.len()), None));
-    }
-    if !caps.uidplus {
-        return Ok((
-            0,
-            Some(format!(
-                "left the probe in {folder}: the server lacks UIDPLUS"
-            )),
-        ));
-    }
-    let n = expunge_uids(session, uids, step).await?;
-    Ok((n, None))
-}
-
 /// Fails when the server has closed the connection. async-imap ends the answer to FETCH,
 /// STORE, EXPUNGE, SEARCH (and its own `noop()`) silently at EOF, so an empty answer proves
 /// nothing until this says the stream is still open. Costs no command.
@@ -931,97 +592,6 @@ pub(crate) fn alive(session: &Session) -> async_imap::error::Result<()> {
     } else {
         Ok(())
     }
-}
-
-/// `UID STORE <uids> +FLAGS (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
-/// Returns how many of `uids` it removed, counted from the FETCH responses the (non-silent)
-/// STORE gives for each of them: the EXPUNGE responses in the same reply as UID EXPUNGE also
-/// report other sessions' expunges, so they are not a count of ours.
-pub(crate) async fn expunge_uids(
-    session: &mut Session,
-    uids: &[u32],
-    step: Duration,
-) -> async_imap::error::Result<usize> {
-    if uids.is_empty() {
-        return Ok(0);
-    }
-    let set = uid_set(uids);
-    let stored = within(step, async {
-        session
-            .uid_store(&set, "+FLAGS (\\Deleted)")
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
-    .await?;
-    alive(session)?;
-    let ours: HashSet<u32> = stored
-        .iter()
-        .filter_map(|f| f.uid)
-        .filter(|u| uids.contains(u))
-        .collect();
-    // A server that leaves UID out of its FETCH responses: one response per message stored.
-    let marked = if ours.is_empty() {
-        stored.len().min(uids.len())
-    } else {
-        ours.len()
-    };
-    within(step, async {
-        session
-            .uid_expunge(&set)
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
-    .await?;
-    alive(session)?;
-    Ok(marked)
-}
-
-/// Destination UIDs from a `COPYUID` response code left by the last MOVE, if the server sent one.
-fn copyuid(session: &mut Session) -> Vec<u32> {
-    let mut out = Vec::new();
-    while let Ok(r) = session.unsolicited_responses.try_recv() {
-        if let UnsolicitedResponse::Other(data) = r
-            && let Response::Data { outcome, .. } = data.parsed()
-            && let Some(ResponseCode::CopyUid(_, _, dest)) = &outcome.code
-        {
-            for m in dest {
-                match m {
-                    UidSetMember::Uid(u) => out.push(*u),
-                    UidSetMember::UidRange(r) => out.extend(r.clone()),
-                }
-            }
-        }
-    }
-    out
-}
-
-/// A UID set with runs collapsed (`3,9:11`), so thousands of consecutive probes fit one line.
-pub(crate) fn uid_set(uids: &[u32]) -> String {
-    let mut sorted = uids.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let start = sorted[i];
-        let mut end = start;
-        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
-            i += 1;
-            end = sorted[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if end == start {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}:{end}"));
-        }
-        i += 1;
-    }
-    out
 }
 
 /// Logs out, briefly; errors don't matter any more.
@@ -1054,12 +624,5 @@ mod tests {
             ),
             "Mailbox doesn't exist"
         );
-    }
-
-    #[test]
-    fn uid_sets_collapse_runs() {
-        assert_eq!(uid_set(&[3, 9, 10]), "3,9:10");
-        assert_eq!(uid_set(&[12, 4, 5, 6, 4, 20]), "4:6,12,20");
-        assert_eq!(uid_set(&[]), "");
     }
 }

@@ -8,12 +8,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
-use futures::TryStreamExt;
 use serde::Serialize;
 
-use super::imap::{Session, message_id_tag, within};
+use super::imap::{Session, uid_fetch, within};
 use super::message::{self, DIGEST_HEADER, Payload, SENT_HEADER, TAG_HEADER, TIMEOUT_HEADER};
 use super::verify::{self, header_field};
+use super::watch::tags::message_id_tag;
 
 /// Every probe's subject starts with this.
 pub const SUBJECT_PREFIX: &str = "mailtrip probe ";
@@ -122,18 +122,9 @@ pub async fn find_in(
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let fetches: Vec<_> = within(step, async {
-            session
-                .uid_fetch(
-                    set,
-                    "(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (X-MAILTRIP-PROBE X-MAILTRIP-SENT \
-                     X-MAILTRIP-TIMEOUT X-MAILTRIP-DIGEST FROM SUBJECT MESSAGE-ID)])",
-                )
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?;
+        let items = "(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (X-MAILTRIP-PROBE \
+                     X-MAILTRIP-SENT X-MAILTRIP-TIMEOUT X-MAILTRIP-DIGEST FROM SUBJECT MESSAGE-ID)])";
+        let fetches = uid_fetch(session, &set, items, step).await?;
         let mut candidates: Vec<(Leftover, Option<String>)> = Vec::new();
         for f in &fetches {
             let (Some(uid), Some(header)) = (f.uid, f.header()) else {
@@ -165,14 +156,7 @@ async fn check_bodies(
         .map(|(l, _)| l.uid.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let fetches: Vec<_> = within(step, async {
-        session
-            .uid_fetch(set, "(UID BODY.PEEK[])")
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
-    .await?;
+    let fetches = uid_fetch(session, &set, "(UID BODY.PEEK[])", step).await?;
     let mut out = Vec::new();
     for (l, digest) in candidates {
         let raw = fetches

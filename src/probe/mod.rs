@@ -2,6 +2,8 @@
 //! mailbox over IMAP, verifies what arrived, cleans up, and returns a [`Report`] (never an error).
 
 mod analysis;
+pub(crate) mod backoff;
+pub(crate) mod cleanup;
 pub(crate) mod imap;
 mod leftovers;
 mod login;
@@ -17,6 +19,8 @@ pub(crate) mod tls;
 mod trace;
 pub(crate) mod verify;
 mod wait;
+pub(crate) mod watch;
+mod watches;
 
 pub use message::HeaderError;
 
@@ -24,7 +28,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::select_all;
 use tokio::time::Instant;
 
 pub use leftovers::Leftover;
@@ -40,9 +43,14 @@ pub use crate::analyze::{
 
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
+use watch::{Watcher, tags::One};
+
+/// A check's watch of one folder.
+type CheckWatch = Watcher<One>;
 use crate::report::{
     ErrorReport, Evidence, Phase, PhaseReport, Placement, Report, SCHEMA, Verdict,
 };
+use watches::Role;
 
 /// A progress callback, called when a phase starts.
 type Progress = Arc<dyn Fn(Phase) + Send + Sync>;
@@ -169,6 +177,11 @@ impl Recorder {
     /// The phases recorded so far (for callers that keep their own accounts, like the monitor).
     pub fn into_phases(self) -> Vec<PhaseReport> {
         self.phases
+    }
+
+    /// Adds the phases another recorder timed meanwhile (the SMTP side of a check).
+    pub fn absorb(&mut self, other: Recorder) {
+        self.phases.extend(other.phases);
     }
 
     pub fn append_detail(&mut self, phase: Phase, extra: &str) {
@@ -336,131 +349,19 @@ impl Check {
         report.evidence.message_id = probe.message_id.clone();
         report.evidence.subject = probe.subject.clone();
 
-        // 1. IMAP first: log in, find the folders, note the watermarks.
+        // 1. Log in to the mailbox, find its folders and note the watermarks while the SMTP
+        // side connects and authenticates; 2. then send.
         smtp::prewarm(&self.from);
-        let (mut session, caps) = imap::connect(to, step, Some(rec))
-            .await
-            .map_err(|f| (auth_or(&f, Verdict::Error), f))?;
-        let setup_fail = |e: async_imap::error::Error| {
-            (
-                Verdict::Error,
-                Failure {
-                    phase: Phase::ImapConnect,
-                    diagnosis: diagnose::transport(
-                        Code::ServerError,
-                        Protocol::Imap,
-                        &to.imap.authority(),
-                        &format!("setting up the watch failed: {e}"),
-                    ),
-                },
-            )
-        };
-        let folders = imap::folders(&mut session, step)
-            .await
-            .map_err(setup_fail)?;
-        let same_account = self.from.user == to.user && self.from.imap == to.imap;
-        let sent_mark = match (&folders.sent, same_account) {
-            (Some(sent), true) => imap::uid_next(&mut session, sent, step)
-                .await
-                .ok()
-                .map(|n| (sent.clone(), n)),
-            _ => None,
-        };
-        if same_account && (caps.gmail || to.is_gmail()) {
-            report.warnings.push(
-                "a send-to-self on Gmail never crosses the inbound path (Gmail files it \
-                 directly), so this check cannot show spam filtering; use --to-account with a \
-                 mailbox elsewhere"
-                    .into(),
-            );
-        }
-        let inbox_mark = imap::select(&mut session, "INBOX", step)
-            .await
-            .map_err(setup_fail)?;
-        let mut inbox = imap::Watch::new("INBOX".into(), inbox_mark, session, caps.clone());
-        if same_account {
-            inbox.bounce_for = Some(probe.message_id.clone());
-        }
-        // The spam folder gets its own connection, IDLE-ing like INBOX: as fast as INBOX and
-        // the same code, rather than STATUS polling between IDLE cycles.
-        let junk = match &folders.junk {
-            Some(junk_name) => match open_watch(to, junk_name, step).await {
-                Ok(w) => Some(w),
-                Err(d) => {
-                    report.warnings.push(format!(
-                        "the spam folder {junk_name} is not watched: {}",
-                        d.summary
-                    ));
-                    None
-                }
-            },
-            None => {
-                report.warnings.push(
-                    "no folder has the \\Junk SPECIAL-USE attribute; only INBOX is watched".into(),
-                );
-                None
-            }
-        };
-        // A filter may file the probe past INBOX into \\Archive or \\All.
-        let archive = match folders
-            .archive
-            .as_ref()
-            .filter(|a| a.as_str() != "INBOX" && Some(*a) != folders.junk.as_ref())
-        {
-            Some(name) => match open_watch(to, name, step).await {
-                Ok(w) => Some(w),
-                Err(d) => {
-                    report.warnings.push(format!(
-                        "the archive folder {name} is not watched: {}",
-                        d.summary
-                    ));
-                    None
-                }
-            },
-            None => None,
-        };
-        // Bounces come back to the sender: watch its INBOX too when it is another mailbox.
-        // Its server may file a copy of the probe in its Sent: note where, to clean it up.
-        let mut sender_sent = None;
-        let sender = if same_account {
-            None
-        } else {
-            match open_watch(&self.from, "INBOX", step).await {
-                Ok(mut w) => {
-                    w.bounce_for = Some(probe.message_id.clone());
-                    if let Some(s) = w.session.as_mut() {
-                        sender_sent = sent::SenderSent::note(s, step).await;
-                    }
-                    Some(w)
-                }
-                Err(d) => {
-                    report.warnings.push(format!(
-                        "the sender's INBOX is not watched for bounces: {}",
-                        d.summary
-                    ));
-                    None
-                }
-            }
-        };
-        report.evidence.idle = Some(caps.idle);
-
-        // 2. Send.
         let deadline = Instant::now() + self.timeout;
-        let sent = smtp::send(rec, &self.from, &probe, step, deadline).await;
+        let (mut watches, sent) = self
+            .watch_and_send(rec, report, &probe, tag, step, deadline)
+            .await?;
         let (accepted_at, unanswered) = match sent {
-            Ok(smtp::Sent::Accepted { reply, at }) => {
+            smtp::Sent::Accepted { reply, at } => {
                 report.evidence.smtp_reply = Some(reply);
                 (at, None)
             }
-            Ok(smtp::Sent::Unknown { failure, at }) => (at, Some(failure)),
-            Err(f) => {
-                imap::logout(inbox.session.take()).await;
-                for mut w in [junk, archive, sender].into_iter().flatten() {
-                    imap::logout(w.session.take()).await;
-                }
-                let verdict = auth_or(&f, Verdict::SendFailed);
-                return Err((verdict, f));
-            }
+            smtp::Sent::Unknown { failure, at } => (at, Some(failure)),
         };
 
         // 3. Wait in INBOX, Junk, the archive and the sender's INBOX at once; the first to
@@ -469,49 +370,16 @@ impl Check {
         rec.start(Phase::Delivery);
         let t = accepted_at;
         let deadline = accepted_at + self.timeout;
-        let mut watches = vec![(Role::Inbox, inbox)];
-        watches.extend(junk.map(|w| (Role::Junk, w)));
-        watches.extend(archive.map(|w| (Role::Archive, w)));
-        watches.extend(sender.map(|w| (Role::Sender, w)));
-        let watch_step = net::watch_step(step, self.timeout);
-        race(&mut watches, to, &self.from, tag, watch_step, deadline).await;
-        let has = |ws: &[(Role, imap::Watch)], r: Role| {
-            ws.iter()
-                .any(|(role, w)| *role == r && !w.matches.is_empty())
-        };
-        if has(&watches, Role::Archive) && !has(&watches, Role::Inbox) && !has(&watches, Role::Junk)
-        {
-            // Gmail's All Mail holds INBOX mail too: give INBOX a moment to show it.
-            let left = deadline.saturating_duration_since(Instant::now());
-            let grace = Instant::now() + ARCHIVE_GRACE.min(left.max(Duration::from_millis(200)));
-            if let Some((_, w)) = watches.iter_mut().find(|(r, _)| *r == Role::Inbox) {
-                w.run(to, tag, watch_step, grace).await;
-            }
-        }
+        watches.race(accepted_at, deadline).await;
+        report.warnings.extend(watches.unwatched());
         let waited = t.elapsed().as_secs_f64();
-        let reconnects: u32 = watches.iter().map(|(_, w)| w.reconnects).sum();
-        let seen: usize = watches.iter().map(|(_, w)| w.seen.len()).sum();
-        let placement = [
-            (Role::Inbox, Placement::Inbox),
-            (Role::Junk, Placement::Spam),
-            (Role::Archive, Placement::Archive),
-        ]
-        .into_iter()
-        .find(|(r, _)| has(&watches, *r));
-        let index = match placement {
-            Some((role, _)) => watches.iter().position(|(r, _)| *r == role),
-            None => watches.iter().position(|(_, w)| w.bounce.is_some()),
-        }
-        .unwrap_or(0);
-        let (winner_role, mut winner) = watches.remove(index);
-        let mut sender_watch = None;
-        for (role, mut w) in watches {
-            if role == Role::Sender {
-                sender_watch = Some(w);
-            } else {
-                imap::logout(w.session.take()).await;
-            }
-        }
+        let reconnects: u32 = watches.list.iter().map(|(_, w)| w.reconnects).sum();
+        let seen: usize = watches.list.iter().map(|(_, w)| w.examined).sum();
+        let placement = watches.placement();
+        let (caps, folders) = (watches.caps.clone(), watches.folders.clone());
+        let (sent_mark, sender_sent) = (watches.sent_mark.take(), watches.sender_sent.take());
+        let (winner_role, mut winner, mut sender_watch, rest) =
+            watches.winner(placement.map(|(r, _)| r));
         let sender_sent = sender_sent.as_ref();
         let placement = placement.map(|(_, p)| p);
         let in_junk = placement == Some(Placement::Spam);
@@ -520,8 +388,8 @@ impl Check {
         } else {
             String::new()
         };
-        if winner.matches.is_empty()
-            && let Some((uid, raw)) = winner.bounce.take()
+        if winner.interest.matches.is_empty()
+            && let Some((uid, raw)) = winner.interest.bounce.take()
         {
             let bounce = analysis::bounce(&raw, &winner.folder, uid);
             let mut d = analysis::bounce_diagnosis(&bounce);
@@ -549,7 +417,7 @@ impl Check {
                 .await;
             return Err((Verdict::Bounced, failure));
         }
-        if winner.matches.is_empty() {
+        if winner.interest.matches.is_empty() {
             let detail = format!(
                 "waited {waited:.1} s; saw {seen} new message{}, none with tag{reconnect_note}",
                 if seen == 1 { "" } else { "s" }
@@ -635,7 +503,7 @@ impl Check {
             t,
             format!(
                 "found in {} after {waited:.1} s (UID {}){reconnect_note}",
-                winner.folder, winner.matches[0]
+                winner.folder, winner.interest.matches[0]
             ),
         );
         if let Some(lost) = &unanswered {
@@ -647,12 +515,20 @@ impl Check {
         }
         report.placement = Some(placement);
         report.evidence.mailbox = Some(winner.folder.clone());
-        report.evidence.uid = winner.matches.first().copied();
-        report.evidence.copies = winner.matches.len() as u32;
+        report.evidence.uid = winner.interest.matches.first().copied();
+        report.evidence.seen_by = winner.interest.seen_by;
+        report.evidence.copies = winner.interest.matches.len() as u32;
+
+        // Probes of earlier runs that arrived after their run gave up: looked for on another
+        // folder's connection while this one fetches and cleans up.
+        let mut look_in = vec!["INBOX".to_string()];
+        look_in.extend(folders.junk.iter().cloned());
+        look_in.extend(folders.archive.iter().cloned());
+        let leftovers = rest.find_leftovers(look_in.clone(), self.from.address.clone(), step);
 
         // 4. Fetch and verify.
         let t = rec.start(Phase::Fetch);
-        let uid = winner.matches[0];
+        let uid = winner.interest.matches[0];
         let raw = match winner.session.as_mut() {
             Some(s) => imap::fetch_raw(s, uid, step).await,
             None => Err(async_imap::error::Error::ConnectionLost),
@@ -752,16 +628,16 @@ impl Check {
         }
         self.finish_sender(&mut sender_watch, None, tag, step, report)
             .await;
-        // Probes of earlier runs that arrived after their run gave up (looked for last, so
-        // the watch starts as early as it can).
-        if let Some(session) = winner.session.as_mut() {
-            let mut look_in = vec!["INBOX".to_string()];
-            look_in.extend(folders.junk.iter().cloned());
-            look_in.extend(folders.archive.iter().cloned());
-            let found = leftovers::find(session, &look_in, &self.from.address, step).await;
-            for l in found.iter().filter(|l| l.late && l.tag != tag) {
-                report.warnings.push(l.late_warning());
+        let found = match (leftovers.await, winner.session.as_mut()) {
+            (Ok(Some(found)), _) => found,
+            // No other connection to search on: this one, last.
+            (_, Some(session)) => {
+                leftovers::find(session, &look_in, &self.from.address, step).await
             }
+            _ => Vec::new(),
+        };
+        for l in found.iter().filter(|l| l.late && l.tag != tag) {
+            report.warnings.push(l.late_warning());
         }
         imap::logout(winner.session.take()).await;
 
@@ -784,12 +660,12 @@ impl Check {
     #[allow(clippy::too_many_arguments)]
     async fn cleanup(
         &self,
-        w: &mut imap::Watch,
+        w: &mut CheckWatch,
         caps: &imap::Caps,
         folders: &imap::Folders,
         (sent_mark, sender_watch, sender_sent): (
             Option<&(String, u32)>,
-            Option<imap::Watch>,
+            Option<CheckWatch>,
             Option<&sent::SenderSent>,
         ),
         tag: &str,
@@ -816,7 +692,11 @@ impl Check {
                 let Some(session) = w.session.as_mut() else {
                     continue;
                 };
-                let found = (w.folder.as_str(), w.watermark, w.matches.as_slice());
+                let found = (
+                    w.folder.as_str(),
+                    w.watermark,
+                    w.interest.matches.as_slice(),
+                );
                 match delete_found(session, found, caps, folders, tag, archives, step).await {
                     Ok(done) => return Ok(done),
                     Err(e) => {
@@ -883,7 +763,7 @@ impl Check {
     /// many copies were deleted. Safe to call again: the watch is taken.
     async fn finish_sender(
         &self,
-        watch: &mut Option<imap::Watch>,
+        watch: &mut Option<CheckWatch>,
         sent: Option<&sent::SenderSent>,
         tag: &str,
         step: Duration,
@@ -893,7 +773,8 @@ impl Check {
         match sent {
             Some(s) if !self.keep => {
                 let step = step.max(Duration::from_secs(5)).min(CLEANUP_BUDGET);
-                match s.clean(&self.from, watch, tag, step, CLEANUP_BUDGET).await {
+                let conn = watch.and_then(|mut w| Some((w.session.take()?, w.caps)));
+                match s.clean(&self.from, conn, tag, step, CLEANUP_BUDGET).await {
                     Ok(n) => n,
                     Err(e) => {
                         report.warnings.push(format!(
@@ -918,7 +799,7 @@ impl Check {
     #[allow(clippy::too_many_arguments)]
     async fn cleanup_sent(
         &self,
-        w: &mut imap::Watch,
+        w: &mut CheckWatch,
         caps: &imap::Caps,
         folders: &imap::Folders,
         sent_mark: Option<&(String, u32)>,
@@ -932,18 +813,8 @@ impl Check {
         let archives = self.to.expunge_archives || caps.gmail;
         let work = async {
             imap::select(session, sent, step).await?;
-            let found = imap::scan(session, *mark, tag, step).await?;
-            imap::delete_exactly(
-                session,
-                caps,
-                folders,
-                sent,
-                &found.matches,
-                tag,
-                archives,
-                step,
-            )
-            .await
+            let found = cleanup::copies(session, *mark, tag, step).await?;
+            cleanup::delete_exactly(session, caps, folders, sent, &found, tag, archives, step).await
         };
         match tokio::time::timeout(CLEANUP_BUDGET, work).await {
             Ok(Ok((n, warning))) => {
@@ -979,15 +850,15 @@ async fn delete_found(
     archives: bool,
     step: Duration,
 ) -> async_imap::error::Result<(usize, usize, Option<String>)> {
-    let again = imap::scan(session, watermark, tag, step).await?;
+    let again = cleanup::copies(session, watermark, tag, step).await?;
     let mut uids = matches.to_vec();
-    for u in again.matches {
+    for u in again {
         if !uids.contains(&u) {
             uids.push(u);
         }
     }
     let (n, warning) =
-        imap::delete_exactly(session, caps, folders, folder, &uids, tag, archives, step).await?;
+        cleanup::delete_exactly(session, caps, folders, folder, &uids, tag, archives, step).await?;
     Ok((n, uids.len(), warning))
 }
 
@@ -1000,55 +871,6 @@ async fn reopen(to: &Account, folder: &str, step: Duration) -> Result<imap::Sess
         .await
         .map_err(|e| e.to_string())?;
     Ok(session)
-}
-
-/// Opens a second connection watching `folder` (the spam folder).
-async fn open_watch(to: &Account, folder: &str, step: Duration) -> Result<imap::Watch, Diagnosis> {
-    let (mut session, caps) = imap::connect(to, step, None)
-        .await
-        .map_err(|f| f.diagnosis)?;
-    let mark = imap::select(&mut session, folder, step)
-        .await
-        .map_err(|e| imap::classify(to, diagnose::Stage::Select, &e))?;
-    Ok(imap::Watch::new(folder.to_string(), mark, session, caps))
-}
-
-/// What a watched folder is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Inbox,
-    Junk,
-    Archive,
-    /// The sender's INBOX, watched for bounces when it is another mailbox.
-    Sender,
-}
-
-/// How long INBOX gets to show a probe already seen in the archive folder.
-const ARCHIVE_GRACE: Duration = Duration::from_millis(1500);
-
-/// Runs every watch at once until one finds the tag or a bounce, or all reach `deadline`.
-async fn race(
-    watches: &mut [(Role, imap::Watch)],
-    to: &Account,
-    from: &Account,
-    tag: &str,
-    step: Duration,
-    deadline: Instant,
-) {
-    let mut futs: Vec<_> = watches
-        .iter_mut()
-        .map(|(role, w)| {
-            let account = if *role == Role::Sender { from } else { to };
-            Box::pin(w.run(account, tag, step, deadline))
-        })
-        .collect();
-    while !futs.is_empty() {
-        let (found, _, rest) = select_all(futs).await;
-        if found {
-            return;
-        }
-        futs = rest;
-    }
 }
 
 /// `auth_failed` when the server refused the login, else `otherwise`.

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::imap::{self, Folders, Session, Watch};
+use super::cleanup;
+use super::imap::{self, Caps, Folders, Session};
 use crate::config::Account;
 
 /// Where the sender's copy of the probe would land: the `\Sent` folder and its UIDNEXT
@@ -31,37 +32,33 @@ impl SenderSent {
         })
     }
 
-    /// Deletes the copies tagged `tag` above the mark, over `watch`'s connection to the
-    /// sender's mailbox when it still has one, else a fresh one, then logs out. Returns how
+    /// Deletes the copies tagged `tag` above the mark, over `conn` (the sender's watch's
+    /// connection) when it still has one, else a fresh one, then logs out. Returns how
     /// many were deleted, or what went wrong in words for a warning.
     pub(crate) async fn clean(
         &self,
         sender: &Account,
-        watch: Option<Watch>,
+        conn: Option<(Session, Caps)>,
         tag: &str,
         step: Duration,
         budget: Duration,
     ) -> Result<usize, String> {
-        let (mut session, caps) = match watch {
-            Some(Watch {
-                session: Some(s),
-                caps,
-                ..
-            }) => (s, caps),
-            _ => imap::connect(sender, step, None)
+        let (mut session, caps) = match conn {
+            Some(c) => c,
+            None => imap::connect(sender, step, None)
                 .await
                 .map_err(|f| f.diagnosis.summary)?,
         };
         let archives = sender.expunge_archives || caps.gmail;
         let work = async {
             imap::select(&mut session, &self.folder, step).await?;
-            let found = imap::scan(&mut session, self.mark, tag, step).await?;
-            imap::delete_exactly(
+            let found = cleanup::copies(&mut session, self.mark, tag, step).await?;
+            cleanup::delete_exactly(
                 &mut session,
                 &caps,
                 &self.folders,
                 &self.folder,
-                &found.matches,
+                &found,
                 tag,
                 archives,
                 step,

@@ -14,6 +14,7 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 use secrecy::ExposeSecret;
 use tokio::time::{Instant, timeout};
 
+use super::backoff::Backoff;
 use super::message::Probe;
 use super::net::{self, TlsTcp};
 use super::seen::{self, Seen};
@@ -75,21 +76,29 @@ pub(crate) enum Sent {
     Unknown { failure: Failure, at: Instant },
 }
 
-/// Submits `probe` as `account`. Retries transient rejections of MAIL/RCPT/DATA with backoff
-/// (1 s, 2 s, 4 s, ...) until `deadline`; never retries once the whole message went out.
+/// Opens the probe's way out: `Some(true)` once every watch has its watermark (the probe may
+/// go), `Some(false)` when the watch could not be set up (nothing is sent). The SMTP side
+/// connects, upgrades and authenticates meanwhile, and waits here before MAIL FROM.
+pub(crate) type Gate = tokio::sync::watch::Receiver<Option<bool>>;
+
+/// Submits `probe` as `account` once `gate` opens (`Ok(None)`: it never did, nothing was
+/// sent). Retries transient rejections of MAIL/RCPT/DATA with backoff (1 s, 2 s, 4 s, ...,
+/// with jitter) while a retry can start before `deadline`; never retries once the whole
+/// message went out.
 pub(crate) async fn send(
     rec: &mut Recorder,
     account: &Account,
     probe: &Probe,
     step: Duration,
     deadline: Instant,
-) -> Result<Sent, Failure> {
-    let mut backoff = Duration::from_secs(1);
+    mut gate: Gate,
+) -> Result<Option<Sent>, Failure> {
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(64));
     let mut history: Vec<String> = Vec::new();
     loop {
         let mark = rec.mark();
         let attempt = history.len() + 1;
-        match attempt_once(rec, account, probe, step).await {
+        match attempt_once(rec, account, probe, step, &mut gate).await {
             Ok(reply) => {
                 if !history.is_empty() {
                     rec.append_detail(
@@ -100,8 +109,12 @@ pub(crate) async fn send(
                 return Ok(reply);
             }
             Err(e) => {
-                let retry = e.transient && Instant::now() + backoff < deadline;
-                if !retry {
+                let pause = if e.transient {
+                    backoff.next_before(deadline)
+                } else {
+                    None
+                };
+                let Some(pause) = pause else {
                     if !history.is_empty() {
                         rec.append_detail(
                             e.failure.phase,
@@ -109,21 +122,20 @@ pub(crate) async fn send(
                         );
                     }
                     return Err(e.failure);
-                }
+                };
                 let text = e
                     .failure
                     .diagnosis
                     .server_text
                     .clone()
                     .unwrap_or_else(|| e.failure.diagnosis.summary.clone());
-                tracing::debug!(attempt, ?backoff, reply = %text, "transient SMTP rejection; retrying");
+                tracing::debug!(attempt, ?pause, reply = %text, "transient SMTP rejection; retrying");
                 history.push(format!(
                     "attempt {attempt} got {}",
                     text.lines().next().unwrap_or("")
                 ));
                 rec.truncate(mark);
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
+                tokio::time::sleep(pause).await;
             }
         }
     }
@@ -301,8 +313,14 @@ async fn attempt_once(
     account: &Account,
     probe: &Probe,
     step: Duration,
-) -> Result<Sent, AttemptError> {
+    gate: &mut Gate,
+) -> Result<Option<Sent>, AttemptError> {
     let mut conn = open(rec, account, step).await?;
+    let go = gate.wait_for(Option::is_some).await.ok().and_then(|g| *g);
+    if go != Some(true) {
+        let _ = timeout(Duration::from_millis(500), conn.quit()).await;
+        return Ok(None);
+    }
 
     // MAIL FROM .. end of DATA, one command at a time so a rejection names its stage.
     let t = rec.start(Phase::SmtpSubmit);
@@ -355,7 +373,7 @@ async fn attempt_once(
             tokio::spawn(async move {
                 let _ = timeout(Duration::from_secs(2), conn.quit()).await;
             });
-            Ok(Sent::Accepted { reply, at })
+            Ok(Some(Sent::Accepted { reply, at }))
         }
         Err((_, e)) if unanswered => {
             let at = Instant::now();
@@ -365,7 +383,7 @@ async fn attempt_once(
             };
             let _ = timeout(Duration::from_millis(200), conn.abort()).await;
             let failure = rec.fail(Phase::SmtpSubmit, t, no_data_reply(account, &detail));
-            Ok(Sent::Unknown { failure, at })
+            Ok(Some(Sent::Unknown { failure, at }))
         }
         Err((stage, e)) => {
             let (d, transient) = match e {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::cleanup;
 use super::imap;
 use super::leftovers::{self, Leftover};
 use crate::config::Account;
@@ -165,7 +166,7 @@ impl Sweep {
                     continue;
                 }
                 for l in targets {
-                    let done = imap::delete_exactly(
+                    let done = cleanup::delete_exactly(
                         &mut session,
                         &caps,
                         &folders,

@@ -14,12 +14,17 @@ use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use futures::TryStreamExt;
 use tokio::time::Instant;
 
+use async_imap::types::Fetch;
+
+use super::cleanup;
 use super::imap::{self, Caps, Session, within};
 use super::net;
+use super::watch::{Interest, Reconnect, Until, Watcher};
 use crate::analyze::filter::{self, Fields, Filter, SAMPLES, filter_methods};
 use crate::analyze::{Message, PatternError, Seen};
 use crate::config::Account;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
+use crate::report::SeenBy;
 
 /// Called once the watch is in place, with the folder and the first UID that can match.
 type Ready = Arc<dyn Fn(&str, u32) + Send + Sync>;
@@ -239,16 +244,15 @@ impl Wait {
         let Some(low) = found.into_iter().filter(|u| *u < watermark).min() else {
             return Ok(watermark);
         };
-        let dates: Vec<_> = within(step, async {
-            session
-                .uid_fetch(format!("{low}:{}", watermark - 1), "(UID INTERNALDATE)")
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await
-        .map_err(|e| self.imap_error(&format!("UID FETCH INTERNALDATE failed: {e}")))?;
-        self.alive(session)?;
+        let range = format!("{low}:{}", watermark - 1);
+        let dates = imap::uid_fetch(session, &range, "(UID INTERNALDATE)", step)
+            .await
+            .map_err(|e| match e {
+                async_imap::error::Error::ConnectionLost => {
+                    self.imap_error(&format!("the connection closed: {e}"))
+                }
+                e => self.imap_error(&format!("UID FETCH INTERNALDATE failed: {e}")),
+            })?;
         Ok(dates
             .iter()
             .filter(|f| f.internal_date().is_some_and(|d| d >= window))
@@ -345,6 +349,69 @@ struct Tally {
     earlier: Vec<Seen>,
 }
 
+/// What a wait looks for ([`Interest`]): messages meeting the criteria inside the window.
+struct Looking {
+    filter: Filter,
+    /// UIDNEXT when the watch started: anything at or above it arrived afterwards.
+    watermark: u32,
+    /// Mail below the watermark must have arrived at or after this.
+    window: Option<DateTime<Utc>>,
+    tally: Tally,
+}
+
+impl Looking {
+    /// Whether a message is inside the window: `since` when given, else anything new plus
+    /// what arrived within the look-back.
+    fn in_window(&self, uid: u32, arrived: Option<DateTime<FixedOffset>>) -> bool {
+        if self.filter.since().is_some() {
+            return self.filter.admits(arrived);
+        }
+        uid >= self.watermark
+            || self
+                .window
+                .is_some_and(|w| arrived.is_some_and(|d| d.trunc_subsecs(0) >= w))
+    }
+}
+
+impl Interest for Looking {
+    fn items(&self) -> &'static str {
+        "(UID INTERNALDATE BODY.PEEK[HEADER])"
+    }
+
+    /// Sorts each message into hits, others and earlier look-alikes.
+    fn seen(&mut self, _by: SeenBy, fetched: &[Fetch]) {
+        for f in fetched {
+            let Some(uid) = f.uid else { continue };
+            if !self.tally.examined.insert(uid) {
+                continue;
+            }
+            let Some(fields) = f.header().and_then(Fields::read) else {
+                continue;
+            };
+            let arrived = f.internal_date();
+            let matches = self.filter.matches(&fields);
+            let in_window = self.in_window(uid, arrived);
+            let tally = &mut self.tally;
+            match (in_window, matches) {
+                (true, true) => tally.hits.push(uid),
+                (true, false) => {
+                    tally.others += 1;
+                    if tally.other_samples.len() < SAMPLES {
+                        tally.other_samples.push(fields.seen(uid, arrived));
+                    }
+                }
+                (false, true) => push_earlier(&mut tally.earlier, fields.seen(uid, arrived)),
+                (false, false) => {}
+            }
+        }
+        self.tally.hits.sort_unstable();
+    }
+
+    fn done(&self) -> bool {
+        !self.tally.hits.is_empty()
+    }
+}
+
 impl Armed {
     /// The folder being watched.
     pub fn folder(&self) -> &str {
@@ -356,109 +423,76 @@ impl Armed {
         self.first
     }
 
-    /// Waits for the first matching message.
+    /// Waits for the first matching message. The watch looks early right away (the mail is
+    /// usually on its way when a wait starts), then waits on IDLE.
     pub async fn finish(mut self) -> Result<Message, WaitError> {
         let w = &self.wait;
         let deadline = self.started + w.timeout;
         let watch_step = net::watch_step(self.step, w.timeout);
-        let mut tally = Tally::default();
-        let mut session = self.session.take();
-        let mut poll = Duration::from_millis(50);
-        let mut backoff = Duration::from_millis(250);
-        let mut connected_at = Instant::now();
-        // Set when a live connection is lost; the next reconnect may pause first.
-        let mut lost = false;
-        let mut reconnects = 0u32;
+        let looking = Looking {
+            filter: w.filter.clone(),
+            watermark: self.watermark,
+            window: self.window,
+            tally: Tally::default(),
+        };
+        let Some(session) = self.session.take() else {
+            return Err(w.imap_error("internal: the watch has no connection"));
+        };
+        let mut watcher = Watcher::new(
+            &w.account,
+            &w.folder,
+            Some((session, self.caps.clone())),
+            self.watermark,
+            self.first,
+            looking,
+            watch_step,
+            Reconnect::until_deadline(),
+        );
+        watcher.kick(Instant::now());
+        let mut until = Until::Deadline(deadline);
         loop {
-            let s = match session.as_mut() {
-                Some(s) => s,
-                None => {
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    if std::mem::take(&mut lost) {
-                        backoff = imap::reconnect_pause(connected_at, backoff, deadline).await;
-                    }
-                    match w.reopen(watch_step).await {
-                        Ok(s) => {
-                            connected_at = Instant::now();
-                            reconnects += 1;
-                            session.insert(s)
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, "wait: reconnect failed");
-                            let left = deadline.saturating_duration_since(Instant::now());
-                            tokio::time::sleep(backoff.min(left)).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(4));
-                            continue;
-                        }
-                    }
-                }
-            };
-            match self.look(s, &mut tally, watch_step).await {
-                Ok(()) if !tally.hits.is_empty() => {
-                    let Some(mut s) = session.take() else { break };
-                    let uid = tally.hits[0];
-                    let mut result = match self.fetch(&mut s, uid).await {
-                        Ok(result) => result,
-                        Err(e) => {
-                            // Lost while fetching: reconnect and fetch the same UID again.
-                            tracing::debug!(error = %e, "wait: fetch failed; reconnecting");
-                            lost = true;
-                            continue;
-                        }
-                    };
-                    imap::logout(Some(s)).await;
-                    if let Ok(m) = result.as_mut() {
-                        if reconnects > 0 {
-                            m.warnings.push(format!(
-                                "the IMAP connection was lost and re-established {reconnects} \
-                                 time(s); the watch resumed from its starting point, so nothing \
-                                 was missed"
-                            ));
-                        }
-                        if tally.hits.len() > 1 {
-                            let rest: Vec<String> =
-                                tally.hits[1..].iter().map(u32::to_string).collect();
-                            m.warnings.push(format!(
-                                "{} messages matched; this is the earliest (UID {uid}), the \
-                                 others are UID {}",
-                                tally.hits.len(),
-                                rest.join(", ")
-                            ));
-                        }
-                    }
-                    return result;
-                }
-                Ok(()) => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, "wait: connection lost; reconnecting");
-                    session = None;
-                    lost = true;
-                    continue;
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            watcher.run(&mut until).await;
+            if !watcher.interest.done() {
                 break;
             }
-            let Some(mut s) = session.take() else {
-                continue;
+            let Some(mut s) = watcher.session.take() else {
+                break;
             };
-            if imap::drain_news(&mut s) {
-                session = Some(s);
-                continue;
-            }
-            match imap::idle_or_poll(s, &self.caps, watch_step, left, &mut poll).await {
-                Ok(s) => session = Some(s),
+            let uid = watcher.interest.tally.hits[0];
+            let mut result = match self.fetch(&mut s, uid).await {
+                Ok(result) => result,
                 Err(e) => {
-                    tracing::debug!(error = %e, "wait: IDLE failed; reconnecting");
-                    lost = true;
+                    // Lost while fetching: reconnect and fetch the same UID again.
+                    watcher.lost(&e);
+                    continue;
+                }
+            };
+            imap::logout(Some(s)).await;
+            let (reconnects, hits) = (watcher.reconnects, &watcher.interest.tally.hits);
+            if let Ok(m) = result.as_mut() {
+                if reconnects > 0 {
+                    m.warnings.push(format!(
+                        "the IMAP connection was lost and re-established {reconnects} \
+                         time(s); the watch resumed from its starting point, so nothing \
+                         was missed"
+                    ));
+                }
+                if hits.len() > 1 {
+                    let rest: Vec<String> = hits[1..].iter().map(u32::to_string).collect();
+                    m.warnings.push(format!(
+                        "{} messages matched; this is the earliest (UID {uid}), the others \
+                         are UID {}",
+                        hits.len(),
+                        rest.join(", ")
+                    ));
                 }
             }
+            return result;
         }
+        let mut session = watcher.session.take();
+        let mut tally = std::mem::take(&mut watcher.interest.tally);
         if let Some(s) = session.as_mut() {
-            self.look_earlier(s, &mut tally).await;
+            self.look_earlier(s, &watcher.interest, &mut tally).await;
         }
         imap::logout(session).await;
         Err(WaitError::Timeout {
@@ -471,72 +505,9 @@ impl Armed {
         })
     }
 
-    /// Whether a message is inside the window: `since` when given, else anything new plus
-    /// what arrived within the look-back.
-    fn in_window(&self, uid: u32, arrived: Option<DateTime<FixedOffset>>) -> bool {
-        if self.wait.filter.since().is_some() {
-            return self.wait.filter.admits(arrived);
-        }
-        uid >= self.watermark
-            || self
-                .window
-                .is_some_and(|w| arrived.is_some_and(|d| d.trunc_subsecs(0) >= w))
-    }
-
-    /// Fetches the headers of every message from the first candidate on not yet examined
-    /// and sorts each into hits, others and earlier look-alikes.
-    async fn look(
-        &self,
-        session: &mut Session,
-        tally: &mut Tally,
-        step: Duration,
-    ) -> async_imap::error::Result<()> {
-        let from = tally
-            .examined
-            .iter()
-            .max()
-            .map_or(self.first, |m| (m + 1).max(self.first));
-        let fetches: Vec<_> = within(step, async {
-            session
-                .uid_fetch(format!("{from}:*"), "(UID INTERNALDATE BODY.PEEK[HEADER])")
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?;
-        // An answer cut short by the server closing the connection ends silently.
-        imap::alive(session)?;
-        for f in &fetches {
-            let Some(uid) = f.uid.filter(|u| *u >= self.first) else {
-                continue;
-            };
-            if !tally.examined.insert(uid) {
-                continue;
-            }
-            let Some(fields) = f.header().and_then(Fields::read) else {
-                continue;
-            };
-            let arrived = f.internal_date();
-            let matches = self.wait.filter.matches(&fields);
-            match (self.in_window(uid, arrived), matches) {
-                (true, true) => tally.hits.push(uid),
-                (true, false) => {
-                    tally.others += 1;
-                    if tally.other_samples.len() < SAMPLES {
-                        tally.other_samples.push(fields.seen(uid, arrived));
-                    }
-                }
-                (false, true) => push_earlier(&mut tally.earlier, fields.seen(uid, arrived)),
-                (false, false) => {}
-            }
-        }
-        tally.hits.sort_unstable();
-        Ok(())
-    }
-
     /// On a timeout, reads the headers of the last messages that were there before the
     /// window (by sequence number) for look-alikes the error can name. Best effort.
-    async fn look_earlier(&self, session: &mut Session, tally: &mut Tally) {
+    async fn look_earlier(&self, session: &mut Session, looking: &Looking, tally: &mut Tally) {
         let n = self.exists;
         if n == 0 {
             return;
@@ -555,7 +526,7 @@ impl Armed {
             .iter()
             .filter_map(|f| {
                 let uid = f.uid?;
-                if tally.examined.contains(&uid) || self.in_window(uid, f.internal_date()) {
+                if tally.examined.contains(&uid) || looking.in_window(uid, f.internal_date()) {
                     return None;
                 }
                 let fields = Fields::read(f.header()?)?;
@@ -584,7 +555,7 @@ impl Armed {
             imap::Folders::default()
         };
         let archives = w.account.expunge_archives || caps.gmail;
-        imap::delete_exactly(
+        cleanup::delete_exactly(
             session,
             caps,
             &folders,

@@ -49,6 +49,10 @@ pub struct Faults {
     pub authentication_results: Option<String>,
     /// Leave IDLE out of CAPABILITY, so clients fall back to polling (benchmarks compare both).
     pub imap_no_idle: bool,
+    /// Tell IDLE clients about a change only this long after it, as Dovecot does
+    /// (`NOTIFY_DELAY_MSECS`, 500 ms) and Gmail and Exchange do in their own ways; any other
+    /// command still sees the change at once.
+    pub imap_idle_delay: Option<Duration>,
     /// Answer the IMAP command after this many with `* BYE` and close (a server restart).
     pub imap_bye_after: Option<usize>,
     /// Like `imap_hang_on`, but only for the first such command server-wide; the fault then

@@ -47,6 +47,13 @@ const RULES: &[(&str, &str)] = &[
         r#""(ms|size|total_ms|elapsed_ms|waited_ms|throughput_per_sec|min|mean|p50|p90|p99|max|cpu_user_s|cpu_sys_s|cpu_ms_per_probe|peak_rss_mib|days_left|delay_ms|final_delay_ms)":-?[\d.]+(e[+-]?\d+)?"#,
         r#""$1":[N]"#,
     ),
+    // What made the watcher look: a race between the early-poll schedule, IDLE and the
+    // connection's first look, so it varies from run to run.
+    (
+        r#""seen_by":"(early_poll|idle|poll|first_look)""#,
+        r#""seen_by":"[SEEN-BY]""#,
+    ),
+    (r#""(early_poll|idle|poll|first_look)":\d+"#, r#""$1":[N]"#),
     // Prometheus samples of times and days.
     (
         r"(?m)^(mailtrip_\w*(seconds|days_left)(\{[^}]*\})?) \S+$",

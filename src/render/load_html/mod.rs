@@ -214,6 +214,7 @@ mod tests {
                 p99: 17.0,
                 max: 17.0,
             },
+            seen_by: Default::default(),
             cleanup: Cleanup::default(),
             lost_probes: vec!["tag-1".into(), "tag-2".into()],
             harness: None,

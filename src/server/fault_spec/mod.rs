@@ -56,6 +56,9 @@ pub struct FaultSpec {
     pub authentication_results: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_no_idle: Option<bool>,
+    /// `"500ms"`: how long after a change an IDLE client hears of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_idle_delay: Option<Span>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_bye_after: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -264,6 +267,7 @@ fault_keys!(
     rewrap_lines,
     authentication_results,
     imap_no_idle,
+    imap_idle_delay,
     imap_bye_after,
     imap_hang_once_on,
     imap_drop_on_news,
@@ -409,6 +413,7 @@ mod tests {
             rewrap_lines: Some(72),
             authentication_results: Some("mx; spf=pass".into()),
             imap_no_idle: true,
+            imap_idle_delay: Some(Duration::from_millis(500)),
             imap_bye_after: Some(5),
             imap_hang_once_on: Some("FETCH".into()),
             imap_drop_on_news: Some(1),

@@ -25,8 +25,15 @@ impl Session {
         let shared = self.shared.clone();
         let _idling = shared.idle_guard();
         let mut started = false;
+        // The `imap_idle_delay` fault: changes are told only this long after the first one.
+        let delay = shared.faults().imap_idle_delay;
+        let mut due: Option<tokio::time::Instant> = None;
         loop {
-            self.refresh(true);
+            if !started || delay.is_none() || due.is_some_and(|d| tokio::time::Instant::now() >= d)
+            {
+                self.refresh(true);
+                due = None;
+            }
             if started
                 && !self.out.is_empty()
                 && shared.consume_fault(|f| crate::server::take_count(&mut f.imap_drop_on_news))
@@ -61,7 +68,13 @@ impl Session {
                 None => {}
             }
             tokio::select! {
-                r = changes.changed(), if store_alive => store_alive = r.is_ok(),
+                r = changes.changed(), if store_alive => {
+                    store_alive = r.is_ok();
+                    if let Some(d) = delay {
+                        due.get_or_insert(tokio::time::Instant::now() + d);
+                    }
+                }
+                _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {}
                 _ = until_shutdown(shutdown) => {
                     self.untagged("BYE Server shutting down");
                     return Ok(Flow::Close);

@@ -1,0 +1,202 @@
+//! Exact cleanup: find every copy of a probe above a mark (`copies`) and delete exactly those
+//! UIDs (`UID STORE` + `UID EXPUNGE`, or `UID MOVE` to `\Trash` and a purge there where expunge
+//! archives), never a bare EXPUNGE or CLOSE; COPYUID and compact UID sets.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_imap::imap_proto::rfc4315::UidSetMember;
+use async_imap::imap_proto::{Response, ResponseCode};
+use async_imap::types::UnsolicitedResponse;
+use futures::TryStreamExt;
+
+use super::imap::{Caps, Folders, Session, alive, drain_news, fetch_from, uid_next, within};
+use super::watch::tags::{TAG_ITEMS, carries};
+
+/// The UIDs of every copy of the probe tagged `tag` at or above `mark` in the selected
+/// folder, matched locally by either carrier (never server-side SEARCH, which indexes late).
+pub async fn copies(
+    session: &mut Session,
+    mark: u32,
+    tag: &str,
+    step: Duration,
+) -> async_imap::error::Result<Vec<u32>> {
+    let fetched = fetch_from(session, mark, TAG_ITEMS, step).await?;
+    Ok(fetched
+        .iter()
+        .filter(|f| f.header().is_some_and(|h| carries(h, tag)))
+        .filter_map(|f| f.uid)
+        .collect())
+}
+
+/// Deletes exactly `uids` from the selected `folder`. Returns how many were removed and any
+/// warning. Uses `UID STORE +FLAGS.SILENT (\Deleted)` + `UID EXPUNGE`, or `UID MOVE` to
+/// `\Trash` and a purge there when the server archives on expunge; never EXPUNGE or CLOSE.
+#[allow(clippy::too_many_arguments)]
+pub async fn delete_exactly(
+    session: &mut Session,
+    caps: &Caps,
+    folders: &Folders,
+    folder: &str,
+    uids: &[u32],
+    tag: &str,
+    archives: bool,
+    step: Duration,
+) -> async_imap::error::Result<(usize, Option<String>)> {
+    if uids.is_empty() {
+        return Ok((0, None));
+    }
+    let set = uid_set(uids);
+    let in_trash = folders.trash.as_deref() == Some(folder);
+    if (archives || !caps.uidplus) && !in_trash {
+        let Some(trash) = folders.trash.as_deref() else {
+            return Ok((
+                0,
+                Some(format!(
+                    "left the probe in {folder}: the server archives on expunge or lacks \
+                     UIDPLUS, and has no \\Trash folder"
+                )),
+            ));
+        };
+        if !caps.mv {
+            return Ok((
+                0,
+                Some(format!(
+                    "left the probe in {folder}: deleting it safely needs {} (never a bare EXPUNGE)",
+                    if archives { "MOVE" } else { "UIDPLUS or MOVE" }
+                )),
+            ));
+        }
+        let trash_next = uid_next(session, trash, step).await?;
+        drain_news(session);
+        within(step, session.uid_mv(&set, trash)).await?;
+        let mut moved: Vec<u32> = copyuid(session);
+        within(step, session.select(trash)).await?;
+        if moved.is_empty() {
+            moved = copies(session, trash_next, tag, step).await?;
+        }
+        if !caps.uidplus {
+            return Ok((
+                0,
+                Some(format!(
+                    "moved the probe to {trash} but left it there: the server lacks UIDPLUS"
+                )),
+            ));
+        }
+        let n = expunge_uids(session, &moved, step).await?;
+        return Ok((n.min(uids.len()), None));
+    }
+    if !caps.uidplus {
+        return Ok((
+            0,
+            Some(format!(
+                "left the probe in {folder}: the server lacks UIDPLUS"
+            )),
+        ));
+    }
+    let n = expunge_uids(session, uids, step).await?;
+    Ok((n, None))
+}
+
+/// `UID STORE <uids> +FLAGS (\Deleted)` then `UID EXPUNGE <uids>` in the selected folder.
+/// Returns how many of `uids` it removed, counted from the FETCH responses the (non-silent)
+/// STORE gives for each of them: the EXPUNGE responses in the same reply as UID EXPUNGE also
+/// report other sessions' expunges, so they are not a count of ours.
+pub(crate) async fn expunge_uids(
+    session: &mut Session,
+    uids: &[u32],
+    step: Duration,
+) -> async_imap::error::Result<usize> {
+    if uids.is_empty() {
+        return Ok(0);
+    }
+    let set = uid_set(uids);
+    let stored = within(step, async {
+        session
+            .uid_store(&set, "+FLAGS (\\Deleted)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    alive(session)?;
+    let ours: HashSet<u32> = stored
+        .iter()
+        .filter_map(|f| f.uid)
+        .filter(|u| uids.contains(u))
+        .collect();
+    // A server that leaves UID out of its FETCH responses: one response per message stored.
+    let marked = if ours.is_empty() {
+        stored.len().min(uids.len())
+    } else {
+        ours.len()
+    };
+    within(step, async {
+        session
+            .uid_expunge(&set)
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    alive(session)?;
+    Ok(marked)
+}
+
+/// Destination UIDs from a `COPYUID` response code left by the last MOVE, if the server sent one.
+fn copyuid(session: &mut Session) -> Vec<u32> {
+    let mut out = Vec::new();
+    while let Ok(r) = session.unsolicited_responses.try_recv() {
+        if let UnsolicitedResponse::Other(data) = r
+            && let Response::Data { outcome, .. } = data.parsed()
+            && let Some(ResponseCode::CopyUid(_, _, dest)) = &outcome.code
+        {
+            for m in dest {
+                match m {
+                    UidSetMember::Uid(u) => out.push(*u),
+                    UidSetMember::UidRange(r) => out.extend(r.clone()),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A UID set with runs collapsed (`3,9:11`), so thousands of consecutive probes fit one line.
+pub(crate) fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if end == start {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_collapse_runs() {
+        assert_eq!(uid_set(&[3, 9, 10]), "3,9:10");
+        assert_eq!(uid_set(&[12, 4, 5, 6, 4, 20]), "4:6,12,20");
+        assert_eq!(uid_set(&[]), "");
+    }
+}

@@ -1,0 +1,188 @@
+//! The one mailbox watcher (issue #14 part 2, #21): after a probe is sent, `check`, `wait`,
+//! `load` and `monitor` look on the early-poll schedule instead of waiting for the server's
+//! IDLE notice, which Dovecot (and Gmail, Exchange) batch. The embedded server's
+//! `imap_idle_delay` fault holds IDLE notices back longer than each test's timeout, so only
+//! the early looks can find the mail; the tests assert on which mechanism saw it (the
+//! report's `seen_by`), never on time. IDLE and polling servers stay covered: mail arriving
+//! after the schedule is over is seen by IDLE, or by the steady poll without IDLE.
+
+use std::time::Duration;
+
+use mailtrip::monitor::{Monitor, Route};
+use mailtrip::probe::Wait;
+use mailtrip::report::{Report, SeenBy, Verdict};
+use mailtrip::server::{Faults, ServerConfig, TestServer};
+use mailtrip::{Account, Check, Load};
+
+use crate::monitor::{at_least, in_process, scrape_until, value};
+use crate::util::{self, PASSWORD};
+
+const ALICE: &str = "alice@mailtrip.test";
+const BOB: &str = "bob@mailtrip.test";
+
+/// Ends a test that would otherwise hang: a liveness guard, not a timing assertion.
+const HANG_GUARD: Duration = Duration::from_secs(90);
+/// Longer than any timeout below: IDLE never tells in time.
+const IDLE_SILENT: Duration = Duration::from_secs(600);
+
+fn account(server: &TestServer, addr: &str) -> Account {
+    Account::embedded(server, addr, PASSWORD)
+}
+
+async fn faulty(faults: Faults) -> TestServer {
+    util::server_with(ServerConfig::default().faults(faults)).await
+}
+
+/// A server whose IDLE clients never hear of new mail in time, delivering `after` the 250.
+async fn idle_silent(after: Option<Duration>) -> TestServer {
+    faulty(Faults {
+        imap_idle_delay: Some(IDLE_SILENT),
+        delivery_delay: after.map(|d| (d, d)),
+        ..Faults::default()
+    })
+    .await
+}
+
+async fn check(server: &TestServer) -> Report {
+    let run = Check::new(account(server, ALICE), account(server, BOB))
+        .timeout(Duration::from_secs(15))
+        .run();
+    tokio::time::timeout(HANG_GUARD, run)
+        .await
+        .expect("check never hangs")
+}
+
+/// A check against a server where the probe lands `after` the 250, with or without IDLE.
+async fn check_landing(after: Duration, idle: bool) -> Report {
+    let server = faulty(Faults {
+        imap_no_idle: !idle,
+        delivery_delay: Some((after, after)),
+        ..Faults::default()
+    })
+    .await;
+    check(&server).await
+}
+
+fn delivered_by(r: &Report, by: SeenBy) {
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert_eq!(r.evidence.seen_by, Some(by), "{r:#?}");
+    assert!(r.error.is_none() && r.phases.iter().all(|p| p.ok), "{r:#?}");
+}
+
+#[tokio::test]
+async fn issue14_check_finds_the_probe_by_early_polls_while_idle_notices_are_held_back() {
+    // The probe lands 300 ms after the 250 (after the watch's first look) and IDLE would
+    // only say so after ten minutes: an early look finds it.
+    let server = idle_silent(Some(Duration::from_millis(300))).await;
+    delivered_by(&check(&server).await, SeenBy::EarlyPoll);
+    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+}
+
+#[tokio::test]
+async fn issue14_check_polls_early_on_a_server_without_idle() {
+    let r = check_landing(Duration::from_millis(300), false).await;
+    delivered_by(&r, SeenBy::EarlyPoll);
+    assert_eq!(r.evidence.idle, Some(false));
+}
+
+#[tokio::test]
+async fn issue14_mail_after_the_early_polls_is_seen_by_idle() {
+    // Past the schedule (the last early look is 2 s after the send), IDLE covers the wait.
+    let r = check_landing(Duration::from_secs(4), true).await;
+    delivered_by(&r, SeenBy::Idle);
+    assert_eq!(r.evidence.idle, Some(true));
+}
+
+#[tokio::test]
+async fn issue14_mail_after_the_early_polls_is_seen_by_the_steady_poll_without_idle() {
+    let r = check_landing(Duration::from_secs(4), false).await;
+    delivered_by(&r, SeenBy::Poll);
+}
+
+#[tokio::test]
+async fn issue14_mail_already_there_is_seen_by_the_first_look() {
+    let server = util::server().await;
+    delivered_by(&check(&server).await, SeenBy::FirstLook);
+}
+
+#[tokio::test]
+async fn issue14_wait_finds_mail_by_early_polls_while_idle_notices_are_held_back() {
+    let server = idle_silent(None).await;
+    let armed = Wait::new(account(&server, BOB))
+        .subject(regex::Regex::new("early").expect("regex"))
+        .timeout(Duration::from_secs(15))
+        .arm()
+        .await
+        .expect("arm");
+    let deliver = async {
+        // After the watch's first look: only a later look can see it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let raw = format!(
+            "From: app@example.test\r\nTo: {BOB}\r\nSubject: early\r\n\
+             Message-ID: <early@example.test>\r\n\r\nhello\r\n"
+        );
+        server
+            .deliver_raw(BOB, "INBOX", raw.as_bytes())
+            .expect("deliver")
+    };
+    let (found, uid) = tokio::join!(tokio::time::timeout(HANG_GUARD, armed.finish()), deliver);
+    let found = found
+        .expect("the wait never hangs")
+        .expect("found before the timeout, with IDLE silent");
+    assert_eq!(found.uid, uid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue14_load_sees_every_probe_by_early_polls_while_idle_notices_are_held_back() {
+    let server = idle_silent(None).await;
+    // One at a time (each probe goes out once the last was seen, so only a look after its
+    // 250 can see it), then eight in flight (the watcher runs the union of their schedules).
+    for (probes, in_flight) in [(12, 1), (40, 8)] {
+        let run = Load::new(account(&server, ALICE), vec![account(&server, BOB)])
+            .probes(probes)
+            .concurrency(in_flight)
+            .timeout(Duration::from_secs(15))
+            .run();
+        let r = tokio::time::timeout(HANG_GUARD, run)
+            .await
+            .expect("load never hangs")
+            .expect("load runs");
+        assert_eq!((r.delivered, r.lost), (probes, 0), "{r:#?}");
+        assert!(r.idle, "the watchers could IDLE: {r:#?}");
+        // A probe that landed just before the watcher entered IDLE is told at once by the
+        // IDLE command itself (as Dovecot does), and the first probe may beat the watcher's
+        // first look; every other one needs an early look, none waits for a steady poll.
+        let by = r.seen_by;
+        assert_eq!(by.early_poll + by.idle + by.first_look, probes, "{by:#?}");
+        assert!(by.early_poll > by.idle + by.first_look, "{by:#?}");
+        assert_eq!(r.cleanup.deleted, probes, "{r:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue14_monitor_sees_its_probes_by_early_polls_while_idle_notices_are_held_back() {
+    let server = idle_silent(None).await;
+    let route = Route::new("early", account(&server, ALICE), account(&server, BOB))
+        .interval(Duration::from_millis(500))
+        .timeout(Duration::from_secs(10));
+    let (monitor, addr) = in_process(Monitor::new(vec![route])).await;
+    let s = scrape_until(&addr, "two probes delivered", |s| {
+        at_least(
+            s,
+            "mailtrip_monitor_round_trips_total",
+            &[("route", "early"), ("verdict", "delivered")],
+            2.0,
+        )
+    })
+    .await;
+    let lost = value(
+        &s,
+        "mailtrip_monitor_round_trips_total",
+        &[("route", "early"), ("verdict", "not_delivered")],
+    );
+    assert!(
+        lost.is_none_or(|n| n == 0.0),
+        "{lost:?} probes not delivered"
+    );
+    monitor.shutdown().await;
+}
