@@ -15,12 +15,22 @@ pub(crate) struct ServerProcess {
 
 impl ServerProcess {
     pub(crate) fn start(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_with(args, Stdio::piped())
+    }
+
+    /// As [`ServerProcess::start`], its stderr thrown away: for a server no test reads the
+    /// log of, which could otherwise fill the pipe.
+    pub(crate) fn start_quiet(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_with(args, Stdio::null())
+    }
+
+    fn start_with(args: &[&str], stderr: Stdio) -> ServerProcess {
         let mut child = Command::new(BIN)
             .arg("server")
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("spawn mailtrip server");
         let stdout = child.stdout.take().expect("stdout");
