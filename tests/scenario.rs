@@ -50,6 +50,26 @@ pub async fn check_faulty(
     (server, r)
 }
 
+/// A check from alice to bob with `timeout` on a server armed with `fault`, each probe held
+/// `delay` before it lands (so it lands while the watch is where the fault strikes); asserts
+/// the probe was delivered all the same and returns the server and report for more checks.
+pub async fn delivered_despite(
+    fault: impl FnOnce(&mut Faults),
+    delay: Duration,
+    timeout: Duration,
+) -> (TestServer, Report) {
+    let (server, r) = check_faulty(
+        |f| {
+            fault(f);
+            f.delivery_delay = Some((delay, delay));
+        },
+        timeout,
+    )
+    .await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    (server, r)
+}
+
 /// Runs `check` to its report, failing the test if it outlives [`HANG_GUARD`].
 pub async fn run(check: Check) -> Report {
     tokio::time::timeout(HANG_GUARD, check.run())

@@ -11,7 +11,7 @@ use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{DataReply, Faults, FlagOp};
 
 use super::{ALICE, BOB, HANG_GUARD, PASSWORD_ENV, account, args, endpoints, faulty, mailtrip};
-use crate::scenario::{check, check_faulty, faulty_with};
+use crate::scenario::{check, check_faulty, delivered_despite, faulty_with};
 use crate::util;
 
 fn json(r: &mailtrip::Report) -> serde_json::Value {
@@ -332,16 +332,14 @@ async fn item_07_cleanup_counts_only_its_own_expunges() {
 
 #[tokio::test]
 async fn item_18_delivery_clock_starts_at_the_data_reply_not_after_quit() {
-    let server = faulty(Faults {
-        // QUIT never gets an answer (the client waits up to 2 s for it), and delivery takes
-        // 1.5 s after the 250: the probe lands while the client would still wait for QUIT.
-        smtp_hang_on: Some("QUIT".into()),
-        delivery_delay: Some((Duration::from_millis(1500), Duration::from_millis(1500))),
-        ..Faults::default()
-    })
+    // QUIT never gets an answer (the client waits up to 2 s for it), and delivery takes
+    // 1.5 s after the 250: the probe lands while the client would still wait for QUIT.
+    let (_server, r) = delivered_despite(
+        |f| f.smtp_hang_on = Some("QUIT".into()),
+        Duration::from_millis(1500),
+        Duration::from_secs(20),
+    )
     .await;
-    let r = check(&server, Duration::from_secs(20)).await;
-    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let delivery = r.phase(Phase::Delivery).expect("delivery");
     // The server held the probe 1.5 s after its 250: no clock can have seen it sooner.
     assert!(delivery.ms >= 1400.0, "delivery time hidden: {r:#?}");
