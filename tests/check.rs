@@ -12,7 +12,7 @@ use mailtrip::{Account, Check, Endpoint, Report};
 
 use crate::scenario::{
     ALICE, BOB, account, assert_cleaned, assert_failed, check, check_between, delivered_despite,
-    probe_ids, run,
+    probe_ids, run, silent_port,
 };
 use crate::util;
 
@@ -258,17 +258,9 @@ async fn a_refused_connection_is_connect_refused() {
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_and_the_run_ends() {
     let server = util::server().await;
-    // A bare listener: accepts (the kernel does) and never writes.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let (silent, _hold) = silent_port().await;
     let mut from = account(&server, ALICE);
-    from.smtp = Endpoint::new(
-        Protocol::Smtp,
-        Security::Plain,
-        "127.0.0.1",
-        silent.local_addr().expect("addr").port(),
-    );
+    from.smtp = Endpoint::new(Protocol::Smtp, Security::Plain, "127.0.0.1", silent);
     let r = check_between(from, account(&server, BOB), Duration::from_secs(1)).await;
     assert_failed(&r, Verdict::SendFailed, Phase::SmtpConnect, Code::Timeout);
 

@@ -169,6 +169,22 @@ pub fn assert_wait_failed(w: Result<Message, WaitError>, code: Code) {
     }
 }
 
+/// A loopback port that accepts connections and never writes a byte, held open until the
+/// returned task is aborted (or the test's runtime ends).
+pub async fn silent_port() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            open.push(tcp);
+        }
+    });
+    (port, hold)
+}
+
 /// A plain message to bob with `subject` (also its Message-ID's local part).
 pub fn mail(subject: &str) -> Vec<u8> {
     format!(

@@ -68,6 +68,15 @@ pub fn imap_url(server: &TestServer) -> String {
     format!("imaps://localhost:{}", server.imaps_addr().port())
 }
 
+/// Runs the `mailtrip` binary with `args` (and this environment) to its end.
+#[allow(dead_code)]
+pub fn run_mailtrip(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mailtrip"))
+        .args(args)
+        .output()
+        .expect("run")
+}
+
 /// What a finished process printed, stdout then stderr, as one string.
 #[allow(dead_code)]
 pub fn printed(out: &std::process::Output) -> String {
