@@ -348,25 +348,19 @@ pub struct CheckArgs {
 /// Parses `500ms`, `20s`, `2m`, `1h`, `1d` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration; use e.g. 500ms, 20s, 2m"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        "d" => value * 86400.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?}; use ms, s, m, h or d"
-            ));
-        }
-    };
+    let secs = crate::server::fault_spec::DurationText {
+        units: &[
+            ("ms", |v| v / 1000.0),
+            ("", |v| v),
+            ("s", |v| v),
+            ("m", |v| v * 60.0),
+            ("h", |v| v * 3600.0),
+            ("d", |v| v * 86400.0),
+        ],
+        spaced: false,
+        examples: "500ms, 20s, 2m",
+    }
+    .seconds(s)?;
     if !secs.is_finite() || secs <= 0.0 || secs > 365.0 * 86400.0 {
         return Err(format!("{s:?} is out of range"));
     }
@@ -495,6 +489,15 @@ mod tests {
         assert!(parse_duration("2 weeks").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert_eq!(
+            parse_duration("2 s"),
+            Err(r#"unknown unit " s" in "2 s"; use ms, s, m, h or d"#.into())
+        );
+        assert_eq!(
+            parse_duration("s"),
+            Err(r#""s" is not a duration; use e.g. 500ms, 20s, 2m"#.into())
+        );
     }
 
     #[test]
