@@ -22,10 +22,11 @@ for path, body in blocks:
     out = scratch / path
     out.parent.mkdir(parents=True, exist_ok=True)
     if path == "Cargo.toml":
-        # The README says `mailtrip = "0.1"` (crates.io); test this checkout instead.
-        body, n = re.subn(r'(?m)^mailtrip = "[^"]*"$', f'mailtrip = {{ path = "{repo}" }}', body)
+        # The README names a crates.io version (`version = "0.1"`, with the features it
+        # uses); test this checkout instead, with the same features.
+        body, n = re.subn(r'(?m)^(mailtrip = \{ )version = "[^"]*"', f'\\1path = "{repo}"', body)
         if n != 1:
-            sys.exit("readme-lib: no `mailtrip = \"...\"` line in README's Cargo.toml block")
+            sys.exit("readme-lib: no `mailtrip = { version = \"...\", ... }` line in README's Cargo.toml block")
         body = '[package]\nname = "readme-lib"\nversion = "0.0.0"\nedition = "2024"\npublish = false\n\n' + body + "\n"
     out.write_text(body + "\n")
 (scratch / "src").mkdir()

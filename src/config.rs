@@ -22,15 +22,21 @@ pub use resolve::{Overrides, Resolved, Target, resolve};
 /// A configuration problem: the message names the file, flag, variable or URL involved.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file could not be read or parsed.
     #[error("{}: {message}", path.display())]
     File {
+        /// The file.
         path: std::path::PathBuf,
+        /// What is wrong, with the line when known.
         message: String,
     },
+    /// An SMTP or IMAP URL that does not parse.
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    /// A password or token source failed (variable unset, file unreadable, command failed).
     #[error("{0}")]
     Secret(String),
+    /// Settings that do not fit together, or a bad address, account or flag.
     #[error("{0}")]
     Invalid(String),
 }
@@ -39,7 +45,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
+    /// SMTP.
     Smtp,
+    /// IMAP.
     Imap,
 }
 
@@ -58,9 +66,13 @@ pub enum Security {
 /// A server to connect to, parsed from a URL such as `smtps://smtp.gmail.com:465`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
+    /// SMTP or IMAP.
     pub protocol: Protocol,
+    /// Implicit TLS, STARTTLS or plain.
     pub security: Security,
+    /// Host name or IP address.
     pub host: String,
+    /// TCP port.
     pub port: u16,
 }
 
@@ -68,8 +80,11 @@ pub struct Endpoint {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason} in {url:?}; valid forms: {forms}")]
 pub struct EndpointError {
+    /// The URL given.
     pub url: String,
+    /// What is wrong with it.
     pub reason: String,
+    /// The forms that are accepted.
     pub forms: &'static str,
 }
 
@@ -273,9 +288,13 @@ pub struct Account {
     pub address: String,
     /// Login name (often the address).
     pub user: String,
+    /// How it logs in (password, token, OAuth2 sign-in).
     pub credential: Credential,
+    /// Where it sends.
     pub smtp: Endpoint,
+    /// Where its mailbox is read.
     pub imap: Endpoint,
+    /// Trust roots and verification for both endpoints.
     pub tls: TlsOptions,
     /// Allow plaintext (no TLS) to a non-loopback host.
     pub allow_plaintext: bool,
@@ -314,6 +333,7 @@ impl Account {
     }
 
     /// An account on the embedded server: STARTTLS submission and IMAPS, trusting its CA.
+    #[cfg(feature = "server")]
     pub fn embedded(server: &crate::server::TestServer, address: &str, password: &str) -> Account {
         let smtp = Endpoint::new(
             Protocol::Smtp,

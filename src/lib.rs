@@ -13,12 +13,20 @@
 //! | [`load`] | many probes at once: a pool of SMTP connections (pipelined where offered), one `probe::watch` watcher per folder matching every tag (kicked by each accepted probe), HDR latency percentiles, bulk cleanup |
 //! | [`monitor`] | the long-running exporter: routes probed on an interval (or per scrape of `/probe?route=NAME`, blackbox-style) over kept SMTP and IMAP connections (`probe::watch` in settle mode), OpenMetrics on `/metrics`, each route's last outcome on `/readyz`, certificate expiry |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline, the parsed [`Message`](analyze::Message) a wait returns, `Extract`, the criteria a wait matches by |
-//! | [`tls`] | client TLS over OpenSSL for every client connection (SMTP, IMAP, the OAuth2 token endpoints): trust roots found once per process and read lazily, one context per set of options, the handshake |
+//! | `tls` | client TLS over OpenSSL for every client connection (SMTP, IMAP, the OAuth2 token endpoints): trust roots found once per process and read lazily, one context per set of options, the handshake |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints; `rules`: the table as data (a provider's own words, then causes, then codes), `transport`: failures with no reply (DNS, TCP, TLS, a port speaking HTTP) |
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
-//! | [`render`] | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md), the Monitoring Plugins threshold ranges (`nagios_range`), `text`: escaping what servers sent before it reaches a terminal, and atomic `--output` writes; `println!` lives only here and in `main` |
-//! | [`cli`] | clap definitions and one function per subcommand |
+//! | `render` (hidden; the binary's) | output formats over a Report (human, json, junit, nagios, prometheus; docs/formats.md), the Monitoring Plugins threshold ranges (`nagios_range`), `text`: escaping what servers sent before it reaches a terminal, and atomic `--output` writes; `println!` lives only here and in `main` |
+//! | `cli` (hidden; the binary's) | clap definitions and one function per subcommand |
 //! | [`server`] | the embedded loopback SMTP + IMAP server on its own runtime (`test_server`, `config`, `faults`, `listeners`): codec → session (the state machine and dispatch; one handler file per command group in `smtp/cmd`, `imap/cmd`) → shared store (`store/`: `users`, `mailboxes`, `messages`); `wait_for` reads what it caught, parsed; `recipients` (catch-all), `fault_spec` (faults as data), `http` (one port, HTTPS as an option: JSON API under `/api/v1/`, one file per resource in `http/api`, web view, auth, and `/oauth2/`); `oauth`: its OAuth2 authorization server for offline sign-in tests |
+//!
+//! # Features
+//!
+//! Everything is on by default (`cli`). Off that, `server` gives [`server`] (and
+//! [`analyze`]); `client` gives [`probe`], [`config`], [`report`], [`diagnose`], [`oauth`],
+//! [`providers`] and [`analyze`]; `load` adds [`load`], `monitor` adds [`monitor`]; `cli` adds
+//! the binary's `cli` and `render`. A server-only dev-dependency:
+//! `mailtrip = { version = "0.1", default-features = false, features = ["server"] }`.
 //!
 //! # Example
 //!
@@ -36,24 +44,58 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
+#[cfg(any(feature = "server", feature = "client"))]
 pub mod analyze;
+// The binary's own code; public only so src/main.rs and the integration tests reach it.
+#[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod cli;
+#[cfg(feature = "client")]
 pub mod config;
+#[cfg(feature = "client")]
 pub mod diagnose;
+#[cfg(all(feature = "server", feature = "client"))]
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(feature = "load")]
 pub mod load;
+#[cfg(feature = "monitor")]
 pub mod monitor;
+#[cfg(feature = "client")]
 pub mod oauth;
+#[cfg(feature = "client")]
 pub mod probe;
+#[cfg(feature = "client")]
 pub mod providers;
+// The binary's output formats; public only for src/main.rs (through cli) and the tests.
+#[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod render;
+#[cfg(feature = "client")]
 pub mod report;
+#[cfg(feature = "server")]
 pub mod server;
-pub mod tls;
+#[cfg(feature = "client")]
+pub(crate) mod tls;
 
+#[cfg(feature = "client")]
 pub use config::{Account, Endpoint};
+#[cfg(feature = "load")]
 pub use load::Load;
+#[cfg(feature = "monitor")]
 pub use monitor::Monitor;
+#[cfg(feature = "client")]
 pub use probe::{Check, Verify, Wait};
+#[cfg(feature = "client")]
 pub use report::Report;
+
+/// The `chrono` mailtrip's API speaks (`StoredMessage::internal_date`, `Leftover::age`,
+/// `Wait::since` also takes a `SystemTime`), so a caller need not match its version.
+#[cfg(any(feature = "server", feature = "client"))]
+pub use chrono;
+/// The `regex` whose compiled patterns `Wait::subject` and `Wait::header` also take (a `&str`
+/// is compiled for you).
+#[cfg(any(feature = "server", feature = "client"))]
+pub use regex;

@@ -23,11 +23,13 @@ pub enum Phase {
     SmtpConnect,
     /// Implicit TLS handshake or STARTTLS.
     SmtpTls,
+    /// AUTH over SMTP.
     SmtpAuth,
     /// MAIL FROM .. end of DATA.
     SmtpSubmit,
     /// DNS + TCP + TLS to the IMAP server, up to the greeting.
     ImapConnect,
+    /// LOGIN / AUTHENTICATE over IMAP.
     ImapAuth,
     /// SMTP accepted → seen over IMAP.
     Delivery,
@@ -40,6 +42,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase's name in JSON and metrics, e.g. `smtp_connect`.
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::SmtpConnect => "smtp_connect",
@@ -66,18 +69,26 @@ impl std::fmt::Display for Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// The probe arrived in INBOX intact.
     Delivered,
+    /// The probe arrived in the spam folder.
     DeliveredToSpam,
+    /// The probe did not show up before the deadline.
     NotDelivered,
+    /// The probe arrived, but changed on the way.
     ContentMismatch,
+    /// The SMTP server refused the probe or the connection failed while sending.
     SendFailed,
+    /// SMTP or IMAP refused the login.
     AuthFailed,
+    /// Something else failed (connection, TLS, protocol, configuration).
     Error,
     /// A delivery status notification (RFC 3464) came back for the probe.
     Bounced,
 }
 
 impl Verdict {
+    /// The verdict's name in JSON, e.g. `delivered_to_spam`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Delivered => "delivered",
@@ -101,7 +112,9 @@ impl Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Placement {
+    /// In INBOX.
     Inbox,
+    /// In the `\Junk` folder.
     Spam,
     /// Filed by a filter into `\Archive` or `\All` without ever being in INBOX.
     Archive,
@@ -110,7 +123,9 @@ pub enum Placement {
 /// One timed step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhaseReport {
+    /// Which step.
     pub name: Phase,
+    /// Whether it succeeded.
     pub ok: bool,
     /// Wall time of the phase in milliseconds (fractional).
     pub ms: f64,
@@ -121,7 +136,9 @@ pub struct PhaseReport {
 /// The error that ended the run, with the phase it happened in and what to do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorReport {
+    /// The phase it failed in.
     pub phase: Phase,
+    /// What the failure was: code, message, hint.
     #[serde(flatten)]
     pub diagnosis: Diagnosis,
 }
@@ -129,7 +146,9 @@ pub struct ErrorReport {
 /// What proves the verdict.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Evidence {
+    /// The probe's Message-ID.
     pub message_id: String,
+    /// The probe's Subject.
     pub subject: String,
     /// The SMTP server's final reply to DATA (often carries a queue id).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,6 +156,7 @@ pub struct Evidence {
     /// Folder the probe was found in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mailbox: Option<String>,
+    /// The probe's UID in `mailbox`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,
     /// How many copies of the probe arrived (more than 1 is a duplicate).
@@ -176,13 +196,18 @@ pub struct Evidence {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SeenBy {
+    /// It was already there on the first look of a fresh connection.
     FirstLook,
+    /// A poll of the early schedule after the send.
     EarlyPoll,
+    /// The server's own notice: IDLE woke, or an EXISTS came with another answer.
     Idle,
+    /// The steady poll (no IDLE, or an IDLE cycle that ran out).
     Poll,
 }
 
 impl SeenBy {
+    /// The name in JSON, e.g. `early_poll`.
     pub fn as_str(self) -> &'static str {
         match self {
             SeenBy::FirstLook => "first_look",
@@ -211,6 +236,7 @@ pub struct Carriers {
 pub struct Bounce {
     /// The folder and UID of the DSN in the sender's mailbox.
     pub mailbox: String,
+    /// The DSN's UID in that folder.
     pub uid: u32,
     /// `Status:` of the first failed recipient, e.g. `5.1.1`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -229,15 +255,20 @@ pub struct Bounce {
 /// The whole result of one `check`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// Version of this JSON layout (docs/json.md).
     pub schema: u32,
+    /// The outcome.
     pub verdict: Verdict,
+    /// Where the probe landed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
     /// The probe's tag (UUID v7), also in `X-Mailtrip-Probe`.
     pub probe_id: String,
     /// This run's id, also in `X-Mailtrip-Run`.
     pub run_id: String,
+    /// Sender address.
     pub from: String,
+    /// Recipient address.
     pub to: String,
     /// With `--alias`: `to` is an alias delivered into this login's mailbox, which is the one
     /// watched (a timeout then says the probe may sit in `to`'s own mailbox).
@@ -253,9 +284,12 @@ pub struct Report {
     pub started_at: String,
     /// Start to verdict, in milliseconds.
     pub total_ms: f64,
+    /// Each step, timed, in order.
     pub phases: Vec<PhaseReport>,
+    /// What ended the run, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
+    /// What proves the verdict.
     pub evidence: Evidence,
     /// The hops the copy that arrived took, from its `Received:` headers, with delays.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -263,6 +297,7 @@ pub struct Report {
     /// SPF / DKIM / DMARC / ARC from the copy's `Authentication-Results` (`none` when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSummary>,
+    /// Things worth knowing that did not change the verdict.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// False only when `--insecure-skip-verify` was used.

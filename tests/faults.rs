@@ -9,14 +9,14 @@ use std::time::Duration;
 use mailtrip::Endpoint;
 use mailtrip::config::{Protocol, Security};
 use mailtrip::diagnose::Code;
-use mailtrip::probe::{Message, Wait, WaitError};
+use mailtrip::probe::{Check, Message, Wait, WaitError};
 use mailtrip::report::verify::Step;
 use mailtrip::report::{Phase, Report, Verdict};
 use mailtrip::server::{Faults, TestServer};
 
 use crate::scenario::{
     ALICE, BOB, account, assert_failed, assert_step_failed, assert_wait_failed, check,
-    check_between, delivered_despite, error_of, faulty, mail, until, verify, wait,
+    check_between, delivered_despite, error_of, faulty, mail, run, until, verify, wait,
     wait_while_delivering,
 };
 use crate::util;
@@ -110,6 +110,36 @@ async fn check_survives_a_bye_during_the_watch() {
     )
     .await;
     assert!(server.faults_fired() >= 1, "no BYE was sent: {r:#?}");
+}
+
+/// The connection that found the probe goes before the fetch (a restart's BYE, a dropped
+/// socket, here an unanswered FETCH): the probe is fetched by UID on a new connection and the
+/// run is delivered and cleaned up, not an error. Fails on the code that gave up at once.
+#[tokio::test]
+async fn check_fetches_on_a_new_connection_when_the_finding_one_goes_before_the_fetch() {
+    let server = std::sync::Arc::new(faulty(Faults::default()).await);
+    let on_fetch = server.clone();
+    let c = Check::new(account(&server, ALICE), account(&server, BOB))
+        .timeout(Duration::from_secs(2))
+        .on_progress(move |phase| {
+            if phase == Phase::Fetch {
+                on_fetch.set_faults(Faults {
+                    imap_hang_once_on: Some("FETCH".into()),
+                    ..Faults::default()
+                });
+            }
+        });
+    let r = run(c).await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert_eq!(
+        server.faults_fired(),
+        1,
+        "the fetch was not held up: {r:#?}"
+    );
+    assert!(
+        server.messages(BOB, "INBOX").expect("INBOX").is_empty(),
+        "the probe was not cleaned up on the new connection: {r:#?}"
+    );
 }
 
 #[tokio::test]

@@ -96,6 +96,7 @@ impl Filter {
     }
 
     /// The lower bound on arrival time, whole seconds.
+    #[cfg(feature = "client")]
     pub(crate) fn since(&self) -> Option<DateTime<Utc>> {
         self.since
     }

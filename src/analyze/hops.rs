@@ -37,6 +37,7 @@ pub struct Hop {
 pub struct Timeline {
     /// When the probe was handed to SMTP, RFC 3339.
     pub submitted: Option<String>,
+    /// The `Received:` hops, oldest first.
     pub hops: Vec<Hop>,
     /// IMAP INTERNALDATE, RFC 3339.
     pub arrived: Option<String>,

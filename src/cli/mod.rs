@@ -1,5 +1,10 @@
 //! The command line: clap definitions and one function per subcommand. `main.rs` only parses,
 //! calls [`run`], and turns the result into an exit code.
+//!
+//! Not part of the library's API (`#[doc(hidden)]`, feature `cli`): it stays in the library
+//! rather than moving under `main.rs` because it reaches crate-private parts of every layer
+//! (config resolution, renderers, the server's HTTP auth), which would otherwise all have to
+//! become public; the integration tests parse arguments through [`Args`] too.
 
 mod check;
 mod load;

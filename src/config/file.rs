@@ -14,6 +14,7 @@ use super::ConfigError;
 pub struct FileConfig {
     /// Account used when `--account` is not given.
     pub default_account: Option<String>,
+    /// `[accounts.NAME]` tables, by name.
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountSpec>,
     /// `[[routes]]` for `mailtrip monitor`: sender → mailbox pairs, by account name.
@@ -31,9 +32,13 @@ pub struct FileConfig {
 pub struct RouteSpec {
     /// The `route` label (default `FROM` or `FROM-TO`).
     pub name: Option<String>,
+    /// The sending account's name.
     pub from: String,
+    /// The receiving account's name (default: `from`).
     pub to: Option<String>,
+    /// Time between probes (default from `[monitor]`).
     pub interval: Option<String>,
+    /// Delivery timeout (default from `[monitor]`).
     pub timeout: Option<String>,
 }
 
@@ -53,19 +58,31 @@ pub struct MonitorSpec {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountSpec {
+    /// Provider preset (`gmail`, `outlook`, ...).
     pub provider: Option<String>,
+    /// The mail address.
     pub address: Option<String>,
+    /// Login name (default: the address).
     pub user: Option<String>,
     /// A literal password; the file is then warned about if others can read it.
     pub password: Option<FileSecret>,
+    /// Environment variable holding the password.
     pub password_env: Option<String>,
+    /// File holding the password.
     pub password_file: Option<PathBuf>,
+    /// Command that prints the password.
     pub password_command: Option<String>,
+    /// Environment variable holding an OAuth2 access token.
     pub oauth2_token_env: Option<String>,
+    /// Command that prints an OAuth2 access token.
     pub oauth2_token_command: Option<String>,
+    /// SMTP endpoint URL.
     pub smtp: Option<String>,
+    /// IMAP endpoint URL.
     pub imap: Option<String>,
+    /// Extra trusted root certificates (PEM).
     pub ca_file: Option<PathBuf>,
+    /// Allow no TLS to a non-loopback host.
     pub allow_plaintext: Option<bool>,
     /// `password` (the default) or `oauth2`: log in with the tokens `mailtrip login` stored.
     pub auth: Option<String>,
@@ -73,15 +90,19 @@ pub struct AccountSpec {
     pub oauth2_client_id: Option<String>,
     /// The client secret, for providers whose desktop clients have one (Google).
     pub oauth2_client_secret: Option<FileSecret>,
+    /// Environment variable holding the client secret.
     pub oauth2_client_secret_env: Option<String>,
     /// Microsoft tenant (`common`, `organizations`, `consumers`, a domain or a tenant id).
     pub oauth2_tenant: Option<String>,
     /// `device` (RFC 8628) or `pkce` (browser with a loopback redirect).
     pub oauth2_flow: Option<String>,
+    /// Scopes to ask for instead of the preset's.
     pub oauth2_scopes: Option<Vec<String>>,
     /// Endpoint overrides (a provider without a preset, or a test server).
     pub oauth2_device_url: Option<String>,
+    /// Authorization endpoint (PKCE grant).
     pub oauth2_auth_url: Option<String>,
+    /// Token endpoint.
     pub oauth2_token_url: Option<String>,
 }
 
@@ -118,8 +139,11 @@ impl std::fmt::Display for AccountSpec {
 /// A loaded file with where it came from and any warnings about it.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The file read.
     pub path: PathBuf,
+    /// What it says.
     pub config: FileConfig,
+    /// Things to tell the user (a password in a file others can read, ...).
     pub warnings: Vec<String>,
 }
 

@@ -17,6 +17,7 @@ use crate::providers::{self, Preset};
 
 /// What a login sends, taken from a [`Credential`] at the moment of logging in.
 pub enum Secret {
+    /// A password, for SMTP AUTH PLAIN / LOGIN and IMAP LOGIN.
     Password(SecretString),
     /// An OAuth2 access token, for XOAUTH2.
     Token(SecretString),
@@ -59,9 +60,11 @@ impl Credential {
 /// `mailtrip login` flags that shape the OAuth2 settings.
 #[derive(Debug, Clone, Default)]
 pub struct OAuth2Overrides {
+    /// `--oauth2-client-id`.
     pub client_id: Option<String>,
     /// Environment variable holding the client secret.
     pub client_secret_env: Option<String>,
+    /// Microsoft tenant.
     pub tenant: Option<String>,
     /// `device` or `pkce`.
     pub flow: Option<String>,
@@ -74,8 +77,11 @@ pub struct LoginTarget {
     pub name: Option<String>,
     /// The login name the tokens are for.
     pub user: String,
+    /// Provider preset, if one filled the account.
     pub provider: Option<String>,
+    /// The endpoints, client and scopes to sign in with.
     pub settings: Settings,
+    /// Where the token file is kept.
     pub token_path: PathBuf,
     /// The command that signs this account in again.
     pub relogin: String,

@@ -16,29 +16,46 @@ use super::{Account, ConfigError, credential, validate};
 /// What the command line and environment said; every field optional.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// `--config`: the TOML file.
     pub config: Option<PathBuf>,
+    /// `--account`: the sending (and, alone, receiving) account.
     pub account: Option<String>,
+    /// `--to-account`: the receiving account.
     pub to_account: Option<String>,
+    /// `--provider`: a preset.
     pub provider: Option<String>,
+    /// `--smtp`: SMTP endpoint URL.
     pub smtp: Option<String>,
+    /// `--imap`: IMAP endpoint URL.
     pub imap: Option<String>,
     /// `-H HOST`: replaces the host of both endpoints (alone: `smtp+starttls://HOST:587` and
     /// `imaps://HOST:993`).
     pub host: Option<String>,
     /// `-p PORT`: replaces the SMTP endpoint's port (alone with `-H`, 465 means `smtps://`).
     pub smtp_port: Option<u16>,
+    /// `--user`: login name.
     pub user: Option<String>,
+    /// `--from`: sender address.
     pub from: Option<String>,
+    /// `--to`: recipient address.
     pub to: Option<String>,
     /// `MAILTRIP_PASSWORD`, already read.
     pub password: Option<SecretString>,
+    /// `--password-env`: variable holding the password.
     pub password_env: Option<String>,
+    /// `--password-file`: file holding the password.
     pub password_file: Option<PathBuf>,
+    /// `--password-command`: command that prints the password.
     pub password_command: Option<String>,
+    /// `--oauth2-token-env`: variable holding an access token.
     pub oauth2_token_env: Option<String>,
+    /// `--oauth2-token-command`: command that prints an access token.
     pub oauth2_token_command: Option<String>,
+    /// `--ca-file`: extra trusted roots (PEM).
     pub ca_file: Option<PathBuf>,
+    /// `--allow-plaintext`: no TLS to a non-loopback host is allowed.
     pub allow_plaintext: bool,
+    /// `--insecure-skip-verify`: certificates are not verified.
     pub insecure_skip_verify: bool,
     /// With no password source given, ask on the terminal (echo off). The CLI sets it only
     /// when stdin and stderr are terminals, so scripts and CI never block on a prompt.
@@ -60,7 +77,9 @@ pub enum Target {
     Embedded,
     /// Send from `from`, watch `to`'s mailbox.
     Accounts {
+        /// The sender.
         from: Box<Account>,
+        /// The mailbox watched.
         to: Box<Account>,
     },
 }
@@ -68,7 +87,9 @@ pub enum Target {
 /// The result of resolution, with warnings for the user (world-readable file, ...).
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// Where to run.
     pub target: Target,
+    /// Things to tell the user.
     pub warnings: Vec<String>,
     /// With `--alias`: the login whose mailbox is watched for the `--to` address.
     pub alias_of: Option<String>,

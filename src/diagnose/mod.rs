@@ -16,29 +16,51 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
+    /// The host name did not resolve.
     DnsFailed,
+    /// Nothing listens on that port (connection refused).
     ConnectRefused,
+    /// The connection was not established in time.
     ConnectTimeout,
+    /// The TLS handshake failed.
     TlsHandshakeFailed,
+    /// The server's certificate did not verify (chain, dates or host name).
     TlsCertificateInvalid,
+    /// Implicit TLS against a STARTTLS port, or the other way round.
     TlsModeMismatch,
+    /// The server does not offer STARTTLS.
     StarttlsUnavailable,
+    /// No login mechanism both sides support.
     AuthMechanismUnsupported,
+    /// The server refused the user name or password.
     AuthRejected,
+    /// The account needs an app password instead of its normal one.
     AppPasswordRequired,
+    /// The provider wants the user to sign in on the web first.
     WebLoginRequired,
+    /// Password logins are turned off for the account; OAuth2 is needed.
     BasicAuthDisabled,
     /// A stored OAuth2 sign-in (`mailtrip login`) is missing, revoked or expired.
     SignInRequired,
+    /// The server refused another simultaneous connection.
     TooManyConnections,
+    /// The mailbox is full.
     OverQuota,
+    /// Deferred on purpose until a retry (greylisting).
     Greylisted,
+    /// Too many messages or connections in a given time.
     RateLimited,
+    /// MAIL FROM was refused.
     SenderRejected,
+    /// RCPT TO was refused.
     RecipientRejected,
+    /// The message was refused after DATA (content, policy, size).
     MessageRejected,
+    /// The server did not answer in time.
     Timeout,
+    /// The server closed the connection unexpectedly.
     ConnectionClosed,
+    /// Any other server-side failure.
     ServerError,
     /// The whole message was sent but the reply to its end of DATA never came: the server
     /// may have accepted it (the outcome is unknown).
@@ -153,7 +175,9 @@ impl fmt::Display for Code {
 /// Which protocol produced the reply or failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
+    /// SMTP (submission or relay).
     Smtp,
+    /// IMAP.
     Imap,
 }
 
@@ -177,15 +201,25 @@ impl Protocol {
 /// What the client was doing when the server answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// Waiting for the server's greeting.
     Greeting,
+    /// EHLO.
     Ehlo,
+    /// STARTTLS.
     StartTls,
+    /// SMTP AUTH.
     Auth,
+    /// MAIL FROM.
     MailFrom,
+    /// RCPT TO.
     RcptTo,
+    /// DATA and the message.
     Data,
+    /// IMAP LOGIN / AUTHENTICATE.
     Login,
+    /// IMAP SELECT / EXAMINE of a folder.
     Select,
+    /// Any other command.
     Other,
 }
 
@@ -209,6 +243,7 @@ impl Stage {
 /// A classified failure: what is wrong, what to do, and the server's own words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnosis {
+    /// The stable code.
     pub code: Code,
     /// One human sentence: what is wrong.
     pub summary: String,

@@ -51,7 +51,9 @@ pub struct Delivered {
     pub tag: String,
     /// Index into the target accounts.
     pub target: usize,
+    /// The folder it was found in.
     pub folder: String,
+    /// Its UID there.
     pub uid: u32,
     /// When the watcher matched it.
     pub at: std::time::Instant,
@@ -68,13 +70,21 @@ pub enum LoadError {
          accounts that send many messages; pass --i-own-this-account if you own the account and \
          the server"
     )]
-    NotLoopback { host: String },
+    NotLoopback {
+        /// The host that is not on loopback.
+        host: String,
+    },
     /// The settings make no sense (zero probes, zero concurrency, no target).
     #[error("{0}")]
     Invalid(String),
     /// Setting up a watch or the first SMTP connection failed.
     #[error("{phase}: {}", diagnosis.summary)]
-    Setup { phase: Phase, diagnosis: Diagnosis },
+    Setup {
+        /// The phase that failed.
+        phase: Phase,
+        /// What the failure was.
+        diagnosis: Diagnosis,
+    },
 }
 
 impl LoadError {

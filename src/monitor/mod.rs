@@ -37,8 +37,9 @@ use metrics::Metrics;
 use sender::SmtpSlot;
 use table::{Status, Table};
 
-/// Default probe interval and timeout of a route.
+/// Default probe interval of a route.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Default delivery timeout of a route.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default listen address (the port is in Prometheus's exporter port registry range).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9599";
@@ -59,9 +60,13 @@ pub const DEFAULT_PROBE_CONCURRENCY: usize = 1;
 pub struct Route {
     /// The `route` label of every series.
     pub name: String,
+    /// The sending account.
     pub from: Account,
+    /// The mailbox watched.
     pub to: Account,
+    /// Time between probes.
     pub interval: Duration,
+    /// How long a probe may take to arrive.
     pub timeout: Duration,
 }
 
@@ -149,11 +154,15 @@ struct Outcome {
 /// Why a monitor could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
+    /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// The OS error.
         source: std::io::Error,
     },
+    /// The settings make no sense (no routes, a duplicate name, ...).
     #[error("{0}")]
     Invalid(String),
 }

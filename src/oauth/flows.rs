@@ -31,11 +31,15 @@ use crate::providers::oauth2::Flow;
 /// Tokens from a token endpoint. `Debug` shows no token.
 #[derive(Clone)]
 pub struct Tokens {
+    /// The access token for XOAUTH2.
     pub access_token: SecretString,
     /// Absent when the server keeps the old one (Google does not rotate).
     pub refresh_token: Option<SecretString>,
+    /// When the access token expires.
     pub expires_at: DateTime<Utc>,
+    /// The access token's lifetime when issued (`expires_in`), seconds.
     pub lifetime_secs: u64,
+    /// Scopes granted, as the token endpoint reported them.
     pub scopes: Vec<String>,
 }
 
@@ -51,10 +55,13 @@ impl std::fmt::Debug for Tokens {
 /// What the user is asked to do in the device flow.
 #[derive(Debug, Clone)]
 pub struct DevicePrompt {
+    /// The page the user opens to approve.
     pub verification_uri: String,
+    /// The code the user types on that page.
     pub user_code: String,
     /// The URI with the code filled in, when the server gives one.
     pub verification_uri_complete: Option<String>,
+    /// How long the code stays valid.
     pub expires_in: Duration,
 }
 

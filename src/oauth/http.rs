@@ -1,5 +1,5 @@
 //! The HTTPS client the OAuth2 grants talk through: one request per connection over hyper's
-//! HTTP/1 client and the same OpenSSL client TLS as the mail connections ([`crate::tls`]:
+//! HTTP/1 client and the same OpenSSL client TLS as the mail connections (`crate::tls`:
 //! system roots plus `--ca-file`, verified unless `--insecure-skip-verify`), no redirects
 //! followed, every step bounded. Plain `http://` is allowed to loopback hosts only.
 
@@ -41,6 +41,7 @@ impl HttpError {
         }
     }
 
+    /// Whether the request ran out of time.
     pub fn is_timeout(&self) -> bool {
         self.timed_out
     }

@@ -4,7 +4,7 @@
 //! token, refreshing it before it expires.
 //!
 //! The grant logic is the `oauth2` crate's; [`http`] is the small HTTPS client it talks
-//! through (hyper over [`crate::tls`], the OpenSSL client TLS the probes use). No token, code or client
+//! through (hyper over `crate::tls`, the OpenSSL client TLS the probes use). No token, code or client
 //! secret ever reaches a log line or an error message.
 
 pub mod flows;
@@ -91,6 +91,7 @@ impl OAuthError {
         self
     }
 
+    /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -103,6 +104,7 @@ impl OAuthError {
         )
     }
 
+    /// Whether the provider did not answer in time.
     pub fn is_timeout(&self) -> bool {
         self.kind == ErrorKind::Timeout
     }

@@ -10,11 +10,17 @@ use crate::providers::oauth2::{Flow, OAuth2Preset};
 /// A resolved OAuth2 configuration for one account.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Device code or browser (PKCE) grant.
     pub flow: Flow,
+    /// Device authorization endpoint (RFC 8628), for the device grant.
     pub device_authorization_url: Option<String>,
+    /// Authorization endpoint, for the browser grant.
     pub authorization_url: Option<String>,
+    /// Token endpoint.
     pub token_url: String,
+    /// Scopes asked for.
     pub scopes: Vec<String>,
+    /// The OAuth2 client id.
     pub client_id: String,
     /// Google's desktop clients have one; Microsoft's public clients do not.
     pub client_secret: Option<SecretString>,
@@ -22,6 +28,7 @@ pub struct Settings {
     pub authorize_params: Vec<(String, String)>,
     /// Suggests the account to sign in with (`login_hint`), the mailbox's own address.
     pub login_hint: Option<String>,
+    /// The HTTPS client that talks to the endpoints.
     pub http: HttpClient,
 }
 

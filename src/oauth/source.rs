@@ -32,7 +32,9 @@ pub struct Refresh {
     pub token_url: String,
     /// The configured client id, if any; it must match the one signed in with.
     pub client_id: Option<String>,
+    /// The client secret, when the client has one.
     pub client_secret: Option<SecretString>,
+    /// The HTTPS client that talks to the token endpoint.
     pub http: HttpClient,
 }
 

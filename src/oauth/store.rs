@@ -19,20 +19,29 @@ use super::{ErrorKind, OAuthError};
 /// One account's sign-in. `Debug` shows no token or secret.
 #[derive(Clone)]
 pub struct TokenFile {
+    /// The account's login (mail address).
     pub user: String,
+    /// Provider preset signed in with, if any.
     pub provider: Option<String>,
+    /// Token endpoint to refresh at.
     pub token_url: String,
+    /// The client id signed in with.
     pub client_id: String,
     /// Saved only when given at sign-in (Google desktop clients), to refresh without flags.
     pub client_secret: Option<SecretString>,
     /// Scopes granted (as the token endpoint reported them).
     pub scopes: Vec<String>,
+    /// The refresh token.
     pub refresh_token: SecretString,
+    /// The last access token, if still kept.
     pub access_token: Option<SecretString>,
+    /// When that access token expires.
     pub expires_at: Option<DateTime<Utc>>,
     /// The access token's lifetime when issued (`expires_in`), seconds.
     pub lifetime_secs: u64,
+    /// When `mailtrip login` signed in.
     pub signed_in_at: DateTime<Utc>,
+    /// When the access token was last refreshed.
     pub refreshed_at: Option<DateTime<Utc>>,
 }
 

@@ -21,14 +21,18 @@ pub const SUBJECT_PREFIX: &str = "mailtrip probe ";
 /// One probe of an earlier run, found in a folder.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Leftover {
+    /// The folder it is in.
     pub folder: String,
+    /// Its UID in that folder.
     pub uid: u32,
     /// Its tag (from `X-Mailtrip-Probe`, or its Message-ID when the header was stripped).
     pub tag: String,
     /// The `X-Mailtrip-Probe` header was gone: it was recognised by its Message-ID.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub header_stripped: bool,
+    /// Its `Subject:`.
     pub subject: String,
+    /// Its `From:`.
     pub from: String,
     /// `X-Mailtrip-Sent`, RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -602,6 +602,7 @@ async fn imap_certificate(insecure: &Account, step: Duration) -> Option<Vec<u8>>
 /// reads a rejected one: a handshake that does not verify and sends no credentials, so an
 /// expired certificate is read too. `None` for a plaintext endpoint or when it cannot be
 /// reached within `step`. The monitor's expiry gauge uses it.
+#[cfg(feature = "monitor")]
 pub(crate) async fn endpoint_certificate(
     account: &Account,
     smtp: bool,

@@ -60,7 +60,9 @@ pub fn digest(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot add header {name:?} to the probe: {reason}")]
 pub struct HeaderError {
+    /// The header name given.
     pub name: String,
+    /// Why it cannot be added.
     pub reason: &'static str,
 }
 
@@ -114,7 +116,8 @@ pub fn check_header(name: &str, value: &str) -> Result<(), HeaderError> {
 }
 
 /// What the probe carries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Payload {
     /// A small UTF-8 text message.
     #[default]

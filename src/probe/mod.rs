@@ -19,6 +19,9 @@ pub(crate) mod tls;
 mod trace;
 pub(crate) mod verify;
 mod wait;
+// The long-lived multi-tag side of the watcher serves load and monitor; without them
+// (feature `client` alone) only the part `Wait` uses is live.
+#[cfg_attr(not(feature = "load"), allow(dead_code))]
 pub(crate) mod watch;
 mod watches;
 
@@ -32,6 +35,7 @@ use tokio::time::Instant;
 
 pub use leftovers::Leftover;
 pub use login::Verify;
+#[cfg(feature = "monitor")]
 pub(crate) use login::endpoint_certificate;
 pub use message::Payload;
 pub use sweep::{Sweep, SweepReport};
@@ -175,6 +179,7 @@ impl Recorder {
     }
 
     /// The phases recorded so far (for callers that keep their own accounts, like the monitor).
+    #[cfg(feature = "monitor")]
     pub fn into_phases(self) -> Vec<PhaseReport> {
         self.phases
     }
@@ -529,10 +534,23 @@ impl Check {
         // 4. Fetch and verify.
         let t = rec.start(Phase::Fetch);
         let uid = winner.interest.matches[0];
-        let raw = match winner.session.as_mut() {
+        let mut raw = match winner.session.as_mut() {
             Some(s) => imap::fetch_raw(s, uid, step).await,
             None => Err(async_imap::error::Error::ConnectionLost),
         };
+        if raw.is_err() {
+            // The connection went between the look that found the probe and this fetch (a
+            // server restart's BYE, a dropped socket): the probe is there, so fetch it by UID
+            // on a new connection (which cleanup then uses) rather than call the run an error.
+            // Should UIDVALIDITY have changed, verify's tag check catches the wrong message.
+            imap::logout(winner.session.take()).await;
+            if let Ok((mut session, _caps, _next)) =
+                watch::open_folder(&winner.account, &winner.folder, step).await
+            {
+                raw = imap::fetch_raw(&mut session, uid, step).await;
+                winner.session = Some(session);
+            }
+        }
         let fetched = match raw {
             Ok(Some(f)) => f,
             Ok(None) | Err(_) => {

@@ -35,11 +35,13 @@ pub struct SweepReport {
     /// Only probes older than this many seconds were listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub older_than_s: Option<u64>,
+    /// The probes found (all of them, deleted or not).
     pub found: Vec<Leftover>,
     /// How many were deleted (0 for a dry run).
     pub deleted: usize,
     /// True when nothing was to be deleted (`--dry-run`, no confirmation).
     pub dry_run: bool,
+    /// What went wrong without stopping the sweep.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }

@@ -39,7 +39,9 @@ pub struct OAuth2Preset {
     pub flow: Flow,
     /// Device authorization endpoint; empty when the provider has none for mail scopes.
     pub device_authorization_url: &'static str,
+    /// Authorization endpoint for the browser (PKCE) grant; `{tenant}` is filled in.
     pub authorization_url: &'static str,
+    /// Token endpoint; `{tenant}` is filled in.
     pub token_url: &'static str,
     /// Scopes that allow SMTP submission and IMAP with XOAUTH2, plus a refresh token.
     pub scopes: &'static [&'static str],

@@ -1,5 +1,8 @@
 //! Renderers: each output format turns a [`Report`] into bytes on a writer. The style
 //! (colour, symbols) is decided once by the caller, never here.
+//!
+//! The binary's formats (feature `cli`), hidden from the library's API: a library user gets
+//! the plain [`Report`] (Serialize) and picks its own format.
 
 pub mod human;
 pub mod json;

@@ -22,6 +22,7 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step's name in JSON, e.g. `tls`.
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Connect => "connect",
@@ -50,6 +51,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status's name in JSON, e.g. `warning`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
@@ -62,7 +64,9 @@ impl Status {
 /// One timed step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepReport {
+    /// Which step.
     pub name: Step,
+    /// Whether it succeeded.
     pub ok: bool,
     /// Wall time in milliseconds (fractional).
     pub ms: f64,
@@ -75,6 +79,7 @@ pub struct StepReport {
 pub struct Feature {
     /// As the server spells it: `AUTH`, `SIZE`, `STARTTLS`, `IDLE`, `UIDPLUS`, `MOVE`, `SPECIAL-USE`.
     pub name: String,
+    /// Whether the server advertised it.
     pub present: bool,
     /// Its parameters (AUTH mechanisms, SIZE limit) or why it matters when missing.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -99,6 +104,7 @@ pub struct CertificateInfo {
     /// Whether the handshake verified it (chain, dates and host name). False when verification
     /// failed (then `problem` says why) or was skipped (`--insecure-skip-verify`).
     pub verified: bool,
+    /// Why verification failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<CertProblem>,
 }
@@ -106,7 +112,9 @@ pub struct CertificateInfo {
 /// The failure that ended one protocol's check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepError {
+    /// The step it failed in.
     pub step: Step,
+    /// What the failure was: code, message, hint.
     #[serde(flatten)]
     pub diagnosis: Diagnosis,
 }
@@ -118,14 +126,17 @@ pub struct ProtocolReport {
     pub endpoint: String,
     /// Connected, negotiated TLS (unless the URL is plaintext) and logged in.
     pub ok: bool,
+    /// Each step, timed, in order.
     pub steps: Vec<StepReport>,
     /// The capabilities mailtrip checks for, present or not.
     pub features: Vec<Feature>,
     /// Everything the server advertised (SMTP EHLO keywords after TLS, IMAP CAPABILITY after
     /// login, or before it when login failed).
     pub capabilities: Vec<String>,
+    /// The certificate the server presented, when TLS got that far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateInfo>,
+    /// What ended this protocol's check, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
 }
@@ -161,7 +172,9 @@ impl ProtocolReport {
 /// The whole result of one `verify`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerifyReport {
+    /// Version of this JSON layout (docs/json.md).
     pub schema: u32,
+    /// Overall result.
     pub status: Status,
     /// Login name used on both protocols.
     pub user: String,
@@ -180,7 +193,9 @@ pub struct VerifyReport {
     pub started_at: String,
     /// Start to end, in milliseconds (the protocols run concurrently).
     pub total_ms: f64,
+    /// The SMTP side.
     pub smtp: ProtocolReport,
+    /// The IMAP side.
     pub imap: ProtocolReport,
     /// The folder with the `\Junk` SPECIAL-USE attribute; `None` when there is none or IMAP
     /// login failed (see `junk_checked`).
@@ -188,6 +203,7 @@ pub struct VerifyReport {
     pub junk_folder: Option<String>,
     /// Whether the folder list was read (IMAP login worked).
     pub junk_checked: bool,
+    /// Things worth knowing that did not fail the check.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// False only when `--insecure-skip-verify` was used.

@@ -10,10 +10,15 @@ use super::{CertKind, Faults, Profile, Recipients, http};
 /// Ports to bind; `None` means an ephemeral port (0).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ports {
+    /// SMTP relay port.
     pub smtp: Option<u16>,
+    /// Submission port.
     pub submission: Option<u16>,
+    /// Implicit-TLS submission port.
     pub smtps: Option<u16>,
+    /// IMAP port.
     pub imap: Option<u16>,
+    /// Implicit-TLS IMAP port.
     pub imaps: Option<u16>,
     /// The HTTP side: API, web view, `/oauth2/`.
     pub http: Option<u16>,
@@ -24,7 +29,9 @@ pub struct Ports {
 pub struct ServerConfig {
     /// Address to bind; loopback unless `allow_remote` (checked by the CLI).
     pub bind: IpAddr,
+    /// Which ports to bind (ephemeral by default).
     pub ports: Ports,
+    /// How the server behaves beyond the RFCs (Gmail's folders and replies).
     pub profile: Profile,
     /// Users to create at start: (address, password).
     pub users: Vec<(String, SecretString)>,
@@ -34,6 +41,7 @@ pub struct ServerConfig {
     pub max_message_size: usize,
     /// Which certificate to serve.
     pub cert: CertKind,
+    /// Faults in force from the start.
     pub faults: Faults,
     /// Catch-all (the default: any address gets a mailbox) or strict (550 for unknown users).
     pub recipients: Recipients,
@@ -73,11 +81,13 @@ impl ServerConfig {
         self
     }
 
+    /// Sets the behaviour profile.
     pub fn profile(mut self, profile: Profile) -> Self {
         self.profile = profile;
         self
     }
 
+    /// Sets the faults in force from the start.
     pub fn faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
         self

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rand::Rng;
@@ -519,14 +518,6 @@ pub fn bounce_message(host: &str, env: &Envelope, reply: &str) -> Bytes {
 pub fn queue_id() -> String {
     let n: u64 = rand::rng().random();
     format!("{n:016X}")
-}
-
-/// Used by tests that need to know how long a delayed delivery may take.
-pub fn max_delay(faults: &super::Faults) -> Duration {
-    faults
-        .delivery_delay
-        .map(|(_, max)| max)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -11,16 +11,16 @@
 //! its errors); `config`, `faults`, `test_server` and `listeners` hold the rest, re-exported
 //! here.
 
-pub mod conn;
-pub mod deliver;
-pub mod fault_spec;
+pub(crate) mod conn;
+pub(crate) mod deliver;
+pub(crate) mod fault_spec;
 pub mod http;
-pub mod imap;
+pub(crate) mod imap;
 pub mod oauth;
-pub mod recipients;
-pub mod smtp;
-pub mod store;
-pub mod tls;
+pub(crate) mod recipients;
+pub(crate) mod smtp;
+pub(crate) mod store;
+pub(crate) mod tls;
 
 mod config;
 mod faults;
@@ -35,10 +35,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::watch;
 
 pub use config::{Ports, ServerConfig};
-pub use fault_spec::FaultSpec;
+pub use fault_spec::{FaultSpec, FaultSpecError, Span, SpanError, SpanRange, Transient};
 pub use faults::{DataReply, Faults, Quote};
 pub use recipients::Recipients;
-pub use store::{FlagOp, FolderLayout, MailboxInfo, SpecialUse, Store, StoreError, StoredMessage};
+pub use store::{
+    AutoCreate, FlagOp, FolderLayout, MailboxInfo, SpecialUse, Store, StoreError, StoredMessage,
+    UserInfo,
+};
 pub use test_server::TestServer;
 pub use tls::CertKind;
 pub use wait_for::{WaitFor, WaitForError};
@@ -67,13 +70,20 @@ impl Profile {
 
 /// Gmail's reply texts, for faults that imitate it.
 pub mod gmail {
+    /// SMTP AUTH refused: wrong user or password.
     pub const SMTP_BAD_CREDENTIALS: &str = "535-5.7.8 Username and Password not accepted. For more information, go to\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials mailtrip-embedded - gsmtp";
+    /// SMTP AUTH refused: the account has 2-step verification and needs an app password.
     pub const SMTP_APP_PASSWORD_REQUIRED: &str = "534-5.7.9 Application-specific password required. For more information, go to\n534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor mailtrip-embedded - gsmtp";
+    /// SMTP AUTH refused until the user signs in on the web.
     pub const SMTP_WEB_LOGIN_REQUIRED: &str = "534-5.7.14 <https://accounts.google.com/signin/continue?sarp=1&scc=1>\n534-5.7.14 Please log in via your web browser and then try again.\n534-5.7.14  Learn more at\n534 5.7.14  https://support.google.com/mail/answer/78754 mailtrip-embedded - gsmtp";
+    /// IMAP LOGIN refused: wrong user or password.
     pub const IMAP_BAD_CREDENTIALS: &str =
         "NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)";
+    /// IMAP LOGIN refused: an app password is required.
     pub const IMAP_APP_PASSWORD_REQUIRED: &str = "NO [ALERT] Application-specific password required: https://support.google.com/accounts/answer/185833 (Failure)";
+    /// IMAP LOGIN refused until the user signs in on the web.
     pub const IMAP_WEB_LOGIN_REQUIRED: &str = "NO [ALERT] Please log in via your web browser: https://support.google.com/mail/accounts/answer/78754 (Failure)";
+    /// IMAP LOGIN refused: too many connections at once.
     pub const IMAP_TOO_MANY_CONNECTIONS: &str =
         "NO [ALERT] Too many simultaneous connections. (Failure)";
 }
@@ -103,7 +113,7 @@ impl ListenerKind {
 }
 
 /// State shared by every session: the store, the config, faults, TLS and the shutdown signal.
-pub struct Shared {
+pub(crate) struct Shared {
     pub store: Store,
     pub config: ServerConfig,
     pub tls: tls::TlsMaterial,
@@ -163,18 +173,26 @@ impl Shared {
 /// Error starting the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// A listener's port could not be bound.
     #[error("could not bind {kind:?} listener on {addr}")]
     Bind {
+        /// Which listener.
         kind: ListenerKind,
+        /// The address it tried.
         addr: SocketAddr,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
+    /// The CA or leaf certificate could not be generated or loaded.
     #[error("could not set up TLS")]
     Tls(#[from] tls::TlsSetupError),
+    /// The HTTP API's port could not be bound.
     #[error("could not bind the HTTP API on {addr}")]
     HttpBind {
+        /// The address it tried.
         addr: SocketAddr,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -186,15 +204,20 @@ pub enum ServerError {
 /// Addresses of every listener.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Addrs {
+    /// SMTP relay port (plain, STARTTLS offered).
     pub smtp: SocketAddr,
+    /// Submission port (STARTTLS required before AUTH).
     pub submission: SocketAddr,
+    /// Implicit-TLS submission port.
     pub smtps: SocketAddr,
+    /// IMAP port (plain, STARTTLS offered).
     pub imap: SocketAddr,
+    /// Implicit-TLS IMAP port.
     pub imaps: SocketAddr,
 }
 
 /// Takes one use of a counted fault: `Some(0)` or `None` means no.
-pub fn take_count(count: &mut Option<usize>) -> bool {
+pub(crate) fn take_count(count: &mut Option<usize>) -> bool {
     match count {
         Some(n) if *n > 0 => {
             *n -= 1;
@@ -205,7 +228,7 @@ pub fn take_count(count: &mut Option<usize>) -> bool {
 }
 
 /// Resolves once shutdown is signalled (or the server is gone).
-pub async fn until_shutdown(rx: &mut watch::Receiver<bool>) {
+pub(crate) async fn until_shutdown(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 

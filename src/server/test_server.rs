@@ -200,18 +200,23 @@ impl TestServer {
     pub fn addrs(&self) -> Addrs {
         self.addrs
     }
+    /// The SMTP relay listener.
     pub fn smtp_addr(&self) -> SocketAddr {
         self.addrs.smtp
     }
+    /// The submission listener (STARTTLS).
     pub fn submission_addr(&self) -> SocketAddr {
         self.addrs.submission
     }
+    /// The implicit-TLS submission listener.
     pub fn smtps_addr(&self) -> SocketAddr {
         self.addrs.smtps
     }
+    /// The IMAP listener (STARTTLS).
     pub fn imap_addr(&self) -> SocketAddr {
         self.addrs.imap
     }
+    /// The implicit-TLS IMAP listener.
     pub fn imaps_addr(&self) -> SocketAddr {
         self.addrs.imaps
     }

@@ -32,7 +32,6 @@ pub enum CertKind {
 /// The generated CA and the acceptor that serves the leaf certificate (TLS 1.2 and 1.3).
 pub struct TlsMaterial {
     ca_pem: String,
-    leaf_pem: String,
     acceptor: SslAcceptor,
 }
 
@@ -115,7 +114,6 @@ impl TlsMaterial {
         };
         Ok(TlsMaterial {
             ca_pem: pem(&ca)?,
-            leaf_pem: pem(&leaf)?,
             acceptor,
         })
     }
@@ -123,11 +121,6 @@ impl TlsMaterial {
     /// PEM of the generated CA: give it to clients as a trusted root.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
-    }
-
-    /// PEM of the leaf certificate the server presents.
-    pub fn leaf_pem(&self) -> &str {
-        &self.leaf_pem
     }
 
     /// The acceptor used by every TLS listener and STARTTLS upgrade.

@@ -24,6 +24,7 @@ pub struct MethodResult {
     pub method: String,
     /// Lowercased: `pass`, `fail`, `softfail`, `neutral`, `none`, `temperror`, `permerror`, ...
     pub result: String,
+    /// The `reason=` text, if given.
     pub reason: Option<String>,
     /// `(ptype.property, value)` in header order, the key lowercased and the value verbatim,
     /// e.g. `("header.d", "gmail.com")`, `("smtp.mailfrom", "x@example.com")`.
@@ -49,14 +50,23 @@ impl MethodResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// `pass`.
     Pass,
+    /// `fail` (or `hardfail`).
     Fail,
+    /// `softfail`.
     Softfail,
+    /// `neutral`.
     Neutral,
+    /// `none`, or no result for the method at all.
     None,
+    /// `temperror`: a transient error while checking.
     Temperror,
+    /// `permerror`: a permanent error while checking (a broken record).
     Permerror,
+    /// `policy`: not accepted by local policy.
     Policy,
+    /// Any other keyword.
     Other,
 }
 
@@ -96,9 +106,13 @@ impl Outcome {
 /// The verdict per method over a message's `Authentication-Results` headers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuthSummary {
+    /// SPF.
     pub spf: Outcome,
+    /// DKIM.
     pub dkim: Outcome,
+    /// DMARC.
     pub dmarc: Outcome,
+    /// ARC.
     pub arc: Outcome,
     /// Every value that parsed, in the order given.
     pub headers: Vec<AuthResults>,

@@ -205,6 +205,7 @@ impl<T: Tags> Many<T> {
 
     /// Settle mode for a long-running monitor: every matched probe is fetched, handed to
     /// [`Tags::fetched`] and deleted at once.
+    #[cfg(feature = "monitor")]
     pub(crate) fn settling(mut self) -> Many<T> {
         self.settle = true;
         self

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use span::DurationText;
-pub use span::{Span, SpanRange, format_span, parse_span};
+pub use span::{Span, SpanError, SpanRange, format_span, parse_span};
 
 use super::oauth::OAuthFaults;
 use super::{DataReply, Faults, Quote};
@@ -21,56 +21,85 @@ pub struct FaultSpec {
     /// `"2s"` or `"1s..5s"`: between SMTP acceptance and the message showing up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery_delay: Option<SpanRange>,
+    /// Messages whose header section contains this text (case-insensitive) go to \Junk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub junk_rule: Option<String>,
+    /// Answer `451 4.7.1` to the first RCPT of each new (sender, recipient) pair.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub greylist: Option<bool>,
+    /// Close the SMTP connection after this many commands.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_drop_after: Option<usize>,
+    /// Close the IMAP connection after this many commands.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_drop_after: Option<usize>,
+    /// Never answer this SMTP verb (e.g. `DATA`, `EHLO`, or `GREETING` for the banner).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_hang_on: Option<String>,
+    /// Never answer this IMAP command (e.g. `IDLE`, `FETCH`, `LOGIN`, or `GREETING`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_hang_on: Option<String>,
+    /// Store every delivered message twice.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deliver_twice: Option<bool>,
+    /// Append this text to the end of every delivered body (content mangling).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub append_footer: Option<String>,
+    /// Reject SMTP AUTH with this reply (lines separated by `\n`, each with its code).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_auth_reject: Option<String>,
+    /// Reject IMAP LOGIN / AUTHENTICATE with this tagged reply (e.g. `NO [ALERT] ...`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_auth_reject: Option<String>,
+    /// Refuse IMAP connections beyond this many at once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_imap_connections: Option<usize>,
+    /// Silently drop this percentage (0-100) of deliveries after accepting them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drop_percent: Option<u8>,
+    /// Messages whose header section contains this text (case-insensitive) are filed in the
+    /// `\Archive` (or `\All`) folder instead of INBOX, as a user's filter would.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive_rule: Option<String>,
+    /// Instead of delivering, send the sender an RFC 3464 bounce (a `multipart/report` DSN in
+    /// the sender's INBOX) quoting this SMTP reply, e.g. `550 5.1.1 <bob@x>: User unknown`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bounce: Option<String>,
+    /// Remove every MIME part with `Content-Disposition: attachment` (a stripping gateway).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strip_attachments: Option<bool>,
+    /// Hard-wrap body lines longer than this many bytes (a rewrapping gateway or client).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rewrap_lines: Option<usize>,
+    /// Prepend `Authentication-Results: <this>` on delivery, as the receiving MTA would.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authentication_results: Option<String>,
+    /// Leave IDLE out of CAPABILITY, so clients fall back to polling (benchmarks compare both).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_no_idle: Option<bool>,
     /// `"500ms"`: how long after a change an IDLE client hears of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_idle_delay: Option<Span>,
+    /// Answer the IMAP command after this many with `* BYE` and close (a server restart).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_bye_after: Option<usize>,
+    /// Like `imap_hang_on`, but only for the first such command server-wide; the fault then
+    /// clears itself, so a client that times out and reconnects gets answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_hang_once_on: Option<String>,
+    /// While a client IDLEs, close its connection instead of reporting new mail, this many
+    /// times server-wide: the message lands in the gap the client's reconnect must cover.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_drop_on_news: Option<usize>,
+    /// Answer SMTP `verb` with `reply` (lines separated by `\n`, each with its code) the next
+    /// `times` times server-wide, e.g. `("RCPT", "452 4.2.2 Mailbox full", 1)`. A `421`
+    /// reply also closes the connection, as RFC 5321 asks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_transient: Option<Transient>,
     /// `"50ms"`: the pause between reply bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slow_drip: Option<Span>,
+    /// Implicit-TLS listeners (SMTPS, IMAPS) accept TCP and never answer the ClientHello.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_stall: Option<bool>,
     /// `"auto_reply"`, `"forward_attached"` or `"forward_inline"`.
@@ -82,10 +111,15 @@ pub struct FaultSpec {
     /// `"cut"` or `"stall"`: what happens instead of the reply to the end of DATA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_data_reply: Option<DataReply>,
+    /// Answer `STARTTLS` with `220`, then never take part in the TLS handshake.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub starttls_stall: Option<bool>,
+    /// Advertise no AUTH at all, before or after STARTTLS (an MX or relay-only port).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_no_auth: Option<bool>,
+    /// Before carrying out a `UID EXPUNGE`, expunge this many other messages of the mailbox
+    /// (lowest UIDs first), as concurrent sessions would: their `EXPUNGE` responses arrive in
+    /// the same reply as the client's own (consumed once).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_foreign_expunge: Option<usize>,
     /// Device-code polls answered `authorization_pending` before consent (default 1).
@@ -112,8 +146,11 @@ pub struct FaultSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transient {
+    /// The SMTP verb to answer, e.g. `RCPT`.
     pub verb: String,
+    /// The reply to give (lines separated by `\n`, each with its code).
     pub reply: String,
+    /// How many times, server-wide (default 1).
     #[serde(default = "one")]
     pub times: usize,
 }
@@ -126,7 +163,9 @@ fn one() -> usize {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("fault {key}: {reason}")]
 pub struct FaultSpecError {
+    /// The fault's name, e.g. `delivery_delay`.
     pub key: String,
+    /// What is wrong with its value.
     pub reason: String,
 }
 

@@ -101,18 +101,26 @@ impl fmt::Display for SpanRange {
     }
 }
 
+/// A duration or range that does not read; the message says why and what would.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpanError(String);
+
 impl std::str::FromStr for SpanRange {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SpanError;
+    fn from_str(s: &str) -> Result<Self, SpanError> {
         match s.split_once("..") {
             Some((a, b)) => {
-                let (a, b) = (parse_span(a)?, parse_span(b)?);
+                let (a, b) = (
+                    parse_span(a).map_err(SpanError)?,
+                    parse_span(b).map_err(SpanError)?,
+                );
                 if b < a {
-                    return Err(format!("{s:?}: the range ends before it starts"));
+                    return Err(SpanError(format!("{s:?}: the range ends before it starts")));
                 }
                 Ok(SpanRange(a, b))
             }
-            None => parse_span(s).map(|d| SpanRange(d, d)),
+            None => parse_span(s).map(|d| SpanRange(d, d)).map_err(SpanError),
         }
     }
 }

@@ -21,7 +21,9 @@ pub enum HttpAuth {
     /// HTTP Basic with this user and password; the password alone also works as
     /// `Authorization: Bearer <password>`.
     Basic {
+        /// The user name.
         user: String,
+        /// The password (also accepted as a bearer token).
         password: SecretString,
     },
 }

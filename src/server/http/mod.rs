@@ -1,19 +1,19 @@
 //! The embedded server's HTTP side on hyper's HTTP/1 server: the JSON API under `/api/v1/`
-//! ([`api`]), the web view (`/`, [`web`]), the OAuth2 authorization server on `/oauth2/`
+//! (`api`), the web view (`/`, `web`), the OAuth2 authorization server on `/oauth2/`
 //! ([`crate::server::oauth`]), and room for other handlers mounted on a path prefix. One
 //! port, plain HTTP or (with [`HttpConfig::tls`]) HTTPS with the server's certificate,
-//! loopback by default; credentials ([`auth`]) when it listens beyond.
+//! loopback by default; credentials (`auth`) when it listens beyond.
 //!
 //! Routing is a list of `(prefix, handler)` tried in order, longest first; a handler gets the
 //! request with its body already read (at most [`MAX_BODY`]) and returns a whole response.
 //! A handler mounted with [`Router::mount_public`] authenticates its clients itself, so the
 //! side's credentials are not asked for there (OAuth2's token endpoint has its own).
 
-pub mod api;
-pub mod auth;
-pub mod query;
-pub mod view;
-pub mod web;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod query;
+pub(crate) mod view;
+pub(crate) mod web;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -48,6 +48,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Something that answers requests under a path prefix.
 pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
     fn handle(&self, req: Request) -> BoxFuture<'static, Response>;
 }
 

@@ -175,15 +175,6 @@ impl Filter {
                 contains(&p.text, want) || p.html.as_deref().is_some_and(|h| contains(h, want))
             })
     }
-
-    /// Whether any criterion needs the parsed message.
-    pub fn needs_parsing(&self) -> bool {
-        !(self.to.is_empty()
-            && self.from.is_empty()
-            && self.subject.is_empty()
-            && self.headers.is_empty()
-            && self.text.is_empty())
-    }
 }
 
 /// `want` with an `@` is an address: equal to `have`, or to `have` without its `+tag`.

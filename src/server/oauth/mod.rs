@@ -3,14 +3,14 @@
 //! and automatic consent, refresh, and injectable faults. The access tokens it issues are
 //! registered with the store, which accepts them over XOAUTH2 only until they expire.
 //!
-//! Layering as elsewhere in the server: [`http`] parses an HTTP request into form fields,
+//! Layering as elsewhere in the server: `http` parses an HTTP request into form fields,
 //! [`AuthServer`] decides (no I/O), and the handler writes the JSON, HTML or redirect. The
 //! server's HTTP side mounts the handler on `/oauth2/`. Its faults ([`OAuthFaults`]) are part
 //! of the server's [`Faults`](crate::server::Faults): the `oauth2_*` keys of `--fault`, the
 //! faults TOML and `PUT /api/v1/faults`.
 
 mod grants;
-pub mod http;
+pub(crate) mod http;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -105,8 +105,11 @@ pub struct OAuthStats {
 /// An OAuth error reply (RFC 6749 5.2): the status and the JSON fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorReply {
+    /// HTTP status.
     pub status: u16,
+    /// The `error` code, e.g. `invalid_grant`.
     pub error: &'static str,
+    /// The `error_description`.
     pub description: String,
 }
 
@@ -124,10 +127,15 @@ impl ErrorReply {
 /// A successful token response (RFC 6749 5.1); the handler serializes it.
 #[derive(Clone, serde::Serialize)]
 pub struct TokenReply {
+    /// The access token XOAUTH2 accepts.
     pub access_token: String,
+    /// Always `Bearer`.
     pub token_type: &'static str,
+    /// The access token's lifetime, seconds.
     pub expires_in: u64,
+    /// The refresh token.
     pub refresh_token: String,
+    /// The scopes granted, space-separated.
     pub scope: String,
 }
 
@@ -143,12 +151,19 @@ impl std::fmt::Debug for TokenReply {
 /// The device authorization response (RFC 8628 3.2).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DeviceReply {
+    /// The code the client polls the token endpoint with.
     pub device_code: String,
+    /// The code the user types on the verification page.
     pub user_code: String,
+    /// The verification page.
     pub verification_uri: String,
+    /// The verification page with the user code filled in.
     pub verification_uri_complete: String,
+    /// How long the codes stay valid, seconds.
     pub expires_in: u64,
+    /// Seconds to wait between polls.
     pub interval: u64,
+    /// What to tell the user.
     pub message: String,
 }
 

@@ -23,12 +23,19 @@ pub use users::{AutoCreate, UserInfo};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpecialUse {
+    /// `\All`: every message (Gmail's All Mail).
     All,
+    /// `\Archive`.
     Archive,
+    /// `\Drafts`.
     Drafts,
+    /// `\Flagged` (Gmail's Starred).
     Flagged,
+    /// `\Junk`: spam.
     Junk,
+    /// `\Sent`.
     Sent,
+    /// `\Trash`.
     Trash,
 }
 
@@ -93,10 +100,13 @@ impl FolderLayout {
 /// One stored message. `raw` is shared, so cloning a message is cheap.
 #[derive(Debug, Clone)]
 pub struct StoredMessage {
+    /// Its UID in the folder.
     pub uid: u32,
     /// Flags as written on the wire, e.g. `\Seen`, `\Deleted`, `$Junk`.
     pub flags: Vec<String>,
+    /// When it arrived (IMAP INTERNALDATE).
     pub internal_date: DateTime<FixedOffset>,
+    /// The whole message as received.
     pub raw: Bytes,
 }
 
@@ -115,13 +125,21 @@ impl StoredMessage {
 /// A folder's state as STATUS / SELECT report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxInfo {
+    /// Full name, e.g. `[Gmail]/Spam`.
     pub name: String,
+    /// Its SPECIAL-USE role, if any.
     pub special_use: Option<SpecialUse>,
+    /// False for a `\Noselect` container.
     pub selectable: bool,
+    /// Whether other folders sit under it.
     pub has_children: bool,
+    /// UIDVALIDITY.
     pub uid_validity: u32,
+    /// UIDNEXT.
     pub uid_next: u32,
+    /// How many messages it holds.
     pub exists: u32,
+    /// How many lack `\Seen`.
     pub unseen: u32,
     /// Messages no session has yet seen as `\Recent` (STATUS RECENT).
     pub recent: u32,
@@ -171,22 +189,30 @@ impl Mailbox {
 /// How STORE changes flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlagOp {
+    /// Add these flags.
     Add,
+    /// Remove these flags.
     Remove,
+    /// Set exactly these flags.
     Replace,
 }
 
 /// Errors from store operations; IMAP turns them into `NO` replies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// The address has no mailbox here.
     #[error("no such user")]
     NoSuchUser,
+    /// The user has no folder by that name.
     #[error("no such mailbox")]
     NoSuchMailbox,
+    /// CREATE or RENAME to a name already taken.
     #[error("mailbox already exists")]
     MailboxExists,
+    /// The folder is a `\Noselect` container.
     #[error("mailbox cannot be selected")]
     NotSelectable,
+    /// `wait_for_messages` ran out of time.
     #[error("timed out waiting for messages")]
     Timeout,
     /// DELETE / RENAME refused; the text says why (`INBOX cannot be deleted`).
@@ -279,6 +305,7 @@ fn key(address: &str) -> String {
 }
 
 impl Store {
+    /// An empty store.
     pub fn new() -> Self {
         let (changes, _) = watch::channel(0);
         Store {

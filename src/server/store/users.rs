@@ -18,6 +18,7 @@ pub struct AutoCreate {
 /// A declared or auto-created user, for listings (the HTTP API's mailboxes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
+    /// The user's address.
     pub address: String,
     /// Created by the catch-all on first delivery or login, not declared.
     pub auto_created: bool,

@@ -25,8 +25,6 @@ use super::view::Parsed;
 use super::{Handler, Request, Response, error, json};
 use crate::server::{Addrs, Shared};
 
-pub use message::HTML_CSP;
-
 /// The API's state: the server it shows and a cache of parsed messages.
 pub struct Api {
     shared: Arc<Shared>,
