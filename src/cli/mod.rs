@@ -354,14 +354,7 @@ pub struct CheckArgs {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let secs = crate::server::fault_spec::DurationText {
-        units: &[
-            ("ms", |v| v / 1000.0),
-            ("", |v| v),
-            ("s", |v| v),
-            ("m", |v| v * 60.0),
-            ("h", |v| v * 3600.0),
-            ("d", |v| v * 86400.0),
-        ],
+        days: true,
         spaced: false,
         examples: "500ms, 20s, 2m",
     }

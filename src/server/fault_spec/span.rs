@@ -16,12 +16,23 @@ pub struct Span(pub Duration);
 pub struct SpanRange(pub Duration, pub Duration);
 
 /// Turns a number of some unit into seconds.
-pub(crate) type ToSeconds = fn(f64) -> f64;
+type ToSeconds = fn(f64) -> f64;
 
-/// How a duration is written as text: a number, then one of `units` (`""` for bare seconds),
-/// each with what turns its number into seconds. The callers decide the range they accept.
+/// Every unit a duration may carry (`""` is bare seconds), with what turns it into seconds.
+const UNITS: [(&str, ToSeconds); 6] = [
+    ("ms", |v| v / 1000.0),
+    ("", |v| v),
+    ("s", |v| v),
+    ("m", |v| v * 60.0),
+    ("h", |v| v * 3600.0),
+    ("d", |v| v * 86400.0),
+];
+
+/// How a duration is written as text: a number, then one of [`UNITS`] (days only where
+/// `days` allows them). The callers decide the range they accept.
 pub(crate) struct DurationText {
-    pub units: &'static [(&'static str, ToSeconds)],
+    /// Whether `d` (days) is a unit.
+    pub days: bool,
     /// Whether white space may stand between the number and its unit (`2 s`).
     pub spaced: bool,
     /// Examples for the error about text that does not start with a number.
@@ -39,12 +50,11 @@ impl DurationText {
             .parse()
             .map_err(|_| format!("{s:?} is not a duration; use e.g. {}", self.examples))?;
         let unit = if self.spaced { unit.trim() } else { unit };
-        match self.units.iter().find(|(name, _)| *name == unit) {
+        let units = UNITS.iter().filter(|(name, _)| self.days || *name != "d");
+        match units.clone().find(|(name, _)| *name == unit) {
             Some((_, to_seconds)) => Ok(to_seconds(value)),
             None => {
-                let names: Vec<&str> = self
-                    .units
-                    .iter()
+                let names: Vec<&str> = units
                     .map(|(name, _)| *name)
                     .filter(|name| !name.is_empty())
                     .collect();
@@ -62,13 +72,7 @@ impl DurationText {
 pub fn parse_span(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let secs = DurationText {
-        units: &[
-            ("ms", |v| v / 1000.0),
-            ("", |v| v),
-            ("s", |v| v),
-            ("m", |v| v * 60.0),
-            ("h", |v| v * 3600.0),
-        ],
+        days: false,
         spaced: true,
         examples: "250ms, 2s, 1m",
     }
