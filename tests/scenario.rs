@@ -7,11 +7,12 @@
 use std::time::Duration;
 
 use mailtrip::diagnose::Code;
+use mailtrip::load::LoadReport;
 use mailtrip::probe::{Message, Wait, WaitError};
 use mailtrip::report::verify::{ProtocolReport, Step, StepError, VerifyReport};
 use mailtrip::report::{ErrorReport, Phase, Report, Verdict};
 use mailtrip::server::{Faults, ServerConfig, TestServer};
-use mailtrip::{Account, Check, Verify};
+use mailtrip::{Account, Check, Load, Verify};
 
 use crate::util::{self, PASSWORD};
 
@@ -122,6 +123,14 @@ pub fn assert_cleaned(server: &TestServer, user: &str, folder: &str, r: &Report)
         probe_ids(server, user, folder, &r.probe_id).is_empty(),
         "probe left in {user}'s {folder}: {r:#?}"
     );
+}
+
+/// Runs `load` to its report; fails the test if it hangs or cannot start.
+pub async fn run_load(load: Load) -> LoadReport {
+    tokio::time::timeout(HANG_GUARD, load.run())
+        .await
+        .expect("load never hangs")
+        .expect("load runs")
 }
 
 /// `account`'s verify with `timeout`, run to its report; fails the test if it hangs.

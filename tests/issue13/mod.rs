@@ -89,6 +89,14 @@ pub fn endpoints(server: &TestServer) -> Vec<String> {
     ]
 }
 
+/// Runs `mailtrip ARGS` with [`endpoints`] appended and the password in the environment,
+/// as every CLI test of the embedded server does; fails the test on a hang.
+pub async fn against(server: &TestServer, args: &[&str]) -> Out {
+    let mut a = self::args(args);
+    a.extend(endpoints(server));
+    mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await
+}
+
 /// `args` as owned strings.
 pub fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()

@@ -10,7 +10,7 @@ use mailtrip::render::{Format, Style, renderer};
 use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{DataReply, Faults, FlagOp};
 
-use super::{ALICE, BOB, HANG_GUARD, PASSWORD_ENV, account, args, endpoints, faulty, mailtrip};
+use super::{ALICE, BOB, account, against, faulty};
 use crate::scenario::{check, check_faulty, delivered_despite, faulty_with};
 use crate::util;
 
@@ -32,9 +32,11 @@ fn human(r: &mailtrip::Report) -> String {
 async fn item_01_to_someone_the_watch_cannot_see_is_refused_before_sending() {
     let server = util::server().await;
     for to in [BOB.to_string(), format!("<{BOB}>"), format!("Bob <{BOB}>")] {
-        let mut a = args(&["check", "--user", ALICE, "--to", &to, "--timeout", "3s"]);
-        a.extend(endpoints(&server));
-        let out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+        let out = against(
+            &server,
+            &["check", "--user", ALICE, "--to", &to, "--timeout", "3s"],
+        )
+        .await;
         assert_eq!(out.code, 3, "--to {to:?}: {out:#?}");
         assert!(
             out.stderr.contains("--to-account") && out.stderr.contains("--alias"),
@@ -51,20 +53,22 @@ async fn item_01_to_someone_the_watch_cannot_see_is_refused_before_sending() {
 async fn item_01_an_alias_is_watched_in_the_senders_mailbox_and_every_format_says_so() {
     let server = util::server().await;
     for format in ["human", "json", "nagios", "junit", "prometheus"] {
-        let mut a = args(&[
-            "check",
-            "--user",
-            ALICE,
-            "--to",
-            BOB,
-            "--alias",
-            "--timeout",
-            "2s",
-            "--format",
-            format,
-        ]);
-        a.extend(endpoints(&server));
-        let out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+        let out = against(
+            &server,
+            &[
+                "check",
+                "--user",
+                ALICE,
+                "--to",
+                BOB,
+                "--alias",
+                "--timeout",
+                "2s",
+                "--format",
+                format,
+            ],
+        )
+        .await;
         assert_eq!(out.code, 2, "{format}: {out:#?}");
         assert!(
             out.stdout.contains(ALICE) && out.stdout.contains(BOB),
@@ -292,9 +296,7 @@ async fn item_05_sweep_never_deletes_forged_lookalikes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_06_spam_verdict_prints_no_threshold_warning_without_thresholds() {
     let server = faulty_with(|f| f.junk_rule = Some("mailtrip probe".into())).await;
-    let mut a = args(&["check", "--user", ALICE, "--timeout", "20s"]);
-    a.extend(endpoints(&server));
-    let out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+    let out = against(&server, &["check", "--user", ALICE, "--timeout", "20s"]).await;
     assert_eq!(out.code, 1, "{out:#?}");
     assert!(out.stdout.contains("DELIVERED TO SPAM"), "{out:#?}");
     assert!(!out.all().contains("--warning/--critical"), "{out:#?}");
