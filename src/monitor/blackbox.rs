@@ -61,7 +61,7 @@ pub async fn probe(ctx: &Arc<Ctx>, query: Option<&str>, scrape_timeout: Option<&
         Some(limit) => Budget::within(route, limit),
         None => Budget::within(route, route.timeout),
     };
-    let outcome = super::probe(ctx.clone(), r, budget).await;
+    let outcome = super::schedule::probe(ctx.clone(), r, budget).await;
     let expiry = ctx
         .metrics
         .cert_expiry
