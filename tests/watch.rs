@@ -4,18 +4,23 @@
 //! `imap_idle_delay` fault holds IDLE notices back longer than each test's timeout, so only
 //! the early looks can find the mail; the tests assert on which mechanism saw it (the
 //! report's `seen_by`), never on time. IDLE and polling servers stay covered: mail arriving
-//! after the schedule is over is seen by IDLE, or by the steady poll without IDLE.
+//! after the schedule is over is seen by IDLE, or by the steady poll without IDLE. With the
+//! `imap_sync_on_noop` fault the server shows new mail only at NOOP (or IDLE, CHECK, SELECT),
+//! as Dovecot with maildir does, so an early look must be a NOOP first; and a spam folder
+//! whose connection is refused is named in a warning while the check still gives its verdict.
 
 use std::time::Duration;
 
 use mailtrip::monitor::{Monitor, Route};
 use mailtrip::probe::Wait;
+use mailtrip::render::{Format, Style, renderer};
 use mailtrip::report::{Report, SeenBy, Verdict};
 use mailtrip::server::{Faults, TestServer};
 use mailtrip::{Check, Load};
 
+use crate::imap_raw::raw_logged_in;
 use crate::monitor::{at_least, in_process, scrape_until, value};
-use crate::scenario::{ALICE, BOB, HANG_GUARD, account, faulty, run_load};
+use crate::scenario::{self, ALICE, BOB, HANG_GUARD, account, faulty, run_load};
 use crate::util;
 
 /// Longer than any timeout below: IDLE never tells in time.
@@ -171,4 +176,118 @@ async fn issue14_monitor_sees_its_probes_by_early_polls_while_idle_notices_are_h
         "{lost:?} probes not delivered"
     );
     monitor.shutdown().await;
+}
+
+#[tokio::test]
+async fn issue14_sync_on_noop_fault_shows_new_mail_only_at_noop_as_dovecot_does() {
+    // The fault itself, on the wire: after a delivery, UID FETCH and UID SEARCH answer from
+    // the session's last view without an EXISTS; NOOP syncs and says EXISTS; FETCH then sees it.
+    let server = faulty(Faults {
+        imap_sync_on_noop: true,
+        ..Faults::default()
+    })
+    .await;
+    let mut raw = raw_logged_in(&server).await;
+    let selected = raw.run("s SELECT INBOX").await;
+    assert!(
+        selected.contains(&"* 0 EXISTS\r\n".to_string()),
+        "{selected:?}"
+    );
+    let raw_mail = format!(
+        "From: app@example.test\r\nTo: {ALICE}\r\nSubject: late\r\n\
+         Message-ID: <late@example.test>\r\n\r\nhello\r\n"
+    );
+    let uid = server
+        .deliver_raw(ALICE, "INBOX", raw_mail.as_bytes())
+        .expect("deliver");
+    raw.expect("f UID FETCH 1:* (UID)", &["f OK UID FETCH completed\r\n"])
+        .await;
+    raw.expect(
+        "q UID SEARCH ALL",
+        &["* SEARCH\r\n", "q OK UID SEARCH completed\r\n"],
+    )
+    .await;
+    raw.expect(
+        "n NOOP",
+        &[
+            "* 1 EXISTS\r\n",
+            "* 1 RECENT\r\n",
+            "n OK NOOP completed\r\n",
+        ],
+    )
+    .await;
+    raw.expect(
+        "g UID FETCH 1:* (UID)",
+        &[
+            format!("* 1 FETCH (UID {uid})\r\n").as_str(),
+            "g OK UID FETCH completed\r\n",
+        ],
+    )
+    .await;
+    assert!(server.faults_fired() >= 1);
+}
+
+#[tokio::test]
+async fn issue14_check_finds_the_probe_by_an_early_noop_when_fetch_does_not_sync() {
+    // Dovecot answers UID FETCH from its index without noticing newly delivered maildir files
+    // until a NOOP (or IDLE) syncs, and tells IDLE clients 500 ms after a change. The probe
+    // lands 1.25 s after the 250, between the early looks at 1 s and 1.5 s, while the watcher
+    // IDLEs: the look at 1.5 s (NOOP, EXISTS, then FETCH) finds it before IDLE's notice at
+    // 1.75 s. A FETCH-only look never would: the mail shows only when IDLE starts or tells.
+    let server = faulty(Faults {
+        imap_sync_on_noop: true,
+        imap_idle_delay: Some(Duration::from_millis(500)),
+        delivery_delay: Some((Duration::from_millis(1250), Duration::from_millis(1250))),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(&server).await;
+    delivered_by(&r, SeenBy::EarlyPoll);
+    assert_eq!(r.evidence.idle, Some(true));
+}
+
+fn render(format: Format, r: &Report) -> String {
+    let mut out = Vec::new();
+    renderer(format, Style { color: false })
+        .render(r, &mut out)
+        .expect("render");
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[tokio::test]
+async fn issue14_a_spam_folder_that_cannot_be_opened_is_a_warning_not_a_failure() {
+    // Only one IMAP connection at a time: INBOX's (dialled first) logs in; the spam and
+    // archive folders' connections, dialled once INBOX's is greeted, are refused at LOGIN as
+    // Gmail refuses them. The probe (alice to herself) lands in INBOX a second after the 250,
+    // long after the refusals (a probe found before a refusal arrives ends the race while
+    // that folder's watch is still opening, and it goes unreported): the verdict stands, and
+    // the report names the folders it could not watch.
+    let server = faulty(Faults {
+        max_imap_connections: Some(1),
+        delivery_delay: Some((Duration::from_secs(1), Duration::from_secs(1))),
+        ..Faults::default()
+    })
+    .await;
+    let (from, to) = (account(&server, ALICE), account(&server, ALICE));
+    let r = scenario::check_between(from, to, Duration::from_secs(15)).await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert!(r.error.is_none(), "{r:#?}");
+    let spam = r
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("the spam folder Junk is not watched: "))
+        .unwrap_or_else(|| panic!("no warning names the spam folder: {r:#?}"));
+    assert!(spam.contains("too many open connections"), "{spam}");
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.starts_with("the archive folder Archive is not watched: ")),
+        "{r:#?}"
+    );
+    assert!(server.messages(ALICE, "INBOX").expect("inbox").is_empty());
+    let human = render(Format::Human, &r);
+    assert!(human.contains(spam.as_str()), "{human}");
+    let json: serde_json::Value = serde_json::from_str(&render(Format::Json, &r)).expect("json");
+    let warnings = json["warnings"].as_array().expect("warnings array");
+    assert!(warnings.iter().any(|w| w == spam.as_str()), "{json:#}");
 }

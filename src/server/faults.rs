@@ -53,6 +53,11 @@ pub struct Faults {
     /// (`NOTIFY_DELAY_MSECS`, 500 ms) and Gmail and Exchange do in their own ways; any other
     /// command still sees the change at once.
     pub imap_idle_delay: Option<Duration>,
+    /// A selected mailbox learns of newly delivered messages only at NOOP, CHECK, IDLE and
+    /// SELECT (a full sync), as Dovecot does with maildir: FETCH, SEARCH and every other
+    /// command answer from the session's last view and say no `EXISTS` (legal: RFC 3501
+    /// §5.2 lets a server observe changes when it likes). Expunges and flags still show.
+    pub imap_sync_on_noop: bool,
     /// Answer the IMAP command after this many with `* BYE` and close (a server restart).
     pub imap_bye_after: Option<usize>,
     /// Like `imap_hang_on`, but only for the first such command server-wide; the fault then

@@ -3,7 +3,8 @@
 //! (Dovecot tells IDLE clients 500 ms after a change; Gmail and Exchange batch too), while a
 //! look sees a message within milliseconds of its delivery. The looks are dense for the first
 //! 50 ms, thin out, and stop 2 s after the kick: from then on IDLE (or, without IDLE, a look
-//! every second) covers the long wait, so a provider sees 21 extra commands per probe.
+//! every second) covers the long wait, so a provider sees 21 extra looks per probe
+//! (one NOOP each on a quiet mailbox).
 
 use std::collections::VecDeque;
 use std::sync::Arc;

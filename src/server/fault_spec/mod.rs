@@ -80,6 +80,9 @@ pub struct FaultSpec {
     /// `"500ms"`: how long after a change an IDLE client hears of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_idle_delay: Option<Span>,
+    /// `true`: only NOOP, CHECK, IDLE and SELECT show newly delivered mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_sync_on_noop: Option<bool>,
     /// Answer the IMAP command after this many with `* BYE` and close (a server restart).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_bye_after: Option<usize>,
@@ -308,6 +311,7 @@ fault_keys!(
     authentication_results,
     imap_no_idle,
     imap_idle_delay,
+    imap_sync_on_noop,
     imap_bye_after,
     imap_hang_once_on,
     imap_drop_on_news,
@@ -454,6 +458,7 @@ mod tests {
             authentication_results: Some("mx; spf=pass".into()),
             imap_no_idle: true,
             imap_idle_delay: Some(Duration::from_millis(500)),
+            imap_sync_on_noop: true,
             imap_bye_after: Some(5),
             imap_hang_once_on: Some("FETCH".into()),
             imap_drop_on_news: Some(1),

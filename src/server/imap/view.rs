@@ -99,8 +99,9 @@ impl Session {
     /// Reports changes other sessions (or SMTP) made to the selected mailbox: EXPUNGE with
     /// descending sequence numbers, FLAGS for new keywords, FETCH FLAGS, then EXISTS and
     /// RECENT; updates the view to match. A mailbox deleted (or replaced) under the session
-    /// ends it with BYE, as Dovecot does.
-    pub(super) fn sync(&mut self, allow_expunge: bool) {
+    /// ends it with BYE, as Dovecot does. Without `news`, messages delivered since the last
+    /// look stay out of the view (the `imap_sync_on_noop` fault).
+    pub(super) fn sync(&mut self, allow_expunge: bool, news: bool) {
         let user = self.user();
         let Some(sel) = self.selected.as_ref() else {
             return;
@@ -161,7 +162,12 @@ impl Session {
         }
         let last = sel.view.last().map_or(0, |(u, _)| *u);
         let before = sel.view.len();
-        let new: Vec<(u32, Vec<String>)> = current.into_iter().filter(|(u, _)| *u > last).collect();
+        let mut new: Vec<(u32, Vec<String>)> =
+            current.into_iter().filter(|(u, _)| *u > last).collect();
+        if !news && !new.is_empty() {
+            self.shared.fault_fired("imap_sync_on_noop");
+            new.clear();
+        }
         if !new.is_empty() {
             let claim = !sel.read_only;
             if let Ok(recent) = self.shared.store.claim_recent(&user, &sel.name, claim) {

@@ -188,16 +188,18 @@ impl Session {
     /// Untagged updates, then the tagged reply.
     fn finish(&mut self, tag: &str, reply: &str, allow_expunge: bool, before: Option<Vec<u32>>) {
         if reply.starts_with("OK") || reply.starts_with("NO") {
-            self.sync(allow_expunge);
+            // The `imap_sync_on_noop` fault: only NOOP, CHECK, IDLE (and SELECT) look for new mail.
+            let news = !self.shared.faults().imap_sync_on_noop;
+            self.sync(allow_expunge, news);
             self.search_updates(before);
         }
         self.tagged(tag, reply);
     }
 
-    /// NOOP, CHECK and IDLE: untagged updates, search contexts included.
+    /// NOOP, CHECK and IDLE: untagged updates (new mail included), search contexts too.
     pub(super) fn refresh(&mut self, allow_expunge: bool) {
         let before = self.context_snapshot();
-        self.sync(allow_expunge);
+        self.sync(allow_expunge, true);
         self.search_updates(before);
     }
 

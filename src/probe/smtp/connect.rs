@@ -1,29 +1,27 @@
-//! Submits the probe over SMTP with lettre's low-level connection fed by a stream we open, so
-//! connect, TLS, AUTH and MAIL..DATA are timed apart and each failure is pinned to its stage.
-//! Transient 4xx replies (greylisting) retry the whole submission with backoff.
+//! The SMTP connection up to MAIL FROM: connect (implicit TLS or plain), greeting and EHLO,
+//! our own STARTTLS, and AUTH with the mechanism the account allows, each timed and each
+//! failure pinned to its stage. Also the stream adapters lettre runs over.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
-use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Starttls};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::commands::{Ehlo, Starttls};
+use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
 use tokio::time::{Instant, timeout};
 
-use super::backoff::Backoff;
-use super::message::Probe;
-use super::net::{self, TlsTcp};
-use super::seen::{self, Seen};
-use super::sniff;
-use super::tls::{Handoff, Transport};
-use super::trace::{Traced, Wire};
-use super::{Failure, Recorder};
+use super::{AttemptError, classify, one_line, timed_out};
 use crate::config::{Account, Secret, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
+use crate::probe::net::{self, TlsTcp};
+use crate::probe::seen::{self, Seen};
+use crate::probe::sniff;
+use crate::probe::tls::{Handoff, Transport};
+use crate::probe::trace::{Traced, Wire};
+use crate::probe::{Failure, Recorder};
 use crate::report::Phase;
 
 /// The TLS stream under lettre (which sees it as an opaque transport), traced inside TLS.
@@ -49,98 +47,6 @@ impl<S: AsyncTokioStream> AsyncTokioStream for Handoff<S> {
 /// The plaintext SMTP stream under lettre, which STARTTLS takes back for its handshake.
 pub(crate) type PlainSmtp = Handoff<Traced<tokio::net::TcpStream>>;
 
-/// A failed attempt, and whether trying again later may help.
-pub(crate) struct AttemptError {
-    pub(crate) failure: Failure,
-    pub(crate) transient: bool,
-}
-
-impl From<Failure> for AttemptError {
-    fn from(failure: Failure) -> Self {
-        AttemptError {
-            failure,
-            transient: false,
-        }
-    }
-}
-
-/// How a submission ended when the whole message went out.
-#[derive(Debug)]
-pub(crate) enum Sent {
-    /// The server answered the end of DATA with a 2xx `reply` at `at` (the delivery clock
-    /// starts there, not after QUIT).
-    Accepted { reply: String, at: Instant },
-    /// The whole message was sent but no reply to the end of DATA came (the connection was
-    /// cut or fell silent): the server may have accepted it. Recorded as a failed
-    /// `smtp_submit`; `at` is when the reply was given up on.
-    Unknown { failure: Failure, at: Instant },
-}
-
-/// Opens the probe's way out: `Some(true)` once every watch has its watermark (the probe may
-/// go), `Some(false)` when the watch could not be set up (nothing is sent). The SMTP side
-/// connects, upgrades and authenticates meanwhile, and waits here before MAIL FROM.
-pub(crate) type Gate = tokio::sync::watch::Receiver<Option<bool>>;
-
-/// Submits `probe` as `account` once `gate` opens (`Ok(None)`: it never did, nothing was
-/// sent). Retries transient rejections of MAIL/RCPT/DATA with backoff (1 s, 2 s, 4 s, ...,
-/// with jitter) while a retry can start before `deadline`; never retries once the whole
-/// message went out.
-pub(crate) async fn send(
-    rec: &mut Recorder,
-    account: &Account,
-    probe: &Probe,
-    step: Duration,
-    deadline: Instant,
-    mut gate: Gate,
-) -> Result<Option<Sent>, Failure> {
-    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(64));
-    let mut history: Vec<String> = Vec::new();
-    loop {
-        let mark = rec.mark();
-        let attempt = history.len() + 1;
-        match attempt_once(rec, account, probe, step, &mut gate).await {
-            Ok(reply) => {
-                if !history.is_empty() {
-                    rec.append_detail(
-                        Phase::SmtpSubmit,
-                        &format!(" (attempt {attempt}; earlier: {})", history.join("; ")),
-                    );
-                }
-                return Ok(reply);
-            }
-            Err(e) => {
-                let pause = if e.transient {
-                    backoff.next_before(deadline)
-                } else {
-                    None
-                };
-                let Some(pause) = pause else {
-                    if !history.is_empty() {
-                        rec.append_detail(
-                            e.failure.phase,
-                            &format!(" (attempt {attempt}; earlier: {})", history.join("; ")),
-                        );
-                    }
-                    return Err(e.failure);
-                };
-                let text = e
-                    .failure
-                    .diagnosis
-                    .server_text
-                    .clone()
-                    .unwrap_or_else(|| e.failure.diagnosis.summary.clone());
-                tracing::debug!(attempt, ?pause, reply = %text, "transient SMTP rejection; retrying");
-                history.push(format!(
-                    "attempt {attempt} got {}",
-                    text.lines().next().unwrap_or("")
-                ));
-                rec.truncate(mark);
-                tokio::time::sleep(pause).await;
-            }
-        }
-    }
-}
-
 /// A failed greeting or EHLO: transient when the server answered 4xx (`421 Service not
 /// available, try later`), so the submission is tried again within the deadline.
 fn busy(failure: Failure) -> AttemptError {
@@ -152,53 +58,8 @@ fn busy(failure: Failure) -> AttemptError {
     AttemptError { failure, transient }
 }
 
-pub(super) fn client_id() -> ClientId {
+pub(in crate::probe) fn client_id() -> ClientId {
     ClientId::default()
-}
-
-/// The reply code and text of a lettre error, if the server answered.
-fn reply_of(e: &lettre::transport::smtp::Error) -> Option<(u16, String)> {
-    let code = u16::from(e.status()?);
-    let text = std::error::Error::source(e)
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    Some((code, format!("{code} {text}")))
-}
-
-/// Maps a lettre error at `stage` to a diagnosis; `tls` says a TLS upgrade was in progress.
-pub(crate) fn classify(
-    e: &lettre::transport::smtp::Error,
-    stage: Stage,
-    account: &Account,
-    tls: bool,
-) -> (Diagnosis, bool) {
-    let ep = &account.smtp;
-    if let Some((code, text)) = reply_of(e) {
-        let d = diagnose::classify_smtp(stage, code, &text);
-        return (d, (400..500).contains(&code));
-    }
-    let text = e.to_string();
-    if tls {
-        return (net::tls_error(ep, &text, &[], "smtp+starttls"), false);
-    }
-    let code = if e.is_timeout() {
-        Code::Timeout
-    } else {
-        Code::ConnectionClosed
-    };
-    (
-        diagnose::transport(code, Protocol::Smtp, &ep.authority(), &text),
-        false,
-    )
-}
-
-pub(crate) fn timed_out(account: &Account, what: &str, limit: Duration) -> Diagnosis {
-    diagnose::transport(
-        Code::Timeout,
-        Protocol::Smtp,
-        &account.smtp.authority(),
-        &format!("no answer to {what} within {:.1} s", limit.as_secs_f64()),
-    )
 }
 
 /// Connects, upgrades to TLS when asked and authenticates: a connection ready for MAIL FROM.
@@ -272,135 +133,8 @@ pub(crate) async fn open(
     Ok(conn)
 }
 
-/// An iterator over the message that notes when lettre has asked past its last part, i.e.
-/// when every byte of the body was written and only the terminator and the reply remain.
-struct Written<'a> {
-    part: Option<&'a [u8]>,
-    done: &'a AtomicBool,
-}
-
-impl<'a> Iterator for Written<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let part = self.part.take();
-        if part.is_none() {
-            self.done.store(true, Ordering::Relaxed);
-        }
-        part
-    }
-}
-
-/// The failure for a message that went out whole but got no reply to its end of DATA.
-fn no_data_reply(account: &Account, detail: &str) -> Diagnosis {
-    Diagnosis {
-        code: Code::DataReplyLost,
-        summary: format!(
-            "no reply to DATA: the server may have accepted it ({} {detail} once the whole \
-             message was sent)",
-            account.smtp.authority()
-        ),
-        hint: "the outcome is unknown: the server got the whole message but its answer never \
-               came (a proxy, firewall or load balancer cutting idle or long replies, or an \
-               overloaded server); check the server's log for the message, and the network path"
-            .into(),
-        link: None,
-        server_text: None,
-    }
-}
-
-async fn attempt_once(
-    rec: &mut Recorder,
-    account: &Account,
-    probe: &Probe,
-    step: Duration,
-    gate: &mut Gate,
-) -> Result<Option<Sent>, AttemptError> {
-    let mut conn = open(rec, account, step).await?;
-    let go = gate.wait_for(Option::is_some).await.ok().and_then(|g| *g);
-    if go != Some(true) {
-        let _ = timeout(Duration::from_millis(500), conn.quit()).await;
-        return Ok(None);
-    }
-
-    // MAIL FROM .. end of DATA, one command at a time so a rejection names its stage.
-    let t = rec.start(Phase::SmtpSubmit);
-    let mut params = Vec::new();
-    if !probe.bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
-        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-    }
-    let env = &probe.envelope;
-    let mut steps: Vec<(Stage, String)> = Vec::new();
-    let written = AtomicBool::new(false);
-    // `None` as the error means the step timed out.
-    let result: Result<String, (Stage, Option<lettre::transport::smtp::Error>)> = async {
-        let r = submit_step(
-            &mut conn,
-            step,
-            Stage::MailFrom,
-            Mail::new(env.from().cloned(), params),
-        )
-        .await?;
-        steps.push((Stage::MailFrom, r));
-        for to in env.to() {
-            let r = submit_step(
-                &mut conn,
-                step,
-                Stage::RcptTo,
-                Rcpt::new(to.clone(), vec![]),
-            )
-            .await?;
-            steps.push((Stage::RcptTo, r));
-        }
-        submit_step(&mut conn, step, Stage::Data, Data).await?;
-        let body = Written {
-            part: Some(probe.bytes.as_slice()),
-            done: &written,
-        };
-        let reply = timeout(step, conn.message_iter(body))
-            .await
-            .map_err(|_| (Stage::Data, None))?
-            .map_err(|e| (Stage::Data, Some(e)))?;
-        Ok(one_line(&reply))
-    }
-    .await;
-    let unanswered = written.load(Ordering::Relaxed)
-        && matches!(&result, Err((Stage::Data, e)) if e.as_ref().is_none_or(|e| e.status().is_none()));
-    match result {
-        Ok(reply) => {
-            let at = Instant::now();
-            rec.ok(Phase::SmtpSubmit, t, format!("accepted: {reply}"));
-            // QUIT off the clock: a slow goodbye must not delay the watch.
-            tokio::spawn(async move {
-                let _ = timeout(Duration::from_secs(2), conn.quit()).await;
-            });
-            Ok(Some(Sent::Accepted { reply, at }))
-        }
-        Err((_, e)) if unanswered => {
-            let at = Instant::now();
-            let detail = match &e {
-                None => format!("said nothing within {:.1} s", step.as_secs_f64()),
-                Some(e) => format!("dropped the connection ({e})"),
-            };
-            let _ = timeout(Duration::from_millis(200), conn.abort()).await;
-            let failure = rec.fail(Phase::SmtpSubmit, t, no_data_reply(account, &detail));
-            Ok(Some(Sent::Unknown { failure, at }))
-        }
-        Err((stage, e)) => {
-            let (d, transient) = match e {
-                None => (timed_out(account, &format!("{stage:?}"), step), false),
-                Some(e) => classify(&e, stage, account, false),
-            };
-            let _ = timeout(Duration::from_secs(2), conn.abort()).await;
-            Err(AttemptError {
-                failure: rec.fail(Phase::SmtpSubmit, t, d),
-                transient,
-            })
-        }
-    }
-}
-
 /// Reads the greeting and sends EHLO over an implicit-TLS stream.
-pub(super) async fn greet_tls(
+pub(in crate::probe) async fn greet_tls(
     tls: TlsTcp,
     account: &Account,
     step: Duration,
@@ -430,7 +164,7 @@ pub(super) async fn greet_tls(
 /// of the way through the wait, a second connection finds out meanwhile whether the port
 /// expects implicit TLS or speaks HTTP, so the whole wait stays within `step`. The handle takes
 /// the TCP stream back for [`starttls`].
-pub(super) async fn greet_plain(
+pub(in crate::probe) async fn greet_plain(
     tcp: tokio::net::TcpStream,
     account: &Account,
     step: Duration,
@@ -511,7 +245,7 @@ fn silence(seen: &Seen, account: &Account, step: Duration) -> Diagnosis {
 }
 
 /// The name the server gave in its EHLO reply (lettre's own Display adds a feature dump).
-pub(super) fn banner(conn: &AsyncSmtpConnection) -> String {
+pub(in crate::probe) fn banner(conn: &AsyncSmtpConnection) -> String {
     conn.server_info().name().to_string()
 }
 
@@ -520,7 +254,7 @@ pub(super) fn banner(conn: &AsyncSmtpConnection) -> String {
 /// one TLS context), then lettre continues over the TLS stream with a fresh EHLO, so the
 /// server's post-TLS capabilities are what the connection knows. Returns the DER of the
 /// certificate the server presented.
-pub(super) async fn starttls(
+pub(in crate::probe) async fn starttls(
     conn: &mut AsyncSmtpConnection,
     plain: PlainSmtp,
     account: &Account,
@@ -586,14 +320,14 @@ fn handshake_after_220(mut d: Diagnosis, reply: &str) -> Diagnosis {
 /// never retried. Returns what to show for the step. `plain` is the handle of a connection
 /// still in plaintext, used only to look at what the server offers after STARTTLS when it
 /// offers no AUTH before it.
-pub(super) async fn authenticate(
+pub(in crate::probe) async fn authenticate(
     conn: &mut AsyncSmtpConnection,
     plain: Option<PlainSmtp>,
     account: &Account,
     step: Duration,
 ) -> Result<String, Diagnosis> {
     let ep = &account.smtp;
-    let secret = match super::sign_in::secret(account, diagnose::Protocol::Smtp).await {
+    let secret = match crate::probe::sign_in::secret(account, diagnose::Protocol::Smtp).await {
         Ok(s) => s,
         Err(d) => {
             conn.abort().await;
@@ -774,25 +508,6 @@ fn no_auth(
             offered.join(" ")
         ),
     )
-}
-
-pub(crate) async fn submit_step<C: std::fmt::Display>(
-    conn: &mut AsyncSmtpConnection,
-    step: Duration,
-    stage: Stage,
-    command: C,
-) -> Result<String, (Stage, Option<lettre::transport::smtp::Error>)> {
-    match timeout(step, conn.command(command)).await {
-        Ok(Ok(resp)) => Ok(one_line(&resp)),
-        Ok(Err(e)) => Err((stage, Some(e))),
-        Err(_) => Err((stage, None)),
-    }
-}
-
-pub(crate) fn one_line(resp: &lettre::transport::smtp::response::Response) -> String {
-    let code = u16::from(resp.code());
-    let text: Vec<&str> = resp.message().collect();
-    format!("{code} {}", text.join(" "))
 }
 
 fn verified_note(account: &Account) -> &'static str {

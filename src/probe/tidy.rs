@@ -1,0 +1,231 @@
+//! After the verdict: a check deletes every copy of its probe in the folder it was found in,
+//! the Sent copy and the sender's Sent copy, within a fixed budget; problems become warnings.
+
+use std::time::Duration;
+
+use super::{CLEANUP_BUDGET, Check, CheckWatch, Recorder, cleanup, imap, sent};
+use crate::config::Account;
+use crate::report::{Phase, Report};
+
+impl Check {
+    /// Deletes every copy of the probe in the folder it was found in, and the Sent copy: the
+    /// receiving mailbox's own (`sent_mark`, a send-to-self) or the sender's (cross-account).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn cleanup(
+        &self,
+        w: &mut CheckWatch,
+        caps: &imap::Caps,
+        folders: &imap::Folders,
+        (sent_mark, sender_watch, sender_sent): (
+            Option<&(String, u32)>,
+            Option<CheckWatch>,
+            Option<&sent::SenderSent>,
+        ),
+        tag: &str,
+        step: Duration,
+        rec: &mut Recorder,
+        report: &mut Report,
+    ) {
+        let t = rec.start(Phase::Cleanup);
+        let step = step.max(Duration::from_secs(5)).min(CLEANUP_BUDGET);
+        let archives = self.to.expunge_archives || caps.gmail;
+        let result = async {
+            // One retry on a fresh connection: a drop mid-cleanup must not leave the probe.
+            let mut last = String::new();
+            for attempt in 0..2 {
+                if attempt > 0 || w.session.is_none() {
+                    match reopen(&self.to, &w.folder, step).await {
+                        Ok(s) => w.session = Some(s),
+                        Err(e) => {
+                            last = e;
+                            continue;
+                        }
+                    }
+                }
+                let Some(session) = w.session.as_mut() else {
+                    continue;
+                };
+                let found = (
+                    w.folder.as_str(),
+                    w.watermark,
+                    w.interest.matches.as_slice(),
+                );
+                match delete_found(session, found, caps, folders, tag, archives, step).await {
+                    Ok(done) => return Ok(done),
+                    Err(e) => {
+                        tracing::debug!(error = %e, attempt, "cleanup failed");
+                        last = e.to_string();
+                        w.session = None;
+                    }
+                }
+            }
+            Err(last)
+        };
+        let found = tokio::time::timeout(CLEANUP_BUDGET, result).await;
+        let sent = self
+            .cleanup_sent(w, caps, folders, sent_mark, tag, step, report)
+            .await;
+        let mut sender_watch = sender_watch;
+        let sender_copies = self
+            .finish_sender(&mut sender_watch, sender_sent, tag, step, report)
+            .await;
+        match found {
+            Ok(Ok((n, total, warning))) => {
+                report.evidence.copies = report.evidence.copies.max(total as u32);
+                let mut detail = format!(
+                    "deleted {n} of {total} cop{} from {}",
+                    if total == 1 { "y" } else { "ies" },
+                    w.folder
+                );
+                if sent > 0 {
+                    detail.push_str(&format!(" and {sent} from Sent"));
+                }
+                if let Some(s) = sender_sent.filter(|_| sender_copies > 0) {
+                    detail.push_str(&format!(
+                        " and {sender_copies} from the sender's {}",
+                        s.folder
+                    ));
+                }
+                if let Some(warn) = warning {
+                    detail.push_str(&format!("; {warn}"));
+                    report.warnings.push(warn);
+                    rec.push(Phase::Cleanup, t, false, detail);
+                } else {
+                    rec.ok(Phase::Cleanup, t, detail);
+                }
+            }
+            Ok(Err(e)) => {
+                report.warnings.push(format!(
+                    "cleanup failed; the probe may still be in {}: {e}",
+                    w.folder
+                ));
+                rec.push(Phase::Cleanup, t, false, format!("failed: {e}"));
+            }
+            Err(_) => {
+                report.warnings.push(format!(
+                    "cleanup timed out; the probe may still be in {}",
+                    w.folder
+                ));
+                rec.push(Phase::Cleanup, t, false, "timed out".into());
+            }
+        }
+    }
+
+    /// For a cross-account probe: deletes the copy the sender's server filed in its Sent
+    /// (unless `--keep`) and closes the sender's watch. Problems become warnings; returns how
+    /// many copies were deleted. Safe to call again: the watch is taken.
+    pub(super) async fn finish_sender(
+        &self,
+        watch: &mut Option<CheckWatch>,
+        sent: Option<&sent::SenderSent>,
+        tag: &str,
+        step: Duration,
+        report: &mut Report,
+    ) -> usize {
+        let watch = watch.take();
+        match sent {
+            Some(s) if !self.keep => {
+                let step = step.max(Duration::from_secs(5)).min(CLEANUP_BUDGET);
+                let conn = watch.and_then(|mut w| Some((w.session.take()?, w.caps)));
+                match s.clean(&self.from, conn, tag, step, CLEANUP_BUDGET).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        report.warnings.push(format!(
+                            "could not clean the sender's copy in {}: {e}",
+                            s.folder
+                        ));
+                        0
+                    }
+                }
+            }
+            _ => {
+                if let Some(mut w) = watch {
+                    imap::logout(w.session.take()).await;
+                }
+                0
+            }
+        }
+    }
+
+    /// Deletes the copy the server filed in Sent (Gmail does), found by tag above the Sent
+    /// watermark. Returns how many were deleted.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn cleanup_sent(
+        &self,
+        w: &mut CheckWatch,
+        caps: &imap::Caps,
+        folders: &imap::Folders,
+        sent_mark: Option<&(String, u32)>,
+        tag: &str,
+        step: Duration,
+        report: &mut Report,
+    ) -> usize {
+        let (Some((sent, mark)), Some(session)) = (sent_mark, w.session.as_mut()) else {
+            return 0;
+        };
+        let archives = self.to.expunge_archives || caps.gmail;
+        let work = async {
+            imap::select(session, sent, step).await?;
+            let found = cleanup::copies(session, *mark, tag, step).await?;
+            cleanup::delete_exactly(session, caps, folders, sent, &found, tag, archives, step).await
+        };
+        match tokio::time::timeout(CLEANUP_BUDGET, work).await {
+            Ok(Ok((n, warning))) => {
+                if let Some(w) = warning {
+                    report.warnings.push(w);
+                }
+                n
+            }
+            Ok(Err(e)) => {
+                report
+                    .warnings
+                    .push(format!("could not clean the Sent copy: {e}"));
+                0
+            }
+            Err(_) => {
+                report
+                    .warnings
+                    .push("cleaning the Sent copy timed out".into());
+                0
+            }
+        }
+    }
+}
+
+/// Counts every copy of the probe in the found folder again (a duplicate may have landed
+/// since the first sighting) and deletes exactly those. Returns (deleted, copies, warning).
+async fn delete_found(
+    session: &mut imap::Session,
+    (folder, watermark, matches): (&str, u32, &[u32]),
+    caps: &imap::Caps,
+    folders: &imap::Folders,
+    tag: &str,
+    archives: bool,
+    step: Duration,
+) -> async_imap::error::Result<(usize, usize, Option<String>)> {
+    let again = cleanup::copies(session, watermark, tag, step).await?;
+    let mut uids = matches.to_vec();
+    for u in again {
+        if !uids.contains(&u) {
+            uids.push(u);
+        }
+    }
+    let (n, warning) =
+        cleanup::delete_exactly(session, caps, folders, folder, &uids, tag, archives, step).await?;
+    Ok((n, uids.len(), warning))
+}
+
+/// A fresh logged-in connection with `folder` selected.
+pub(super) async fn reopen(
+    to: &Account,
+    folder: &str,
+    step: Duration,
+) -> Result<imap::Session, String> {
+    let (mut session, _) = imap::connect(to, step, None)
+        .await
+        .map_err(|f| f.diagnosis.summary)?;
+    imap::select(&mut session, folder, step)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(session)
+}
