@@ -43,35 +43,31 @@ const GMAIL_QUIRKS: &[&str] = &[
     "app passwords are shown as four groups of four letters (abcd efgh ijkl mnop) but work only without the spaces: mailtrip removes them",
 ];
 
+/// Gmail; Google Workspace is the same servers, limits and quirks under other names.
+const GMAIL: Preset = Preset {
+    name: "gmail",
+    aliases: &["googlemail"],
+    display: "Gmail",
+    smtp: "smtps://smtp.gmail.com:465",
+    imap: "imaps://imap.gmail.com:993",
+    auth_notes: "Use an app password (needs 2-Step Verification; help: https://support.google.com/accounts/answer/185833) or OAuth2 (XOAUTH2); the account password is not accepted from mail clients.",
+    app_password_url: Some("https://myaccount.google.com/apppasswords"),
+    junk_folder_hint: Some("[Gmail]/Spam"),
+    quirks: GMAIL_QUIRKS,
+    expunge_archives: true,
+    max_imap_connections: Some(15),
+    min_probe_interval_secs: 60,
+};
+
 /// All presets; `generic` is last and has no endpoints.
 pub static PRESETS: &[Preset] = &[
-    Preset {
-        name: "gmail",
-        aliases: &["googlemail"],
-        display: "Gmail",
-        smtp: "smtps://smtp.gmail.com:465",
-        imap: "imaps://imap.gmail.com:993",
-        auth_notes: "Use an app password (needs 2-Step Verification; help: https://support.google.com/accounts/answer/185833) or OAuth2 (XOAUTH2); the account password is not accepted from mail clients.",
-        app_password_url: Some("https://myaccount.google.com/apppasswords"),
-        junk_folder_hint: Some("[Gmail]/Spam"),
-        quirks: GMAIL_QUIRKS,
-        expunge_archives: true,
-        max_imap_connections: Some(15),
-        min_probe_interval_secs: 60,
-    },
+    GMAIL,
     Preset {
         name: "google-workspace",
         aliases: &["gsuite", "google-apps"],
         display: "Google Workspace",
-        smtp: "smtps://smtp.gmail.com:465",
-        imap: "imaps://imap.gmail.com:993",
         auth_notes: "Use an app password (needs 2-Step Verification) or OAuth2 (XOAUTH2); an administrator can turn off IMAP access or app passwords for the organization.",
-        app_password_url: Some("https://myaccount.google.com/apppasswords"),
-        junk_folder_hint: Some("[Gmail]/Spam"),
-        quirks: GMAIL_QUIRKS,
-        expunge_archives: true,
-        max_imap_connections: Some(15),
-        min_probe_interval_secs: 60,
+        ..GMAIL
     },
     Preset {
         name: "outlook",

@@ -67,6 +67,29 @@ fn python(script: &str, args: &[String]) -> std::process::Output {
         .expect("python3 runs (apt-get install python3)")
 }
 
+/// Python's smtplib sends `message` from `from` to `to` through the server's SMTP port;
+/// returns `accepted`, or the reply code that refused the recipient.
+fn smtplib_send(server: &ServerProcess, from: &str, to: &str, message: &str) -> String {
+    let script = r#"
+import smtplib, sys
+port, sender, rcpt, message = sys.argv[1:5]
+with smtplib.SMTP("localhost", int(port), timeout=10) as s:
+    try:
+        s.sendmail(sender, [rcpt], message.encode())
+        print("accepted")
+    except smtplib.SMTPRecipientsRefused as e:
+        print(e.recipients[rcpt][0])
+"#;
+    let args = [
+        server.port("smtp").to_string(),
+        from.into(),
+        to.into(),
+        message.into(),
+    ];
+    let out = python(script, &args);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn http_addr(server: &ServerProcess) -> SocketAddr {
     server.info["http"]
         .as_str()
@@ -141,24 +164,10 @@ async fn issue16_faults_come_from_flags_over_a_toml_file() {
     assert_eq!(server.info["faults"], want, "the flag overrides the file");
     let got = request(http_addr(&server), "GET", "/api/v1/faults", &[], b"").await;
     assert_eq!(got.json(), want);
-    let script = r#"
-import smtplib, sys
-with smtplib.SMTP("localhost", int(sys.argv[1]), timeout=10) as s:
-    try:
-        s.sendmail("shop@x.test", ["c@example.com"], b"Subject: [ads] deals\r\n\r\nbuy\r\n")
-        print("accepted")
-    except smtplib.SMTPRecipientsRefused as e:
-        print(e.recipients["c@example.com"][0])
-"#;
-    let port = server.port("smtp").to_string();
-    let first = python(script, std::slice::from_ref(&port));
-    assert_eq!(
-        String::from_utf8_lossy(&first.stdout).trim(),
-        "451",
-        "greylisted"
-    );
-    let second = python(script, &[port]);
-    assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "accepted");
+    let ads = "Subject: [ads] deals\r\n\r\nbuy\r\n";
+    let send = || smtplib_send(&server, "shop@x.test", "c@example.com", ads);
+    assert_eq!(send(), "451", "greylisted");
+    assert_eq!(send(), "accepted");
     let junk = request(
         http_addr(&server),
         "GET",
@@ -195,17 +204,13 @@ fn issue16_a_bad_fault_is_a_usage_error_naming_the_key() {
 fn issue16_strict_recipients_flag_restores_the_550() {
     let server = ServerProcess::start(&["--strict-recipients"]);
     assert_eq!(server.info["catch_all"], false);
-    let script = r#"
-import smtplib, sys
-with smtplib.SMTP("localhost", int(sys.argv[1]), timeout=10) as s:
-    try:
-        s.sendmail("app@dev.test", ["new-user+123@example.com"], b"Subject: x\r\n\r\nx\r\n")
-        print("accepted")
-    except smtplib.SMTPRecipientsRefused as e:
-        print(e.recipients["new-user+123@example.com"][0])
-"#;
-    let out = python(script, &[server.port("smtp").to_string()]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "550");
+    let sent = smtplib_send(
+        &server,
+        "app@dev.test",
+        "new-user+123@example.com",
+        "Subject: x\r\n\r\nx\r\n",
+    );
+    assert_eq!(sent, "550");
 }
 
 /// With `--allow-remote` (bound to loopback here: tests never listen beyond), the HTTP side

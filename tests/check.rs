@@ -7,12 +7,12 @@ use std::time::Duration;
 use mailtrip::config::{Protocol, Security};
 use mailtrip::diagnose::Code;
 use mailtrip::report::{Phase, Placement, Verdict};
-use mailtrip::server::{Faults, FlagOp, Profile, ServerConfig, TestServer};
+use mailtrip::server::{FlagOp, Profile, ServerConfig, TestServer};
 use mailtrip::{Account, Check, Endpoint, Report};
 
 use crate::scenario::{
-    ALICE, BOB, account, assert_cleaned, assert_failed, check, check_between, faulty, probe_ids,
-    run,
+    ALICE, BOB, account, assert_cleaned, assert_failed, check, check_between, delivered_despite,
+    probe_ids, run, silent_port,
 };
 use crate::util;
 
@@ -258,17 +258,9 @@ async fn a_refused_connection_is_connect_refused() {
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_and_the_run_ends() {
     let server = util::server().await;
-    // A bare listener: accepts (the kernel does) and never writes.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let (silent, _hold) = silent_port().await;
     let mut from = account(&server, ALICE);
-    from.smtp = Endpoint::new(
-        Protocol::Smtp,
-        Security::Plain,
-        "127.0.0.1",
-        silent.local_addr().expect("addr").port(),
-    );
+    from.smtp = Endpoint::new(Protocol::Smtp, Security::Plain, "127.0.0.1", silent);
     let r = check_between(from, account(&server, BOB), Duration::from_secs(1)).await;
     assert_failed(&r, Verdict::SendFailed, Phase::SmtpConnect, Code::Timeout);
 
@@ -291,14 +283,12 @@ async fn greylisting_is_retried_and_delivered() {
 async fn an_imap_drop_during_the_watch_is_survived() {
     // Main connection: LOGIN, CAPABILITY, LIST, SELECT, UID FETCH, IDLE; the 7th command
     // (the FETCH after the delayed delivery wakes IDLE) is dropped.
-    let server = faulty(Faults {
-        imap_drop_after: Some(6),
-        delivery_delay: Some((Duration::from_millis(800), Duration::from_millis(800))),
-        ..Faults::default()
-    })
+    let (server, r) = delivered_despite(
+        |f| f.imap_drop_after = Some(6),
+        Duration::from_millis(800),
+        Duration::from_secs(20),
+    )
     .await;
-    let r = check(&server, Duration::from_secs(20)).await;
-    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let delivery = r.phase(Phase::Delivery).expect("delivery");
     assert!(delivery.detail.contains("reconnect"), "{r:#?}");
     assert_cleaned(&server, BOB, "INBOX", &r);

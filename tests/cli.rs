@@ -15,12 +15,22 @@ pub(crate) struct ServerProcess {
 
 impl ServerProcess {
     pub(crate) fn start(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_with(args, Stdio::piped())
+    }
+
+    /// As [`ServerProcess::start`], its stderr thrown away: for a server no test reads the
+    /// log of, which could otherwise fill the pipe.
+    pub(crate) fn start_quiet(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_with(args, Stdio::null())
+    }
+
+    fn start_with(args: &[&str], stderr: Stdio) -> ServerProcess {
         let mut child = Command::new(BIN)
             .arg("server")
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("spawn mailtrip server");
         let stdout = child.stdout.take().expect("stdout");
@@ -145,10 +155,7 @@ m.logout()
 
 #[test]
 fn server_refuses_a_non_loopback_bind_without_allow_remote() {
-    let out = Command::new(BIN)
-        .args(["server", "--bind", "0.0.0.0"])
-        .output()
-        .expect("run");
+    let out = crate::util::run_mailtrip(&["server", "--bind", "0.0.0.0"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
 }
@@ -214,18 +221,13 @@ fn check_shows_no_spinner_when_stderr_is_not_a_terminal() {
 
 #[test]
 fn check_config_errors_exit_3_and_name_the_problem() {
-    let out = Command::new(BIN)
-        .args(["check", "--smtp", "smtp.example.com", "--imap", "imaps://h"])
-        .output()
-        .expect("run");
+    let out =
+        crate::util::run_mailtrip(&["check", "--smtp", "smtp.example.com", "--imap", "imaps://h"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("smtps://HOST"), "{err}");
 
-    let out = Command::new(BIN)
-        .args(["check", "--format", "nagios", "--provider", "nope"])
-        .output()
-        .expect("run");
+    let out = crate::util::run_mailtrip(&["check", "--format", "nagios", "--provider", "nope"]);
     assert_eq!(out.status.code(), Some(3));
     let line = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -233,10 +235,7 @@ fn check_config_errors_exit_3_and_name_the_problem() {
         "{line}"
     );
 
-    let out = Command::new(BIN)
-        .args(["check", "--timeout", "soon"])
-        .output()
-        .expect("run");
+    let out = crate::util::run_mailtrip(&["check", "--timeout", "soon"]);
     assert_eq!(out.status.code(), Some(3));
 }
 
@@ -286,12 +285,9 @@ fn run_against(
     Command::new(BIN)
         .args(args)
         .arg("--smtp")
-        .arg(format!(
-            "smtp+starttls://localhost:{}",
-            server.submission_addr().port()
-        ))
+        .arg(crate::util::smtp_url(server))
         .arg("--imap")
-        .arg(format!("imaps://localhost:{}", server.imaps_addr().port()))
+        .arg(crate::util::imap_url(server))
         .args(["--user", user, "--password-env", "MT_CLI_PW", "--ca-file"])
         .arg(ca)
         .env("MT_CLI_PW", crate::util::PASSWORD)

@@ -432,7 +432,7 @@ async fn the_wait_binary_extracts_a_flask_style_confirmation_link() {
         .args([
             "wait",
             "--imap",
-            &format!("imaps://localhost:{}", server.imaps_addr().port()),
+            &crate::util::imap_url(&server),
             "--user",
             BOB,
             "--ca-file",

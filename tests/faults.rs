@@ -9,16 +9,33 @@ use std::time::Duration;
 use mailtrip::Endpoint;
 use mailtrip::config::{Protocol, Security};
 use mailtrip::diagnose::Code;
-use mailtrip::probe::{Check, Wait};
+use mailtrip::probe::{Check, Message, Wait, WaitError};
 use mailtrip::report::verify::Step;
 use mailtrip::report::{Phase, Report, Verdict};
 use mailtrip::server::{Faults, TestServer};
 
 use crate::scenario::{
     ALICE, BOB, account, assert_failed, assert_step_failed, assert_wait_failed, check,
-    check_between, error_of, faulty, mail, run, until, verify, wait, wait_while_delivering,
+    check_between, delivered_despite, error_of, faulty, mail, run, until, verify, wait,
+    wait_while_delivering,
 };
 use crate::util;
+
+/// Waits (20 s) in bob's INBOX for `subject` while a mail with it is delivered once the watch
+/// IDLEs; returns what the wait found and the UID the mail got.
+async fn delivered_once_idle(
+    server: &TestServer,
+    subject: &str,
+) -> (Result<Message, WaitError>, u32) {
+    let idle = || server.idling() == 1;
+    wait_while_delivering(
+        server,
+        subject,
+        Duration::from_secs(20),
+        ("the watch IDLEs", &idle),
+    )
+    .await
+}
 
 // --- IMAP dropped mid-IDLE, with the message delivered in the gap ------------------------------
 
@@ -27,13 +44,7 @@ async fn wait_finds_a_message_delivered_while_its_idle_connection_was_dropped() 
     let server = util::server_with_fault(|f| f.imap_drop_on_news = Some(1)).await;
     // Once the watch IDLEs, the delivery makes the server close that connection instead of
     // announcing the message: it is in the store, and the client never heard of it.
-    let (found, uid) = wait_while_delivering(
-        &server,
-        "gap",
-        Duration::from_secs(20),
-        ("the watch IDLEs", &|| server.idling() == 1),
-    )
-    .await;
+    let (found, uid) = delivered_once_idle(&server, "gap").await;
     let found = found.expect("the message from the gap is found");
     assert_eq!(found.uid, uid);
     assert_eq!(server.faults_fired(), 1, "the drop never happened");
@@ -45,16 +56,14 @@ async fn wait_finds_a_message_delivered_while_its_idle_connection_was_dropped() 
 
 #[tokio::test]
 async fn check_finds_the_probe_delivered_while_the_inbox_idle_connection_was_dropped() {
-    let server = faulty(Faults {
-        imap_drop_on_news: Some(1),
-        // Past the early-poll schedule (2 s after the send), so the probe lands while the
-        // INBOX watch IDLEs.
-        delivery_delay: Some((Duration::from_secs(3), Duration::from_secs(3))),
-        ..Faults::default()
-    })
+    // Past the early-poll schedule (2 s after the send), so the probe lands while the
+    // INBOX watch IDLEs.
+    let (server, r) = delivered_despite(
+        |f| f.imap_drop_on_news = Some(1),
+        Duration::from_secs(3),
+        Duration::from_secs(20),
+    )
     .await;
-    let r = check(&server, Duration::from_secs(20)).await;
-    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert_eq!(server.faults_fired(), 1, "the drop never happened: {r:#?}");
     let delivery = r.phase(Phase::Delivery).expect("delivery");
     assert!(delivery.detail.contains("reconnect"), "{r:#?}");
@@ -94,14 +103,12 @@ async fn wait_keeps_backing_off_and_reconnecting_while_every_idle_is_dropped() {
 async fn check_survives_a_bye_during_the_watch() {
     // Each connection's 7th command gets `* BYE` (the main one: LOGIN, CAPABILITY, LIST,
     // SELECT, UID FETCH, IDLE, then the FETCH after the delayed delivery wakes IDLE).
-    let server = faulty(Faults {
-        imap_bye_after: Some(6),
-        delivery_delay: Some((Duration::from_millis(1000), Duration::from_millis(1000))),
-        ..Faults::default()
-    })
+    let (server, r) = delivered_despite(
+        |f| f.imap_bye_after = Some(6),
+        Duration::from_millis(1000),
+        Duration::from_secs(20),
+    )
     .await;
-    let r = check(&server, Duration::from_secs(20)).await;
-    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert!(server.faults_fired() >= 1, "no BYE was sent: {r:#?}");
 }
 
@@ -140,13 +147,7 @@ async fn wait_survives_a_bye_and_finds_the_message() {
     // LOGIN, CAPABILITY, SELECT, UID FETCH, IDLE are answered; the FETCH after the wake-up
     // gets `* BYE`; the reconnect's scan finds the message.
     let server = util::server_with_fault(|f| f.imap_bye_after = Some(5)).await;
-    let (found, uid) = wait_while_delivering(
-        &server,
-        "after bye",
-        Duration::from_secs(20),
-        ("the watch IDLEs", &|| server.idling() == 1),
-    )
-    .await;
+    let (found, uid) = delivered_once_idle(&server, "after bye").await;
     assert_eq!(found.expect("found").uid, uid);
     assert!(server.faults_fired() >= 1);
 }
@@ -181,14 +182,12 @@ async fn wait_gives_up_on_an_unanswered_idle_reconnects_and_finds_the_message() 
 
 #[tokio::test]
 async fn check_survives_one_unanswered_imap_command_during_the_watch() {
-    let server = faulty(Faults {
-        imap_hang_once_on: Some("IDLE".into()),
-        delivery_delay: Some((Duration::from_millis(1000), Duration::from_millis(1000))),
-        ..Faults::default()
-    })
+    let (server, r) = delivered_despite(
+        |f| f.imap_hang_once_on = Some("IDLE".into()),
+        Duration::from_millis(1000),
+        Duration::from_secs(12),
+    )
     .await;
-    let r = check(&server, Duration::from_secs(12)).await;
-    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert_eq!(server.faults_fired(), 1, "{r:#?}");
 }
 

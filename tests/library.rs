@@ -29,6 +29,14 @@ fn mail(subject: &str, body: &str) -> lettre::Message {
         .expect("message")
 }
 
+/// The app's account confirmation mail, its link carrying `token`.
+fn confirm(token: &str) -> lettre::Message {
+    mail(
+        "Confirm your account",
+        &format!("https://app.test/confirm?token={token}\n"),
+    )
+}
+
 /// The app under test: lettre's async transport on the plain SMTP port.
 async fn app_sends(server: &TestServer, m: lettre::Message) {
     AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
@@ -37,6 +45,22 @@ async fn app_sends(server: &TestServer, m: lettre::Message) {
         .send(m)
         .await
         .expect("the app's mail is accepted");
+}
+
+/// The app sends `m`, and the server has delivered it: bob's INBOX holds `total` messages.
+async fn app_sent(server: &TestServer, m: lettre::Message, total: usize) {
+    app_sends(server, m).await;
+    server
+        .wait_for_messages(BOB, "INBOX", total, Duration::from_secs(10))
+        .await
+        .expect("delivered");
+}
+
+/// A `Wait` in bob's mailbox for `subject`, for up to 10 s.
+fn bob_waits(server: &TestServer, subject: &str) -> Wait {
+    Wait::new(bob(server))
+        .subject(subject)
+        .timeout(Duration::from_secs(10))
 }
 
 /// The app under test with lettre's default, blocking transport.
@@ -55,21 +79,8 @@ fn app_sends_blocking(server: &TestServer, m: &lettre::Message) -> Result<(), St
 #[tokio::test]
 async fn issue17_wait_run_finds_mail_the_app_sent_before_it() {
     let server = util::server().await;
-    app_sends(
-        &server,
-        mail(
-            "Confirm your account",
-            "https://app.test/confirm?token=abc\n",
-        ),
-    )
-    .await;
-    server
-        .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(10))
-        .await
-        .expect("delivered");
-    let m = Wait::new(bob(&server))
-        .subject("(?i)^confirm")
-        .timeout(Duration::from_secs(10))
+    app_sent(&server, confirm("abc"), 1).await;
+    let m = bob_waits(&server, "(?i)^confirm")
         .run()
         .await
         .expect("mail that arrived just before the wait matches");
@@ -82,34 +93,14 @@ async fn issue17_wait_run_finds_mail_the_app_sent_before_it() {
 #[tokio::test]
 async fn issue17_wait_arm_then_send_returns_only_the_new_mail() {
     let server = util::server().await;
-    app_sends(
-        &server,
-        mail(
-            "Confirm your account",
-            "https://app.test/confirm?token=OLD\n",
-        ),
-    )
-    .await;
-    server
-        .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(10))
-        .await
-        .expect("delivered");
-    let armed = Wait::new(bob(&server))
-        .subject("(?i)^confirm")
-        .timeout(Duration::from_secs(10))
+    app_sent(&server, confirm("OLD"), 1).await;
+    let armed = bob_waits(&server, "(?i)^confirm")
         .arm()
         .await
         .expect("armed");
     assert_eq!(armed.folder(), "INBOX");
     assert_eq!(armed.first_uid(), 2);
-    app_sends(
-        &server,
-        mail(
-            "Confirm your account",
-            "https://app.test/confirm?token=NEW\n",
-        ),
-    )
-    .await;
+    app_sends(&server, confirm("NEW")).await;
     let m = armed.await.expect("the new mail");
     assert_eq!(m.uid, 2);
     assert_eq!(m.links, ["https://app.test/confirm?token=NEW"]);
@@ -119,23 +110,11 @@ async fn issue17_wait_arm_then_send_returns_only_the_new_mail() {
 #[tokio::test]
 async fn issue17_wait_names_the_other_matches() {
     let server = util::server().await;
-    for token in ["A", "B"] {
-        app_sends(
-            &server,
-            mail("Confirm", &format!("https://app.test/c?t={token}\n")),
-        )
-        .await;
+    for (n, token) in ["A", "B"].into_iter().enumerate() {
+        let confirm = mail("Confirm", &format!("https://app.test/c?t={token}\n"));
+        app_sent(&server, confirm, n + 1).await;
     }
-    server
-        .wait_for_messages(BOB, "INBOX", 2, Duration::from_secs(10))
-        .await
-        .expect("delivered");
-    let m = Wait::new(bob(&server))
-        .subject("Confirm")
-        .timeout(Duration::from_secs(10))
-        .run()
-        .await
-        .expect("match");
+    let m = bob_waits(&server, "Confirm").run().await.expect("match");
     assert_eq!(m.uid, 1);
     assert_eq!(
         m.warnings,
@@ -151,10 +130,8 @@ async fn issue17_wait_since_now_finds_mail_sent_right_after_it_20_of_20() {
     for i in 0..20 {
         let now = SystemTime::now();
         app_sends(&server, mail(&format!("code {i}"), "123456\n")).await;
-        let m = Wait::new(bob(&server))
-            .subject(format!("^code {i}$"))
+        let m = bob_waits(&server, &format!("^code {i}$"))
             .since(now)
-            .timeout(Duration::from_secs(10))
             .run()
             .await
             .unwrap_or_else(|e| panic!("round {i}: {e}"));
@@ -175,13 +152,8 @@ async fn issue17_wait_timeout_names_earlier_and_non_matching_mail() {
         .store()
         .append(BOB, "INBOX", raw.into(), Vec::new(), Some(old))
         .expect("old look-alike");
-    app_sends(&server, mail("Weekly digest", "news\n")).await;
-    server
-        .wait_for_messages(BOB, "INBOX", 2, Duration::from_secs(10))
-        .await
-        .expect("delivered");
-    let err = Wait::new(bob(&server))
-        .subject("(?i)^confirm")
+    app_sent(&server, mail("Weekly digest", "news\n"), 2).await;
+    let err = bob_waits(&server, "(?i)^confirm")
         .timeout(Duration::from_secs(1))
         .run()
         .await
@@ -321,9 +293,7 @@ async fn issue17_wait_for_parses_links_anchor_text_and_attachments() {
     assert_eq!(got.attachments[0].content_type, "application/pdf");
     assert_eq!(got.attachments[0].content, b"%PDF-1.4 terms");
     // The same message over IMAP parses the same way.
-    let over_imap = Wait::new(bob(&server))
-        .subject("Welcome")
-        .timeout(Duration::from_secs(10))
+    let over_imap = bob_waits(&server, "Welcome")
         .run()
         .await
         .expect("over IMAP");

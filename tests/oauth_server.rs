@@ -5,8 +5,7 @@
 //! endpoint verified with the account's TLS options like the mail ports. curl is the
 //! independent client throughout.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use mailtrip::server::ServerConfig;
@@ -15,26 +14,9 @@ use mailtrip::server::oauth::OAuthSettings;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
-use crate::oauth::{ALICE, BIN, CLIENT_ID, Env, curl, server_with};
+use crate::cli::ServerProcess;
+use crate::oauth::{ALICE, CLIENT_ID, Env, curl, server_with};
 use crate::util;
-
-/// `mailtrip server ARGS`, and its JSON line once it is up.
-fn mailtrip_server(args: &[&str]) -> (Child, Value) {
-    let mut child = Command::new(BIN)
-        .arg("server")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn mailtrip server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
-    let info = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    (child, info)
-}
 
 fn json(out: Output) -> Value {
     serde_json::from_slice(&out.stdout)
@@ -58,17 +40,20 @@ fn mailtrip_server_json_names_the_oauth2_server_and_curl_runs_the_device_flow() 
     std::fs::create_dir_all(&dir).expect("dir");
     let ca = dir.join("ca.pem");
     let ca_arg = ca.display().to_string();
-    let (mut child, info) = mailtrip_server(&[
+    let server = ServerProcess::start_quiet(&[
         "--user",
         "app@test.local:pw",
         "--http-tls",
         "--ca-out",
         &ca_arg,
     ]);
-    let o = info["oauth2"].as_str().expect("oauth2 URL").to_string();
-    let http = info["http"].as_str().expect("http address");
+    let o = server.info["oauth2"]
+        .as_str()
+        .expect("oauth2 URL")
+        .to_string();
+    let http = server.info["http"].as_str().expect("http address");
     assert_eq!(o, format!("https://{http}/oauth2"), "on the HTTP port");
-    assert_eq!(info["web"], format!("https://{http}/"));
+    assert_eq!(server.info["web"], format!("https://{http}/"));
     let ca = ca_arg;
     let device = json(curl(&[
         "--cacert",
@@ -109,7 +94,7 @@ fn mailtrip_server_json_names_the_oauth2_server_and_curl_runs_the_device_flow() 
         .unwrap_or_else(|| panic!("{token}"));
     let mail = dir.join("mail.txt");
     std::fs::write(&mail, "Subject: device flow\r\n\r\nhi\r\n").expect("mail");
-    let port = info["submission"]
+    let port = server.info["submission"]
         .as_str()
         .and_then(|a| a.rsplit(':').next())
         .expect("port");
@@ -134,8 +119,7 @@ fn mailtrip_server_json_names_the_oauth2_server_and_curl_runs_the_device_flow() 
         "{}",
         String::from_utf8_lossy(&sent.stderr)
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -144,7 +128,7 @@ fn mailtrip_server_json_names_the_oauth2_server_and_curl_runs_the_device_flow() 
 /// over the default plain-HTTP loopback port.
 #[test]
 fn issue20_oauth2_faults_from_flags_and_the_http_api() {
-    let (mut child, info) = mailtrip_server(&[
+    let server = ServerProcess::start_quiet(&[
         "--user",
         "app@test.local:pw",
         "--fault",
@@ -153,11 +137,14 @@ fn issue20_oauth2_faults_from_flags_and_the_http_api() {
         "oauth2_token_lifetime=2s",
     ]);
     assert_eq!(
-        info["faults"],
+        server.info["faults"],
         json!({"oauth2_pending": 0, "oauth2_token_lifetime": "2s"})
     );
-    let o = info["oauth2"].as_str().expect("oauth2 URL").to_string();
-    let api = info["api"].as_str().expect("api URL").to_string();
+    let o = server.info["oauth2"]
+        .as_str()
+        .expect("oauth2 URL")
+        .to_string();
+    let api = server.info["api"].as_str().expect("api URL").to_string();
     assert!(o.starts_with("http://127.0.0.1:"), "{o}");
     let token = format!("{o}/token");
     let start = || {
@@ -232,8 +219,7 @@ fn issue20_oauth2_faults_from_flags_and_the_http_api() {
     assert!(cleared.status.success());
     let again = refresh(rt);
     assert_eq!(again["expires_in"], 3600, "{again}");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 }
 
 /// With HTTP credentials (`--http-auth`, and always with `--allow-remote`) the token
@@ -347,13 +333,12 @@ async fn issue20_with_http_credentials_consent_needs_them_and_the_token_endpoint
     assert!(refreshed["access_token"].is_string(), "{refreshed}");
     assert_eq!(api_status, "401", "the API still wants the credentials");
 
-    let check = env
-        .run_with(
-            &["check", "--timeout", "20s"],
-            &[("MT_CLIENT_SECRET", secret)],
-        )
-        .await;
-    assert_eq!(check.code, 0, "{check:?}");
+    env.exits(
+        0,
+        &["check", "--timeout", "20s"],
+        &[("MT_CLIENT_SECRET", secret)],
+    )
+    .await;
 }
 
 /// The token endpoint is verified with the account's TLS options, as its SMTP and IMAP are:
@@ -380,6 +365,5 @@ async fn issue20_the_token_endpoint_is_verified_like_the_mail_ports() {
     );
     assert_eq!(server.oauth().stats().device_authorizations, 0);
 
-    let signed_in = env.run(&["login", "--ca-file", &ca]).await;
-    assert_eq!(signed_in.code, 0, "{signed_in:?}");
+    env.exits(0, &["login", "--ca-file", &ca], &[]).await;
 }

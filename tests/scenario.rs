@@ -7,11 +7,12 @@
 use std::time::Duration;
 
 use mailtrip::diagnose::Code;
+use mailtrip::load::LoadReport;
 use mailtrip::probe::{Message, Wait, WaitError};
 use mailtrip::report::verify::{ProtocolReport, Step, StepError, VerifyReport};
 use mailtrip::report::{ErrorReport, Phase, Report, Verdict};
 use mailtrip::server::{Faults, ServerConfig, TestServer};
-use mailtrip::{Account, Check, Verify};
+use mailtrip::{Account, Check, Load, Verify};
 
 use crate::util::{self, PASSWORD};
 
@@ -29,6 +30,45 @@ pub fn account(server: &TestServer, addr: &str) -> Account {
 /// An embedded server (alice and bob) armed with `faults` from the start.
 pub async fn faulty(faults: Faults) -> TestServer {
     util::server_with(ServerConfig::default().faults(faults)).await
+}
+
+/// An embedded server (alice and bob) armed from the start with the default faults changed
+/// by `fault`: `faulty_with(|f| f.starttls_stall = true)`.
+pub async fn faulty_with(fault: impl FnOnce(&mut Faults)) -> TestServer {
+    let mut faults = Faults::default();
+    fault(&mut faults);
+    faulty(faults).await
+}
+
+/// A server armed with `fault` (as [`faulty_with`]) and a check from alice to bob on it with
+/// `timeout`, run to its report.
+pub async fn check_faulty(
+    fault: impl FnOnce(&mut Faults),
+    timeout: Duration,
+) -> (TestServer, Report) {
+    let server = faulty_with(fault).await;
+    let r = check(&server, timeout).await;
+    (server, r)
+}
+
+/// A check from alice to bob with `timeout` on a server armed with `fault`, each probe held
+/// `delay` before it lands (so it lands while the watch is where the fault strikes); asserts
+/// the probe was delivered all the same and returns the server and report for more checks.
+pub async fn delivered_despite(
+    fault: impl FnOnce(&mut Faults),
+    delay: Duration,
+    timeout: Duration,
+) -> (TestServer, Report) {
+    let (server, r) = check_faulty(
+        |f| {
+            fault(f);
+            f.delivery_delay = Some((delay, delay));
+        },
+        timeout,
+    )
+    .await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    (server, r)
 }
 
 /// Runs `check` to its report, failing the test if it outlives [`HANG_GUARD`].
@@ -85,6 +125,14 @@ pub fn assert_cleaned(server: &TestServer, user: &str, folder: &str, r: &Report)
     );
 }
 
+/// Runs `load` to its report; fails the test if it hangs or cannot start.
+pub async fn run_load(load: Load) -> LoadReport {
+    tokio::time::timeout(HANG_GUARD, load.run())
+        .await
+        .expect("load never hangs")
+        .expect("load runs")
+}
+
 /// `account`'s verify with `timeout`, run to its report; fails the test if it hangs.
 pub async fn verify(account: Account, timeout: Duration) -> VerifyReport {
     tokio::time::timeout(HANG_GUARD, Verify::new(account).timeout(timeout).run())
@@ -128,6 +176,22 @@ pub fn assert_wait_failed(w: Result<Message, WaitError>, code: Code) {
         Err(WaitError::Imap(d)) => assert_eq!(d.code, code, "{d:#?}"),
         other => panic!("expected an IMAP error {code:?}, got {other:#?}"),
     }
+}
+
+/// A loopback port that accepts connections and never writes a byte, held open until the
+/// returned task is aborted (or the test's runtime ends).
+pub async fn silent_port() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            open.push(tcp);
+        }
+    });
+    (port, hold)
 }
 
 /// A plain message to bob with `subject` (also its Message-ID's local part).

@@ -42,11 +42,8 @@ struct Run {
 }
 
 fn endpoint_args(server: &mailtrip::server::TestServer, ca: &str, command: &str) -> Vec<String> {
-    let imap = format!("imaps://localhost:{}", server.imaps_addr().port());
-    let smtp = format!(
-        "smtp+starttls://localhost:{}",
-        server.submission_addr().port()
-    );
+    let imap = crate::util::imap_url(server);
+    let smtp = crate::util::smtp_url(server);
     let mut a: Vec<String> = Vec::new();
     if command != "wait" {
         a.extend(["--smtp".into(), smtp]);
@@ -97,16 +94,7 @@ fn run(r: &Run) -> (i32, String) {
         }
     }
     let out = cmd.output().expect("run mailtrip");
-    (out.status.code().unwrap_or(-1), stdout_and_stderr(&out))
-}
-
-/// Everything a run printed, stdout then stderr.
-fn stdout_and_stderr(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    (out.status.code().unwrap_or(-1), crate::util::printed(&out))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,7 +266,7 @@ async fn no_command_prints_oauth2_tokens_or_the_client_secret_at_any_verbosity()
             .output()
             .expect("run mailtrip");
         let code = out.status.code().unwrap_or(-1);
-        (args.join(" "), code, stdout_and_stderr(&out))
+        (args.join(" "), code, crate::util::printed(&out))
     };
     let results = tokio::task::block_in_place(|| {
         // Sign in first (sequentially), then, once the token has expired, everything else
@@ -406,11 +394,7 @@ fn item_11_config_and_url_errors_never_print_the_secret() {
             .env("MAILTRIP_PASSWORD", "unused-env-password")
             .output()
             .expect("run mailtrip");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = crate::util::printed(&out);
         assert_eq!(out.status.code(), Some(3), "{what}:\n{text}");
         assert!(
             !text.contains(SECRET) && !text.contains("42424242"),

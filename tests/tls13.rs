@@ -26,11 +26,7 @@ async fn s_client(ca: &std::path::Path, port: u16, starttls: Option<&str>) -> St
         .await
         .expect("openssl runs");
     // -brief reports the session on stderr.
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    crate::util::printed(&out)
 }
 
 #[tokio::test]

@@ -41,12 +41,9 @@ fn mailtrip(args: &[&str]) -> (i32, String, String) {
 fn endpoints(server: &TestServer) -> Vec<String> {
     vec![
         "--smtp".into(),
-        format!(
-            "smtp+starttls://localhost:{}",
-            server.submission_addr().port()
-        ),
+        util::smtp_url(server),
         "--imap".into(),
-        format!("imaps://localhost:{}", server.imaps_addr().port()),
+        util::imap_url(server),
         "--user".into(),
         ALICE.into(),
         "--password-env".into(),

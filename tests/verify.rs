@@ -12,7 +12,7 @@ use mailtrip::server::{CertKind, Faults, Profile, ServerConfig, TestServer, gmai
 use mailtrip::{Account, Endpoint, Verify};
 use secrecy::SecretString;
 
-use crate::scenario::{assert_step_failed, assert_step_ok as assert_ok};
+use crate::scenario::{assert_step_failed, assert_step_ok as assert_ok, silent_port};
 use crate::util::{self, PASSWORD};
 
 const ALICE: &str = "alice@mailtrip.test";
@@ -258,16 +258,7 @@ async fn connection_refused_on_both() {
 #[tokio::test]
 async fn a_silent_server_times_out() {
     let server = util::server().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let hold = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((tcp, _)) = listener.accept().await {
-            open.push(tcp);
-        }
-    });
+    let (port, hold) = silent_port().await;
     let mut a = account(&server);
     a.smtp = smtp(Security::StartTls, port);
     a.imap = imap(Security::Tls, port);
@@ -289,13 +280,7 @@ async fn implicit_tls_against_starttls_ports_is_a_mode_mismatch() {
     a.imap = imap(Security::Tls, server.imap_addr().port());
     let r = verify(a).await;
     let hint = assert_failed(&r.smtp, Step::Tls, Code::TlsModeMismatch);
-    assert!(
-        hint.contains(&format!(
-            "smtp+starttls://localhost:{}",
-            server.submission_addr().port()
-        )),
-        "{hint}"
-    );
+    assert!(hint.contains(&util::smtp_url(&server)), "{hint}");
     let hint = assert_failed(&r.imap, Step::Tls, Code::TlsModeMismatch);
     assert!(
         hint.contains(&format!(
@@ -322,10 +307,7 @@ async fn starttls_against_implicit_tls_ports_is_a_mode_mismatch() {
         "{hint}"
     );
     let hint = assert_failed(&r.imap, Step::Connect, Code::TlsModeMismatch);
-    assert!(
-        hint.contains(&format!("imaps://localhost:{}", server.imaps_addr().port())),
-        "{hint}"
-    );
+    assert!(hint.contains(&util::imap_url(&server)), "{hint}");
 }
 
 /// Plaintext URLs to loopback are allowed, but the server only takes a login after STARTTLS.
@@ -508,12 +490,9 @@ fn run_verify(
         .arg("verify")
         .args([
             "--smtp",
-            &format!(
-                "smtp+starttls://localhost:{}",
-                server.submission_addr().port()
-            ),
+            &util::smtp_url(server),
             "--imap",
-            &format!("imaps://localhost:{}", server.imaps_addr().port()),
+            &util::imap_url(server),
             "--user",
             ALICE,
             "--password-env",
@@ -528,11 +507,7 @@ fn run_verify(
         .env_remove("RUST_LOG")
         .output()
         .expect("run mailtrip");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = util::printed(&out);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -598,10 +573,7 @@ fn the_binary_exits_3_on_a_usage_error() {
 
 #[test]
 fn providers_lists_every_preset_as_a_table_and_as_json() {
-    let out = Command::new(BIN)
-        .args(["providers", "--color", "never"])
-        .output()
-        .expect("run");
+    let out = crate::util::run_mailtrip(&["providers", "--color", "never"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     for p in mailtrip::providers::PRESETS {
@@ -611,10 +583,7 @@ fn providers_lists_every_preset_as_a_table_and_as_json() {
     assert!(text.contains("myaccount.google.com/apppasswords"), "{text}");
     assert!(text.contains("office365"), "aliases shown:\n{text}");
 
-    let out = Command::new(BIN)
-        .args(["providers", "--format", "json"])
-        .output()
-        .expect("run");
+    let out = crate::util::run_mailtrip(&["providers", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["schema"], 1);

@@ -15,29 +15,16 @@ use mailtrip::monitor::{Monitor, Route};
 use mailtrip::probe::Wait;
 use mailtrip::render::{Format, Style, renderer};
 use mailtrip::report::{Report, SeenBy, Verdict};
-use mailtrip::server::{Faults, ServerConfig, TestServer};
-use mailtrip::{Account, Check, Load};
+use mailtrip::server::{Faults, TestServer};
+use mailtrip::{Check, Load};
 
 use crate::imap_raw::raw_logged_in;
 use crate::monitor::{at_least, in_process, scrape_until, value};
-use crate::scenario;
-use crate::util::{self, PASSWORD};
+use crate::scenario::{self, ALICE, BOB, HANG_GUARD, account, faulty, run_load};
+use crate::util;
 
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
-
-/// Ends a test that would otherwise hang: a liveness guard, not a timing assertion.
-const HANG_GUARD: Duration = Duration::from_secs(90);
 /// Longer than any timeout below: IDLE never tells in time.
 const IDLE_SILENT: Duration = Duration::from_secs(600);
-
-fn account(server: &TestServer, addr: &str) -> Account {
-    Account::embedded(server, addr, PASSWORD)
-}
-
-async fn faulty(faults: Faults) -> TestServer {
-    util::server_with(ServerConfig::default().faults(faults)).await
-}
 
 /// A server whose IDLE clients never hear of new mail in time, delivering `after` the 250.
 async fn idle_silent(after: Option<Duration>) -> TestServer {
@@ -144,15 +131,13 @@ async fn issue14_load_sees_every_probe_by_early_polls_while_idle_notices_are_hel
     // One at a time (each probe goes out once the last was seen, so only a look after its
     // 250 can see it), then eight in flight (the watcher runs the union of their schedules).
     for (probes, in_flight) in [(12, 1), (40, 8)] {
-        let run = Load::new(account(&server, ALICE), vec![account(&server, BOB)])
-            .probes(probes)
-            .concurrency(in_flight)
-            .timeout(Duration::from_secs(15))
-            .run();
-        let r = tokio::time::timeout(HANG_GUARD, run)
-            .await
-            .expect("load never hangs")
-            .expect("load runs");
+        let r = run_load(
+            Load::new(account(&server, ALICE), vec![account(&server, BOB)])
+                .probes(probes)
+                .concurrency(in_flight)
+                .timeout(Duration::from_secs(15)),
+        )
+        .await;
         assert_eq!((r.delivered, r.lost), (probes, 0), "{r:#?}");
         assert!(r.idle, "the watchers could IDLE: {r:#?}");
         // A probe that landed just before the watcher entered IDLE is told at once by the

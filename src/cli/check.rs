@@ -3,13 +3,13 @@
 
 use std::process::ExitCode;
 
-use crate::config::{Account, Target, resolve};
+use crate::config::{Account, Target};
 use crate::probe::Check;
-use crate::render::{Format, nagios, renderer_with};
+use crate::render::{nagios, renderer_with};
 use crate::report::Phase;
 use crate::server::{ServerConfig, TestServer};
 
-use super::{CheckArgs, OutputArgs};
+use super::CheckArgs;
 
 /// The embedded server's demo users for `check` with no account configured.
 const EMBEDDED_FROM: &str = "alice@mailtrip.localhost";
@@ -22,18 +22,15 @@ pub async fn run(a: CheckArgs) -> ExitCode {
         critical: a.critical,
     };
     if let Err(e) = thresholds.validate() {
-        return usage_error(&a.output, &e);
+        return a.output.usage_error(&e);
     }
     let mut o = a.account.overrides();
     o.sends = true;
     o.secret_timeout = Some(a.timeout);
-    let resolved = match resolve(&o) {
+    let resolved = match a.output.resolve(&o) {
         Ok(r) => r,
-        Err(e) => return usage_error(&a.output, &e.to_string()),
+        Err(code) => return code,
     };
-    for w in &resolved.warnings {
-        eprintln!("mailtrip: warning: {w}");
-    }
     let mut server = None;
     let (from, to, embedded) = match resolved.target {
         Target::Accounts { from, to } => (*from, *to, false),
@@ -103,15 +100,6 @@ pub async fn run(a: CheckArgs) -> ExitCode {
 }
 
 /// A usage or configuration error: exit 3, in Nagios's own words when it is reading.
-fn usage_error(out: &OutputArgs, message: &str) -> ExitCode {
-    if out.format == Format::Nagios {
-        let line = format!("{}\n", nagios::unknown(message));
-        let _ = super::emit(out.output.as_deref(), line.as_bytes());
-    }
-    eprintln!("mailtrip: {message}");
-    ExitCode::from(super::EXIT_USAGE)
-}
-
 /// Starts the embedded server with two demo users and returns accounts for both.
 pub(super) async fn start_embedded() -> anyhow::Result<(TestServer, Account, Account)> {
     let password = super::server::demo_password();

@@ -159,6 +159,27 @@ impl<F: FormatChoice> OutputArgs<F> {
         self.format.into()
     }
 
+    /// Exit 3 for a usage or config mistake: `message` on stderr and, for `--format nagios`,
+    /// an UNKNOWN line where the report would have gone, so the plugin runner sees why.
+    pub fn usage_error(&self, message: &str) -> ExitCode {
+        if self.kind() == Format::Nagios {
+            let line = format!("{}\n", crate::render::nagios::unknown(message));
+            let _ = emit(self.output.as_deref(), line.as_bytes());
+        }
+        eprintln!("mailtrip: {message}");
+        ExitCode::from(EXIT_USAGE)
+    }
+
+    /// Resolves the account flags `o`, its warnings on stderr; a config mistake is the
+    /// command's usage error.
+    pub fn resolve(&self, o: &Overrides) -> Result<crate::config::Resolved, ExitCode> {
+        let resolved = crate::config::resolve(o).map_err(|e| self.usage_error(&e.to_string()))?;
+        for w in &resolved.warnings {
+            eprintln!("mailtrip: warning: {w}");
+        }
+        Ok(resolved)
+    }
+
     /// Decides the style once: colour only for a terminal without NO_COLOR, unless forced.
     pub fn style(&self) -> Style {
         let color = match self.color {
@@ -332,25 +353,12 @@ pub struct CheckArgs {
 /// Parses `500ms`, `20s`, `2m`, `1h`, `1d` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration; use e.g. 500ms, 20s, 2m"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        "d" => value * 86400.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?}; use ms, s, m, h or d"
-            ));
-        }
-    };
+    let secs = crate::server::fault_spec::DurationText {
+        days: true,
+        spaced: false,
+        examples: "500ms, 20s, 2m",
+    }
+    .seconds(s)?;
     if !secs.is_finite() || secs <= 0.0 || secs > 365.0 * 86400.0 {
         return Err(format!("{s:?} is out of range"));
     }
@@ -479,6 +487,15 @@ mod tests {
         assert!(parse_duration("2 weeks").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert_eq!(
+            parse_duration("2 s"),
+            Err(r#"unknown unit " s" in "2 s"; use ms, s, m, h or d"#.into())
+        );
+        assert_eq!(
+            parse_duration("s"),
+            Err(r#""s" is not a duration; use e.g. 500ms, 20s, 2m"#.into())
+        );
     }
 
     #[test]

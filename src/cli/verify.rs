@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clap::Args as ClapArgs;
 
-use crate::config::{Account, Target, resolve};
+use crate::config::{Account, Target};
 use crate::probe::Verify;
-use crate::render::{Format, nagios, verify::renderer};
+use crate::render::{Format, verify::renderer};
 use crate::server::{ServerConfig, TestServer};
 
 use super::{AccountArgs, OutputArgs};
@@ -59,13 +59,10 @@ pub async fn run(a: VerifyArgs) -> ExitCode {
     super::init_logging_with(a.output.verbose, a.output.color);
     let mut o = a.account.overrides();
     o.secret_timeout = Some(a.timeout);
-    let resolved = match resolve(&o) {
+    let resolved = match a.output.resolve(&o) {
         Ok(r) => r,
-        Err(e) => return usage_error(&a.output, &e.to_string()),
+        Err(code) => return code,
     };
-    for w in &resolved.warnings {
-        eprintln!("mailtrip: warning: {w}");
-    }
     let mut server = None;
     let account = match resolved.target {
         Target::Accounts { from, .. } => *from,
@@ -115,15 +112,6 @@ pub async fn run(a: VerifyArgs) -> ExitCode {
 }
 
 /// A usage or configuration error: exit 3, in Nagios's own words when it is reading.
-fn usage_error(out: &OutputArgs<VerifyFormat>, message: &str) -> ExitCode {
-    if out.kind() == Format::Nagios {
-        let line = format!("{}\n", nagios::unknown(message));
-        let _ = super::emit(out.output.as_deref(), line.as_bytes());
-    }
-    eprintln!("mailtrip: {message}");
-    ExitCode::from(super::EXIT_USAGE)
-}
-
 /// Starts the embedded server with one demo user and returns an account for it.
 async fn start_embedded() -> anyhow::Result<(TestServer, Account)> {
     let password = super::server::demo_password();

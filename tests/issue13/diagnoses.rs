@@ -5,20 +5,15 @@
 
 use std::time::Duration;
 
+use mailtrip::Endpoint;
 use mailtrip::config::{Protocol, Security};
 use mailtrip::report::{Phase, Report, Verdict};
 use mailtrip::server::Faults;
-use mailtrip::{Account, Check, Endpoint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{ALICE, BOB, HANG_GUARD, PASSWORD_ENV, account, args, ca_file, faulty, mailtrip};
+use super::{ALICE, BOB, HANG_GUARD, PASSWORD_ENV, account, args, ca_file, mailtrip};
+use crate::scenario::{check_between, check_faulty, faulty, faulty_with};
 use crate::util::PASSWORD;
-
-async fn check(from: Account, to: Account, timeout: Duration) -> Report {
-    tokio::time::timeout(HANG_GUARD, Check::new(from, to).timeout(timeout).run())
-        .await
-        .expect("check never hangs")
-}
 
 fn error(r: &Report) -> (Phase, String, String, String) {
     let e = r
@@ -39,59 +34,40 @@ fn smtp(security: Security, port: u16) -> Endpoint {
 
 #[tokio::test]
 async fn item_17_ehlo_unanswered_after_a_greeting_is_not_called_no_greeting() {
-    let server = faulty(Faults {
-        smtp_hang_on: Some("EHLO".into()),
-        ..Faults::default()
-    })
-    .await;
-    let r = check(
-        account(&server, ALICE),
-        account(&server, BOB),
+    let (_server, r) = check_faulty(
+        |f| f.smtp_hang_on = Some("EHLO".into()),
         Duration::from_secs(2),
     )
     .await;
-    let (phase, _, summary, _) = error(&r);
-    assert_eq!(phase, Phase::SmtpConnect, "{r:#?}");
-    assert!(!summary.contains("no greeting"), "{summary}");
-    assert!(
-        summary.contains("EHLO") && summary.contains("220"),
-        "{summary}"
-    );
+    assert_worded(&r, Phase::SmtpConnect, "no greeting", &["EHLO", "220"]);
 }
 
 #[tokio::test]
 async fn item_17_a_stalled_handshake_after_starttls_220_is_not_called_no_answer_to_starttls() {
-    let server = faulty(Faults {
-        starttls_stall: true,
-        ..Faults::default()
-    })
-    .await;
-    let r = check(
-        account(&server, ALICE),
-        account(&server, BOB),
-        Duration::from_secs(2),
-    )
-    .await;
-    let (phase, _, summary, _) = error(&r);
-    assert_eq!(phase, Phase::SmtpTls, "{r:#?}");
-    assert!(!summary.contains("no answer to STARTTLS"), "{summary}");
-    assert!(
-        summary.contains("220") && summary.contains("handshake"),
-        "{summary}"
+    let (_server, r) = check_faulty(|f| f.starttls_stall = true, Duration::from_secs(2)).await;
+    assert_worded(
+        &r,
+        Phase::SmtpTls,
+        "no answer to STARTTLS",
+        &["220", "handshake"],
     );
+}
+
+/// Asserts `r` failed in `phase` with a summary that never says `wrong` and says all of `right`.
+fn assert_worded(r: &Report, phase: Phase, wrong: &str, right: &[&str]) {
+    let (failed_in, _, summary, _) = error(r);
+    assert_eq!(failed_in, phase, "{r:#?}");
+    assert!(!summary.contains(wrong), "{summary}");
+    assert!(right.iter().all(|w| summary.contains(w)), "{summary}");
 }
 
 #[tokio::test]
 async fn item_17_a_port_with_no_auth_at_all_is_not_told_auth_comes_after_starttls() {
-    let server = faulty(Faults {
-        smtp_no_auth: true,
-        ..Faults::default()
-    })
-    .await;
+    let server = faulty_with(|f| f.smtp_no_auth = true).await;
     // Plain smtp:// to the relay port (loopback): STARTTLS offered, AUTH never.
     let mut alice = account(&server, ALICE);
     alice.smtp = smtp(Security::Plain, server.smtp_addr().port());
-    let r = check(alice.clone(), account(&server, BOB), Duration::from_secs(5)).await;
+    let r = check_between(alice.clone(), account(&server, BOB), Duration::from_secs(5)).await;
     let (phase, _, summary, hint) = error(&r);
     assert_eq!(phase, Phase::SmtpAuth, "{r:#?}");
     assert!(!summary.contains("only after STARTTLS"), "{summary}");
@@ -101,7 +77,7 @@ async fn item_17_a_port_with_no_auth_at_all_is_not_told_auth_comes_after_starttl
 
     // The same port over STARTTLS: no Rust Debug text in what it offers.
     alice.smtp = smtp(Security::StartTls, server.smtp_addr().port());
-    let r = check(alice, account(&server, BOB), Duration::from_secs(5)).await;
+    let r = check_between(alice, account(&server, BOB), Duration::from_secs(5)).await;
     let (_, _, summary, _) = error(&r);
     assert!(summary.contains("no AUTH"), "{summary}");
     for debug in ["[Plain", "Mechanism", "{", "ServerInfo"] {
@@ -114,7 +90,7 @@ async fn item_17_a_submission_port_over_plaintext_is_still_told_auth_comes_after
     let server = faulty(Faults::default()).await;
     let mut alice = account(&server, ALICE);
     alice.smtp = smtp(Security::Plain, server.submission_addr().port());
-    let r = check(alice, account(&server, BOB), Duration::from_secs(5)).await;
+    let r = check_between(alice, account(&server, BOB), Duration::from_secs(5)).await;
     let (phase, _, summary, _) = error(&r);
     assert_eq!(phase, Phase::SmtpAuth, "{r:#?}");
     assert!(summary.contains("only after STARTTLS"), "{summary}");
@@ -152,7 +128,7 @@ async fn item_17_a_port_that_speaks_http_is_named_as_such() {
     for security in [Security::Tls, Security::StartTls, Security::Plain] {
         let mut alice = account(&server, ALICE);
         alice.smtp = smtp(security, port);
-        let r = check(alice, account(&server, BOB), Duration::from_secs(2)).await;
+        let r = check_between(alice, account(&server, BOB), Duration::from_secs(2)).await;
         let (_, code, summary, hint) = error(&r);
         assert!(summary.contains("HTTP"), "{security:?}: {summary}");
         assert!(!hint.contains("smtp+starttls://"), "{security:?}: {hint}");
@@ -160,7 +136,7 @@ async fn item_17_a_port_that_speaks_http_is_named_as_such() {
     }
     let mut bob = account(&server, BOB);
     bob.imap = Endpoint::new(Protocol::Imap, Security::Tls, "localhost", port);
-    let r = check(account(&server, ALICE), bob, Duration::from_secs(2)).await;
+    let r = check_between(account(&server, ALICE), bob, Duration::from_secs(2)).await;
     let (phase, code, summary, _) = error(&r);
     assert_eq!(phase, Phase::ImapConnect, "{r:#?}");
     assert!(summary.contains("HTTP"), "{summary}");
@@ -170,38 +146,17 @@ async fn item_17_a_port_that_speaks_http_is_named_as_such() {
 #[tokio::test]
 async fn item_17_a_reset_during_auth_is_a_network_failure_not_auth_failed() {
     // SMTP: EHLO, STARTTLS, EHLO, then the connection drops at AUTH.
-    let server = faulty(Faults {
-        smtp_drop_after: Some(3),
-        ..Faults::default()
-    })
-    .await;
-    let r = check(
-        account(&server, ALICE),
-        account(&server, BOB),
-        Duration::from_secs(3),
-    )
-    .await;
-    let (phase, code, _, _) = error(&r);
-    assert_eq!(phase, Phase::SmtpAuth, "{r:#?}");
-    assert_ne!(r.verdict, Verdict::AuthFailed, "{r:#?}");
-    let refusal = r
-        .error
-        .as_ref()
-        .map(|e| e.diagnosis.code.is_credential_refusal());
-    assert_eq!(refusal, Some(false), "{code}: {r:#?}");
+    let (_server, r) = check_faulty(|f| f.smtp_drop_after = Some(3), Duration::from_secs(3)).await;
+    assert_eq!(error(&r).0, Phase::SmtpAuth, "{r:#?}");
+    assert_network_failure(&r);
 
     // IMAP: the connection drops at LOGIN.
-    let server = faulty(Faults {
-        imap_drop_after: Some(0),
-        ..Faults::default()
-    })
-    .await;
-    let r = check(
-        account(&server, ALICE),
-        account(&server, BOB),
-        Duration::from_secs(3),
-    )
-    .await;
+    let (_server, r) = check_faulty(|f| f.imap_drop_after = Some(0), Duration::from_secs(3)).await;
+    assert_network_failure(&r);
+}
+
+/// Asserts `r` failed, but neither as refused credentials nor with a credential-refusal code.
+fn assert_network_failure(r: &Report) {
     assert_ne!(r.verdict, Verdict::AuthFailed, "{r:#?}");
     let refusal = r
         .error
@@ -214,7 +169,7 @@ async fn item_17_a_reset_during_auth_is_a_network_failure_not_auth_failed() {
 async fn item_17_wait_on_a_missing_folder_says_so_without_debug_text() {
     let server = faulty(Faults::default()).await;
     let ca = ca_file(&server).to_string_lossy().into_owned();
-    let imap = format!("imaps://localhost:{}", server.imaps_addr().port());
+    let imap = crate::util::imap_url(&server);
     for format in ["human", "json"] {
         let a = args(&[
             "wait",

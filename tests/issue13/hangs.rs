@@ -6,7 +6,8 @@ use std::time::Duration;
 use mailtrip::server::Faults;
 use mailtrip::{Load, Verify};
 
-use super::{ALICE, BOB, HANG_GUARD, PASSWORD_ENV, account, args, endpoints, faulty, mailtrip};
+use super::{ALICE, BOB, HANG_GUARD, account, against, args, endpoints, faulty, mailtrip};
+use crate::scenario::run_load;
 use crate::util;
 
 // --- 8. `load` never ends when probes never arrive ------------------------------------------
@@ -17,15 +18,13 @@ async fn item_08_load_with_probes_that_never_arrive_ends_with_them_lost() {
     // Watch alice's mailbox for probes addressed to bob: none ever shows up there.
     let mut watched = account(&server, ALICE);
     watched.address = BOB.into();
-    let run = Load::new(account(&server, ALICE), vec![watched])
-        .probes(6)
-        .concurrency(3)
-        .timeout(Duration::from_secs(2))
-        .run();
-    let r = tokio::time::timeout(HANG_GUARD, run)
-        .await
-        .expect("load never hangs")
-        .expect("load runs");
+    let r = run_load(
+        Load::new(account(&server, ALICE), vec![watched])
+            .probes(6)
+            .concurrency(3)
+            .timeout(Duration::from_secs(2)),
+    )
+    .await;
     assert_eq!((r.sent, r.lost, r.delivered), (6, 6, 0), "{r:#?}");
     assert!(
         r.warnings.iter().any(|w| w.contains("mailtrip sweep")),
@@ -41,15 +40,13 @@ async fn item_08_late_arrivals_within_the_grace_window_are_cleaned_up() {
         ..Faults::default()
     })
     .await;
-    let run = Load::new(account(&server, ALICE), vec![account(&server, BOB)])
-        .probes(3)
-        .concurrency(3)
-        .timeout(Duration::from_secs(3))
-        .run();
-    let r = tokio::time::timeout(HANG_GUARD, run)
-        .await
-        .expect("load never hangs")
-        .expect("load runs");
+    let r = run_load(
+        Load::new(account(&server, ALICE), vec![account(&server, BOB)])
+            .probes(3)
+            .concurrency(3)
+            .timeout(Duration::from_secs(3)),
+    )
+    .await;
     assert_eq!((r.lost, r.late), (3, 3), "{r:#?}");
     assert_eq!(r.cleanup.deleted, 3, "{r:#?}");
     assert!(
@@ -61,24 +58,26 @@ async fn item_08_late_arrivals_within_the_grace_window_are_cleaned_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_08_load_cli_with_an_alias_target_ends() {
     let server = util::server().await;
-    let mut a = args(&[
-        "load",
-        "--user",
-        ALICE,
-        "--to",
-        BOB,
-        "--alias",
-        "--probes",
-        "4",
-        "--concurrency",
-        "2",
-        "--timeout",
-        "2s",
-        "--format",
-        "json",
-    ]);
-    a.extend(endpoints(&server));
-    let out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+    let out = against(
+        &server,
+        &[
+            "load",
+            "--user",
+            ALICE,
+            "--to",
+            BOB,
+            "--alias",
+            "--probes",
+            "4",
+            "--concurrency",
+            "2",
+            "--timeout",
+            "2s",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
     assert_eq!(out.code, 2, "{out:#?}");
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(v["lost"], 4, "{v:#}");

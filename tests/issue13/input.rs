@@ -1,17 +1,18 @@
 //! Issue #13, bad input (items 14–16): every mistake gets exit 3 and a message naming the flag,
 //! before any connection is made.
 
-use super::{ALICE, HANG_GUARD, PASSWORD_ENV, args, endpoints, mailtrip};
+use super::{ALICE, HANG_GUARD, PASSWORD_ENV, against, args, endpoints, mailtrip};
 use crate::util;
 
 /// Runs `check` with `extra` flags against a server and asserts a usage error that names
 /// `flag` and says `says`, without the raw value's control characters, and no login.
 async fn refused(extra: &[&str], flag: &str, says: &str) {
     let server = util::server().await;
-    let mut a = args(&["check", "--timeout", "3s"]);
-    a.extend(args(extra));
-    a.extend(endpoints(&server));
-    let out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+    let out = against(
+        &server,
+        &[&["check", "--timeout", "3s"][..], extra].concat(),
+    )
+    .await;
     assert_eq!(out.code, 3, "{extra:?}: {out:#?}");
     assert!(
         out.stderr.contains(flag) && out.stderr.contains(says),

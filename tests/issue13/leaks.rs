@@ -4,7 +4,7 @@
 
 use mailtrip::server::Faults;
 
-use super::{ALICE, HANG_GUARD, PASSWORD_ENV, args, endpoints, faulty, mailtrip};
+use super::{ALICE, against, faulty};
 
 /// Bytes that must never reach a terminal from a renderer: C0 controls but TAB and LF, DEL,
 /// and the C1 controls (as UTF-8).
@@ -49,21 +49,23 @@ async fn item_12_control_characters_from_servers_are_escaped_in_every_renderer()
             ("verify", "junit"),
             ("verify", "prometheus"),
         ] {
-            let mut a = args(&[
-                command,
-                "--user",
-                ALICE,
-                "--to",
-                ALICE,
-                "--timeout",
-                "5s",
-                "--format",
-                format,
-                "--color",
-                "always",
-            ]);
-            a.extend(endpoints(&server));
-            let out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+            let out = against(
+                &server,
+                &[
+                    command,
+                    "--user",
+                    ALICE,
+                    "--to",
+                    ALICE,
+                    "--timeout",
+                    "5s",
+                    "--format",
+                    format,
+                    "--color",
+                    "always",
+                ],
+            )
+            .await;
             assert_eq!(out.code, 2, "{what} {command} {format}: {out:#?}");
             // Prometheus carries no server text (codes and phases only), nor does verify's
             // Nagios line (the summary only).
@@ -100,18 +102,23 @@ async fn item_13_verbose_logs_are_not_coloured_off_a_terminal_or_with_color_neve
         &["-vv", "--color", "never"][..],
         &["-v", "--color", "never"][..],
     ] {
-        let mut a = args(&[
-            "check",
-            "--user",
-            ALICE,
-            "--timeout",
-            "20s",
-            "--format",
-            "json",
-        ]);
-        a.extend(args(extra));
-        a.extend(endpoints(&server));
-        let out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+        let out = against(
+            &server,
+            &[
+                &[
+                    "check",
+                    "--user",
+                    ALICE,
+                    "--timeout",
+                    "20s",
+                    "--format",
+                    "json",
+                ],
+                extra,
+            ]
+            .concat(),
+        )
+        .await;
         assert_eq!(out.code, 0, "{extra:?}: {out:#?}");
         if extra.contains(&"-vv") {
             assert!(out.stderr.contains("phase"), "no debug log: {out:#?}");

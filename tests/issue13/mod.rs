@@ -81,15 +81,20 @@ pub fn ca_file(server: &TestServer) -> PathBuf {
 pub fn endpoints(server: &TestServer) -> Vec<String> {
     vec![
         "--smtp".into(),
-        format!(
-            "smtp+starttls://localhost:{}",
-            server.submission_addr().port()
-        ),
+        crate::util::smtp_url(server),
         "--imap".into(),
-        format!("imaps://localhost:{}", server.imaps_addr().port()),
+        crate::util::imap_url(server),
         "--ca-file".into(),
         ca_file(server).to_string_lossy().into_owned(),
     ]
+}
+
+/// Runs `mailtrip ARGS` with [`endpoints`] appended and the password in the environment,
+/// as every CLI test of the embedded server does; fails the test on a hang.
+pub async fn against(server: &TestServer, args: &[&str]) -> Out {
+    let mut a = self::args(args);
+    a.extend(endpoints(server));
+    mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await
 }
 
 /// `args` as owned strings.

@@ -10,7 +10,8 @@ use mailtrip::render::{Format, Style, renderer};
 use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{DataReply, Faults, FlagOp};
 
-use super::{ALICE, BOB, HANG_GUARD, PASSWORD_ENV, account, args, endpoints, faulty, mailtrip};
+use super::{ALICE, BOB, account, against, faulty};
+use crate::scenario::{check, check_faulty, delivered_despite, faulty_with};
 use crate::util;
 
 fn json(r: &mailtrip::Report) -> serde_json::Value {
@@ -31,9 +32,11 @@ fn human(r: &mailtrip::Report) -> String {
 async fn item_01_to_someone_the_watch_cannot_see_is_refused_before_sending() {
     let server = util::server().await;
     for to in [BOB.to_string(), format!("<{BOB}>"), format!("Bob <{BOB}>")] {
-        let mut a = args(&["check", "--user", ALICE, "--to", &to, "--timeout", "3s"]);
-        a.extend(endpoints(&server));
-        let out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+        let out = against(
+            &server,
+            &["check", "--user", ALICE, "--to", &to, "--timeout", "3s"],
+        )
+        .await;
         assert_eq!(out.code, 3, "--to {to:?}: {out:#?}");
         assert!(
             out.stderr.contains("--to-account") && out.stderr.contains("--alias"),
@@ -50,20 +53,22 @@ async fn item_01_to_someone_the_watch_cannot_see_is_refused_before_sending() {
 async fn item_01_an_alias_is_watched_in_the_senders_mailbox_and_every_format_says_so() {
     let server = util::server().await;
     for format in ["human", "json", "nagios", "junit", "prometheus"] {
-        let mut a = args(&[
-            "check",
-            "--user",
-            ALICE,
-            "--to",
-            BOB,
-            "--alias",
-            "--timeout",
-            "2s",
-            "--format",
-            format,
-        ]);
-        a.extend(endpoints(&server));
-        let out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+        let out = against(
+            &server,
+            &[
+                "check",
+                "--user",
+                ALICE,
+                "--to",
+                BOB,
+                "--alias",
+                "--timeout",
+                "2s",
+                "--format",
+                format,
+            ],
+        )
+        .await;
         assert_eq!(out.code, 2, "{format}: {out:#?}");
         assert!(
             out.stdout.contains(ALICE) && out.stdout.contains(BOB),
@@ -95,15 +100,11 @@ async fn item_01_an_alias_is_watched_in_the_senders_mailbox_and_every_format_say
 
 #[tokio::test]
 async fn item_02_a_stripped_tag_header_is_matched_by_message_id_and_reported() {
-    let server = faulty(Faults {
-        strip_header: Some("X-Mailtrip-Probe".into()),
-        ..Faults::default()
-    })
+    let (server, r) = check_faulty(
+        |f| f.strip_header = Some("X-Mailtrip-Probe".into()),
+        Duration::from_secs(20),
+    )
     .await;
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let v = json(&r);
     let carriers = &v["evidence"]["carriers"];
@@ -122,11 +123,7 @@ async fn item_02_a_stripped_tag_header_is_matched_by_message_id_and_reported() {
 
 #[tokio::test]
 async fn item_02_sweep_finds_a_kept_probe_whose_tag_header_was_stripped() {
-    let server = faulty(Faults {
-        strip_header: Some("X-Mailtrip-Probe".into()),
-        ..Faults::default()
-    })
-    .await;
+    let server = faulty_with(|f| f.strip_header = Some("X-Mailtrip-Probe".into())).await;
     let r = Check::new(account(&server, ALICE), account(&server, BOB))
         .keep(true)
         .timeout(Duration::from_secs(20))
@@ -147,15 +144,8 @@ async fn item_02_sweep_finds_a_kept_probe_whose_tag_header_was_stripped() {
 #[tokio::test]
 async fn item_03_lost_data_reply_keeps_watching_and_reports_delivered_with_a_warning() {
     for fault in [DataReply::Cut, DataReply::Stall] {
-        let server = faulty(Faults {
-            smtp_data_reply: Some(fault),
-            ..Faults::default()
-        })
-        .await;
-        let r = Check::new(account(&server, ALICE), account(&server, BOB))
-            .timeout(Duration::from_secs(4))
-            .run()
-            .await;
+        let (server, r) =
+            check_faulty(|f| f.smtp_data_reply = Some(fault), Duration::from_secs(4)).await;
         assert_eq!(r.verdict, Verdict::Delivered, "{fault:?}: {r:#?}");
         assert_eq!(r.exit_code(), 1, "delivered with a warning: {r:#?}");
         let submit = r.phase(Phase::SmtpSubmit).expect("smtp_submit");
@@ -182,10 +172,7 @@ async fn item_03_lost_data_reply_without_arrival_says_the_outcome_is_unknown() {
         ..Faults::default()
     })
     .await;
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(2))
-        .run()
-        .await;
+    let r = check(&server, Duration::from_secs(2)).await;
     assert_eq!(r.verdict, Verdict::SendFailed, "{r:#?}");
     let v = json(&r);
     assert_eq!(v["error"]["code"], "data_reply_lost", "{v:#}");
@@ -207,15 +194,11 @@ async fn item_03_lost_data_reply_without_arrival_says_the_outcome_is_unknown() {
 
 #[tokio::test]
 async fn item_04_content_mismatch_headline_and_code() {
-    let server = faulty(Faults {
-        append_footer: Some("-- \r\nSent through the list".into()),
-        ..Faults::default()
-    })
+    let (_server, r) = check_faulty(
+        |f| f.append_footer = Some("-- \r\nSent through the list".into()),
+        Duration::from_secs(20),
+    )
     .await;
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
     assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
     assert_eq!(r.exit_code(), 2);
     let v = json(&r);
@@ -300,10 +283,7 @@ async fn item_05_sweep_never_deletes_forged_lookalikes() {
     assert_eq!(after.len(), before.len(), "a look-alike was deleted");
 
     // And a check of bob's mailbox never calls them probes of an earlier run.
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
+    let r = check(&server, Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert!(
         !r.warnings.iter().any(|w| w.contains("earlier run")),
@@ -315,14 +295,8 @@ async fn item_05_sweep_never_deletes_forged_lookalikes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_06_spam_verdict_prints_no_threshold_warning_without_thresholds() {
-    let server = faulty(Faults {
-        junk_rule: Some("mailtrip probe".into()),
-        ..Faults::default()
-    })
-    .await;
-    let mut a = args(&["check", "--user", ALICE, "--timeout", "20s"]);
-    a.extend(endpoints(&server));
-    let out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+    let server = faulty_with(|f| f.junk_rule = Some("mailtrip probe".into())).await;
+    let out = against(&server, &["check", "--user", ALICE, "--timeout", "20s"]).await;
     assert_eq!(out.code, 1, "{out:#?}");
     assert!(out.stdout.contains("DELIVERED TO SPAM"), "{out:#?}");
     assert!(!out.all().contains("--warning/--critical"), "{out:#?}");
@@ -332,11 +306,7 @@ async fn item_06_spam_verdict_prints_no_threshold_warning_without_thresholds() {
 
 #[tokio::test]
 async fn item_07_cleanup_counts_only_its_own_expunges() {
-    let server = faulty(Faults {
-        imap_foreign_expunge: Some(3),
-        ..Faults::default()
-    })
-    .await;
+    let server = faulty_with(|f| f.imap_foreign_expunge = Some(3)).await;
     // Three other probes that concurrent checks are about to expunge.
     for n in 0..3 {
         let raw = format!("From: {ALICE}\r\nSubject: mailtrip probe other{n}\r\n\r\nx\r\n");
@@ -348,10 +318,7 @@ async fn item_07_cleanup_counts_only_its_own_expunges() {
             .store_flags(BOB, "INBOX", &[uid], FlagOp::Add, &["\\Seen".into()])
             .expect("flags");
     }
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
+    let r = check(&server, Duration::from_secs(20)).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert_eq!(
         server.faults_fired(),
@@ -367,19 +334,14 @@ async fn item_07_cleanup_counts_only_its_own_expunges() {
 
 #[tokio::test]
 async fn item_18_delivery_clock_starts_at_the_data_reply_not_after_quit() {
-    let server = faulty(Faults {
-        // QUIT never gets an answer (the client waits up to 2 s for it), and delivery takes
-        // 1.5 s after the 250: the probe lands while the client would still wait for QUIT.
-        smtp_hang_on: Some("QUIT".into()),
-        delivery_delay: Some((Duration::from_millis(1500), Duration::from_millis(1500))),
-        ..Faults::default()
-    })
+    // QUIT never gets an answer (the client waits up to 2 s for it), and delivery takes
+    // 1.5 s after the 250: the probe lands while the client would still wait for QUIT.
+    let (_server, r) = delivered_despite(
+        |f| f.smtp_hang_on = Some("QUIT".into()),
+        Duration::from_millis(1500),
+        Duration::from_secs(20),
+    )
     .await;
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
-    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     let delivery = r.phase(Phase::Delivery).expect("delivery");
     // The server held the probe 1.5 s after its 250: no clock can have seen it sooner.
     assert!(delivery.ms >= 1400.0, "delivery time hidden: {r:#?}");

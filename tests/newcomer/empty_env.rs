@@ -3,7 +3,9 @@
 
 use mailtrip::server::{Profile, ServerConfig};
 
-use super::{ALICE, imap_url, json, mailtrip, scratch, smtp_url, stderr};
+use super::{
+    ALICE, account_toml, ca_in, check_json, imap_url, mailtrip, report, scratch, smtp_url,
+};
 use crate::util::{self, PASSWORD};
 
 /// Every variable README documents (plus `MAILTRIP_LISTEN`), set to the empty string, as
@@ -29,8 +31,7 @@ const EMPTY_ALL: [(&str, &str); 12] = [
 fn issue18_item2_empty_variables_are_unset_with_nothing_else_configured() {
     let dir = scratch("empty-all");
     let out = mailtrip(&dir, &["check", "--format", "json"], &EMPTY_ALL);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report = json(&out);
+    let report = report(&out, 0);
     assert_eq!(report["embedded"], true, "{report}");
     assert_eq!(report["verdict"], "delivered", "{report}");
 }
@@ -41,13 +42,7 @@ fn issue18_item2_empty_variables_are_unset_with_nothing_else_configured() {
 async fn issue18_item2_url_setup_with_an_empty_provider_variable() {
     let server = util::server().await;
     let dir = scratch("url-setup");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
-    let (smtp, imap, ca) = (
-        smtp_url(&server),
-        imap_url(&server),
-        ca.display().to_string(),
-    );
+    let (smtp, imap, ca) = (smtp_url(&server), imap_url(&server), ca_in(&server, &dir));
     let mut env: Vec<(&str, &str)> = EMPTY_ALL.to_vec();
     env.extend([
         ("MAILTRIP_SMTP", smtp.as_str()),
@@ -56,15 +51,8 @@ async fn issue18_item2_url_setup_with_an_empty_provider_variable() {
         ("MAILTRIP_PASSWORD", PASSWORD),
         ("MAILTRIP_CA_FILE", ca.as_str()),
     ]);
-    let out = tokio::task::block_in_place(|| {
-        mailtrip(
-            &dir,
-            &["check", "--format", "json", "--timeout", "20s"],
-            &env,
-        )
-    });
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report = json(&out);
+    let out = tokio::task::block_in_place(|| check_json(&dir, &[], &env));
+    let report = report(&out, 0);
     assert_eq!(report["embedded"], false, "{report}");
     assert_eq!(report["from"], ALICE, "{report}");
     assert_eq!(report["verdict"], "delivered", "{report}");
@@ -78,20 +66,9 @@ async fn issue18_item2_url_setup_with_an_empty_provider_variable() {
 async fn issue18_item2_provider_setup_with_empty_url_variables() {
     let server = util::server_with(ServerConfig::default().profile(Profile::Gmail)).await;
     let dir = scratch("provider-setup");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
     let config = dir.join("ci.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[accounts.ci]\naddress = \"{ALICE}\"\npassword_env = \"CI_PW\"\nsmtp = \"{}\"\n\
-             imap = \"{}\"\nca_file = \"{}\"\n",
-            smtp_url(&server),
-            imap_url(&server),
-            ca.display()
-        ),
-    )
-    .expect("config");
+    let ca = ca_in(&server, &dir);
+    std::fs::write(&config, account_toml("ci", ALICE, "CI_PW", &server, &ca)).expect("config");
     let config = config.display().to_string();
     let mut env: Vec<(&str, &str)> = EMPTY_ALL.to_vec();
     env.extend([
@@ -99,15 +76,8 @@ async fn issue18_item2_provider_setup_with_empty_url_variables() {
         ("MAILTRIP_CONFIG", config.as_str()),
         ("CI_PW", PASSWORD),
     ]);
-    let out = tokio::task::block_in_place(|| {
-        mailtrip(
-            &dir,
-            &["check", "--format", "json", "--timeout", "20s"],
-            &env,
-        )
-    });
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report = json(&out);
+    let out = tokio::task::block_in_place(|| check_json(&dir, &[], &env));
+    let report = report(&out, 0);
     assert_eq!(report["verdict"], "delivered", "{report}");
     assert!(
         report["smtp"]

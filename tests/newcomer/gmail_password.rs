@@ -6,14 +6,14 @@ use std::process::Output;
 
 use mailtrip::server::TestServer;
 
-use super::{ALICE, check_json, gmail_server, imap_url, json, scratch, smtp_url, stderr};
+use super::{
+    ALICE, ca_in, check_json, gmail_server, imap_url, json, report, scratch, smtp_url, stderr,
+};
 
 /// `check --provider gmail` against the embedded Gmail profile with the password from
 /// `GMAIL_APP_PASSWORD`, as README's Gmail section runs it.
 fn check_gmail(server: &TestServer, dir: &Path, password: &str, extra: &[&str]) -> Output {
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
-    let (smtp, imap, ca) = (smtp_url(server), imap_url(server), ca.display().to_string());
+    let (smtp, imap, ca) = (smtp_url(server), imap_url(server), ca_in(server, dir));
     let mut args = vec![
         "--provider",
         "gmail",
@@ -69,8 +69,7 @@ async fn issue18_item3_gmail_login_failure_names_the_app_password_causes() {
     let dir = scratch("gmail-wrong");
     let out =
         tokio::task::block_in_place(|| check_gmail(&server, &dir, "abcd efgh ijkl mnoq", &[]));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let report = json(&out);
+    let report = report(&out, 2);
     assert_eq!(report["verdict"], "auth_failed", "{report}");
     let hint = report["error"]["hint"].as_str().unwrap_or("");
     for cause in ["wrong", "pasted with spaces"] {

@@ -15,6 +15,8 @@ use std::process::{Command, Output, Stdio};
 
 use mailtrip::server::{Profile, ServerConfig, TestServer};
 
+use crate::util::{imap_url, smtp_url};
+
 const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 const ALICE: &str = "alice@mailtrip.test";
 const BOB: &str = "bob@mailtrip.test";
@@ -67,15 +69,34 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn smtp_url(server: &TestServer) -> String {
-    format!(
-        "smtp+starttls://localhost:{}",
-        server.submission_addr().port()
-    )
+/// Asserts `out` exited with `code` (showing its stderr otherwise) and returns its JSON report.
+fn report(out: &Output, code: i32) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    json(out)
 }
 
-fn imap_url(server: &TestServer) -> String {
-    format!("imaps://localhost:{}", server.imaps_addr().port())
+/// Writes `server`'s CA to `dir/ca.pem` and returns that path for `--ca-file` or `ca_file`.
+fn ca_in(server: &TestServer, dir: &Path) -> String {
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    ca.display().to_string()
+}
+
+/// An `[accounts.NAME]` table for `address` on the embedded `server`, its password read from
+/// `password_env`, trusting the CA at `ca`.
+fn account_toml(
+    name: &str,
+    address: &str,
+    password_env: &str,
+    server: &TestServer,
+    ca: &str,
+) -> String {
+    format!(
+        "[accounts.{name}]\naddress = \"{address}\"\npassword_env = \"{password_env}\"\n\
+         smtp = \"{}\"\nimap = \"{}\"\nca_file = \"{ca}\"\n",
+        smtp_url(server),
+        imap_url(server),
+    )
 }
 
 /// The 16 letters Google's app password page shows as "abcd efgh ijkl mnop".

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use super::{ALICE, json, mailtrip, scratch, stderr};
+use super::{ALICE, ca_in, json, mailtrip, scratch, stderr};
 use crate::util::{self, PASSWORD};
 
 /// Issue 18 item 7: `verify` reports the IMAP CAPABILITY verbatim, as docs/json.md says: the
@@ -13,8 +13,7 @@ use crate::util::{self, PASSWORD};
 async fn issue18_item7_imap_capabilities_keep_the_servers_order() {
     let server = util::server().await;
     let dir = scratch("caps");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    let ca = ca_in(&server, &dir);
     let script = r#"
 import imaplib, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2])

@@ -7,7 +7,7 @@ use std::process::Output;
 use mailtrip::server::TestServer;
 
 use super::{
-    ALICE, APP_PASSWORD, BOB, check_json, gmail_server, imap_url, json, scratch, smtp_url, stderr,
+    ALICE, APP_PASSWORD, BOB, account_toml, ca_in, check_json, gmail_server, report, scratch,
 };
 
 const GMAIL_FOLDERS: [&str; 5] = [
@@ -40,16 +40,9 @@ fn gmail_mail(server: &TestServer, user: &str) -> Vec<(String, u32, String)> {
 
 /// A config file with `alice` and `bob` on the embedded server, for `--to-account`.
 fn two_accounts(server: &TestServer, dir: &Path) -> String {
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    let ca = ca_in(server, dir);
     let account = |name: &str, address: &str| {
-        format!(
-            "[accounts.{name}]\nprovider = \"gmail\"\naddress = \"{address}\"\n\
-             password_env = \"APP_PW\"\nsmtp = \"{}\"\nimap = \"{}\"\nca_file = \"{}\"\n",
-            smtp_url(server),
-            imap_url(server),
-            ca.display()
-        )
+        account_toml(name, address, "APP_PW", server, &ca) + "provider = \"gmail\"\n"
     };
     let path = dir.join("mailtrip.toml");
     std::fs::write(
@@ -94,8 +87,7 @@ async fn issue18_item4_cross_account_check_cleans_the_gmail_senders_sent_copy() 
     let before = (gmail_mail(&server, ALICE), gmail_mail(&server, BOB));
 
     let out = tokio::task::block_in_place(|| check_alice_to_bob(&dir, &config, &[]));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report = json(&out);
+    let report = report(&out, 0);
     assert_eq!(report["verdict"], "delivered", "{report}");
     let cleanup = report["phases"]
         .as_array()
@@ -122,8 +114,7 @@ async fn issue18_item4_keep_leaves_the_senders_sent_copy() {
     let dir = scratch("cross-keep");
     let config = two_accounts(&server, &dir);
     let out = tokio::task::block_in_place(|| check_alice_to_bob(&dir, &config, &["--keep"]));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let tag = json(&out)["probe_id"]
+    let tag = report(&out, 0)["probe_id"]
         .as_str()
         .expect("probe_id")
         .to_string();

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 
-use super::{ALICE, BIN, imap_url, scratch};
+use super::{ALICE, BIN, ca_in, imap_url, scratch};
 use crate::util::{self, PASSWORD};
 
 /// Runs `mailtrip ARGS` on a pseudo-terminal (stdin, stdout and stderr all the terminal, as a
@@ -56,8 +56,7 @@ async fn issue18_item7_sweep_prompt_lists_once_then_asks_then_reports() {
     use mailtrip::{Account, Check};
     let server = util::server().await;
     let dir = scratch("sweep-tty");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
+    let ca = ca_in(&server, &dir);
     let args: Vec<String> = [
         "sweep",
         "--color",
@@ -69,7 +68,7 @@ async fn issue18_item7_sweep_prompt_lists_once_then_asks_then_reports() {
         "--password-env",
         "MT_SWEEP_PW",
         "--ca-file",
-        &ca.display().to_string(),
+        &ca,
     ]
     .iter()
     .map(|s| s.to_string())

@@ -37,12 +37,12 @@ async fn browser_login_with_pkce_through_headless_chromium() {
     );
     let browser = chromium(&env);
     let r = env
-        .run_with(
+        .exits(
+            0,
             &["login", "--browser", "--timeout", "60s"],
             &[("BROWSER", &browser), ("MT_CLIENT_SECRET", secret)],
         )
         .await;
-    assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("code_challenge_method=S256"), "{r:?}");
     assert!(
         r.stderr.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
@@ -58,22 +58,21 @@ async fn browser_login_with_pkce_through_headless_chromium() {
     );
     assert_eq!(env.stored()["scopes"][0], "https://mail.google.com/");
 
-    let check = env
-        .run_with(
-            &["check", "--timeout", "20s"],
-            &[("MT_CLIENT_SECRET", secret)],
-        )
-        .await;
-    assert_eq!(check.code, 0, "{check:?}");
+    env.exits(
+        0,
+        &["check", "--timeout", "20s"],
+        &[("MT_CLIENT_SECRET", secret)],
+    )
+    .await;
 
     // Without --browser nothing is opened: the URL is printed and the login waits for it.
     let waits = env
-        .run_with(
+        .exits(
+            2,
             &["login", "--timeout", "2s"],
             &[("BROWSER", "false"), ("MT_CLIENT_SECRET", secret)],
         )
         .await;
-    assert_eq!(waits.code, 2, "{waits:?}");
     assert!(waits.stderr.contains("/oauth2/authorize?"), "{waits:?}");
     assert_eq!(
         server.oauth().stats().codes_issued,
@@ -92,12 +91,11 @@ async fn device_login_with_browser_consents_on_the_verification_page() {
     })
     .await;
     let env = Env::new(&server, "devpage", "outlook", "");
-    let r = env
-        .run_with(
-            &["login", "--browser", "--timeout", "60s"],
-            &[("BROWSER", &chromium(&env))],
-        )
-        .await;
-    assert_eq!(r.code, 0, "{r:?}");
+    env.exits(
+        0,
+        &["login", "--browser", "--timeout", "60s"],
+        &[("BROWSER", &chromium(&env))],
+    )
+    .await;
     assert_eq!(server.oauth().stats().tokens_issued, 1);
 }

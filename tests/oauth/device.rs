@@ -21,8 +21,7 @@ async fn device_login_then_check_then_silent_refresh_after_expiry_issue_20() {
     .await;
     let env = Env::new(&server, "main", "outlook", "");
 
-    let login = env.run(&["login"]).await;
-    assert_eq!(login.code, 0, "{login:?}");
+    let login = env.exits(0, &["login"], &[]).await;
     assert!(
         login.stderr.contains("/oauth2/device") && login.stderr.contains("enter the code"),
         "{login:?}"
@@ -54,8 +53,7 @@ async fn device_login_then_check_then_silent_refresh_after_expiry_issue_20() {
     assert_eq!(first["client_id"], CLIENT_ID);
     assert!(server.store().check_token(ALICE, &first_access).is_some());
 
-    let check = env.run(&["check", "--timeout", "20s"]).await;
-    assert_eq!(check.code, 0, "{check:?}");
+    let check = env.exits(0, &["check", "--timeout", "20s"], &[]).await;
     assert!(
         check.stdout.contains("XOAUTH2 as alice@mailtrip.test"),
         "{check:?}"
@@ -67,10 +65,8 @@ async fn device_login_then_check_then_silent_refresh_after_expiry_issue_20() {
         server.store().check_token(ALICE, &first_access).is_none(),
         "the server refuses an expired access token"
     );
-    let again = env
-        .run(&["check", "--timeout", "20s", "--format", "json"])
+    env.exits(0, &["check", "--timeout", "20s", "--format", "json"], &[])
         .await;
-    assert_eq!(again.code, 0, "{again:?}");
     let stats = server.oauth().stats();
     assert!(stats.refreshes >= 1, "{stats:?}");
     let second = env.stored();
@@ -86,8 +82,7 @@ async fn device_login_then_check_then_silent_refresh_after_expiry_issue_20() {
         "still private after the refresh"
     );
 
-    let verify = env.run(&["verify", "--format", "json"]).await;
-    assert_eq!(verify.code, 0, "{verify:?}");
+    let verify = env.exits(0, &["verify", "--format", "json"], &[]).await;
     let v: serde_json::Value = serde_json::from_str(&verify.stdout).expect("json");
     assert_eq!(v["auth"], "oauth2");
     let scopes = v["oauth2"]["scopes"].as_array().expect("scopes");
@@ -117,12 +112,10 @@ async fn revoked_sign_in_exits_2_with_the_sign_in_hint() {
     })
     .await;
     let env = Env::new(&server, "revoked", "outlook", "");
-    let login = env.run(&["login"]).await;
-    assert_eq!(login.code, 0, "{login:?}");
+    env.exits(0, &["login"], &[]).await;
     server.revoke_oauth(ALICE);
 
-    let refused = env.run(&["check", "--timeout", "10s"]).await;
-    assert_eq!(refused.code, 2, "{refused:?}");
+    let refused = env.exits(2, &["check", "--timeout", "10s"], &[]).await;
     assert!(
         refused
             .stdout
@@ -132,17 +125,15 @@ async fn revoked_sign_in_exits_2_with_the_sign_in_hint() {
 
     tokio::time::sleep(lifetime).await;
     let check = env
-        .run(&["check", "--timeout", "10s", "--format", "json"])
+        .exits(2, &["check", "--timeout", "10s", "--format", "json"], &[])
         .await;
-    assert_eq!(check.code, 2, "{check:?}");
     assert!(check.stdout.contains("\"sign_in_required\""), "{check:?}");
     assert!(
         check.stdout.contains("invalid_grant"),
         "the server's own words: {check:?}"
     );
     let errors = server.oauth().stats().token_errors;
-    let human = env.run(&["verify"]).await;
-    assert_eq!(human.code, 2, "{human:?}");
+    let human = env.exits(2, &["verify"], &[]).await;
     assert_eq!(
         server.oauth().stats().token_errors,
         errors + 1,

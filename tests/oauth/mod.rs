@@ -91,6 +91,13 @@ impl Env {
         self.run_with(args, &[]).await
     }
 
+    /// Runs `mailtrip ARGS` with `env` and asserts it exited with `code`.
+    pub async fn exits(&self, code: i32, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let r = self.run_with(args, env).await;
+        assert_eq!(r.code, code, "{args:?}: {r:?}");
+        r
+    }
+
     pub async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut c = self.command(args);
         for (k, v) in env {

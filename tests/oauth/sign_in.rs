@@ -17,23 +17,20 @@ async fn logout_removes_the_sign_in() {
     let env = Env::new(&server, "logout", "outlook", "");
     assert_eq!(env.run(&["login"]).await.code, 0);
     let path = env.token_file();
-    let out = env.run(&["logout", "--account", "work"]).await;
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = env.exits(0, &["logout", "--account", "work"], &[]).await;
     assert!(
         out.stdout.contains("signed out alice@mailtrip.test"),
         "{out:?}"
     );
     assert!(!path.exists());
-    let check = env.run(&["check"]).await;
-    assert_eq!(check.code, 3, "{check:?}");
+    let check = env.exits(3, &["check"], &[]).await;
     assert!(
         check
             .stderr
             .contains("has not signed in; sign in: `mailtrip login --config"),
         "{check:?}"
     );
-    let again = env.run(&["logout"]).await;
-    assert_eq!(again.code, 0, "{again:?}");
+    let again = env.exits(0, &["logout"], &[]).await;
     assert!(again.stdout.contains("was not signed in"), "{again:?}");
 }
 
@@ -46,8 +43,7 @@ async fn login_without_a_client_id_is_a_usage_error_naming_where_to_register() {
         .expect("config")
         .replace(&format!("oauth2_client_id = \"{CLIENT_ID}\"\n"), "");
     std::fs::write(&env.config, text).expect("config");
-    let r = env.run(&["login"]).await;
-    assert_eq!(r.code, 3, "{r:?}");
+    let r = env.exits(3, &["login"], &[]).await;
     assert!(
         r.stderr.contains("no OAuth2 client id") && r.stderr.contains("entra.microsoft.com"),
         "{r:?}"
@@ -136,16 +132,14 @@ async fn a_stored_sign_in_serves_an_account_without_a_password_source() {
         .expect("config")
         .replace("auth = \"oauth2\"\n", "password_env = \"MT_UNUSED_PW\"\n");
     std::fs::write(&env.config, &with_password).expect("config");
-    let login = env.run(&["login"]).await;
-    assert_eq!(login.code, 0, "{login:?}");
+    let login = env.exits(0, &["login"], &[]).await;
     assert!(login.stderr.contains("add auth = \"oauth2\""), "{login:?}");
     std::fs::write(
         &env.config,
         with_password.replace("password_env = \"MT_UNUSED_PW\"\n", ""),
     )
     .expect("config");
-    let check = env.run(&["check", "--timeout", "20s"]).await;
-    assert_eq!(check.code, 0, "{check:?}");
+    let check = env.exits(0, &["check", "--timeout", "20s"], &[]).await;
     assert!(
         check.stdout.contains("XOAUTH2 as alice@mailtrip.test"),
         "{check:?}"

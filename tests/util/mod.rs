@@ -53,6 +53,40 @@ pub fn set_fault(server: &TestServer, fault: impl FnOnce(&mut Faults)) {
     server.set_faults(faults);
 }
 
+/// The embedded server's submission port as a `--smtp` URL (STARTTLS on `localhost`).
+#[allow(dead_code)]
+pub fn smtp_url(server: &TestServer) -> String {
+    format!(
+        "smtp+starttls://localhost:{}",
+        server.submission_addr().port()
+    )
+}
+
+/// The embedded server's implicit-TLS IMAP port as an `--imap` URL on `localhost`.
+#[allow(dead_code)]
+pub fn imap_url(server: &TestServer) -> String {
+    format!("imaps://localhost:{}", server.imaps_addr().port())
+}
+
+/// Runs the `mailtrip` binary with `args` (and this environment) to its end.
+#[allow(dead_code)]
+pub fn run_mailtrip(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mailtrip"))
+        .args(args)
+        .output()
+        .expect("run")
+}
+
+/// What a finished process printed, stdout then stderr, as one string.
+#[allow(dead_code)]
+pub fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Fails the test with the client's stderr unless the external `client` exited cleanly.
 #[allow(dead_code)]
 pub fn succeeded(client: &str, out: &std::process::Output) {

@@ -15,27 +15,68 @@ pub struct Span(pub Duration);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpanRange(pub Duration, pub Duration);
 
+/// Turns a number of some unit into seconds.
+type ToSeconds = fn(f64) -> f64;
+
+/// Every unit a duration may carry (`""` is bare seconds), with what turns it into seconds.
+const UNITS: [(&str, ToSeconds); 6] = [
+    ("ms", |v| v / 1000.0),
+    ("", |v| v),
+    ("s", |v| v),
+    ("m", |v| v * 60.0),
+    ("h", |v| v * 3600.0),
+    ("d", |v| v * 86400.0),
+];
+
+/// How a duration is written as text: a number, then one of [`UNITS`] (days only where
+/// `days` allows them). The callers decide the range they accept.
+pub(crate) struct DurationText {
+    /// Whether `d` (days) is a unit.
+    pub days: bool,
+    /// Whether white space may stand between the number and its unit (`2 s`).
+    pub spaced: bool,
+    /// Examples for the error about text that does not start with a number.
+    pub examples: &'static str,
+}
+
+impl DurationText {
+    /// `s` (already trimmed) in seconds, or an error naming the text and the units.
+    pub fn seconds(&self, s: &str) -> Result<f64, String> {
+        let split = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let value: f64 = num
+            .parse()
+            .map_err(|_| format!("{s:?} is not a duration; use e.g. {}", self.examples))?;
+        let unit = if self.spaced { unit.trim() } else { unit };
+        let units = UNITS.iter().filter(|(name, _)| self.days || *name != "d");
+        match units.clone().find(|(name, _)| *name == unit) {
+            Some((_, to_seconds)) => Ok(to_seconds(value)),
+            None => {
+                let names: Vec<&str> = units
+                    .map(|(name, _)| *name)
+                    .filter(|name| !name.is_empty())
+                    .collect();
+                let (last, rest) = names.split_last().expect("a unit");
+                Err(format!(
+                    "unknown unit {unit:?} in {s:?}; use {} or {last}",
+                    rest.join(", ")
+                ))
+            }
+        }
+    }
+}
+
 /// Parses a duration: `250ms`, `2s`, `1.5m`, `1h`, or bare seconds; zero is allowed.
 pub fn parse_span(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration; use e.g. 250ms, 2s, 1m"))?;
-    let secs = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?}; use ms, s, m or h"
-            ));
-        }
-    };
+    let secs = DurationText {
+        days: false,
+        spaced: true,
+        examples: "250ms, 2s, 1m",
+    }
+    .seconds(s)?;
     if !secs.is_finite() || secs > 86400.0 {
         return Err(format!("{s:?} is out of range (at most a day)"));
     }
@@ -150,6 +191,14 @@ mod tests {
             assert_eq!(d, want, "{text}");
             assert_eq!(parse_span(&format_span(d)).expect("again"), d);
         }
-        assert!(parse_span("2d").is_err());
+        assert_eq!(
+            parse_span("2d"),
+            Err(r#"unknown unit "d" in "2d"; use ms, s, m or h"#.into())
+        );
+        assert_eq!(parse_span("2 s"), Ok(Duration::from_secs(2)));
+        assert_eq!(
+            parse_span("ms"),
+            Err(r#""ms" is not a duration; use e.g. 250ms, 2s, 1m"#.into())
+        );
     }
 }

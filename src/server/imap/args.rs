@@ -209,6 +209,15 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
+    fn atom(a: &str) -> Arg {
+        Arg::Atom(a.as_bytes().to_vec())
+    }
+
+    /// An atom inside a list, standing at `span` of the line.
+    fn listed(a: &str, span: std::ops::Range<usize>) -> Token {
+        Token { arg: atom(a), span }
+    }
+
     fn args(s: &[u8]) -> Vec<Arg> {
         tokenize(s)
             .expect("tokenizes")
@@ -224,19 +233,10 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                Arg::Atom(b"a".to_vec()),
-                Arg::Atom(b"SEARCH".to_vec()),
-                Arg::Atom(b"RETURN".to_vec()),
-                Arg::List(vec![
-                    Token {
-                        arg: Arg::Atom(b"MIN".to_vec()),
-                        span: 17..20
-                    },
-                    Token {
-                        arg: Arg::Atom(b"MAX".to_vec()),
-                        span: 21..24
-                    },
-                ]),
+                atom("a"),
+                atom("SEARCH"),
+                atom("RETURN"),
+                Arg::List(vec![listed("MIN", 17..20), listed("MAX", 21..24)]),
                 Arg::Quoted(b"x \"y\"".to_vec()),
                 Arg::Literal {
                     data: b"ab\x00".to_vec(),
@@ -263,18 +263,12 @@ mod tests {
         assert_eq!(
             args(b"t FETCH 1 (BODY.PEEK[HEADER.FIELDS (A B)] UID)"),
             vec![
-                Arg::Atom(b"t".to_vec()),
-                Arg::Atom(b"FETCH".to_vec()),
-                Arg::Atom(b"1".to_vec()),
+                atom("t"),
+                atom("FETCH"),
+                atom("1"),
                 Arg::List(vec![
-                    Token {
-                        arg: Arg::Atom(b"BODY.PEEK[HEADER.FIELDS (A B)]".to_vec()),
-                        span: 11..41
-                    },
-                    Token {
-                        arg: Arg::Atom(b"UID".to_vec()),
-                        span: 42..45
-                    },
+                    listed("BODY.PEEK[HEADER.FIELDS (A B)]", 11..41),
+                    listed("UID", 42..45),
                 ]),
             ]
         );
