@@ -65,24 +65,25 @@ pub(crate) fn is_unparsable(e: &Error) -> bool {
     unparsable_reply(e).is_some()
 }
 
-/// A `server_error` for a reply that breaks the IMAP protocol (mailtrip cannot parse it), with
-/// the reply as the server's words; `None` when `e` is something else.
+/// A `server_error` for a reply that breaks the IMAP protocol (mailtrip cannot parse it),
+/// quoting the reply; `None` when `e` is something else. The reply is not `server_text`: it
+/// proves no refusal (a login answered this way is not "auth failed").
 pub(crate) fn protocol_broken(account: &Account, e: &Error) -> Option<Diagnosis> {
     let reply = unparsable_reply(e)?;
     let endpoint = account.imap.authority();
     Some(Diagnosis {
         code: Code::ServerError,
         summary: format!(
-            "The IMAP server at {endpoint} sent a reply that breaks the IMAP protocol (it cannot be parsed)."
+            "The IMAP server at {endpoint} sent a reply that breaks the IMAP protocol (it cannot be parsed): {}.",
+            reply.trim()
         ),
-        hint: "The server, not the network, broke the protocol: send its reply (the server's \
-               words) to its administrator; -vv shows the whole exchange."
+        hint: "The server, not the network, broke the protocol: send its reply (quoted above) \
+               to its administrator; -vv shows the whole exchange."
             .to_owned(),
         link: None,
-        server_text: Some(reply).filter(|r| !r.trim().is_empty()),
+        server_text: None,
     })
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

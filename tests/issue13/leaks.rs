@@ -108,6 +108,12 @@ fn assert_one_escape(out: &super::Out, case: &str, shows_words: bool) {
     ] {
         assert!(!all.contains(debug), "{case}: {debug:?}: {out:#?}");
     }
+    if case == "imap check json" {
+        // An unparsable reply to LOGIN proves no refusal.
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+        assert_eq!(v["verdict"], "error", "{case}: {v:#}");
+        assert_eq!(v["error"]["code"], "server_error", "{case}: {v:#}");
+    }
     if case.ends_with("json") {
         assert!(out.stdout.contains("\\u001b"), "{case}: {out:#?}");
         assert!(
