@@ -250,6 +250,7 @@ async fn item_17_wait_on_a_missing_folder_says_so_without_debug_text() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_17_a_connection_lost_at_select_shows_the_failed_phase_and_its_cause() {
+    let later = regex::Regex::new(r#"at delivery|"phase":\s*"delivery""#).expect("re");
     // The receiving mailbox's connection: LOGIN, CAPABILITY, LIST, then SELECT INBOX — the
     // fourth command is dropped, or never answered.
     for (faults, code, cause) in [
@@ -286,7 +287,6 @@ async fn item_17_a_connection_lost_at_select_shows_the_failed_phase_and_its_caus
             a.extend(endpoints(&server));
             // Now and then the dropped command is a later one (the watch opened, the drop
             // lands during delivery): run again until it is SELECT.
-            let later = regex::Regex::new(r#"at delivery|"phase":\s*"delivery""#).expect("re");
             let mut out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
             for _ in 0..5 {
                 if !later.is_match(&out.stdout) {
