@@ -125,7 +125,7 @@ fn credential(
     limit: Duration,
 ) -> Option<Result<Credential, ConfigError>> {
     let password = |s: SecretSource| Some(s.read_within(limit).map(Credential::Password));
-    let token = |s: SecretSource| Some(s.read_within(limit).map(Credential::OAuth2Token));
+    let token = |s: SecretSource| Some(s.read_token_within(limit).map(Credential::OAuth2Token));
     if let Some(o) = o {
         if let Some(v) = &o.password_env {
             return password(SecretSource::Env(v.clone()));

@@ -47,6 +47,17 @@ impl SecretSource {
     /// Reads the secret; a command still running after `limit` is killed (with everything it
     /// started) and named in the error.
     pub fn read_within(&self, limit: Duration) -> Result<SecretString, ConfigError> {
+        self.read_as("password command", limit)
+    }
+
+    /// Reads an OAuth2 access token like [`SecretSource::read_within`]; errors about a command
+    /// call it the "OAuth2 token command".
+    pub fn read_token_within(&self, limit: Duration) -> Result<SecretString, ConfigError> {
+        self.read_as("OAuth2 token command", limit)
+    }
+
+    /// Reads the secret; `what` names a command in errors ("password command", …).
+    fn read_as(&self, what: &str, limit: Duration) -> Result<SecretString, ConfigError> {
         match self {
             SecretSource::Value(v) => Ok(v.clone()),
             SecretSource::Env(var) => match std::env::var(var) {
@@ -75,19 +86,19 @@ impl SecretSource {
                 Ok(SecretString::from(line))
             }
             SecretSource::Command(cmd) => {
-                let (status, stdout) = run_bounded(cmd, limit)?;
+                let (status, stdout) = run_bounded(what, cmd, limit)?;
                 if !status.success() {
                     return Err(ConfigError::Secret(format!(
-                        "password command {cmd:?} failed ({status})"
+                        "{what} {cmd:?} failed ({status})"
                     )));
                 }
                 let text = String::from_utf8(stdout).map_err(|_| {
-                    ConfigError::Secret(format!("password command {cmd:?} printed non-UTF-8"))
+                    ConfigError::Secret(format!("{what} {cmd:?} printed non-UTF-8"))
                 })?;
                 let value = text.trim_end_matches(['\r', '\n']).to_string();
                 if value.is_empty() {
                     return Err(ConfigError::Secret(format!(
-                        "password command {cmd:?} printed nothing"
+                        "{what} {cmd:?} printed nothing"
                     )));
                 }
                 Ok(SecretString::from(value))
@@ -97,8 +108,10 @@ impl SecretSource {
 }
 
 /// Runs `sh -c cmd` in a process group of its own with stdout captured, for at most `limit`;
-/// past it, kills the whole group (a `sleep` the shell started included) and says so.
+/// past it, kills the whole group (a `sleep` the shell started included) and says so, naming
+/// it as `what`.
 fn run_bounded(
+    what: &str,
     cmd: &str,
     limit: Duration,
 ) -> Result<(std::process::ExitStatus, Vec<u8>), ConfigError> {
@@ -130,7 +143,7 @@ fn run_bounded(
             Ok(None) if Instant::now() >= end => {
                 kill_group(&mut child);
                 return Err(ConfigError::Secret(format!(
-                    "password command {cmd:?} did not finish within {:.1} s and was stopped; \
+                    "{what} {cmd:?} did not finish within {:.1} s and was stopped; \
                      make it print the secret without waiting, or raise --timeout",
                     limit.as_secs_f64()
                 )));

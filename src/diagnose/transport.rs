@@ -58,7 +58,7 @@ pub fn transport(code: Code, protocol: Protocol, endpoint: &str, detail: &str) -
         ),
         other => (
             format!("The {p} connection to {endpoint} failed ({other})"),
-            "Retry; if it persists, the detail below says what failed.".to_owned(),
+            "Retry; if it persists, run with -vv to see the whole exchange with the server.".to_owned(),
         ),
     };
     let detail = detail.trim();

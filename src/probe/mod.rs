@@ -5,6 +5,7 @@ mod analysis;
 pub(crate) mod backoff;
 pub(crate) mod cleanup;
 pub(crate) mod imap;
+mod imap_words;
 mod leftovers;
 mod login;
 pub(crate) mod message;

@@ -14,6 +14,14 @@ pub(crate) struct Failure {
     pub diagnosis: Diagnosis,
 }
 
+/// A failed phase's detail: the summary, then the server's words on one line.
+fn row_detail(diagnosis: &Diagnosis) -> String {
+    match &diagnosis.server_text {
+        Some(text) => format!("{} ({})", diagnosis.summary, text.replace('\n', " ")),
+        None => diagnosis.summary.clone(),
+    }
+}
+
 /// Collects timed phases and calls the progress callback.
 pub(crate) struct Recorder {
     pub(super) phases: Vec<PhaseReport>,
@@ -53,12 +61,27 @@ impl Recorder {
 
     /// Records a failed phase and returns the failure to propagate.
     pub fn fail(&mut self, phase: Phase, t: Instant, diagnosis: Diagnosis) -> Failure {
-        let detail = match &diagnosis.server_text {
-            Some(text) => format!("{} ({})", diagnosis.summary, text.replace('\n', " ")),
-            None => diagnosis.summary.clone(),
-        };
-        self.push(phase, t, false, detail);
+        self.push(phase, t, false, row_detail(&diagnosis));
         Failure { phase, diagnosis }
+    }
+
+    /// Shows `failure` on the phase it names when no row is failed yet (it came after that
+    /// phase was recorded as done, like a SELECT after login): that row turns failed, with the
+    /// cause as its detail.
+    pub fn fail_late(&mut self, failure: &Failure) {
+        if self.phases.iter().any(|p| !p.ok) {
+            return;
+        }
+        let cause = row_detail(&failure.diagnosis);
+        match self
+            .phases
+            .iter_mut()
+            .rev()
+            .find(|p| p.name == failure.phase)
+        {
+            Some(row) => (row.ok, row.detail) = (false, cause),
+            None => self.push(failure.phase, Instant::now(), false, cause),
+        }
     }
 
     /// A mark to roll back to (a retried attempt's phases are replaced by the next one's).

@@ -252,6 +252,7 @@ impl Check {
                 if let Some(Ok((s, _))) = sending {
                     imap::logout(Some(s.0)).await;
                 }
+                rec.fail_late(&f);
                 return Err((auth_or(&f, Verdict::Error), f));
             }
         };

@@ -11,7 +11,7 @@ use mailtrip::report::{Phase, Report, Verdict};
 use mailtrip::server::Faults;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{ALICE, BOB, HANG_GUARD, PASSWORD_ENV, account, args, ca_file, mailtrip};
+use super::{ALICE, BOB, HANG_GUARD, PASSWORD_ENV, account, args, ca_file, endpoints, mailtrip};
 use crate::scenario::{check_between, check_faulty, faulty, faulty_with};
 use crate::util::PASSWORD;
 
@@ -199,4 +199,88 @@ async fn item_17_wait_on_a_missing_folder_says_so_without_debug_text() {
         assert!(all.contains("doesn't exist"), "the server's words: {all}");
     }
     let _ = PASSWORD;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_17_a_connection_lost_at_select_shows_the_failed_phase_and_its_cause() {
+    let later = regex::Regex::new(r#"at delivery|"phase":\s*"delivery""#).expect("re");
+    // The receiving mailbox's connection: LOGIN, CAPABILITY, LIST, then SELECT INBOX — the
+    // fourth command is dropped, or never answered.
+    for (faults, code, cause) in [
+        (
+            Faults {
+                imap_drop_after: Some(3),
+                ..Faults::default()
+            },
+            "connection_closed",
+            "SELECT INBOX: connection closed by the server",
+        ),
+        (
+            Faults {
+                imap_hang_on: Some("SELECT".into()),
+                ..Faults::default()
+            },
+            "timeout",
+            "SELECT INBOX: no answer within",
+        ),
+    ] {
+        let server = faulty(faults).await;
+        for format in ["human", "json"] {
+            let mut a = args(&[
+                "check",
+                "--user",
+                ALICE,
+                "--to",
+                ALICE,
+                "--timeout",
+                "3s",
+                "--format",
+                format,
+            ]);
+            a.extend(endpoints(&server));
+            // Now and then the dropped command is a later one (the watch opened, the drop
+            // lands during delivery): run again until it is SELECT.
+            let mut out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+            for _ in 0..5 {
+                if !later.is_match(&out.stdout) {
+                    break;
+                }
+                out = mailtrip(&a, &[PASSWORD_ENV], HANG_GUARD).await;
+            }
+            assert_eq!(out.code, 2, "{code} {format}: {out:#?}");
+            if format == "json" {
+                let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+                assert_eq!(v["error"]["code"], code, "{v:#}");
+                assert_eq!(v["error"]["phase"], "imap_connect", "{v:#}");
+                let failed: Vec<_> = v["phases"]
+                    .as_array()
+                    .expect("phases")
+                    .iter()
+                    .filter(|p| p["ok"] == false)
+                    .collect();
+                assert_eq!(failed.len(), 1, "one failed phase: {v:#}");
+                assert_eq!(failed[0]["name"], "imap_connect", "{v:#}");
+                let detail = failed[0]["detail"].as_str().unwrap_or_default();
+                assert!(detail.contains(cause), "{cause}: {v:#}");
+            } else {
+                let row = out
+                    .stdout
+                    .lines()
+                    .find(|l| l.contains(" imap_connect "))
+                    .unwrap_or_default();
+                assert!(
+                    row.contains('✗') && row.contains(cause),
+                    "{cause}: {}",
+                    out.stdout
+                );
+                // No hint points at a detail that is not there.
+                assert!(!out.stdout.contains("detail below"), "{}", out.stdout);
+                assert!(
+                    out.stdout.contains(&format!("{code} at imap_connect")),
+                    "{}",
+                    out.stdout
+                );
+            }
+        }
+    }
 }

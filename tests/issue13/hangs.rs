@@ -88,18 +88,21 @@ async fn item_08_load_cli_with_an_alias_target_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_09_a_password_command_that_never_ends_is_stopped_and_named() {
     let server = util::server().await;
-    for (flag, command) in [
-        ("--password-command", "sleep 100"),
-        ("--oauth2-token-command", "sleep 100; echo token"),
+    for (flag, command, named) in [
+        ("--password-command", "sleep 100", "password command"),
+        (
+            "--oauth2-token-command",
+            "sleep 100; echo token",
+            "OAuth2 token command",
+        ),
     ] {
         let mut a = args(&["check", "--user", ALICE, flag, command, "--timeout", "2s"]);
         a.extend(endpoints(&server));
         let out = mailtrip(&a, &[], HANG_GUARD).await;
         assert_eq!(out.code, 3, "{flag}: {out:#?}");
-        assert!(
-            out.stderr.contains(command) && out.stderr.contains("did not finish within 2.0 s"),
-            "{flag}: {out:#?}"
-        );
+        // The message names the kind of command the flag gave, then the command itself.
+        let said = format!("{named} {command:?} did not finish within 2.0 s");
+        assert!(out.stderr.contains(&said), "{flag}: {said}: {out:#?}");
     }
     assert_eq!(server.auth_attempts(), (0, 0));
 }

@@ -35,6 +35,14 @@ async fn item_12_control_characters_from_servers_are_escaped_in_every_renderer()
             },
             "imap",
         ),
+        // Without the NUL, the NO parses: the server's words come through async-imap's text.
+        (
+            Faults {
+                imap_auth_reject: Some(hostile_imap.trim_end_matches('\0').into()),
+                ..Faults::default()
+            },
+            "imap NO",
+        ),
     ] {
         let server = faulty(faults).await;
         for (command, format) in [
@@ -82,7 +90,40 @@ async fn item_12_control_characters_from_servers_are_escaped_in_every_renderer()
                 "{what} {command} {format}: {out:#?}"
             );
             assert_eq!(raw_controls(&strip_sgr(&out.stderr)), Vec::<char>::new());
+            assert_one_escape(&out, &format!("{what} {command} {format}"), shows_words);
         }
+    }
+}
+
+/// Server text is escaped one way in every text format (`\x1b`, never Rust's `\u{1b}` or
+/// Debug text); JSON carries the real characters (as `\u001b`, JSON's own escape). A reply the
+/// IMAP parser cannot read (the NUL) is the server breaking the protocol, not a closed
+/// connection.
+fn assert_one_escape(out: &super::Out, case: &str, shows_words: bool) {
+    let all = out.all();
+    for debug in [
+        "\\u{1b}",
+        "\\0",
+        "Error {",
+        "during parsing",
+        "connection_closed",
+    ] {
+        assert!(!all.contains(debug), "{case}: {debug:?}: {out:#?}");
+    }
+    if case == "imap check json" {
+        // An unparsable reply to LOGIN proves no refusal.
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+        assert_eq!(v["verdict"], "error", "{case}: {v:#}");
+        assert_eq!(v["error"]["code"], "server_error", "{case}: {v:#}");
+    }
+    if case.ends_with("json") {
+        assert!(out.stdout.contains("\\u001b"), "{case}: {out:#?}");
+        assert!(
+            !out.stdout.contains("\\\\x1b"),
+            "{case}: escaped twice: {out:#?}"
+        );
+    } else if shows_words {
+        assert!(out.stdout.contains("\\x1b[2J"), "{case}: {out:#?}");
     }
 }
 

@@ -62,7 +62,7 @@ fn server_words(s: &str) -> String {
         .split_once("information: Some(\"")
         .or_else(|| s.split_once("info: Some(\""))
         .and_then(|(_, rest)| rest.rsplit_once("\")"))
-        .map(|(i, _)| i.replace("\\\"", "\"").replace("\\\\", "\\"));
+        .map(|(i, _)| super::imap_words::undebug(i));
     match (code, info) {
         (Some(c), Some(i)) => format!("[{c}] {i}"),
         (None, Some(i)) => i,
@@ -85,7 +85,8 @@ pub(crate) fn classify(account: &Account, stage: Stage, e: &async_imap::error::E
         E::Io(io) if io.kind() == io::ErrorKind::TimedOut => {
             imap_err(account, Code::Timeout, &io.to_string())
         }
-        other => imap_err(account, Code::ConnectionClosed, &other.to_string()),
+        other => super::imap_words::protocol_broken(account, other)
+            .unwrap_or_else(|| imap_err(account, Code::ConnectionClosed, &other.to_string())),
     }
 }
 

@@ -50,10 +50,7 @@ async fn select_on(
         Ok(mark) => Ok((session, caps, mark)),
         Err(e) => {
             imap::logout(Some(session)).await;
-            Err(Failure {
-                phase: Phase::ImapConnect,
-                diagnosis: imap::classify(account, Stage::Select, &e),
-            })
+            Err(select_failed(account, folder, &e))
         }
     }
 }
@@ -155,7 +152,7 @@ pub(crate) async fn open_mailbox(
         };
         let mark = imap::select(&mut session, "INBOX", step)
             .await
-            .map_err(|e| setup_error(account, "SELECT INBOX", &e))?;
+            .map_err(|e| select_failed(account, "INBOX", &e))?;
         Ok(((session, caps, mark), folders, listed, marks, sent))
     }
     .await;
@@ -263,5 +260,34 @@ fn setup_error_text(account: &Account, detail: &str) -> Failure {
             &account.imap.authority(),
             &format!("setting up the watch failed: {detail}"),
         ),
+    }
+}
+
+/// Why `SELECT folder` failed, naming the command: the server's NO/BAD, or the connection
+/// closed or silent at that point.
+fn select_failed(account: &Account, folder: &str, e: &async_imap::error::Error) -> Failure {
+    use async_imap::error::Error as E;
+    use std::io::ErrorKind as K;
+    let lost = |code, detail: String| {
+        diagnose::transport(code, Protocol::Imap, &account.imap.authority(), &detail)
+    };
+    let diagnosis = match e {
+        E::ConnectionLost => lost(
+            Code::ConnectionClosed,
+            format!("SELECT {folder}: connection closed by the server"),
+        ),
+        E::Io(io) if io.kind() == K::TimedOut => {
+            lost(Code::Timeout, format!("SELECT {folder}: {io}"))
+        }
+        // An io error but a reply the parser could not read is the connection ending.
+        E::Io(io) if !crate::probe::imap_words::is_unparsable(e) => lost(
+            Code::ConnectionClosed,
+            format!("SELECT {folder}: connection closed by the server ({io})"),
+        ),
+        other => imap::classify(account, Stage::Select, other),
+    };
+    Failure {
+        phase: Phase::ImapConnect,
+        diagnosis,
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "cli")]
 pub(crate) use span::DurationText;
 pub use span::{Span, SpanError, SpanRange, format_span, parse_span};
 
