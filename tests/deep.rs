@@ -1,6 +1,8 @@
 //! Deep verification end to end against the embedded server: hop timeline and
 //! Authentication-Results, every fate (inbox, spam, archive, bounce, duplicate, late,
 //! changed content), `Wait` for mail something else sends, and `Sweep` of leftover probes.
+//! One file past 600 lines on purpose: its sections (fates, wait, sweep, content) share the
+//! probe-building helpers at the top; a section that grows moves to `tests/deep/`.
 
 use std::time::Duration;
 
