@@ -41,15 +41,7 @@ async fn imap_steps(
 ) -> Result<Option<String>, Stop> {
     let ep = &account.imap;
     let left = || limit(deadline);
-    let t = s.begin(Step::Connect);
-    net::check_plaintext(account, ep).map_err(|d| s.fail(Step::Connect, t, d))?;
-    let tcp = net::tcp_connect(ep, left())
-        .await
-        .map_err(|d| s.fail(Step::Connect, t, d))?;
-    let peer = tcp
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| ep.authority());
+    let (tcp, peer, t) = s.connect(account, ep, deadline).await?;
     let verified = !account.tls.insecure_skip_verify;
     let client = if ep.security == Security::Tls {
         s.ok(Step::Connect, t, format!("connected to {peer}"));

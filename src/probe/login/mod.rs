@@ -190,6 +190,27 @@ impl Steps {
         t
     }
 
+    /// The connect step both protocols start with: the plaintext policy, then TCP within the
+    /// budget. Returns the stream, the peer's address for the step's detail, and the step's
+    /// start (the caller closes it once it knows whether TLS comes at once).
+    async fn connect(
+        &mut self,
+        account: &Account,
+        ep: &crate::config::Endpoint,
+        deadline: Instant,
+    ) -> Result<(tokio::net::TcpStream, String, Instant), Stop> {
+        let t = self.begin(Step::Connect);
+        net::check_plaintext(account, ep).map_err(|d| self.fail(Step::Connect, t, d))?;
+        let tcp = net::tcp_connect(ep, limit(deadline))
+            .await
+            .map_err(|d| self.fail(Step::Connect, t, d))?;
+        let peer = tcp
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| ep.authority());
+        Ok((tcp, peer, t))
+    }
+
     /// The whole command's budget ran out: the step under way failed with a timeout (unless
     /// every step had passed already).
     fn out_of_time(&mut self, ep: &crate::config::Endpoint, budget: Duration) {

@@ -35,15 +35,7 @@ pub(super) async fn verify_smtp(
 async fn smtp_steps(s: &mut Steps, account: &Account, deadline: Instant) -> Result<(), Stop> {
     let ep = &account.smtp;
     let left = || limit(deadline);
-    let t = s.begin(Step::Connect);
-    net::check_plaintext(account, ep).map_err(|d| s.fail(Step::Connect, t, d))?;
-    let tcp = net::tcp_connect(ep, left())
-        .await
-        .map_err(|d| s.fail(Step::Connect, t, d))?;
-    let peer = tcp
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| ep.authority());
+    let (tcp, peer, t) = s.connect(account, ep, deadline).await?;
     let verified = !account.tls.insecure_skip_verify;
     let mut der = None;
     let (mut conn, mut plain) = if ep.security == Security::Tls {
