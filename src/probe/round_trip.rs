@@ -156,21 +156,18 @@ impl Check {
                 },
             };
             let failure = rec.fail(Phase::Delivery, t, diagnosis);
-            let mut cleaned = 0;
             if !self.keep {
-                cleaned = self
-                    .cleanup_sent(
-                        &mut winner,
-                        &caps,
-                        &folders,
-                        sent_mark.as_ref(),
-                        tag,
-                        step,
-                        report,
-                    )
-                    .await;
+                self.cleanup_sent(
+                    &mut winner,
+                    &caps,
+                    &folders,
+                    sent_mark.as_ref(),
+                    tag,
+                    step,
+                    report,
+                )
+                .await;
             }
-            let _ = cleaned;
             imap::logout(winner.session.take()).await;
             self.finish_sender(&mut sender_watch, sender_sent, tag, step, report)
                 .await;
