@@ -303,34 +303,17 @@ async fn round_trip(
             return Err((Verdict::Error, f));
         }
         _ => {
-            return Err((
-                Verdict::Error,
-                Failure {
-                    phase: Phase::Fetch,
-                    diagnosis: diagnose::transport(
-                        Code::ServerError,
-                        Protocol::Imap,
-                        &route.to.imap.authority(),
-                        "the probe was seen but could not be fetched (the watch connection \
-                         dropped)",
-                    ),
-                },
+            return Err(fetch_failed(
+                route,
+                "the probe was seen but could not be fetched (the watch connection dropped)",
             ));
         }
     };
     observe(Phase::Fetch, checked.fetch.as_secs_f64());
     if checked.missing {
-        return Err((
-            Verdict::Error,
-            Failure {
-                phase: Phase::Fetch,
-                diagnosis: diagnose::transport(
-                    Code::ServerError,
-                    Protocol::Imap,
-                    &route.to.imap.authority(),
-                    "the server returned no body for the probe's UID",
-                ),
-            },
+        return Err(fetch_failed(
+            route,
+            "the server returned no body for the probe's UID",
         ));
     }
     observe(Phase::Verify, checked.verify.as_secs_f64());
@@ -356,4 +339,22 @@ async fn round_trip(
     } else {
         Verdict::Delivered
     })
+}
+
+/// The probe was seen in `route`'s mailbox but not fetched: an error at the fetch phase, in the
+/// IMAP server's name.
+fn fetch_failed(route: &super::Route, detail: &str) -> (Verdict, Failure) {
+    let diagnosis = diagnose::transport(
+        Code::ServerError,
+        Protocol::Imap,
+        &route.to.imap.authority(),
+        detail,
+    );
+    (
+        Verdict::Error,
+        Failure {
+            phase: Phase::Fetch,
+            diagnosis,
+        },
+    )
 }
