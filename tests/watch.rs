@@ -6,8 +6,9 @@
 //! report's `seen_by`), never on time. IDLE and polling servers stay covered: mail arriving
 //! after the schedule is over is seen by IDLE, or by the steady poll without IDLE. With the
 //! `imap_sync_on_noop` fault the server shows new mail only at NOOP (or IDLE, CHECK, SELECT),
-//! as Dovecot with maildir does, so an early look must be a NOOP first; and a spam folder
-//! whose connection is refused is named in a warning while the check still gives its verdict.
+//! as Dovecot with maildir does, so an early look must be a NOOP first; a spam folder whose
+//! connection is refused is named in a warning while the check still gives its verdict; and
+//! the spam and archive folders get connections only when INBOX is slow to show the probe.
 
 use std::time::Duration;
 
@@ -290,4 +291,34 @@ async fn issue14_a_spam_folder_that_cannot_be_opened_is_a_warning_not_a_failure(
     let json: serde_json::Value = serde_json::from_str(&render(Format::Json, &r)).expect("json");
     let warnings = json["warnings"].as_array().expect("warnings array");
     assert!(warnings.iter().any(|w| w == spam.as_str()), "{json:#}");
+}
+
+#[tokio::test]
+async fn issue14_a_probe_found_in_inbox_at_once_costs_one_imap_login() {
+    // The spam and archive folders' connections open only when INBOX has not shown the probe
+    // soon after the 250: a probe found at once costs one IMAP login, not three (two more TLS
+    // handshakes and logins on both sides, during the delivery the check is timing).
+    let server = faulty(Faults::default()).await;
+    let r = check(&server).await;
+    assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
+    assert_eq!(r.evidence.mailbox.as_deref(), Some("INBOX"));
+    let (_smtp, imap) = server.auth_attempts();
+    // Bob's INBOX, and Alice's (the sender's, for bounces): no Junk or Archive connection.
+    assert_eq!(imap, 2, "IMAP logins: {r:#?}");
+}
+
+#[tokio::test]
+async fn issue14_a_probe_filed_in_junk_before_its_connection_opens_is_still_found() {
+    // The server files the probe into Junk at once, long before the Junk connection opens:
+    // the watch looks from the watermark noted before the send, so it is found and cleaned.
+    let server = faulty(Faults {
+        junk_rule: Some("X-Mailtrip-Probe".into()),
+        ..Faults::default()
+    })
+    .await;
+    let r = check(&server).await;
+    assert_eq!(r.verdict, Verdict::DeliveredToSpam, "{r:#?}");
+    assert_eq!(r.evidence.mailbox.as_deref(), Some("Junk"));
+    assert_eq!(r.evidence.seen_by, Some(SeenBy::FirstLook), "{r:#?}");
+    assert!(server.messages(BOB, "Junk").expect("junk").is_empty());
 }

@@ -220,7 +220,8 @@ impl Check {
         report.evidence.copies = winner.interest.matches.len() as u32;
 
         // Probes of earlier runs that arrived after their run gave up: looked for on another
-        // folder's connection while this one fetches and cleans up.
+        // folder's connection (if one was opened) while this one fetches and cleans up, else
+        // on this one afterwards.
         let mut look_in = vec!["INBOX".to_string()];
         look_in.extend(folders.junk.iter().cloned());
         look_in.extend(folders.archive.iter().cloned());

@@ -20,7 +20,6 @@ mod handshake;
 
 pub use handshake::connect;
 pub(super) use handshake::{capabilities, client, greet, login, login_verb, starttls};
-pub(crate) use handshake::{dial, sign_in};
 
 pub type Session = async_imap::Session<Traced<Stream>>;
 pub(crate) type Client = async_imap::Client<Traced<Stream>>;

@@ -171,8 +171,10 @@ pub(crate) struct Watcher<I> {
     pub force_poll: bool,
     /// The connection could not be opened in the first place: the watch never ran.
     pub unopened: Option<Failure>,
-    /// The connection, still opening ([`Watcher::opening`]).
+    /// The connection, not opened yet ([`Watcher::opening`]).
     opening: Option<open::Opening>,
+    /// When to open it ([`Watcher::open_at`]; at once when `None`).
+    open_at: Option<Instant>,
     step: Duration,
     schedule: schedule::Schedule,
     kicks: Option<signal::Receiver<Option<Instant>>>,
@@ -211,6 +213,7 @@ impl<I: Interest> Watcher<I> {
             force_poll: false,
             unopened: None,
             opening: None,
+            open_at: None,
             step,
             schedule: schedule::Schedule::default(),
             kicks: None,
@@ -219,9 +222,10 @@ impl<I: Interest> Watcher<I> {
         }
     }
 
-    /// A watch of `spare`, whose connection is still opening: it starts looking (from the
-    /// spare's watermark) once the connection is up, and never runs if it fails (`unopened`).
-    /// `caps` stand in until then (the same server's, from INBOX's connection).
+    /// A watch of `spare`, whose connection is not open yet: [`run`](Watcher::run) opens it
+    /// (at [`open_at`](Watcher::open_at), if set) and looks from the spare's watermark; the
+    /// watch never runs if it fails (`unopened`). `caps` stand in until then (the same
+    /// server's, from INBOX's connection).
     pub(crate) fn opening(
         account: &Account,
         spare: Spare,
@@ -241,6 +245,13 @@ impl<I: Interest> Watcher<I> {
         w.caps = caps;
         w.opening = Some(connection);
         w
+    }
+
+    /// Opens a not yet opened connection ([`Watcher::opening`]) only at `at` (or the end of
+    /// the watch, if sooner): a watch that ends before then never connects. Nothing that
+    /// arrives meanwhile is missed: the looks start from the watermark noted before the send.
+    pub(crate) fn open_at(&mut self, at: Instant) {
+        self.open_at = Some(at);
     }
 
     /// Whether this watcher waits with IDLE (rather than polling).
@@ -275,6 +286,13 @@ impl<I: Interest> Watcher<I> {
     /// Watches until the interest is done or `until` ends (then after one last look),
     /// reconnecting as needed. The connection stays open for the caller's follow-ups.
     pub(crate) async fn run(&mut self, until: &mut Until) {
+        if let Some(at) = self.open_at.filter(|_| self.opening.is_some()) {
+            let at = until.deadline().map_or(at, |d| at.min(d));
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => self.open_at = None,
+                _ = until.stopped() => return,
+            }
+        }
         if let Some(opening) = self.opening.take() {
             match opening.await {
                 Ok((session, caps)) => {
