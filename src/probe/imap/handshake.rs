@@ -161,13 +161,17 @@ pub(crate) async fn sign_in(
             diagnosis: d,
         },
     };
-    let mut session = match login(client, account, step).await {
+    let (mut session, told) = match login(client, account, step).await {
         Ok(s) => s,
         Err(d) => return Err(fail(d, &mut rec)),
     };
-    let caps = match capabilities(&mut session, account, step).await {
-        Ok((caps, _)) => caps,
-        Err(d) => return Err(fail(d, &mut rec)),
+    // Most servers list their capabilities in the OK to LOGIN: then no CAPABILITY round trip.
+    let caps = match told {
+        Some(caps) => caps,
+        None => match capabilities(&mut session, account, step).await {
+            Ok((caps, _)) => caps,
+            Err(d) => return Err(fail(d, &mut rec)),
+        },
     };
     if let (Some(r), Some(t)) = (rec.as_mut(), t) {
         r.ok(
@@ -271,26 +275,42 @@ pub(in crate::probe) fn login_verb(account: &Account) -> &'static str {
 }
 
 /// Logs in once with the account's credential: LOGIN for a password, AUTHENTICATE XOAUTH2
-/// for a token. Never retried.
+/// for a token. Never retried. Also returns what mailtrip uses of the capabilities the
+/// server listed in its OK (a `CAPABILITY` response code), if it did.
 pub(in crate::probe) async fn login(
     client: Client,
     account: &Account,
     step: Duration,
-) -> Result<Session, Diagnosis> {
+) -> Result<(Session, Option<Caps>), Diagnosis> {
     let secret = crate::probe::sign_in::secret(account, crate::diagnose::Protocol::Imap).await?;
     let login = match &secret {
-        Secret::Password(p) => timeout(step, client.login(&account.user, p.expose_secret())).await,
+        Secret::Password(p) => {
+            match timeout(
+                step,
+                client.login_with_capabilities(&account.user, p.expose_secret()),
+            )
+            .await
+            {
+                Ok(Ok((s, told))) => Ok(Ok((s, told.map(|c| caps_of(c.iter()))))),
+                Ok(Err((e, _client))) => Ok(Err(e)),
+                Err(elapsed) => Err(elapsed),
+            }
+        }
         Secret::Token(tok) => {
             let auth = XOAuth2 {
                 user: &account.user,
                 token: tok.expose_secret(),
             };
-            timeout(step, client.authenticate("XOAUTH2", auth)).await
+            match timeout(step, client.authenticate("XOAUTH2", auth)).await {
+                Ok(Ok(s)) => Ok(Ok((s, None))),
+                Ok(Err((e, _client))) => Ok(Err(e)),
+                Err(elapsed) => Err(elapsed),
+            }
         }
     };
     match login {
         Ok(Ok(s)) => Ok(s),
-        Ok(Err((e, _client))) => Err(net::oauth2_hint(
+        Ok(Err(e)) => Err(net::oauth2_hint(
             account,
             classify(account, Stage::Login, &e),
         )),
@@ -306,19 +326,34 @@ pub(in crate::probe) async fn capabilities(
     step: Duration,
 ) -> Result<(Caps, Vec<String>), Diagnosis> {
     match timeout(step, capability_list(session)).await {
-        Ok(Ok(all)) => {
-            let has = |name: &str| all.iter().any(|c| c.eq_ignore_ascii_case(name));
-            let caps = Caps {
-                idle: has("IDLE"),
-                uidplus: has("UIDPLUS"),
-                mv: has("MOVE"),
-                gmail: has("X-GM-EXT-1"),
-            };
-            Ok((caps, all))
-        }
+        Ok(Ok(all)) => Ok((caps_of_names(&all), all)),
         Ok(Err(e)) => Err(classify(account, Stage::Other, &e)),
         Err(_) => Err(timed_out(account, "CAPABILITY", step)),
     }
+}
+
+/// What mailtrip uses of a server's capabilities (names as the server spells them).
+fn caps_of_names(all: &[String]) -> Caps {
+    let has = |name: &str| all.iter().any(|c| c.eq_ignore_ascii_case(name));
+    Caps {
+        idle: has("IDLE"),
+        uidplus: has("UIDPLUS"),
+        mv: has("MOVE"),
+        gmail: has("X-GM-EXT-1"),
+    }
+}
+
+/// [`caps_of_names`] of async-imap's parsed capabilities.
+fn caps_of<'a>(told: impl Iterator<Item = &'a async_imap::types::Capability>) -> Caps {
+    use async_imap::types::Capability;
+    let names: Vec<String> = told
+        .map(|c| match c {
+            Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+            Capability::Auth(m) => format!("AUTH={m}"),
+            Capability::Atom(a) => a.clone(),
+        })
+        .collect();
+    caps_of_names(&names)
 }
 
 /// Sends CAPABILITY and reads the answer itself: async-imap's `capabilities()` collects them

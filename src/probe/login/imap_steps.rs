@@ -89,7 +89,8 @@ async fn imap_steps(
     };
 
     let t = s.begin(Step::Auth);
-    let mut session = imap::login(client, account, left())
+    // verify shows every capability in the server's order: always asked for.
+    let (mut session, _) = imap::login(client, account, left())
         .await
         .map_err(|d| s.fail(Step::Auth, t, d))?;
     let (_, all) = imap::capabilities(&mut session, account, left())
