@@ -165,6 +165,10 @@ impl Check {
         };
         let archives = self.to.expunge_archives || caps.gmail;
         let work = async {
+            // Nothing filed since the mark (most servers never file one): no SELECT needed.
+            if imap::uid_next(session, sent, step).await? <= *mark {
+                return Ok((0, None));
+            }
             imap::select(session, sent, step).await?;
             let found = cleanup::copies(session, *mark, tag, step).await?;
             cleanup::delete_exactly(session, caps, folders, sent, &found, tag, archives, step).await
