@@ -322,3 +322,39 @@ async fn issue14_a_probe_filed_in_junk_before_its_connection_opens_is_still_foun
     assert_eq!(r.evidence.seen_by, Some(SeenBy::FirstLook), "{r:#?}");
     assert!(server.messages(BOB, "Junk").expect("junk").is_empty());
 }
+
+#[tokio::test]
+async fn issue14_a_late_probe_in_junk_is_reported_when_the_next_probe_lands_in_inbox_at_once() {
+    // The next check opens no Junk connection (its probe lands in INBOX at once), so it looks
+    // for leftovers there on INBOX's connection: STATUS says Junk holds a message, EXAMINE and
+    // SEARCH find the earlier run's probe, reported late and left in place.
+    let server = faulty(Faults {
+        junk_rule: Some("X-Mailtrip-Probe".into()),
+        delivery_delay: Some((Duration::from_secs(2), Duration::from_secs(2))),
+        ..Faults::default()
+    })
+    .await;
+    let first = Check::new(account(&server, ALICE), account(&server, BOB))
+        .timeout(Duration::from_secs(1))
+        .run();
+    let first = tokio::time::timeout(HANG_GUARD, first)
+        .await
+        .expect("no hang");
+    assert_eq!(first.verdict, Verdict::NotDelivered, "{first:#?}");
+    server
+        .wait_for_messages(BOB, "Junk", 1, Duration::from_secs(30))
+        .await
+        .expect("the late probe lands in Junk");
+    server.set_faults(Faults::default());
+    let second = check(&server).await;
+    assert_eq!(second.verdict, Verdict::Delivered, "{second:#?}");
+    let late: Vec<_> = second
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("late:"))
+        .collect();
+    assert_eq!(late.len(), 1, "{second:#?}");
+    assert!(late[0].contains(&first.probe_id), "{late:?}");
+    assert!(late[0].contains(" in Junk "), "{late:?}");
+    assert_eq!(server.messages(BOB, "Junk").expect("junk").len(), 1);
+}

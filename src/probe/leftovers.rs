@@ -73,27 +73,51 @@ impl Leftover {
 }
 
 /// Looks in each of `folders` (skipping any that fail) and returns the leftovers sent by
-/// `from`, each probe once (Gmail shows INBOX mail in All Mail too).
+/// `from`, each probe once (Gmail shows INBOX mail in All Mail too). `selected`, the folder
+/// the session has selected, is searched where it is; any other is EXAMINEd only when STATUS
+/// says it holds messages.
 pub async fn find(
     session: &mut Session,
     folders: &[String],
     from: &str,
     step: Duration,
+    selected: Option<&str>,
 ) -> Vec<Leftover> {
     let mut out: Vec<Leftover> = Vec::new();
     for folder in folders {
-        match find_in(session, folder, from, step).await {
-            Ok(found) => {
-                for l in found {
-                    if !out.iter().any(|o| o.tag == l.tag) {
-                        out.push(l);
-                    }
-                }
+        let found = if selected == Some(folder.as_str()) {
+            search_selected(session, folder, from, step).await
+        } else {
+            match messages(session, folder, step).await {
+                Ok(0) => continue,
+                _ => find_in(session, folder, from, step).await,
             }
+        };
+        match found {
+            Ok(found) => merge(&mut out, found),
             Err(e) => tracing::debug!(%folder, error = %e, "looking for leftover probes failed"),
         }
     }
     out
+}
+
+/// Adds `found` to `out`, each probe once.
+pub fn merge(out: &mut Vec<Leftover>, found: Vec<Leftover>) {
+    for l in found {
+        if !out.iter().any(|o| o.tag == l.tag) {
+            out.push(l);
+        }
+    }
+}
+
+/// How many messages `folder` holds (STATUS, so the selected folder stays selected).
+async fn messages(
+    session: &mut Session,
+    folder: &str,
+    step: Duration,
+) -> async_imap::error::Result<u32> {
+    let mbox = within(step, session.status(folder, "(MESSAGES)")).await?;
+    Ok(mbox.exists)
 }
 
 /// The leftovers in one folder (EXAMINEd, so nothing changes): server-side SEARCH for the tag
@@ -106,6 +130,17 @@ pub async fn find_in(
     step: Duration,
 ) -> async_imap::error::Result<Vec<Leftover>> {
     within(step, session.examine(folder)).await?;
+    search_selected(session, folder, from, step).await
+}
+
+/// [`find_in`] on the folder the session has selected: SEARCH and FETCH (`BODY.PEEK`) only,
+/// which change nothing.
+async fn search_selected(
+    session: &mut Session,
+    folder: &str,
+    from: &str,
+    step: Duration,
+) -> async_imap::error::Result<Vec<Leftover>> {
     let uids = within(
         step,
         session.uid_search(format!(

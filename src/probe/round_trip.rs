@@ -225,6 +225,7 @@ impl Check {
         let mut look_in = vec!["INBOX".to_string()];
         look_in.extend(folders.junk.iter().cloned());
         look_in.extend(folders.archive.iter().cloned());
+        let alone = rest.is_empty();
         let leftovers = rest.find_leftovers(look_in.clone(), self.from.address.clone(), step);
 
         // 4. Fetch and verify.
@@ -326,6 +327,15 @@ impl Check {
             );
         }
 
+        // Without another connection, the found folder is searched for leftovers now, while it
+        // is still selected (leaving it after the cleanup's EXPUNGE costs the server most).
+        let mut found_here = None;
+        if let (true, Some(session)) = (alone, winner.session.as_mut()) {
+            let here = [winner.folder.clone()];
+            let from = &self.from.address;
+            found_here = Some(leftovers::find(session, &here, from, step, Some(&here[0])).await);
+        }
+
         // 5. Clean up.
         if !self.keep {
             self.cleanup(
@@ -346,9 +356,17 @@ impl Check {
             (Ok(Some(found)), _) => found,
             // No other connection to search on: this one, last.
             (_, Some(session)) => {
-                leftovers::find(session, &look_in, &self.from.address, step).await
+                let others: Vec<String> = look_in
+                    .iter()
+                    .filter(|f| found_here.is_none() || **f != winner.folder)
+                    .cloned()
+                    .collect();
+                let mut all = found_here.unwrap_or_default();
+                let rest = leftovers::find(session, &others, &self.from.address, step, None);
+                leftovers::merge(&mut all, rest.await);
+                all
             }
-            _ => Vec::new(),
+            _ => found_here.unwrap_or_default(),
         };
         for l in found.iter().filter(|l| l.late && l.tag != tag) {
             report.warnings.push(l.late_warning());

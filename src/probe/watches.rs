@@ -168,6 +168,11 @@ impl Watches {
 pub(super) struct Rest(Vec<imap::Session>);
 
 impl Rest {
+    /// Whether no other folder's connection was opened.
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Logs them all out at once.
     pub(super) async fn close(self) {
         futures::future::join_all(self.0.into_iter().map(|s| imap::logout(Some(s)))).await;
@@ -187,7 +192,7 @@ impl Rest {
         tokio::spawn(async move {
             let search = async {
                 let mut s = first?;
-                let found = leftovers::find(&mut s, &look_in, &from, step).await;
+                let found = leftovers::find(&mut s, &look_in, &from, step, None).await;
                 imap::logout(Some(s)).await;
                 Some(found)
             };
