@@ -117,6 +117,7 @@ async fn messages(
     step: Duration,
 ) -> async_imap::error::Result<u32> {
     let mbox = within(step, session.status(folder, "(MESSAGES)")).await?;
+    super::imap::alive(session)?;
     Ok(mbox.exists)
 }
 

@@ -204,8 +204,10 @@ async fn item_17_wait_on_a_missing_folder_says_so_without_debug_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_17_a_connection_lost_at_select_shows_the_failed_phase_and_its_cause() {
     let later = regex::Regex::new(r#"at delivery|"phase":\s*"delivery""#).expect("re");
-    // The receiving mailbox's connection: LOGIN, CAPABILITY, LIST, then SELECT INBOX — the
-    // fourth command is dropped, or never answered.
+    // The receiving mailbox's connection: LOGIN (its OK lists the capabilities), LIST,
+    // STATUS Junk, STATUS Archive — the fourth command is dropped, and SELECT INBOX finds the
+    // connection closed (async-imap answered it with an empty mailbox before) — or SELECT is
+    // never answered.
     for (faults, code, cause) in [
         (
             Faults {

@@ -135,12 +135,15 @@ pub async fn folders(session: &mut Session, step: Duration) -> async_imap::error
 }
 
 /// SELECTs `folder` and returns its UIDNEXT (1 when the server omits it on an empty folder).
+/// async-imap answers SELECT and STATUS on a connection the server closed with an empty
+/// mailbox rather than an error: [`alive`] tells the two apart.
 pub async fn select(
     session: &mut Session,
     folder: &str,
     step: Duration,
 ) -> async_imap::error::Result<u32> {
     let mbox = within(step, session.select(folder)).await?;
+    alive(session)?;
     Ok(mbox.uid_next.unwrap_or(1))
 }
 
@@ -151,6 +154,7 @@ pub async fn uid_next(
     step: Duration,
 ) -> async_imap::error::Result<u32> {
     let mbox = within(step, session.status(folder, "(UIDNEXT)")).await?;
+    alive(session)?;
     Ok(mbox.uid_next.unwrap_or(1))
 }
 
