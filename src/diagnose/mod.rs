@@ -268,11 +268,11 @@ impl std::error::Error for Diagnosis {}
 
 impl Diagnosis {
     /// A diagnosis in mailtrip's own words: no provider link, no server text.
-    fn ours(code: Code, summary: String, hint: String) -> Diagnosis {
+    pub fn new(code: Code, summary: impl Into<String>, hint: impl Into<String>) -> Diagnosis {
         Diagnosis {
             code,
-            summary,
-            hint,
+            summary: summary.into(),
+            hint: hint.into(),
             link: None,
             server_text: None,
         }
@@ -283,7 +283,7 @@ impl Diagnosis {
 fn unclassified(summary: String, hint: &str, text: &str) -> Diagnosis {
     Diagnosis {
         server_text: server_text(text),
-        ..Diagnosis::ours(Code::ServerError, summary, hint.to_owned())
+        ..Diagnosis::new(Code::ServerError, summary, hint.to_owned())
     }
 }
 

@@ -67,7 +67,7 @@ pub fn transport(code: Code, protocol: Protocol, endpoint: &str, detail: &str) -
     } else {
         format!("{summary}: {}.", detail.trim_end_matches('.'))
     };
-    Diagnosis::ours(code, summary, hint)
+    Diagnosis::new(code, summary, hint)
 }
 
 /// A TLS mode mismatch (e.g. STARTTLS used against an implicit-TLS port) with the endpoint URL
@@ -79,7 +79,7 @@ pub fn tls_mode_mismatch(
     suggested_scheme: &str,
 ) -> Diagnosis {
     let detected = detected.trim().trim_end_matches('.');
-    Diagnosis::ours(
+    Diagnosis::new(
         Code::TlsModeMismatch,
         format!(
             "Wrong TLS mode for the {} server at {endpoint}: {detected}.",
@@ -96,7 +96,7 @@ pub fn tls_mode_mismatch(
 /// expected: a web server on that port, or the wrong port number.
 pub fn speaks_http(protocol: Protocol, endpoint: &str, status_line: &str) -> Diagnosis {
     let p = protocol.label();
-    Diagnosis::ours(
+    Diagnosis::new(
         Code::NotAMailServer,
         format!(
             "The server at {endpoint} speaks HTTP, not {p}: it answered {:?}.",
@@ -219,7 +219,7 @@ pub fn tls_certificate(
     } else {
         format!("The {p} server at {endpoint} presented {what}: {detail}.")
     };
-    Diagnosis::ours(Code::TlsCertificateInvalid, summary, hint.to_owned())
+    Diagnosis::new(Code::TlsCertificateInvalid, summary, hint.to_owned())
 }
 
 #[cfg(test)]

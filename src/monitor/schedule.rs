@@ -167,19 +167,9 @@ async fn round_trip(
         &[],
     )
     .map_err(|e| {
-        let d = Diagnosis {
-            code: Code::SenderRejected,
-            summary: e.to_string(),
-            hint: "check the route's from/to addresses".into(),
-            link: None,
-            server_text: None,
-        };
         (
             Verdict::Error,
-            Failure {
-                phase: Phase::SmtpSubmit,
-                diagnosis: d,
-            },
+            e.failure("check the route's from/to addresses"),
         )
     })?;
     let probe = Arc::new(probe);

@@ -71,18 +71,16 @@ pub(crate) fn is_unparsable(e: &Error) -> bool {
 pub(crate) fn protocol_broken(account: &Account, e: &Error) -> Option<Diagnosis> {
     let reply = unparsable_reply(e)?;
     let endpoint = account.imap.authority();
-    Some(Diagnosis {
-        code: Code::ServerError,
-        summary: format!(
+    Some(Diagnosis::new(
+        Code::ServerError,
+        format!(
             "The IMAP server at {endpoint} sent a reply that breaks the IMAP protocol (it cannot be parsed): {}.",
             reply.trim()
         ),
-        hint: "The server, not the network, broke the protocol: send its reply (quoted above) \
+        "The server, not the network, broke the protocol: send its reply (quoted above) \
                to its administrator; -vv shows the whole exchange."
             .to_owned(),
-        link: None,
-        server_text: None,
-    })
+    ))
 }
 #[cfg(test)]
 mod tests {

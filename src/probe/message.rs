@@ -44,6 +44,21 @@ pub struct Probe {
 #[error("cannot build the probe message: {0}")]
 pub struct BuildError(String);
 
+impl BuildError {
+    /// The run's failure: the addresses are at fault, so nothing was submitted (`hint` says
+    /// where to look).
+    pub(crate) fn failure(&self, hint: &str) -> super::Failure {
+        super::Failure {
+            phase: crate::report::Phase::SmtpSubmit,
+            diagnosis: crate::diagnose::Diagnosis::new(
+                crate::diagnose::Code::SenderRejected,
+                self.to_string(),
+                hint,
+            ),
+        }
+    }
+}
+
 /// The body as compared: CRLF → LF and trailing whitespace/newlines trimmed, so transfer
 /// encoding and line endings don't matter but an appended footer does.
 pub fn canonical_body(text: &str) -> String {

@@ -33,22 +33,7 @@ impl Check {
             Some(self.timeout),
             &self.headers,
         )
-        .map_err(|e| {
-            let d = Diagnosis {
-                code: Code::SenderRejected,
-                summary: e.to_string(),
-                hint: "check the from/to addresses".into(),
-                link: None,
-                server_text: None,
-            };
-            (
-                Verdict::Error,
-                Failure {
-                    phase: Phase::SmtpSubmit,
-                    diagnosis: d,
-                },
-            )
-        })?;
+        .map_err(|e| (Verdict::Error, e.failure("check the from/to addresses")))?;
         report.evidence.message_id = probe.message_id.clone();
         report.evidence.subject = probe.subject.clone();
 
@@ -128,31 +113,26 @@ impl Check {
             let diagnosis = match winner.last_error.take() {
                 Some(d) if winner.session.is_none() => d,
                 _ => match &self.alias_of {
-                    Some(mailbox) => Diagnosis {
-                        code: Code::Timeout,
-                        summary: format!(
+                    Some(mailbox) => Diagnosis::new(
+                        Code::Timeout,
+                        format!(
                             "the probe to {} did not arrive in {mailbox}'s mailbox: {detail}; \
                              if {} is not an alias delivered there, the probe may sit in its own \
                              mailbox",
                             to.address, to.address
                         ),
-                        hint: format!(
+                        format!(
                             "to watch {}'s own mailbox give --to-account with its credentials; \
                              otherwise check the alias and the receiving side's filters",
                             to.address
                         ),
-                        link: None,
-                        server_text: None,
-                    },
-                    None => Diagnosis {
-                        code: Code::Timeout,
-                        summary: format!("the probe did not arrive: {detail}"),
-                        hint: "the SMTP server accepted it; check the receiving side's filters, \
-                               quarantine and the sender's queue, or try a longer --timeout"
-                            .into(),
-                        link: None,
-                        server_text: None,
-                    },
+                    ),
+                    None => Diagnosis::new(
+                        Code::Timeout,
+                        format!("the probe did not arrive: {detail}"),
+                        "the SMTP server accepted it; check the receiving side's filters, \
+                               quarantine and the sender's queue, or try a longer --timeout",
+                    ),
                 },
             };
             let failure = rec.fail(Phase::Delivery, t, diagnosis);
@@ -303,15 +283,12 @@ impl Check {
             rec.fail(
                 Phase::Verify,
                 t,
-                Diagnosis {
-                    code: Code::ContentMismatch,
-                    summary: format!("the probe arrived changed: {problem}"),
-                    hint: "something between sender and mailbox rewrites messages (a footer, \
-                           disclaimer or re-encoding); check gateways and list settings"
-                        .into(),
-                    link: None,
-                    server_text: None,
-                },
+                Diagnosis::new(
+                    Code::ContentMismatch,
+                    format!("the probe arrived changed: {problem}"),
+                    "something between sender and mailbox rewrites messages (a footer, \
+                           disclaimer or re-encoding); check gateways and list settings",
+                ),
             )
         });
         if mismatch.is_none() {

@@ -357,13 +357,11 @@ impl Check {
                     Verdict::Error,
                     Failure {
                         phase: Phase::SmtpSubmit,
-                        diagnosis: Diagnosis {
-                            code: Code::ServerError,
-                            summary: "internal: the probe was not sent".into(),
-                            hint: String::new(),
-                            link: None,
-                            server_text: None,
-                        },
+                        diagnosis: Diagnosis::new(
+                            Code::ServerError,
+                            "internal: the probe was not sent",
+                            String::new(),
+                        ),
                     },
                 ))
             }

@@ -445,58 +445,50 @@ fn no_auth(
     );
     match after_tls {
         Some(after) if !after.is_empty() => {
-            return Diagnosis {
-                code: Code::StarttlsUnavailable,
-                summary: format!(
+            return Diagnosis::new(
+                Code::StarttlsUnavailable,
+                format!(
                     "The SMTP server at {authority} offers AUTH only after STARTTLS ({}), and {ep} \
                      is plaintext.",
                     after.join(" ")
                 ),
-                hint: format!("Use smtp+starttls://{authority} so the login is encrypted."),
-                link: None,
-                server_text: None,
-            };
+                format!("Use smtp+starttls://{authority} so the login is encrypted."),
+            );
         }
         Some(_) => {
-            return Diagnosis {
-                code: Code::AuthMechanismUnsupported,
-                summary: format!(
+            return Diagnosis::new(
+                Code::AuthMechanismUnsupported,
+                format!(
                     "The SMTP server at {authority} offers no AUTH at all, not even after \
                      STARTTLS: it is a relay or MX port (like 25), not a submission port."
                 ),
-                hint: submission,
-                link: None,
-                server_text: None,
-            };
+                submission,
+            );
         }
         None if plaintext_with_starttls && offered.is_empty() => {
-            return Diagnosis {
-                code: Code::StarttlsUnavailable,
-                summary: format!(
+            return Diagnosis::new(
+                Code::StarttlsUnavailable,
+                format!(
                     "The SMTP server at {authority} offers no AUTH over plaintext; it offers \
                      STARTTLS, but upgrading to see what it offers then failed."
                 ),
-                hint: format!(
+                format!(
                     "Use smtp+starttls://{authority} (the login needs TLS), or the submission \
                      port if this is a relay port."
                 ),
-                link: None,
-                server_text: None,
-            };
+            );
         }
         None => {}
     }
     if offered.is_empty() {
-        return Diagnosis {
-            code: Code::AuthMechanismUnsupported,
-            summary: format!(
+        return Diagnosis::new(
+            Code::AuthMechanismUnsupported,
+            format!(
                 "The SMTP server at {authority} offers no AUTH at all: it is a relay or MX port \
                  (like 25), not a submission port."
             ),
-            hint: submission,
-            link: None,
-            server_text: None,
-        };
+            submission,
+        );
     }
     diagnose::transport(
         Code::AuthMechanismUnsupported,

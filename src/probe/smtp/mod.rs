@@ -180,20 +180,17 @@ impl<'a> Iterator for Written<'a> {
 
 /// The failure for a message that went out whole but got no reply to its end of DATA.
 fn no_data_reply(account: &Account, detail: &str) -> Diagnosis {
-    Diagnosis {
-        code: Code::DataReplyLost,
-        summary: format!(
+    Diagnosis::new(
+        Code::DataReplyLost,
+        format!(
             "no reply to DATA: the server may have accepted it ({} {detail} once the whole \
              message was sent)",
             account.smtp.authority()
         ),
-        hint: "the outcome is unknown: the server got the whole message but its answer never \
+        "the outcome is unknown: the server got the whole message but its answer never \
                came (a proxy, firewall or load balancer cutting idle or long replies, or an \
-               overloaded server); check the server's log for the message, and the network path"
-            .into(),
-        link: None,
-        server_text: None,
-    }
+               overloaded server); check the server's log for the message, and the network path",
+    )
 }
 
 async fn attempt_once(
