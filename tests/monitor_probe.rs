@@ -11,7 +11,8 @@ use mailtrip::monitor::{Monitor, Route};
 use mailtrip::server::Faults;
 
 use crate::monitor::{
-    Running, Sample, at_least, config_with, get, in_process, parse, request, scrape_until, value,
+    Running, Sample, alice_to_bob, at_least, config_with, get, in_process, parse, request,
+    scrape_until, value,
 };
 use crate::util;
 
@@ -248,14 +249,10 @@ async fn issue_19_probe_endpoint_runs_one_round_trip_per_scrape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_19_readyz_tells_the_truth_when_the_server_is_down() {
     let server = util::server().await;
-    let alice = Account::embedded(&server, "alice@mailtrip.test", util::PASSWORD);
-    let bob = Account::embedded(&server, "bob@mailtrip.test", util::PASSWORD);
-    let (monitor, addr) = in_process(Monitor::new(vec![
-        Route::new("mail", alice, bob)
-            .interval(Duration::from_millis(300))
-            .timeout(Duration::from_secs(3)),
-    ]))
-    .await;
+    let route = alice_to_bob(&server, "mail")
+        .interval(Duration::from_millis(300))
+        .timeout(Duration::from_secs(3));
+    let (monitor, addr) = in_process(Monitor::new(vec![route])).await;
 
     let ready = wait_readyz(&addr, 200).await;
     assert!(ready.starts_with("ready: "), "{ready}");
