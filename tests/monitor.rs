@@ -422,9 +422,8 @@ async fn monitor_binary_success_then_timeout_and_late_then_sigterm() {
 
     // 2. Delivery slower than the 2 s timeout: a failure in the delivery phase, then the
     // same probes arrive late and are counted (and deleted) as such.
-    server.set_faults(Faults {
-        delivery_delay: Some((Duration::from_secs(4), Duration::from_secs(4))),
-        ..Faults::default()
+    util::set_fault(&server, |f| {
+        f.delivery_delay = Some((Duration::from_secs(4), Duration::from_secs(4)))
     });
     let failed = scrape_until(&addr, "delivery timeout", |s| {
         failures_at_least(s, "a2b", "delivery", "timeout", 1.0)

@@ -193,9 +193,8 @@ async fn issue_19_probe_endpoint_runs_one_round_trip_per_scrape() {
 
     // 3. The scrape timeout bounds the probe: the route allows 30 s, the header 3 s, so a
     // delivery held for 20 s fails in the delivery phase as a timeout within 2.5 s.
-    server.set_faults(Faults {
-        delivery_delay: Some((Duration::from_secs(20), Duration::from_secs(20))),
-        ..Faults::default()
+    util::set_fault(&server, |f| {
+        f.delivery_delay = Some((Duration::from_secs(20), Duration::from_secs(20)))
     });
     let first = {
         let addr = addr.clone();

@@ -175,9 +175,8 @@ async fn issue_19_check_takes_the_plugin_flags_and_answers_like_a_plugin() {
     );
     assert!(!refused.stdout.contains("wrong password"));
 
-    server.set_faults(Faults {
-        delivery_delay: Some((Duration::from_secs(30), Duration::from_secs(30))),
-        ..Faults::default()
+    util::set_fault(&server, |f| {
+        f.delivery_delay = Some((Duration::from_secs(30), Duration::from_secs(30)))
     });
     let lost = plugin(&server, &ca, util::PASSWORD, &["-w", "~:100", "-t", "1s"]).await;
     lost.assert_state("CRITICAL");

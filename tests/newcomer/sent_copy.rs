@@ -9,6 +9,7 @@ use mailtrip::server::TestServer;
 use super::{
     ALICE, APP_PASSWORD, BOB, account_toml, ca_in, check_json, gmail_server, report, scratch,
 };
+use crate::util;
 
 const GMAIL_FOLDERS: [&str; 5] = [
     "INBOX",
@@ -138,10 +139,7 @@ async fn issue18_item4_not_delivered_and_load_clean_the_senders_sent_copies() {
     let alice = Account::embedded(&server, ALICE, APP_PASSWORD);
     let bob = Account::embedded(&server, BOB, APP_PASSWORD);
 
-    server.set_faults(Faults {
-        drop_percent: 100,
-        ..Faults::default()
-    });
+    util::set_fault(&server, |f| f.drop_percent = 100);
     let r = Check::new(alice.clone(), bob.clone())
         .timeout(std::time::Duration::from_secs(1))
         .run()

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use mailtrip::server::Faults;
 use mailtrip::server::oauth::{OAuthFaults, OAuthSettings};
 
 use super::{ALICE, CLIENT_ID, Env, mode, server_with, server_with_token_lifetime};
+use crate::util;
 
 /// The main path: device flow → tokens stored (0600) → `check` over XOAUTH2
 /// delivered → the access token expires (the server then refuses it) → the next `check`
@@ -184,10 +184,7 @@ async fn device_flow_handles_slow_down_denied_and_expired() {
             ..OAuthSettings::default()
         })
         .await;
-        server.set_faults(Faults {
-            oauth2: faults,
-            ..Faults::default()
-        });
+        util::set_fault(&server, |f| f.oauth2 = faults);
         let env = Env::new(&server, name, "office365", "");
         runs.push(async move {
             let started = std::time::Instant::now();
