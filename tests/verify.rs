@@ -245,10 +245,7 @@ async fn too_many_imap_connections() {
 #[tokio::test]
 async fn connection_refused_on_both() {
     let server = util::server().await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = util::free_port();
     let mut a = account(&server);
     a.smtp = Endpoint::new(Protocol::Smtp, Security::Tls, "127.0.0.1", port);
     a.imap = Endpoint::new(Protocol::Imap, Security::Tls, "127.0.0.1", port);

@@ -68,6 +68,16 @@ pub fn imap_url(server: &TestServer) -> String {
     format!("imaps://localhost:{}", server.imaps_addr().port())
 }
 
+/// A loopback port free right now (the kernel's pick, bound and released): a connection to
+/// it is refused until something binds it.
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// Runs the `mailtrip` binary with `args` (and this environment) to its end.
 #[allow(dead_code)]
 pub fn run_mailtrip(args: &[&str]) -> std::process::Output {
