@@ -58,24 +58,7 @@ pub async fn smtp_send(addr: SocketAddr, from: &str, rcpts: &[&str], data: &str)
 
 /// Logs in over verified IMAPS; `Err` carries the server's refusal.
 async fn imap_login(server: &TestServer, user: &str, password: &str) -> Result<(), String> {
-    let ca = native_tls::Certificate::from_pem(server.ca_pem().as_bytes()).expect("CA parses");
-    let connector = native_tls::TlsConnector::builder()
-        .add_root_certificate(ca)
-        .build()
-        .expect("connector");
-    let tcp = TcpStream::connect(server.imaps_addr())
-        .await
-        .expect("connect");
-    let tls = tokio_native_tls::TlsConnector::from(connector)
-        .connect("localhost", tcp)
-        .await
-        .expect("TLS");
-    let mut client = async_imap::Client::new(tls);
-    client
-        .read_response()
-        .await
-        .expect("greeting")
-        .expect("greeting");
+    let client = util::imap_client(server).await;
     let mut session = client
         .login(user, password)
         .await

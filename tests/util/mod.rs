@@ -114,6 +114,18 @@ pub async fn tls(server: &TestServer, addr: std::net::SocketAddr) -> TlsStream<T
     upgrade(server, tcp).await
 }
 
+/// An async-imap client over verified IMAPS to `server`, its greeting read.
+#[allow(dead_code)]
+pub async fn imap_client(server: &TestServer) -> async_imap::Client<TlsStream<TcpStream>> {
+    let mut client = async_imap::Client::new(tls(server, server.imaps_addr()).await);
+    client
+        .read_response()
+        .await
+        .expect("greeting read")
+        .expect("greeting present");
+    client
+}
+
 /// A TLS handshake over `stream` (after STARTTLS, say), verified against the server's CA.
 pub async fn upgrade<S>(server: &TestServer, stream: S) -> TlsStream<S>
 where
