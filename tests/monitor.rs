@@ -338,18 +338,27 @@ pub(crate) fn failures_at_least(
     )
 }
 
+/// The `round_trips_total` count of `route` with `verdict`, if the series exists.
+pub(crate) fn round_trips(samples: &[Sample], route: &str, verdict: &str) -> Option<f64> {
+    value(
+        samples,
+        "mailtrip_monitor_round_trips_total",
+        &[("route", route), ("verdict", verdict)],
+    )
+}
+
+/// Whether `route` counted at least `n` round trips with `verdict`.
+pub(crate) fn round_trips_at_least(samples: &[Sample], route: &str, verdict: &str, n: f64) -> bool {
+    round_trips(samples, route, verdict).is_some_and(|v| v >= n)
+}
+
 /// Asserts that `route`'s success gauge reads 0 and it counted a round trip as `verdict`.
 fn assert_failing(samples: &[Sample], route: &str, verdict: &str) {
     assert_eq!(
         value(samples, "mailtrip_monitor_success", &[("route", route)]),
         Some(0.0)
     );
-    assert!(at_least(
-        samples,
-        "mailtrip_monitor_round_trips_total",
-        &[("route", route), ("verdict", verdict)],
-        1.0
-    ));
+    assert!(round_trips_at_least(samples, route, verdict, 1.0));
 }
 
 /// Probes in bob's mailbox that mailtrip sent (tag header present).
@@ -382,12 +391,8 @@ async fn monitor_binary_success_then_timeout_and_late_then_sigterm() {
     // 1. Success.
     let route = [("route", "a2b")];
     let ok = scrape_until(&addr, "successful round trip", |s| {
-        at_least(
-            s,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "a2b"), ("verdict", "delivered")],
-            1.0,
-        ) && value(s, "mailtrip_monitor_success", &route) == Some(1.0)
+        round_trips_at_least(s, "a2b", "delivered", 1.0)
+            && value(s, "mailtrip_monitor_success", &route) == Some(1.0)
     })
     .await;
     assert!(at_least(

@@ -11,8 +11,8 @@ use mailtrip::monitor::{Monitor, Route};
 use mailtrip::server::Faults;
 
 use crate::monitor::{
-    Running, Sample, alice_to_bob, at_least, config_with, get, in_process, parse, request,
-    scrape_until, value,
+    Running, Sample, alice_to_bob, config_with, get, in_process, parse, request, round_trips,
+    round_trips_at_least, scrape_until, value,
 };
 use crate::util;
 
@@ -77,11 +77,7 @@ async fn issue_19_probe_endpoint_runs_one_round_trip_per_scrape() {
     })
     .await;
     assert_eq!(
-        value(
-            &metrics,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "a2b"), ("verdict", "delivered")]
-        ),
+        round_trips(&metrics, "a2b", "delivered"),
         Some(0.0),
         "--no-interval: no probe before a scrape"
     );
@@ -122,21 +118,10 @@ async fn issue_19_probe_endpoint_runs_one_round_trip_per_scrape() {
     assert!(s.iter().all(|x| x.name != "probe_mailtrip_failure"));
     assert!(value(&s, "probe_ssl_earliest_cert_expiry", &[]).is_some_and(|t| t > now()));
     let after = scrape_until(&addr, "the probe counted in /metrics", |s| {
-        value(
-            s,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "a2b"), ("verdict", "delivered")],
-        ) == Some(1.0)
+        round_trips(s, "a2b", "delivered") == Some(1.0)
     })
     .await;
-    assert_eq!(
-        value(
-            &after,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "b2a"), ("verdict", "delivered")]
-        ),
-        Some(0.0)
-    );
+    assert_eq!(round_trips(&after, "b2a", "delivered"), Some(0.0));
 
     // 2. Routes only from the config: an unknown route, a missing one, and every query that
     // names a server or credentials are refused before anything is sent.
@@ -176,11 +161,7 @@ async fn issue_19_probe_endpoint_runs_one_round_trip_per_scrape() {
     assert_eq!(status, 405, "a HEAD never sends a probe: {text}");
     let s = parse(&get(&addr, "/metrics").await.2);
     assert_eq!(
-        value(
-            &s,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "a2b"), ("verdict", "delivered")]
-        ),
+        round_trips(&s, "a2b", "delivered"),
         Some(1.0),
         "refused scrapes sent nothing"
     );
@@ -410,12 +391,7 @@ async fn issue_18_readme_password_alert_fires_for_a_wrong_smtp_or_imap_password(
             hit.labels.contains(&("phase".into(), phase.into())),
             "{case}: {hit:?}"
         );
-        assert!(at_least(
-            &s,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "r"), ("verdict", "auth_failed")],
-            1.0
-        ));
+        assert!(round_trips_at_least(&s, "r", "auth_failed", 1.0));
         monitor.shutdown().await;
     }
 }
