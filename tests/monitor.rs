@@ -505,11 +505,15 @@ async fn monitor_in_process_counts_an_auth_rejection_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_holds_off_logging_in_again_after_a_refused_password() {
     let server = util::server_with_fault(|f| f.smtp_auth_reject = Some(REFUSED.into())).await;
-    let route = alice_to_bob(&server, "held")
-        .interval(Duration::from_millis(300))
-        .timeout(Duration::from_secs(5));
-    let (monitor, addr) =
-        in_process(Monitor::new(vec![route]).auth_hold(Duration::from_secs(3600))).await;
+    let (monitor, addr) = in_process(
+        Monitor::new(vec![
+            alice_to_bob(&server, "held")
+                .interval(Duration::from_millis(300))
+                .timeout(Duration::from_secs(5)),
+        ])
+        .auth_hold(Duration::from_secs(3600)),
+    )
+    .await;
     scrape_until(&addr, "three refused probes", |s| {
         failures_at_least(s, "held", "smtp_auth", "auth_rejected", 3.0)
     })
