@@ -4,6 +4,8 @@
 //! against `mailtrip server` in another process. Run with `cargo bench --bench load [part]`;
 //! figures go in README "Performance".
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -272,16 +274,8 @@ fn harness_cost(probes: u64, concurrency: usize) {
 }
 
 fn main() {
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let want = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    let want = support::wanted();
+    support::runtime().block_on(async {
         if want("check") {
             check_e2e(30).await;
         }

@@ -2,6 +2,8 @@
 //! over 8 connections, end-of-DATA → IDLE EXISTS push latency, and RSS with 10,000 stored
 //! 4 KiB messages. Run with `cargo bench --bench server`; figures go in README "Performance".
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use mailtrip::server::{ServerConfig, TestServer};
@@ -194,17 +196,8 @@ async fn push_latency(rounds: usize) {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; a filter word selects one part.
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let want = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    let want = support::wanted();
+    support::runtime().block_on(async {
         if want("throughput") {
             throughput(10_000, 8).await;
         }

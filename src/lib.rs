@@ -13,6 +13,7 @@
 //! | [`load`] | many probes at once: a pool of SMTP connections (pipelined where offered), one `probe::watch` watcher per folder matching every tag (kicked by each accepted probe), HDR latency percentiles, bulk cleanup |
 //! | [`monitor`] | the long-running exporter: routes probed on an interval (or per scrape of `/probe?route=NAME`, blackbox-style) over kept SMTP and IMAP connections (`probe::watch` in settle mode), OpenMetrics on `/metrics`, each route's last outcome on `/readyz`, certificate expiry |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline, the parsed [`Message`](analyze::Message) a wait returns, `Extract`, the criteria a wait matches by |
+//! | `http1` | hyper's HTTP/1 server as the embedded server's HTTP API and the monitor both run it: accepting without spinning on EMFILE, a connection served until stop, then a second to finish |
 //! | `tls` | client TLS over OpenSSL for every client connection (SMTP, IMAP, the OAuth2 token endpoints): trust roots found once per process and read lazily, one context per set of options, the handshake |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints; `rules`: the table as data (a provider's own words, then causes, then codes), `transport`: failures with no reply (DNS, TCP, TLS, a port speaking HTTP) |
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
@@ -59,6 +60,9 @@ pub mod diagnose;
 #[cfg(all(feature = "server", feature = "client"))]
 #[doc(hidden)]
 pub mod fuzz;
+// hyper's HTTP/1 server as the embedded server's API and the monitor both run it.
+#[cfg(any(feature = "server", feature = "client"))]
+pub(crate) mod http1;
 #[cfg(feature = "load")]
 pub mod load;
 #[cfg(feature = "monitor")]

@@ -43,6 +43,23 @@ const GMAIL_QUIRKS: &[&str] = &[
     "app passwords are shown as four groups of four letters (abcd efgh ijkl mnop) but work only without the spaces: mailtrip removes them",
 ];
 
+/// What a preset has unless it says otherwise: no app-password page, no junk folder hint, no
+/// quirks, an EXPUNGE that deletes, no known connection limit, and a probe a minute at most.
+const USUAL: Preset = Preset {
+    name: "",
+    aliases: &[],
+    display: "",
+    smtp: "",
+    imap: "",
+    auth_notes: "",
+    app_password_url: None,
+    junk_folder_hint: None,
+    quirks: &[],
+    expunge_archives: false,
+    max_imap_connections: None,
+    min_probe_interval_secs: 60,
+};
+
 /// Gmail; Google Workspace is the same servers, limits and quirks under other names.
 const GMAIL: Preset = Preset {
     name: "gmail",
@@ -56,7 +73,7 @@ const GMAIL: Preset = Preset {
     quirks: GMAIL_QUIRKS,
     expunge_archives: true,
     max_imap_connections: Some(15),
-    min_probe_interval_secs: 60,
+    ..USUAL
 };
 
 /// All presets; `generic` is last and has no endpoints.
@@ -76,32 +93,25 @@ pub static PRESETS: &[Preset] = &[
         smtp: "smtp+starttls://smtp.office365.com:587",
         imap: "imaps://outlook.office365.com:993",
         auth_notes: "Microsoft is retiring basic (password) authentication: SMTP AUTH with a password is often disabled per tenant and IMAP needs OAuth2 (XOAUTH2) almost everywhere; use OAuth2, or have an admin enable Authenticated SMTP for the mailbox.",
-        app_password_url: None,
         junk_folder_hint: Some("Junk Email"),
         quirks: &[
             "SMTP AUTH disabled for the tenant or mailbox answers 535 5.7.139; see https://aka.ms/smtp_auth_disabled",
             "the logged-in mailbox may only send as its own address unless granted Send As (SendAsDeniedException)",
             "Exchange Online can accept LOGIN and then answer every command with 'User is authenticated but not connected'",
         ],
-        expunge_archives: false,
-        max_imap_connections: None,
-        min_probe_interval_secs: 60,
+        ..USUAL
     },
     Preset {
         name: "yahoo",
-        aliases: &[],
         display: "Yahoo Mail",
         smtp: "smtps://smtp.mail.yahoo.com:465",
         imap: "imaps://imap.mail.yahoo.com:993",
         auth_notes: "Use an app password generated on the Yahoo account security page; the account password is not accepted from mail clients.",
         app_password_url: Some("https://login.yahoo.com/account/security"),
-        junk_folder_hint: None,
         quirks: &[
             "repeated failed logins trigger a temporary lockout (535 5.7.0 (#AUTH005) Too many bad auth attempts); wait before retrying",
         ],
-        expunge_archives: false,
-        max_imap_connections: None,
-        min_probe_interval_secs: 60,
+        ..USUAL
     },
     Preset {
         name: "icloud",
@@ -112,24 +122,16 @@ pub static PRESETS: &[Preset] = &[
         auth_notes: "Use an app-specific password (needs two-factor authentication for the Apple Account); the SMTP username is the full iCloud email address.",
         app_password_url: Some("https://support.apple.com/en-us/102654"),
         junk_folder_hint: Some("Junk"),
-        quirks: &[],
-        expunge_archives: false,
-        max_imap_connections: None,
-        min_probe_interval_secs: 60,
+        ..USUAL
     },
     Preset {
         name: "fastmail",
-        aliases: &[],
         display: "Fastmail",
         smtp: "smtps://smtp.fastmail.com:465",
         imap: "imaps://imap.fastmail.com:993",
         auth_notes: "Use an app password with IMAP and SMTP access; the account password does not work for mail clients.",
         app_password_url: Some("https://www.fastmail.help/hc/en-us/articles/360058752854"),
-        junk_folder_hint: None,
-        quirks: &[],
-        expunge_archives: false,
-        max_imap_connections: None,
-        min_probe_interval_secs: 60,
+        ..USUAL
     },
     Preset {
         name: "zoho",
@@ -138,15 +140,11 @@ pub static PRESETS: &[Preset] = &[
         smtp: "smtps://smtp.zoho.com:465",
         imap: "imaps://imap.zoho.com:993",
         auth_notes: "Use the account password, or an application-specific password when two-factor authentication is on; IMAP access must be enabled in the Zoho Mail settings.",
-        app_password_url: None,
-        junk_folder_hint: None,
         quirks: &[
             "accounts in other data centres use regional hosts (e.g. smtp.zoho.eu, imap.zoho.eu)",
             "organization (custom domain) accounts use smtppro.zoho.com and imappro.zoho.com",
         ],
-        expunge_archives: false,
-        max_imap_connections: None,
-        min_probe_interval_secs: 60,
+        ..USUAL
     },
     Preset {
         name: "gmx",
@@ -155,14 +153,10 @@ pub static PRESETS: &[Preset] = &[
         smtp: "smtp+starttls://mail.gmx.net:587",
         imap: "imaps://imap.gmx.net:993",
         auth_notes: "Use the account password; IMAP/POP access must first be enabled in the GMX mail settings.",
-        app_password_url: None,
-        junk_folder_hint: None,
         quirks: &[
             "these are the gmx.net hosts; GMX accounts from other countries may use other host names",
         ],
-        expunge_archives: false,
-        max_imap_connections: None,
-        min_probe_interval_secs: 60,
+        ..USUAL
     },
     Preset {
         name: "mailbox.org",
@@ -171,12 +165,7 @@ pub static PRESETS: &[Preset] = &[
         smtp: "smtps://smtp.mailbox.org:465",
         imap: "imaps://imap.mailbox.org:993",
         auth_notes: "Log in with the full email address and the account password.",
-        app_password_url: None,
-        junk_folder_hint: None,
-        quirks: &[],
-        expunge_archives: false,
-        max_imap_connections: None,
-        min_probe_interval_secs: 60,
+        ..USUAL
     },
     Preset {
         name: "generic",
@@ -185,12 +174,8 @@ pub static PRESETS: &[Preset] = &[
         smtp: "",
         imap: "",
         auth_notes: "No preset endpoints: give --smtp and --imap URLs, e.g. smtps://mail.example.com:465 and imaps://mail.example.com:993.",
-        app_password_url: None,
-        junk_folder_hint: None,
-        quirks: &[],
-        expunge_archives: false,
-        max_imap_connections: None,
         min_probe_interval_secs: 30,
+        ..USUAL
     },
 ];
 

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::catcher::smtp_send;
 use crate::catcher_cli::load_with_html;
 use crate::http_api::{request, signup_mail, start};
+use crate::util;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -51,10 +52,7 @@ async fn driver() -> Driver {
         );
     }
     // chromedriver wants a port number: take a free one from the kernel.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = util::free_port();
     let child = Command::new(CHROMEDRIVER)
         .process_group(0)
         .arg(format!("--port={port}"))
@@ -155,6 +153,15 @@ async fn wait_text(c: &Client, css: &str, want: &str) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Waits (up to [`WAIT`]) for the element `what` to appear; `name` says which in a failure.
+async fn element(c: &Client, what: Locator<'_>, name: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(what)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Waits until `css` matches exactly `n` elements.
@@ -270,24 +277,14 @@ async fn issue16_web_view_and_load_report_in_headless_chromium() {
     .await;
     wait_text(&c, "#subject", "Welcome aboard").await;
     wait_text(&c, "#meta", "someone+x@example.com").await;
-    let frame = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#html-body"))
-        .await
-        .expect("the iframe");
+    let frame = element(&c, Locator::Css("#html-body"), "the iframe").await;
     assert_eq!(
         frame.attr("sandbox").await.expect("attr").as_deref(),
         Some(""),
         "sandboxed with no allowances (no scripts, no same-origin)"
     );
     c.enter_frame(0).await.expect("into the iframe");
-    let greeting = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#greeting"))
-        .await
-        .expect("the HTML body's heading");
+    let greeting = element(&c, Locator::Css("#greeting"), "the HTML body's heading").await;
     assert_eq!(greeting.text().await.expect("text"), "Welcome aboard!");
     c.enter_parent_frame().await.expect("back out");
     screenshot(&c, "web-message.png").await;
@@ -336,11 +333,7 @@ async fn issue16_web_view_and_load_report_in_headless_chromium() {
         .await
         .expect("open the report");
     for id in ["summary", "histogram", "latency-over-time", "per-second"] {
-        c.wait()
-            .at_most(WAIT)
-            .for_element(Locator::Id(id))
-            .await
-            .unwrap_or_else(|e| panic!("#{id}: {e}"));
+        element(&c, Locator::Id(id), &format!("#{id}")).await;
     }
     let bars = c
         .find_all(Locator::Css("#histogram rect.bar"))

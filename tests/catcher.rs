@@ -58,24 +58,7 @@ pub async fn smtp_send(addr: SocketAddr, from: &str, rcpts: &[&str], data: &str)
 
 /// Logs in over verified IMAPS; `Err` carries the server's refusal.
 async fn imap_login(server: &TestServer, user: &str, password: &str) -> Result<(), String> {
-    let ca = native_tls::Certificate::from_pem(server.ca_pem().as_bytes()).expect("CA parses");
-    let connector = native_tls::TlsConnector::builder()
-        .add_root_certificate(ca)
-        .build()
-        .expect("connector");
-    let tcp = TcpStream::connect(server.imaps_addr())
-        .await
-        .expect("connect");
-    let tls = tokio_native_tls::TlsConnector::from(connector)
-        .connect("localhost", tcp)
-        .await
-        .expect("TLS");
-    let mut client = async_imap::Client::new(tls);
-    client
-        .read_response()
-        .await
-        .expect("greeting")
-        .expect("greeting");
+    let client = util::imap_client(server).await;
     let mut session = client
         .login(user, password)
         .await
@@ -86,18 +69,21 @@ async fn imap_login(server: &TestServer, user: &str, password: &str) -> Result<(
     Ok(())
 }
 
-fn message(to: &str, subject: &str) -> String {
-    format!("From: app@dev.test\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nhello\r\n")
+/// The app (app@dev.test) sends `subject` to `rcpts` (all named in its To: header) on the
+/// plain relay port; the first line of each reply, as [`smtp_send`] gives them.
+async fn app_sends(server: &TestServer, rcpts: &[&str], subject: &str) -> Vec<String> {
+    let to = rcpts.join(", ");
+    let data = format!("From: app@dev.test\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nhello\r\n");
+    smtp_send(server.smtp_addr(), "app@dev.test", rcpts, &data).await
 }
 
 #[tokio::test]
 async fn issue16_any_recipient_gets_a_mailbox_and_plus_tags_land_in_the_base_one() {
     let server = util::server().await;
-    let replies = smtp_send(
-        server.smtp_addr(),
-        "app@dev.test",
+    let replies = app_sends(
+        &server,
         &["someone+x@example.com", "New.User@Other.Test"],
-        &message("someone+x@example.com, New.User@Other.Test", "welcome"),
+        "welcome",
     )
     .await;
     assert_eq!(replies[3], "250 2.1.5 Ok", "{replies:?}");
@@ -139,13 +125,7 @@ async fn issue16_any_recipient_gets_a_mailbox_and_plus_tags_land_in_the_base_one
 #[tokio::test]
 async fn issue16_auto_created_mailboxes_open_with_any_password_declared_users_keep_theirs() {
     let server = util::server().await;
-    smtp_send(
-        server.smtp_addr(),
-        "app@dev.test",
-        &["someone+x@example.com"],
-        &message("someone+x@example.com", "hi"),
-    )
-    .await;
+    app_sends(&server, &["someone+x@example.com"], "hi").await;
     server
         .wait_for_messages("someone@example.com", "INBOX", 1, WAIT)
         .await
@@ -181,13 +161,7 @@ async fn issue16_a_catch_all_password_guards_auto_created_mailboxes() {
         ..ServerConfig::default()
     };
     let server = util::server_with(config).await;
-    let replies = smtp_send(
-        server.smtp_addr(),
-        "app@dev.test",
-        &["qa@example.com"],
-        &message("qa@example.com", "hi"),
-    )
-    .await;
+    let replies = app_sends(&server, &["qa@example.com"], "hi").await;
     assert_eq!(replies[3], "250 2.1.5 Ok");
     assert!(
         imap_login(&server, "qa@example.com", "guess")
@@ -208,11 +182,10 @@ async fn issue16_a_catch_all_password_guards_auto_created_mailboxes() {
 #[tokio::test]
 async fn issue16_strict_recipients_still_refuse_unknown_users_but_understand_plus_tags() {
     let server = util::server_with(ServerConfig::default().strict_recipients()).await;
-    let replies = smtp_send(
-        server.smtp_addr(),
-        "app@dev.test",
+    let replies = app_sends(
+        &server,
         &["new-user+123@example.com", "bob+signup@mailtrip.test"],
-        &message("bob+signup@mailtrip.test", "hi"),
+        "hi",
     )
     .await;
     assert_eq!(
@@ -238,13 +211,7 @@ async fn issue16_strict_recipients_still_refuse_unknown_users_but_understand_plu
 #[tokio::test]
 async fn issue16_an_address_the_catch_all_cannot_hold_is_refused() {
     let server = util::server().await;
-    let replies = smtp_send(
-        server.smtp_addr(),
-        "app@dev.test",
-        &["no-domain", "ok@example.com"],
-        &message("ok@example.com", "hi"),
-    )
-    .await;
+    let replies = app_sends(&server, &["no-domain", "ok@example.com"], "hi").await;
     assert!(replies[3].starts_with("550 5.1.1"), "{replies:?}");
     assert_eq!(replies[4], "250 2.1.5 Ok");
 }
@@ -261,11 +228,10 @@ async fn issue16_wait_for_an_undeclared_address_waits_for_its_first_mail() {
         .timeout(WAIT);
     let send = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        smtp_send(
-            server.smtp_addr(),
-            "app@dev.test",
+        app_sends(
+            &server,
             &["fresh+signup@example.com"],
-            &message("fresh+signup@example.com", "Confirm your address"),
+            "Confirm your address",
         )
         .await
     };

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 
 use crate::cli::{ServerProcess, tempfile};
 use crate::http_api::request;
+use crate::util;
 
 /// The README's helpers ("Catch your app's mail while developing"), then a Flask-Mail-like
 /// send: STARTTLS on the submission port trusting the printed CA, any login, any recipient.
@@ -108,11 +109,7 @@ fn issue16_python_smtplib_to_an_undeclared_address_is_found_by_the_api_wait() {
         SEND_AND_WAIT,
         &[api, server.port("submission").to_string(), server.ca()],
     );
-    assert!(
-        out.status.success(),
-        "python: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::succeeded("python", &out);
     let found: serde_json::Value = serde_json::from_slice(&out.stdout).expect("python's JSON");
     assert_eq!(found["mailbox"], "someone@example.com");
 }
@@ -125,11 +122,7 @@ fn issue16_python_imaplib_reads_the_caught_mail_as_the_readme_says() {
         SEND_AND_WAIT,
         &[api, server.port("submission").to_string(), server.ca()],
     );
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    util::succeeded("python", &sent);
     for login in ["someone@example.com", "someone+x@example.com"] {
         let out = python(
             READ_OVER_IMAP,

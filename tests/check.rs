@@ -240,10 +240,7 @@ async fn starttls_against_an_implicit_tls_port_is_a_tls_mode_mismatch() {
 #[tokio::test]
 async fn a_refused_connection_is_connect_refused() {
     let server = util::server().await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = util::free_port();
     let mut from = account(&server, ALICE);
     from.smtp = Endpoint::new(Protocol::Smtp, Security::StartTls, "127.0.0.1", port);
     let r = check_between(from, account(&server, BOB), Duration::from_secs(5)).await;

@@ -217,10 +217,7 @@ async fn case(seeds: Vec<Seed>, probe_to_junk: bool, leftovers: usize) {
 
     // check, the probe landing in INBOX or in Junk.
     if probe_to_junk {
-        server.set_faults(Faults {
-            junk_rule: Some("mailtrip probe".into()),
-            ..Faults::default()
-        });
+        util::set_fault(&server, |f| f.junk_rule = Some("mailtrip probe".into()));
     }
     let r = Check::new(account(&server, ALICE), account(&server, BOB))
         .timeout(Duration::from_secs(20))

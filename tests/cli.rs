@@ -5,6 +5,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 
+use crate::util;
+
 const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 
 /// A running `mailtrip server`, stopped with SIGTERM on drop.
@@ -106,11 +108,7 @@ fn server_serves_curl_mail_that_imaplib_fetches_byte_exact() {
         .arg(&eml)
         .output()
         .expect("curl runs (apt-get install curl)");
-    assert!(
-        out.status.success(),
-        "curl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::succeeded("curl", &out);
 
     let script = r#"
 import imaplib, ssl, sys
@@ -132,11 +130,7 @@ m.logout()
         .arg(server.port("imaps").to_string())
         .output()
         .expect("python3");
-    assert!(
-        out.status.success(),
-        "imaplib: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::succeeded("imaplib", &out);
     // The stored copy is the message plus the Received header the server prepended.
     let fetched = out.stdout;
     assert!(
@@ -155,7 +149,7 @@ m.logout()
 
 #[test]
 fn server_refuses_a_non_loopback_bind_without_allow_remote() {
-    let out = crate::util::run_mailtrip(&["server", "--bind", "0.0.0.0"]);
+    let out = util::run_mailtrip(&["server", "--bind", "0.0.0.0"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
 }
@@ -221,13 +215,12 @@ fn check_shows_no_spinner_when_stderr_is_not_a_terminal() {
 
 #[test]
 fn check_config_errors_exit_3_and_name_the_problem() {
-    let out =
-        crate::util::run_mailtrip(&["check", "--smtp", "smtp.example.com", "--imap", "imaps://h"]);
+    let out = util::run_mailtrip(&["check", "--smtp", "smtp.example.com", "--imap", "imaps://h"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("smtps://HOST"), "{err}");
 
-    let out = crate::util::run_mailtrip(&["check", "--format", "nagios", "--provider", "nope"]);
+    let out = util::run_mailtrip(&["check", "--format", "nagios", "--provider", "nope"]);
     assert_eq!(out.status.code(), Some(3));
     let line = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -235,7 +228,7 @@ fn check_config_errors_exit_3_and_name_the_problem() {
         "{line}"
     );
 
-    let out = crate::util::run_mailtrip(&["check", "--timeout", "soon"]);
+    let out = util::run_mailtrip(&["check", "--timeout", "soon"]);
     assert_eq!(out.status.code(), Some(3));
 }
 
@@ -285,12 +278,12 @@ fn run_against(
     Command::new(BIN)
         .args(args)
         .arg("--smtp")
-        .arg(crate::util::smtp_url(server))
+        .arg(util::smtp_url(server))
         .arg("--imap")
-        .arg(crate::util::imap_url(server))
+        .arg(util::imap_url(server))
         .args(["--user", user, "--password-env", "MT_CLI_PW", "--ca-file"])
         .arg(ca)
-        .env("MT_CLI_PW", crate::util::PASSWORD)
+        .env("MT_CLI_PW", util::PASSWORD)
         .env_remove("MAILTRIP_CONFIG")
         .env_remove("MAILTRIP_ACCOUNT")
         .stdin(Stdio::null())
@@ -302,14 +295,14 @@ fn run_against(
 /// --dry-run deletes nothing; --yes deletes exactly the leftover and nothing else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_binary_lists_without_yes_and_deletes_only_leftovers_with_it() {
-    let server = crate::util::server().await;
+    let server = util::server().await;
     let alice = "alice@mailtrip.test";
     let ca = tempfile("sweep-ca.pem", server.ca_pem().as_bytes());
     let other = b"From: carol@elsewhere.test\r\nTo: alice@mailtrip.test\r\nSubject: mailtrip probe 0123abcd\r\nX-Mailtrip-Probe: 01900000-0000-7000-8000-00000000beef\r\n\r\nnot ours\r\n";
     server.deliver_raw(alice, "INBOX", other).expect("seed");
     let kept = mailtrip::Check::new(
-        mailtrip::Account::embedded(&server, alice, crate::util::PASSWORD),
-        mailtrip::Account::embedded(&server, alice, crate::util::PASSWORD),
+        mailtrip::Account::embedded(&server, alice, util::PASSWORD),
+        mailtrip::Account::embedded(&server, alice, util::PASSWORD),
     )
     .keep(true)
     .run()
@@ -333,20 +326,12 @@ async fn sweep_binary_lists_without_yes_and_deletes_only_leftovers_with_it() {
     let dry = tokio::task::block_in_place(|| {
         run_against(&server, &ca, alice, &["sweep", "--dry-run", "--yes"])
     });
-    assert!(
-        dry.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dry.stderr)
-    );
+    util::succeeded("mailtrip sweep --dry-run", &dry);
     assert_eq!(count(), 2, "--dry-run deletes nothing");
 
     let swept =
         tokio::task::block_in_place(|| run_against(&server, &ca, alice, &["sweep", "--yes"]));
-    assert!(
-        swept.status.success(),
-        "{}",
-        String::from_utf8_lossy(&swept.stderr)
-    );
+    util::succeeded("mailtrip sweep --yes", &swept);
     let left = server.messages(alice, "INBOX").expect("inbox");
     assert_eq!(left.len(), 1, "only the leftover probe is deleted");
     assert!(left[0].raw.ends_with(b"not ours\r\n"));

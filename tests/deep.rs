@@ -617,9 +617,8 @@ async fn sweep_finds_a_kept_probe_of_a_real_check() {
 
 // ---- content integrity (rich payload) ----
 
-async fn rich_check_with(faults: Faults) -> mailtrip::Report {
-    let server = util::server().await;
-    server.set_faults(faults);
+async fn rich_check_with(fault: impl FnOnce(&mut Faults)) -> mailtrip::Report {
+    let server = util::server_with_fault(fault).await;
     let r = run(check(&server, ALICE, BOB).payload(mailtrip::probe::Payload::Rich)).await;
     assert_cleaned(&server, BOB, "INBOX", &r);
     r
@@ -627,7 +626,7 @@ async fn rich_check_with(faults: Faults) -> mailtrip::Report {
 
 #[tokio::test]
 async fn a_rich_probe_arrives_unchanged() {
-    let r = rich_check_with(Faults::default()).await;
+    let r = rich_check_with(|_no_fault| {}).await;
     assert_eq!(r.verdict, Verdict::Delivered, "{r:#?}");
     assert!(r.evidence.changes.is_empty(), "{r:#?}");
     assert!(r.evidence.subject.contains("Grüße"), "{r:#?}");
@@ -635,11 +634,8 @@ async fn a_rich_probe_arrives_unchanged() {
 
 #[tokio::test]
 async fn a_footer_in_the_rich_text_part_is_named() {
-    let r = rich_check_with(Faults {
-        append_footer: Some("-- \r\nScanned by ExampleGate".into()),
-        ..Faults::default()
-    })
-    .await;
+    let r =
+        rich_check_with(|f| f.append_footer = Some("-- \r\nScanned by ExampleGate".into())).await;
     assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
     assert_eq!(r.evidence.changes.len(), 1, "{r:#?}");
     assert!(
@@ -653,11 +649,7 @@ async fn a_footer_in_the_rich_text_part_is_named() {
 
 #[tokio::test]
 async fn a_stripped_attachment_is_named() {
-    let r = rich_check_with(Faults {
-        strip_attachments: true,
-        ..Faults::default()
-    })
-    .await;
+    let r = rich_check_with(|f| f.strip_attachments = true).await;
     assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
     assert_eq!(
         r.evidence.changes,
@@ -668,11 +660,7 @@ async fn a_stripped_attachment_is_named() {
 
 #[tokio::test]
 async fn rewrapped_lines_are_named() {
-    let r = rich_check_with(Faults {
-        rewrap_lines: Some(72),
-        ..Faults::default()
-    })
-    .await;
+    let r = rich_check_with(|f| f.rewrap_lines = Some(72)).await;
     assert_eq!(r.verdict, Verdict::ContentMismatch, "{r:#?}");
     assert!(
         r.evidence

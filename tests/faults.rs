@@ -123,10 +123,7 @@ async fn check_fetches_on_a_new_connection_when_the_finding_one_goes_before_the_
         .timeout(Duration::from_secs(2))
         .on_progress(move |phase| {
             if phase == Phase::Fetch {
-                on_fetch.set_faults(Faults {
-                    imap_hang_once_on: Some("FETCH".into()),
-                    ..Faults::default()
-                });
+                util::set_fault(&on_fetch, |f| f.imap_hang_once_on = Some("FETCH".into()));
             }
         });
     let r = run(c).await;

@@ -10,8 +10,9 @@ use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, SmtpTransport, Tokio1Executor, Transport};
 use mailtrip::Account;
 use mailtrip::probe::{Wait, WaitError};
-use mailtrip::server::{Faults, ServerConfig, TestServer, WaitForError};
+use mailtrip::server::{ServerConfig, TestServer, WaitForError};
 
+use crate::scenario::faulty_with;
 use crate::util::{self, PASSWORD};
 
 const BOB: &str = "bob@mailtrip.test";
@@ -339,11 +340,7 @@ fn issue17_library_errors_are_std_errors() {
 #[tokio::test]
 async fn issue17_wait_delete_is_true_wherever_the_connection_drops() {
     for n in 3..12 {
-        let server = util::server_with(ServerConfig::default().faults(Faults {
-            imap_drop_after: Some(n),
-            ..Faults::default()
-        }))
-        .await;
+        let server = faulty_with(|f| f.imap_drop_after = Some(n)).await;
         server
             .deliver_raw(
                 BOB,

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use mailtrip::load::LoadError;
-use mailtrip::server::{Faults, ServerConfig, TestServer};
+use mailtrip::server::TestServer;
 use mailtrip::{Account, Endpoint, Load};
 
+use crate::scenario::faulty_with;
 use crate::util::{self, PASSWORD};
 
 const ALICE: &str = "alice@mailtrip.test";
@@ -70,11 +71,7 @@ async fn two_hundred_probes_arrive_once_and_are_cleaned_up() {
 
 #[tokio::test]
 async fn dropped_deliveries_are_exactly_the_lost_ones() {
-    let server = util::server_with(ServerConfig::default().faults(Faults {
-        drop_percent: 10,
-        ..Faults::default()
-    }))
-    .await;
+    let server = faulty_with(|f| f.drop_percent = 10).await;
 
     let r = load(&server, 200)
         .timeout(Duration::from_secs(2))
@@ -101,11 +98,7 @@ async fn dropped_deliveries_are_exactly_the_lost_ones() {
 
 #[tokio::test]
 async fn duplicate_deliveries_are_counted_and_every_copy_cleaned() {
-    let server = util::server_with(ServerConfig::default().faults(Faults {
-        deliver_twice: true,
-        ..Faults::default()
-    }))
-    .await;
+    let server = faulty_with(|f| f.deliver_twice = true).await;
 
     let r = load(&server, 50).run().await.expect("load runs");
 
@@ -118,11 +111,7 @@ async fn duplicate_deliveries_are_counted_and_every_copy_cleaned() {
 
 #[tokio::test]
 async fn spam_is_counted_as_misplaced() {
-    let server = util::server_with(ServerConfig::default().faults(Faults {
-        junk_rule: Some("X-Mailtrip-Probe".into()),
-        ..Faults::default()
-    }))
-    .await;
+    let server = faulty_with(|f| f.junk_rule = Some("X-Mailtrip-Probe".into())).await;
 
     let r = load(&server, 20).run().await.expect("load runs");
 
@@ -132,11 +121,7 @@ async fn spam_is_counted_as_misplaced() {
 
 #[tokio::test]
 async fn polling_without_idle_still_sees_everything() {
-    let server = util::server_with(ServerConfig::default().faults(Faults {
-        imap_no_idle: true,
-        ..Faults::default()
-    }))
-    .await;
+    let server = faulty_with(|f| f.imap_no_idle = true).await;
 
     let r = load(&server, 50).run().await.expect("load runs");
 
@@ -203,10 +188,9 @@ async fn a_remote_server_is_refused_before_any_connection() {
 /// failures (with the server's words) and every other probe arrives, none lost.
 #[tokio::test]
 async fn issue14_refused_recipients_in_pipelined_groups_fail_alone() {
-    let server = util::server_with(ServerConfig::default().faults(Faults {
-        smtp_transient: Some(("RCPT".into(), "452 4.2.2 Mailbox full".into(), 5)),
-        ..Faults::default()
-    }))
+    let server = faulty_with(|f| {
+        f.smtp_transient = Some(("RCPT".into(), "452 4.2.2 Mailbox full".into(), 5))
+    })
     .await;
 
     let r = load(&server, 100).run().await.expect("load runs");

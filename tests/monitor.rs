@@ -19,6 +19,9 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 /// Generous bound for anything to show up on a shared, noisy machine (not a speed target).
 pub(crate) const PATIENCE: Duration = Duration::from_secs(90);
 
+/// Gmail's refusal of a wrong SMTP password.
+const REFUSED: &str = "535 5.7.8 Username and Password not accepted";
+
 /// One sample: name, labels, value.
 #[derive(Debug, Clone)]
 pub(crate) struct Sample {
@@ -312,6 +315,52 @@ pub(crate) async fn in_process(monitor: Monitor) -> (mailtrip::monitor::MonitorH
     (handle, addr)
 }
 
+/// A route named `name` from alice to bob on the embedded `server`.
+pub(crate) fn alice_to_bob(server: &mailtrip::server::TestServer, name: &str) -> Route {
+    let alice = Account::embedded(server, util::ALICE, util::PASSWORD);
+    let bob = Account::embedded(server, util::BOB, util::PASSWORD);
+    Route::new(name, alice, bob)
+}
+
+/// Whether the `failures_total` counter of `route` for `phase` and `code` reached `n`.
+pub(crate) fn failures_at_least(
+    samples: &[Sample],
+    route: &str,
+    phase: &str,
+    code: &str,
+    n: f64,
+) -> bool {
+    at_least(
+        samples,
+        "mailtrip_monitor_failures_total",
+        &[("route", route), ("phase", phase), ("code", code)],
+        n,
+    )
+}
+
+/// The `round_trips_total` count of `route` with `verdict`, if the series exists.
+pub(crate) fn round_trips(samples: &[Sample], route: &str, verdict: &str) -> Option<f64> {
+    value(
+        samples,
+        "mailtrip_monitor_round_trips_total",
+        &[("route", route), ("verdict", verdict)],
+    )
+}
+
+/// Whether `route` counted at least `n` round trips with `verdict`.
+pub(crate) fn round_trips_at_least(samples: &[Sample], route: &str, verdict: &str, n: f64) -> bool {
+    round_trips(samples, route, verdict).is_some_and(|v| v >= n)
+}
+
+/// Asserts that `route`'s success gauge reads 0 and it counted a round trip as `verdict`.
+fn assert_failing(samples: &[Sample], route: &str, verdict: &str) {
+    assert_eq!(
+        value(samples, "mailtrip_monitor_success", &[("route", route)]),
+        Some(0.0)
+    );
+    assert!(round_trips_at_least(samples, route, verdict, 1.0));
+}
+
 /// Probes in bob's mailbox that mailtrip sent (tag header present).
 pub(crate) fn probes_in(server: &mailtrip::server::TestServer, folder: &str) -> usize {
     server
@@ -342,12 +391,8 @@ async fn monitor_binary_success_then_timeout_and_late_then_sigterm() {
     // 1. Success.
     let route = [("route", "a2b")];
     let ok = scrape_until(&addr, "successful round trip", |s| {
-        at_least(
-            s,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "a2b"), ("verdict", "delivered")],
-            1.0,
-        ) && value(s, "mailtrip_monitor_success", &route) == Some(1.0)
+        round_trips_at_least(s, "a2b", "delivered", 1.0)
+            && value(s, "mailtrip_monitor_success", &route) == Some(1.0)
     })
     .await;
     assert!(at_least(
@@ -382,29 +427,14 @@ async fn monitor_binary_success_then_timeout_and_late_then_sigterm() {
 
     // 2. Delivery slower than the 2 s timeout: a failure in the delivery phase, then the
     // same probes arrive late and are counted (and deleted) as such.
-    server.set_faults(Faults {
-        delivery_delay: Some((Duration::from_secs(4), Duration::from_secs(4))),
-        ..Faults::default()
+    util::set_fault(&server, |f| {
+        f.delivery_delay = Some((Duration::from_secs(4), Duration::from_secs(4)))
     });
     let failed = scrape_until(&addr, "delivery timeout", |s| {
-        at_least(
-            s,
-            "mailtrip_monitor_failures_total",
-            &[("route", "a2b"), ("phase", "delivery"), ("code", "timeout")],
-            1.0,
-        )
+        failures_at_least(s, "a2b", "delivery", "timeout", 1.0)
     })
     .await;
-    assert_eq!(
-        value(&failed, "mailtrip_monitor_success", &route),
-        Some(0.0)
-    );
-    assert!(at_least(
-        &failed,
-        "mailtrip_monitor_round_trips_total",
-        &[("route", "a2b"), ("verdict", "not_delivered")],
-        1.0
-    ));
+    assert_failing(&failed, "a2b", "not_delivered");
     scrape_until(&addr, "late arrival", |s| {
         at_least(s, "mailtrip_monitor_late_arrivals_total", &route, 1.0)
     })
@@ -445,14 +475,8 @@ async fn monitor_binary_success_then_timeout_and_late_then_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_in_process_counts_an_auth_rejection_then_recovers() {
-    let server = util::server().await;
-    server.set_faults(Faults {
-        smtp_auth_reject: Some("535 5.7.8 Username and Password not accepted".into()),
-        ..Faults::default()
-    });
-    let alice = Account::embedded(&server, "alice@mailtrip.test", util::PASSWORD);
-    let bob = Account::embedded(&server, "bob@mailtrip.test", util::PASSWORD);
-    let route = Route::new("alice-bob", alice, bob)
+    let server = util::server_with_fault(|f| f.smtp_auth_reject = Some(REFUSED.into())).await;
+    let route = alice_to_bob(&server, "alice-bob")
         .interval(Duration::from_secs(1))
         .timeout(Duration::from_secs(10));
     let (monitor, addr) =
@@ -460,28 +484,10 @@ async fn monitor_in_process_counts_an_auth_rejection_then_recovers() {
     let route = [("route", "alice-bob")];
 
     let failed = scrape_until(&addr, "smtp_auth failure", |s| {
-        at_least(
-            s,
-            "mailtrip_monitor_failures_total",
-            &[
-                ("route", "alice-bob"),
-                ("phase", "smtp_auth"),
-                ("code", "auth_rejected"),
-            ],
-            1.0,
-        )
+        failures_at_least(s, "alice-bob", "smtp_auth", "auth_rejected", 1.0)
     })
     .await;
-    assert_eq!(
-        value(&failed, "mailtrip_monitor_success", &route),
-        Some(0.0)
-    );
-    assert!(at_least(
-        &failed,
-        "mailtrip_monitor_round_trips_total",
-        &[("route", "alice-bob"), ("verdict", "auth_failed")],
-        1.0
-    ));
+    assert_failing(&failed, "alice-bob", "auth_failed");
 
     // The rejected login left no kept connection: the next probe logs in afresh.
     server.set_faults(Faults::default());
@@ -498,16 +504,10 @@ async fn monitor_in_process_counts_an_auth_rejection_then_recovers() {
 /// trying): probes during the hold fail at once, in the server's words, without a login.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_holds_off_logging_in_again_after_a_refused_password() {
-    let server = util::server().await;
-    server.set_faults(Faults {
-        smtp_auth_reject: Some("535 5.7.8 Username and Password not accepted".into()),
-        ..Faults::default()
-    });
-    let alice = Account::embedded(&server, "alice@mailtrip.test", util::PASSWORD);
-    let bob = Account::embedded(&server, "bob@mailtrip.test", util::PASSWORD);
+    let server = util::server_with_fault(|f| f.smtp_auth_reject = Some(REFUSED.into())).await;
     let (monitor, addr) = in_process(
         Monitor::new(vec![
-            Route::new("held", alice, bob)
+            alice_to_bob(&server, "held")
                 .interval(Duration::from_millis(300))
                 .timeout(Duration::from_secs(5)),
         ])
@@ -515,16 +515,7 @@ async fn monitor_holds_off_logging_in_again_after_a_refused_password() {
     )
     .await;
     scrape_until(&addr, "three refused probes", |s| {
-        at_least(
-            s,
-            "mailtrip_monitor_failures_total",
-            &[
-                ("route", "held"),
-                ("phase", "smtp_auth"),
-                ("code", "auth_rejected"),
-            ],
-            3.0,
-        )
+        failures_at_least(s, "held", "smtp_auth", "auth_rejected", 3.0)
     })
     .await;
     let (smtp_logins, _) = server.auth_attempts();
@@ -534,30 +525,16 @@ async fn monitor_holds_off_logging_in_again_after_a_refused_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_in_process_reports_an_imap_watch_that_cannot_log_in() {
-    let server = util::server().await;
-    server.set_faults(Faults {
-        imap_auth_reject: Some("NO [AUTHENTICATIONFAILED] Invalid credentials".into()),
-        ..Faults::default()
-    });
-    let alice = Account::embedded(&server, "alice@mailtrip.test", util::PASSWORD);
-    let bob = Account::embedded(&server, "bob@mailtrip.test", util::PASSWORD);
-    let (monitor, addr) = in_process(Monitor::new(vec![
-        Route::new("r", alice, bob)
-            .interval(Duration::from_secs(1))
-            .timeout(Duration::from_secs(5)),
-    ]))
+    let server = util::server_with_fault(|f| {
+        f.imap_auth_reject = Some("NO [AUTHENTICATIONFAILED] Invalid credentials".into())
+    })
     .await;
+    let route = alice_to_bob(&server, "r")
+        .interval(Duration::from_secs(1))
+        .timeout(Duration::from_secs(5));
+    let (monitor, addr) = in_process(Monitor::new(vec![route])).await;
     let s = scrape_until(&addr, "imap_auth failure", |s| {
-        at_least(
-            s,
-            "mailtrip_monitor_failures_total",
-            &[
-                ("route", "r"),
-                ("phase", "imap_auth"),
-                ("code", "auth_rejected"),
-            ],
-            1.0,
-        )
+        failures_at_least(s, "r", "imap_auth", "auth_rejected", 1.0)
     })
     .await;
     assert_eq!(

@@ -11,7 +11,8 @@ use mailtrip::monitor::{Monitor, Route};
 use mailtrip::server::Faults;
 
 use crate::monitor::{
-    Running, Sample, at_least, config_with, get, in_process, parse, request, scrape_until, value,
+    Running, Sample, alice_to_bob, config_with, get, in_process, parse, request, round_trips,
+    round_trips_at_least, scrape_until, value,
 };
 use crate::util;
 
@@ -76,11 +77,7 @@ async fn issue_19_probe_endpoint_runs_one_round_trip_per_scrape() {
     })
     .await;
     assert_eq!(
-        value(
-            &metrics,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "a2b"), ("verdict", "delivered")]
-        ),
+        round_trips(&metrics, "a2b", "delivered"),
         Some(0.0),
         "--no-interval: no probe before a scrape"
     );
@@ -121,21 +118,10 @@ async fn issue_19_probe_endpoint_runs_one_round_trip_per_scrape() {
     assert!(s.iter().all(|x| x.name != "probe_mailtrip_failure"));
     assert!(value(&s, "probe_ssl_earliest_cert_expiry", &[]).is_some_and(|t| t > now()));
     let after = scrape_until(&addr, "the probe counted in /metrics", |s| {
-        value(
-            s,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "a2b"), ("verdict", "delivered")],
-        ) == Some(1.0)
+        round_trips(s, "a2b", "delivered") == Some(1.0)
     })
     .await;
-    assert_eq!(
-        value(
-            &after,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "b2a"), ("verdict", "delivered")]
-        ),
-        Some(0.0)
-    );
+    assert_eq!(round_trips(&after, "b2a", "delivered"), Some(0.0));
 
     // 2. Routes only from the config: an unknown route, a missing one, and every query that
     // names a server or credentials are refused before anything is sent.
@@ -175,11 +161,7 @@ async fn issue_19_probe_endpoint_runs_one_round_trip_per_scrape() {
     assert_eq!(status, 405, "a HEAD never sends a probe: {text}");
     let s = parse(&get(&addr, "/metrics").await.2);
     assert_eq!(
-        value(
-            &s,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "a2b"), ("verdict", "delivered")]
-        ),
+        round_trips(&s, "a2b", "delivered"),
         Some(1.0),
         "refused scrapes sent nothing"
     );
@@ -192,9 +174,8 @@ async fn issue_19_probe_endpoint_runs_one_round_trip_per_scrape() {
 
     // 3. The scrape timeout bounds the probe: the route allows 30 s, the header 3 s, so a
     // delivery held for 20 s fails in the delivery phase as a timeout within 2.5 s.
-    server.set_faults(Faults {
-        delivery_delay: Some((Duration::from_secs(20), Duration::from_secs(20))),
-        ..Faults::default()
+    util::set_fault(&server, |f| {
+        f.delivery_delay = Some((Duration::from_secs(20), Duration::from_secs(20)))
     });
     let first = {
         let addr = addr.clone();
@@ -248,14 +229,10 @@ async fn issue_19_probe_endpoint_runs_one_round_trip_per_scrape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_19_readyz_tells_the_truth_when_the_server_is_down() {
     let server = util::server().await;
-    let alice = Account::embedded(&server, "alice@mailtrip.test", util::PASSWORD);
-    let bob = Account::embedded(&server, "bob@mailtrip.test", util::PASSWORD);
-    let (monitor, addr) = in_process(Monitor::new(vec![
-        Route::new("mail", alice, bob)
-            .interval(Duration::from_millis(300))
-            .timeout(Duration::from_secs(3)),
-    ]))
-    .await;
+    let route = alice_to_bob(&server, "mail")
+        .interval(Duration::from_millis(300))
+        .timeout(Duration::from_secs(3));
+    let (monitor, addr) = in_process(Monitor::new(vec![route])).await;
 
     let ready = wait_readyz(&addr, 200).await;
     assert!(ready.starts_with("ready: "), "{ready}");
@@ -414,12 +391,7 @@ async fn issue_18_readme_password_alert_fires_for_a_wrong_smtp_or_imap_password(
             hit.labels.contains(&("phase".into(), phase.into())),
             "{case}: {hit:?}"
         );
-        assert!(at_least(
-            &s,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "r"), ("verdict", "auth_failed")],
-            1.0
-        ));
+        assert!(round_trips_at_least(&s, "r", "auth_failed", 1.0));
         monitor.shutdown().await;
     }
 }

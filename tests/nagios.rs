@@ -52,6 +52,12 @@ impl Run {
         assert_eq!(self.code, code, "{state} exits {code}: {text}");
     }
 
+    /// [`Run::assert_state`], and the plugin line's text (before ` | `) contains `says`.
+    fn assert_says(&self, state: &str, says: &str) {
+        self.assert_state(state);
+        assert!(self.line().0.contains(says), "{}", self.stdout);
+    }
+
     /// The performance data item named `label`: value with UOM, warn, crit, min, max.
     fn perf(&self, label: &str) -> Vec<String> {
         let (_, perf) = self.line();
@@ -138,50 +144,28 @@ async fn issue_19_check_takes_the_plugin_flags_and_answers_like_a_plugin() {
 
     // Ranges: every delivery takes more than 0 s, and less than a minute.
     let warn = plugin(&server, &ca, util::PASSWORD, &["-w", "~:0", "-t", "30s"]).await;
-    warn.assert_state("WARNING");
-    assert!(
-        warn.line().0.contains("(over warning 0s)"),
-        "{}",
-        warn.stdout
-    );
+    warn.assert_says("WARNING", "(over warning 0s)");
     assert_eq!(warn.perf("delivery")[1], "~:0");
 
     let under = plugin(&server, &ca, util::PASSWORD, &["-w", "5s", "-c", "60s:"]).await;
-    under.assert_state("CRITICAL");
-    assert!(
-        under.line().0.contains("(under critical 60s)"),
-        "{}",
-        under.stdout
-    );
+    under.assert_says("CRITICAL", "(under critical 60s)");
     assert_eq!(&under.perf("delivery")[1..3], ["5", "60:"]);
 
     let inside = plugin(&server, &ca, util::PASSWORD, &["--warning=@0:1m"]).await;
-    inside.assert_state("WARNING");
-    assert!(
-        inside.line().0.contains("(inside warning 0s..60s)"),
-        "{}",
-        inside.stdout
-    );
+    inside.assert_says("WARNING", "(inside warning 0s..60s)");
     assert_eq!(inside.perf("delivery")[1], "@0:60");
 
     // Failures are CRITICAL whatever the thresholds (a wrong password; nothing delivered
     // within -t), never UNKNOWN: they are the service's state, not the plugin's.
     let refused = plugin(&server, &ca, "wrong password", &["-w", "5s", "-c", "20s"]).await;
-    refused.assert_state("CRITICAL");
-    assert!(
-        refused.line().0.contains("auth_failed at imap_auth"),
-        "{}",
-        refused.stdout
-    );
+    refused.assert_says("CRITICAL", "auth_failed at imap_auth");
     assert!(!refused.stdout.contains("wrong password"));
 
-    server.set_faults(Faults {
-        delivery_delay: Some((Duration::from_secs(30), Duration::from_secs(30))),
-        ..Faults::default()
+    util::set_fault(&server, |f| {
+        f.delivery_delay = Some((Duration::from_secs(30), Duration::from_secs(30)))
     });
     let lost = plugin(&server, &ca, util::PASSWORD, &["-w", "~:100", "-t", "1s"]).await;
-    lost.assert_state("CRITICAL");
-    assert!(lost.line().0.contains("not_delivered"), "{}", lost.stdout);
+    lost.assert_says("CRITICAL", "not_delivered");
     server.set_faults(Faults::default());
     let _ = std::fs::remove_dir_all(ca.parent().unwrap());
 }

@@ -114,11 +114,7 @@ fn mailtrip_server_json_names_the_oauth2_server_and_curl_runs_the_device_flow() 
         "-T",
         &mail.display().to_string(),
     ]);
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    util::succeeded("curl", &sent);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,6 +9,7 @@ use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{Faults, Quote, ServerConfig, TestServer};
 use mailtrip::{Account, Check, Report};
 
+use crate::scenario::faulty_with;
 use crate::util::{self, PASSWORD};
 
 const ALICE: &str = "alice@mailtrip.test";
@@ -64,11 +65,7 @@ async fn a_message_that_only_quotes_the_probe_is_not_delivered_and_is_kept() {
 #[tokio::test]
 async fn a_quote_arriving_before_the_probe_is_neither_counted_nor_deleted() {
     for style in STYLES {
-        let server = util::server_with(ServerConfig::default().faults(Faults {
-            quote: Some(style),
-            ..Faults::default()
-        }))
-        .await;
+        let server = faulty_with(|f| f.quote = Some(style)).await;
         let r = check(&server, Duration::from_secs(20)).await;
         assert_eq!(r.verdict, Verdict::Delivered, "{style:?}: {r:#?}");
         assert_eq!(r.evidence.copies, 1, "{style:?}: {r:#?}");
@@ -84,11 +81,9 @@ async fn a_quote_arriving_before_the_probe_is_neither_counted_nor_deleted() {
 async fn a_bounce_quoting_the_probe_in_the_recipients_inbox_is_not_delivered() {
     // A same-account check with the bounce fault: the DSN (which attaches the probe's
     // headers) lands in the very mailbox being watched; it is reported as a bounce.
-    let server = util::server_with(ServerConfig::default().faults(Faults {
-        bounce: Some("550 5.1.1 <bob@mailtrip.test>: User unknown".into()),
-        ..Faults::default()
-    }))
-    .await;
+    let server =
+        faulty_with(|f| f.bounce = Some("550 5.1.1 <bob@mailtrip.test>: User unknown".into()))
+            .await;
     let r = Check::new(account(&server, BOB), account(&server, BOB))
         .timeout(Duration::from_secs(10))
         .run()
@@ -140,10 +135,7 @@ async fn a_probe_from_an_earlier_run_never_satisfies_this_run() {
     let (old_tag, old) = earlier_probe(&server).await;
 
     // This run's probe is lost; the earlier one arrives while it watches.
-    server.set_faults(Faults {
-        drop_percent: 100,
-        ..Faults::default()
-    });
+    util::set_fault(&server, |f| f.drop_percent = 100);
     let (r, old_uid) = tokio::join!(
         check(&server, Duration::from_secs(4)),
         deliver_when_idle(&server, &old)
@@ -158,9 +150,8 @@ async fn a_probe_from_an_earlier_run_never_satisfies_this_run() {
 async fn an_earlier_probe_arriving_first_does_not_stand_in_for_this_one() {
     let server = util::server().await;
     let (old_tag, old) = earlier_probe(&server).await;
-    server.set_faults(Faults {
-        delivery_delay: Some((Duration::from_millis(1500), Duration::from_millis(1500))),
-        ..Faults::default()
+    util::set_fault(&server, |f| {
+        f.delivery_delay = Some((Duration::from_millis(1500), Duration::from_millis(1500)))
     });
     let (r, old_uid) = tokio::join!(
         check(&server, Duration::from_secs(20)),

@@ -75,18 +75,24 @@ async fn verify_gmail_refusing(smtp: &str, imap: &str) -> (TestServer, VerifyRep
     .await
 }
 
-/// Asserts `p` stopped at TLS on a certificate with `problem`, its hint containing `hint`,
-/// and returns the certificate, read anyway.
-fn assert_bad_cert<'a>(
-    p: &'a ProtocolReport,
-    problem: CertProblem,
-    hint: &str,
-) -> &'a CertificateInfo {
-    let text = assert_failed(p, Step::Tls, Code::TlsCertificateInvalid);
-    assert!(text.contains(hint), "{text}");
-    let c = p.certificate.as_ref().expect("certificate read anyway");
-    assert_eq!(c.problem, Some(problem), "{c:#?}");
-    c
+/// alice's verify against a server presenting a `kind` certificate: both protocols stop at TLS
+/// on a certificate with `problem`, their hints containing `hint`, and no password is sent.
+/// Returns the two certificates, read anyway.
+async fn assert_bad_cert(kind: CertKind, problem: CertProblem, hint: &str) -> [CertificateInfo; 2] {
+    let (server, r) = verify_with_cert(kind).await;
+    let certs = [&r.smtp, &r.imap].map(|p| {
+        let text = assert_failed(p, Step::Tls, Code::TlsCertificateInvalid);
+        assert!(text.contains(hint), "{text}");
+        let c = p.certificate.clone().expect("certificate read anyway");
+        assert_eq!(c.problem, Some(problem), "{c:#?}");
+        c
+    });
+    assert_eq!(
+        server.auth_attempts(),
+        (0, 0),
+        "no password after a bad certificate"
+    );
+    certs
 }
 
 #[tokio::test]
@@ -239,10 +245,7 @@ async fn too_many_imap_connections() {
 #[tokio::test]
 async fn connection_refused_on_both() {
     let server = util::server().await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = util::free_port();
     let mut a = account(&server);
     a.smtp = Endpoint::new(Protocol::Smtp, Security::Tls, "127.0.0.1", port);
     a.imap = Endpoint::new(Protocol::Imap, Security::Tls, "127.0.0.1", port);
@@ -333,27 +336,17 @@ async fn plaintext_urls_get_starttls_unavailable_before_any_password_is_sent() {
 
 #[tokio::test]
 async fn an_expired_certificate_is_invalid_with_its_reason_and_dates() {
-    let (server, r) = verify_with_cert(CertKind::Expired).await;
-    for p in [&r.smtp, &r.imap] {
-        let c = assert_bad_cert(p, CertProblem::Expired, "renew");
+    for c in assert_bad_cert(CertKind::Expired, CertProblem::Expired, "renew").await {
         assert!(!c.verified && c.days_left < 0, "{c:#?}");
         assert!(c.not_after.starts_with("2021-01-01"), "{c:#?}");
     }
-    assert_eq!(
-        server.auth_attempts(),
-        (0, 0),
-        "no password after a bad certificate"
-    );
 }
 
 #[tokio::test]
 async fn a_wrong_name_certificate_is_invalid_and_shows_its_names() {
-    let (server, r) = verify_with_cert(CertKind::WrongName).await;
-    for p in [&r.smtp, &r.imap] {
-        let c = assert_bad_cert(p, CertProblem::WrongName, "host name");
+    for c in assert_bad_cert(CertKind::WrongName, CertProblem::WrongName, "host name").await {
         assert_eq!(c.names, ["wrong.example"], "{c:#?}");
     }
-    assert_eq!(server.auth_attempts(), (0, 0));
 }
 
 #[tokio::test]

@@ -20,8 +20,8 @@ use mailtrip::server::{Faults, TestServer};
 use mailtrip::{Check, Load};
 
 use crate::imap_raw::raw_logged_in;
-use crate::monitor::{at_least, in_process, scrape_until, value};
-use crate::scenario::{self, ALICE, BOB, HANG_GUARD, account, faulty, run_load};
+use crate::monitor::{in_process, round_trips, round_trips_at_least, scrape_until};
+use crate::scenario::{self, ALICE, BOB, HANG_GUARD, account, faulty, faulty_with, run_load};
 use crate::util;
 
 /// Longer than any timeout below: IDLE never tells in time.
@@ -159,19 +159,10 @@ async fn issue14_monitor_sees_its_probes_by_early_polls_while_idle_notices_are_h
         .timeout(Duration::from_secs(10));
     let (monitor, addr) = in_process(Monitor::new(vec![route])).await;
     let s = scrape_until(&addr, "two probes delivered", |s| {
-        at_least(
-            s,
-            "mailtrip_monitor_round_trips_total",
-            &[("route", "early"), ("verdict", "delivered")],
-            2.0,
-        )
+        round_trips_at_least(s, "early", "delivered", 2.0)
     })
     .await;
-    let lost = value(
-        &s,
-        "mailtrip_monitor_round_trips_total",
-        &[("route", "early"), ("verdict", "not_delivered")],
-    );
+    let lost = round_trips(&s, "early", "not_delivered");
     assert!(
         lost.is_none_or(|n| n == 0.0),
         "{lost:?} probes not delivered"
@@ -183,11 +174,7 @@ async fn issue14_monitor_sees_its_probes_by_early_polls_while_idle_notices_are_h
 async fn issue14_sync_on_noop_fault_shows_new_mail_only_at_noop_as_dovecot_does() {
     // The fault itself, on the wire: after a delivery, UID FETCH and UID SEARCH answer from
     // the session's last view without an EXISTS; NOOP syncs and says EXISTS; FETCH then sees it.
-    let server = faulty(Faults {
-        imap_sync_on_noop: true,
-        ..Faults::default()
-    })
-    .await;
+    let server = faulty_with(|f| f.imap_sync_on_noop = true).await;
     let mut raw = raw_logged_in(&server).await;
     let selected = raw.run("s SELECT INBOX").await;
     assert!(

@@ -28,35 +28,40 @@ swaks_v() {
     --helo client.mailtrip.test --timeout 15 "$@"
 }
 
+# Sends a message to bob tagged X-Test: TAG with swaks_v and the further ARGS, its subject
+# "PREFIX mailstack smoke TAG"; a refused send prints swaks' transcript and fails as WHAT.
+#   send_tagged TAG PREFIX WHAT ARGS...
+send_tagged() {
+  local tag=$1 prefix=$2 what=$3
+  shift 3
+  swaks_v --to "$MAILSTACK_USER2" "$@" \
+    --header "Subject: ${prefix:+$prefix }mailstack smoke $tag" --add-header "X-Test: $tag" \
+    >"$WORK/$tag.log" 2>&1 || { cat "$WORK/$tag.log" >&2; fail "$what failed"; }
+}
+
 # ---------------------------------------------------------------- SMTP
 # 1. submission (587-style): STARTTLS + AUTH PLAIN, alice -> bob
 TAG1=sub-$RUNID
-swaks_v --port "$MAILSTACK_SUBMISSION_PORT" --tls --auth PLAIN \
-  --auth-user "$MAILSTACK_USER1" --auth-password "$MAILSTACK_PASS1" \
-  --from "$MAILSTACK_USER1" --to "$MAILSTACK_USER2" \
-  --header "Subject: mailstack smoke $TAG1" --add-header "X-Test: $TAG1" \
-  >"$WORK/s1.log" 2>&1 || { cat "$WORK/s1.log" >&2; fail "submission (STARTTLS+AUTH) send failed"; }
+send_tagged "$TAG1" "" "submission (STARTTLS+AUTH) send" \
+  --port "$MAILSTACK_SUBMISSION_PORT" --tls --auth PLAIN --from "$MAILSTACK_USER1" \
+  --auth-user "$MAILSTACK_USER1" --auth-password "$MAILSTACK_PASS1"
 pass "submission port $MAILSTACK_SUBMISSION_PORT: STARTTLS (verified CA, name localhost) + AUTH PLAIN accepted alice->bob"
 
 # 2. submissions (465-style): implicit TLS + AUTH PLAIN, carol -> bob
 TAG2=subs-$RUNID
-swaks_v --port "$MAILSTACK_SUBMISSIONS_PORT" --tlsc --auth PLAIN \
-  --auth-user "$MAILSTACK_USER3" --auth-password "$MAILSTACK_PASS3" \
-  --from "$MAILSTACK_USER3" --to "$MAILSTACK_USER2" \
-  --header "Subject: mailstack smoke $TAG2" --add-header "X-Test: $TAG2" \
-  >"$WORK/s2.log" 2>&1 || { cat "$WORK/s2.log" >&2; fail "submissions (implicit TLS) send failed"; }
+send_tagged "$TAG2" "" "submissions (implicit TLS) send" \
+  --port "$MAILSTACK_SUBMISSIONS_PORT" --tlsc --auth PLAIN --from "$MAILSTACK_USER3" \
+  --auth-user "$MAILSTACK_USER3" --auth-password "$MAILSTACK_PASS3"
 pass "submissions port $MAILSTACK_SUBMISSIONS_PORT: implicit TLS + AUTH PLAIN accepted carol->bob"
 
 # 3. inbound (25-style), no auth: spam-marked mail by header, and by subject tag
 TAG3=junkhdr-$RUNID
-swaks_v --port "$MAILSTACK_SMTP_PORT" --from someone@example.org --to "$MAILSTACK_USER2" \
-  --header "Subject: mailstack smoke $TAG3" --add-header "X-Test: $TAG3" \
-  --add-header "$MAILSTACK_JUNK_HEADER_NAME: $MAILSTACK_JUNK_HEADER_VALUE" \
-  >"$WORK/s3.log" 2>&1 || { cat "$WORK/s3.log" >&2; fail "inbound send (junk header) failed"; }
+send_tagged "$TAG3" "" "inbound send (junk header)" \
+  --port "$MAILSTACK_SMTP_PORT" --from someone@example.org \
+  --add-header "$MAILSTACK_JUNK_HEADER_NAME: $MAILSTACK_JUNK_HEADER_VALUE"
 TAG4=junksubj-$RUNID
-swaks_v --port "$MAILSTACK_SMTP_PORT" --tls --from someone@example.org --to "$MAILSTACK_USER2" \
-  --header "Subject: $MAILSTACK_JUNK_SUBJECT_TAG mailstack smoke $TAG4" --add-header "X-Test: $TAG4" \
-  >"$WORK/s4.log" 2>&1 || { cat "$WORK/s4.log" >&2; fail "inbound send (junk subject, STARTTLS) failed"; }
+send_tagged "$TAG4" "$MAILSTACK_JUNK_SUBJECT_TAG" "inbound send (junk subject, STARTTLS)" \
+  --port "$MAILSTACK_SMTP_PORT" --tls --from someone@example.org
 pass "inbound port $MAILSTACK_SMTP_PORT: unauthenticated delivery to local user accepted (plain and STARTTLS)"
 
 # 4. submission refuses AUTH and mail before STARTTLS (smtpd_tls_auth_only + encrypt)

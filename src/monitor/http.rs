@@ -3,7 +3,6 @@
 //! route's last probe reached the inbox) and `GET /healthz` (200 while the process runs);
 //! anything else is 404 or 405.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,14 +10,12 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::{Ctx, blackbox};
+use crate::http1;
 
 /// The content type of OpenMetrics text exposition.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -30,40 +27,20 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     loop {
         let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    // EMFILE and friends: wait a moment rather than spin.
-                    tracing::warn!(error = %e, "monitor: accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+            s = http1::accept(&listener, "monitor") => s,
             _ = stop.changed() => return,
         };
         let ctx = ctx.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
+            let respond = move |req| {
                 let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(respond(&ctx, &req).await) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "monitor: HTTP connection ended with an error");
-                    }
-                }
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
-                }
-            }
+                async move { respond(&ctx, &req).await }
+            };
+            let stop = async {
+                let _ = stop.changed().await;
+            };
+            http1::serve_connection(stream, HEADER_TIMEOUT, respond, stop, "monitor").await;
         });
     }
 }

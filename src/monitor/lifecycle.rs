@@ -124,24 +124,12 @@ impl Monitor {
         let mut route_mailbox = Vec::new();
         let mut route_sender = Vec::new();
         for r in &self.routes {
-            let same_box = |a: &Account| a.imap == r.to.imap && a.user == r.to.user;
-            let m = match mailboxes.iter().position(same_box) {
-                Some(m) => m,
-                None => {
-                    mailboxes.push(r.to.clone());
-                    mailboxes.len() - 1
-                }
-            };
-            route_mailbox.push(m);
-            let same_sender = |a: &Account| a.smtp == r.from.smtp && a.user == r.from.user;
-            let s = match senders.iter().position(same_sender) {
-                Some(s) => s,
-                None => {
-                    senders.push(r.from.clone());
-                    senders.len() - 1
-                }
-            };
-            route_sender.push(s);
+            route_mailbox.push(index_or_push(&mut mailboxes, &r.to, |a| {
+                a.imap == r.to.imap && a.user == r.to.user
+            }));
+            route_sender.push(index_or_push(&mut senders, &r.from, |a| {
+                a.smtp == r.from.smtp && a.user == r.from.user
+            }));
         }
         for s in &senders {
             crate::probe::smtp::prewarm(s);
@@ -267,4 +255,13 @@ async fn join_within(tasks: &mut Vec<JoinHandle<()>>, limit: Duration) {
         }
     }
     tasks.clear();
+}
+
+/// The index of the first account in `list` that `same` holds for; `new` is pushed (and its
+/// index returned) when none does.
+fn index_or_push(list: &mut Vec<Account>, new: &Account, same: impl Fn(&Account) -> bool) -> usize {
+    list.iter().position(same).unwrap_or_else(|| {
+        list.push(new.clone());
+        list.len() - 1
+    })
 }

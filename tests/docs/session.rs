@@ -322,10 +322,7 @@ fn free_port_below_ephemeral(taken: &BTreeMap<u16, u16>) -> u16 {
     if low <= 20000 {
         // No room below the range: an ephemeral port, which a server's port 0 could in
         // principle be given again (then that output's port would read as the doc's).
-        return std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        return crate::util::free_port();
     }
     for _ in 0..1000 {
         let port = rand::random_range(10000..low);

@@ -9,19 +9,14 @@ use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
 
 use super::{probe, seed};
-use crate::imap_raw::{ALICE, WAIT, ca_file, missing, python_client, tls};
-use crate::util::{PASSWORD, server, server_with, succeeded};
+use crate::imap_raw::{ALICE, WAIT, ca_file, missing, python_client};
+use crate::util::{PASSWORD, imap_client, server, server_with, succeeded};
 
 type Session = async_imap::Session<TlsStream<TcpStream>>;
 
 async fn login(server: &TestServer, user: &str) -> Session {
-    let mut client = async_imap::Client::new(tls(server, server.imaps_addr()).await);
-    client
-        .read_response()
+    imap_client(server)
         .await
-        .expect("greeting read")
-        .expect("greeting present");
-    client
         .login(user, PASSWORD)
         .await
         .map_err(|(e, _)| e)

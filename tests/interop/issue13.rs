@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_imap::types::Fetch;
-use futures::TryStreamExt;
 use mailtrip::config::{Protocol, Security};
 use mailtrip::report::{Phase, Verdict};
 use mailtrip::{Account, Check, Endpoint, Load};
@@ -23,19 +21,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 
 /// UIDs in `folder` of messages whose Message-ID carries `tag` (the header may be gone).
 async fn with_message_id(mb: &mut Mailbox, folder: &str, tag: &str) -> Vec<u32> {
-    let mbox = mb.session.examine(folder).await.expect("EXAMINE");
-    if mbox.exists == 0 {
-        return Vec::new();
-    }
-    let fetches: Vec<Fetch> = mb
-        .session
-        .uid_fetch("1:*", "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    mb.fetch_all(folder, "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
         .await
-        .expect("UID FETCH")
-        .try_collect()
-        .await
-        .expect("UID FETCH responses");
-    fetches
         .iter()
         .filter(|f| {
             f.header()

@@ -286,20 +286,27 @@ impl Mailbox {
             .unwrap_or_else(|e| panic!("APPEND to {folder}: {e}"));
     }
 
-    /// Every message in `folder`, by UID, read without changing anything (EXAMINE, PEEK).
-    async fn list(&mut self, folder: &str) -> Vec<Entry> {
+    /// `items` of every message in `folder`, read without changing anything: EXAMINE, then
+    /// UID FETCH 1:* (none when the folder is empty).
+    async fn fetch_all(&mut self, folder: &str, items: &str) -> Vec<Fetch> {
         let mb = self.session.examine(folder).await.expect("EXAMINE");
         if mb.exists == 0 {
             return Vec::new();
         }
-        let fetches: Vec<Fetch> = self
-            .session
-            .uid_fetch("1:*", "(UID FLAGS RFC822.SIZE BODY.PEEK[])")
+        self.session
+            .uid_fetch("1:*", items)
             .await
             .expect("UID FETCH")
             .try_collect()
             .await
-            .expect("UID FETCH responses");
+            .expect("UID FETCH responses")
+    }
+
+    /// Every message in `folder`, by UID, read without changing anything (EXAMINE, PEEK).
+    async fn list(&mut self, folder: &str) -> Vec<Entry> {
+        let fetches = self
+            .fetch_all(folder, "(UID FLAGS RFC822.SIZE BODY.PEEK[])")
+            .await;
         let mut entries: Vec<Entry> = fetches.iter().map(entry).collect();
         entries.sort_by_key(|e| e.uid);
         entries

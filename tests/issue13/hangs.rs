@@ -7,7 +7,7 @@ use mailtrip::server::Faults;
 use mailtrip::{Load, Verify};
 
 use super::{ALICE, BOB, HANG_GUARD, account, against, args, endpoints, faulty, mailtrip};
-use crate::scenario::run_load;
+use crate::scenario::{faulty_with, run_load};
 use crate::util;
 
 // --- 8. `load` never ends when probes never arrive ------------------------------------------
@@ -35,9 +35,8 @@ async fn item_08_load_with_probes_that_never_arrive_ends_with_them_lost() {
 
 #[tokio::test]
 async fn item_08_late_arrivals_within_the_grace_window_are_cleaned_up() {
-    let server = faulty(Faults {
-        delivery_delay: Some((Duration::from_millis(4500), Duration::from_millis(4500))),
-        ..Faults::default()
+    let server = faulty_with(|f| {
+        f.delivery_delay = Some((Duration::from_millis(4500), Duration::from_millis(4500)))
     })
     .await;
     let r = run_load(

@@ -9,6 +9,7 @@ use mailtrip::server::TestServer;
 use super::{
     ALICE, APP_PASSWORD, BOB, account_toml, ca_in, check_json, gmail_server, report, scratch,
 };
+use crate::util;
 
 const GMAIL_FOLDERS: [&str; 5] = [
     "INBOX",
@@ -123,25 +124,31 @@ async fn issue18_item4_keep_leaves_the_senders_sent_copy() {
     assert!(String::from_utf8_lossy(&sent[0].raw).contains(&tag));
 }
 
+/// Mail of alice's own in her Sent Mail, which no cleanup may touch.
+const OWN_SENT_MAIL: &[u8] = b"From: <alice@mailtrip.test>\r\nSubject: lunch\r\n\r\nsee you\r\n";
+
+/// A Gmail-profile server where alice already has [`OWN_SENT_MAIL`] in `[Gmail]/Sent Mail`,
+/// and the library's accounts of alice (the sender) and bob.
+async fn gmail_with_own_sent_mail() -> (TestServer, mailtrip::Account, mailtrip::Account) {
+    let server = gmail_server().await;
+    server
+        .deliver_raw(ALICE, "[Gmail]/Sent Mail", OWN_SENT_MAIL)
+        .expect("seed");
+    let alice = mailtrip::Account::embedded(&server, ALICE, APP_PASSWORD);
+    let bob = mailtrip::Account::embedded(&server, BOB, APP_PASSWORD);
+    (server, alice, bob)
+}
+
 /// Issue 18 item 4, the library's other cross-account routes: a check that does not arrive
 /// still removes the sender's copy, and `load` to another mailbox removes every one.
 #[tokio::test]
 async fn issue18_item4_not_delivered_and_load_clean_the_senders_sent_copies() {
     use mailtrip::server::Faults;
-    use mailtrip::{Account, Check, Load};
-    let server = gmail_server().await;
-    let sent_mail = b"From: <alice@mailtrip.test>\r\nSubject: lunch\r\n\r\nsee you\r\n";
-    server
-        .deliver_raw(ALICE, "[Gmail]/Sent Mail", sent_mail)
-        .expect("seed");
+    use mailtrip::{Check, Load};
+    let (server, alice, bob) = gmail_with_own_sent_mail().await;
     let before = gmail_mail(&server, ALICE);
-    let alice = Account::embedded(&server, ALICE, APP_PASSWORD);
-    let bob = Account::embedded(&server, BOB, APP_PASSWORD);
 
-    server.set_faults(Faults {
-        drop_percent: 100,
-        ..Faults::default()
-    });
+    util::set_fault(&server, |f| f.drop_percent = 100);
     let r = Check::new(alice.clone(), bob.clone())
         .timeout(std::time::Duration::from_secs(1))
         .run()
@@ -176,14 +183,9 @@ async fn issue18_item4_not_delivered_and_load_clean_the_senders_sent_copies() {
 /// sender's own mailbox too: a stale probe there goes, the sender's other mail stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue18_item4_monitor_sweeps_the_senders_own_mailbox() {
-    use mailtrip::Account;
     use mailtrip::monitor::{Monitor, Route};
     use std::time::Duration;
-    let server = gmail_server().await;
-    let sent_mail = b"From: <alice@mailtrip.test>\r\nSubject: lunch\r\n\r\nsee you\r\n";
-    server
-        .deliver_raw(ALICE, "[Gmail]/Sent Mail", sent_mail)
-        .expect("seed");
+    let (server, alice, bob) = gmail_with_own_sent_mail().await;
     // A genuine probe: sweep deletes only what proves to be one (issue #13 item 5), so its
     // body matches its digest (sha256 of "stale").
     let stale = b"From: <alice@mailtrip.test>\r\nTo: <bob@mailtrip.test>\r\n\
@@ -195,8 +197,6 @@ async fn issue18_item4_monitor_sweeps_the_senders_own_mailbox() {
     server
         .deliver_raw(ALICE, "[Gmail]/Sent Mail", stale)
         .expect("seed");
-    let alice = Account::embedded(&server, ALICE, APP_PASSWORD);
-    let bob = Account::embedded(&server, BOB, APP_PASSWORD);
     let monitor = Monitor::new(vec![
         Route::new("alice-bob", alice, bob)
             .interval(Duration::from_secs(3600))
@@ -225,7 +225,7 @@ async fn issue18_item4_monitor_sweeps_the_senders_own_mailbox() {
     );
     let kept = server.messages(ALICE, "[Gmail]/Sent Mail").expect("sent");
     assert!(
-        kept.iter().any(|m| m.raw[..] == sent_mail[..]),
+        kept.iter().any(|m| m.raw[..] == OWN_SENT_MAIL[..]),
         "the sender's own mail was touched"
     );
 }

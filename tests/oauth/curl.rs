@@ -131,11 +131,7 @@ async fn curl_pkce_verifier_is_checked_and_the_token_works_for_curl_smtp() {
     })
     .await
     .expect("join");
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    util::succeeded("curl", &sent);
     let got = server
         .wait_for_messages("bob@mailtrip.test", "INBOX", 1, Duration::from_secs(10))
         .await

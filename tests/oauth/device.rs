@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use mailtrip::server::Faults;
 use mailtrip::server::oauth::{OAuthFaults, OAuthSettings};
 
-use super::{ALICE, CLIENT_ID, Env, mode, server_with};
+use super::{ALICE, CLIENT_ID, Env, mode, server_with, server_with_token_lifetime};
+use crate::util;
 
 /// The issue's main path: device flow → tokens stored (0600) → `check` over XOAUTH2
 /// delivered → the access token expires (the server then refuses it) → the next `check`
@@ -14,11 +14,7 @@ use super::{ALICE, CLIENT_ID, Env, mode, server_with};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_login_then_check_then_silent_refresh_after_expiry_issue_20() {
     let lifetime = Duration::from_secs(3);
-    let server = server_with(OAuthSettings {
-        access_token_lifetime: lifetime,
-        ..OAuthSettings::default()
-    })
-    .await;
+    let server = server_with_token_lifetime(lifetime).await;
     let env = Env::new(&server, "main", "outlook", "");
 
     let login = env.exits(0, &["login"], &[]).await;
@@ -106,11 +102,7 @@ async fn device_login_then_check_then_silent_refresh_after_expiry_issue_20() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_sign_in_exits_2_with_the_sign_in_hint() {
     let lifetime = Duration::from_secs(3);
-    let server = server_with(OAuthSettings {
-        access_token_lifetime: lifetime,
-        ..OAuthSettings::default()
-    })
-    .await;
+    let server = server_with_token_lifetime(lifetime).await;
     let env = Env::new(&server, "revoked", "outlook", "");
     env.exits(0, &["login"], &[]).await;
     server.revoke_oauth(ALICE);
@@ -192,10 +184,7 @@ async fn device_flow_handles_slow_down_denied_and_expired() {
             ..OAuthSettings::default()
         })
         .await;
-        server.set_faults(Faults {
-            oauth2: faults,
-            ..Faults::default()
-        });
+        util::set_fault(&server, |f| f.oauth2 = faults);
         let env = Env::new(&server, name, "office365", "");
         runs.push(async move {
             let started = std::time::Instant::now();

@@ -11,6 +11,7 @@ mod sign_in;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use mailtrip::server::oauth::OAuthSettings;
 use mailtrip::server::{ServerConfig, TestServer};
@@ -149,6 +150,15 @@ pub async fn server_with(settings: OAuthSettings) -> TestServer {
     assert!(server.oauth2_url().starts_with("https://"));
     server.oauth().set_settings(settings);
     server
+}
+
+/// [`server_with`] the default settings but access tokens that expire after `lifetime`.
+pub async fn server_with_token_lifetime(lifetime: Duration) -> TestServer {
+    server_with(OAuthSettings {
+        access_token_lifetime: lifetime,
+        ..OAuthSettings::default()
+    })
+    .await
 }
 
 #[cfg(unix)]

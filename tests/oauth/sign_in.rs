@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mailtrip::server::oauth::OAuthSettings;
 
-use super::{CLIENT_ID, Env, server_with};
+use super::{CLIENT_ID, Env, server_with, server_with_token_lifetime};
 use crate::util;
 
 /// `mailtrip logout` removes the sign-in; commands then say how to sign in (exit 3), and a
@@ -77,11 +77,7 @@ async fn delivered(addr: &str) -> f64 {
 async fn monitor_delivers_with_a_stored_sign_in_across_token_lifetimes() {
     use tokio::io::AsyncBufReadExt;
     let lifetime = Duration::from_secs(2);
-    let server = server_with(OAuthSettings {
-        access_token_lifetime: lifetime,
-        ..OAuthSettings::default()
-    })
-    .await;
+    let server = server_with_token_lifetime(lifetime).await;
     let route =
         "\n[[routes]]\nname = \"w\"\nfrom = \"work\"\ninterval = \"1s\"\ntimeout = \"5s\"\n";
     let env = Env::new(&server, "monitor", "outlook", route);

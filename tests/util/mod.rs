@@ -68,6 +68,16 @@ pub fn imap_url(server: &TestServer) -> String {
     format!("imaps://localhost:{}", server.imaps_addr().port())
 }
 
+/// A loopback port free right now (the kernel's pick, bound and released): a connection to
+/// it is refused until something binds it.
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// Runs the `mailtrip` binary with `args` (and this environment) to its end.
 #[allow(dead_code)]
 pub fn run_mailtrip(args: &[&str]) -> std::process::Output {
@@ -102,6 +112,18 @@ pub fn succeeded(client: &str, out: &std::process::Output) {
 pub async fn tls(server: &TestServer, addr: std::net::SocketAddr) -> TlsStream<TcpStream> {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     upgrade(server, tcp).await
+}
+
+/// An async-imap client over verified IMAPS to `server`, its greeting read.
+#[allow(dead_code)]
+pub async fn imap_client(server: &TestServer) -> async_imap::Client<TlsStream<TcpStream>> {
+    let mut client = async_imap::Client::new(tls(server, server.imaps_addr()).await);
+    client
+        .read_response()
+        .await
+        .expect("greeting read")
+        .expect("greeting present");
+    client
 }
 
 /// A TLS handshake over `stream` (after STARTTLS, say), verified against the server's CA.

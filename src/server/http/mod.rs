@@ -15,7 +15,6 @@ pub(crate) mod query;
 pub(crate) mod view;
 pub(crate) mod web;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,16 +23,14 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{StatusCode, body::Incoming};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::conn::ServerStream;
 use super::{Addrs, Shared, TestServer, oauth, until_shutdown};
+use crate::http1;
 pub use auth::HttpAuth;
 
 /// A request as handlers see it: the body already read.
@@ -252,14 +249,7 @@ async fn serve(listener: TcpListener, front: Arc<Front>, mut stop: watch::Receiv
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "http: accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+            s = http1::accept(&listener, "http") => s,
             _ = until_shutdown(&mut stop) => break,
             _ = until_shutdown(&mut down) => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
@@ -281,29 +271,17 @@ async fn serve(listener: TcpListener, front: Arc<Front>, mut stop: watch::Receiv
                     Err(_) => return,
                 }
             }
-            let service = service_fn(move |req| {
-                let front = front.clone();
-                async move { Ok::<_, Infallible>(front.respond(req).await) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "http: connection ended with an error");
-                    }
-                }
-                _ = async { tokio::select! {
+            let stop = async {
+                tokio::select! {
                     _ = until_shutdown(&mut stop) => {},
                     _ = until_shutdown(&mut down) => {},
-                } } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
                 }
-            }
+            };
+            let respond = move |req| {
+                let front = front.clone();
+                async move { front.respond(req).await }
+            };
+            http1::serve_connection(stream, HEADER_TIMEOUT, respond, stop, "http").await;
         });
     }
     drop(listener);

@@ -66,6 +66,16 @@ fn dotted(path: &[u32]) -> String {
         .join(".")
 }
 
+/// Why `item` (BINARY or BINARY.SIZE) of part `path` of message `seq` cannot be answered.
+fn binary_error(e: BinaryError, item: &str, path: &[u32], seq: u32) -> FetchError {
+    FetchError(match e {
+        BinaryError::NoPart => format!("{item}[{}] names no part of message {seq}", dotted(path)),
+        BinaryError::UnknownCte(cte) => {
+            format!("[UNKNOWN-CTE] Unknown Content-Transfer-Encoding {cte}")
+        }
+    })
+}
+
 /// The section's bytes (`None`: no such part) and its name as echoed in the response.
 fn section(raw: &[u8], tree: &Node, section: Option<&Section<'_>>) -> (Option<Vec<u8>>, Vec<u8>) {
     let mut spec = Vec::new();
@@ -197,18 +207,9 @@ pub fn render(
                 let path: Vec<u32> = sec.iter().map(|n| n.get()).collect();
                 let data = match binary::section(&msg.raw, tree(), &path) {
                     Ok(d) => d,
-                    Err(BinaryError::NoPart) => {
+                    Err(e) => {
                         out.truncate(start);
-                        return Err(FetchError(format!(
-                            "BINARY[{}] names no part of message {seq}",
-                            dotted(&path)
-                        )));
-                    }
-                    Err(BinaryError::UnknownCte(cte)) => {
-                        out.truncate(start);
-                        return Err(FetchError(format!(
-                            "[UNKNOWN-CTE] Unknown Content-Transfer-Encoding {cte}"
-                        )));
+                        return Err(binary_error(e, "BINARY", &path, seq));
                     }
                 };
                 out.extend_from_slice(format!("BINARY[{}]", dotted(&path)).as_bytes());
@@ -227,24 +228,14 @@ pub fn render(
             }
             MessageDataItemName::BinarySize { section: sec } => {
                 let path: Vec<u32> = sec.iter().map(|n| n.get()).collect();
-                match binary::section(&msg.raw, tree(), &path) {
-                    Ok(d) => out.extend_from_slice(
-                        format!("BINARY.SIZE[{}] {}", dotted(&path), d.len()).as_bytes(),
-                    ),
-                    Err(BinaryError::NoPart) => {
+                let size = match binary::section(&msg.raw, tree(), &path) {
+                    Ok(d) => d.len(),
+                    Err(e) => {
                         out.truncate(start);
-                        return Err(FetchError(format!(
-                            "BINARY.SIZE[{}] names no part of message {seq}",
-                            dotted(&path)
-                        )));
+                        return Err(binary_error(e, "BINARY.SIZE", &path, seq));
                     }
-                    Err(BinaryError::UnknownCte(cte)) => {
-                        out.truncate(start);
-                        return Err(FetchError(format!(
-                            "[UNKNOWN-CTE] Unknown Content-Transfer-Encoding {cte}"
-                        )));
-                    }
-                }
+                };
+                out.extend_from_slice(format!("BINARY.SIZE[{}] {size}", dotted(&path)).as_bytes());
             }
         }
     }
