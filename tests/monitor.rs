@@ -567,3 +567,20 @@ fn monitor_config_errors_exit_3_and_name_the_route() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_counts_a_changed_probe_as_content_mismatch_at_verify() {
+    // A gateway appends a footer: the check calls it content_mismatch at verify, and the
+    // monitor's failure counter must name the same cause (it said message_rejected).
+    let server = util::server_with_fault(|f| f.append_footer = Some("-- \r\nScanned".into())).await;
+    let route = alice_to_bob(&server, "footer")
+        .interval(Duration::from_secs(1))
+        .timeout(Duration::from_secs(10));
+    let (monitor, addr) = in_process(Monitor::new(vec![route])).await;
+    let failed = scrape_until(&addr, "verify failure", |s| {
+        failures_at_least(s, "footer", "verify", "content_mismatch", 1.0)
+    })
+    .await;
+    assert_failing(&failed, "footer", "content_mismatch");
+    monitor.shutdown().await;
+}

@@ -249,20 +249,17 @@ async fn round_trip(
     let Some(seen) = seen else {
         ctx.table.expire(tag);
         let waited = wait_until.saturating_duration_since(accepted);
-        let d = Diagnosis {
-            code: Code::Timeout,
-            summary: format!(
+        let d = Diagnosis::new(
+            Code::Timeout,
+            format!(
                 "the probe did not arrive in {}'s INBOX or spam folder within {:.1} s of being \
                  accepted",
                 route.to.address,
                 waited.as_secs_f64()
             ),
-            hint: "delivery is slow or the message was dropped; if it arrives later it is \
-                   counted in mailtrip_monitor_late_arrivals_total"
-                .into(),
-            link: None,
-            server_text: None,
-        };
+            "delivery is slow or the message was dropped; if it arrives later it is \
+             counted in mailtrip_monitor_late_arrivals_total",
+        );
         return Err((
             Verdict::NotDelivered,
             Failure {
@@ -312,15 +309,12 @@ async fn round_trip(
             Verdict::ContentMismatch,
             Failure {
                 phase: Phase::Verify,
-                diagnosis: Diagnosis {
-                    code: Code::MessageRejected,
-                    summary: format!("the probe arrived changed: {problem}"),
-                    hint: "something between sender and mailbox rewrites messages (a footer, \
-                           disclaimer or re-encoding); check gateways and list settings"
-                        .into(),
-                    link: None,
-                    server_text: None,
-                },
+                diagnosis: Diagnosis::new(
+                    Code::ContentMismatch,
+                    format!("the probe arrived changed: {problem}"),
+                    "something between sender and mailbox rewrites messages (a footer, \
+                     disclaimer or re-encoding); check gateways and list settings",
+                ),
             },
         ));
     }
