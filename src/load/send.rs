@@ -248,13 +248,11 @@ fn diagnose(
 }
 
 fn diagnose_local(summary: &str) -> Diagnosis {
-    Diagnosis {
-        code: crate::diagnose::Code::SenderRejected,
-        summary: summary.to_string(),
-        hint: "check the from/to addresses".into(),
-        link: None,
-        server_text: None,
-    }
+    Diagnosis::new(
+        crate::diagnose::Code::SenderRejected,
+        summary.to_string(),
+        "check the from/to addresses",
+    )
 }
 
 #[cfg(test)]

@@ -90,21 +90,18 @@ pub fn bounce_diagnosis(b: &Bounce) -> Diagnosis {
         .filter(|c| (200..600).contains(c));
     let mut d = match (reply, code) {
         (Some(r), Some(c)) => diagnose::classify_smtp(Stage::RcptTo, c, r),
-        _ => Diagnosis {
-            code: if b.status.as_deref().is_some_and(|s| s.starts_with("5.1")) {
+        _ => Diagnosis::new(
+            if b.status.as_deref().is_some_and(|s| s.starts_with("5.1")) {
                 Code::RecipientRejected
             } else {
                 Code::MessageRejected
             },
-            summary: format!(
+            format!(
                 "delivery failed with status {}",
                 b.status.as_deref().unwrap_or("(none)")
             ),
-            hint: "read the bounce in the sender's mailbox; the receiving side refused the probe"
-                .into(),
-            link: None,
-            server_text: None,
-        },
+            "read the bounce in the sender's mailbox; the receiving side refused the probe",
+        ),
     };
     if d.server_text.is_none() {
         d.server_text = reply.map(str::to_string);

@@ -42,17 +42,15 @@ pub fn check_plaintext(account: &Account, ep: &Endpoint) -> Result<(), Diagnosis
             crate::config::Protocol::Smtp => ("smtps", "smtp+starttls"),
             crate::config::Protocol::Imap => ("imaps", "imap+starttls"),
         };
-        return Err(Diagnosis {
-            code: Code::ServerError,
-            summary: format!("refusing to send credentials in plaintext to {ep}"),
-            hint: format!(
+        return Err(Diagnosis::new(
+            Code::ServerError,
+            format!("refusing to send credentials in plaintext to {ep}"),
+            format!(
                 "use {tls}://{host} or {starttls}://{host}, or allow plaintext explicitly \
                  (allow_plaintext) if this network is trusted",
                 host = ep.host
             ),
-            link: None,
-            server_text: None,
-        });
+        ));
     }
     Ok(())
 }

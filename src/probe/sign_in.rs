@@ -41,14 +41,12 @@ pub(crate) async fn secret(account: &Account, protocol: Protocol) -> Result<Secr
             ),
         )
     };
-    Err(Diagnosis {
+    Err(Diagnosis::new(
         code,
-        summary: format!(
+        format!(
             "No OAuth2 access token for the {label} login: {}.",
             format!("{e:#}").trim_end_matches('.')
         ),
         hint,
-        link: None,
-        server_text: None,
-    })
+    ))
 }
