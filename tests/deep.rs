@@ -11,7 +11,9 @@ use mailtrip::analyze::auth_results::Outcome;
 use mailtrip::report::{Phase, Placement, Verdict};
 use mailtrip::server::{Faults, TestServer};
 
-use crate::scenario::{ALICE, BOB, account, assert_cleaned, assert_failed, faulty, run};
+use crate::scenario::{
+    ALICE, BOB, account, assert_cleaned, assert_failed, faulty, run, the_late_warning,
+};
 use crate::util::{self, PASSWORD};
 
 /// A check from `from` to `to` with the default 20 s deadline, to adjust before [`run`].
@@ -189,13 +191,7 @@ async fn a_probe_past_its_timeout_is_reported_late_by_the_next_check() {
     server.set_faults(Faults::default());
     let second = run(check(&server, ALICE, BOB)).await;
     assert_eq!(second.verdict, Verdict::Delivered, "{second:#?}");
-    let late: Vec<_> = second
-        .warnings
-        .iter()
-        .filter(|w| w.starts_with("late:"))
-        .collect();
-    assert_eq!(late.len(), 1, "{second:#?}");
-    assert!(late[0].contains(&first.probe_id), "{late:?}");
+    the_late_warning(&second, &first);
     // A later check reports it but does not delete another run's probe.
     assert_eq!(holding(&server, BOB, "INBOX", &first.probe_id), 1);
 }

@@ -118,6 +118,18 @@ pub fn probe_ids(server: &TestServer, user: &str, folder: &str, tag: &str) -> Ve
 }
 
 /// Asserts no message carrying `r`'s probe id is left in `user`'s `folder`.
+/// The one `late:` warning of `r`, which must name the earlier run's probe `earlier`.
+pub fn the_late_warning<'a>(r: &'a Report, earlier: &Report) -> &'a str {
+    let late: Vec<_> = r
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("late:"))
+        .collect();
+    assert_eq!(late.len(), 1, "{r:#?}");
+    assert!(late[0].contains(&earlier.probe_id), "{late:?}");
+    late[0]
+}
+
 pub fn assert_cleaned(server: &TestServer, user: &str, folder: &str, r: &Report) {
     assert!(
         probe_ids(server, user, folder, &r.probe_id).is_empty(),

@@ -335,13 +335,7 @@ async fn issue14_a_late_probe_in_junk_is_reported_when_the_next_probe_lands_in_i
     server.set_faults(Faults::default());
     let second = check(&server).await;
     assert_eq!(second.verdict, Verdict::Delivered, "{second:#?}");
-    let late: Vec<_> = second
-        .warnings
-        .iter()
-        .filter(|w| w.starts_with("late:"))
-        .collect();
-    assert_eq!(late.len(), 1, "{second:#?}");
-    assert!(late[0].contains(&first.probe_id), "{late:?}");
-    assert!(late[0].contains(" in Junk "), "{late:?}");
+    let late = scenario::the_late_warning(&second, &first);
+    assert!(late.contains(" in Junk "), "{late}");
     assert_eq!(server.messages(BOB, "Junk").expect("junk").len(), 1);
 }
