@@ -61,7 +61,7 @@ pub mod diagnose;
 #[doc(hidden)]
 pub mod fuzz;
 // hyper's HTTP/1 server as the embedded server's API and the monitor both run it.
-#[cfg(any(feature = "server", feature = "client"))]
+#[cfg(any(feature = "server", feature = "monitor"))]
 pub(crate) mod http1;
 #[cfg(feature = "load")]
 pub mod load;
