@@ -76,81 +76,36 @@ impl Check {
         } else {
             String::new()
         };
-        if winner.interest.matches.is_empty()
-            && let Some((uid, raw)) = winner.interest.bounce.take()
-        {
-            let bounce = analysis::bounce(&raw, &winner.folder, uid);
-            let mut d = analysis::bounce_diagnosis(&bounce);
-            d.summary = format!("the probe bounced: {}", d.summary);
-            let failure = rec.fail(Phase::Delivery, t, d);
-            report.warnings.push(format!(
-                "the bounce is left in the sender's {} (UID {uid}); mailtrip deletes only its own probes",
-                winner.folder
-            ));
-            report.evidence.bounce = Some(bounce);
-            if !self.keep && winner_role != Role::Sender {
-                self.cleanup_sent(
-                    &mut winner,
-                    &caps,
-                    &folders,
-                    sent_mark.as_ref(),
-                    tag,
-                    step,
-                    report,
-                )
-                .await;
-            }
-            imap::logout(winner.session.take()).await;
-            self.finish_sender(&mut sender_watch, sender_sent, tag, step, report)
-                .await;
-            return Err((Verdict::Bounced, failure));
-        }
         if winner.interest.matches.is_empty() {
-            let detail = format!(
-                "waited {waited:.1} s; saw {seen} new message{}, none with tag{reconnect_note}",
-                if seen == 1 { "" } else { "s" }
-            );
-            let diagnosis = match winner.last_error.take() {
-                Some(d) if winner.session.is_none() => d,
-                _ => match &self.alias_of {
-                    Some(mailbox) => Diagnosis::new(
-                        Code::Timeout,
-                        format!(
-                            "the probe to {} did not arrive in {mailbox}'s mailbox: {detail}; \
-                             if {} is not an alias delivered there, the probe may sit in its own \
-                             mailbox",
-                            to.address, to.address
-                        ),
-                        format!(
-                            "to watch {}'s own mailbox give --to-account with its credentials; \
-                             otherwise check the alias and the receiving side's filters",
-                            to.address
-                        ),
-                    ),
-                    None => Diagnosis::new(
-                        Code::Timeout,
-                        format!("the probe did not arrive: {detail}"),
-                        "the SMTP server accepted it; check the receiving side's filters, \
-                               quarantine and the sender's queue, or try a longer --timeout",
-                    ),
-                },
+            let bounce = winner.interest.bounce.take();
+            let bounced = bounce.is_some();
+            let (failure, clean_sent) = match bounce {
+                Some((uid, raw)) => {
+                    let bounce = analysis::bounce(&raw, &winner.folder, uid);
+                    let mut d = analysis::bounce_diagnosis(&bounce);
+                    d.summary = format!("the probe bounced: {}", d.summary);
+                    report.warnings.push(format!(
+                        "the bounce is left in the sender's {} (UID {uid}); mailtrip deletes only \
+                         its own probes",
+                        winner.folder
+                    ));
+                    report.evidence.bounce = Some(bounce);
+                    let clean_sent = !self.keep && winner_role != Role::Sender;
+                    (rec.fail(Phase::Delivery, t, d), clean_sent)
+                }
+                None => {
+                    let d = self.not_arrived(&mut winner, waited, seen, &reconnect_note);
+                    (rec.fail(Phase::Delivery, t, d), !self.keep)
+                }
             };
-            let failure = rec.fail(Phase::Delivery, t, diagnosis);
-            if !self.keep {
-                self.cleanup_sent(
-                    &mut winner,
-                    &caps,
-                    &folders,
-                    sent_mark.as_ref(),
-                    tag,
-                    step,
-                    report,
-                )
+            let sent = (clean_sent, sent_mark.as_ref());
+            let sender = (&mut sender_watch, sender_sent);
+            let folders = (&caps, &folders);
+            self.end_unfound(&mut winner, folders, sent, sender, tag, step, report)
                 .await;
+            if bounced {
+                return Err((Verdict::Bounced, failure));
             }
-            imap::logout(winner.session.take()).await;
-            self.finish_sender(&mut sender_watch, sender_sent, tag, step, report)
-                .await;
             if let Some(mut lost) = unanswered {
                 // Unknown, not "not delivered": the server may still hold it.
                 lost.diagnosis.summary = format!(
@@ -361,6 +316,42 @@ impl Check {
             Some(f) => Err((Verdict::ContentMismatch, f)),
             None if in_junk => Ok(Verdict::DeliveredToSpam),
             None => Ok(Verdict::Delivered),
+        }
+    }
+
+    /// Why nothing arrived: the watch's last connection error if it ended without a
+    /// connection, else a timeout (worded for an alias when `--alias`).
+    fn not_arrived(
+        &self,
+        winner: &mut super::CheckWatch,
+        waited: f64,
+        seen: usize,
+        reconnect_note: &str,
+    ) -> Diagnosis {
+        let detail = format!(
+            "waited {waited:.1} s; saw {seen} new message{}, none with tag{reconnect_note}",
+            if seen == 1 { "" } else { "s" }
+        );
+        let to = &self.to.address;
+        match (winner.last_error.take(), &self.alias_of) {
+            (Some(d), _) if winner.session.is_none() => d,
+            (_, Some(mailbox)) => Diagnosis::new(
+                Code::Timeout,
+                format!(
+                    "the probe to {to} did not arrive in {mailbox}'s mailbox: {detail}; if {to} \
+                     is not an alias delivered there, the probe may sit in its own mailbox"
+                ),
+                format!(
+                    "to watch {to}'s own mailbox give --to-account with its credentials; \
+                     otherwise check the alias and the receiving side's filters"
+                ),
+            ),
+            (_, None) => Diagnosis::new(
+                Code::Timeout,
+                format!("the probe did not arrive: {detail}"),
+                "the SMTP server accepted it; check the receiving side's filters, quarantine \
+                 and the sender's queue, or try a longer --timeout",
+            ),
         }
     }
 }

@@ -147,6 +147,28 @@ impl Check {
         }
     }
 
+    /// Ends a check that found no probe to fetch (a bounce, a timeout): deletes the Sent copy
+    /// when `clean_sent`, logs the winning watch out and finishes the sender's watch.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn end_unfound(
+        &self,
+        winner: &mut CheckWatch,
+        (caps, folders): (&imap::Caps, &imap::Folders),
+        (clean_sent, sent_mark): (bool, Option<&(String, u32)>),
+        (sender_watch, sender_sent): (&mut Option<CheckWatch>, Option<&sent::SenderSent>),
+        tag: &str,
+        step: Duration,
+        report: &mut Report,
+    ) {
+        if clean_sent {
+            self.cleanup_sent(winner, caps, folders, sent_mark, tag, step, report)
+                .await;
+        }
+        imap::logout(winner.session.take()).await;
+        self.finish_sender(sender_watch, sender_sent, tag, step, report)
+            .await;
+    }
+
     /// Deletes the copy the server filed in Sent (Gmail does), found by tag above the Sent
     /// watermark. Returns how many were deleted.
     #[allow(clippy::too_many_arguments)]
