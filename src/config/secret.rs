@@ -137,28 +137,41 @@ fn run_bounded(
         out
     });
     let end = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= end => {
-                kill_group(&mut child);
-                return Err(ConfigError::Secret(format!(
-                    "{what} {cmd:?} did not finish within {:.1} s and was stopped; \
+    let status = off_the_runtime(|| {
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) if Instant::now() >= end => {
+                    kill_group(&mut child);
+                    return Err(ConfigError::Secret(format!(
+                        "{what} {cmd:?} did not finish within {:.1} s and was stopped; \
                      make it print the secret without waiting, or raise --timeout",
-                    limit.as_secs_f64()
-                )));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => {
-                kill_group(&mut child);
-                return Err(ConfigError::Secret(format!(
-                    "waiting for {cmd:?} failed: {e}"
-                )));
+                        limit.as_secs_f64()
+                    )));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => {
+                    kill_group(&mut child);
+                    return Err(ConfigError::Secret(format!(
+                        "waiting for {cmd:?} failed: {e}"
+                    )));
+                }
             }
         }
-    };
-    let out = reader.join().unwrap_or_default();
+    })?;
+    let out = off_the_runtime(|| reader.join().unwrap_or_default());
     Ok((status, out))
+}
+
+/// Runs `f`, which blocks its thread (waiting for a secret command), without stalling the
+/// tokio runtime it may be called on: on a multi-threaded runtime the worker hands its other
+/// tasks over first (`block_in_place`); elsewhere `f` just runs.
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// SIGKILL to the child's process group (it leads its own), then reaps the child.
@@ -178,6 +191,39 @@ fn kill_group(child: &mut Child) {
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_secret_command_does_not_stall_the_runtime_it_is_read_on() {
+        // A library caller reads the secret in a task of its runtime (one worker here). Once
+        // the command has started, it waits for a file that another task of that runtime
+        // writes: with the only worker blocked on the command, that task would never run and
+        // the command would be stopped at its limit.
+        let dir = std::env::temp_dir().join(format!("mailtrip-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (started, flag) = (dir.join("started"), dir.join("flag"));
+        let cmd = format!(
+            "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; printf pw",
+            started.display(),
+            flag.display()
+        );
+        let reader =
+            tokio::spawn(
+                async move { SecretSource::Command(cmd).read_within(Duration::from_secs(5)) },
+            );
+        let writer = tokio::spawn(async move {
+            while !started.exists() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            std::fs::write(&flag, b"")
+        });
+        let read = reader.await.expect("reader task");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            read.expect("the command saw the file").expose_secret(),
+            "pw"
+        );
+        writer.await.expect("writer task").expect("flag written");
+    }
 
     #[test]
     fn command_output_without_newline() {
