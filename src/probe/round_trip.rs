@@ -160,7 +160,6 @@ impl Check {
         let mut look_in = vec!["INBOX".to_string()];
         look_in.extend(folders.junk.iter().cloned());
         look_in.extend(folders.archive.iter().cloned());
-        let alone = rest.is_empty();
         let leftovers = rest.find_leftovers(look_in.clone(), self.from.address.clone(), step);
 
         // 4. Fetch and verify.
@@ -262,7 +261,7 @@ impl Check {
         // Without another connection, the found folder is searched for leftovers now, while it
         // is still selected (leaving it after the cleanup's EXPUNGE costs the server most).
         let mut found_here = None;
-        if let (true, Some(session)) = (alone, winner.session.as_mut()) {
+        if let (None, Some(session)) = (&leftovers, winner.session.as_mut()) {
             let here = [winner.folder.clone()];
             let from = &self.from.address;
             found_here = Some(leftovers::find(session, &here, from, step, Some(&here[0])).await);
@@ -284,8 +283,12 @@ impl Check {
         }
         self.finish_sender(&mut sender_watch, None, tag, step, report)
             .await;
-        let found = match (leftovers.await, winner.session.as_mut()) {
-            (Ok(Some(found)), _) => found,
+        let elsewhere = match leftovers {
+            Some(task) => task.await.ok(),
+            None => None,
+        };
+        let found = match (elsewhere, winner.session.as_mut()) {
+            (Some(found), _) => found,
             // No other connection to search on: this one, last.
             (_, Some(session)) => {
                 let others: Vec<String> = look_in

@@ -168,11 +168,6 @@ impl Watches {
 pub(super) struct Rest(Vec<imap::Session>);
 
 impl Rest {
-    /// Whether no other folder's connection was opened.
-    pub(super) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Logs them all out at once.
     pub(super) async fn close(self) {
         futures::future::join_all(self.0.into_iter().map(|s| imap::logout(Some(s)))).await;
@@ -180,25 +175,24 @@ impl Rest {
 
     /// In the background, while the probe is fetched and deleted on the winner's connection:
     /// looks for late probes of earlier runs from `from` in `look_in` on one of these
-    /// connections and logs them all out. `None` from the task when there was none to use.
+    /// connections and logs them all out. `None` when no other connection was opened.
     pub(super) fn find_leftovers(
         self,
         look_in: Vec<String>,
         from: String,
         step: Duration,
-    ) -> tokio::task::JoinHandle<Option<Vec<Leftover>>> {
+    ) -> Option<tokio::task::JoinHandle<Vec<Leftover>>> {
         let mut sessions = self.0;
-        let first = sessions.pop();
-        tokio::spawn(async move {
+        let mut first = sessions.pop()?;
+        Some(tokio::spawn(async move {
             let search = async {
-                let mut s = first?;
-                let found = leftovers::find(&mut s, &look_in, &from, step, None).await;
-                imap::logout(Some(s)).await;
-                Some(found)
+                let found = leftovers::find(&mut first, &look_in, &from, step, None).await;
+                imap::logout(Some(first)).await;
+                found
             };
             let (found, ()) = tokio::join!(search, Rest(sessions).close());
             found
-        })
+        }))
     }
 }
 
