@@ -72,6 +72,7 @@ pub async fn delete_exactly(
         within(step, session.uid_mv(&set, trash)).await?;
         let mut moved: Vec<u32> = copyuid(session);
         within(step, session.select(trash)).await?;
+        alive(session)?;
         if moved.is_empty() {
             moved = copies(session, trash_next, tag, step).await?;
         }

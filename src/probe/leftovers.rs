@@ -131,6 +131,7 @@ pub async fn find_in(
     step: Duration,
 ) -> async_imap::error::Result<Vec<Leftover>> {
     within(step, session.examine(folder)).await?;
+    super::imap::alive(session)?;
     search_selected(session, folder, from, step).await
 }
 

@@ -34,6 +34,7 @@ impl Wait {
         let (mut session, caps) = self.open(step).await?;
         let mbox = within(step, session.select(&self.folder))
             .await
+            .and_then(|m| imap::alive(&session).map(|()| m))
             .map_err(|e| self.select_error(&e))?;
         let watermark = mbox.uid_next.unwrap_or(1);
         let window = self.filter.since().or_else(|| {
