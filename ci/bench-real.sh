@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-${BENCH_ROUNDS:-15}}
 LOAD_PROBES=${LOAD_PROBES:-1000}
-# 16 in flight: Postfix delivers into Dovecot over LMTP at ~310-370/s on this machine, so more
+# 16 in flight: Postfix delivers into Dovecot over LMTP at ~300-380/s on this machine, so more
 # probes in flight only queue (Little's law: 64 in flight at ~370/s wait ~170 ms each); 16 keep
-# the stack at its rate with p50 ~43 ms. LOAD_CONCURRENCY=64 shows the queueing.
+# the stack at its rate with p50 ~40 ms. LOAD_CONCURRENCY=64 shows the queueing.
 LOAD_CONCURRENCY=${LOAD_CONCURRENCY:-16}
 state="${MAILSTACK_DIR:-/tmp/mailtrip-mailstack}"
 work=$(mktemp -d)

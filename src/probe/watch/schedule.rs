@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 /// When to look after a kick, in ms: every 5 ms up to 50 ms (most messages show up 7–53 ms
 /// after the SMTP 250 on Postfix + Dovecot), then gaps growing about 1.5× up to 500 ms, the
-/// last look at 2 s. README's "Watching" section repeats this table.
+/// last look at 2 s. README's "How mailtrip watches a mailbox" repeats this table.
 pub(crate) const LOOKS_MS: [u64; 21] = [
     5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 60, 75, 100, 140, 200, 300, 450, 700, 1000, 1500, 2000,
 ];
