@@ -34,7 +34,7 @@ impl Backoff {
     /// the cap.
     pub(crate) fn next(&mut self) -> Duration {
         let step = self.step;
-        self.step = step.saturating_mul(2).min(self.max).max(step.min(self.max));
+        self.step = step.saturating_mul(2).min(self.max);
         let extra = rand::rng().random_range(0.0..=JITTER);
         step.saturating_add(step.mul_f64(extra))
     }

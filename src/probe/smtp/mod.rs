@@ -214,27 +214,24 @@ async fn attempt_once(
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     let env = &probe.envelope;
-    let mut steps: Vec<(Stage, String)> = Vec::new();
     let written = AtomicBool::new(false);
     // `None` as the error means the step timed out.
     let result: Result<String, (Stage, Option<lettre::transport::smtp::Error>)> = async {
-        let r = submit_step(
+        submit_step(
             &mut conn,
             step,
             Stage::MailFrom,
             Mail::new(env.from().cloned(), params),
         )
         .await?;
-        steps.push((Stage::MailFrom, r));
         for to in env.to() {
-            let r = submit_step(
+            submit_step(
                 &mut conn,
                 step,
                 Stage::RcptTo,
                 Rcpt::new(to.clone(), vec![]),
             )
             .await?;
-            steps.push((Stage::RcptTo, r));
         }
         submit_step(&mut conn, step, Stage::Data, Data).await?;
         let body = Written {
