@@ -117,7 +117,6 @@ pub fn probe_ids(server: &TestServer, user: &str, folder: &str, tag: &str) -> Ve
         .collect()
 }
 
-/// Asserts no message carrying `r`'s probe id is left in `user`'s `folder`.
 /// The one `late:` warning of `r`, which must name the earlier run's probe `earlier`.
 pub fn the_late_warning<'a>(r: &'a Report, earlier: &Report) -> &'a str {
     let late: Vec<_> = r
@@ -130,6 +129,7 @@ pub fn the_late_warning<'a>(r: &'a Report, earlier: &Report) -> &'a str {
     late[0]
 }
 
+/// Asserts no message carrying `r`'s probe id is left in `user`'s `folder`.
 pub fn assert_cleaned(server: &TestServer, user: &str, folder: &str, r: &Report) {
     assert!(
         probe_ids(server, user, folder, &r.probe_id).is_empty(),

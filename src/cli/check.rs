@@ -99,7 +99,6 @@ pub async fn run(a: CheckArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// A usage or configuration error: exit 3, in Nagios's own words when it is reading.
 /// Starts the embedded server with two demo users and returns accounts for both.
 pub(super) async fn start_embedded() -> anyhow::Result<(TestServer, Account, Account)> {
     let password = super::server::demo_password();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args as ClapArgs;
 
-use crate::config::{Target, resolve};
+use crate::config::Target;
 use crate::load::Load;
 use crate::render::{Format, load as render};
 
@@ -112,16 +112,10 @@ pub async fn run(a: LoadArgs) -> ExitCode {
         o.to_account = name;
         o.sends = true;
         o.secret_timeout = Some(a.timeout);
-        let resolved = match resolve(&o) {
+        let resolved = match a.output.resolve(&o) {
             Ok(r) => r,
-            Err(e) => {
-                eprintln!("mailtrip: {e}");
-                return ExitCode::from(super::EXIT_USAGE);
-            }
+            Err(code) => return code,
         };
-        for w in &resolved.warnings {
-            eprintln!("mailtrip: warning: {w}");
-        }
         if let (Some(mailbox), Some(to)) = (&resolved.alias_of, &o.to) {
             alias_notes.push(format!(
                 "--alias: watching {mailbox}'s mailbox for probes to {to}; probes not seen \

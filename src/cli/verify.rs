@@ -111,7 +111,6 @@ pub async fn run(a: VerifyArgs) -> ExitCode {
     ExitCode::from(report.exit_code())
 }
 
-/// A usage or configuration error: exit 3, in Nagios's own words when it is reading.
 /// Starts the embedded server with one demo user and returns an account for it.
 async fn start_embedded() -> anyhow::Result<(TestServer, Account)> {
     let password = super::server::demo_password();
