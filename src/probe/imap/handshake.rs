@@ -314,7 +314,7 @@ pub(in crate::probe) async fn login(
             account,
             classify(account, Stage::Login, &e),
         )),
-        Err(_) => Err(timed_out(account, "LOGIN", step)),
+        Err(_) => Err(timed_out(account, login_verb(account), step)),
     }
 }
 
