@@ -137,15 +137,15 @@ fn run_bounded(
         out
     });
     let end = Instant::now() + limit;
-    let status = off_the_runtime(|| {
-        loop {
+    off_the_runtime(|| {
+        let status = loop {
             match child.try_wait() {
-                Ok(Some(status)) => break Ok(status),
+                Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() >= end => {
                     kill_group(&mut child);
                     return Err(ConfigError::Secret(format!(
                         "{what} {cmd:?} did not finish within {:.1} s and was stopped; \
-                     make it print the secret without waiting, or raise --timeout",
+                         make it print the secret without waiting, or raise --timeout",
                         limit.as_secs_f64()
                     )));
                 }
@@ -157,10 +157,10 @@ fn run_bounded(
                     )));
                 }
             }
-        }
-    })?;
-    let out = off_the_runtime(|| reader.join().unwrap_or_default());
-    Ok((status, out))
+        };
+        let out = reader.join().unwrap_or_default();
+        Ok((status, out))
+    })
 }
 
 /// Runs `f`, which blocks its thread (waiting for a secret command), without stalling the
