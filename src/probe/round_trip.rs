@@ -280,9 +280,10 @@ impl Check {
                 report,
             )
             .await;
+        } else {
+            self.finish_sender(&mut sender_watch, None, tag, step, report)
+                .await;
         }
-        self.finish_sender(&mut sender_watch, None, tag, step, report)
-            .await;
         let elsewhere = match leftovers {
             Some(task) => task.await.ok(),
             None => None,

@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use super::{CLEANUP_BUDGET, Check, CheckWatch, Recorder, cleanup, imap, sent};
-use crate::config::Account;
+use super::{CLEANUP_BUDGET, Check, CheckWatch, Recorder, cleanup, imap, sent, watch};
 use crate::report::{Phase, Report};
 
 impl Check {
@@ -34,10 +33,10 @@ impl Check {
             let mut last = String::new();
             for attempt in 0..2 {
                 if attempt > 0 || w.session.is_none() {
-                    match reopen(&self.to, &w.folder, step).await {
-                        Ok(s) => w.session = Some(s),
-                        Err(e) => {
-                            last = e;
+                    match watch::open_folder(&self.to, &w.folder, step).await {
+                        Ok((s, _, _)) => w.session = Some(s),
+                        Err(f) => {
+                            last = f.diagnosis.summary;
                             continue;
                         }
                     }
@@ -239,19 +238,4 @@ async fn delete_found(
     let (n, warning) =
         cleanup::delete_exactly(session, caps, folders, folder, &uids, tag, archives, step).await?;
     Ok((n, uids.len(), warning))
-}
-
-/// A fresh logged-in connection with `folder` selected.
-pub(super) async fn reopen(
-    to: &Account,
-    folder: &str,
-    step: Duration,
-) -> Result<imap::Session, String> {
-    let (mut session, _) = imap::connect(to, step, None)
-        .await
-        .map_err(|f| f.diagnosis.summary)?;
-    imap::select(&mut session, folder, step)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(session)
 }
