@@ -281,7 +281,7 @@ async fn issue14_a_spam_folder_that_cannot_be_opened_is_a_warning_not_a_failure(
 }
 
 #[tokio::test]
-async fn issue14_a_probe_found_in_inbox_at_once_costs_one_imap_login() {
+async fn issue14_a_probe_found_in_inbox_at_once_opens_no_spam_or_archive_connection() {
     // The spam and archive folders' connections open only when INBOX has not shown the probe
     // soon after the 250: a probe found at once costs one IMAP login, not three (two more TLS
     // handshakes and logins on both sides, during the delivery the check is timing).
