@@ -49,7 +49,11 @@ async fn greeting(
 ) -> Result<String, Diagnosis> {
     match timeout(step, client.read_response()).await {
         Err(_) => Err(timed_out(account, "the connection (no greeting)", step)),
-        Ok(Err(e)) => Err(imap_err(account, Code::ConnectionClosed, &e.to_string())),
+        Ok(Err(e)) => Err(classify(
+            account,
+            Stage::Greeting,
+            &async_imap::error::Error::Io(e),
+        )),
         Ok(Ok(None)) => Err(imap_err(
             account,
             Code::ConnectionClosed,
