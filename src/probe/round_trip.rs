@@ -9,7 +9,7 @@ use super::watches::Role;
 use super::{
     Check, Failure, Recorder, analysis, imap, leftovers, message, net, smtp, verify, watch,
 };
-use crate::diagnose::{self, Code, Diagnosis, Protocol};
+use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
 use crate::report::{Phase, Placement, Report, Verdict};
 
 impl Check {
@@ -185,18 +185,24 @@ impl Check {
         let fetched = match raw {
             Ok(Some(f)) => f,
             Ok(None) | Err(_) => {
-                let detail = match raw {
-                    Err(e) => e.to_string(),
-                    _ => format!("UID {uid} returned no body"),
+                let d = match &raw {
+                    Err(e) => {
+                        let mut d = imap::classify(to, Stage::Other, e);
+                        d.summary = format!("fetching the probe failed: {}", d.summary);
+                        d
+                    }
+                    _ => diagnose::transport(
+                        Code::ServerError,
+                        Protocol::Imap,
+                        &to.imap.authority(),
+                        &format!("fetching the probe failed: UID {uid} returned no body"),
+                    ),
                 };
-                let d = diagnose::transport(
-                    Code::ServerError,
-                    Protocol::Imap,
-                    &to.imap.authority(),
-                    &format!("fetching the probe failed: {detail}"),
-                );
                 let failure = rec.fail(Phase::Fetch, t, d);
-                self.finish_sender(&mut sender_watch, sender_sent, tag, step, report)
+                let sent = (!self.keep, sent_mark.as_ref());
+                let sender = (&mut sender_watch, sender_sent);
+                let folders = (&caps, &folders);
+                self.end_unfound(&mut winner, folders, sent, sender, tag, step, report)
                     .await;
                 return Err((Verdict::Error, failure));
             }

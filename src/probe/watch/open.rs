@@ -157,15 +157,13 @@ pub(crate) async fn open_mailbox(
     })
 }
 
+/// A set-up command that failed, in the server's words (or what happened to the connection).
 fn setup_error(account: &Account, what: &str, e: &async_imap::error::Error) -> Failure {
+    let mut diagnosis = imap::classify(account, Stage::Other, e);
+    diagnosis.summary = format!("setting up the watch failed: {what}: {}", diagnosis.summary);
     Failure {
         phase: Phase::ImapConnect,
-        diagnosis: diagnose::transport(
-            Code::ServerError,
-            Protocol::Imap,
-            &account.imap.authority(),
-            &format!("setting up the watch failed: {what}: {e}"),
-        ),
+        diagnosis,
     }
 }
 
