@@ -54,6 +54,13 @@ impl<'a> Bin<'a> {
             archives: expunge_archives(account, caps),
         }
     }
+
+    /// Whether deleting from `folder` goes by `\Trash` (MOVE there, then a purge there),
+    /// which leaves `\Trash` selected: where an expunge archives, or there is no UIDPLUS to
+    /// expunge exactly.
+    pub(crate) fn via_trash(&self, folder: &str) -> bool {
+        (self.archives || !self.caps.uidplus) && self.folders.trash.as_deref() != Some(folder)
+    }
 }
 
 /// Whether an expunge in `account`'s mailbox archives the message instead of deleting it
@@ -99,8 +106,7 @@ pub(crate) async fn delete_exactly(
         return Ok((0, None));
     }
     let set = uid_set(uids);
-    let in_trash = folders.trash.as_deref() == Some(folder);
-    if (archives || !caps.uidplus) && !in_trash {
+    if bin.via_trash(folder) {
         let Some(trash) = folders.trash.as_deref() else {
             return Ok((
                 0,

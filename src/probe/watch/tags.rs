@@ -263,8 +263,7 @@ impl<T: Tags> Interest for Many<T> {
         let uids: Vec<u32> = self.pending.iter().map(|p| p.1).collect();
         let tags: Vec<u128> = self.pending.iter().map(|p| p.0).collect();
         let bin = Bin::new(account, caps, folders);
-        let leaves_folder =
-            (bin.archives || !caps.uidplus) && folders.trash.as_deref() != Some(folder);
+        let leaves_folder = bin.via_trash(folder);
         let ours = |tag| tags.contains(&tag);
         let done =
             cleanup::delete_exactly(session, bin, folder, &uids, Ours::AnyOf(&ours), step).await;
