@@ -129,18 +129,9 @@ pub(crate) async fn open(
     let o = watch::open_mailbox(target, step, None, want)
         .await
         .map_err(setup)?;
-    let new = |folder: &str, junk: bool, (session, caps, mark): watch::Selected| {
+    let new = |folder: &str, junk: bool, selected: watch::Selected| {
         let interest = Many::new(shared.clone(), index, folder, junk);
-        let mut w = Watcher::new(
-            target,
-            folder,
-            Some((session, caps)),
-            mark,
-            mark,
-            interest,
-            step,
-            reconnect(),
-        );
+        let mut w = Watcher::selected(target, folder, selected, interest, step, reconnect());
         w.folders = o.folders.clone();
         w.force_poll = force_poll;
         w.listen(kicker);

@@ -279,17 +279,8 @@ impl Check {
         }
         report.evidence.idle = Some(caps.idle);
         let watcher = |account: &Account, folder: &str, selected: watch::Selected, one: One| {
-            let (session, caps, mark) = selected;
-            Watcher::new(
-                account,
-                folder,
-                Some((session, caps)),
-                mark,
-                mark,
-                one,
-                watch_step,
-                Reconnect::until_deadline(),
-            )
+            let reconnect = Reconnect::until_deadline();
+            Watcher::selected(account, folder, selected, one, watch_step, reconnect)
         };
         let mut inbox_one = One::new(tag);
         if same_account {
