@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 /// How the user signs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Flow {
     /// The device authorization grant (RFC 8628): a URL and a code to enter on any device.
     Device,
@@ -16,10 +17,7 @@ pub enum Flow {
 impl Flow {
     /// `device` or `pkce`, as in the config file.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Flow::Device => "device",
-            Flow::Pkce => "pkce",
-        }
+        self.into()
     }
 
     /// Parses `device` or `pkce` (ASCII case ignored).

@@ -2,7 +2,7 @@
 //! guidelines, for Nagios, Icinga, Naemon and Sensu. The exit code comes from [`status`], since
 //! delivery-time thresholds can turn a delivered probe into WARNING or CRITICAL.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -37,7 +37,10 @@ impl Nagios {
 }
 
 /// A Nagios service state, ordered by severity among OK < WARNING < CRITICAL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::IntoStaticStr, strum::Display,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum NagiosStatus {
     Ok,
     Warning,
@@ -47,12 +50,7 @@ pub enum NagiosStatus {
 
 impl NagiosStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            NagiosStatus::Ok => "OK",
-            NagiosStatus::Warning => "WARNING",
-            NagiosStatus::Critical => "CRITICAL",
-            NagiosStatus::Unknown => "UNKNOWN",
-        }
+        self.into()
     }
 
     /// The plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -63,12 +61,6 @@ impl NagiosStatus {
             NagiosStatus::Critical => 2,
             NagiosStatus::Unknown => 3,
         }
-    }
-}
-
-impl fmt::Display for NagiosStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
