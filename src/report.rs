@@ -2,6 +2,7 @@
 //! diagnosed error. `Serialize`, no I/O: every output format is a renderer over this.
 
 use serde::Serialize;
+use strum::{Display, IntoStaticStr};
 
 use crate::analyze::auth_results::AuthSummary;
 use crate::analyze::hops::Timeline;
@@ -16,9 +17,7 @@ pub const INSECURE_WARNING: &str = "TLS certificates were NOT verified (--insecu
      nothing about who answered";
 
 /// The steps of a round trip, in order.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr, strum::Display,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, Display)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Phase {
@@ -52,7 +51,7 @@ impl Phase {
 }
 
 /// The outcome of a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Verdict {
@@ -171,7 +170,7 @@ pub struct Evidence {
 /// send, the server's own notice (IDLE woke, or an EXISTS came with another answer), the
 /// steady poll without IDLE (or an IDLE cycle that ran out), or the first look on a fresh
 /// connection (it was there already).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum SeenBy {

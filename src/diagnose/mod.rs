@@ -9,6 +9,7 @@ mod transport;
 pub use transport::{CertProblem, speaks_http, tls_certificate, tls_mode_mismatch, transport};
 
 use serde::{Deserialize, Serialize};
+use strum::{Display, IntoStaticStr, VariantArray};
 
 /// A stable, machine-readable diagnosis; serialized and displayed in snake_case.
 #[derive(
@@ -20,9 +21,9 @@ use serde::{Deserialize, Serialize};
     Hash,
     Serialize,
     Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantArray,
+    IntoStaticStr,
+    Display,
+    VariantArray,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -84,7 +85,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in declaration order.
-    pub const ALL: &'static [Code] = <Code as strum::VariantArray>::VARIANTS;
+    pub const ALL: &'static [Code] = <Code as VariantArray>::VARIANTS;
 
     /// The snake_case name, identical to the serde form.
     pub fn as_str(&self) -> &'static str {

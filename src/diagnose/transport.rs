@@ -3,6 +3,7 @@
 //! that speaks HTTP. Each names the endpoint, the protocol's right ports and what to do.
 
 use serde::{Deserialize, Serialize};
+use strum::{Display, IntoStaticStr};
 
 use super::{Code, Diagnosis, Protocol, contains_ci};
 
@@ -113,16 +114,7 @@ pub fn speaks_http(protocol: Protocol, endpoint: &str, status_line: &str) -> Dia
 
 /// Why a TLS certificate failed verification, read from the TLS library's error text.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, Display,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]

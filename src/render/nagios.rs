@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::Render;
 use super::nagios_range::Range;
 use crate::report::{Phase, Placement, Report, Verdict};
+use strum::{Display, IntoStaticStr};
 
 /// The Nagios renderer, with optional threshold ranges on the delivery phase's time.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -37,9 +38,7 @@ impl Nagios {
 }
 
 /// A Nagios service state, ordered by severity among OK < WARNING < CRITICAL.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::IntoStaticStr, strum::Display,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, IntoStaticStr, Display)]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum NagiosStatus {
     Ok,

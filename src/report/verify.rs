@@ -3,6 +3,7 @@
 //! `\Junk` folder and warnings. `Serialize`, no I/O.
 
 use serde::Serialize;
+use strum::{Display, IntoStaticStr};
 
 use crate::diagnose::{CertProblem, Diagnosis};
 
@@ -10,9 +11,7 @@ use crate::diagnose::{CertProblem, Diagnosis};
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// The steps of a login check, in order, for each protocol.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr, strum::Display,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, Display)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Step {
@@ -32,7 +31,7 @@ impl Step {
 }
 
 /// Overall outcome: exit code 0, 1 or 2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Status {
