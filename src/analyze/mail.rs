@@ -159,6 +159,17 @@ pub(crate) fn raw_headers(msg: &mail_parser::Message<'_>) -> Vec<Header> {
         .collect()
 }
 
+/// A part's `type/subtype`, lowercased (`application/octet-stream` when it names none).
+pub(crate) fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
+    part.content_type()
+        .map(|ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_string(),
+        })
+        .unwrap_or_else(|| "application/octet-stream".into())
+        .to_ascii_lowercase()
+}
+
 fn parse(raw: &[u8]) -> Option<Message> {
     let msg = mail_parser::MessageParser::default().parse(raw)?;
     let headers = raw_headers(&msg);
@@ -184,14 +195,7 @@ fn parse(raw: &[u8]) -> Option<Message> {
         .attachments()
         .map(|part| Attachment {
             name: part.attachment_name().map(str::to_string),
-            content_type: part
-                .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                    None => ct.ctype().to_string(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".into())
-                .to_ascii_lowercase(),
+            content_type: content_type(part),
             size: part.len(),
             content: part.contents().to_vec(),
         })
@@ -258,7 +262,7 @@ pub fn find_anchors(html: &str) -> Vec<Anchor> {
 }
 
 /// The HTML entities mail bodies use: the five named XML ones, `&nbsp;`, and numeric ones.
-fn decode_entities(s: &str) -> String {
+pub(crate) fn decode_entities(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('&') {

@@ -2,8 +2,13 @@
 //! addresses, subject, dates, headers, text and HTML bodies, the links they contain, and the
 //! attachments — which the search filters read and the JSON renders.
 
+use std::sync::LazyLock;
+
 use mail_parser::{MessageParser, MimeHeaders};
+use regex::Regex;
 use serde::Serialize;
+
+use crate::analyze::mail;
 
 /// A name and an address, as in `"App" <app@example.com>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,12 +31,7 @@ pub struct Attachment {
     pub content_id: Option<String>,
 }
 
-/// A header as it stands, folding undone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Header {
-    pub name: String,
-    pub value: String,
-}
+pub use crate::analyze::Header;
 
 /// What the API needs from a message, owned.
 #[derive(Debug, Clone, Default)]
@@ -99,7 +99,7 @@ impl Parsed {
                 add(l);
             }
         }
-        for l in text_links(&self.text) {
+        for l in mail::find_links(&self.text) {
             add(l);
         }
         out
@@ -121,13 +121,7 @@ fn parse(raw: &[u8]) -> Option<Parsed> {
         })
         .unwrap_or_default()
     };
-    let headers: Vec<Header> = msg
-        .headers_raw()
-        .map(|(name, value)| Header {
-            name: name.to_string(),
-            value: value.split_whitespace().collect::<Vec<_>>().join(" "),
-        })
-        .collect();
+    let headers = mail::raw_headers(&msg);
     let delivered_to = headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("Received"))
@@ -143,14 +137,7 @@ fn parse(raw: &[u8]) -> Option<Parsed> {
         .map(|(index, part)| Attachment {
             index,
             filename: part.attachment_name().map(str::to_string),
-            content_type: part
-                .content_type()
-                .map(|c| match c.subtype() {
-                    Some(sub) => format!("{}/{}", c.ctype(), sub),
-                    None => c.ctype().to_string(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".into())
-                .to_ascii_lowercase(),
+            content_type: mail::content_type(part),
             size: part.contents().len(),
             inline: part
                 .content_disposition()
@@ -190,34 +177,22 @@ pub fn attachment(raw: &[u8], index: usize) -> Option<(Attachment, Vec<u8>)> {
     .flatten()
 }
 
+static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\b(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#)
+        .expect("the attribute pattern compiles")
+});
+
 /// `href="..."` and `src="..."` values that are http(s) or mailto URLs, entities undone.
 fn attribute_links(html: &str) -> Vec<String> {
-    let Ok(re) = regex::Regex::new(r#"(?i)\b(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#)
-    else {
-        return Vec::new();
-    };
-    re.captures_iter(html)
+    ATTRIBUTE
+        .captures_iter(html)
         .filter_map(|c| c.get(1).or(c.get(2)).or(c.get(3)))
-        .map(|m| m.as_str().trim().replace("&amp;", "&"))
+        .map(|m| mail::decode_entities(m.as_str().trim()))
         .filter(|l| {
             let lower = l.to_ascii_lowercase();
             lower.starts_with("http://")
                 || lower.starts_with("https://")
                 || lower.starts_with("mailto:")
-        })
-        .collect()
-}
-
-/// Bare http(s) URLs in plain text, trailing punctuation dropped.
-fn text_links(text: &str) -> Vec<String> {
-    let Ok(re) = regex::Regex::new(r#"https?://[^\s<>"'\[\]{}]+"#) else {
-        return Vec::new();
-    };
-    re.find_iter(text)
-        .map(|m| {
-            m.as_str()
-                .trim_end_matches(['.', ',', ';', ':', '!', '?', ')'])
-                .to_string()
         })
         .collect()
 }
