@@ -10,15 +10,13 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
+use mailtrip::Check;
 use mailtrip::probe::{Sweep, Wait};
 use mailtrip::report::Verdict;
 use mailtrip::server::{Faults, FlagOp, TestServer};
-use mailtrip::{Account, Check};
 
-use crate::util::{self, PASSWORD};
+use crate::util::{self, ALICE, BOB, account};
 
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
 const FOLDERS: [&str; 6] = ["INBOX", "Junk", "Sent", "Trash", "Archive", "Drafts"];
 
 #[derive(Debug, Clone)]
@@ -192,10 +190,6 @@ fn snapshot(server: &TestServer) -> Snapshot {
         }
     }
     out
-}
-
-fn account(server: &TestServer, addr: &str) -> Account {
-    Account::embedded(server, addr, PASSWORD)
 }
 
 /// Seeds the mailbox, runs check, wait --delete and sweep --yes, and checks after each that

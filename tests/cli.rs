@@ -5,9 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 
-use crate::util;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+use crate::util::{self, BIN};
 
 /// A running `mailtrip server`, stopped with SIGTERM on drop.
 pub(crate) struct ServerProcess {
@@ -300,13 +298,10 @@ async fn sweep_binary_lists_without_yes_and_deletes_only_leftovers_with_it() {
     let ca = tempfile("sweep-ca.pem", server.ca_pem().as_bytes());
     let other = b"From: carol@elsewhere.test\r\nTo: alice@mailtrip.test\r\nSubject: mailtrip probe 0123abcd\r\nX-Mailtrip-Probe: 01900000-0000-7000-8000-00000000beef\r\n\r\nnot ours\r\n";
     server.deliver_raw(alice, "INBOX", other).expect("seed");
-    let kept = mailtrip::Check::new(
-        mailtrip::Account::embedded(&server, alice, util::PASSWORD),
-        mailtrip::Account::embedded(&server, alice, util::PASSWORD),
-    )
-    .keep(true)
-    .run()
-    .await;
+    let kept = mailtrip::Check::new(util::account(&server, alice), util::account(&server, alice))
+        .keep(true)
+        .run()
+        .await;
     assert!(kept.verdict.is_delivered(), "{kept:#?}");
     let count = || server.messages(alice, "INBOX").expect("inbox").len();
     assert_eq!(count(), 2);

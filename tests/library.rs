@@ -12,13 +12,10 @@ use mailtrip::Account;
 use mailtrip::probe::{Wait, WaitError};
 use mailtrip::server::{ServerConfig, TestServer, WaitForError};
 
-use crate::scenario::faulty_with;
-use crate::util::{self, PASSWORD};
-
-const BOB: &str = "bob@mailtrip.test";
+use crate::util::{self, BOB, PASSWORD};
 
 fn bob(server: &TestServer) -> Account {
-    Account::embedded(server, BOB, PASSWORD)
+    util::account(server, BOB)
 }
 
 fn mail(subject: &str, body: &str) -> lettre::Message {
@@ -340,7 +337,7 @@ fn issue17_library_errors_are_std_errors() {
 #[tokio::test]
 async fn issue17_wait_delete_is_true_wherever_the_connection_drops() {
     for n in 3..12 {
-        let server = faulty_with(|f| f.imap_drop_after = Some(n)).await;
+        let server = util::server_with_fault(|f| f.imap_drop_after = Some(n)).await;
         server
             .deliver_raw(
                 BOB,

@@ -8,16 +8,12 @@ use mailtrip::load::LoadError;
 use mailtrip::server::TestServer;
 use mailtrip::{Account, Endpoint, Load};
 
-use crate::scenario::faulty_with;
-use crate::util::{self, PASSWORD};
-
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
+use crate::util::{self, ALICE, BOB, PASSWORD};
 
 fn load(server: &TestServer, probes: u64) -> Load {
     Load::new(
-        Account::embedded(server, ALICE, PASSWORD),
-        vec![Account::embedded(server, BOB, PASSWORD)],
+        util::account(server, ALICE),
+        vec![util::account(server, BOB)],
     )
     .probes(probes)
     .concurrency(16)
@@ -71,7 +67,7 @@ async fn two_hundred_probes_arrive_once_and_are_cleaned_up() {
 
 #[tokio::test]
 async fn dropped_deliveries_are_exactly_the_lost_ones() {
-    let server = faulty_with(|f| f.drop_percent = 10).await;
+    let server = util::server_with_fault(|f| f.drop_percent = 10).await;
 
     let r = load(&server, 200)
         .timeout(Duration::from_secs(2))
@@ -98,7 +94,7 @@ async fn dropped_deliveries_are_exactly_the_lost_ones() {
 
 #[tokio::test]
 async fn duplicate_deliveries_are_counted_and_every_copy_cleaned() {
-    let server = faulty_with(|f| f.deliver_twice = true).await;
+    let server = util::server_with_fault(|f| f.deliver_twice = true).await;
 
     let r = load(&server, 50).run().await.expect("load runs");
 
@@ -111,7 +107,7 @@ async fn duplicate_deliveries_are_counted_and_every_copy_cleaned() {
 
 #[tokio::test]
 async fn spam_is_counted_as_misplaced() {
-    let server = faulty_with(|f| f.junk_rule = Some("X-Mailtrip-Probe".into())).await;
+    let server = util::server_with_fault(|f| f.junk_rule = Some("X-Mailtrip-Probe".into())).await;
 
     let r = load(&server, 20).run().await.expect("load runs");
 
@@ -121,7 +117,7 @@ async fn spam_is_counted_as_misplaced() {
 
 #[tokio::test]
 async fn polling_without_idle_still_sees_everything() {
-    let server = faulty_with(|f| f.imap_no_idle = true).await;
+    let server = util::server_with_fault(|f| f.imap_no_idle = true).await;
 
     let r = load(&server, 50).run().await.expect("load runs");
 
@@ -134,10 +130,10 @@ async fn several_targets_share_the_probes() {
     let server = util::server().await;
     server.add_user("carol@mailtrip.test", PASSWORD);
     let r = Load::new(
-        Account::embedded(&server, ALICE, PASSWORD),
+        util::account(&server, ALICE),
         vec![
-            Account::embedded(&server, BOB, PASSWORD),
-            Account::embedded(&server, "carol@mailtrip.test", PASSWORD),
+            util::account(&server, BOB),
+            util::account(&server, "carol@mailtrip.test"),
         ],
     )
     .probes(40)
@@ -154,7 +150,7 @@ async fn several_targets_share_the_probes() {
 async fn a_wrong_password_is_a_setup_error() {
     let server = util::server().await;
     let bad = Account::embedded(&server, ALICE, "wrong");
-    let err = Load::new(bad, vec![Account::embedded(&server, BOB, PASSWORD)])
+    let err = Load::new(bad, vec![util::account(&server, BOB)])
         .probes(5)
         .run()
         .await
@@ -188,7 +184,7 @@ async fn a_remote_server_is_refused_before_any_connection() {
 /// failures (with the server's words) and every other probe arrives, none lost.
 #[tokio::test]
 async fn issue14_refused_recipients_in_pipelined_groups_fail_alone() {
-    let server = faulty_with(|f| {
+    let server = util::server_with_fault(|f| {
         f.smtp_transient = Some(("RCPT".into(), "452 4.2.2 Mailbox full".into(), 5))
     })
     .await;

@@ -7,15 +7,13 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mailtrip::Account;
 use mailtrip::monitor::{Monitor, Route};
 use mailtrip::server::Faults;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::util;
+use crate::util::{self, BIN};
 
-pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 /// Generous bound for anything to show up on a shared, noisy machine (not a speed target).
 pub(crate) const PATIENCE: Duration = Duration::from_secs(90);
 
@@ -317,8 +315,8 @@ pub(crate) async fn in_process(monitor: Monitor) -> (mailtrip::monitor::MonitorH
 
 /// A route named `name` from alice to bob on the embedded `server`.
 pub(crate) fn alice_to_bob(server: &mailtrip::server::TestServer, name: &str) -> Route {
-    let alice = Account::embedded(server, util::ALICE, util::PASSWORD);
-    let bob = Account::embedded(server, util::BOB, util::PASSWORD);
+    let alice = util::account(server, util::ALICE);
+    let bob = util::account(server, util::BOB);
     Route::new(name, alice, bob)
 }
 

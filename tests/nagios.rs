@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use mailtrip::server::{Faults, TestServer};
 
-use crate::util;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+use crate::util::{self, BIN};
 
 /// What one plugin run printed and returned.
 struct Run {

@@ -14,39 +14,24 @@ use mailtrip::report::{ErrorReport, Phase, Report, Verdict};
 use mailtrip::server::{Faults, ServerConfig, TestServer};
 use mailtrip::{Account, Check, Load, Verify};
 
-use crate::util::{self, PASSWORD};
-
-pub const ALICE: &str = "alice@mailtrip.test";
-pub const BOB: &str = "bob@mailtrip.test";
+use crate::util;
+pub use crate::util::{ALICE, BOB, account};
 
 /// Ends a test that would otherwise hang: a liveness guard, not a timing assertion.
 pub const HANG_GUARD: Duration = Duration::from_secs(90);
-
-/// `addr`'s account on the embedded `server`, with the password `util` gave it.
-pub fn account(server: &TestServer, addr: &str) -> Account {
-    Account::embedded(server, addr, PASSWORD)
-}
 
 /// An embedded server (alice and bob) armed with `faults` from the start.
 pub async fn faulty(faults: Faults) -> TestServer {
     util::server_with(ServerConfig::default().faults(faults)).await
 }
 
-/// An embedded server (alice and bob) armed from the start with the default faults changed
-/// by `fault`: `faulty_with(|f| f.starttls_stall = true)`.
-pub async fn faulty_with(fault: impl FnOnce(&mut Faults)) -> TestServer {
-    let mut faults = Faults::default();
-    fault(&mut faults);
-    faulty(faults).await
-}
-
-/// A server armed with `fault` (as [`faulty_with`]) and a check from alice to bob on it with
+/// A server armed with `fault` (as [`util::server_with_fault`]) and a check from alice to bob on it with
 /// `timeout`, run to its report.
 pub async fn check_faulty(
     fault: impl FnOnce(&mut Faults),
     timeout: Duration,
 ) -> (TestServer, Report) {
-    let server = faulty_with(fault).await;
+    let server = util::server_with_fault(fault).await;
     let r = check(&server, timeout).await;
     (server, r)
 }

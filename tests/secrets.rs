@@ -10,10 +10,8 @@ use std::process::Command;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::util::{self, PASSWORD};
+use crate::util::{self, ALICE, BIN, PASSWORD};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
-const ALICE: &str = "alice@mailtrip.test";
 const WRONG_PASSWORD: &str = "Wr0ng-pa55-7f3b9e";
 const TOKEN: &str = "ya29.mailtrip-test-token-5c1d";
 const WRONG_TOKEN: &str = "ya29.mailtrip-wrong-token-a8e2";

@@ -7,10 +7,8 @@ use std::process::Command;
 
 use mailtrip::server::TestServer;
 
-use crate::util::{self, PASSWORD};
+use crate::util::{self, ALICE, BIN, PASSWORD};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
-const ALICE: &str = "alice@mailtrip.test";
 const FORMATS: [&str; 5] = ["human", "json", "junit", "nagios", "prometheus"];
 
 fn temp(name: &str, contents: &str) -> std::path::PathBuf {

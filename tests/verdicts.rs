@@ -7,23 +7,15 @@ use std::time::Duration;
 
 use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{Faults, Quote, ServerConfig, TestServer};
-use mailtrip::{Account, Check, Report};
+use mailtrip::{Check, Report};
 
-use crate::scenario::faulty_with;
-use crate::util::{self, PASSWORD};
-
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
+use crate::util::{self, ALICE, BOB, account};
 
 const STYLES: [Quote; 3] = [
     Quote::AutoReply,
     Quote::ForwardAttached,
     Quote::ForwardInline,
 ];
-
-fn account(server: &TestServer, addr: &str) -> Account {
-    Account::embedded(server, addr, PASSWORD)
-}
 
 async fn check(server: &TestServer, timeout: Duration) -> Report {
     Check::new(account(server, ALICE), account(server, BOB))
@@ -65,7 +57,7 @@ async fn a_message_that_only_quotes_the_probe_is_not_delivered_and_is_kept() {
 #[tokio::test]
 async fn a_quote_arriving_before_the_probe_is_neither_counted_nor_deleted() {
     for style in STYLES {
-        let server = faulty_with(|f| f.quote = Some(style)).await;
+        let server = util::server_with_fault(|f| f.quote = Some(style)).await;
         let r = check(&server, Duration::from_secs(20)).await;
         assert_eq!(r.verdict, Verdict::Delivered, "{style:?}: {r:#?}");
         assert_eq!(r.evidence.copies, 1, "{style:?}: {r:#?}");
@@ -81,9 +73,10 @@ async fn a_quote_arriving_before_the_probe_is_neither_counted_nor_deleted() {
 async fn a_bounce_quoting_the_probe_in_the_recipients_inbox_is_not_delivered() {
     // A same-account check with the bounce fault: the DSN (which attaches the probe's
     // headers) lands in the very mailbox being watched; it is reported as a bounce.
-    let server =
-        faulty_with(|f| f.bounce = Some("550 5.1.1 <bob@mailtrip.test>: User unknown".into()))
-            .await;
+    let server = util::server_with_fault(|f| {
+        f.bounce = Some("550 5.1.1 <bob@mailtrip.test>: User unknown".into())
+    })
+    .await;
     let r = Check::new(account(&server, BOB), account(&server, BOB))
         .timeout(Duration::from_secs(10))
         .run()

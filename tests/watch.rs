@@ -21,7 +21,7 @@ use mailtrip::{Check, Load};
 
 use crate::imap_raw::raw_logged_in;
 use crate::monitor::{in_process, round_trips, round_trips_at_least, scrape_until};
-use crate::scenario::{self, ALICE, BOB, HANG_GUARD, account, faulty, faulty_with, run_load};
+use crate::scenario::{self, ALICE, BOB, HANG_GUARD, account, faulty, run_load};
 use crate::util;
 
 /// Longer than any timeout below: IDLE never tells in time.
@@ -174,7 +174,7 @@ async fn issue14_monitor_sees_its_probes_by_early_polls_while_idle_notices_are_h
 async fn issue14_sync_on_noop_fault_shows_new_mail_only_at_noop_as_dovecot_does() {
     // The fault itself, on the wire: after a delivery, UID FETCH and UID SEARCH answer from
     // the session's last view without an EXISTS; NOOP syncs and says EXISTS; FETCH then sees it.
-    let server = faulty_with(|f| f.imap_sync_on_noop = true).await;
+    let server = util::server_with_fault(|f| f.imap_sync_on_noop = true).await;
     let mut raw = raw_logged_in(&server).await;
     let selected = raw.run("s SELECT INBOX").await;
     assert!(

@@ -12,8 +12,8 @@ use mailtrip::server::Faults;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{ALICE, BOB, HANG_GUARD, PASSWORD_ENV, account, args, ca_file, endpoints, mailtrip};
-use crate::scenario::{check_between, check_faulty, faulty, faulty_with};
-use crate::util::PASSWORD;
+use crate::scenario::{check_between, check_faulty, faulty};
+use crate::util::{self, PASSWORD};
 
 fn error(r: &Report) -> (Phase, String, String, String) {
     let e = r
@@ -63,7 +63,7 @@ fn assert_worded(r: &Report, phase: Phase, wrong: &str, right: &[&str]) {
 
 #[tokio::test]
 async fn item_17_a_port_with_no_auth_at_all_is_not_told_auth_comes_after_starttls() {
-    let server = faulty_with(|f| f.smtp_no_auth = true).await;
+    let server = util::server_with_fault(|f| f.smtp_no_auth = true).await;
     // Plain smtp:// to the relay port (loopback): STARTTLS offered, AUTH never.
     let mut alice = account(&server, ALICE);
     alice.smtp = smtp(Security::Plain, server.smtp_addr().port());

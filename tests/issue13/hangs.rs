@@ -7,7 +7,7 @@ use mailtrip::server::Faults;
 use mailtrip::{Load, Verify};
 
 use super::{ALICE, BOB, HANG_GUARD, account, against, args, endpoints, faulty, mailtrip};
-use crate::scenario::{faulty_with, run_load};
+use crate::scenario::run_load;
 use crate::util;
 
 // --- 8. `load` never ends when probes never arrive ------------------------------------------
@@ -35,7 +35,7 @@ async fn item_08_load_with_probes_that_never_arrive_ends_with_them_lost() {
 
 #[tokio::test]
 async fn item_08_late_arrivals_within_the_grace_window_are_cleaned_up() {
-    let server = faulty_with(|f| {
+    let server = util::server_with_fault(|f| {
         f.delivery_delay = Some((Duration::from_millis(4500), Duration::from_millis(4500)))
     })
     .await;

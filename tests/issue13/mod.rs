@@ -17,7 +17,7 @@ use mailtrip::server::TestServer;
 pub use crate::scenario::{ALICE, BOB, HANG_GUARD, account, faulty};
 use crate::util::PASSWORD;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+pub use crate::util::BIN;
 
 /// What a finished `mailtrip` process printed.
 #[derive(Debug)]

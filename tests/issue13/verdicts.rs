@@ -11,7 +11,7 @@ use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{DataReply, Faults, FlagOp};
 
 use super::{ALICE, BOB, account, against, faulty};
-use crate::scenario::{check, check_faulty, delivered_despite, faulty_with};
+use crate::scenario::{check, check_faulty, delivered_despite};
 use crate::util;
 
 fn json(r: &mailtrip::Report) -> serde_json::Value {
@@ -123,7 +123,8 @@ async fn item_02_a_stripped_tag_header_is_matched_by_message_id_and_reported() {
 
 #[tokio::test]
 async fn item_02_sweep_finds_a_kept_probe_whose_tag_header_was_stripped() {
-    let server = faulty_with(|f| f.strip_header = Some("X-Mailtrip-Probe".into())).await;
+    let server =
+        util::server_with_fault(|f| f.strip_header = Some("X-Mailtrip-Probe".into())).await;
     let r = Check::new(account(&server, ALICE), account(&server, BOB))
         .keep(true)
         .timeout(Duration::from_secs(20))
@@ -295,7 +296,7 @@ async fn item_05_sweep_never_deletes_forged_lookalikes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_06_spam_verdict_prints_no_threshold_warning_without_thresholds() {
-    let server = faulty_with(|f| f.junk_rule = Some("mailtrip probe".into())).await;
+    let server = util::server_with_fault(|f| f.junk_rule = Some("mailtrip probe".into())).await;
     let out = against(&server, &["check", "--user", ALICE, "--timeout", "20s"]).await;
     assert_eq!(out.code, 1, "{out:#?}");
     assert!(out.stdout.contains("DELIVERED TO SPAM"), "{out:#?}");
@@ -306,7 +307,7 @@ async fn item_06_spam_verdict_prints_no_threshold_warning_without_thresholds() {
 
 #[tokio::test]
 async fn item_07_cleanup_counts_only_its_own_expunges() {
-    let server = faulty_with(|f| f.imap_foreign_expunge = Some(3)).await;
+    let server = util::server_with_fault(|f| f.imap_foreign_expunge = Some(3)).await;
     // Three other probes that concurrent checks are about to expunge.
     for n in 0..3 {
         let raw = format!("From: {ALICE}\r\nSubject: mailtrip probe other{n}\r\n\r\nx\r\n");

@@ -15,11 +15,7 @@ use std::process::{Command, Output, Stdio};
 
 use mailtrip::server::{Profile, ServerConfig, TestServer};
 
-use crate::util::{imap_url, smtp_url};
-
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
+use crate::util::{ALICE, BIN, BOB, imap_url, smtp_url};
 
 /// A fresh directory for one test: config search, HOME and the CA file live here.
 fn scratch(name: &str) -> PathBuf {

@@ -17,9 +17,8 @@ use mailtrip::server::oauth::OAuthSettings;
 use mailtrip::server::{ServerConfig, TestServer};
 
 use crate::util;
+pub use crate::util::{ALICE, BIN};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
-pub const ALICE: &str = "alice@mailtrip.test";
 pub const CLIENT_ID: &str = "mailtrip-test-client";
 
 /// A config file, a CA file and a private config directory (where tokens go) for one test.

@@ -5,6 +5,7 @@ pub mod smtp;
 
 use std::time::Duration;
 
+use mailtrip::Account;
 use mailtrip::server::{Faults, ServerConfig, TestServer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -14,8 +15,9 @@ use tokio_native_tls::TlsStream;
 pub const PASSWORD: &str = "correct horse battery staple";
 /// The users `server()` creates.
 pub const ALICE: &str = "alice@mailtrip.test";
-#[allow(dead_code)]
 pub const BOB: &str = "bob@mailtrip.test";
+/// The `mailtrip` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 /// Upper bound for waits that should end much sooner; not a timing target.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -28,12 +30,16 @@ pub async fn server() -> TestServer {
 /// An embedded server started from `config`, plus alice and bob.
 #[allow(dead_code)]
 pub async fn server_with(config: ServerConfig) -> TestServer {
-    let config = config
-        .with_user("alice@mailtrip.test", PASSWORD)
-        .with_user("bob@mailtrip.test", PASSWORD);
+    let config = config.with_user(ALICE, PASSWORD).with_user(BOB, PASSWORD);
     TestServer::start(config)
         .await
         .expect("embedded server starts")
+}
+
+/// `addr`'s account on the embedded `server`, with the password [`server_with`] gave it.
+#[allow(dead_code)]
+pub fn account(server: &TestServer, addr: &str) -> Account {
+    Account::embedded(server, addr, PASSWORD)
 }
 
 /// An embedded server with alice and bob and one fault in force from the start, set by
@@ -81,7 +87,7 @@ pub fn free_port() -> u16 {
 /// Runs the `mailtrip` binary with `args` (and this environment) to its end.
 #[allow(dead_code)]
 pub fn run_mailtrip(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_mailtrip"))
+    std::process::Command::new(BIN)
         .args(args)
         .output()
         .expect("run")
