@@ -422,11 +422,9 @@ async fn wait_delete_removes_exactly_the_match() {
 async fn the_wait_binary_extracts_a_flask_style_confirmation_link() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let server = util::server().await;
-    let dir = std::env::temp_dir().join(format!("mailtrip-wait-{}", uuid_like()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailtrip"))
+    let dir = util::scratch_dir("wait");
+    let ca = util::write_ca(&server, &dir);
+    let mut child = tokio::process::Command::new(util::BIN)
         .args([
             "wait",
             "--imap",
@@ -475,15 +473,6 @@ async fn the_wait_binary_extracts_a_flask_style_confirmation_link() {
         String::from_utf8_lossy(&out.stdout),
         "https://app.test/confirm?token=abc123\n"
     );
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{}-{t}", std::process::id())
 }
 
 // ---- sweep ----

@@ -199,9 +199,7 @@ pub(crate) fn config_with(
     dir: &std::path::Path,
     routes: &str,
 ) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).expect("temp dir");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("write CA");
+    let ca = util::write_ca(server, dir);
     let account = |name: &str, address: &str| {
         format!(
             "[accounts.{name}]\naddress = \"{address}\"\npassword_env = \"MT_MONITOR_TEST_PW\"\n\
@@ -548,8 +546,7 @@ async fn monitor_in_process_reports_an_imap_watch_that_cannot_log_in() {
 
 #[test]
 fn monitor_config_errors_exit_3_and_name_the_route() {
-    let dir = std::env::temp_dir().join(format!("mailtrip-monitor-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = util::scratch_dir("monitor-cfg");
     let path = dir.join("bad.toml");
     std::fs::write(&path, "[[routes]]\nfrom = \"nobody\"\n").expect("write");
     let out = std::process::Command::new(BIN)

@@ -72,11 +72,7 @@ impl Run {
 
 /// A CA file for the server's certificate, in a fresh directory.
 fn ca_file(server: &TestServer, name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mailtrip-nagios-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("ca.pem");
-    std::fs::write(&path, server.ca_pem()).expect("write CA");
-    path
+    util::write_ca(server, &util::scratch_dir(&format!("nagios-{name}")))
 }
 
 /// `mailtrip check` as Nagios would run it: `-H localhost -p SUBMISSION`, the IMAP URL naming

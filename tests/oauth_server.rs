@@ -36,8 +36,7 @@ fn status(args: &[&str]) -> String {
 /// mail with the token over XOAUTH2.
 #[test]
 fn mailtrip_server_json_names_the_oauth2_server_and_curl_runs_the_device_flow() {
-    let dir = std::env::temp_dir().join(format!("mailtrip-oauth-server-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = crate::util::scratch_dir("oauth-server");
     let ca = dir.join("ca.pem");
     let ca_arg = ca.display().to_string();
     let server = ServerProcess::start_quiet(&[

@@ -99,11 +99,8 @@ fn run(r: &Run) -> (i32, String) {
 async fn no_subcommand_prints_a_password_or_token_at_any_verbosity_or_format() {
     let server = util::server().await;
     server.add_oauth_token(ALICE, TOKEN).expect("token");
-    let dir = std::env::temp_dir().join(format!("mailtrip-secrets-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
-    let ca = ca.to_string_lossy().into_owned();
+    let dir = util::scratch_dir("secrets");
+    let ca = util::write_ca(&server, &dir).to_string_lossy().into_owned();
 
     let formats: [(&str, &[&str]); 6] = [
         ("check", &["human", "json", "junit", "nagios", "prometheus"]),
@@ -327,8 +324,7 @@ async fn no_command_prints_oauth2_tokens_or_the_client_secret_at_any_verbosity()
 #[test]
 fn item_11_config_and_url_errors_never_print_the_secret() {
     const SECRET: &str = "Hunter2-s3cret-9d41";
-    let dir = std::env::temp_dir().join(format!("mailtrip-secrets-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = util::scratch_dir("secrets-cfg");
     let account = "[accounts.work]\naddress = \"alice@mailtrip.test\"\nsmtp = \"smtps://localhost:1\"\nimap = \"imaps://localhost:1\"\n";
     let bad_lines = [
         format!("pasword = \"{SECRET}\"\n"),

@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
+use mailtrip::Check;
 use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{Faults, Quote, ServerConfig, TestServer};
-use mailtrip::{Check, Report};
 
+use crate::scenario::{check, probe_ids};
 use crate::util::{self, ALICE, BOB, account};
 
 const STYLES: [Quote; 3] = [
@@ -17,22 +18,9 @@ const STYLES: [Quote; 3] = [
     Quote::ForwardInline,
 ];
 
-async fn check(server: &TestServer, timeout: Duration) -> Report {
-    Check::new(account(server, ALICE), account(server, BOB))
-        .timeout(timeout)
-        .run()
-        .await
-}
-
 /// Messages in bob's INBOX whose bytes mention `needle`.
 fn holding(server: &TestServer, needle: &str) -> Vec<u32> {
-    server
-        .messages(BOB, "INBOX")
-        .expect("inbox")
-        .iter()
-        .filter(|m| String::from_utf8_lossy(&m.raw).contains(needle))
-        .map(|m| m.uid)
-        .collect()
+    probe_ids(server, BOB, "INBOX", needle)
 }
 
 #[tokio::test]

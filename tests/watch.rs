@@ -38,12 +38,7 @@ async fn idle_silent(after: Option<Duration>) -> TestServer {
 }
 
 async fn check(server: &TestServer) -> Report {
-    let run = Check::new(account(server, ALICE), account(server, BOB))
-        .timeout(Duration::from_secs(15))
-        .run();
-    tokio::time::timeout(HANG_GUARD, run)
-        .await
-        .expect("check never hangs")
+    scenario::check(server, Duration::from_secs(15)).await
 }
 
 /// A check against a server where the probe lands `after` the 250, with or without IDLE.

@@ -66,15 +66,7 @@ pub async fn mailtrip(args: &[String], env: &[(&str, &str)], guard: Duration) ->
 
 /// The server's CA in a file of its own.
 pub fn ca_file(server: &TestServer) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "mailtrip-issue13-{}-{}",
-        std::process::id(),
-        uuid::Uuid::now_v7().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("ca.pem");
-    std::fs::write(&path, server.ca_pem()).expect("ca");
-    path
+    crate::util::write_ca(server, &crate::util::scratch_dir("issue13"))
 }
 
 /// `--smtp URL --imap URL --ca-file F` for the embedded server.

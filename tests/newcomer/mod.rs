@@ -19,10 +19,7 @@ use crate::util::{ALICE, BIN, BOB, imap_url, smtp_url};
 
 /// A fresh directory for one test: config search, HOME and the CA file live here.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mailtrip-newcomer-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    crate::util::scratch_dir(&format!("newcomer-{name}"))
 }
 
 /// The binary with no `MAILTRIP_*` inherited, HOME and the working directory in `dir` (so no
@@ -73,9 +70,7 @@ fn report(out: &Output, code: i32) -> serde_json::Value {
 
 /// Writes `server`'s CA to `dir/ca.pem` and returns that path for `--ca-file` or `ca_file`.
 fn ca_in(server: &TestServer, dir: &Path) -> String {
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
-    ca.display().to_string()
+    crate::util::write_ca(server, dir).display().to_string()
 }
 
 /// An `[accounts.NAME]` table for `address` on the embedded `server`, its password read from

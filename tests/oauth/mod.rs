@@ -30,12 +30,8 @@ pub struct Env {
 impl Env {
     /// Account `work`: `provider` with the embedded server's OAuth2 endpoints and mail ports.
     pub fn new(server: &TestServer, name: &str, provider: &str, extra: &str) -> Env {
-        let dir =
-            std::env::temp_dir().join(format!("mailtrip-oauth-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let ca = dir.join("ca.pem");
-        std::fs::write(&ca, server.ca_pem()).expect("ca");
+        let dir = util::scratch_dir(&format!("oauth-{name}"));
+        let ca = util::write_ca(server, &dir);
         let o = server.oauth2_url();
         let config = dir.join("mailtrip.toml");
         let text = format!(

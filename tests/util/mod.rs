@@ -3,6 +3,7 @@
 
 pub mod smtp;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mailtrip::Account;
@@ -82,6 +83,28 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// A fresh, empty directory `mailtrip-NAME-…` under the system temp dir, unique to this call.
+#[allow(dead_code)]
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mailtrip-{name}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Writes `server`'s CA to `dir/ca.pem` (creating `dir`) and returns that path, for
+/// `--ca-file` or a config's `ca_file`.
+#[allow(dead_code)]
+pub fn write_ca(server: &TestServer, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("dir");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, server.ca_pem()).expect("write CA");
+    ca
 }
 
 /// Runs the `mailtrip` binary with `args` (and this environment) to its end.
