@@ -12,7 +12,8 @@ use mailtrip::report::{Phase, Placement, Verdict};
 use mailtrip::server::{Faults, TestServer};
 
 use crate::scenario::{
-    ALICE, BOB, account, assert_cleaned, assert_failed, faulty, run, the_late_warning,
+    ALICE, BOB, account, assert_cleaned, assert_failed, faulty, late_then_delivered, probe_ids,
+    run, the_late_warning,
 };
 use crate::util::{self, PASSWORD};
 
@@ -21,13 +22,9 @@ fn check(server: &TestServer, from: &str, to: &str) -> Check {
     Check::new(account(server, from), account(server, to)).timeout(Duration::from_secs(20))
 }
 
+/// How many messages in `user`'s `folder` contain `text`.
 fn holding(server: &TestServer, user: &str, folder: &str, text: &str) -> usize {
-    server
-        .messages(user, folder)
-        .expect("folder")
-        .iter()
-        .filter(|m| String::from_utf8_lossy(&m.raw).contains(text))
-        .count()
+    probe_ids(server, user, folder, text).len()
 }
 
 #[tokio::test]
@@ -182,15 +179,7 @@ async fn a_probe_past_its_timeout_is_reported_late_by_the_next_check() {
         f.delivery_delay = Some((Duration::from_secs(3), Duration::from_secs(3)))
     })
     .await;
-    let first = run(check(&server, ALICE, BOB).timeout(Duration::from_secs(1))).await;
-    assert_eq!(first.verdict, Verdict::NotDelivered, "{first:#?}");
-    server
-        .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(30))
-        .await
-        .expect("the late probe lands");
-    server.set_faults(Faults::default());
-    let second = run(check(&server, ALICE, BOB)).await;
-    assert_eq!(second.verdict, Verdict::Delivered, "{second:#?}");
+    let (first, second) = late_then_delivered(&server, "INBOX", Duration::from_secs(20)).await;
     the_late_warning(&second, &first);
     // A later check reports it but does not delete another run's probe.
     assert_eq!(holding(&server, BOB, "INBOX", &first.probe_id), 1);

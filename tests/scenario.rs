@@ -114,6 +114,26 @@ pub fn the_late_warning<'a>(r: &'a Report, earlier: &Report) -> &'a str {
     late[0]
 }
 
+/// On `server`, whose faults hold each probe back past a second: a first check (1 s) that
+/// ends not delivered, its probe then landing in bob's `folder`, and, the faults cleared, a
+/// second check (`timeout`) that is delivered. Returns both reports, first the late one.
+pub async fn late_then_delivered(
+    server: &TestServer,
+    folder: &str,
+    timeout: Duration,
+) -> (Report, Report) {
+    let first = check(server, Duration::from_secs(1)).await;
+    assert_eq!(first.verdict, Verdict::NotDelivered, "{first:#?}");
+    server
+        .wait_for_messages(BOB, folder, 1, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("the late probe never landed in {folder}: {e:?}"));
+    server.set_faults(Faults::default());
+    let second = check(server, timeout).await;
+    assert_eq!(second.verdict, Verdict::Delivered, "{second:#?}");
+    (first, second)
+}
+
 /// Asserts no message carrying `r`'s probe id is left in `user`'s `folder`.
 pub fn assert_cleaned(server: &TestServer, user: &str, folder: &str, r: &Report) {
     assert!(

@@ -12,12 +12,12 @@
 
 use std::time::Duration;
 
+use mailtrip::Load;
 use mailtrip::monitor::{Monitor, Route};
 use mailtrip::probe::Wait;
 use mailtrip::render::{Format, Style, renderer};
 use mailtrip::report::{Report, SeenBy, Verdict};
 use mailtrip::server::{Faults, TestServer};
-use mailtrip::{Check, Load};
 
 use crate::imap_raw::raw_logged_in;
 use crate::monitor::{in_process, round_trips, round_trips_at_least, scrape_until};
@@ -316,20 +316,8 @@ async fn issue14_a_late_probe_in_junk_is_reported_when_the_next_probe_lands_in_i
         ..Faults::default()
     })
     .await;
-    let first = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(1))
-        .run();
-    let first = tokio::time::timeout(HANG_GUARD, first)
-        .await
-        .expect("no hang");
-    assert_eq!(first.verdict, Verdict::NotDelivered, "{first:#?}");
-    server
-        .wait_for_messages(BOB, "Junk", 1, Duration::from_secs(30))
-        .await
-        .expect("the late probe lands in Junk");
-    server.set_faults(Faults::default());
-    let second = check(&server).await;
-    assert_eq!(second.verdict, Verdict::Delivered, "{second:#?}");
+    let (first, second) =
+        scenario::late_then_delivered(&server, "Junk", Duration::from_secs(15)).await;
     let late = scenario::the_late_warning(&second, &first);
     assert!(late.contains(" in Junk "), "{late}");
     assert_eq!(server.messages(BOB, "Junk").expect("junk").len(), 1);
