@@ -92,6 +92,16 @@ async fn verify_gmail_refusing(smtp: &str, imap: &str) -> (TestServer, VerifyRep
     .await
 }
 
+/// Asserts both protocols were refused at auth with `code`, each hint containing `hint` and
+/// each diagnosis linking to Google's help page `link`.
+fn assert_gmail_refused(r: &VerifyReport, code: Code, hint: &str, link: &str) {
+    assert_both_failed(r, Step::Auth, code, [hint; 2]);
+    for (name, p) in r.protocols() {
+        let d = &p.error.as_ref().expect("error").diagnosis;
+        assert_eq!(d.link.as_deref(), Some(link), "{name}: {d:#?}");
+    }
+}
+
 /// alice's verify against a server presenting a `kind` certificate: both protocols stop at TLS
 /// on a certificate with `problem`, their hints containing `hint`, and no password is sent.
 /// Returns the two certificates, read anyway.
@@ -207,14 +217,14 @@ async fn gmail_app_password_required_on_both_protocols() {
     )
     .await;
     assert_eq!(r.exit_code(), 2);
-    let apppasswords = "myaccount.google.com/apppasswords";
-    assert_both_failed(&r, Step::Auth, Code::AppPasswordRequired, [apppasswords; 2]);
+    assert_gmail_refused(
+        &r,
+        Code::AppPasswordRequired,
+        "myaccount.google.com/apppasswords",
+        "https://support.google.com/accounts/answer/185833",
+    );
     for p in [&r.smtp, &r.imap] {
         let d = &p.error.as_ref().expect("error").diagnosis;
-        assert_eq!(
-            d.link.as_deref(),
-            Some("https://support.google.com/accounts/answer/185833")
-        );
         assert!(
             d.server_text
                 .as_deref()
@@ -232,13 +242,12 @@ async fn gmail_web_login_required_on_both_protocols() {
         gmail::IMAP_WEB_LOGIN_REQUIRED,
     )
     .await;
-    assert_both_failed(&r, Step::Auth, Code::WebLoginRequired, ["browser"; 2]);
-    for p in [&r.smtp, &r.imap] {
-        assert_eq!(
-            p.error.as_ref().and_then(|e| e.diagnosis.link.as_deref()),
-            Some("https://support.google.com/mail/answer/78754")
-        );
-    }
+    assert_gmail_refused(
+        &r,
+        Code::WebLoginRequired,
+        "browser",
+        "https://support.google.com/mail/answer/78754",
+    );
 }
 
 #[tokio::test]

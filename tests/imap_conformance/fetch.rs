@@ -127,10 +127,14 @@ async fn issue_15_binary_fetch_decodes_and_literal8_append_keeps_nul_out_of_body
     let server = server().await;
     let mut raw = raw_logged_in(&server).await;
     let msg: &[u8] = b"From: user@domain.org\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00-\xe4\r\n\r\n";
-    let mut line = format!("a APPEND INBOX ~{{{}+}}\r\n", msg.len()).into_bytes();
-    line.extend_from_slice(msg);
-    line.extend_from_slice(b"\r\n");
-    raw.send(&line).await;
+    // `tag APPEND INBOX` with `msg` as a LITERAL+ literal, `~` before it for a literal8.
+    let append = |tag: &str, prefix: &str| {
+        let mut line = format!("{tag} APPEND INBOX {prefix}{{{}+}}\r\n", msg.len()).into_bytes();
+        line.extend_from_slice(msg);
+        line.extend_from_slice(b"\r\n");
+        line
+    };
+    raw.send(&append("a", "~")).await;
     let r = raw.until("a").await;
     assert!(r[0].starts_with("a OK [APPENDUID "), "{r:?}");
     raw.run("s SELECT INBOX").await;
@@ -145,10 +149,7 @@ async fn issue_15_binary_fetch_decodes_and_literal8_append_keeps_nul_out_of_body
     );
     assert_eq!(got, want);
     // A NUL in an ordinary literal is refused (RFC 3516 keeps NUL to literal8).
-    let mut bad = format!("b APPEND INBOX {{{}+}}\r\n", msg.len()).into_bytes();
-    bad.extend_from_slice(msg);
-    bad.extend_from_slice(b"\r\n");
-    raw.send(&bad).await;
+    raw.send(&append("b", "")).await;
     let r = raw.until("b").await;
     assert!(r[0].starts_with("b NO [UNKNOWN-CTE] "), "{r:?}");
 }
