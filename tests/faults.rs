@@ -304,12 +304,7 @@ async fn replies_dripping_slowly_but_within_the_timeouts_still_deliver() {
 #[tokio::test]
 async fn a_stalled_tls_handshake_is_a_timeout_with_a_hint() {
     let server = util::server_with_fault(|f| f.tls_stall = true).await;
-    let smtps = Endpoint::new(
-        Protocol::Smtp,
-        Security::Tls,
-        "localhost",
-        server.smtps_addr().port(),
-    );
+    let smtps = util::local_smtp(Security::Tls, server.smtps_addr().port());
     // check: IMAP (implicit TLS) is set up first.
     let r = check(&server, Duration::from_secs(1)).await;
     assert_eq!(error_of(&r), (Phase::ImapConnect, Code::Timeout), "{r:#?}");
@@ -322,12 +317,7 @@ async fn a_stalled_tls_handshake_is_a_timeout_with_a_hint() {
     let bob = account(&server, BOB);
     // The IMAP watch needs TLS too, so point it at STARTTLS (not a TLS listener).
     let mut to = bob.clone();
-    to.imap = Endpoint::new(
-        Protocol::Imap,
-        Security::StartTls,
-        "localhost",
-        server.imap_addr().port(),
-    );
+    to.imap = util::local_imap(Security::StartTls, server.imap_addr().port());
     let r = check_between(from.clone(), to, Duration::from_secs(1)).await;
     assert_failed(&r, Verdict::SendFailed, Phase::SmtpTls, Code::Timeout);
 

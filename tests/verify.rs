@@ -14,7 +14,7 @@ use mailtrip::{Account, Endpoint, Verify};
 use secrecy::SecretString;
 
 use crate::scenario::{assert_step_failed, assert_step_ok as assert_ok, silent_port};
-use crate::util::{self, ALICE, BIN, PASSWORD};
+use crate::util::{self, ALICE, BIN, PASSWORD, local_imap, local_smtp};
 
 /// alice's account on `server`.
 fn account(server: &TestServer) -> Account {
@@ -35,14 +35,6 @@ async fn verify(account: Account) -> VerifyReport {
         .timeout(Duration::from_secs(5))
         .run()
         .await
-}
-
-fn smtp(security: Security, port: u16) -> Endpoint {
-    Endpoint::new(Protocol::Smtp, security, "localhost", port)
-}
-
-fn imap(security: Security, port: u16) -> Endpoint {
-    Endpoint::new(Protocol::Imap, security, "localhost", port)
 }
 
 /// Asserts `p` failed at `step` with `code` (see [`assert_step_failed`]), and returns the
@@ -175,8 +167,8 @@ async fn a_good_account_passes_with_certificate_capabilities_and_junk() {
 #[tokio::test]
 async fn implicit_tls_smtp_and_starttls_imap_pass_too() {
     let server = util::server().await;
-    let smtps = smtp(Security::Tls, server.smtps_addr().port());
-    let starttls = imap(Security::StartTls, server.imap_addr().port());
+    let smtps = local_smtp(Security::Tls, server.smtps_addr().port());
+    let starttls = local_imap(Security::StartTls, server.imap_addr().port());
     let r = verify(alice_at(&server, smtps, starttls)).await;
     assert_eq!(r.exit_code(), 0, "{r:#?}");
     assert_ok(&r.smtp);
@@ -280,7 +272,10 @@ async fn connection_refused_on_both() {
 async fn a_silent_server_times_out() {
     let server = util::server().await;
     let (port, hold) = silent_port().await;
-    let (starttls, tls) = (smtp(Security::StartTls, port), imap(Security::Tls, port));
+    let (starttls, tls) = (
+        local_smtp(Security::StartTls, port),
+        local_imap(Security::Tls, port),
+    );
     let r = Verify::new(alice_at(&server, starttls, tls))
         .timeout(Duration::from_millis(300))
         .run()
@@ -295,8 +290,13 @@ async fn a_silent_server_times_out() {
 async fn implicit_tls_against_starttls_ports_is_a_mode_mismatch() {
     let server = util::server().await;
     let imap_port = server.imap_addr().port();
-    let smtp_tls = smtp(Security::Tls, server.submission_addr().port());
-    let r = verify(alice_at(&server, smtp_tls, imap(Security::Tls, imap_port))).await;
+    let smtp_tls = local_smtp(Security::Tls, server.submission_addr().port());
+    let r = verify(alice_at(
+        &server,
+        smtp_tls,
+        local_imap(Security::Tls, imap_port),
+    ))
+    .await;
     let hints = [
         util::smtp_url(&server),
         format!("imap+starttls://localhost:{imap_port}"),
@@ -309,8 +309,12 @@ async fn implicit_tls_against_starttls_ports_is_a_mode_mismatch() {
 async fn starttls_against_implicit_tls_ports_is_a_mode_mismatch() {
     let server = util::server().await;
     let smtps = server.smtps_addr().port();
-    let imap_starttls = imap(Security::StartTls, server.imaps_addr().port());
-    let a = alice_at(&server, smtp(Security::StartTls, smtps), imap_starttls);
+    let imap_starttls = local_imap(Security::StartTls, server.imaps_addr().port());
+    let a = alice_at(
+        &server,
+        local_smtp(Security::StartTls, smtps),
+        imap_starttls,
+    );
     // The timeout is a budget for the whole run (issue #13 item 10): the TLS sniff after the
     // missing greeting must fit in it, alongside the greeting wait.
     let r = Verify::new(a).timeout(Duration::from_secs(2)).run().await;
@@ -325,8 +329,8 @@ async fn starttls_against_implicit_tls_ports_is_a_mode_mismatch() {
 #[tokio::test]
 async fn plaintext_urls_get_starttls_unavailable_before_any_password_is_sent() {
     let server = util::server().await;
-    let smtp_plain = smtp(Security::Plain, server.submission_addr().port());
-    let imap_plain = imap(Security::Plain, server.imap_addr().port());
+    let smtp_plain = local_smtp(Security::Plain, server.submission_addr().port());
+    let imap_plain = local_imap(Security::Plain, server.imap_addr().port());
     let r = verify(alice_at(&server, smtp_plain, imap_plain)).await;
     let hints = ["smtp+starttls://", "imaps://"];
     assert_both_failed(&r, Step::Auth, Code::StarttlsUnavailable, hints);

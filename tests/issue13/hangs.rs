@@ -118,10 +118,8 @@ async fn item_10_verify_timeout_bounds_the_whole_command() {
     .await;
     let mut alice = account(&server, ALICE);
     // Plain SMTP so the greeting wait (and the TLS sniff after it) runs.
-    alice.smtp = mailtrip::Endpoint::new(
-        mailtrip::config::Protocol::Smtp,
+    alice.smtp = util::local_smtp(
         mailtrip::config::Security::StartTls,
-        "localhost",
         server.submission_addr().port(),
     );
     let limit = Duration::from_secs(3);

@@ -6,8 +6,9 @@ pub mod smtp;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mailtrip::Account;
+use mailtrip::config::{Protocol, Security};
 use mailtrip::server::{Faults, ServerConfig, TestServer};
+use mailtrip::{Account, Endpoint};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
@@ -58,6 +59,18 @@ pub fn set_fault(server: &TestServer, fault: impl FnOnce(&mut Faults)) {
     let mut faults = Faults::default();
     fault(&mut faults);
     server.set_faults(faults);
+}
+
+/// SMTP on `localhost:port` with `security`.
+#[allow(dead_code)]
+pub fn local_smtp(security: Security, port: u16) -> Endpoint {
+    Endpoint::new(Protocol::Smtp, security, "localhost", port)
+}
+
+/// IMAP on `localhost:port` with `security`.
+#[allow(dead_code)]
+pub fn local_imap(security: Security, port: u16) -> Endpoint {
+    Endpoint::new(Protocol::Imap, security, "localhost", port)
 }
 
 /// The embedded server's submission port as a `--smtp` URL (STARTTLS on `localhost`).
