@@ -67,9 +67,11 @@ async fn check_finds_the_probe_delivered_while_the_inbox_idle_connection_was_dro
     assert_eq!(server.faults_fired(), 1, "the drop never happened: {r:#?}");
     let delivery = r.phase(Phase::Delivery).expect("delivery");
     assert!(delivery.detail.contains("reconnect"), "{r:#?}");
-    assert!(
-        server.messages(BOB, "INBOX").expect("inbox").is_empty(),
-        "the probe was not cleaned up after the reconnect"
+    util::assert_empty(
+        &server,
+        BOB,
+        "INBOX",
+        "the probe is cleaned up after the reconnect",
     );
 }
 
@@ -133,10 +135,8 @@ async fn check_fetches_on_a_new_connection_when_the_finding_one_goes_before_the_
         1,
         "the fetch was not held up: {r:#?}"
     );
-    assert!(
-        server.messages(BOB, "INBOX").expect("INBOX").is_empty(),
-        "the probe was not cleaned up on the new connection: {r:#?}"
-    );
+    let why = format!("the probe is cleaned up on the new connection: {r:#?}");
+    util::assert_empty(&server, BOB, "INBOX", &why);
 }
 
 #[tokio::test]

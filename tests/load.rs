@@ -102,7 +102,7 @@ async fn duplicate_deliveries_are_counted_and_every_copy_cleaned() {
     assert_eq!(r.duplicated, 50, "{r:#?}");
     assert_eq!(r.latency_ms.count, 50);
     assert_eq!(r.cleanup.deleted, 100, "{r:#?}");
-    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "every probe is cleaned up");
 }
 
 #[tokio::test]
@@ -112,7 +112,7 @@ async fn spam_is_counted_as_misplaced() {
     let r = load(&server, 20).run().await.expect("load runs");
 
     assert_eq!((r.delivered, r.misplaced, r.lost), (20, 20, 0), "{r:#?}");
-    assert!(server.messages(BOB, "Junk").expect("junk").is_empty());
+    util::assert_empty(&server, BOB, "Junk", "every probe is cleaned up in Junk");
 }
 
 #[tokio::test]

@@ -64,7 +64,7 @@ async fn issue14_check_finds_the_probe_by_early_polls_while_idle_notices_are_hel
     // only say so after ten minutes: an early look finds it.
     let server = idle_silent(Some(Duration::from_millis(300))).await;
     delivered_by(&check(&server).await, SeenBy::EarlyPoll);
-    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "the probe is cleaned up");
 }
 
 #[tokio::test]
@@ -267,7 +267,7 @@ async fn issue14_a_spam_folder_that_cannot_be_opened_is_a_warning_not_a_failure(
             .any(|w| w.starts_with("the archive folder Archive is not watched: ")),
         "{r:#?}"
     );
-    assert!(server.messages(ALICE, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, ALICE, "INBOX", "the probe is cleaned up");
     let human = render(Format::Human, &r);
     assert!(human.contains(spam.as_str()), "{human}");
     let json: serde_json::Value = serde_json::from_str(&render(Format::Json, &r)).expect("json");
@@ -302,7 +302,7 @@ async fn issue14_a_probe_filed_in_junk_before_its_connection_opens_is_still_foun
     assert_eq!(r.verdict, Verdict::DeliveredToSpam, "{r:#?}");
     assert_eq!(r.evidence.mailbox.as_deref(), Some("Junk"));
     assert_eq!(r.evidence.seen_by, Some(SeenBy::FirstLook), "{r:#?}");
-    assert!(server.messages(BOB, "Junk").expect("junk").is_empty());
+    util::assert_empty(&server, BOB, "Junk", "the probe is cleaned up in Junk");
 }
 
 #[tokio::test]

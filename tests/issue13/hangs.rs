@@ -48,9 +48,11 @@ async fn item_08_late_arrivals_within_the_grace_window_are_cleaned_up() {
     .await;
     assert_eq!((r.lost, r.late), (3, 3), "{r:#?}");
     assert_eq!(r.cleanup.deleted, 3, "{r:#?}");
-    assert!(
-        server.messages(BOB, "INBOX").expect("inbox").is_empty(),
-        "late probes were left behind: {r:#?}"
+    util::assert_empty(
+        &server,
+        BOB,
+        "INBOX",
+        &format!("late probes are cleaned up: {r:#?}"),
     );
 }
 

@@ -46,7 +46,7 @@ async fn item_01_to_someone_the_watch_cannot_see_is_refused_before_sending() {
     }
     // Refused before any connection: nothing logged in, nothing was sent.
     assert_eq!(server.auth_attempts(), (0, 0));
-    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "refused before sending");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,8 +117,7 @@ async fn item_02_a_stripped_tag_header_is_matched_by_message_id_and_reported() {
             .any(|w| w.contains("X-Mailtrip-Probe") && w.contains("removed")),
         "{r:#?}"
     );
-    // Cleaned up like any other probe.
-    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "cleaned up like any other probe");
 }
 
 #[tokio::test]
@@ -137,7 +136,7 @@ async fn item_02_sweep_finds_a_kept_probe_whose_tag_header_was_stripped() {
     assert_eq!(listed.found[0].tag, r.probe_id, "{listed:#?}");
     let done = sweep.delete(&listed).await.expect("delete");
     assert_eq!(done.deleted, 1, "{done:#?}");
-    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "the sweep deletes the kept probe");
 }
 
 // --- 3. The reply to the end of DATA is lost or stalls --------------------------------------
@@ -158,9 +157,11 @@ async fn item_03_lost_data_reply_keeps_watching_and_reports_delivered_with_a_war
                 .any(|w| w.contains("never answered the end of DATA")),
             "{r:#?}"
         );
-        assert!(
-            server.messages(BOB, "INBOX").expect("inbox").is_empty(),
-            "{fault:?}: the probe was left behind"
+        util::assert_empty(
+            &server,
+            BOB,
+            "INBOX",
+            &format!("{fault:?}: probe cleaned up"),
         );
     }
 }

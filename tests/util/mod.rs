@@ -44,6 +44,22 @@ pub fn account(server: &TestServer, addr: &str) -> Account {
     Account::embedded(server, addr, PASSWORD)
 }
 
+/// Asserts `user`'s `folder` on `server` holds no message: `why` is what should have emptied
+/// it (or kept it empty), and a failure lists the start of each message left.
+#[allow(dead_code)]
+pub fn assert_empty(server: &TestServer, user: &str, folder: &str, why: &str) {
+    let left = server.messages(user, folder).expect("the folder exists");
+    let heads: Vec<String> = left
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.raw[..m.raw.len().min(160)]).into_owned())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "expected {user}'s {folder} empty ({why}), {} left: {heads:#?}",
+        left.len()
+    );
+}
+
 /// An embedded server with alice and bob and one fault in force from the start, set by
 /// `fault` on the defaults: `server_with_fault(|f| f.greylist = true)`.
 #[allow(dead_code)]
