@@ -161,22 +161,29 @@ fn server_without_users_prints_a_demo_user_and_its_password() {
     assert!(std::path::Path::new(&server.ca()).is_file());
 }
 
-/// With nothing configured, `check` runs against the embedded server and exits 0.
-#[test]
-fn check_with_no_account_runs_the_embedded_round_trip() {
-    let home = tempfile("home-marker", b"");
-    let out = Command::new(BIN)
-        .args(["check", "--format", "json"])
+/// `mailtrip check ARGS` with nothing configured: no `MAILTRIP_*` account settings, and HOME,
+/// XDG_CONFIG_HOME and the working directory a fresh scratch directory `name`.
+fn check_unconfigured(name: &str, args: &[&str]) -> std::process::Output {
+    let dir = util::scratch_dir(name);
+    Command::new(BIN)
+        .arg("check")
+        .args(args)
         .env_remove("MAILTRIP_SMTP")
         .env_remove("MAILTRIP_IMAP")
         .env_remove("MAILTRIP_USER")
         .env_remove("MAILTRIP_PROVIDER")
         .env_remove("MAILTRIP_ACCOUNT")
-        .env("HOME", home.parent().expect("dir"))
-        .env("XDG_CONFIG_HOME", home.parent().expect("dir"))
-        .current_dir(home.parent().expect("dir"))
+        .env("HOME", &dir)
+        .env("XDG_CONFIG_HOME", &dir)
+        .current_dir(&dir)
         .output()
-        .expect("run");
+        .expect("run")
+}
+
+/// With nothing configured, `check` runs against the embedded server and exits 0.
+#[test]
+fn check_with_no_account_runs_the_embedded_round_trip() {
+    let out = check_unconfigured("cli-home", &["--format", "json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     assert_eq!(out.status.code(), Some(0), "{report}");
@@ -190,20 +197,7 @@ fn check_with_no_account_runs_the_embedded_round_trip() {
 /// `check` writes no spinner frames or cursor escapes there.
 #[test]
 fn check_shows_no_spinner_when_stderr_is_not_a_terminal() {
-    let home = tempfile("home-marker-spinner", b"");
-    let dir = home.parent().expect("dir");
-    let out = Command::new(BIN)
-        .args(["check", "--color", "never"])
-        .env("HOME", dir)
-        .env("XDG_CONFIG_HOME", dir)
-        .env_remove("MAILTRIP_SMTP")
-        .env_remove("MAILTRIP_IMAP")
-        .env_remove("MAILTRIP_USER")
-        .env_remove("MAILTRIP_PROVIDER")
-        .env_remove("MAILTRIP_ACCOUNT")
-        .current_dir(dir)
-        .output()
-        .expect("run");
+    let out = check_unconfigured("cli-spinner", &["--color", "never"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
