@@ -184,8 +184,7 @@ fn check_unconfigured(name: &str, args: &[&str]) -> std::process::Output {
 #[test]
 fn check_with_no_account_runs_the_embedded_round_trip() {
     let out = check_unconfigured("cli-home", &["--format", "json"]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let report = util::stdout_json(&out);
     assert_eq!(out.status.code(), Some(0), "{report}");
     assert_eq!(report["schema"], 1);
     assert_eq!(report["verdict"], "delivered");

@@ -19,8 +19,7 @@ use crate::oauth::{ALICE, CLIENT_ID, Env, curl, server_with};
 use crate::util;
 
 fn json(out: Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    util::stdout_json(&out)
 }
 
 /// The HTTP status curl saw, with the body thrown away.

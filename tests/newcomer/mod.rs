@@ -15,7 +15,7 @@ use std::process::{Command, Output, Stdio};
 
 use mailtrip::server::{Profile, ServerConfig, TestServer};
 
-use crate::util::{ALICE, BIN, BOB, imap_url, smtp_url};
+use crate::util::{ALICE, BIN, BOB, imap_url, smtp_url, stdout_json as json};
 
 /// A fresh directory for one test: config search, HOME and the CA file live here.
 fn scratch(name: &str) -> PathBuf {
@@ -38,16 +38,6 @@ fn mailtrip(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     }
     cmd.envs(env.iter().copied());
     cmd.output().expect("run mailtrip")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: stdout {}\nstderr {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 /// `mailtrip check ARGS --timeout 20s --format json`, as [`mailtrip`] runs it.

@@ -155,6 +155,18 @@ pub fn printed(out: &std::process::Output) -> String {
     )
 }
 
+/// A finished process's stdout as JSON; fails the test with stdout and stderr if it is not.
+#[allow(dead_code)]
+pub fn stdout_json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout {}\nstderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 /// Fails the test with the client's stderr unless the external `client` exited cleanly.
 #[allow(dead_code)]
 pub fn succeeded(client: &str, out: &std::process::Output) {
