@@ -77,14 +77,7 @@ async fn gmail_style_authentication_results_are_parsed() {
 }
 
 fn render_human(r: &mailtrip::Report) -> String {
-    let mut out = Vec::new();
-    mailtrip::render::renderer(
-        mailtrip::render::Format::Human,
-        mailtrip::render::Style { color: false },
-    )
-    .render(r, &mut out)
-    .expect("render");
-    String::from_utf8(out).expect("utf-8")
+    crate::scenario::render(mailtrip::render::Format::Human, r)
 }
 
 #[tokio::test]

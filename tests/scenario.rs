@@ -9,6 +9,7 @@ use std::time::Duration;
 use mailtrip::diagnose::Code;
 use mailtrip::load::LoadReport;
 use mailtrip::probe::{Message, Wait, WaitError};
+use mailtrip::render::{Format, Style, renderer};
 use mailtrip::report::verify::{ProtocolReport, Step, StepError, VerifyReport};
 use mailtrip::report::{ErrorReport, Phase, Report, Verdict};
 use mailtrip::server::{Faults, ServerConfig, TestServer};
@@ -140,6 +141,15 @@ pub fn assert_cleaned(server: &TestServer, user: &str, folder: &str, r: &Report)
         probe_ids(server, user, folder, &r.probe_id).is_empty(),
         "probe left in {user}'s {folder}: {r:#?}"
     );
+}
+
+/// `r` as the `format` renderer writes it, without colour.
+pub fn render(format: Format, r: &Report) -> String {
+    let mut out = Vec::new();
+    renderer(format, Style { color: false })
+        .render(r, &mut out)
+        .expect("render");
+    String::from_utf8(out).expect("utf-8")
 }
 
 /// Runs `load` to its report; fails the test if it hangs or cannot start.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use mailtrip::Load;
 use mailtrip::monitor::{Monitor, Route};
 use mailtrip::probe::Wait;
-use mailtrip::render::{Format, Style, renderer};
+use mailtrip::render::Format;
 use mailtrip::report::{Report, SeenBy, Verdict};
 use mailtrip::server::{Faults, TestServer};
 
@@ -229,14 +229,6 @@ async fn issue14_check_finds_the_probe_by_an_early_noop_when_fetch_does_not_sync
     assert_eq!(r.evidence.idle, Some(true));
 }
 
-fn render(format: Format, r: &Report) -> String {
-    let mut out = Vec::new();
-    renderer(format, Style { color: false })
-        .render(r, &mut out)
-        .expect("render");
-    String::from_utf8(out).expect("utf-8")
-}
-
 #[tokio::test]
 async fn issue14_a_spam_folder_that_cannot_be_opened_is_a_warning_not_a_failure() {
     // Only one IMAP connection at a time: INBOX's (dialled first) logs in; the spam and
@@ -268,9 +260,10 @@ async fn issue14_a_spam_folder_that_cannot_be_opened_is_a_warning_not_a_failure(
         "{r:#?}"
     );
     util::assert_empty(&server, ALICE, "INBOX", "the probe is cleaned up");
-    let human = render(Format::Human, &r);
+    let human = scenario::render(Format::Human, &r);
     assert!(human.contains(spam.as_str()), "{human}");
-    let json: serde_json::Value = serde_json::from_str(&render(Format::Json, &r)).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&scenario::render(Format::Json, &r)).expect("json");
     let warnings = json["warnings"].as_array().expect("warnings array");
     assert!(warnings.iter().any(|w| w == spam.as_str()), "{json:#}");
 }

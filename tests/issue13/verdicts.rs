@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use mailtrip::Check;
-use mailtrip::render::{Format, Style, renderer};
+use mailtrip::render::Format;
 use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{DataReply, Faults, FlagOp};
 
 use super::{ALICE, BOB, account, against, faulty};
-use crate::scenario::{check, check_faulty, delivered_despite};
+use crate::scenario::{check, check_faulty, delivered_despite, render};
 use crate::util;
 
 fn json(r: &mailtrip::Report) -> serde_json::Value {
@@ -19,11 +19,7 @@ fn json(r: &mailtrip::Report) -> serde_json::Value {
 }
 
 fn human(r: &mailtrip::Report) -> String {
-    let mut out = Vec::new();
-    renderer(Format::Human, Style::default())
-        .render(r, &mut out)
-        .expect("render");
-    String::from_utf8(out).expect("utf-8")
+    render(Format::Human, r)
 }
 
 // --- 1. `--to` someone the watch cannot see ------------------------------------------------
