@@ -130,7 +130,7 @@ async fn lettre_sees_gmail_app_password_required() -> TestResult {
     let (code, err) = refused(&server, PASSWORD).await?;
     assert_eq!(code, "534");
     assert!(err.contains("5.7.9"), "{err}");
-    assert!(server.messages(BOB, "INBOX")?.is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "the refused login sends nothing");
     Ok(())
 }
 
