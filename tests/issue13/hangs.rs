@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
+use mailtrip::Load;
+use mailtrip::config::Security;
 use mailtrip::server::Faults;
-use mailtrip::{Load, Verify};
 
 use super::{ALICE, BOB, HANG_GUARD, account, against, args, endpoints, faulty, mailtrip};
-use crate::scenario::run_load;
+use crate::scenario::{run_load, verify};
 use crate::util;
 
 // --- 8. `load` never ends when probes never arrive ------------------------------------------
@@ -120,14 +121,9 @@ async fn item_10_verify_timeout_bounds_the_whole_command() {
     .await;
     let mut alice = account(&server, ALICE);
     // Plain SMTP so the greeting wait (and the TLS sniff after it) runs.
-    alice.smtp = util::local_smtp(
-        mailtrip::config::Security::StartTls,
-        server.submission_addr().port(),
-    );
+    alice.smtp = util::local_smtp(Security::StartTls, server.submission_addr().port());
     let limit = Duration::from_secs(3);
-    let r = tokio::time::timeout(HANG_GUARD, Verify::new(alice).timeout(limit).run())
-        .await
-        .expect("verify never hangs");
+    let r = verify(alice, limit).await;
     assert_ne!(r.exit_code(), 0, "{r:#?}");
     // A budget, not a per-step limit: the whole run ends within it (plus scheduling slack).
     assert!(
