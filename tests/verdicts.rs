@@ -9,7 +9,7 @@ use mailtrip::Check;
 use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{Faults, Quote, ServerConfig, TestServer};
 
-use crate::scenario::{check, probe_ids};
+use crate::scenario::{check, probe_ids, until};
 use crate::util::{self, ALICE, BOB, account};
 
 const STYLES: [Quote; 3] = [
@@ -99,14 +99,7 @@ async fn earlier_probe(server: &TestServer) -> (String, Vec<u8>) {
 
 /// Delivers `raw` into bob's INBOX once the check's watch IDLEs (above its watermark).
 async fn deliver_when_idle(server: &TestServer, raw: &[u8]) -> u32 {
-    let wait = async {
-        while server.idling() == 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), wait)
-        .await
-        .expect("the watch IDLEs");
+    until("the watch IDLEs", || server.idling() > 0).await;
     server.deliver_raw(BOB, "INBOX", raw).expect("deliver")
 }
 
