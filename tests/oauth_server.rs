@@ -268,11 +268,8 @@ async fn issue20_with_http_credentials_consent_needs_them_and_the_token_endpoint
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
 
     // Polls (one a second) go on pending: nobody has consented.
-    let waited = std::time::Instant::now();
-    while server.oauth().stats().device_polls < 2 {
-        assert!(waited.elapsed() < Duration::from_secs(30), "no polls");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let polls = || server.oauth().stats().device_polls >= 2;
+    crate::scenario::until("two device polls", polls).await;
     assert_eq!(server.oauth().stats().tokens_issued, 0);
 
     let page = format!("{url}?user_code={code}");
