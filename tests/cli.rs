@@ -161,18 +161,13 @@ fn server_without_users_prints_a_demo_user_and_its_password() {
     assert!(std::path::Path::new(&server.ca()).is_file());
 }
 
-/// `mailtrip check ARGS` with nothing configured: no `MAILTRIP_*` account settings, and HOME,
+/// `mailtrip check ARGS` with nothing configured: no `MAILTRIP_*` settings, and HOME,
 /// XDG_CONFIG_HOME and the working directory a fresh scratch directory `name`.
 fn check_unconfigured(name: &str, args: &[&str]) -> std::process::Output {
     let dir = util::scratch_dir(name);
-    Command::new(BIN)
+    util::mailtrip_command()
         .arg("check")
         .args(args)
-        .env_remove("MAILTRIP_SMTP")
-        .env_remove("MAILTRIP_IMAP")
-        .env_remove("MAILTRIP_USER")
-        .env_remove("MAILTRIP_PROVIDER")
-        .env_remove("MAILTRIP_ACCOUNT")
         .env("HOME", &dir)
         .env("XDG_CONFIG_HOME", &dir)
         .current_dir(&dir)
@@ -266,7 +261,7 @@ fn run_against(
     user: &str,
     args: &[&str],
 ) -> std::process::Output {
-    Command::new(BIN)
+    util::mailtrip_command()
         .args(args)
         .arg("--smtp")
         .arg(util::smtp_url(server))
@@ -275,8 +270,6 @@ fn run_against(
         .args(["--user", user, "--password-env", "MT_CLI_PW", "--ca-file"])
         .arg(ca)
         .env("MT_CLI_PW", util::PASSWORD)
-        .env_remove("MAILTRIP_CONFIG")
-        .env_remove("MAILTRIP_ACCOUNT")
         .stdin(Stdio::null())
         .output()
         .expect("run mailtrip")

@@ -231,14 +231,13 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) async fn start(cfg: &std::path::Path, extra: &[&str]) -> Running {
-        let mut cmd = tokio::process::Command::new(BIN);
+        let mut cmd = util::mailtrip_command();
         cmd.args(["monitor", "--config"])
             .arg(cfg)
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
-            .env("MT_MONITOR_TEST_PW", util::PASSWORD)
-            .env_remove("RUST_LOG");
-        Running::spawn(cmd).await
+            .env("MT_MONITOR_TEST_PW", util::PASSWORD);
+        Running::spawn(cmd.into()).await
     }
 
     /// `cmd`, a `mailtrip monitor` told to listen on 127.0.0.1:0, started: its stderr

@@ -5,12 +5,10 @@
 //! value, AUTH PLAIN's `\0user\0secret`, XOAUTH2's `user=...\x01auth=Bearer ...`). The same
 //! for a `mailtrip login` sign-in (#20): its codes, access and refresh tokens, client secret.
 
-use std::process::Command;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::util::{self, ALICE, BIN, PASSWORD};
+use crate::util::{self, ALICE, PASSWORD};
 
 const WRONG_PASSWORD: &str = "Wr0ng-pa55-7f3b9e";
 const TOKEN: &str = "ya29.mailtrip-test-token-5c1d";
@@ -70,12 +68,9 @@ fn endpoint_args(server: &mailtrip::server::TestServer, ca: &str, command: &str)
 }
 
 fn run(r: &Run) -> (i32, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = util::mailtrip_command();
     cmd.arg(r.command)
         .args(&r.args)
-        .env_remove("MAILTRIP_PASSWORD")
-        .env_remove("MAILTRIP_CONFIG")
-        .env_remove("RUST_LOG")
         // Every secret is in the environment of every run, used or not.
         .env("MT_PASSWORD", PASSWORD)
         .env("MT_TOKEN", TOKEN);
@@ -381,10 +376,8 @@ fn item_11_config_and_url_errors_never_print_the_secret() {
         }
     }
     for (what, args) in runs {
-        let out = Command::new(BIN)
+        let out = util::mailtrip_command()
             .args(&args)
-            .env_remove("MAILTRIP_CONFIG")
-            .env_remove("RUST_LOG")
             .env("MAILTRIP_PASSWORD", "unused-env-password")
             .output()
             .expect("run mailtrip");

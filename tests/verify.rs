@@ -3,7 +3,6 @@
 //! by code and hint), certificates, capabilities, one AUTH per protocol, and no secret in output.
 //! Just past 600 lines: one diagnosis per test, each a few lines over the shared helpers.
 
-use std::process::Command;
 use std::time::Duration;
 
 use mailtrip::config::{Credential, Protocol, Security};
@@ -14,7 +13,7 @@ use mailtrip::{Account, Endpoint, Verify};
 use secrecy::SecretString;
 
 use crate::scenario::{assert_step_failed, assert_step_ok as assert_ok, silent_port};
-use crate::util::{self, ALICE, BIN, PASSWORD, local_imap, local_smtp};
+use crate::util::{self, ALICE, PASSWORD, local_imap, local_smtp};
 
 /// alice's account on `server`.
 fn account(server: &TestServer) -> Account {
@@ -479,7 +478,7 @@ fn run_verify(
     password: &str,
     extra: &[&str],
 ) -> (i32, String) {
-    let out = Command::new(BIN)
+    let out = util::mailtrip_command()
         .arg("verify")
         .args([
             "--smtp",
@@ -495,9 +494,6 @@ fn run_verify(
         .arg(ca)
         .args(extra)
         .env("MAILTRIP_TEST_SECRET", password)
-        .env_remove("MAILTRIP_PASSWORD")
-        .env_remove("MAILTRIP_CONFIG")
-        .env_remove("RUST_LOG")
         .output()
         .expect("run mailtrip");
     let text = util::printed(&out);
@@ -556,9 +552,8 @@ async fn the_binary_prints_a_table_and_diagnosis() {
 
 #[test]
 fn the_binary_exits_3_on_a_usage_error() {
-    let out = Command::new(BIN)
+    let out = util::mailtrip_command()
         .args(["verify", "--smtp", "http://nope"])
-        .env_remove("MAILTRIP_CONFIG")
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(3), "{out:?}");

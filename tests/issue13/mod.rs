@@ -17,8 +17,6 @@ use mailtrip::server::TestServer;
 pub use crate::scenario::{ALICE, BOB, HANG_GUARD, account, faulty};
 use crate::util::PASSWORD;
 
-pub use crate::util::BIN;
-
 /// What a finished `mailtrip` process printed.
 #[derive(Debug)]
 pub struct Out {
@@ -36,19 +34,13 @@ impl Out {
 /// Runs the binary with `args` and extra environment; kills it (and fails the test) if it
 /// outlives `guard`. MAILTRIP_* and RUST_LOG from the outer environment are removed.
 pub async fn mailtrip(args: &[String], env: &[(&str, &str)], guard: Duration) -> Out {
-    let mut cmd = tokio::process::Command::new(BIN);
+    let mut cmd = tokio::process::Command::from(crate::util::mailtrip_command());
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
-        .env_remove("RUST_LOG")
         .env_remove("NO_COLOR");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MAILTRIP_") {
-            cmd.env_remove(k);
-        }
-    }
     for (k, v) in env {
         cmd.env(k, v);
     }

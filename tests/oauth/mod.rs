@@ -17,7 +17,7 @@ use mailtrip::server::oauth::OAuthSettings;
 use mailtrip::server::{ServerConfig, TestServer};
 
 use crate::util;
-pub use crate::util::{ALICE, BIN};
+pub use crate::util::ALICE;
 
 pub const CLIENT_ID: &str = "mailtrip-test-client";
 
@@ -68,15 +68,11 @@ impl Env {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = util::mailtrip_command();
         c.args(args)
             .arg("--config")
             .arg(&self.config)
             .env("XDG_CONFIG_HOME", self.dir.join("xdg"))
-            .env_remove("MAILTRIP_PASSWORD")
-            .env_remove("MAILTRIP_CONFIG")
-            .env_remove("MAILTRIP_ACCOUNT")
-            .env_remove("RUST_LOG")
             .env_remove("BROWSER")
             .stdin(Stdio::null());
         c

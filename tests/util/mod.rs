@@ -136,6 +136,20 @@ pub fn write_ca(server: &TestServer, dir: &Path) -> PathBuf {
     ca
 }
 
+/// The `mailtrip` binary as a command that inherits no `MAILTRIP_*` setting and no `RUST_LOG`
+/// from the outer environment, so only what the test sets is in force.
+#[allow(dead_code)]
+pub fn mailtrip_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.env_remove("RUST_LOG");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("MAILTRIP_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 /// Runs the `mailtrip` binary with `args` (and this environment) to its end.
 #[allow(dead_code)]
 pub fn run_mailtrip(args: &[&str]) -> std::process::Output {
