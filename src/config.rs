@@ -321,6 +321,11 @@ impl Account {
         }
     }
 
+    /// Whether `other` reads the same mailbox: the same login on the same IMAP server.
+    pub fn same_mailbox(&self, other: &Account) -> bool {
+        self.user == other.user && self.imap == other.imap
+    }
+
     /// Whether a Gmail or Google Workspace preset filled this account.
     pub fn is_gmail(&self) -> bool {
         matches!(self.provider.as_deref(), Some("gmail" | "google-workspace"))

@@ -2,6 +2,7 @@
 //! diagnosed error. `Serialize`, no I/O: every output format is a renderer over this.
 
 use serde::Serialize;
+use strum::{Display, IntoStaticStr};
 
 use crate::analyze::auth_results::AuthSummary;
 use crate::analyze::hops::Timeline;
@@ -16,8 +17,9 @@ pub const INSECURE_WARNING: &str = "TLS certificates were NOT verified (--insecu
      nothing about who answered";
 
 /// The steps of a round trip, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Phase {
     /// DNS + TCP connect to the SMTP server (and the greeting).
     SmtpConnect,
@@ -44,30 +46,14 @@ pub enum Phase {
 impl Phase {
     /// The phase's name in JSON and metrics, e.g. `smtp_connect`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::SmtpConnect => "smtp_connect",
-            Phase::SmtpTls => "smtp_tls",
-            Phase::SmtpAuth => "smtp_auth",
-            Phase::SmtpSubmit => "smtp_submit",
-            Phase::ImapConnect => "imap_connect",
-            Phase::ImapAuth => "imap_auth",
-            Phase::Delivery => "delivery",
-            Phase::Fetch => "fetch",
-            Phase::Verify => "verify",
-            Phase::Cleanup => "cleanup",
-        }
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
 /// The outcome of a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Verdict {
     /// The probe arrived in INBOX intact.
     Delivered,
@@ -90,16 +76,7 @@ pub enum Verdict {
 impl Verdict {
     /// The verdict's name in JSON, e.g. `delivered_to_spam`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Delivered => "delivered",
-            Verdict::DeliveredToSpam => "delivered_to_spam",
-            Verdict::NotDelivered => "not_delivered",
-            Verdict::ContentMismatch => "content_mismatch",
-            Verdict::SendFailed => "send_failed",
-            Verdict::AuthFailed => "auth_failed",
-            Verdict::Error => "error",
-            Verdict::Bounced => "bounced",
-        }
+        self.into()
     }
 
     /// Whether the probe arrived (anywhere).
@@ -193,8 +170,9 @@ pub struct Evidence {
 /// send, the server's own notice (IDLE woke, or an EXISTS came with another answer), the
 /// steady poll without IDLE (or an IDLE cycle that ran out), or the first look on a fresh
 /// connection (it was there already).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum SeenBy {
     /// It was already there on the first look of a fresh connection.
     FirstLook,
@@ -209,12 +187,7 @@ pub enum SeenBy {
 impl SeenBy {
     /// The name in JSON, e.g. `early_poll`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            SeenBy::FirstLook => "first_look",
-            SeenBy::EarlyPoll => "early_poll",
-            SeenBy::Idle => "idle",
-            SeenBy::Poll => "poll",
-        }
+        self.into()
     }
 }
 

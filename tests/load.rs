@@ -200,3 +200,37 @@ async fn issue14_refused_recipients_in_pipelined_groups_fail_alone() {
     );
     assert_eq!(tags(&server, "INBOX").len(), 0, "cleaned up");
 }
+
+/// Issue 21 (one cleanup for check and load): where expunge archives, load moves its probes to
+/// `\Trash` and purges them there. A server that answers MOVE without COPYUID left all of them
+/// in Trash, reported as nothing deleted and no problem; now they are found there by the
+/// run's own tags, and only those go.
+#[tokio::test]
+async fn issue21_probes_moved_to_trash_without_copyuid_are_found_and_purged() {
+    let server = faulty_with(|f| f.imap_no_copyuid = true).await;
+    let keep = b"From: carol@example.org\r\nSubject: keep me\r\n\r\nuser mail\r\n";
+    server.deliver_raw(BOB, "Trash", keep).expect("seed trash");
+    let mut to = Account::embedded(&server, BOB, PASSWORD);
+    to.expunge_archives = true;
+    let from = Account::embedded(&server, ALICE, PASSWORD);
+
+    let r = Load::new(from, vec![to])
+        .probes(20)
+        .concurrency(4)
+        .run()
+        .await
+        .expect("load runs");
+
+    assert_eq!(r.delivered, 20, "{r:#?}");
+    assert!(r.cleanup.problems.is_empty(), "{r:#?}");
+    assert_eq!(r.cleanup.deleted, 20, "{r:#?}");
+    assert_eq!(tags(&server, "INBOX").len(), 0, "INBOX cleaned");
+    assert_eq!(tags(&server, "Trash").len(), 0, "Trash purged");
+    let trash = server.messages(BOB, "Trash").expect("trash");
+    assert_eq!(
+        trash.len(),
+        1,
+        "only the user's own message is left in Trash"
+    );
+    assert_eq!(trash[0].raw, keep.to_vec());
+}

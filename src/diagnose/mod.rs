@@ -8,13 +8,25 @@ mod transport;
 
 pub use transport::{CertProblem, speaks_http, tls_certificate, tls_mode_mismatch, transport};
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
+use strum::{Display, IntoStaticStr, VariantArray};
 
 /// A stable, machine-readable diagnosis; serialized and displayed in snake_case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    Display,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Code {
     /// The host name did not resolve.
     DnsFailed,
@@ -73,65 +85,11 @@ pub enum Code {
 
 impl Code {
     /// Every code, in declaration order.
-    pub const ALL: [Code; 26] = [
-        Code::DnsFailed,
-        Code::ConnectRefused,
-        Code::ConnectTimeout,
-        Code::TlsHandshakeFailed,
-        Code::TlsCertificateInvalid,
-        Code::TlsModeMismatch,
-        Code::StarttlsUnavailable,
-        Code::AuthMechanismUnsupported,
-        Code::AuthRejected,
-        Code::AppPasswordRequired,
-        Code::WebLoginRequired,
-        Code::BasicAuthDisabled,
-        Code::SignInRequired,
-        Code::TooManyConnections,
-        Code::OverQuota,
-        Code::Greylisted,
-        Code::RateLimited,
-        Code::SenderRejected,
-        Code::RecipientRejected,
-        Code::MessageRejected,
-        Code::Timeout,
-        Code::ConnectionClosed,
-        Code::ServerError,
-        Code::DataReplyLost,
-        Code::ContentMismatch,
-        Code::NotAMailServer,
-    ];
+    pub const ALL: &'static [Code] = <Code as VariantArray>::VARIANTS;
 
     /// The snake_case name, identical to the serde form.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Code::DnsFailed => "dns_failed",
-            Code::ConnectRefused => "connect_refused",
-            Code::ConnectTimeout => "connect_timeout",
-            Code::TlsHandshakeFailed => "tls_handshake_failed",
-            Code::TlsCertificateInvalid => "tls_certificate_invalid",
-            Code::TlsModeMismatch => "tls_mode_mismatch",
-            Code::StarttlsUnavailable => "starttls_unavailable",
-            Code::AuthMechanismUnsupported => "auth_mechanism_unsupported",
-            Code::AuthRejected => "auth_rejected",
-            Code::AppPasswordRequired => "app_password_required",
-            Code::WebLoginRequired => "web_login_required",
-            Code::BasicAuthDisabled => "basic_auth_disabled",
-            Code::SignInRequired => "sign_in_required",
-            Code::TooManyConnections => "too_many_connections",
-            Code::OverQuota => "over_quota",
-            Code::Greylisted => "greylisted",
-            Code::RateLimited => "rate_limited",
-            Code::SenderRejected => "sender_rejected",
-            Code::RecipientRejected => "recipient_rejected",
-            Code::MessageRejected => "message_rejected",
-            Code::Timeout => "timeout",
-            Code::ConnectionClosed => "connection_closed",
-            Code::ServerError => "server_error",
-            Code::DataReplyLost => "data_reply_lost",
-            Code::ContentMismatch => "content_mismatch",
-            Code::NotAMailServer => "not_a_mail_server",
-        }
+        (*self).into()
     }
 
     /// Whether the same attempt may succeed later without anyone changing anything.
@@ -163,12 +121,6 @@ impl Code {
                 | Code::BasicAuthDisabled
                 | Code::SignInRequired
         )
-    }
-}
-
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -449,7 +401,7 @@ mod tests {
 
     #[test]
     fn code_names_match_serde() {
-        for code in Code::ALL {
+        for &code in Code::ALL {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(code.to_string(), code.as_str());
@@ -460,7 +412,11 @@ mod tests {
 
     #[test]
     fn transient_codes() {
-        let transient: Vec<_> = Code::ALL.into_iter().filter(Code::is_transient).collect();
+        let transient: Vec<_> = Code::ALL
+            .iter()
+            .copied()
+            .filter(Code::is_transient)
+            .collect();
         assert_eq!(
             transient,
             [

@@ -2,9 +2,8 @@
 //! a TLS handshake or certificate that failed, a TLS mode that does not match the port, a port
 //! that speaks HTTP. Each names the endpoint, the protocol's right ports and what to do.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
+use strum::{Display, IntoStaticStr};
 
 use super::{Code, Diagnosis, Protocol, contains_ci};
 
@@ -114,8 +113,11 @@ pub fn speaks_http(protocol: Protocol, endpoint: &str, status_line: &str) -> Dia
 }
 
 /// Why a TLS certificate failed verification, read from the TLS library's error text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, Display,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CertProblem {
     /// The certificate's validity period has ended.
     Expired,
@@ -158,13 +160,7 @@ const CERT_TEXTS: &[(&str, CertProblem)] = &[
 impl CertProblem {
     /// The snake_case name, identical to the serde form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            CertProblem::Expired => "expired",
-            CertProblem::NotYetValid => "not_yet_valid",
-            CertProblem::WrongName => "wrong_name",
-            CertProblem::UnknownIssuer => "unknown_issuer",
-            CertProblem::Other => "other",
-        }
+        self.into()
     }
 
     /// The certificate problem a TLS error text describes, if it describes one.
@@ -173,12 +169,6 @@ impl CertProblem {
             .iter()
             .find(|(needle, _)| contains_ci(text, needle))
             .map(|(_, problem)| *problem)
-    }
-}
-
-impl fmt::Display for CertProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -228,7 +218,7 @@ mod tests {
 
     #[test]
     fn transport_diagnoses_name_endpoint_and_detail() {
-        for code in Code::ALL {
+        for &code in Code::ALL {
             for protocol in [Protocol::Smtp, Protocol::Imap] {
                 let d = transport(
                     code,

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 use super::tally::{ReportParts, reap};
 use super::{Cleanup, Job, Load, LoadError, LoadReport, Shared, send, timeline, watch};
-use crate::config::Account;
 use crate::probe::imap;
+use crate::probe::sent::SentCopies;
 use crate::probe::watch::{Kicker, Until};
 
 /// Rate used for a provider preset when no `min_probe_interval_secs` is known.
@@ -114,16 +114,15 @@ impl Load {
         {
             warnings.extend(opened.warnings);
             watchers.extend(opened.watchers);
-            if let Some(mark) = opened.sent_mark {
-                sent_marks.push((i, mark));
+            if let Some(sent) = opened.sent {
+                sent_marks.push((i, sent));
             }
         }
         // With no target in the sender's own mailbox, its Sent copies (Gmail files one per
         // probe) are noted on the sender's account instead.
         let mut sender_mark = None;
-        let same = |t: &Account| t.user == self.from.user && t.imap == self.from.imap;
-        if !self.targets.iter().any(same) {
-            sender_mark = watch::sender_sent_mark(&self.from, step).await;
+        if !self.targets.iter().any(|t| self.from.same_mailbox(t)) {
+            sender_mark = SentCopies::note_apart(&self.from, step).await;
         }
         let idle = watchers.iter().all(|w| w.uses_idle());
 
@@ -268,13 +267,13 @@ impl Load {
         if !self.keep {
             cleanup.ran = true;
             for w in &mut finished {
-                watch::cleanup(w, &mut cleanup, step).await;
+                watch::cleanup(w, &shared, &mut cleanup, step).await;
             }
-            for (i, mark) in &sent_marks {
-                watch::cleanup_sent(&self.targets[*i], mark, &shared, step, &mut cleanup).await;
+            for (i, sent) in &sent_marks {
+                watch::cleanup_sent(&self.targets[*i], sent, &shared, &mut cleanup, step).await;
             }
-            if let Some(mark) = &sender_mark {
-                watch::cleanup_sent(&self.from, mark, &shared, step, &mut cleanup).await;
+            if let Some(sent) = &sender_mark {
+                watch::cleanup_sent(&self.from, sent, &shared, &mut cleanup, step).await;
             }
         }
         for w in &mut finished {

@@ -11,9 +11,10 @@ use tokio::time::Instant;
 use super::{Cleanup, Delivered, LoadError, Shared};
 use crate::config::Account;
 use crate::probe::backoff::Backoff;
-use crate::probe::cleanup;
+use crate::probe::cleanup::{self, Bin, Ours};
 use crate::probe::imap;
-use crate::probe::watch::tags::{Many, TAG_ITEMS, Tags, tag_of};
+use crate::probe::sent::SentCopies;
+use crate::probe::watch::tags::{Many, Tags};
 use crate::probe::watch::{self, Kicker, Reconnect, Spare, Want, Watcher};
 use crate::report::SeenBy;
 
@@ -99,18 +100,12 @@ impl Tags for Shared {
     }
 }
 
-/// The watchers for one target, plus where its Sent copies would appear.
+/// The watchers for one target, plus where its Sent copies would appear when the sender
+/// watches its own mailbox (the server may file a copy of each probe there, as Gmail does).
 pub(crate) struct Opened {
     pub watchers: Vec<LoadWatcher>,
-    pub sent_mark: Option<SentMark>,
+    pub sent: Option<SentCopies>,
     pub warnings: Vec<String>,
-}
-
-/// The Sent folder's UIDNEXT before sending, when the sender watches its own mailbox (the
-/// server may file a copy of each probe there, as Gmail does).
-pub(crate) struct SentMark {
-    folder: String,
-    uid: u32,
 }
 
 /// Logs in to `target`, notes the watermarks, and opens a watcher on INBOX and one on the
@@ -127,26 +122,16 @@ pub(crate) async fn open(
         phase: f.phase,
         diagnosis: f.diagnosis,
     };
-    let same_account = from.user == target.user && from.imap == target.imap;
     let want = Want {
         archive: false,
-        sent: same_account,
+        sent: from.same_mailbox(target),
     };
     let o = watch::open_mailbox(target, step, None, want)
         .await
         .map_err(setup)?;
-    let new = |folder: &str, junk: bool, (session, caps, mark): watch::Selected| {
+    let new = |folder: &str, junk: bool, selected: watch::Selected| {
         let interest = Many::new(shared.clone(), index, folder, junk);
-        let mut w = Watcher::new(
-            target,
-            folder,
-            Some((session, caps)),
-            mark,
-            mark,
-            interest,
-            step,
-            reconnect(),
-        );
+        let mut w = Watcher::selected(target, folder, selected, interest, step, reconnect());
         w.folders = o.folders.clone();
         w.force_poll = force_poll;
         w.listen(kicker);
@@ -171,7 +156,9 @@ pub(crate) async fn open(
     }
     Ok(Opened {
         watchers,
-        sent_mark: o.sent.map(|(folder, uid)| SentMark { folder, uid }),
+        sent: o
+            .sent
+            .map(|(folder, mark)| SentCopies::at(folder, mark, o.folders.clone())),
         warnings,
     })
 }
@@ -179,7 +166,12 @@ pub(crate) async fn open(
 /// Deletes every copy of this run's probes `w` saw: one `UID STORE +FLAGS.SILENT
 /// (\Deleted)` and one `UID EXPUNGE` over exactly those UIDs (or MOVE to Trash where expunge
 /// archives), reconnecting first if the watch lost its connection.
-pub(crate) async fn cleanup(w: &mut LoadWatcher, out: &mut Cleanup, step: Duration) {
+pub(crate) async fn cleanup(
+    w: &mut LoadWatcher,
+    shared: &Shared,
+    out: &mut Cleanup,
+    step: Duration,
+) {
     let found = &w.interest.found;
     if found.is_empty() {
         return;
@@ -205,11 +197,10 @@ pub(crate) async fn cleanup(w: &mut LoadWatcher, out: &mut Cleanup, step: Durati
     let Some(session) = w.session.as_mut() else {
         return;
     };
-    let archives = w.account.expunge_archives || w.caps.gmail;
-    let result = cleanup::delete_exactly(
-        session, &w.caps, &w.folders, &w.folder, found, "", archives, step,
-    )
-    .await;
+    let bin = Bin::new(&w.account, &w.caps, &w.folders);
+    let ours = |tag| shared.is_ours(tag);
+    let result =
+        cleanup::delete_exactly(session, bin, &w.folder, found, Ours::AnyOf(&ours), step).await;
     match result {
         Ok((n, warning)) => {
             out.deleted += n as u64;
@@ -223,80 +214,30 @@ pub(crate) async fn cleanup(w: &mut LoadWatcher, out: &mut Cleanup, step: Durati
     }
 }
 
-/// The sender's Sent folder and its UIDNEXT, over a connection of its own (logged out
-/// again), for a run whose targets are all other mailboxes: the sender's server may still
-/// file a copy of every probe there, as Gmail does. `None` when there is no `\Sent` folder
-/// or the server will not say.
-pub(crate) async fn sender_sent_mark(from: &Account, step: Duration) -> Option<SentMark> {
-    let (mut session, _) = imap::connect(from, step, None).await.ok()?;
-    let folders = imap::folders(&mut session, step).await.ok();
-    let folder = folders.and_then(|f| f.sent);
-    let uid = match &folder {
-        Some(sent) => imap::uid_next(&mut session, sent, step).await.ok(),
-        None => None,
-    };
-    imap::logout(Some(session)).await;
-    Some(SentMark {
-        folder: folder?,
-        uid: uid?,
-    })
-}
-
-/// Deletes the copies the server filed in the sender's Sent folder, found by tag above the
-/// mark, over a fresh connection.
+/// Deletes the copies of this run's probes the server filed in a Sent folder, over a fresh
+/// connection.
 pub(super) async fn cleanup_sent(
     account: &Account,
-    mark: &SentMark,
+    sent: &SentCopies,
     shared: &Shared,
-    step: Duration,
     out: &mut Cleanup,
+    step: Duration,
 ) {
     let step = step.max(Duration::from_secs(5));
-    let work = async {
-        let (mut session, caps) = imap::connect(account, step, None)
-            .await
-            .map_err(|f| f.diagnosis.summary)?;
-        let folders = imap::folders(&mut session, step)
-            .await
-            .map_err(|e| e.to_string())?;
-        imap::select(&mut session, &mark.folder, step)
-            .await
-            .map_err(|e| e.to_string())?;
-        let fetches = imap::fetch_from(&mut session, mark.uid, TAG_ITEMS, step)
-            .await
-            .map_err(|e| e.to_string())?;
-        let uids: Vec<u32> = fetches
-            .iter()
-            .filter_map(|f| {
-                let uid = f.uid?;
-                let tag = tag_of(f.header()?)?;
-                shared.is_ours(tag).then_some(uid)
-            })
-            .collect();
-        let archives = account.expunge_archives || caps.gmail;
-        let done = cleanup::delete_exactly(
-            &mut session,
-            &caps,
-            &folders,
-            &mark.folder,
-            &uids,
-            "",
-            archives,
-            step,
-        )
+    let ours = |tag| shared.is_ours(tag);
+    // Each command has its step; the whole, as many steps as the commands it may take.
+    let budget = step * 10;
+    match sent
+        .clean(account, None, Ours::AnyOf(&ours), step, budget)
         .await
-        .map_err(|e| e.to_string());
-        imap::logout(Some(session)).await;
-        done
-    };
-    match work.await {
+    {
         Ok((n, warning)) => {
             out.deleted += n as u64;
             out.problems.extend(warning);
         }
         Err(e) => out.problems.push(format!(
             "could not clean the Sent copies in {}: {e}",
-            mark.folder
+            sent.folder
         )),
     }
 }

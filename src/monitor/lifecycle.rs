@@ -125,7 +125,7 @@ impl Monitor {
         let mut route_sender = Vec::new();
         for r in &self.routes {
             route_mailbox.push(index_or_push(&mut mailboxes, &r.to, |a| {
-                a.imap == r.to.imap && a.user == r.to.user
+                a.same_mailbox(&r.to)
             }));
             route_sender.push(index_or_push(&mut senders, &r.from, |a| {
                 a.smtp == r.from.smtp && a.user == r.from.user

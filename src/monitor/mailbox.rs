@@ -67,7 +67,7 @@ pub(super) async fn watch_mailbox(
                     ),
                 }
                 let mut tasks = Vec::new();
-                for (folder, junk, (session, caps, mark)) in folders {
+                for (folder, junk, selected) in folders {
                     ctx.table.watch_state(m, &folder, true);
                     let interest = Many::new(ctx.table.clone(), m, &folder, junk).settling();
                     let reconnect = Reconnect {
@@ -75,16 +75,8 @@ pub(super) async fn watch_mailbox(
                         backoff: Backoff::new(Duration::from_millis(100), RECONNECT_MAX),
                         auth_hold: Some(ctx.auth_hold),
                     };
-                    let mut w = Watcher::new(
-                        &account,
-                        &folder,
-                        Some((session, caps)),
-                        mark,
-                        mark,
-                        interest,
-                        step,
-                        reconnect,
-                    );
+                    let mut w =
+                        Watcher::selected(&account, &folder, selected, interest, step, reconnect);
                     w.folders = folders_found.clone();
                     w.listen(&ctx.kickers[m]);
                     let mut until = Until::Stop(stop.clone());

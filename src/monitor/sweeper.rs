@@ -32,9 +32,7 @@ pub(super) async fn sweeper(
     for (r, route) in ctx.routes.iter().enumerate() {
         for mailbox in [&mailboxes[ctx.route_mailbox[r]], &route.from] {
             let same = |(a, s, _): &&mut (Account, String, Duration)| {
-                a.imap == mailbox.imap
-                    && a.user == mailbox.user
-                    && s.eq_ignore_ascii_case(&route.from.address)
+                a.same_mailbox(mailbox) && s.eq_ignore_ascii_case(&route.from.address)
             };
             match jobs.iter_mut().find(same) {
                 Some(job) => job.2 = job.2.max(route.timeout),

@@ -11,20 +11,76 @@ use async_imap::types::UnsolicitedResponse;
 use futures::TryStreamExt;
 
 use super::imap::{Caps, Folders, Session, alive, drain_news, fetch_from, uid_next, within};
-use super::watch::tags::{TAG_ITEMS, carries};
+use super::watch::tags::{TAG_ITEMS, carries, tag_of};
+use crate::config::Account;
 
-/// The UIDs of every copy of the probe tagged `tag` at or above `mark` in the selected
-/// folder, matched locally by either carrier (never server-side SEARCH, which indexes late).
-pub async fn copies(
+/// Which messages are this run's to delete, read from their headers.
+#[derive(Clone, Copy)]
+pub(crate) enum Ours<'a> {
+    /// One check's probe: the tag whole, in either carrier.
+    Tag(&'a str),
+    /// Any probe of a load run's or a monitor's table: the table says which tags are its own.
+    AnyOf(&'a (dyn Fn(u128) -> bool + Sync)),
+    /// A message that is not a probe (what a wait matched): known by UID only, so once moved
+    /// it cannot be found again without the server's COPYUID.
+    Unmarked,
+}
+
+impl Ours<'_> {
+    /// Whether a header block is one of ours.
+    pub(crate) fn owns(&self, header: &[u8]) -> bool {
+        match self {
+            Ours::Tag(tag) => carries(header, tag),
+            Ours::AnyOf(is_ours) => tag_of(header).is_some_and(is_ours),
+            Ours::Unmarked => false,
+        }
+    }
+}
+
+/// What deleting safely in one mailbox depends on: what the server can do, its folders (the
+/// `\Trash`), and whether an expunge there archives instead of deleting.
+#[derive(Clone, Copy)]
+pub(crate) struct Bin<'a> {
+    pub caps: &'a Caps,
+    pub folders: &'a Folders,
+    pub archives: bool,
+}
+
+impl<'a> Bin<'a> {
+    pub(crate) fn new(account: &Account, caps: &'a Caps, folders: &'a Folders) -> Bin<'a> {
+        Bin {
+            caps,
+            folders,
+            archives: expunge_archives(account, caps),
+        }
+    }
+
+    /// Whether deleting from `folder` goes by `\Trash` (MOVE there, then a purge there),
+    /// which leaves `\Trash` selected: where an expunge archives, or there is no UIDPLUS to
+    /// expunge exactly.
+    pub(crate) fn via_trash(&self, folder: &str) -> bool {
+        (self.archives || !self.caps.uidplus) && self.folders.trash.as_deref() != Some(folder)
+    }
+}
+
+/// Whether an expunge in `account`'s mailbox archives the message instead of deleting it
+/// (Gmail's default, or the account says so): deleting then goes by `\Trash`.
+pub(crate) fn expunge_archives(account: &Account, caps: &Caps) -> bool {
+    account.expunge_archives || caps.gmail
+}
+
+/// The UIDs of every copy of our probes at or above `mark` in the selected folder, matched
+/// locally by either carrier (never server-side SEARCH, which indexes late).
+pub(crate) async fn copies(
     session: &mut Session,
     mark: u32,
-    tag: &str,
+    ours: Ours<'_>,
     step: Duration,
 ) -> async_imap::error::Result<Vec<u32>> {
     let fetched = fetch_from(session, mark, TAG_ITEMS, step).await?;
     Ok(fetched
         .iter()
-        .filter(|f| f.header().is_some_and(|h| carries(h, tag)))
+        .filter(|f| f.header().is_some_and(|h| ours.owns(h)))
         .filter_map(|f| f.uid)
         .collect())
 }
@@ -32,23 +88,25 @@ pub async fn copies(
 /// Deletes exactly `uids` from the selected `folder`. Returns how many were removed and any
 /// warning. Uses `UID STORE +FLAGS.SILENT (\Deleted)` + `UID EXPUNGE`, or `UID MOVE` to
 /// `\Trash` and a purge there when the server archives on expunge; never EXPUNGE or CLOSE.
-#[allow(clippy::too_many_arguments)]
-pub async fn delete_exactly(
+/// A message moved to `\Trash` is found there again by COPYUID, else by `ours`.
+pub(crate) async fn delete_exactly(
     session: &mut Session,
-    caps: &Caps,
-    folders: &Folders,
+    bin: Bin<'_>,
     folder: &str,
     uids: &[u32],
-    tag: &str,
-    archives: bool,
+    ours: Ours<'_>,
     step: Duration,
 ) -> async_imap::error::Result<(usize, Option<String>)> {
+    let Bin {
+        caps,
+        folders,
+        archives,
+    } = bin;
     if uids.is_empty() {
         return Ok((0, None));
     }
     let set = uid_set(uids);
-    let in_trash = folders.trash.as_deref() == Some(folder);
-    if (archives || !caps.uidplus) && !in_trash {
+    if bin.via_trash(folder) {
         let Some(trash) = folders.trash.as_deref() else {
             return Ok((
                 0,
@@ -74,7 +132,17 @@ pub async fn delete_exactly(
         within(step, session.select(trash)).await?;
         alive(session)?;
         if moved.is_empty() {
-            moved = copies(session, trash_next, tag, step).await?;
+            moved = copies(session, trash_next, ours, step).await?;
+        }
+        if moved.is_empty() {
+            return Ok((
+                0,
+                Some(format!(
+                    "moved {} message(s) to {trash} but left them there: the server did not \
+                     say their new UIDs (COPYUID) and they could not be told apart there",
+                    uids.len()
+                )),
+            ));
         }
         if !caps.uidplus {
             return Ok((

@@ -13,7 +13,7 @@ mod net;
 mod recorder;
 mod round_trip;
 mod seen;
-mod sent;
+pub(crate) mod sent;
 mod sign_in;
 pub(crate) mod smtp;
 mod sniff;

@@ -5,7 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
+use super::seen::Seen;
 use crate::config::{Account, Endpoint, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
 use crate::tls::{self, TlsOptions, context};
@@ -142,14 +143,12 @@ pub async fn tcp_connect(ep: &Endpoint, limit: Duration) -> Result<TcpStream, Di
 #[derive(Debug)]
 pub struct Sniff<S> {
     inner: S,
-    seen: Arc<Mutex<Vec<u8>>>,
+    seen: Arc<Seen>,
 }
 
-const SNIFF_LEN: usize = 64;
-
 impl<S> Sniff<S> {
-    pub fn new(inner: S) -> (Sniff<S>, Arc<Mutex<Vec<u8>>>) {
-        let seen = Arc::new(Mutex::new(Vec::new()));
+    pub fn new(inner: S) -> (Sniff<S>, Arc<Seen>) {
+        let seen = Seen::new();
         (
             Sniff {
                 inner,
@@ -190,12 +189,7 @@ impl<S: AsyncRead + Unpin + QuickAck> AsyncRead for Sniff<S> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = res {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.len() < SNIFF_LEN {
-                let new = &buf.filled()[before..];
-                let take = new.len().min(SNIFF_LEN - seen.len());
-                seen.extend_from_slice(&new[..take]);
-            }
+            self.seen.record(&buf.filled()[before..]);
         }
         res
     }
@@ -241,7 +235,7 @@ pub async fn implicit_tls(
     let (sniff, seen) = Sniff::new(tcp);
     let handshake = tls::connect(&ctx, &ep.host, tls.insecure_skip_verify, sniff);
     let result = tokio::time::timeout(limit, handshake).await;
-    let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let seen = seen.head();
     match result {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(tls_error(ep, &e, &seen, starttls_scheme)),

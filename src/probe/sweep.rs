@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::cleanup;
+use super::cleanup::{self, Bin, Ours};
 use super::imap;
 use super::leftovers::{self, Leftover};
 use crate::config::Account;
@@ -147,7 +147,7 @@ impl Sweep {
             let (now, folders) = self.list_on(&mut session).await?;
             let mut report = listed.clone();
             report.dry_run = false;
-            let archives = self.mailbox.expunge_archives || caps.gmail;
+            let bin = Bin::new(&self.mailbox, &caps, &folders);
             for name in &now.folders {
                 // Still there and still a probe: the intersection of then and now.
                 let targets: Vec<&Leftover> = listed
@@ -168,17 +168,10 @@ impl Sweep {
                     continue;
                 }
                 for l in targets {
-                    let done = cleanup::delete_exactly(
-                        &mut session,
-                        &caps,
-                        &folders,
-                        name,
-                        &[l.uid],
-                        &l.tag,
-                        archives,
-                        self.step,
-                    )
-                    .await;
+                    let ours = Ours::Tag(&l.tag);
+                    let done =
+                        cleanup::delete_exactly(&mut session, bin, name, &[l.uid], ours, self.step)
+                            .await;
                     match done {
                         Ok((n, warning)) => {
                             report.deleted += n;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use super::{CLEANUP_BUDGET, Check, CheckWatch, Recorder, cleanup, imap, sent, watch};
+use super::cleanup::{self, Bin, Ours};
+use super::sent::SentCopies;
+use super::{CLEANUP_BUDGET, Check, CheckWatch, Recorder, imap, watch};
 use crate::report::{Phase, Report};
 
 impl Check {
@@ -18,7 +20,7 @@ impl Check {
         (sent_mark, sender_watch, sender_sent): (
             Option<&(String, u32)>,
             Option<CheckWatch>,
-            Option<&sent::SenderSent>,
+            Option<&SentCopies>,
         ),
         tag: &str,
         step: Duration,
@@ -27,7 +29,7 @@ impl Check {
     ) {
         let t = rec.start(Phase::Cleanup);
         let step = step.max(Duration::from_secs(5)).min(CLEANUP_BUDGET);
-        let archives = self.to.expunge_archives || caps.gmail;
+        let bin = Bin::new(&self.to, caps, folders);
         let result = async {
             // One retry on a fresh connection: a drop mid-cleanup must not leave the probe.
             let mut last = String::new();
@@ -49,7 +51,7 @@ impl Check {
                     w.watermark,
                     w.interest.matches.as_slice(),
                 );
-                match delete_found(session, found, caps, folders, tag, archives, step).await {
+                match delete_found(session, found, bin, tag, step).await {
                     Ok(done) => return Ok(done),
                     Err(e) => {
                         tracing::debug!(error = %e, attempt, "cleanup failed");
@@ -116,7 +118,7 @@ impl Check {
     pub(super) async fn finish_sender(
         &self,
         watch: &mut Option<CheckWatch>,
-        sent: Option<&sent::SenderSent>,
+        sent: Option<&SentCopies>,
         tag: &str,
         step: Duration,
         report: &mut Report,
@@ -126,8 +128,14 @@ impl Check {
             Some(s) if !self.keep => {
                 let step = step.max(Duration::from_secs(5)).min(CLEANUP_BUDGET);
                 let conn = watch.and_then(|mut w| Some((w.session.take()?, w.caps)));
-                match s.clean(&self.from, conn, tag, step, CLEANUP_BUDGET).await {
-                    Ok(n) => n,
+                match s
+                    .clean(&self.from, conn, Ours::Tag(tag), step, CLEANUP_BUDGET)
+                    .await
+                {
+                    Ok((n, warning)) => {
+                        report.warnings.extend(warning);
+                        n
+                    }
                     Err(e) => {
                         report.warnings.push(format!(
                             "could not clean the sender's copy in {}: {e}",
@@ -154,7 +162,7 @@ impl Check {
         winner: &mut CheckWatch,
         (caps, folders): (&imap::Caps, &imap::Folders),
         (clean_sent, sent_mark): (bool, Option<&(String, u32)>),
-        (sender_watch, sender_sent): (&mut Option<CheckWatch>, Option<&sent::SenderSent>),
+        (sender_watch, sender_sent): (&mut Option<CheckWatch>, Option<&SentCopies>),
         tag: &str,
         step: Duration,
         report: &mut Report,
@@ -184,16 +192,8 @@ impl Check {
         let (Some((sent, mark)), Some(session)) = (sent_mark, w.session.as_mut()) else {
             return 0;
         };
-        let archives = self.to.expunge_archives || caps.gmail;
-        let work = async {
-            // Nothing filed since the mark (most servers never file one): no SELECT needed.
-            if imap::uid_next(session, sent, step).await? <= *mark {
-                return Ok((0, None));
-            }
-            imap::select(session, sent, step).await?;
-            let found = cleanup::copies(session, *mark, tag, step).await?;
-            cleanup::delete_exactly(session, caps, folders, sent, &found, tag, archives, step).await
-        };
+        let copies = SentCopies::at(sent.clone(), *mark, folders.clone());
+        let work = copies.delete(session, &self.to, caps, Ours::Tag(tag), step);
         match tokio::time::timeout(CLEANUP_BUDGET, work).await {
             Ok(Ok((n, warning))) => {
                 if let Some(w) = warning {
@@ -222,13 +222,11 @@ impl Check {
 async fn delete_found(
     session: &mut imap::Session,
     (folder, watermark, matches): (&str, u32, &[u32]),
-    caps: &imap::Caps,
-    folders: &imap::Folders,
+    bin: Bin<'_>,
     tag: &str,
-    archives: bool,
     step: Duration,
 ) -> async_imap::error::Result<(usize, usize, Option<String>)> {
-    let again = cleanup::copies(session, watermark, tag, step).await?;
+    let again = cleanup::copies(session, watermark, Ours::Tag(tag), step).await?;
     let mut uids = matches.to_vec();
     for u in again {
         if !uids.contains(&u) {
@@ -236,6 +234,6 @@ async fn delete_found(
         }
     }
     let (n, warning) =
-        cleanup::delete_exactly(session, caps, folders, folder, &uids, tag, archives, step).await?;
+        cleanup::delete_exactly(session, bin, folder, &uids, Ours::Tag(tag), step).await?;
     Ok((n, uids.len(), warning))
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::imap::{self, Caps, Folders};
 use super::leftovers::{self, Leftover};
 use super::message::Probe;
-use super::sent::SenderSent;
+use super::sent::SentCopies;
 use super::smtp;
 use super::watch::{self, Interest, Reconnect, Until, Want, Watcher, tags::One};
 use super::{Check, Failure, Recorder, auth_or, net};
@@ -49,7 +49,7 @@ pub(super) struct Watches {
     /// The receiving mailbox's `\Sent` and its UIDNEXT, for a send-to-self.
     pub sent_mark: Option<(String, u32)>,
     /// The sender's `\Sent` and its UIDNEXT, for a probe to another mailbox.
-    pub sender_sent: Option<SenderSent>,
+    pub sender_sent: Option<SentCopies>,
 }
 
 impl Watches {
@@ -212,7 +212,7 @@ impl Check {
         deadline: Instant,
     ) -> Result<(Watches, smtp::Sent), (Verdict, Failure)> {
         let to = &self.to;
-        let same_account = self.from.user == to.user && self.from.imap == to.imap;
+        let same_account = self.from.same_mailbox(to);
         let mut smtp_rec = Recorder::new(self.progress.clone());
         let (gate_tx, gate) = tokio::sync::watch::channel(None);
         let watch_step = net::watch_step(step, self.timeout);
@@ -234,7 +234,7 @@ impl Check {
                 }
                 Some(match watch::open_folder(&self.from, "INBOX", step).await {
                     Ok((mut session, caps, mark)) => {
-                        let sent = SenderSent::note(&mut session, step).await;
+                        let sent = SentCopies::note(&mut session, step).await;
                         Ok(((session, caps, mark), sent))
                     }
                     Err(f) => Err(f.diagnosis),
@@ -279,17 +279,8 @@ impl Check {
         }
         report.evidence.idle = Some(caps.idle);
         let watcher = |account: &Account, folder: &str, selected: watch::Selected, one: One| {
-            let (session, caps, mark) = selected;
-            Watcher::new(
-                account,
-                folder,
-                Some((session, caps)),
-                mark,
-                mark,
-                one,
-                watch_step,
-                Reconnect::until_deadline(),
-            )
+            let reconnect = Reconnect::until_deadline();
+            Watcher::selected(account, folder, selected, one, watch_step, reconnect)
         };
         let mut inbox_one = One::new(tag);
         if same_account {

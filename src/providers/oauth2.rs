@@ -2,10 +2,12 @@
 //! that cover SMTP and IMAP, and where to register a client. Data only, like the presets.
 
 use serde::Serialize;
+use strum::IntoStaticStr;
 
 /// How the user signs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Flow {
     /// The device authorization grant (RFC 8628): a URL and a code to enter on any device.
     Device,
@@ -16,10 +18,7 @@ pub enum Flow {
 impl Flow {
     /// `device` or `pkce`, as in the config file.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Flow::Device => "device",
-            Flow::Pkce => "pkce",
-        }
+        self.into()
     }
 
     /// Parses `device` or `pkce` (ASCII case ignored).

@@ -2,13 +2,14 @@
 //! guidelines, for Nagios, Icinga, Naemon and Sensu. The exit code comes from [`status`], since
 //! delivery-time thresholds can turn a delivered probe into WARNING or CRITICAL.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
 
 use super::Render;
 use super::nagios_range::Range;
 use crate::report::{Phase, Placement, Report, Verdict};
+use strum::{Display, IntoStaticStr};
 
 /// The Nagios renderer, with optional threshold ranges on the delivery phase's time.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -37,7 +38,8 @@ impl Nagios {
 }
 
 /// A Nagios service state, ordered by severity among OK < WARNING < CRITICAL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, IntoStaticStr, Display)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum NagiosStatus {
     Ok,
     Warning,
@@ -47,12 +49,7 @@ pub enum NagiosStatus {
 
 impl NagiosStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            NagiosStatus::Ok => "OK",
-            NagiosStatus::Warning => "WARNING",
-            NagiosStatus::Critical => "CRITICAL",
-            NagiosStatus::Unknown => "UNKNOWN",
-        }
+        self.into()
     }
 
     /// The plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -63,12 +60,6 @@ impl NagiosStatus {
             NagiosStatus::Critical => 2,
             NagiosStatus::Unknown => 3,
         }
-    }
-}
-
-impl fmt::Display for NagiosStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

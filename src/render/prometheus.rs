@@ -23,21 +23,26 @@ const VERDICTS: [Verdict; 8] = [
     Verdict::Bounced,
 ];
 
-/// Writes one metric family: `# HELP`, `# TYPE gauge`, then its samples.
-struct Family<'a> {
+/// Writes metric families: `# HELP`, `# TYPE gauge`, then the samples (check's and verify's).
+pub(super) struct Family<'a> {
     out: &'a mut String,
     /// The labels every series carries (`from`, `to`), already rendered.
     common: &'a str,
 }
 
-impl Family<'_> {
-    fn head(&mut self, name: &str, help: &str) {
+impl<'a> Family<'a> {
+    /// A writer into `out` whose every sample carries the `common` labels (already rendered).
+    pub(super) fn new(out: &'a mut String, common: &'a str) -> Family<'a> {
+        Family { out, common }
+    }
+
+    pub(super) fn head(&mut self, name: &str, help: &str) {
         let _ = writeln!(self.out, "# HELP {name} {help}");
         let _ = writeln!(self.out, "# TYPE {name} gauge");
     }
 
     /// One sample; `labels` come before the common ones.
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: &str) {
+    pub(super) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: &str) {
         let mut l = String::new();
         for (k, v) in labels {
             let _ = write!(l, "{k}=\"{}\",", escape_label(v));
@@ -67,7 +72,6 @@ fn exposition(r: &Report) -> String {
         out: &mut text,
         common: &common,
     };
-    let bool = |b: bool| if b { "1" } else { "0" };
 
     f.head(
         "mailtrip_check_success",
@@ -186,8 +190,13 @@ fn failure(r: &Report) -> Option<(Phase, &'static str)> {
     Some((phase, r.verdict.as_str()))
 }
 
+/// A yes/no gauge's value.
+pub(super) fn bool(b: bool) -> &'static str {
+    if b { "1" } else { "0" }
+}
+
 /// Milliseconds as seconds, to the microsecond, without trailing zeros.
-fn seconds(ms: f64) -> String {
+pub(super) fn seconds(ms: f64) -> String {
     trim_float(format!("{:.6}", ms / 1000.0))
 }
 

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 pub use super::RenderVerify;
-use super::{Format, Style, junit, prometheus::escape_label, verify_human};
+use super::prometheus::{Family, bool, escape_label, seconds};
+use super::{Format, Style, junit, verify_human};
 use crate::report::verify::{Status, VerifyReport};
 
 /// The `verify` renderer for a format.
@@ -90,77 +91,64 @@ pub struct Prometheus;
 
 impl RenderVerify for Prometheus {
     fn render(&self, r: &VerifyReport, out: &mut dyn Write) -> io::Result<()> {
-        let user = format!("user=\"{}\"", escape_label(&r.user));
+        let common = format!("user=\"{}\"", escape_label(&r.user));
         let mut t = String::new();
-        let head = |t: &mut String, name: &str, help: &str| {
-            let _ = writeln!(t, "# HELP {name} {help}");
-            let _ = writeln!(t, "# TYPE {name} gauge");
-        };
-        head(
-            &mut t,
+        let mut f = Family::new(&mut t, &common);
+        f.head(
             "mailtrip_verify_success",
             "Whether SMTP and IMAP connect, TLS and login all worked (1) or not (0).",
         );
-        let ok = u8::from(r.status != Status::Failed);
-        let _ = writeln!(t, "mailtrip_verify_success{{{user}}} {ok}");
-        head(
-            &mut t,
+        let ok = r.status != Status::Failed;
+        f.sample("mailtrip_verify_success", &[], bool(ok));
+        f.head(
             "mailtrip_verify_warnings",
             "Number of warnings (certificate expiring, missing capabilities or \\Junk folder).",
         );
-        let _ = writeln!(t, "mailtrip_verify_warnings{{{user}}} {}", r.warnings.len());
-        head(
-            &mut t,
+        f.sample(
+            "mailtrip_verify_warnings",
+            &[],
+            &r.warnings.len().to_string(),
+        );
+        f.head(
             "mailtrip_verify_tls_verified",
             "Whether TLS certificates were verified (0 only with --insecure-skip-verify).",
         );
-        let _ = writeln!(
-            t,
-            "mailtrip_verify_tls_verified{{{user}}} {}",
-            u8::from(r.tls_verified)
-        );
-        head(
-            &mut t,
+        f.sample("mailtrip_verify_tls_verified", &[], bool(r.tls_verified));
+        f.head(
             "mailtrip_verify_step_ok",
             "Whether each step that ran succeeded (1) or failed (0).",
         );
         for (name, p) in r.protocols() {
             for s in &p.steps {
-                let _ = writeln!(
-                    t,
-                    "mailtrip_verify_step_ok{{protocol=\"{name}\",step=\"{}\",{user}}} {}",
-                    s.name,
-                    u8::from(s.ok)
-                );
+                let labels = [("protocol", name), ("step", s.name.as_str())];
+                f.sample("mailtrip_verify_step_ok", &labels, bool(s.ok));
             }
         }
-        head(
-            &mut t,
+        f.head(
             "mailtrip_verify_step_duration_seconds",
             "Wall time of each step that ran, in seconds.",
         );
         for (name, p) in r.protocols() {
             for s in &p.steps {
-                let secs = format!("{:.6}", s.ms / 1000.0);
-                let secs = secs.trim_end_matches('0').trim_end_matches('.');
-                let _ = writeln!(
-                    t,
-                    "mailtrip_verify_step_duration_seconds{{protocol=\"{name}\",step=\"{}\",{user}}} {secs}",
-                    s.name
+                let labels = [("protocol", name), ("step", s.name.as_str())];
+                f.sample(
+                    "mailtrip_verify_step_duration_seconds",
+                    &labels,
+                    &seconds(s.ms),
                 );
             }
         }
-        head(
-            &mut t,
+        f.head(
             "mailtrip_verify_certificate_days_left",
             "Whole days until the server certificate expires (negative once expired).",
         );
         for (name, p) in r.protocols() {
             if let Some(c) = &p.certificate {
-                let _ = writeln!(
-                    t,
-                    "mailtrip_verify_certificate_days_left{{protocol=\"{name}\",{user}}} {}",
-                    c.days_left
+                let days = c.days_left.to_string();
+                f.sample(
+                    "mailtrip_verify_certificate_days_left",
+                    &[("protocol", name)],
+                    &days,
                 );
             }
         }

@@ -3,6 +3,7 @@
 //! `\Junk` folder and warnings. `Serialize`, no I/O.
 
 use serde::Serialize;
+use strum::{Display, IntoStaticStr};
 
 use crate::diagnose::{CertProblem, Diagnosis};
 
@@ -10,8 +11,9 @@ use crate::diagnose::{CertProblem, Diagnosis};
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// The steps of a login check, in order, for each protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Step {
     /// DNS + TCP connect, and (without implicit TLS) the greeting.
     Connect,
@@ -24,23 +26,14 @@ pub enum Step {
 impl Step {
     /// The step's name in JSON, e.g. `tls`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Connect => "connect",
-            Step::Tls => "tls",
-            Step::Auth => "auth",
-        }
-    }
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
 /// Overall outcome: exit code 0, 1 or 2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Status {
     /// Both protocols connected, negotiated TLS and logged in; nothing to warn about.
     Ok,
@@ -53,11 +46,7 @@ pub enum Status {
 impl Status {
     /// The status's name in JSON, e.g. `warning`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Warning => "warning",
-            Status::Failed => "failed",
-        }
+        self.into()
     }
 }
 

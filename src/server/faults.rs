@@ -49,6 +49,9 @@ pub struct Faults {
     pub authentication_results: Option<String>,
     /// Leave IDLE out of CAPABILITY, so clients fall back to polling (benchmarks compare both).
     pub imap_no_idle: bool,
+    /// Answer COPY and MOVE without the COPYUID response code, as a server may that offers
+    /// UIDPLUS but only for APPEND: a client then has to find the moved messages itself.
+    pub imap_no_copyuid: bool,
     /// Tell IDLE clients about a change only this long after it, as Dovecot does
     /// (`NOTIFY_DELAY_MSECS`, 500 ms) and Gmail and Exchange do in their own ways; any other
     /// command still sees the change at once.

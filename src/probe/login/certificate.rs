@@ -12,39 +12,29 @@ use crate::probe::net;
 use crate::probe::{imap, smtp};
 use crate::report::verify::CertificateInfo;
 
-/// The certificate an SMTP endpoint presents, fetched without verifying it (and without AUTH).
-pub(super) async fn smtp_certificate(insecure: &Account, step: Duration) -> Option<Vec<u8>> {
-    let ep = &insecure.smtp;
+/// The certificate an account's SMTP (`smtp` true) or IMAP endpoint presents, fetched
+/// without verifying it and without AUTH or LOGIN (`insecure` skips verification).
+pub(super) async fn presented(insecure: &Account, smtp: bool, step: Duration) -> Option<Vec<u8>> {
+    let (ep, starttls_scheme) = if smtp {
+        (&insecure.smtp, "smtp+starttls")
+    } else {
+        (&insecure.imap, "imap+starttls")
+    };
     let tcp = net::tcp_connect(ep, step).await.ok()?;
     match ep.security {
         Security::Tls => {
-            let tls = net::implicit_tls(&insecure.tls, ep, tcp, step, "smtp+starttls")
+            let tls = net::implicit_tls(&insecure.tls, ep, tcp, step, starttls_scheme)
                 .await
                 .ok()?;
             peer_der(&tls)
         }
-        Security::StartTls => {
+        Security::StartTls if smtp => {
             let (mut conn, plain) = smtp::greet_plain(tcp, insecure, step).await.ok()?;
             let der = smtp::starttls(&mut conn, plain, insecure, step)
                 .await
                 .ok()?;
             let _ = timeout(Duration::from_secs(2), conn.quit()).await;
             der
-        }
-        Security::Plain => None,
-    }
-}
-
-/// The certificate an IMAP endpoint presents, fetched without verifying it (and without LOGIN).
-pub(super) async fn imap_certificate(insecure: &Account, step: Duration) -> Option<Vec<u8>> {
-    let ep = &insecure.imap;
-    let tcp = net::tcp_connect(ep, step).await.ok()?;
-    match ep.security {
-        Security::Tls => {
-            let tls = net::implicit_tls(&insecure.tls, ep, tcp, step, "imap+starttls")
-                .await
-                .ok()?;
-            peer_der(&tls)
         }
         Security::StartTls => {
             let mut client = imap::client(imap::Stream::Plain(tcp));
@@ -68,11 +58,7 @@ pub(crate) async fn endpoint_certificate(
 ) -> Option<CertificateInfo> {
     let mut insecure = account.clone();
     insecure.tls.insecure_skip_verify = true;
-    let der = if smtp {
-        timeout(step * 2, smtp_certificate(&insecure, step)).await
-    } else {
-        timeout(step * 2, imap_certificate(&insecure, step)).await
-    };
+    let der = timeout(step * 2, presented(&insecure, smtp, step)).await;
     certificate_info(&der.ok().flatten()?, false, None)
 }
 

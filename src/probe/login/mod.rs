@@ -13,7 +13,7 @@ mod smtp_steps;
 pub(crate) use certificate::certificate_info;
 #[cfg(feature = "monitor")]
 pub(crate) use certificate::endpoint_certificate;
-use certificate::{imap_certificate, smtp_certificate};
+use certificate::presented;
 use imap_steps::verify_imap;
 use smtp_steps::verify_smtp;
 
@@ -286,11 +286,7 @@ impl Steps {
         insecure.tls.insecure_skip_verify = true;
         let smtp = self.r.endpoint == account.smtp.to_string();
         let deadline = deadline.min(Instant::now() + step * 2);
-        let der = if smtp {
-            tokio::time::timeout_at(deadline, smtp_certificate(&insecure, step)).await
-        } else {
-            tokio::time::timeout_at(deadline, imap_certificate(&insecure, step)).await
-        };
+        let der = tokio::time::timeout_at(deadline, presented(&insecure, smtp, step)).await;
         if let Ok(Some(der)) = der {
             self.r.certificate = certificate_info(&der, false, Some(problem));
         }

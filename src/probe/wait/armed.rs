@@ -17,7 +17,7 @@ use super::{Wait, WaitError};
 use crate::analyze::filter::{Fields, Filter, SAMPLES};
 use crate::analyze::{Message, Seen};
 use crate::diagnose::{self, Code, Protocol};
-use crate::probe::cleanup;
+use crate::probe::cleanup::{self, Bin, Ours};
 use crate::probe::imap::{self, Caps, Session, within};
 use crate::probe::net;
 use crate::probe::watch::{Interest, Reconnect, Until, Watcher};
@@ -386,23 +386,13 @@ impl Armed {
         uid: u32,
     ) -> async_imap::error::Result<(usize, Option<String>)> {
         let (w, caps, step) = (&self.wait, &self.caps, self.step);
-        let folders = if w.account.expunge_archives || caps.gmail || !caps.uidplus {
+        let folders = if cleanup::expunge_archives(&w.account, caps) || !caps.uidplus {
             imap::folders(session, step).await?
         } else {
             imap::Folders::default()
         };
-        let archives = w.account.expunge_archives || caps.gmail;
-        cleanup::delete_exactly(
-            session,
-            caps,
-            &folders,
-            &w.folder,
-            &[uid],
-            "",
-            archives,
-            step,
-        )
-        .await
+        let bin = Bin::new(&w.account, caps, &folders);
+        cleanup::delete_exactly(session, bin, &w.folder, &[uid], Ours::Unmarked, step).await
     }
 
     /// Fetches, parses and (if asked) deletes the matched message. The outer error is a

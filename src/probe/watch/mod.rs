@@ -183,6 +183,22 @@ pub(crate) struct Watcher<I> {
 }
 
 impl<I: Interest> Watcher<I> {
+    /// A watch of `folder` on the connection `open_folder` (or `open_mailbox`) left with it
+    /// selected, looking from its watermark.
+    pub(crate) fn selected(
+        account: &Account,
+        folder: &str,
+        (session, caps, mark): Selected,
+        interest: I,
+        step: Duration,
+        reconnect: Reconnect,
+    ) -> Watcher<I> {
+        let connection = Some((session, caps));
+        Watcher::new(
+            account, folder, connection, mark, mark, interest, step, reconnect,
+        )
+    }
+
     /// A watch of `folder` on a connection that has it selected, looking from `from_uid`
     /// (the watermark, or lower to look back) with `step` as each command's limit.
     #[allow(clippy::too_many_arguments)]

@@ -11,7 +11,7 @@ use async_imap::types::Fetch;
 
 use super::{Conn, Interest};
 use crate::probe::Failure;
-use crate::probe::cleanup;
+use crate::probe::cleanup::{self, Bin, Ours};
 use crate::probe::imap;
 use crate::probe::message::TAG_HEADER;
 use crate::probe::verify::header_field;
@@ -262,11 +262,11 @@ impl<T: Tags> Interest for Many<T> {
         let t = std::time::Instant::now();
         let uids: Vec<u32> = self.pending.iter().map(|p| p.1).collect();
         let tags: Vec<u128> = self.pending.iter().map(|p| p.0).collect();
-        let archives = account.expunge_archives || caps.gmail;
-        let leaves_folder = (archives || !caps.uidplus) && folders.trash.as_deref() != Some(folder);
+        let bin = Bin::new(account, caps, folders);
+        let leaves_folder = bin.via_trash(folder);
+        let ours = |tag| tags.contains(&tag);
         let done =
-            cleanup::delete_exactly(session, caps, folders, folder, &uids, "", archives, step)
-                .await;
+            cleanup::delete_exactly(session, bin, folder, &uids, Ours::AnyOf(&ours), step).await;
         let result = match done {
             Ok((n, None)) => Ok(n),
             Ok((_, Some(warning))) => Err(warning),

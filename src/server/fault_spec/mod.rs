@@ -78,6 +78,9 @@ pub struct FaultSpec {
     /// Leave IDLE out of CAPABILITY, so clients fall back to polling (benchmarks compare both).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_no_idle: Option<bool>,
+    /// `true`: COPY and MOVE answer without COPYUID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imap_no_copyuid: Option<bool>,
     /// `"500ms"`: how long after a change an IDLE client hears of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imap_idle_delay: Option<Span>,
@@ -311,6 +314,7 @@ fault_keys!(
     rewrap_lines,
     authentication_results,
     imap_no_idle,
+    imap_no_copyuid,
     imap_idle_delay,
     imap_sync_on_noop,
     imap_bye_after,
@@ -458,6 +462,7 @@ mod tests {
             rewrap_lines: Some(72),
             authentication_results: Some("mx; spf=pass".into()),
             imap_no_idle: true,
+            imap_no_copyuid: true,
             imap_idle_delay: Some(Duration::from_millis(500)),
             imap_sync_on_noop: true,
             imap_bye_after: Some(5),

@@ -47,11 +47,15 @@ impl Session {
         }
         let src: Vec<u32> = map.iter().map(|(s, _)| *s).collect();
         let dst: Vec<u32> = map.iter().map(|(_, d)| *d).collect();
-        let code = format!("COPYUID {validity} {} {}", uid_set(&src), uid_set(&dst));
+        let code = if self.shared.faults().imap_no_copyuid {
+            String::new()
+        } else {
+            format!("[COPYUID {validity} {} {}] ", uid_set(&src), uid_set(&dst))
+        };
         if !remove {
-            return format!("OK [{code}] {prefix}COPY completed");
+            return format!("OK {code}{prefix}COPY completed");
         }
-        self.untagged(&format!("OK [{code}] Moved"));
+        self.untagged(&format!("OK {code}Moved"));
         self.contexts_forget(&src);
         let Some(sel) = self.selected.as_mut() else {
             return "BAD No mailbox selected".into();
