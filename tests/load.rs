@@ -207,12 +207,12 @@ async fn issue14_refused_recipients_in_pipelined_groups_fail_alone() {
 /// run's own tags, and only those go.
 #[tokio::test]
 async fn issue21_probes_moved_to_trash_without_copyuid_are_found_and_purged() {
-    let server = faulty_with(|f| f.imap_no_copyuid = true).await;
+    let server = util::server_with_fault(|f| f.imap_no_copyuid = true).await;
     let keep = b"From: carol@example.org\r\nSubject: keep me\r\n\r\nuser mail\r\n";
     server.deliver_raw(BOB, "Trash", keep).expect("seed trash");
-    let mut to = Account::embedded(&server, BOB, PASSWORD);
+    let mut to = util::account(&server, BOB);
     to.expunge_archives = true;
-    let from = Account::embedded(&server, ALICE, PASSWORD);
+    let from = util::account(&server, ALICE);
 
     let r = Load::new(from, vec![to])
         .probes(20)
