@@ -8,6 +8,7 @@ use mailtrip::load::LoadError;
 use mailtrip::server::TestServer;
 use mailtrip::{Account, Endpoint, Load};
 
+use crate::scenario::run_load;
 use crate::util::{self, ALICE, BOB, PASSWORD};
 
 fn load(server: &TestServer, probes: u64) -> Load {
@@ -40,7 +41,7 @@ async fn two_hundred_probes_arrive_once_and_are_cleaned_up() {
     server.deliver_raw(BOB, "INBOX", seeded).expect("seed");
     server.deliver_raw(BOB, "Junk", seeded).expect("seed junk");
 
-    let r = load(&server, 200).run().await.expect("load runs");
+    let r = run_load(load(&server, 200)).await;
 
     assert_eq!(r.attempted, 200, "{r:#?}");
     assert_eq!(r.sent, 200, "{r:#?}");
@@ -69,12 +70,12 @@ async fn two_hundred_probes_arrive_once_and_are_cleaned_up() {
 async fn dropped_deliveries_are_exactly_the_lost_ones() {
     let server = util::server_with_fault(|f| f.drop_percent = 10).await;
 
-    let r = load(&server, 200)
-        .timeout(Duration::from_secs(2))
-        .keep(true)
-        .run()
-        .await
-        .expect("load runs");
+    let r = run_load(
+        load(&server, 200)
+            .timeout(Duration::from_secs(2))
+            .keep(true),
+    )
+    .await;
 
     let stored = tags(&server, "INBOX");
     assert_eq!(r.sent, 200, "{r:#?}");
@@ -96,7 +97,7 @@ async fn dropped_deliveries_are_exactly_the_lost_ones() {
 async fn duplicate_deliveries_are_counted_and_every_copy_cleaned() {
     let server = util::server_with_fault(|f| f.deliver_twice = true).await;
 
-    let r = load(&server, 50).run().await.expect("load runs");
+    let r = run_load(load(&server, 50)).await;
 
     assert_eq!((r.sent, r.delivered, r.lost), (50, 50, 0), "{r:#?}");
     assert_eq!(r.duplicated, 50, "{r:#?}");
@@ -109,7 +110,7 @@ async fn duplicate_deliveries_are_counted_and_every_copy_cleaned() {
 async fn spam_is_counted_as_misplaced() {
     let server = util::server_with_fault(|f| f.junk_rule = Some("X-Mailtrip-Probe".into())).await;
 
-    let r = load(&server, 20).run().await.expect("load runs");
+    let r = run_load(load(&server, 20)).await;
 
     assert_eq!((r.delivered, r.misplaced, r.lost), (20, 20, 0), "{r:#?}");
     util::assert_empty(&server, BOB, "Junk", "every probe is cleaned up in Junk");
@@ -119,7 +120,7 @@ async fn spam_is_counted_as_misplaced() {
 async fn polling_without_idle_still_sees_everything() {
     let server = util::server_with_fault(|f| f.imap_no_idle = true).await;
 
-    let r = load(&server, 50).run().await.expect("load runs");
+    let r = run_load(load(&server, 50)).await;
 
     assert!(!r.idle);
     assert_eq!((r.delivered, r.lost, r.duplicated), (50, 0, 0), "{r:#?}");
@@ -129,7 +130,7 @@ async fn polling_without_idle_still_sees_everything() {
 async fn several_targets_share_the_probes() {
     let server = util::server().await;
     server.add_user("carol@mailtrip.test", PASSWORD);
-    let r = Load::new(
+    let three = Load::new(
         util::account(&server, ALICE),
         vec![
             util::account(&server, BOB),
@@ -137,10 +138,8 @@ async fn several_targets_share_the_probes() {
         ],
     )
     .probes(40)
-    .concurrency(8)
-    .run()
-    .await
-    .expect("load runs");
+    .concurrency(8);
+    let r = run_load(three).await;
 
     assert_eq!((r.delivered, r.lost, r.misplaced), (40, 0, 0), "{r:#?}");
     assert_eq!(r.to.len(), 2);
@@ -189,7 +188,7 @@ async fn issue14_refused_recipients_in_pipelined_groups_fail_alone() {
     })
     .await;
 
-    let r = load(&server, 100).run().await.expect("load runs");
+    let r = run_load(load(&server, 100)).await;
 
     assert_eq!(r.send_failed, 5, "{r:#?}");
     assert_eq!((r.sent, r.delivered, r.lost), (95, 95, 0), "{r:#?}");
@@ -214,12 +213,7 @@ async fn issue21_probes_moved_to_trash_without_copyuid_are_found_and_purged() {
     to.expunge_archives = true;
     let from = util::account(&server, ALICE);
 
-    let r = Load::new(from, vec![to])
-        .probes(20)
-        .concurrency(4)
-        .run()
-        .await
-        .expect("load runs");
+    let r = run_load(Load::new(from, vec![to]).probes(20).concurrency(4)).await;
 
     assert_eq!(r.delivered, 20, "{r:#?}");
     assert!(r.cleanup.problems.is_empty(), "{r:#?}");

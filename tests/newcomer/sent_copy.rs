@@ -162,12 +162,7 @@ async fn issue18_item4_not_delivered_and_load_clean_the_senders_sent_copies() {
     );
 
     server.set_faults(Faults::default());
-    let r = Load::new(alice, vec![bob])
-        .probes(10)
-        .concurrency(4)
-        .run()
-        .await
-        .expect("load runs");
+    let r = crate::scenario::run_load(Load::new(alice, vec![bob]).probes(10).concurrency(4)).await;
     assert_eq!(r.delivered, 10, "{r:#?}");
     assert!(r.cleanup.problems.is_empty(), "{r:#?}");
     assert_eq!(
