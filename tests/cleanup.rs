@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use mailtrip::Check;
 use mailtrip::probe::{Sweep, Wait};
 use mailtrip::report::Verdict;
 use mailtrip::server::{Faults, FlagOp, TestServer};
@@ -213,10 +212,7 @@ async fn case(seeds: Vec<Seed>, probe_to_junk: bool, leftovers: usize) {
     if probe_to_junk {
         util::set_fault(&server, |f| f.junk_rule = Some("mailtrip probe".into()));
     }
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
+    let r = crate::scenario::check(&server, Duration::from_secs(20)).await;
     let want = if probe_to_junk {
         Verdict::DeliveredToSpam
     } else {

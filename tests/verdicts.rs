@@ -9,7 +9,7 @@ use mailtrip::Check;
 use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{Faults, Quote, ServerConfig, TestServer};
 
-use crate::scenario::{check, probe_ids, until};
+use crate::scenario::{check, check_between, probe_ids, until};
 use crate::util::{self, ALICE, BOB, account};
 
 const STYLES: [Quote; 3] = [
@@ -65,10 +65,12 @@ async fn a_bounce_quoting_the_probe_in_the_recipients_inbox_is_not_delivered() {
         f.bounce = Some("550 5.1.1 <bob@mailtrip.test>: User unknown".into())
     })
     .await;
-    let r = Check::new(account(&server, BOB), account(&server, BOB))
-        .timeout(Duration::from_secs(10))
-        .run()
-        .await;
+    let r = check_between(
+        account(&server, BOB),
+        account(&server, BOB),
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(r.verdict, Verdict::Bounced, "{r:#?}");
     assert_eq!(
         holding(&server, &r.probe_id).len(),

@@ -9,10 +9,10 @@ use mailtrip::config::{Credential, Protocol, Security};
 use mailtrip::diagnose::{CertProblem, Code};
 use mailtrip::report::verify::{CertificateInfo, ProtocolReport, Status, Step, VerifyReport};
 use mailtrip::server::{CertKind, Faults, Profile, ServerConfig, TestServer, gmail};
-use mailtrip::{Account, Endpoint, Verify};
+use mailtrip::{Account, Endpoint};
 use secrecy::SecretString;
 
-use crate::scenario::{assert_step_failed, assert_step_ok as assert_ok, silent_port};
+use crate::scenario::{self, assert_step_failed, assert_step_ok as assert_ok, silent_port};
 use crate::util::{self, ALICE, PASSWORD, local_imap, local_smtp};
 
 /// alice's account on `server`.
@@ -29,11 +29,9 @@ fn alice_at(server: &TestServer, smtp: Endpoint, imap: Endpoint) -> Account {
     }
 }
 
+/// `account`'s verify with a 5 s timeout.
 async fn verify(account: Account) -> VerifyReport {
-    Verify::new(account)
-        .timeout(Duration::from_secs(5))
-        .run()
-        .await
+    scenario::verify(account, Duration::from_secs(5)).await
 }
 
 /// Asserts `p` failed at `step` with `code` (see [`assert_step_failed`]), and returns the
@@ -274,10 +272,7 @@ async fn a_silent_server_times_out() {
         local_smtp(Security::StartTls, port),
         local_imap(Security::Tls, port),
     );
-    let r = Verify::new(alice_at(&server, starttls, tls))
-        .timeout(Duration::from_millis(300))
-        .run()
-        .await;
+    let r = scenario::verify(alice_at(&server, starttls, tls), Duration::from_millis(300)).await;
     hold.abort();
     let hint = assert_failed(&r.smtp, Step::Connect, Code::Timeout);
     assert!(hint.contains("timeout"), "{hint}");
@@ -315,7 +310,7 @@ async fn starttls_against_implicit_tls_ports_is_a_mode_mismatch() {
     );
     // The timeout is a budget for the whole run (issue #13 item 10): the TLS sniff after the
     // missing greeting must fit in it, alongside the greeting wait.
-    let r = Verify::new(a).timeout(Duration::from_secs(2)).run().await;
+    let r = scenario::verify(a, Duration::from_secs(2)).await;
     let hints = [
         format!("smtps://localhost:{smtps}"),
         util::imap_url(&server),
