@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests: an embedded server with users (and faults),
-//! verified TLS to it, and the raw SMTP client in [`smtp`].
+//! Helpers shared by the integration tests: an embedded server with users (and faults) and
+//! their accounts, verified TLS to it, the binary run with a clean environment, scratch
+//! directories and CA files, and the raw SMTP client in [`smtp`].
 
 pub mod smtp;
 
