@@ -370,3 +370,35 @@ async fn issue17_wait_delete_is_true_wherever_the_connection_drops() {
         }
     }
 }
+
+/// Issue 21 (one cleanup): where expunge archives, `delete(true)` moves the match to `\Trash`
+/// and purges it there, found by COPYUID. A server that answers MOVE without COPYUID left the
+/// message in Trash with `deleted: false` and no word why; the result now says where it is.
+#[tokio::test]
+async fn issue21_wait_delete_says_where_a_message_moved_without_copyuid_was_left() {
+    let server = faulty_with(|f| f.imap_no_copyuid = true).await;
+    server
+        .deliver_raw(
+            BOB,
+            "INBOX",
+            b"From: a@app.test\r\nSubject: Confirm\r\n\r\nx\r\n",
+        )
+        .expect("seed");
+    let mut account = bob(&server);
+    account.expunge_archives = true;
+    let m = Wait::new(account)
+        .subject("Confirm")
+        .delete(true)
+        .timeout(Duration::from_secs(5))
+        .run()
+        .await
+        .expect("matched");
+    assert!(!m.deleted, "{m:#?}");
+    assert_eq!(server.messages(BOB, "Trash").expect("trash").len(), 1);
+    assert!(
+        m.warnings
+            .iter()
+            .any(|w| w.contains("Trash") && w.contains("COPYUID")),
+        "{m:#?}"
+    );
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{Delivered, Load, LoadProgress};
 use crate::config::Account;
+use crate::probe::hook::Hook;
 
 /// Default per-probe delivery deadline.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -103,13 +104,13 @@ impl Load {
 
     /// Called about five times a second with counts so far (for a progress line).
     pub fn on_progress(mut self, f: impl Fn(&LoadProgress) + Send + Sync + 'static) -> Load {
-        self.progress = Some(Arc::new(f));
+        self.progress = Some(Hook(Arc::new(f)));
         self
     }
 
     /// Called on the watcher's task each time a probe copy is matched (keep it cheap).
     pub fn on_delivered(mut self, f: impl Fn(&Delivered) + Send + Sync + 'static) -> Load {
-        self.delivered = Some(Arc::new(f));
+        self.delivered = Some(Hook(Arc::new(f)));
         self
     }
 }

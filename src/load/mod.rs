@@ -17,8 +17,7 @@ pub mod timeline;
 pub(crate) mod watch;
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -27,6 +26,7 @@ use tokio::time::Instant;
 
 use crate::config::Account;
 use crate::diagnose::{Code, Diagnosis};
+use crate::probe::hook::Hook;
 use crate::probe::watch::Kicker;
 use crate::report::Phase;
 
@@ -36,8 +36,8 @@ pub use report::{
 };
 pub use timeline::Timeline;
 
-type ProgressFn = Arc<dyn Fn(&LoadProgress) + Send + Sync>;
-type DeliveredFn = Arc<dyn Fn(&Delivered) + Send + Sync>;
+type ProgressFn = Hook<dyn Fn(&LoadProgress) + Send + Sync>;
+type DeliveredFn = Hook<dyn Fn(&Delivered) + Send + Sync>;
 
 /// A probe the watcher just matched (for [`Load::on_delivered`]).
 #[derive(Debug, Clone)]
@@ -109,7 +109,7 @@ impl LoadError {
 /// assert_eq!(report.lost, 0);
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Load {
     from: Account,
     targets: Vec<Account>,
@@ -126,20 +126,6 @@ pub struct Load {
     run_id: Option<String>,
     progress: Option<ProgressFn>,
     delivered: Option<DeliveredFn>,
-}
-
-impl fmt::Debug for Load {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Load")
-            .field("from", &self.from)
-            .field("targets", &self.targets)
-            .field("probes", &self.probes)
-            .field("concurrency", &self.concurrency)
-            .field("rate", &self.rate)
-            .field("duration", &self.duration)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
 }
 
 /// One probe to send, holding its place in the in-flight window.

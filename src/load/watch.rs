@@ -176,7 +176,7 @@ pub(crate) async fn cleanup(
     if found.is_empty() {
         return;
     }
-    let step = step.max(Duration::from_secs(5));
+    let step = cleanup::step(step, Duration::MAX);
     if w.session.is_none() {
         match watch::open_folder(&w.account, &w.folder, step).await {
             Ok((s, caps, _)) => {
@@ -223,10 +223,10 @@ pub(super) async fn cleanup_sent(
     out: &mut Cleanup,
     step: Duration,
 ) {
-    let step = step.max(Duration::from_secs(5));
+    let step = cleanup::step(step, Duration::MAX);
     let ours = |tag| shared.is_ours(tag);
     // Each command has its step; the whole, as many steps as the commands it may take.
-    let budget = step * 10;
+    let budget = step.saturating_mul(10);
     match sent
         .clean(account, None, Ours::AnyOf(&ours), step, budget)
         .await

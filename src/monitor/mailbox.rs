@@ -14,7 +14,7 @@ use super::{Ctx, RECONNECT_MAX};
 use crate::config::Account;
 use crate::probe::backoff::Backoff;
 use crate::probe::watch::tags::Many;
-use crate::probe::watch::{self as watcher, AUTH_HOLD_MAX, Reconnect, Spare, Until, Want, Watcher};
+use crate::probe::watch::{self as watcher, Reconnect, Spare, Until, Want, Watcher};
 
 /// Keeps the watchers of mailbox `m` running: opens them (again and again, with backoff,
 /// while that fails) and runs them in settle mode until `stop`.
@@ -32,7 +32,11 @@ pub(super) async fn watch_mailbox(
         .map(|(r, _)| r.step())
         .min()
         .unwrap_or(Duration::from_secs(30));
-    let mut backoff = Backoff::new(Duration::from_millis(500), RECONNECT_MAX);
+    let mut reopen = Reconnect {
+        max: u32::MAX,
+        backoff: Backoff::new(Duration::from_millis(500), RECONNECT_MAX),
+        auth_hold: Some(ctx.auth_hold),
+    };
     let want = Want {
         archive: false,
         sent: false,
@@ -92,11 +96,8 @@ pub(super) async fn watch_mailbox(
                 return;
             }
             Err(failure) => {
-                let refused = failure.diagnosis.code.is_credential_refusal();
-                if refused {
-                    backoff.hold(ctx.auth_hold, AUTH_HOLD_MAX);
-                }
-                let pause = backoff.next();
+                let refused = reopen.refused(&failure.diagnosis);
+                let pause = reopen.backoff.next();
                 tracing::warn!(
                     mailbox = account.address,
                     "monitor: cannot watch the mailbox: {}; retrying in {:.0} s{}",

@@ -14,6 +14,12 @@ use super::imap::{Caps, Folders, Session, alive, drain_news, fetch_from, uid_nex
 use super::watch::tags::{TAG_ITEMS, carries, tag_of};
 use crate::config::Account;
 
+/// Each cleanup command's limit: at least 5 s, however short the watch's steps were (a
+/// deletion is worth waiting for), at most `budget`.
+pub(crate) fn step(watch_step: Duration, budget: Duration) -> Duration {
+    watch_step.max(Duration::from_secs(5)).min(budget)
+}
+
 /// Which messages are this run's to delete, read from their headers.
 #[derive(Clone, Copy)]
 pub(crate) enum Ours<'a> {

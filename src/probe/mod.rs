@@ -4,6 +4,7 @@
 mod analysis;
 pub(crate) mod backoff;
 pub(crate) mod cleanup;
+pub(crate) mod hook;
 pub(crate) mod imap;
 mod imap_words;
 mod leftovers;
@@ -31,12 +32,12 @@ mod watches;
 
 pub use message::HeaderError;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use hook::Hook;
 pub use leftovers::Leftover;
 pub use login::Verify;
 #[cfg(feature = "monitor")]
@@ -61,7 +62,7 @@ type CheckWatch = Watcher<One>;
 use crate::report::{ErrorReport, Evidence, Phase, Report, SCHEMA, Verdict};
 
 /// A progress callback, called when a phase starts.
-type Progress = Arc<dyn Fn(Phase) + Send + Sync>;
+type Progress = Hook<dyn Fn(Phase) + Send + Sync>;
 
 /// How long cleanup may take after the verdict, whatever the delivery timeout.
 const CLEANUP_BUDGET: Duration = Duration::from_secs(30);
@@ -93,7 +94,7 @@ const CLEANUP_BUDGET: Duration = Duration::from_secs(30);
 ///     assert_eq!(report.verdict, Verdict::Delivered, "{report:#?}");
 /// }
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Check {
     from: Account,
     to: Account,
@@ -104,19 +105,6 @@ pub struct Check {
     headers: Vec<(String, String)>,
     payload: Payload,
     alias_of: Option<String>,
-}
-
-impl fmt::Debug for Check {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Check")
-            .field("from", &self.from)
-            .field("to", &self.to)
-            .field("timeout", &self.timeout)
-            .field("keep", &self.keep)
-            .field("run_id", &self.run_id)
-            .field("headers", &self.headers)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Check {
@@ -180,7 +168,7 @@ impl Check {
 
     /// Called with each phase as it starts (for a spinner).
     pub fn on_progress(mut self, f: impl Fn(Phase) + Send + Sync + 'static) -> Check {
-        self.progress = Some(Arc::new(f));
+        self.progress = Some(Hook(Arc::new(f)));
         self
     }
 

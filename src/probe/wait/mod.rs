@@ -3,7 +3,6 @@
 //! one-time code. `run` also matches mail that arrived within a look-back window before it
 //! started; `arm` watches from the moment it returns, for tests that send afterwards.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,13 +10,14 @@ mod armed;
 
 pub use armed::Armed;
 
+use super::hook::Hook;
 use crate::analyze::filter::{self, Filter, filter_methods};
 use crate::analyze::{Message, PatternError, Seen};
 use crate::config::Account;
 use crate::diagnose::Diagnosis;
 
 /// Called once the watch is in place, with the folder and the first UID that can match.
-type Ready = Arc<dyn Fn(&str, u32) + Send + Sync>;
+type Ready = Hook<dyn Fn(&str, u32) + Send + Sync>;
 
 /// Waits for one message in an account's mailbox.
 ///
@@ -53,7 +53,7 @@ type Ready = Arc<dyn Fn(&str, u32) + Send + Sync>;
 /// let mail = armed.await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Wait {
     account: Account,
     folder: String,
@@ -62,19 +62,6 @@ pub struct Wait {
     timeout: Duration,
     delete: bool,
     ready: Option<Ready>,
-}
-
-impl fmt::Debug for Wait {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Wait")
-            .field("account", &self.account)
-            .field("folder", &self.folder)
-            .field("filter", &self.filter)
-            .field("look_back", &self.look_back)
-            .field("timeout", &self.timeout)
-            .field("delete", &self.delete)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Why no message came back.
@@ -159,7 +146,7 @@ impl Wait {
     /// delivered from then on is seen. [`arm`](Wait::arm) is the simpler way to order a
     /// send after this point.
     pub fn on_ready(mut self, f: impl Fn(&str, u32) + Send + Sync + 'static) -> Wait {
-        self.ready = Some(Arc::new(f));
+        self.ready = Some(Hook(Arc::new(f)));
         self
     }
 

@@ -132,6 +132,19 @@ impl Reconnect {
             auth_hold: None,
         }
     }
+
+    /// After a failed open: a refused login holds the next try off for at least `auth_hold`
+    /// (providers lock accounts that keep trying). Returns whether it did.
+    pub(crate) fn refused(&mut self, failure: &Diagnosis) -> bool {
+        let Some(hold) = self.auth_hold else {
+            return false;
+        };
+        let refused = failure.code.is_credential_refusal();
+        if refused {
+            self.backoff.hold(hold, AUTH_HOLD_MAX);
+        }
+        refused
+    }
 }
 
 /// Why the watcher stopped waiting.
@@ -368,10 +381,7 @@ impl<I: Interest> Watcher<I> {
             Err(f) => {
                 tracing::debug!(folder = %self.folder, error = %f.diagnosis.summary, "IMAP reconnect failed");
                 self.interest.connection(&self.folder, Err(&f));
-                if let Some(hold) = self.reconnect.auth_hold
-                    && f.diagnosis.code.is_credential_refusal()
-                {
-                    self.reconnect.backoff.hold(hold, AUTH_HOLD_MAX);
+                if self.reconnect.refused(&f.diagnosis) {
                     tracing::warn!(
                         folder = %self.folder,
                         "the IMAP server refused the credentials ({}); not logging in again \
