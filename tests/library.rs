@@ -376,7 +376,7 @@ async fn issue17_wait_delete_is_true_wherever_the_connection_drops() {
 /// message in Trash with `deleted: false` and no word why; the result now says where it is.
 #[tokio::test]
 async fn issue21_wait_delete_says_where_a_message_moved_without_copyuid_was_left() {
-    let server = faulty_with(|f| f.imap_no_copyuid = true).await;
+    let server = util::server_with_fault(|f| f.imap_no_copyuid = true).await;
     server
         .deliver_raw(
             BOB,
