@@ -182,7 +182,7 @@ fn issue16_a_bad_fault_is_a_usage_error_naming_the_key() {
             "/nonexistent/faults.toml",
         ),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailtrip"))
+        let out = std::process::Command::new(crate::util::BIN)
             .arg("server")
             .args(&args)
             .output()
@@ -292,7 +292,7 @@ pub(crate) fn load_with_html(name: &str) -> (std::path::PathBuf, serde_json::Val
     let marker = tempfile(&format!("{name}-home"), b"");
     let dir = marker.parent().expect("dir").to_path_buf();
     let page = dir.join(format!("{name}.html"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailtrip"))
+    let out = std::process::Command::new(crate::util::BIN)
         .args([
             "load",
             "--probes",

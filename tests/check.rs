@@ -189,7 +189,7 @@ async fn gmail_auth_texts_are_diagnosed() {
 }
 
 fn smtp_at(mut a: Account, security: Security, port: u16) -> Account {
-    a.smtp = Endpoint::new(Protocol::Smtp, security, "localhost", port);
+    a.smtp = util::local_smtp(security, port);
     a
 }
 

@@ -13,12 +13,9 @@ use proptest::prelude::*;
 use mailtrip::probe::{Sweep, Wait};
 use mailtrip::report::Verdict;
 use mailtrip::server::{Faults, FlagOp, TestServer};
-use mailtrip::{Account, Check};
 
-use crate::util::{self, PASSWORD};
+use crate::util::{self, ALICE, BOB, account};
 
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
 const FOLDERS: [&str; 6] = ["INBOX", "Junk", "Sent", "Trash", "Archive", "Drafts"];
 
 #[derive(Debug, Clone)]
@@ -194,10 +191,6 @@ fn snapshot(server: &TestServer) -> Snapshot {
     out
 }
 
-fn account(server: &TestServer, addr: &str) -> Account {
-    Account::embedded(server, addr, PASSWORD)
-}
-
 /// Seeds the mailbox, runs check, wait --delete and sweep --yes, and checks after each that
 /// nothing but their own targets changed.
 async fn case(seeds: Vec<Seed>, probe_to_junk: bool, leftovers: usize) {
@@ -219,10 +212,7 @@ async fn case(seeds: Vec<Seed>, probe_to_junk: bool, leftovers: usize) {
     if probe_to_junk {
         util::set_fault(&server, |f| f.junk_rule = Some("mailtrip probe".into()));
     }
-    let r = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(20))
-        .run()
-        .await;
+    let r = crate::scenario::check(&server, Duration::from_secs(20)).await;
     let want = if probe_to_junk {
         Verdict::DeliveredToSpam
     } else {

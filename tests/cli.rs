@@ -5,9 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 
-use crate::util;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+use crate::util::{self, BIN};
 
 /// A running `mailtrip server`, stopped with SIGTERM on drop.
 pub(crate) struct ServerProcess {
@@ -163,24 +161,25 @@ fn server_without_users_prints_a_demo_user_and_its_password() {
     assert!(std::path::Path::new(&server.ca()).is_file());
 }
 
+/// `mailtrip check ARGS` with nothing configured: no `MAILTRIP_*` settings, and HOME,
+/// XDG_CONFIG_HOME and the working directory a fresh scratch directory `name`.
+fn check_unconfigured(name: &str, args: &[&str]) -> std::process::Output {
+    let dir = util::scratch_dir(name);
+    util::mailtrip_command()
+        .arg("check")
+        .args(args)
+        .env("HOME", &dir)
+        .env("XDG_CONFIG_HOME", &dir)
+        .current_dir(&dir)
+        .output()
+        .expect("run")
+}
+
 /// With nothing configured, `check` runs against the embedded server and exits 0.
 #[test]
 fn check_with_no_account_runs_the_embedded_round_trip() {
-    let home = tempfile("home-marker", b"");
-    let out = Command::new(BIN)
-        .args(["check", "--format", "json"])
-        .env_remove("MAILTRIP_SMTP")
-        .env_remove("MAILTRIP_IMAP")
-        .env_remove("MAILTRIP_USER")
-        .env_remove("MAILTRIP_PROVIDER")
-        .env_remove("MAILTRIP_ACCOUNT")
-        .env("HOME", home.parent().expect("dir"))
-        .env("XDG_CONFIG_HOME", home.parent().expect("dir"))
-        .current_dir(home.parent().expect("dir"))
-        .output()
-        .expect("run");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let out = check_unconfigured("cli-home", &["--format", "json"]);
+    let report = util::stdout_json(&out);
     assert_eq!(out.status.code(), Some(0), "{report}");
     assert_eq!(report["schema"], 1);
     assert_eq!(report["verdict"], "delivered");
@@ -192,20 +191,7 @@ fn check_with_no_account_runs_the_embedded_round_trip() {
 /// `check` writes no spinner frames or cursor escapes there.
 #[test]
 fn check_shows_no_spinner_when_stderr_is_not_a_terminal() {
-    let home = tempfile("home-marker-spinner", b"");
-    let dir = home.parent().expect("dir");
-    let out = Command::new(BIN)
-        .args(["check", "--color", "never"])
-        .env("HOME", dir)
-        .env("XDG_CONFIG_HOME", dir)
-        .env_remove("MAILTRIP_SMTP")
-        .env_remove("MAILTRIP_IMAP")
-        .env_remove("MAILTRIP_USER")
-        .env_remove("MAILTRIP_PROVIDER")
-        .env_remove("MAILTRIP_ACCOUNT")
-        .current_dir(dir)
-        .output()
-        .expect("run");
+    let out = check_unconfigured("cli-spinner", &["--color", "never"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
@@ -275,7 +261,7 @@ fn run_against(
     user: &str,
     args: &[&str],
 ) -> std::process::Output {
-    Command::new(BIN)
+    util::mailtrip_command()
         .args(args)
         .arg("--smtp")
         .arg(util::smtp_url(server))
@@ -284,8 +270,6 @@ fn run_against(
         .args(["--user", user, "--password-env", "MT_CLI_PW", "--ca-file"])
         .arg(ca)
         .env("MT_CLI_PW", util::PASSWORD)
-        .env_remove("MAILTRIP_CONFIG")
-        .env_remove("MAILTRIP_ACCOUNT")
         .stdin(Stdio::null())
         .output()
         .expect("run mailtrip")
@@ -300,13 +284,10 @@ async fn sweep_binary_lists_without_yes_and_deletes_only_leftovers_with_it() {
     let ca = tempfile("sweep-ca.pem", server.ca_pem().as_bytes());
     let other = b"From: carol@elsewhere.test\r\nTo: alice@mailtrip.test\r\nSubject: mailtrip probe 0123abcd\r\nX-Mailtrip-Probe: 01900000-0000-7000-8000-00000000beef\r\n\r\nnot ours\r\n";
     server.deliver_raw(alice, "INBOX", other).expect("seed");
-    let kept = mailtrip::Check::new(
-        mailtrip::Account::embedded(&server, alice, util::PASSWORD),
-        mailtrip::Account::embedded(&server, alice, util::PASSWORD),
-    )
-    .keep(true)
-    .run()
-    .await;
+    let kept = mailtrip::Check::new(util::account(&server, alice), util::account(&server, alice))
+        .keep(true)
+        .run()
+        .await;
     assert!(kept.verdict.is_delivered(), "{kept:#?}");
     let count = || server.messages(alice, "INBOX").expect("inbox").len();
     assert_eq!(count(), 2);

@@ -12,7 +12,8 @@ use mailtrip::report::{Phase, Placement, Verdict};
 use mailtrip::server::{Faults, TestServer};
 
 use crate::scenario::{
-    ALICE, BOB, account, assert_cleaned, assert_failed, faulty, run, the_late_warning,
+    ALICE, BOB, account, assert_cleaned, assert_failed, faulty, late_then_delivered, probe_ids,
+    run, the_late_warning,
 };
 use crate::util::{self, PASSWORD};
 
@@ -21,13 +22,9 @@ fn check(server: &TestServer, from: &str, to: &str) -> Check {
     Check::new(account(server, from), account(server, to)).timeout(Duration::from_secs(20))
 }
 
+/// How many messages in `user`'s `folder` contain `text`.
 fn holding(server: &TestServer, user: &str, folder: &str, text: &str) -> usize {
-    server
-        .messages(user, folder)
-        .expect("folder")
-        .iter()
-        .filter(|m| String::from_utf8_lossy(&m.raw).contains(text))
-        .count()
+    probe_ids(server, user, folder, text).len()
 }
 
 #[tokio::test]
@@ -80,14 +77,7 @@ async fn gmail_style_authentication_results_are_parsed() {
 }
 
 fn render_human(r: &mailtrip::Report) -> String {
-    let mut out = Vec::new();
-    mailtrip::render::renderer(
-        mailtrip::render::Format::Human,
-        mailtrip::render::Style { color: false },
-    )
-    .render(r, &mut out)
-    .expect("render");
-    String::from_utf8(out).expect("utf-8")
+    crate::scenario::render(mailtrip::render::Format::Human, r)
 }
 
 #[tokio::test]
@@ -182,15 +172,7 @@ async fn a_probe_past_its_timeout_is_reported_late_by_the_next_check() {
         f.delivery_delay = Some((Duration::from_secs(3), Duration::from_secs(3)))
     })
     .await;
-    let first = run(check(&server, ALICE, BOB).timeout(Duration::from_secs(1))).await;
-    assert_eq!(first.verdict, Verdict::NotDelivered, "{first:#?}");
-    server
-        .wait_for_messages(BOB, "INBOX", 1, Duration::from_secs(30))
-        .await
-        .expect("the late probe lands");
-    server.set_faults(Faults::default());
-    let second = run(check(&server, ALICE, BOB)).await;
-    assert_eq!(second.verdict, Verdict::Delivered, "{second:#?}");
+    let (first, second) = late_then_delivered(&server, "INBOX", Duration::from_secs(20)).await;
     the_late_warning(&second, &first);
     // A later check reports it but does not delete another run's probe.
     assert_eq!(holding(&server, BOB, "INBOX", &first.probe_id), 1);
@@ -422,11 +404,9 @@ async fn wait_delete_removes_exactly_the_match() {
 async fn the_wait_binary_extracts_a_flask_style_confirmation_link() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let server = util::server().await;
-    let dir = std::env::temp_dir().join(format!("mailtrip-wait-{}", uuid_like()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailtrip"))
+    let dir = util::scratch_dir("wait");
+    let ca = util::write_ca(&server, &dir);
+    let mut child = tokio::process::Command::new(util::BIN)
         .args([
             "wait",
             "--imap",
@@ -475,15 +455,6 @@ async fn the_wait_binary_extracts_a_flask_style_confirmation_link() {
         String::from_utf8_lossy(&out.stdout),
         "https://app.test/confirm?token=abc123\n"
     );
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{}-{t}", std::process::id())
 }
 
 // ---- sweep ----

@@ -67,9 +67,11 @@ async fn check_finds_the_probe_delivered_while_the_inbox_idle_connection_was_dro
     assert_eq!(server.faults_fired(), 1, "the drop never happened: {r:#?}");
     let delivery = r.phase(Phase::Delivery).expect("delivery");
     assert!(delivery.detail.contains("reconnect"), "{r:#?}");
-    assert!(
-        server.messages(BOB, "INBOX").expect("inbox").is_empty(),
-        "the probe was not cleaned up after the reconnect"
+    util::assert_empty(
+        &server,
+        BOB,
+        "INBOX",
+        "the probe is cleaned up after the reconnect",
     );
 }
 
@@ -133,10 +135,8 @@ async fn check_fetches_on_a_new_connection_when_the_finding_one_goes_before_the_
         1,
         "the fetch was not held up: {r:#?}"
     );
-    assert!(
-        server.messages(BOB, "INBOX").expect("INBOX").is_empty(),
-        "the probe was not cleaned up on the new connection: {r:#?}"
-    );
+    let why = format!("the probe is cleaned up on the new connection: {r:#?}");
+    util::assert_empty(&server, BOB, "INBOX", &why);
 }
 
 #[tokio::test]
@@ -304,12 +304,7 @@ async fn replies_dripping_slowly_but_within_the_timeouts_still_deliver() {
 #[tokio::test]
 async fn a_stalled_tls_handshake_is_a_timeout_with_a_hint() {
     let server = util::server_with_fault(|f| f.tls_stall = true).await;
-    let smtps = Endpoint::new(
-        Protocol::Smtp,
-        Security::Tls,
-        "localhost",
-        server.smtps_addr().port(),
-    );
+    let smtps = util::local_smtp(Security::Tls, server.smtps_addr().port());
     // check: IMAP (implicit TLS) is set up first.
     let r = check(&server, Duration::from_secs(1)).await;
     assert_eq!(error_of(&r), (Phase::ImapConnect, Code::Timeout), "{r:#?}");
@@ -322,12 +317,7 @@ async fn a_stalled_tls_handshake_is_a_timeout_with_a_hint() {
     let bob = account(&server, BOB);
     // The IMAP watch needs TLS too, so point it at STARTTLS (not a TLS listener).
     let mut to = bob.clone();
-    to.imap = Endpoint::new(
-        Protocol::Imap,
-        Security::StartTls,
-        "localhost",
-        server.imap_addr().port(),
-    );
+    to.imap = util::local_imap(Security::StartTls, server.imap_addr().port());
     let r = check_between(from.clone(), to, Duration::from_secs(1)).await;
     assert_failed(&r, Verdict::SendFailed, Phase::SmtpTls, Code::Timeout);
 

@@ -168,13 +168,7 @@ pub async fn selected(server: &TestServer, messages: &[&str]) -> Raw {
 
 /// The server's CA in a temporary PEM file, for external clients.
 pub fn ca_file(server: &TestServer) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "mailtrip-imap-ca-{}-{}.pem",
-        std::process::id(),
-        server.imaps_addr().port()
-    ));
-    std::fs::write(&path, server.ca_pem()).expect("write CA");
-    path
+    crate::util::write_ca(server, &crate::util::scratch_dir("imap-ca"))
 }
 
 /// Whether `tool --version` (or `tool version`, as openssl wants) runs.

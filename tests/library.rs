@@ -12,13 +12,10 @@ use mailtrip::Account;
 use mailtrip::probe::{Wait, WaitError};
 use mailtrip::server::{ServerConfig, TestServer, WaitForError};
 
-use crate::scenario::faulty_with;
-use crate::util::{self, PASSWORD};
-
-const BOB: &str = "bob@mailtrip.test";
+use crate::util::{self, BOB, PASSWORD};
 
 fn bob(server: &TestServer) -> Account {
-    Account::embedded(server, BOB, PASSWORD)
+    util::account(server, BOB)
 }
 
 fn mail(subject: &str, body: &str) -> lettre::Message {
@@ -340,7 +337,7 @@ fn issue17_library_errors_are_std_errors() {
 #[tokio::test]
 async fn issue17_wait_delete_is_true_wherever_the_connection_drops() {
     for n in 3..12 {
-        let server = faulty_with(|f| f.imap_drop_after = Some(n)).await;
+        let server = util::server_with_fault(|f| f.imap_drop_after = Some(n)).await;
         server
             .deliver_raw(
                 BOB,
@@ -379,7 +376,7 @@ async fn issue17_wait_delete_is_true_wherever_the_connection_drops() {
 /// message in Trash with `deleted: false` and no word why; the result now says where it is.
 #[tokio::test]
 async fn issue21_wait_delete_says_where_a_message_moved_without_copyuid_was_left() {
-    let server = faulty_with(|f| f.imap_no_copyuid = true).await;
+    let server = util::server_with_fault(|f| f.imap_no_copyuid = true).await;
     server
         .deliver_raw(
             BOB,

@@ -8,16 +8,13 @@ use mailtrip::load::LoadError;
 use mailtrip::server::TestServer;
 use mailtrip::{Account, Endpoint, Load};
 
-use crate::scenario::faulty_with;
-use crate::util::{self, PASSWORD};
-
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
+use crate::scenario::run_load;
+use crate::util::{self, ALICE, BOB, PASSWORD};
 
 fn load(server: &TestServer, probes: u64) -> Load {
     Load::new(
-        Account::embedded(server, ALICE, PASSWORD),
-        vec![Account::embedded(server, BOB, PASSWORD)],
+        util::account(server, ALICE),
+        vec![util::account(server, BOB)],
     )
     .probes(probes)
     .concurrency(16)
@@ -44,7 +41,7 @@ async fn two_hundred_probes_arrive_once_and_are_cleaned_up() {
     server.deliver_raw(BOB, "INBOX", seeded).expect("seed");
     server.deliver_raw(BOB, "Junk", seeded).expect("seed junk");
 
-    let r = load(&server, 200).run().await.expect("load runs");
+    let r = run_load(load(&server, 200)).await;
 
     assert_eq!(r.attempted, 200, "{r:#?}");
     assert_eq!(r.sent, 200, "{r:#?}");
@@ -71,14 +68,14 @@ async fn two_hundred_probes_arrive_once_and_are_cleaned_up() {
 
 #[tokio::test]
 async fn dropped_deliveries_are_exactly_the_lost_ones() {
-    let server = faulty_with(|f| f.drop_percent = 10).await;
+    let server = util::server_with_fault(|f| f.drop_percent = 10).await;
 
-    let r = load(&server, 200)
-        .timeout(Duration::from_secs(2))
-        .keep(true)
-        .run()
-        .await
-        .expect("load runs");
+    let r = run_load(
+        load(&server, 200)
+            .timeout(Duration::from_secs(2))
+            .keep(true),
+    )
+    .await;
 
     let stored = tags(&server, "INBOX");
     assert_eq!(r.sent, 200, "{r:#?}");
@@ -98,32 +95,32 @@ async fn dropped_deliveries_are_exactly_the_lost_ones() {
 
 #[tokio::test]
 async fn duplicate_deliveries_are_counted_and_every_copy_cleaned() {
-    let server = faulty_with(|f| f.deliver_twice = true).await;
+    let server = util::server_with_fault(|f| f.deliver_twice = true).await;
 
-    let r = load(&server, 50).run().await.expect("load runs");
+    let r = run_load(load(&server, 50)).await;
 
     assert_eq!((r.sent, r.delivered, r.lost), (50, 50, 0), "{r:#?}");
     assert_eq!(r.duplicated, 50, "{r:#?}");
     assert_eq!(r.latency_ms.count, 50);
     assert_eq!(r.cleanup.deleted, 100, "{r:#?}");
-    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "every probe is cleaned up");
 }
 
 #[tokio::test]
 async fn spam_is_counted_as_misplaced() {
-    let server = faulty_with(|f| f.junk_rule = Some("X-Mailtrip-Probe".into())).await;
+    let server = util::server_with_fault(|f| f.junk_rule = Some("X-Mailtrip-Probe".into())).await;
 
-    let r = load(&server, 20).run().await.expect("load runs");
+    let r = run_load(load(&server, 20)).await;
 
     assert_eq!((r.delivered, r.misplaced, r.lost), (20, 20, 0), "{r:#?}");
-    assert!(server.messages(BOB, "Junk").expect("junk").is_empty());
+    util::assert_empty(&server, BOB, "Junk", "every probe is cleaned up in Junk");
 }
 
 #[tokio::test]
 async fn polling_without_idle_still_sees_everything() {
-    let server = faulty_with(|f| f.imap_no_idle = true).await;
+    let server = util::server_with_fault(|f| f.imap_no_idle = true).await;
 
-    let r = load(&server, 50).run().await.expect("load runs");
+    let r = run_load(load(&server, 50)).await;
 
     assert!(!r.idle);
     assert_eq!((r.delivered, r.lost, r.duplicated), (50, 0, 0), "{r:#?}");
@@ -133,18 +130,16 @@ async fn polling_without_idle_still_sees_everything() {
 async fn several_targets_share_the_probes() {
     let server = util::server().await;
     server.add_user("carol@mailtrip.test", PASSWORD);
-    let r = Load::new(
-        Account::embedded(&server, ALICE, PASSWORD),
+    let three = Load::new(
+        util::account(&server, ALICE),
         vec![
-            Account::embedded(&server, BOB, PASSWORD),
-            Account::embedded(&server, "carol@mailtrip.test", PASSWORD),
+            util::account(&server, BOB),
+            util::account(&server, "carol@mailtrip.test"),
         ],
     )
     .probes(40)
-    .concurrency(8)
-    .run()
-    .await
-    .expect("load runs");
+    .concurrency(8);
+    let r = run_load(three).await;
 
     assert_eq!((r.delivered, r.lost, r.misplaced), (40, 0, 0), "{r:#?}");
     assert_eq!(r.to.len(), 2);
@@ -154,7 +149,7 @@ async fn several_targets_share_the_probes() {
 async fn a_wrong_password_is_a_setup_error() {
     let server = util::server().await;
     let bad = Account::embedded(&server, ALICE, "wrong");
-    let err = Load::new(bad, vec![Account::embedded(&server, BOB, PASSWORD)])
+    let err = Load::new(bad, vec![util::account(&server, BOB)])
         .probes(5)
         .run()
         .await
@@ -188,12 +183,12 @@ async fn a_remote_server_is_refused_before_any_connection() {
 /// failures (with the server's words) and every other probe arrives, none lost.
 #[tokio::test]
 async fn issue14_refused_recipients_in_pipelined_groups_fail_alone() {
-    let server = faulty_with(|f| {
+    let server = util::server_with_fault(|f| {
         f.smtp_transient = Some(("RCPT".into(), "452 4.2.2 Mailbox full".into(), 5))
     })
     .await;
 
-    let r = load(&server, 100).run().await.expect("load runs");
+    let r = run_load(load(&server, 100)).await;
 
     assert_eq!(r.send_failed, 5, "{r:#?}");
     assert_eq!((r.sent, r.delivered, r.lost), (95, 95, 0), "{r:#?}");
@@ -211,19 +206,14 @@ async fn issue14_refused_recipients_in_pipelined_groups_fail_alone() {
 /// run's own tags, and only those go.
 #[tokio::test]
 async fn issue21_probes_moved_to_trash_without_copyuid_are_found_and_purged() {
-    let server = faulty_with(|f| f.imap_no_copyuid = true).await;
+    let server = util::server_with_fault(|f| f.imap_no_copyuid = true).await;
     let keep = b"From: carol@example.org\r\nSubject: keep me\r\n\r\nuser mail\r\n";
     server.deliver_raw(BOB, "Trash", keep).expect("seed trash");
-    let mut to = Account::embedded(&server, BOB, PASSWORD);
+    let mut to = util::account(&server, BOB);
     to.expunge_archives = true;
-    let from = Account::embedded(&server, ALICE, PASSWORD);
+    let from = util::account(&server, ALICE);
 
-    let r = Load::new(from, vec![to])
-        .probes(20)
-        .concurrency(4)
-        .run()
-        .await
-        .expect("load runs");
+    let r = run_load(Load::new(from, vec![to]).probes(20).concurrency(4)).await;
 
     assert_eq!(r.delivered, 20, "{r:#?}");
     assert!(r.cleanup.problems.is_empty(), "{r:#?}");

@@ -7,15 +7,13 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mailtrip::Account;
 use mailtrip::monitor::{Monitor, Route};
 use mailtrip::server::Faults;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::util;
+use crate::util::{self, BIN};
 
-pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 /// Generous bound for anything to show up on a shared, noisy machine (not a speed target).
 pub(crate) const PATIENCE: Duration = Duration::from_secs(90);
 
@@ -201,9 +199,7 @@ pub(crate) fn config_with(
     dir: &std::path::Path,
     routes: &str,
 ) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).expect("temp dir");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("write CA");
+    let ca = util::write_ca(server, dir);
     let account = |name: &str, address: &str| {
         format!(
             "[accounts.{name}]\naddress = \"{address}\"\npassword_env = \"MT_MONITOR_TEST_PW\"\n\
@@ -235,13 +231,19 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) async fn start(cfg: &std::path::Path, extra: &[&str]) -> Running {
-        let mut child = tokio::process::Command::new(BIN)
-            .args(["monitor", "--config"])
+        let mut cmd = util::mailtrip_command();
+        cmd.args(["monitor", "--config"])
             .arg(cfg)
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
-            .env("MT_MONITOR_TEST_PW", util::PASSWORD)
-            .env_remove("RUST_LOG")
+            .env("MT_MONITOR_TEST_PW", util::PASSWORD);
+        Running::spawn(cmd.into()).await
+    }
+
+    /// `cmd`, a `mailtrip monitor` told to listen on 127.0.0.1:0, started: its stderr
+    /// collected and the address it says it listens on read.
+    pub(crate) async fn spawn(mut cmd: tokio::process::Command) -> Running {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -317,9 +319,29 @@ pub(crate) async fn in_process(monitor: Monitor) -> (mailtrip::monitor::MonitorH
 
 /// A route named `name` from alice to bob on the embedded `server`.
 pub(crate) fn alice_to_bob(server: &mailtrip::server::TestServer, name: &str) -> Route {
-    let alice = Account::embedded(server, util::ALICE, util::PASSWORD);
-    let bob = Account::embedded(server, util::BOB, util::PASSWORD);
+    let alice = util::account(server, util::ALICE);
+    let bob = util::account(server, util::BOB);
     Route::new(name, alice, bob)
+}
+
+/// A monitor, in process, of one route `name` from alice to bob on `server` (a probe a second,
+/// each with `timeout`), scraped until the route has failed once at `(phase, code)`; returns
+/// the monitor and that scrape.
+async fn until_failed(
+    server: &mailtrip::server::TestServer,
+    name: &str,
+    timeout: Duration,
+    (phase, code): (&str, &str),
+) -> (mailtrip::monitor::MonitorHandle, Vec<Sample>) {
+    let route = alice_to_bob(server, name)
+        .interval(Duration::from_secs(1))
+        .timeout(timeout);
+    let (monitor, addr) = in_process(Monitor::new(vec![route])).await;
+    let failed = scrape_until(&addr, &format!("{phase} failure"), |s| {
+        failures_at_least(s, name, phase, code, 1.0)
+    })
+    .await;
+    (monitor, failed)
 }
 
 /// Whether the `failures_total` counter of `route` for `phase` and `code` reached `n`.
@@ -529,14 +551,8 @@ async fn monitor_in_process_reports_an_imap_watch_that_cannot_log_in() {
         f.imap_auth_reject = Some("NO [AUTHENTICATIONFAILED] Invalid credentials".into())
     })
     .await;
-    let route = alice_to_bob(&server, "r")
-        .interval(Duration::from_secs(1))
-        .timeout(Duration::from_secs(5));
-    let (monitor, addr) = in_process(Monitor::new(vec![route])).await;
-    let s = scrape_until(&addr, "imap_auth failure", |s| {
-        failures_at_least(s, "r", "imap_auth", "auth_rejected", 1.0)
-    })
-    .await;
+    let failure = ("imap_auth", "auth_rejected");
+    let (monitor, s) = until_failed(&server, "r", Duration::from_secs(5), failure).await;
     assert_eq!(
         value(&s, "mailtrip_monitor_watch_up", &[("folder", "INBOX")]),
         Some(0.0)
@@ -550,8 +566,7 @@ async fn monitor_in_process_reports_an_imap_watch_that_cannot_log_in() {
 
 #[test]
 fn monitor_config_errors_exit_3_and_name_the_route() {
-    let dir = std::env::temp_dir().join(format!("mailtrip-monitor-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = util::scratch_dir("monitor-cfg");
     let path = dir.join("bad.toml");
     std::fs::write(&path, "[[routes]]\nfrom = \"nobody\"\n").expect("write");
     let out = std::process::Command::new(BIN)
@@ -573,14 +588,8 @@ async fn monitor_counts_a_changed_probe_as_content_mismatch_at_verify() {
     // A gateway appends a footer: the check calls it content_mismatch at verify, and the
     // monitor's failure counter must name the same cause (it said message_rejected).
     let server = util::server_with_fault(|f| f.append_footer = Some("-- \r\nScanned".into())).await;
-    let route = alice_to_bob(&server, "footer")
-        .interval(Duration::from_secs(1))
-        .timeout(Duration::from_secs(10));
-    let (monitor, addr) = in_process(Monitor::new(vec![route])).await;
-    let failed = scrape_until(&addr, "verify failure", |s| {
-        failures_at_least(s, "footer", "verify", "content_mismatch", 1.0)
-    })
-    .await;
+    let failure = ("verify", "content_mismatch");
+    let (monitor, failed) = until_failed(&server, "footer", Duration::from_secs(10), failure).await;
     assert_failing(&failed, "footer", "content_mismatch");
     monitor.shutdown().await;
 }

@@ -357,7 +357,7 @@ async fn issue_18_readme_password_alert_fires_for_a_wrong_smtp_or_imap_password(
     assert_eq!(listed, refusals, "README lists every credential refusal");
 
     let server = util::server().await;
-    let good = |who: &str| Account::embedded(&server, who, util::PASSWORD);
+    let good = |who: &str| util::account(&server, who);
     let wrong = |who: &str| Account::embedded(&server, who, "not the password");
     for (case, from, to, phase) in [
         (

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use mailtrip::server::{Faults, TestServer};
 
-use crate::util;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+use crate::util::{self, BIN};
 
 /// What one plugin run printed and returned.
 struct Run {
@@ -74,11 +72,7 @@ impl Run {
 
 /// A CA file for the server's certificate, in a fresh directory.
 fn ca_file(server: &TestServer, name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mailtrip-nagios-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("ca.pem");
-    std::fs::write(&path, server.ca_pem()).expect("write CA");
-    path
+    util::write_ca(server, &util::scratch_dir(&format!("nagios-{name}")))
 }
 
 /// `mailtrip check` as Nagios would run it: `-H localhost -p SUBMISSION`, the IMAP URL naming
@@ -86,18 +80,16 @@ fn ca_file(server: &TestServer, name: &str) -> std::path::PathBuf {
 async fn plugin(server: &TestServer, ca: &std::path::Path, password: &str, extra: &[&str]) -> Run {
     let imap = format!("imaps://monitored.invalid:{}", server.imaps_addr().port());
     let port = server.submission_addr().port().to_string();
-    let out = tokio::process::Command::new(BIN)
+    let out = tokio::process::Command::from(util::mailtrip_command())
         .args(["check", "-H", "localhost", "-p", &port, "--imap", &imap])
         .args(["--user", "alice@mailtrip.test", "--ca-file"])
         .arg(ca)
         .args(["--format", "nagios"])
         .args(extra)
         .env("MAILTRIP_PASSWORD", password)
-        .env_remove("MAILTRIP_CONFIG")
         .env("HOME", ca.parent().expect("dir"))
         .env("XDG_CONFIG_HOME", ca.parent().expect("dir"))
         .current_dir(ca.parent().expect("dir"))
-        .env_remove("RUST_LOG")
         .output()
         .await
         .expect("run mailtrip check");
@@ -186,11 +178,10 @@ async fn issue_19_bad_plugin_arguments_are_unknown_on_stdout() {
         run.assert_state("UNKNOWN");
         assert!(run.stdout.contains(says), "{args:?}: {}", run.stdout);
     }
-    let out = tokio::process::Command::new(BIN)
+    let out = tokio::process::Command::from(util::mailtrip_command())
         .args(["check", "-H", "bad host:25", "--user", "a@example.com"])
         .args(["--format", "nagios"])
         .env("MAILTRIP_PASSWORD", "x")
-        .env_remove("MAILTRIP_CONFIG")
         .current_dir(ca.parent().expect("dir"))
         .output()
         .await

@@ -19,8 +19,7 @@ use crate::oauth::{ALICE, CLIENT_ID, Env, curl, server_with};
 use crate::util;
 
 fn json(out: Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    util::stdout_json(&out)
 }
 
 /// The HTTP status curl saw, with the body thrown away.
@@ -36,8 +35,7 @@ fn status(args: &[&str]) -> String {
 /// mail with the token over XOAUTH2.
 #[test]
 fn mailtrip_server_json_names_the_oauth2_server_and_curl_runs_the_device_flow() {
-    let dir = std::env::temp_dir().join(format!("mailtrip-oauth-server-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = crate::util::scratch_dir("oauth-server");
     let ca = dir.join("ca.pem");
     let ca_arg = ca.display().to_string();
     let server = ServerProcess::start_quiet(&[
@@ -270,11 +268,8 @@ async fn issue20_with_http_credentials_consent_needs_them_and_the_token_endpoint
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
 
     // Polls (one a second) go on pending: nobody has consented.
-    let waited = std::time::Instant::now();
-    while server.oauth().stats().device_polls < 2 {
-        assert!(waited.elapsed() < Duration::from_secs(30), "no polls");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let polls = || server.oauth().stats().device_polls >= 2;
+    crate::scenario::until("two device polls", polls).await;
     assert_eq!(server.oauth().stats().tokens_issued, 0);
 
     let page = format!("{url}?user_code={code}");

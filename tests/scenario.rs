@@ -9,44 +9,30 @@ use std::time::Duration;
 use mailtrip::diagnose::Code;
 use mailtrip::load::LoadReport;
 use mailtrip::probe::{Message, Wait, WaitError};
+use mailtrip::render::{Format, Style, renderer};
 use mailtrip::report::verify::{ProtocolReport, Step, StepError, VerifyReport};
 use mailtrip::report::{ErrorReport, Phase, Report, Verdict};
 use mailtrip::server::{Faults, ServerConfig, TestServer};
 use mailtrip::{Account, Check, Load, Verify};
 
-use crate::util::{self, PASSWORD};
-
-pub const ALICE: &str = "alice@mailtrip.test";
-pub const BOB: &str = "bob@mailtrip.test";
+use crate::util;
+pub use crate::util::{ALICE, BOB, account};
 
 /// Ends a test that would otherwise hang: a liveness guard, not a timing assertion.
 pub const HANG_GUARD: Duration = Duration::from_secs(90);
-
-/// `addr`'s account on the embedded `server`, with the password `util` gave it.
-pub fn account(server: &TestServer, addr: &str) -> Account {
-    Account::embedded(server, addr, PASSWORD)
-}
 
 /// An embedded server (alice and bob) armed with `faults` from the start.
 pub async fn faulty(faults: Faults) -> TestServer {
     util::server_with(ServerConfig::default().faults(faults)).await
 }
 
-/// An embedded server (alice and bob) armed from the start with the default faults changed
-/// by `fault`: `faulty_with(|f| f.starttls_stall = true)`.
-pub async fn faulty_with(fault: impl FnOnce(&mut Faults)) -> TestServer {
-    let mut faults = Faults::default();
-    fault(&mut faults);
-    faulty(faults).await
-}
-
-/// A server armed with `fault` (as [`faulty_with`]) and a check from alice to bob on it with
+/// A server armed with `fault` (as [`util::server_with_fault`]) and a check from alice to bob on it with
 /// `timeout`, run to its report.
 pub async fn check_faulty(
     fault: impl FnOnce(&mut Faults),
     timeout: Duration,
 ) -> (TestServer, Report) {
-    let server = faulty_with(fault).await;
+    let server = util::server_with_fault(fault).await;
     let r = check(&server, timeout).await;
     (server, r)
 }
@@ -129,12 +115,41 @@ pub fn the_late_warning<'a>(r: &'a Report, earlier: &Report) -> &'a str {
     late[0]
 }
 
+/// On `server`, whose faults hold each probe back past a second: a first check (1 s) that
+/// ends not delivered, its probe then landing in bob's `folder`, and, the faults cleared, a
+/// second check (`timeout`) that is delivered. Returns both reports, first the late one.
+pub async fn late_then_delivered(
+    server: &TestServer,
+    folder: &str,
+    timeout: Duration,
+) -> (Report, Report) {
+    let first = check(server, Duration::from_secs(1)).await;
+    assert_eq!(first.verdict, Verdict::NotDelivered, "{first:#?}");
+    server
+        .wait_for_messages(BOB, folder, 1, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("the late probe never landed in {folder}: {e:?}"));
+    server.set_faults(Faults::default());
+    let second = check(server, timeout).await;
+    assert_eq!(second.verdict, Verdict::Delivered, "{second:#?}");
+    (first, second)
+}
+
 /// Asserts no message carrying `r`'s probe id is left in `user`'s `folder`.
 pub fn assert_cleaned(server: &TestServer, user: &str, folder: &str, r: &Report) {
     assert!(
         probe_ids(server, user, folder, &r.probe_id).is_empty(),
         "probe left in {user}'s {folder}: {r:#?}"
     );
+}
+
+/// `r` as the `format` renderer writes it, without colour.
+pub fn render(format: Format, r: &Report) -> String {
+    let mut out = Vec::new();
+    renderer(format, Style { color: false })
+        .render(r, &mut out)
+        .expect("render");
+    String::from_utf8(out).expect("utf-8")
 }
 
 /// Runs `load` to its report; fails the test if it hangs or cannot start.

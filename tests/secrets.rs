@@ -5,15 +5,11 @@
 //! value, AUTH PLAIN's `\0user\0secret`, XOAUTH2's `user=...\x01auth=Bearer ...`). The same
 //! for a `mailtrip login` sign-in (#20): its codes, access and refresh tokens, client secret.
 
-use std::process::Command;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::util::{self, PASSWORD};
+use crate::util::{self, ALICE, PASSWORD};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
-const ALICE: &str = "alice@mailtrip.test";
 const WRONG_PASSWORD: &str = "Wr0ng-pa55-7f3b9e";
 const TOKEN: &str = "ya29.mailtrip-test-token-5c1d";
 const WRONG_TOKEN: &str = "ya29.mailtrip-wrong-token-a8e2";
@@ -72,12 +68,9 @@ fn endpoint_args(server: &mailtrip::server::TestServer, ca: &str, command: &str)
 }
 
 fn run(r: &Run) -> (i32, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = util::mailtrip_command();
     cmd.arg(r.command)
         .args(&r.args)
-        .env_remove("MAILTRIP_PASSWORD")
-        .env_remove("MAILTRIP_CONFIG")
-        .env_remove("RUST_LOG")
         // Every secret is in the environment of every run, used or not.
         .env("MT_PASSWORD", PASSWORD)
         .env("MT_TOKEN", TOKEN);
@@ -101,11 +94,8 @@ fn run(r: &Run) -> (i32, String) {
 async fn no_subcommand_prints_a_password_or_token_at_any_verbosity_or_format() {
     let server = util::server().await;
     server.add_oauth_token(ALICE, TOKEN).expect("token");
-    let dir = std::env::temp_dir().join(format!("mailtrip-secrets-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
-    let ca = ca.to_string_lossy().into_owned();
+    let dir = util::scratch_dir("secrets");
+    let ca = util::write_ca(&server, &dir).to_string_lossy().into_owned();
 
     let formats: [(&str, &[&str]); 6] = [
         ("check", &["human", "json", "junit", "nagios", "prometheus"]),
@@ -329,8 +319,7 @@ async fn no_command_prints_oauth2_tokens_or_the_client_secret_at_any_verbosity()
 #[test]
 fn item_11_config_and_url_errors_never_print_the_secret() {
     const SECRET: &str = "Hunter2-s3cret-9d41";
-    let dir = std::env::temp_dir().join(format!("mailtrip-secrets-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = util::scratch_dir("secrets-cfg");
     let account = "[accounts.work]\naddress = \"alice@mailtrip.test\"\nsmtp = \"smtps://localhost:1\"\nimap = \"imaps://localhost:1\"\n";
     let bad_lines = [
         format!("pasword = \"{SECRET}\"\n"),
@@ -387,10 +376,8 @@ fn item_11_config_and_url_errors_never_print_the_secret() {
         }
     }
     for (what, args) in runs {
-        let out = Command::new(BIN)
+        let out = util::mailtrip_command()
             .args(&args)
-            .env_remove("MAILTRIP_CONFIG")
-            .env_remove("RUST_LOG")
             .env("MAILTRIP_PASSWORD", "unused-env-password")
             .output()
             .expect("run mailtrip");

@@ -3,14 +3,10 @@
 //! `check` and `verify`, plaintext AUTH to a non-loopback host is refused before any connection,
 //! and config mistakes exit 3 naming the file, line and column, a suggestion or the valid forms.
 
-use std::process::Command;
-
 use mailtrip::server::TestServer;
 
-use crate::util::{self, PASSWORD};
+use crate::util::{self, ALICE, PASSWORD};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
-const ALICE: &str = "alice@mailtrip.test";
 const FORMATS: [&str; 5] = ["human", "json", "junit", "nagios", "prometheus"];
 
 fn temp(name: &str, contents: &str) -> std::path::PathBuf {
@@ -23,12 +19,9 @@ fn temp(name: &str, contents: &str) -> std::path::PathBuf {
 
 /// Runs the binary with a clean environment; returns (exit code, stdout, stderr).
 fn mailtrip(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
+    let out = util::mailtrip_command()
         .args(args)
         .env("MT_PW", PASSWORD)
-        .env_remove("MAILTRIP_PASSWORD")
-        .env_remove("MAILTRIP_CONFIG")
-        .env_remove("RUST_LOG")
         .output()
         .expect("run mailtrip");
     (

@@ -5,15 +5,12 @@
 
 use std::time::Duration;
 
+use mailtrip::Check;
 use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{Faults, Quote, ServerConfig, TestServer};
-use mailtrip::{Account, Check, Report};
 
-use crate::scenario::faulty_with;
-use crate::util::{self, PASSWORD};
-
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
+use crate::scenario::{check, check_between, probe_ids, until};
+use crate::util::{self, ALICE, BOB, account};
 
 const STYLES: [Quote; 3] = [
     Quote::AutoReply,
@@ -21,26 +18,9 @@ const STYLES: [Quote; 3] = [
     Quote::ForwardInline,
 ];
 
-fn account(server: &TestServer, addr: &str) -> Account {
-    Account::embedded(server, addr, PASSWORD)
-}
-
-async fn check(server: &TestServer, timeout: Duration) -> Report {
-    Check::new(account(server, ALICE), account(server, BOB))
-        .timeout(timeout)
-        .run()
-        .await
-}
-
 /// Messages in bob's INBOX whose bytes mention `needle`.
 fn holding(server: &TestServer, needle: &str) -> Vec<u32> {
-    server
-        .messages(BOB, "INBOX")
-        .expect("inbox")
-        .iter()
-        .filter(|m| String::from_utf8_lossy(&m.raw).contains(needle))
-        .map(|m| m.uid)
-        .collect()
+    probe_ids(server, BOB, "INBOX", needle)
 }
 
 #[tokio::test]
@@ -65,7 +45,7 @@ async fn a_message_that_only_quotes_the_probe_is_not_delivered_and_is_kept() {
 #[tokio::test]
 async fn a_quote_arriving_before_the_probe_is_neither_counted_nor_deleted() {
     for style in STYLES {
-        let server = faulty_with(|f| f.quote = Some(style)).await;
+        let server = util::server_with_fault(|f| f.quote = Some(style)).await;
         let r = check(&server, Duration::from_secs(20)).await;
         assert_eq!(r.verdict, Verdict::Delivered, "{style:?}: {r:#?}");
         assert_eq!(r.evidence.copies, 1, "{style:?}: {r:#?}");
@@ -81,13 +61,16 @@ async fn a_quote_arriving_before_the_probe_is_neither_counted_nor_deleted() {
 async fn a_bounce_quoting_the_probe_in_the_recipients_inbox_is_not_delivered() {
     // A same-account check with the bounce fault: the DSN (which attaches the probe's
     // headers) lands in the very mailbox being watched; it is reported as a bounce.
-    let server =
-        faulty_with(|f| f.bounce = Some("550 5.1.1 <bob@mailtrip.test>: User unknown".into()))
-            .await;
-    let r = Check::new(account(&server, BOB), account(&server, BOB))
-        .timeout(Duration::from_secs(10))
-        .run()
-        .await;
+    let server = util::server_with_fault(|f| {
+        f.bounce = Some("550 5.1.1 <bob@mailtrip.test>: User unknown".into())
+    })
+    .await;
+    let r = check_between(
+        account(&server, BOB),
+        account(&server, BOB),
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(r.verdict, Verdict::Bounced, "{r:#?}");
     assert_eq!(
         holding(&server, &r.probe_id).len(),
@@ -118,14 +101,7 @@ async fn earlier_probe(server: &TestServer) -> (String, Vec<u8>) {
 
 /// Delivers `raw` into bob's INBOX once the check's watch IDLEs (above its watermark).
 async fn deliver_when_idle(server: &TestServer, raw: &[u8]) -> u32 {
-    let wait = async {
-        while server.idling() == 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), wait)
-        .await
-        .expect("the watch IDLEs");
+    until("the watch IDLEs", || server.idling() > 0).await;
     server.deliver_raw(BOB, "INBOX", raw).expect("deliver")
 }
 

@@ -3,44 +3,50 @@
 //! by code and hint), certificates, capabilities, one AUTH per protocol, and no secret in output.
 //! Just past 600 lines: one diagnosis per test, each a few lines over the shared helpers.
 
-use std::process::Command;
 use std::time::Duration;
 
 use mailtrip::config::{Credential, Protocol, Security};
 use mailtrip::diagnose::{CertProblem, Code};
 use mailtrip::report::verify::{CertificateInfo, ProtocolReport, Status, Step, VerifyReport};
 use mailtrip::server::{CertKind, Faults, Profile, ServerConfig, TestServer, gmail};
-use mailtrip::{Account, Endpoint, Verify};
+use mailtrip::{Account, Endpoint};
 use secrecy::SecretString;
 
-use crate::scenario::{assert_step_failed, assert_step_ok as assert_ok, silent_port};
-use crate::util::{self, PASSWORD};
+use crate::scenario::{self, assert_step_failed, assert_step_ok as assert_ok, silent_port};
+use crate::util::{self, ALICE, PASSWORD, local_imap, local_smtp};
 
-const ALICE: &str = "alice@mailtrip.test";
-
+/// alice's account on `server`.
 fn account(server: &TestServer) -> Account {
-    Account::embedded(server, ALICE, PASSWORD)
+    util::account(server, ALICE)
 }
 
+/// alice's account on `server` with her SMTP at `smtp` and her IMAP at `imap`.
+fn alice_at(server: &TestServer, smtp: Endpoint, imap: Endpoint) -> Account {
+    Account {
+        smtp,
+        imap,
+        ..account(server)
+    }
+}
+
+/// `account`'s verify with a 5 s timeout.
 async fn verify(account: Account) -> VerifyReport {
-    Verify::new(account)
-        .timeout(Duration::from_secs(5))
-        .run()
-        .await
-}
-
-fn smtp(security: Security, port: u16) -> Endpoint {
-    Endpoint::new(Protocol::Smtp, security, "localhost", port)
-}
-
-fn imap(security: Security, port: u16) -> Endpoint {
-    Endpoint::new(Protocol::Imap, security, "localhost", port)
+    scenario::verify(account, Duration::from_secs(5)).await
 }
 
 /// Asserts `p` failed at `step` with `code` (see [`assert_step_failed`]), and returns the
 /// hint for further checks.
 fn assert_failed(p: &ProtocolReport, step: Step, code: Code) -> String {
     assert_step_failed(p, step, code).diagnosis.hint.clone()
+}
+
+/// Asserts SMTP and IMAP both failed at `step` with `code`, their hints containing `hints`
+/// (SMTP's first).
+fn assert_both_failed(r: &VerifyReport, step: Step, code: Code, hints: [impl AsRef<str>; 2]) {
+    for ((name, p), hint) in r.protocols().into_iter().zip(hints) {
+        let text = assert_failed(p, step, code);
+        assert!(text.contains(hint.as_ref()), "{name}: {text}");
+    }
 }
 
 /// A server started from `config`, and alice's verify against it.
@@ -73,6 +79,16 @@ async fn verify_gmail_refusing(smtp: &str, imap: &str) -> (TestServer, VerifyRep
             .faults(faults),
     )
     .await
+}
+
+/// Asserts both protocols were refused at auth with `code`, each hint containing `hint` and
+/// each diagnosis linking to Google's help page `link`.
+fn assert_gmail_refused(r: &VerifyReport, code: Code, hint: &str, link: &str) {
+    assert_both_failed(r, Step::Auth, code, [hint; 2]);
+    for (name, p) in r.protocols() {
+        let d = &p.error.as_ref().expect("error").diagnosis;
+        assert_eq!(d.link.as_deref(), Some(link), "{name}: {d:#?}");
+    }
 }
 
 /// alice's verify against a server presenting a `kind` certificate: both protocols stop at TLS
@@ -136,8 +152,7 @@ async fn a_good_account_passes_with_certificate_capabilities_and_junk() {
         "{r:#?}"
     );
     assert_eq!(server.auth_attempts(), (1, 1), "one AUTH per protocol");
-    // Nothing was sent.
-    assert!(server.messages(ALICE, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, ALICE, "INBOX", "verify sends nothing");
     // The JSON form carries the schema and stable names.
     let json = serde_json::to_value(&r).expect("json");
     assert_eq!(json["schema"], 1);
@@ -148,10 +163,9 @@ async fn a_good_account_passes_with_certificate_capabilities_and_junk() {
 #[tokio::test]
 async fn implicit_tls_smtp_and_starttls_imap_pass_too() {
     let server = util::server().await;
-    let mut a = account(&server);
-    a.smtp = smtp(Security::Tls, server.smtps_addr().port());
-    a.imap = imap(Security::StartTls, server.imap_addr().port());
-    let r = verify(a).await;
+    let smtps = local_smtp(Security::Tls, server.smtps_addr().port());
+    let starttls = local_imap(Security::StartTls, server.imap_addr().port());
+    let r = verify(alice_at(&server, smtps, starttls)).await;
     assert_eq!(r.exit_code(), 0, "{r:#?}");
     assert_ok(&r.smtp);
     assert_ok(&r.imap);
@@ -174,10 +188,7 @@ async fn a_wrong_password_is_auth_rejected_after_exactly_one_attempt_per_protoco
     let server = util::server().await;
     let r = verify(Account::embedded(&server, ALICE, "not the password")).await;
     assert_eq!((r.status, r.exit_code()), (Status::Failed, 2), "{r:#?}");
-    let hint = assert_failed(&r.smtp, Step::Auth, Code::AuthRejected);
-    assert!(hint.contains("app password"), "{hint}");
-    let hint = assert_failed(&r.imap, Step::Auth, Code::AuthRejected);
-    assert!(hint.contains("app password"), "{hint}");
+    assert_both_failed(&r, Step::Auth, Code::AuthRejected, ["app password"; 2]);
     assert_eq!(
         server.auth_attempts(),
         (1, 1),
@@ -194,14 +205,14 @@ async fn gmail_app_password_required_on_both_protocols() {
     )
     .await;
     assert_eq!(r.exit_code(), 2);
+    assert_gmail_refused(
+        &r,
+        Code::AppPasswordRequired,
+        "myaccount.google.com/apppasswords",
+        "https://support.google.com/accounts/answer/185833",
+    );
     for p in [&r.smtp, &r.imap] {
-        let hint = assert_failed(p, Step::Auth, Code::AppPasswordRequired);
-        assert!(hint.contains("myaccount.google.com/apppasswords"), "{hint}");
         let d = &p.error.as_ref().expect("error").diagnosis;
-        assert_eq!(
-            d.link.as_deref(),
-            Some("https://support.google.com/accounts/answer/185833")
-        );
         assert!(
             d.server_text
                 .as_deref()
@@ -219,14 +230,12 @@ async fn gmail_web_login_required_on_both_protocols() {
         gmail::IMAP_WEB_LOGIN_REQUIRED,
     )
     .await;
-    for p in [&r.smtp, &r.imap] {
-        let hint = assert_failed(p, Step::Auth, Code::WebLoginRequired);
-        assert!(hint.contains("browser"), "{hint}");
-        assert_eq!(
-            p.error.as_ref().and_then(|e| e.diagnosis.link.as_deref()),
-            Some("https://support.google.com/mail/answer/78754")
-        );
-    }
+    assert_gmail_refused(
+        &r,
+        Code::WebLoginRequired,
+        "browser",
+        "https://support.google.com/mail/answer/78754",
+    );
 }
 
 #[tokio::test]
@@ -246,14 +255,10 @@ async fn too_many_imap_connections() {
 async fn connection_refused_on_both() {
     let server = util::server().await;
     let port = util::free_port();
-    let mut a = account(&server);
-    a.smtp = Endpoint::new(Protocol::Smtp, Security::Tls, "127.0.0.1", port);
-    a.imap = Endpoint::new(Protocol::Imap, Security::Tls, "127.0.0.1", port);
-    let r = verify(a).await;
-    for p in [&r.smtp, &r.imap] {
-        let hint = assert_failed(p, Step::Connect, Code::ConnectRefused);
-        assert!(hint.contains("port"), "{hint}");
-    }
+    let smtp = Endpoint::new(Protocol::Smtp, Security::Tls, "127.0.0.1", port);
+    let imap = Endpoint::new(Protocol::Imap, Security::Tls, "127.0.0.1", port);
+    let r = verify(alice_at(&server, smtp, imap)).await;
+    assert_both_failed(&r, Step::Connect, Code::ConnectRefused, ["port"; 2]);
     assert_eq!(server.auth_attempts(), (0, 0));
 }
 
@@ -263,13 +268,11 @@ async fn connection_refused_on_both() {
 async fn a_silent_server_times_out() {
     let server = util::server().await;
     let (port, hold) = silent_port().await;
-    let mut a = account(&server);
-    a.smtp = smtp(Security::StartTls, port);
-    a.imap = imap(Security::Tls, port);
-    let r = Verify::new(a)
-        .timeout(Duration::from_millis(300))
-        .run()
-        .await;
+    let (starttls, tls) = (
+        local_smtp(Security::StartTls, port),
+        local_imap(Security::Tls, port),
+    );
+    let r = scenario::verify(alice_at(&server, starttls, tls), Duration::from_millis(300)).await;
     hold.abort();
     let hint = assert_failed(&r.smtp, Step::Connect, Code::Timeout);
     assert!(hint.contains("timeout"), "{hint}");
@@ -279,53 +282,51 @@ async fn a_silent_server_times_out() {
 #[tokio::test]
 async fn implicit_tls_against_starttls_ports_is_a_mode_mismatch() {
     let server = util::server().await;
-    let mut a = account(&server);
-    a.smtp = smtp(Security::Tls, server.submission_addr().port());
-    a.imap = imap(Security::Tls, server.imap_addr().port());
-    let r = verify(a).await;
-    let hint = assert_failed(&r.smtp, Step::Tls, Code::TlsModeMismatch);
-    assert!(hint.contains(&util::smtp_url(&server)), "{hint}");
-    let hint = assert_failed(&r.imap, Step::Tls, Code::TlsModeMismatch);
-    assert!(
-        hint.contains(&format!(
-            "imap+starttls://localhost:{}",
-            server.imap_addr().port()
-        )),
-        "{hint}"
-    );
+    let imap_port = server.imap_addr().port();
+    let smtp_tls = local_smtp(Security::Tls, server.submission_addr().port());
+    let r = verify(alice_at(
+        &server,
+        smtp_tls,
+        local_imap(Security::Tls, imap_port),
+    ))
+    .await;
+    let hints = [
+        util::smtp_url(&server),
+        format!("imap+starttls://localhost:{imap_port}"),
+    ];
+    assert_both_failed(&r, Step::Tls, Code::TlsModeMismatch, hints);
     assert_eq!(server.auth_attempts(), (0, 0));
 }
 
 #[tokio::test]
 async fn starttls_against_implicit_tls_ports_is_a_mode_mismatch() {
     let server = util::server().await;
-    let mut a = account(&server);
-    a.smtp = smtp(Security::StartTls, server.smtps_addr().port());
-    a.imap = imap(Security::StartTls, server.imaps_addr().port());
+    let smtps = server.smtps_addr().port();
+    let imap_starttls = local_imap(Security::StartTls, server.imaps_addr().port());
+    let a = alice_at(
+        &server,
+        local_smtp(Security::StartTls, smtps),
+        imap_starttls,
+    );
     // The timeout is a budget for the whole run (issue #13 item 10): the TLS sniff after the
     // missing greeting must fit in it, alongside the greeting wait.
-    let r = Verify::new(a).timeout(Duration::from_secs(2)).run().await;
-    let hint = assert_failed(&r.smtp, Step::Connect, Code::TlsModeMismatch);
-    assert!(
-        hint.contains(&format!("smtps://localhost:{}", server.smtps_addr().port())),
-        "{hint}"
-    );
-    let hint = assert_failed(&r.imap, Step::Connect, Code::TlsModeMismatch);
-    assert!(hint.contains(&util::imap_url(&server)), "{hint}");
+    let r = scenario::verify(a, Duration::from_secs(2)).await;
+    let hints = [
+        format!("smtps://localhost:{smtps}"),
+        util::imap_url(&server),
+    ];
+    assert_both_failed(&r, Step::Connect, Code::TlsModeMismatch, hints);
 }
 
 /// Plaintext URLs to loopback are allowed, but the server only takes a login after STARTTLS.
 #[tokio::test]
 async fn plaintext_urls_get_starttls_unavailable_before_any_password_is_sent() {
     let server = util::server().await;
-    let mut a = account(&server);
-    a.smtp = smtp(Security::Plain, server.submission_addr().port());
-    a.imap = imap(Security::Plain, server.imap_addr().port());
-    let r = verify(a).await;
-    let hint = assert_failed(&r.smtp, Step::Auth, Code::StarttlsUnavailable);
-    assert!(hint.contains("smtp+starttls://"), "{hint}");
-    let hint = assert_failed(&r.imap, Step::Auth, Code::StarttlsUnavailable);
-    assert!(hint.contains("imaps://"), "{hint}");
+    let smtp_plain = local_smtp(Security::Plain, server.submission_addr().port());
+    let imap_plain = local_imap(Security::Plain, server.imap_addr().port());
+    let r = verify(alice_at(&server, smtp_plain, imap_plain)).await;
+    let hints = ["smtp+starttls://", "imaps://"];
+    assert_both_failed(&r, Step::Auth, Code::StarttlsUnavailable, hints);
     // SMTP never sent AUTH (nothing offered); IMAP's LOGIN was refused before checking it.
     assert_eq!(server.auth_attempts().0, 0);
     assert!(
@@ -394,10 +395,8 @@ async fn xoauth2_works_on_both_protocols_and_a_bad_token_is_rejected() {
 
     a.credential = Credential::OAuth2Token(SecretString::from("ya29.expired"));
     let r = verify(a).await;
-    for p in [&r.smtp, &r.imap] {
-        let hint = assert_failed(p, Step::Auth, Code::AuthRejected);
-        assert!(hint.contains("OAuth2 access token was refused"), "{hint}");
-    }
+    let refused = "OAuth2 access token was refused";
+    assert_both_failed(&r, Step::Auth, Code::AuthRejected, [refused; 2]);
     assert!(
         r.smtp
             .error
@@ -419,19 +418,13 @@ async fn xoauth2_works_on_both_protocols_and_a_bad_token_is_rejected() {
 async fn an_unresolvable_host_is_dns_failed() {
     let server = util::server().await;
     let host = format!("{}.invalid", "a".repeat(70));
-    let mut a = account(&server);
-    a.smtp = Endpoint::new(Protocol::Smtp, Security::Tls, &host, 465);
-    a.imap = Endpoint::new(Protocol::Imap, Security::Tls, &host, 993);
-    let r = verify(a).await;
-    for p in [&r.smtp, &r.imap] {
-        let hint = assert_failed(p, Step::Connect, Code::DnsFailed);
-        assert!(hint.contains("host name"), "{hint}");
-    }
+    let smtp = Endpoint::new(Protocol::Smtp, Security::Tls, &host, 465);
+    let imap = Endpoint::new(Protocol::Imap, Security::Tls, &host, 993);
+    let r = verify(alice_at(&server, smtp, imap)).await;
+    assert_both_failed(&r, Step::Connect, Code::DnsFailed, ["host name"; 2]);
 }
 
 // --- The binary --------------------------------------------------------------------------------
-
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 
 fn ca_file(server: &TestServer) -> tempfile_path::TempPath {
     tempfile_path::TempPath::write("ca.pem", server.ca_pem())
@@ -480,7 +473,7 @@ fn run_verify(
     password: &str,
     extra: &[&str],
 ) -> (i32, String) {
-    let out = Command::new(BIN)
+    let out = util::mailtrip_command()
         .arg("verify")
         .args([
             "--smtp",
@@ -496,9 +489,6 @@ fn run_verify(
         .arg(ca)
         .args(extra)
         .env("MAILTRIP_TEST_SECRET", password)
-        .env_remove("MAILTRIP_PASSWORD")
-        .env_remove("MAILTRIP_CONFIG")
-        .env_remove("RUST_LOG")
         .output()
         .expect("run mailtrip");
     let text = util::printed(&out);
@@ -557,9 +547,8 @@ async fn the_binary_prints_a_table_and_diagnosis() {
 
 #[test]
 fn the_binary_exits_3_on_a_usage_error() {
-    let out = Command::new(BIN)
+    let out = util::mailtrip_command()
         .args(["verify", "--smtp", "http://nope"])
-        .env_remove("MAILTRIP_CONFIG")
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(3), "{out:?}");

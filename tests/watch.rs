@@ -12,16 +12,16 @@
 
 use std::time::Duration;
 
+use mailtrip::Load;
 use mailtrip::monitor::{Monitor, Route};
 use mailtrip::probe::Wait;
-use mailtrip::render::{Format, Style, renderer};
+use mailtrip::render::Format;
 use mailtrip::report::{Report, SeenBy, Verdict};
 use mailtrip::server::{Faults, TestServer};
-use mailtrip::{Check, Load};
 
 use crate::imap_raw::raw_logged_in;
 use crate::monitor::{in_process, round_trips, round_trips_at_least, scrape_until};
-use crate::scenario::{self, ALICE, BOB, HANG_GUARD, account, faulty, faulty_with, run_load};
+use crate::scenario::{self, ALICE, BOB, HANG_GUARD, account, faulty, run_load};
 use crate::util;
 
 /// Longer than any timeout below: IDLE never tells in time.
@@ -38,12 +38,7 @@ async fn idle_silent(after: Option<Duration>) -> TestServer {
 }
 
 async fn check(server: &TestServer) -> Report {
-    let run = Check::new(account(server, ALICE), account(server, BOB))
-        .timeout(Duration::from_secs(15))
-        .run();
-    tokio::time::timeout(HANG_GUARD, run)
-        .await
-        .expect("check never hangs")
+    scenario::check(server, Duration::from_secs(15)).await
 }
 
 /// A check against a server where the probe lands `after` the 250, with or without IDLE.
@@ -69,7 +64,7 @@ async fn issue14_check_finds_the_probe_by_early_polls_while_idle_notices_are_hel
     // only say so after ten minutes: an early look finds it.
     let server = idle_silent(Some(Duration::from_millis(300))).await;
     delivered_by(&check(&server).await, SeenBy::EarlyPoll);
-    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "the probe is cleaned up");
 }
 
 #[tokio::test]
@@ -174,7 +169,7 @@ async fn issue14_monitor_sees_its_probes_by_early_polls_while_idle_notices_are_h
 async fn issue14_sync_on_noop_fault_shows_new_mail_only_at_noop_as_dovecot_does() {
     // The fault itself, on the wire: after a delivery, UID FETCH and UID SEARCH answer from
     // the session's last view without an EXISTS; NOOP syncs and says EXISTS; FETCH then sees it.
-    let server = faulty_with(|f| f.imap_sync_on_noop = true).await;
+    let server = util::server_with_fault(|f| f.imap_sync_on_noop = true).await;
     let mut raw = raw_logged_in(&server).await;
     let selected = raw.run("s SELECT INBOX").await;
     assert!(
@@ -234,14 +229,6 @@ async fn issue14_check_finds_the_probe_by_an_early_noop_when_fetch_does_not_sync
     assert_eq!(r.evidence.idle, Some(true));
 }
 
-fn render(format: Format, r: &Report) -> String {
-    let mut out = Vec::new();
-    renderer(format, Style { color: false })
-        .render(r, &mut out)
-        .expect("render");
-    String::from_utf8(out).expect("utf-8")
-}
-
 #[tokio::test]
 async fn issue14_a_spam_folder_that_cannot_be_opened_is_a_warning_not_a_failure() {
     // Only one IMAP connection at a time: INBOX's (dialled first) logs in; the spam and
@@ -272,10 +259,11 @@ async fn issue14_a_spam_folder_that_cannot_be_opened_is_a_warning_not_a_failure(
             .any(|w| w.starts_with("the archive folder Archive is not watched: ")),
         "{r:#?}"
     );
-    assert!(server.messages(ALICE, "INBOX").expect("inbox").is_empty());
-    let human = render(Format::Human, &r);
+    util::assert_empty(&server, ALICE, "INBOX", "the probe is cleaned up");
+    let human = scenario::render(Format::Human, &r);
     assert!(human.contains(spam.as_str()), "{human}");
-    let json: serde_json::Value = serde_json::from_str(&render(Format::Json, &r)).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&scenario::render(Format::Json, &r)).expect("json");
     let warnings = json["warnings"].as_array().expect("warnings array");
     assert!(warnings.iter().any(|w| w == spam.as_str()), "{json:#}");
 }
@@ -307,7 +295,7 @@ async fn issue14_a_probe_filed_in_junk_before_its_connection_opens_is_still_foun
     assert_eq!(r.verdict, Verdict::DeliveredToSpam, "{r:#?}");
     assert_eq!(r.evidence.mailbox.as_deref(), Some("Junk"));
     assert_eq!(r.evidence.seen_by, Some(SeenBy::FirstLook), "{r:#?}");
-    assert!(server.messages(BOB, "Junk").expect("junk").is_empty());
+    util::assert_empty(&server, BOB, "Junk", "the probe is cleaned up in Junk");
 }
 
 #[tokio::test]
@@ -321,20 +309,8 @@ async fn issue14_a_late_probe_in_junk_is_reported_when_the_next_probe_lands_in_i
         ..Faults::default()
     })
     .await;
-    let first = Check::new(account(&server, ALICE), account(&server, BOB))
-        .timeout(Duration::from_secs(1))
-        .run();
-    let first = tokio::time::timeout(HANG_GUARD, first)
-        .await
-        .expect("no hang");
-    assert_eq!(first.verdict, Verdict::NotDelivered, "{first:#?}");
-    server
-        .wait_for_messages(BOB, "Junk", 1, Duration::from_secs(30))
-        .await
-        .expect("the late probe lands in Junk");
-    server.set_faults(Faults::default());
-    let second = check(&server).await;
-    assert_eq!(second.verdict, Verdict::Delivered, "{second:#?}");
+    let (first, second) =
+        scenario::late_then_delivered(&server, "Junk", Duration::from_secs(15)).await;
     let late = scenario::the_late_warning(&second, &first);
     assert!(late.contains(" in Junk "), "{late}");
     assert_eq!(server.messages(BOB, "Junk").expect("junk").len(), 1);

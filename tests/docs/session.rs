@@ -136,7 +136,7 @@ impl Session {
     }
 
     fn command(&self, script: &Path) -> Command {
-        let bin = Path::new(env!("CARGO_BIN_EXE_mailtrip"));
+        let bin = Path::new(crate::util::BIN);
         let path = format!(
             "{}:{}",
             bin.parent().unwrap().display(),

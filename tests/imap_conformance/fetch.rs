@@ -2,8 +2,27 @@
 //! BODYSTRUCTURE / BODY / FULL, ENVELOPE with groups and source routes, and BINARY.
 
 use super::*;
-use crate::imap_raw::{raw_logged_in, selected};
+use crate::imap_raw::{Raw, raw_logged_in, selected};
 use crate::util::server;
+
+/// Fetches each `(section, data)` of message 1 as `BODY.PEEK[section]` (inside a fetch-att
+/// list when `listed`) and asserts the server answers with `data` as that section's literal.
+async fn assert_sections(raw: &mut Raw, cases: &[(&str, &str)], listed: bool) {
+    for (i, (section, data)) in cases.iter().enumerate() {
+        let tag = format!("f{i}");
+        let att = format!("BODY.PEEK[{section}]");
+        let att = if listed { format!("({att})") } else { att };
+        let got = raw.exchange(&format!("{tag} FETCH 1 {att}")).await;
+        assert_eq!(
+            got,
+            format!(
+                "* 1 FETCH (BODY[{section}] {})\r\n{tag} OK FETCH completed\r\n",
+                literal(data)
+            ),
+            "BODY[{section}]"
+        );
+    }
+}
 
 #[tokio::test]
 async fn issue_15_body_sections_of_nested_multiparts_are_not_nil() {
@@ -24,19 +43,7 @@ async fn issue_15_body_sections_of_nested_multiparts_are_not_nil() {
         ("2.1.MIME", "Content-Type: text/html\r\n\r\n"),
         ("2.2", "Hello another world\r\n"),
     ];
-    for (i, (section, data)) in cases.iter().enumerate() {
-        let tag = format!("f{i}");
-        let got = raw
-            .exchange(&format!("{tag} FETCH 1 (BODY.PEEK[{section}])"))
-            .await;
-        assert_eq!(
-            got,
-            format!(
-                "* 1 FETCH (BODY[{section}] {})\r\n{tag} OK FETCH completed\r\n",
-                literal(data)
-            )
-        );
-    }
+    assert_sections(&mut raw, &cases, true).await;
     // The attached message as a whole, its text, and a part that does not exist.
     let got = raw
         .exchange("g FETCH 1 (BODY.PEEK[2] BODY.PEEK[2.TEXT]<0.17> BODY.PEEK[3])")
@@ -58,7 +65,7 @@ async fn issue_15_body_sections_of_message_rfc822_parts() {
     let mut raw = selected(&server, &[RFC822_X2]).await;
     let inner1 = &RFC822_X2[RFC822_X2.find("From: user2").expect("inner")..];
     let inner2 = &RFC822_X2[RFC822_X2.find("From: sub").expect("inner")..];
-    for (section, data) in [
+    let cases = [
         ("1", inner1),
         (
             "1.HEADER",
@@ -72,19 +79,8 @@ async fn issue_15_body_sections_of_message_rfc822_parts() {
         ),
         ("1.1.1", "Hello world\r\n"),
         ("1.1.TEXT", "Hello world\r\n"),
-    ] {
-        let got = raw
-            .exchange(&format!("f FETCH 1 BODY.PEEK[{section}]"))
-            .await;
-        assert_eq!(
-            got,
-            format!(
-                "* 1 FETCH (BODY[{section}] {})\r\nf OK FETCH completed\r\n",
-                literal(data)
-            ),
-            "BODY[{section}]"
-        );
-    }
+    ];
+    assert_sections(&mut raw, &cases, false).await;
 }
 
 #[tokio::test]
@@ -131,10 +127,14 @@ async fn issue_15_binary_fetch_decodes_and_literal8_append_keeps_nul_out_of_body
     let server = server().await;
     let mut raw = raw_logged_in(&server).await;
     let msg: &[u8] = b"From: user@domain.org\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00-\xe4\r\n\r\n";
-    let mut line = format!("a APPEND INBOX ~{{{}+}}\r\n", msg.len()).into_bytes();
-    line.extend_from_slice(msg);
-    line.extend_from_slice(b"\r\n");
-    raw.send(&line).await;
+    // `tag APPEND INBOX` with `msg` as a LITERAL+ literal, `~` before it for a literal8.
+    let append = |tag: &str, prefix: &str| {
+        let mut line = format!("{tag} APPEND INBOX {prefix}{{{}+}}\r\n", msg.len()).into_bytes();
+        line.extend_from_slice(msg);
+        line.extend_from_slice(b"\r\n");
+        line
+    };
+    raw.send(&append("a", "~")).await;
     let r = raw.until("a").await;
     assert!(r[0].starts_with("a OK [APPENDUID "), "{r:?}");
     raw.run("s SELECT INBOX").await;
@@ -149,10 +149,7 @@ async fn issue_15_binary_fetch_decodes_and_literal8_append_keeps_nul_out_of_body
     );
     assert_eq!(got, want);
     // A NUL in an ordinary literal is refused (RFC 3516 keeps NUL to literal8).
-    let mut bad = format!("b APPEND INBOX {{{}+}}\r\n", msg.len()).into_bytes();
-    bad.extend_from_slice(msg);
-    bad.extend_from_slice(b"\r\n");
-    raw.send(&bad).await;
+    raw.send(&append("b", "")).await;
     let r = raw.until("b").await;
     assert!(r[0].starts_with("b NO [UNKNOWN-CTE] "), "{r:?}");
 }

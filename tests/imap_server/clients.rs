@@ -10,7 +10,7 @@ use tokio_native_tls::TlsStream;
 
 use super::{probe, seed};
 use crate::imap_raw::{ALICE, WAIT, ca_file, missing, python_client};
-use crate::util::{PASSWORD, imap_client, server, server_with, succeeded};
+use crate::util::{self, PASSWORD, imap_client, server, server_with, succeeded};
 
 type Session = async_imap::Session<TlsStream<TcpStream>>;
 
@@ -173,7 +173,7 @@ async fn gmail_profile_lists_special_folders_and_expunge_archives() {
     all("store", s.uid_store("1", "+FLAGS (\\Deleted)").await).await;
     let gone: Vec<u32> = all("expunge", s.expunge().await).await;
     assert_eq!(gone, vec![1]);
-    assert!(server.messages(ALICE, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, ALICE, "INBOX", "the one message was expunged");
     let all_mail = server
         .messages(ALICE, "[Gmail]/All Mail")
         .expect("all mail");

@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::{Mailbox, Stack, TIMEOUT, Tls, Who};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
+use crate::util::BIN;
 
 /// UIDs in `folder` of messages whose Message-ID carries `tag` (the header may be gone).
 async fn with_message_id(mb: &mut Mailbox, folder: &str, tag: &str) -> Vec<u32> {

@@ -5,15 +5,14 @@
 
 use std::time::Duration;
 
-use mailtrip::Endpoint;
-use mailtrip::config::{Protocol, Security};
+use mailtrip::config::Security;
 use mailtrip::report::{Phase, Report, Verdict};
 use mailtrip::server::Faults;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{ALICE, BOB, HANG_GUARD, PASSWORD_ENV, account, args, ca_file, endpoints, mailtrip};
-use crate::scenario::{check_between, check_faulty, faulty, faulty_with};
-use crate::util::PASSWORD;
+use crate::scenario::{check_between, check_faulty, faulty};
+use crate::util::{self, PASSWORD, local_imap, local_smtp};
 
 fn error(r: &Report) -> (Phase, String, String, String) {
     let e = r
@@ -26,10 +25,6 @@ fn error(r: &Report) -> (Phase, String, String, String) {
         e.diagnosis.summary.clone(),
         e.diagnosis.hint.clone(),
     )
-}
-
-fn smtp(security: Security, port: u16) -> Endpoint {
-    Endpoint::new(Protocol::Smtp, security, "localhost", port)
 }
 
 #[tokio::test]
@@ -63,10 +58,10 @@ fn assert_worded(r: &Report, phase: Phase, wrong: &str, right: &[&str]) {
 
 #[tokio::test]
 async fn item_17_a_port_with_no_auth_at_all_is_not_told_auth_comes_after_starttls() {
-    let server = faulty_with(|f| f.smtp_no_auth = true).await;
+    let server = util::server_with_fault(|f| f.smtp_no_auth = true).await;
     // Plain smtp:// to the relay port (loopback): STARTTLS offered, AUTH never.
     let mut alice = account(&server, ALICE);
-    alice.smtp = smtp(Security::Plain, server.smtp_addr().port());
+    alice.smtp = local_smtp(Security::Plain, server.smtp_addr().port());
     let r = check_between(alice.clone(), account(&server, BOB), Duration::from_secs(5)).await;
     let (phase, _, summary, hint) = error(&r);
     assert_eq!(phase, Phase::SmtpAuth, "{r:#?}");
@@ -76,7 +71,7 @@ async fn item_17_a_port_with_no_auth_at_all_is_not_told_auth_comes_after_starttl
     assert_ne!(r.verdict, Verdict::AuthFailed, "{r:#?}");
 
     // The same port over STARTTLS: no Rust Debug text in what it offers.
-    alice.smtp = smtp(Security::StartTls, server.smtp_addr().port());
+    alice.smtp = local_smtp(Security::StartTls, server.smtp_addr().port());
     let r = check_between(alice, account(&server, BOB), Duration::from_secs(5)).await;
     let (_, _, summary, _) = error(&r);
     assert!(summary.contains("no AUTH"), "{summary}");
@@ -89,7 +84,7 @@ async fn item_17_a_port_with_no_auth_at_all_is_not_told_auth_comes_after_starttl
 async fn item_17_a_submission_port_over_plaintext_is_still_told_auth_comes_after_starttls() {
     let server = faulty(Faults::default()).await;
     let mut alice = account(&server, ALICE);
-    alice.smtp = smtp(Security::Plain, server.submission_addr().port());
+    alice.smtp = local_smtp(Security::Plain, server.submission_addr().port());
     let r = check_between(alice, account(&server, BOB), Duration::from_secs(5)).await;
     let (phase, _, summary, _) = error(&r);
     assert_eq!(phase, Phase::SmtpAuth, "{r:#?}");
@@ -127,7 +122,7 @@ async fn item_17_a_port_that_speaks_http_is_named_as_such() {
     let port = http_port().await;
     for security in [Security::Tls, Security::StartTls, Security::Plain] {
         let mut alice = account(&server, ALICE);
-        alice.smtp = smtp(security, port);
+        alice.smtp = local_smtp(security, port);
         let r = check_between(alice, account(&server, BOB), Duration::from_secs(2)).await;
         let (_, code, summary, hint) = error(&r);
         assert!(summary.contains("HTTP"), "{security:?}: {summary}");
@@ -135,7 +130,7 @@ async fn item_17_a_port_that_speaks_http_is_named_as_such() {
         assert_eq!(code, "not_a_mail_server", "{security:?}: {r:#?}");
     }
     let mut bob = account(&server, BOB);
-    bob.imap = Endpoint::new(Protocol::Imap, Security::Tls, "localhost", port);
+    bob.imap = local_imap(Security::Tls, port);
     let r = check_between(account(&server, ALICE), bob, Duration::from_secs(2)).await;
     let (phase, code, summary, _) = error(&r);
     assert_eq!(phase, Phase::ImapConnect, "{r:#?}");

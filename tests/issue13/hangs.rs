@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
+use mailtrip::Load;
+use mailtrip::config::Security;
 use mailtrip::server::Faults;
-use mailtrip::{Load, Verify};
 
 use super::{ALICE, BOB, HANG_GUARD, account, against, args, endpoints, faulty, mailtrip};
-use crate::scenario::{faulty_with, run_load};
+use crate::scenario::{run_load, verify};
 use crate::util;
 
 // --- 8. `load` never ends when probes never arrive ------------------------------------------
@@ -35,7 +36,7 @@ async fn item_08_load_with_probes_that_never_arrive_ends_with_them_lost() {
 
 #[tokio::test]
 async fn item_08_late_arrivals_within_the_grace_window_are_cleaned_up() {
-    let server = faulty_with(|f| {
+    let server = util::server_with_fault(|f| {
         f.delivery_delay = Some((Duration::from_millis(4500), Duration::from_millis(4500)))
     })
     .await;
@@ -48,9 +49,11 @@ async fn item_08_late_arrivals_within_the_grace_window_are_cleaned_up() {
     .await;
     assert_eq!((r.lost, r.late), (3, 3), "{r:#?}");
     assert_eq!(r.cleanup.deleted, 3, "{r:#?}");
-    assert!(
-        server.messages(BOB, "INBOX").expect("inbox").is_empty(),
-        "late probes were left behind: {r:#?}"
+    util::assert_empty(
+        &server,
+        BOB,
+        "INBOX",
+        &format!("late probes are cleaned up: {r:#?}"),
     );
 }
 
@@ -118,16 +121,9 @@ async fn item_10_verify_timeout_bounds_the_whole_command() {
     .await;
     let mut alice = account(&server, ALICE);
     // Plain SMTP so the greeting wait (and the TLS sniff after it) runs.
-    alice.smtp = mailtrip::Endpoint::new(
-        mailtrip::config::Protocol::Smtp,
-        mailtrip::config::Security::StartTls,
-        "localhost",
-        server.submission_addr().port(),
-    );
+    alice.smtp = util::local_smtp(Security::StartTls, server.submission_addr().port());
     let limit = Duration::from_secs(3);
-    let r = tokio::time::timeout(HANG_GUARD, Verify::new(alice).timeout(limit).run())
-        .await
-        .expect("verify never hangs");
+    let r = verify(alice, limit).await;
     assert_ne!(r.exit_code(), 0, "{r:#?}");
     // A budget, not a per-step limit: the whole run ends within it (plus scheduling slack).
     assert!(

@@ -78,9 +78,7 @@ async fn item_14_an_empty_user_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_15_password_env_and_password_file_together_are_refused() {
-    let dir = std::env::temp_dir().join(format!("mailtrip-issue13-15-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("pw");
+    let file = crate::util::scratch_dir("issue13-15").join("pw");
     std::fs::write(&file, format!("{}\n", crate::util::PASSWORD)).expect("pw");
     let file = file.to_string_lossy().into_owned();
     refused(

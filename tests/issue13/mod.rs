@@ -17,8 +17,6 @@ use mailtrip::server::TestServer;
 pub use crate::scenario::{ALICE, BOB, HANG_GUARD, account, faulty};
 use crate::util::PASSWORD;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
-
 /// What a finished `mailtrip` process printed.
 #[derive(Debug)]
 pub struct Out {
@@ -36,19 +34,13 @@ impl Out {
 /// Runs the binary with `args` and extra environment; kills it (and fails the test) if it
 /// outlives `guard`. MAILTRIP_* and RUST_LOG from the outer environment are removed.
 pub async fn mailtrip(args: &[String], env: &[(&str, &str)], guard: Duration) -> Out {
-    let mut cmd = tokio::process::Command::new(BIN);
+    let mut cmd = tokio::process::Command::from(crate::util::mailtrip_command());
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
-        .env_remove("RUST_LOG")
         .env_remove("NO_COLOR");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MAILTRIP_") {
-            cmd.env_remove(k);
-        }
-    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -66,15 +58,7 @@ pub async fn mailtrip(args: &[String], env: &[(&str, &str)], guard: Duration) ->
 
 /// The server's CA in a file of its own.
 pub fn ca_file(server: &TestServer) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "mailtrip-issue13-{}-{}",
-        std::process::id(),
-        uuid::Uuid::now_v7().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("ca.pem");
-    std::fs::write(&path, server.ca_pem()).expect("ca");
-    path
+    crate::util::write_ca(server, &crate::util::scratch_dir("issue13"))
 }
 
 /// `--smtp URL --imap URL --ca-file F` for the embedded server.

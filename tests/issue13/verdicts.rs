@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use mailtrip::Check;
-use mailtrip::render::{Format, Style, renderer};
+use mailtrip::render::Format;
 use mailtrip::report::{Phase, Verdict};
 use mailtrip::server::{DataReply, Faults, FlagOp};
 
 use super::{ALICE, BOB, account, against, faulty};
-use crate::scenario::{check, check_faulty, delivered_despite, faulty_with};
+use crate::scenario::{check, check_faulty, delivered_despite, render};
 use crate::util;
 
 fn json(r: &mailtrip::Report) -> serde_json::Value {
@@ -19,11 +19,7 @@ fn json(r: &mailtrip::Report) -> serde_json::Value {
 }
 
 fn human(r: &mailtrip::Report) -> String {
-    let mut out = Vec::new();
-    renderer(Format::Human, Style::default())
-        .render(r, &mut out)
-        .expect("render");
-    String::from_utf8(out).expect("utf-8")
+    render(Format::Human, r)
 }
 
 // --- 1. `--to` someone the watch cannot see ------------------------------------------------
@@ -46,7 +42,7 @@ async fn item_01_to_someone_the_watch_cannot_see_is_refused_before_sending() {
     }
     // Refused before any connection: nothing logged in, nothing was sent.
     assert_eq!(server.auth_attempts(), (0, 0));
-    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "refused before sending");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,13 +113,13 @@ async fn item_02_a_stripped_tag_header_is_matched_by_message_id_and_reported() {
             .any(|w| w.contains("X-Mailtrip-Probe") && w.contains("removed")),
         "{r:#?}"
     );
-    // Cleaned up like any other probe.
-    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "cleaned up like any other probe");
 }
 
 #[tokio::test]
 async fn item_02_sweep_finds_a_kept_probe_whose_tag_header_was_stripped() {
-    let server = faulty_with(|f| f.strip_header = Some("X-Mailtrip-Probe".into())).await;
+    let server =
+        util::server_with_fault(|f| f.strip_header = Some("X-Mailtrip-Probe".into())).await;
     let r = Check::new(account(&server, ALICE), account(&server, BOB))
         .keep(true)
         .timeout(Duration::from_secs(20))
@@ -136,7 +132,7 @@ async fn item_02_sweep_finds_a_kept_probe_whose_tag_header_was_stripped() {
     assert_eq!(listed.found[0].tag, r.probe_id, "{listed:#?}");
     let done = sweep.delete(&listed).await.expect("delete");
     assert_eq!(done.deleted, 1, "{done:#?}");
-    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "the sweep deletes the kept probe");
 }
 
 // --- 3. The reply to the end of DATA is lost or stalls --------------------------------------
@@ -157,9 +153,11 @@ async fn item_03_lost_data_reply_keeps_watching_and_reports_delivered_with_a_war
                 .any(|w| w.contains("never answered the end of DATA")),
             "{r:#?}"
         );
-        assert!(
-            server.messages(BOB, "INBOX").expect("inbox").is_empty(),
-            "{fault:?}: the probe was left behind"
+        util::assert_empty(
+            &server,
+            BOB,
+            "INBOX",
+            &format!("{fault:?}: probe cleaned up"),
         );
     }
 }
@@ -295,7 +293,7 @@ async fn item_05_sweep_never_deletes_forged_lookalikes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_06_spam_verdict_prints_no_threshold_warning_without_thresholds() {
-    let server = faulty_with(|f| f.junk_rule = Some("mailtrip probe".into())).await;
+    let server = util::server_with_fault(|f| f.junk_rule = Some("mailtrip probe".into())).await;
     let out = against(&server, &["check", "--user", ALICE, "--timeout", "20s"]).await;
     assert_eq!(out.code, 1, "{out:#?}");
     assert!(out.stdout.contains("DELIVERED TO SPAM"), "{out:#?}");
@@ -306,7 +304,7 @@ async fn item_06_spam_verdict_prints_no_threshold_warning_without_thresholds() {
 
 #[tokio::test]
 async fn item_07_cleanup_counts_only_its_own_expunges() {
-    let server = faulty_with(|f| f.imap_foreign_expunge = Some(3)).await;
+    let server = util::server_with_fault(|f| f.imap_foreign_expunge = Some(3)).await;
     // Three other probes that concurrent checks are about to expunge.
     for n in 0..3 {
         let raw = format!("From: {ALICE}\r\nSubject: mailtrip probe other{n}\r\n\r\nx\r\n");

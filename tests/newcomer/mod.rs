@@ -15,18 +15,11 @@ use std::process::{Command, Output, Stdio};
 
 use mailtrip::server::{Profile, ServerConfig, TestServer};
 
-use crate::util::{imap_url, smtp_url};
-
-const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
-const ALICE: &str = "alice@mailtrip.test";
-const BOB: &str = "bob@mailtrip.test";
+use crate::util::{ALICE, BIN, BOB, imap_url, smtp_url, stdout_json as json};
 
 /// A fresh directory for one test: config search, HOME and the CA file live here.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mailtrip-newcomer-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    crate::util::scratch_dir(&format!("newcomer-{name}"))
 }
 
 /// The binary with no `MAILTRIP_*` inherited, HOME and the working directory in `dir` (so no
@@ -45,16 +38,6 @@ fn mailtrip(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     }
     cmd.envs(env.iter().copied());
     cmd.output().expect("run mailtrip")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: stdout {}\nstderr {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 /// `mailtrip check ARGS --timeout 20s --format json`, as [`mailtrip`] runs it.
@@ -77,9 +60,7 @@ fn report(out: &Output, code: i32) -> serde_json::Value {
 
 /// Writes `server`'s CA to `dir/ca.pem` and returns that path for `--ca-file` or `ca_file`.
 fn ca_in(server: &TestServer, dir: &Path) -> String {
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("ca");
-    ca.display().to_string()
+    crate::util::write_ca(server, dir).display().to_string()
 }
 
 /// An `[accounts.NAME]` table for `address` on the embedded `server`, its password read from

@@ -38,7 +38,7 @@ m.logout()
         .map(str::to_string)
         .collect();
     assert!(wire.len() >= 5, "{wire:?}");
-    let account = mailtrip::Account::embedded(&server, ALICE, PASSWORD);
+    let account = util::account(&server, ALICE);
     for run in 0..5 {
         let r = mailtrip::Verify::new(account.clone()).run().await;
         assert_eq!(r.imap.capabilities, wire, "run {run}");

@@ -143,16 +143,14 @@ async fn gmail_with_own_sent_mail() -> (TestServer, mailtrip::Account, mailtrip:
 /// still removes the sender's copy, and `load` to another mailbox removes every one.
 #[tokio::test]
 async fn issue18_item4_not_delivered_and_load_clean_the_senders_sent_copies() {
+    use mailtrip::Load;
     use mailtrip::server::Faults;
-    use mailtrip::{Check, Load};
     let (server, alice, bob) = gmail_with_own_sent_mail().await;
     let before = gmail_mail(&server, ALICE);
 
     util::set_fault(&server, |f| f.drop_percent = 100);
-    let r = Check::new(alice.clone(), bob.clone())
-        .timeout(std::time::Duration::from_secs(1))
-        .run()
-        .await;
+    let one_second = std::time::Duration::from_secs(1);
+    let r = crate::scenario::check_between(alice.clone(), bob.clone(), one_second).await;
     assert_eq!(r.verdict, mailtrip::report::Verdict::NotDelivered, "{r:#?}");
     assert!(r.warnings.is_empty(), "{r:#?}");
     assert_eq!(
@@ -162,12 +160,7 @@ async fn issue18_item4_not_delivered_and_load_clean_the_senders_sent_copies() {
     );
 
     server.set_faults(Faults::default());
-    let r = Load::new(alice, vec![bob])
-        .probes(10)
-        .concurrency(4)
-        .run()
-        .await
-        .expect("load runs");
+    let r = crate::scenario::run_load(Load::new(alice, vec![bob]).probes(10).concurrency(4)).await;
     assert_eq!(r.delivered, 10, "{r:#?}");
     assert!(r.cleanup.problems.is_empty(), "{r:#?}");
     assert_eq!(

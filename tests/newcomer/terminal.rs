@@ -53,7 +53,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 /// happened: no "nothing deleted (dry run)" before the question, no second copy of the list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue18_item7_sweep_prompt_lists_once_then_asks_then_reports() {
-    use mailtrip::{Account, Check};
+    use mailtrip::Check;
     let server = util::server().await;
     let dir = scratch("sweep-tty");
     let ca = ca_in(&server, &dir);
@@ -74,7 +74,7 @@ async fn issue18_item7_sweep_prompt_lists_once_then_asks_then_reports() {
     .map(|s| s.to_string())
     .collect();
     let env = [("MT_SWEEP_PW", PASSWORD)];
-    let alice = Account::embedded(&server, ALICE, PASSWORD);
+    let alice = util::account(&server, ALICE);
     let kept = Check::new(alice.clone(), alice).keep(true).run().await;
     assert!(kept.verdict.is_delivered(), "{kept:#?}");
     let short = &kept.probe_id[..8];

@@ -17,9 +17,8 @@ use mailtrip::server::oauth::OAuthSettings;
 use mailtrip::server::{ServerConfig, TestServer};
 
 use crate::util;
+pub use crate::util::ALICE;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
-pub const ALICE: &str = "alice@mailtrip.test";
 pub const CLIENT_ID: &str = "mailtrip-test-client";
 
 /// A config file, a CA file and a private config directory (where tokens go) for one test.
@@ -31,12 +30,8 @@ pub struct Env {
 impl Env {
     /// Account `work`: `provider` with the embedded server's OAuth2 endpoints and mail ports.
     pub fn new(server: &TestServer, name: &str, provider: &str, extra: &str) -> Env {
-        let dir =
-            std::env::temp_dir().join(format!("mailtrip-oauth-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let ca = dir.join("ca.pem");
-        std::fs::write(&ca, server.ca_pem()).expect("ca");
+        let dir = util::scratch_dir(&format!("oauth-{name}"));
+        let ca = util::write_ca(server, &dir);
         let o = server.oauth2_url();
         let config = dir.join("mailtrip.toml");
         let text = format!(
@@ -73,15 +68,11 @@ impl Env {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = util::mailtrip_command();
         c.args(args)
             .arg("--config")
             .arg(&self.config)
             .env("XDG_CONFIG_HOME", self.dir.join("xdg"))
-            .env_remove("MAILTRIP_PASSWORD")
-            .env_remove("MAILTRIP_CONFIG")
-            .env_remove("MAILTRIP_ACCOUNT")
-            .env_remove("RUST_LOG")
             .env_remove("BROWSER")
             .stdin(Stdio::null());
         c

@@ -1,7 +1,6 @@
 //! Issue #20's stored sign-in in use: `logout`, a login without a client id, `monitor` across
 //! token lifetimes, and an account with no password source.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use mailtrip::server::oauth::OAuthSettings;
@@ -75,32 +74,14 @@ async fn delivered(addr: &str) -> f64 {
 /// lifetimes (its logins take tokens from the same stored sign-in).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_delivers_with_a_stored_sign_in_across_token_lifetimes() {
-    use tokio::io::AsyncBufReadExt;
     let lifetime = Duration::from_secs(2);
     let server = server_with_token_lifetime(lifetime).await;
     let route =
         "\n[[routes]]\nname = \"w\"\nfrom = \"work\"\ninterval = \"1s\"\ntimeout = \"5s\"\n";
     let env = Env::new(&server, "monitor", "outlook", route);
     assert_eq!(env.run(&["login"]).await.code, 0);
-    let mut child =
-        tokio::process::Command::from(env.command(&["monitor", "--listen", "127.0.0.1:0"]))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start mailtrip monitor");
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(90), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                return rest.split('/').next().unwrap_or("").to_string();
-            }
-        }
-        panic!("the monitor ended without saying where it listens");
-    })
-    .await
-    .expect("the monitor prints its address");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let cmd = env.command(&["monitor", "--listen", "127.0.0.1:0"]);
+    let monitor = crate::monitor::Running::spawn(cmd.into()).await;
     let started = std::time::Instant::now();
     let mut n = 0.0;
     while n < 5.0 {
@@ -109,13 +90,13 @@ async fn monitor_delivers_with_a_stored_sign_in_across_token_lifetimes() {
             "{n} delivered so far"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
-        n = delivered(&addr).await;
+        n = delivered(&monitor.addr).await;
     }
     assert!(
         started.elapsed() > lifetime,
         "spanned more than one token lifetime"
     );
-    let _ = child.kill().await;
+    drop(monitor); // kills it
 }
 
 /// Without `auth = "oauth2"` a password source still wins, and `login` says so; with no

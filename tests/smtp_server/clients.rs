@@ -130,7 +130,7 @@ async fn lettre_sees_gmail_app_password_required() -> TestResult {
     let (code, err) = refused(&server, PASSWORD).await?;
     assert_eq!(code, "534");
     assert!(err.contains("5.7.9"), "{err}");
-    assert!(server.messages(BOB, "INBOX")?.is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "the refused login sends nothing");
     Ok(())
 }
 
@@ -153,10 +153,8 @@ async fn lettre_xoauth2_with_a_registered_token() -> TestResult {
 
 /// A scratch directory holding the server's CA, for files handed to external clients.
 fn scratch_with_ca(server: &TestServer, name: &str) -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("mailtrip-smtp-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("write CA");
+    let dir = util::scratch_dir(&format!("smtp-{name}"));
+    let ca = util::write_ca(server, &dir);
     (dir, ca)
 }
 

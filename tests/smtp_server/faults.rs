@@ -73,7 +73,7 @@ async fn junk_rule_fault_files_in_junk() {
         .await
         .expect("filed in Junk");
     assert!(String::from_utf8_lossy(&junk[0].raw).contains("Subject: spam\r\n"));
-    assert!(server.messages(BOB, "INBOX").expect("inbox").is_empty());
+    util::assert_empty(&server, BOB, "INBOX", "the junk rule files it in Junk");
 }
 
 #[tokio::test]

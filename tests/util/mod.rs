@@ -1,11 +1,15 @@
-//! Helpers shared by the integration tests: an embedded server with users (and faults),
-//! verified TLS to it, and the raw SMTP client in [`smtp`].
+//! Helpers shared by the integration tests: an embedded server with users (and faults) and
+//! their accounts, verified TLS to it, the binary run with a clean environment, scratch
+//! directories and CA files, and the raw SMTP client in [`smtp`].
 
 pub mod smtp;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mailtrip::config::{Protocol, Security};
 use mailtrip::server::{Faults, ServerConfig, TestServer};
+use mailtrip::{Account, Endpoint};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
@@ -14,8 +18,9 @@ use tokio_native_tls::TlsStream;
 pub const PASSWORD: &str = "correct horse battery staple";
 /// The users `server()` creates.
 pub const ALICE: &str = "alice@mailtrip.test";
-#[allow(dead_code)]
 pub const BOB: &str = "bob@mailtrip.test";
+/// The `mailtrip` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 /// Upper bound for waits that should end much sooner; not a timing target.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -28,12 +33,32 @@ pub async fn server() -> TestServer {
 /// An embedded server started from `config`, plus alice and bob.
 #[allow(dead_code)]
 pub async fn server_with(config: ServerConfig) -> TestServer {
-    let config = config
-        .with_user("alice@mailtrip.test", PASSWORD)
-        .with_user("bob@mailtrip.test", PASSWORD);
+    let config = config.with_user(ALICE, PASSWORD).with_user(BOB, PASSWORD);
     TestServer::start(config)
         .await
         .expect("embedded server starts")
+}
+
+/// `addr`'s account on the embedded `server`, with the password [`server_with`] gave it.
+#[allow(dead_code)]
+pub fn account(server: &TestServer, addr: &str) -> Account {
+    Account::embedded(server, addr, PASSWORD)
+}
+
+/// Asserts `user`'s `folder` on `server` holds no message: `why` is what should have emptied
+/// it (or kept it empty), and a failure lists the start of each message left.
+#[allow(dead_code)]
+pub fn assert_empty(server: &TestServer, user: &str, folder: &str, why: &str) {
+    let left = server.messages(user, folder).expect("the folder exists");
+    let heads: Vec<String> = left
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.raw[..m.raw.len().min(160)]).into_owned())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "expected {user}'s {folder} empty ({why}), {} left: {heads:#?}",
+        left.len()
+    );
 }
 
 /// An embedded server with alice and bob and one fault in force from the start, set by
@@ -51,6 +76,18 @@ pub fn set_fault(server: &TestServer, fault: impl FnOnce(&mut Faults)) {
     let mut faults = Faults::default();
     fault(&mut faults);
     server.set_faults(faults);
+}
+
+/// SMTP on `localhost:port` with `security`.
+#[allow(dead_code)]
+pub fn local_smtp(security: Security, port: u16) -> Endpoint {
+    Endpoint::new(Protocol::Smtp, security, "localhost", port)
+}
+
+/// IMAP on `localhost:port` with `security`.
+#[allow(dead_code)]
+pub fn local_imap(security: Security, port: u16) -> Endpoint {
+    Endpoint::new(Protocol::Imap, security, "localhost", port)
 }
 
 /// The embedded server's submission port as a `--smtp` URL (STARTTLS on `localhost`).
@@ -78,10 +115,46 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A fresh, empty directory `mailtrip-NAME-…` under the system temp dir, unique to this call.
+#[allow(dead_code)]
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mailtrip-{name}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Writes `server`'s CA to `dir/ca.pem` (creating `dir`) and returns that path, for
+/// `--ca-file` or a config's `ca_file`.
+#[allow(dead_code)]
+pub fn write_ca(server: &TestServer, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("dir");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, server.ca_pem()).expect("write CA");
+    ca
+}
+
+/// The `mailtrip` binary as a command that inherits no `MAILTRIP_*` setting and no `RUST_LOG`
+/// from the outer environment, so only what the test sets is in force.
+#[allow(dead_code)]
+pub fn mailtrip_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.env_remove("RUST_LOG");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("MAILTRIP_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 /// Runs the `mailtrip` binary with `args` (and this environment) to its end.
 #[allow(dead_code)]
 pub fn run_mailtrip(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_mailtrip"))
+    std::process::Command::new(BIN)
         .args(args)
         .output()
         .expect("run")
@@ -95,6 +168,18 @@ pub fn printed(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A finished process's stdout as JSON; fails the test with stdout and stderr if it is not.
+#[allow(dead_code)]
+pub fn stdout_json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout {}\nstderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 /// Fails the test with the client's stderr unless the external `client` exited cleanly.
