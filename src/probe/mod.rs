@@ -1,6 +1,30 @@
 //! The round trip as a library: [`Check`] sends a tagged probe over SMTP, watches the receiving
 //! mailbox over IMAP, verifies what arrived, cleans up, and returns a [`Report`] (never an error).
 
+/// The `AsyncWrite` methods a wrapper stream hands to its `inner` field unchanged: `flush` and
+/// `shutdown`, or with `all` `poll_write` too. The wrappers (`net::Sniff`, `tls::Transport`,
+/// `trace::Traced`) differ only in what they do on the way through.
+macro_rules! write_through_inner {
+    (all) => {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+        write_through_inner!();
+    };
+    () => {
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    };
+}
+
 mod analysis;
 pub(crate) mod backoff;
 pub(crate) mod cleanup;

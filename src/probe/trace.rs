@@ -371,12 +371,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Traced<S> {
         }
         res
     }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
+    write_through_inner!();
 }
 
 #[cfg(test)]

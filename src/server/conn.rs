@@ -92,17 +92,32 @@ fn closed() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "stream closed")
 }
 
+/// A stream read and written alike, whichever variant it is.
+trait ReadWrite: AsyncRead + AsyncWrite + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> ReadWrite for T {}
+
+impl ServerStream {
+    /// The open stream under the variant; `None` in the transient `Closed` state.
+    fn io(self: Pin<&mut Self>) -> Option<Pin<&mut dyn ReadWrite>> {
+        match self.get_mut() {
+            ServerStream::Plain(s) => Some(Pin::new(s)),
+            ServerStream::Tls(s) => Some(Pin::new(s.as_mut())),
+            ServerStream::Memory(s) => Some(Pin::new(s)),
+            ServerStream::Closed => None,
+        }
+    }
+}
+
 impl AsyncRead for ServerStream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ServerStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            ServerStream::Memory(s) => Pin::new(s).poll_read(cx, buf),
-            ServerStream::Closed => Poll::Ready(Err(closed())),
+        match self.io() {
+            Some(s) => s.poll_read(cx, buf),
+            None => Poll::Ready(Err(closed())),
         }
     }
 }
@@ -113,29 +128,23 @@ impl AsyncWrite for ServerStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ServerStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            ServerStream::Memory(s) => Pin::new(s).poll_write(cx, buf),
-            ServerStream::Closed => Poll::Ready(Err(closed())),
+        match self.io() {
+            Some(s) => s.poll_write(cx, buf),
+            None => Poll::Ready(Err(closed())),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ServerStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            ServerStream::Memory(s) => Pin::new(s).poll_flush(cx),
-            ServerStream::Closed => Poll::Ready(Err(closed())),
+        match self.io() {
+            Some(s) => s.poll_flush(cx),
+            None => Poll::Ready(Err(closed())),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ServerStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            ServerStream::Memory(s) => Pin::new(s).poll_shutdown(cx),
-            ServerStream::Closed => Poll::Ready(Ok(())),
+        match self.io() {
+            Some(s) => s.poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
         }
     }
 }
