@@ -37,7 +37,9 @@ impl SentCopies {
         Some(SentCopies::at(folder, mark, folders))
     }
 
-    /// [`SentCopies::note`] over a connection of its own, logged out again.
+    /// [`SentCopies::note`] over a connection of its own, logged out again (`load`, whose
+    /// targets may all be other mailboxes).
+    #[cfg(feature = "load")]
     pub(crate) async fn note_apart(account: &Account, step: Duration) -> Option<SentCopies> {
         let (mut session, _) = imap::connect(account, step, None).await.ok()?;
         let noted = SentCopies::note(&mut session, step).await;
