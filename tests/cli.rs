@@ -353,3 +353,41 @@ fn swaks_submits_over_starttls_with_auth() {
         "{text}"
     );
 }
+
+/// Issue 21 (found measuring the cleanup change against Postfix + Dovecot): a config file
+/// whose accounts name no CA, and `--ca-file` on the command line, as for a private CA. The
+/// `--to-account` mailbox was read without that CA: the check failed at imap_connect with
+/// tls_certificate_invalid, a false verdict. Now both accounts trust it.
+#[tokio::test]
+async fn issue21_ca_file_on_the_command_line_reaches_the_to_account() {
+    let server = util::server().await;
+    let dir = util::scratch_dir("cli-ca-to-account");
+    let ca = util::write_ca(&server, &dir);
+    let account = |name: &str, address: &str| {
+        format!(
+            "[accounts.{name}]\naddress = \"{address}\"\npassword_env = \"PW\"\n\
+             smtp = \"{}\"\nimap = \"{}\"\n",
+            util::smtp_url(&server),
+            util::imap_url(&server),
+        )
+    };
+    let config = dir.join("mailtrip.toml");
+    let accounts = account("alice", util::ALICE) + &account("bob", util::BOB);
+    std::fs::write(&config, accounts).expect("config");
+    let out = tokio::task::spawn_blocking(move || {
+        util::mailtrip_command()
+            .args(["check", "--config"])
+            .arg(&config)
+            .args(["--account", "alice", "--to-account", "bob", "--ca-file"])
+            .arg(&ca)
+            .args(["--timeout", "20s", "--format", "json"])
+            .env("PW", util::PASSWORD)
+            .output()
+            .expect("run mailtrip")
+    })
+    .await
+    .expect("join");
+    let report = util::stdout_json(&out);
+    assert_eq!(report["verdict"], "delivered", "{report:#}");
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow};
 use clap::Args as ClapArgs;
 
 use crate::config::file::{self, Loaded};
-use crate::config::resolve::named_account;
+use crate::config::resolve::{named_account, trust};
 use crate::config::{Target, resolve};
 use crate::monitor::{
     DEFAULT_INTERVAL, DEFAULT_LISTEN, DEFAULT_PROBE_CONCURRENCY, DEFAULT_TIMEOUT, Monitor, Route,
@@ -218,7 +218,7 @@ fn routes_from(
     timeout: Duration,
     a: &MonitorArgs,
 ) -> anyhow::Result<Vec<Route>> {
-    let insecure = a.account.auth.insecure_skip_verify;
+    let flags = trust(&a.account.auth.overrides());
     l.config
         .routes
         .iter()
@@ -231,8 +231,8 @@ fn routes_from(
                 spec.from
             );
             let to_name = spec.to.as_deref().unwrap_or(&spec.from);
-            let from = named_account(l, &spec.from, insecure).with_context(|| label.clone())?;
-            let to = named_account(l, to_name, insecure).with_context(|| label.clone())?;
+            let from = named_account(l, &spec.from, &flags).with_context(|| label.clone())?;
+            let to = named_account(l, to_name, &flags).with_context(|| label.clone())?;
             let name = spec.name.clone().unwrap_or_else(|| {
                 if to_name == spec.from {
                     spec.from.clone()

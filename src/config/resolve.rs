@@ -217,7 +217,7 @@ pub fn resolve(o: &Overrides) -> Result<Resolved, ConfigError> {
     let (to, to_source) = match &o.to_account {
         Some(name) => {
             let to_spec = lookup(name)?;
-            let to = receiving(name, &to_spec, o.insecure_skip_verify)?;
+            let to = receiving(name, &to_spec, &trust(o))?;
             let source = sender_source(&Overrides::default(), &to_spec, Some(name));
             (to, source)
         }
@@ -263,29 +263,37 @@ pub fn resolve(o: &Overrides) -> Result<Resolved, ConfigError> {
 }
 
 /// The account named `name` in a loaded config file, as the receiving side of `--to-account`
-/// builds it: only the file and its preset (no account flags), TLS verification as given.
+/// builds it: only the file and its preset (no account flags), with the run's [`trust`].
 pub fn named_account(
     loaded: &file::Loaded,
     name: &str,
-    insecure_skip_verify: bool,
+    trust: &Overrides,
 ) -> Result<Account, ConfigError> {
     let accounts = &loaded.config.accounts;
     let spec = accounts
         .get(name)
         .ok_or_else(|| no_such_account(name, &loaded.path.display().to_string(), accounts))?;
-    receiving(name, spec, insecure_skip_verify)
+    receiving(name, spec, trust)
 }
 
-/// The receiving account `name` from its file table alone (no account flags), TLS
-/// verification as given.
-fn receiving(
-    name: &str,
-    spec: &AccountSpec,
-    insecure_skip_verify: bool,
-) -> Result<Account, ConfigError> {
-    let mut account = build(Some(name), spec, None)?;
-    account.tls.insecure_skip_verify = insecure_skip_verify;
-    Ok(account)
+/// What every account a run connects with takes from its flags, whichever account names
+/// it: `--ca-file` (in place of the account's own `ca_file`), `--insecure-skip-verify`,
+/// `--allow-plaintext`, and how long a password command may run. Not who logs in, where, or
+/// with which secret: those stay the named account's own.
+pub fn trust(o: &Overrides) -> Overrides {
+    Overrides {
+        ca_file: o.ca_file.clone(),
+        insecure_skip_verify: o.insecure_skip_verify,
+        allow_plaintext: o.allow_plaintext,
+        secret_timeout: o.secret_timeout,
+        ..Overrides::default()
+    }
+}
+
+/// The receiving account `name` from its file table alone (no account flags), with the
+/// run's [`trust`].
+fn receiving(name: &str, spec: &AccountSpec, trust: &Overrides) -> Result<Account, ConfigError> {
+    build(Some(name), spec, Some(trust))
 }
 
 /// The error for an account `name` that `place` (a config file) does not define, listing the
@@ -341,5 +349,65 @@ mod tests {
         };
         let e = resolve(&o).expect_err("missing file");
         assert!(e.to_string().contains("nonexistent-mailtrip-config.toml"));
+    }
+
+    /// A config file with accounts `a` and `b` (neither names a CA) and a PEM file, in a
+    /// directory of their own.
+    fn two_accounts_and_a_ca(test: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("mt-trust-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let config = dir.join("mailtrip.toml");
+        let account = |name: &str| {
+            format!(
+                "[accounts.{name}]\naddress = \"{name}@example.com\"\npassword = \"pw\"\n\
+                 smtp = \"smtps://mail.example.com\"\nimap = \"imaps://mail.example.com\"\n"
+            )
+        };
+        std::fs::write(&config, account("a") + &account("b")).expect("config");
+        let ca = dir.join("ca.pem");
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        std::fs::write(&ca, pem).expect("ca");
+        (config, ca)
+    }
+
+    /// Issue 21 (found measuring the cleanup change): `--ca-file`, `--insecure-skip-verify`
+    /// and `--allow-plaintext` are the run's, not the sending account's: the `--to-account`
+    /// mailbox was read without the private CA, and a round trip through it failed at
+    /// imap_connect with tls_certificate_invalid.
+    #[test]
+    fn issue21_the_to_account_trusts_the_ca_file_given_on_the_command_line() {
+        let (config, ca) = two_accounts_and_a_ca("to");
+        let o = Overrides {
+            config: Some(config),
+            account: Some("a".into()),
+            to_account: Some("b".into()),
+            ca_file: Some(ca),
+            ..Default::default()
+        };
+        let Target::Accounts { from, to } = resolve(&o).expect("resolves").target else {
+            panic!("accounts expected");
+        };
+        assert_eq!(from.tls.extra_roots_pem.len(), 1);
+        assert_eq!(to.tls.extra_roots_pem.len(), 1, "the --to-account mailbox");
+        assert_eq!(to.address, "b@example.com", "still b's own account");
+    }
+
+    /// The monitor's routes name both of their accounts: both take the run's trust flags.
+    #[test]
+    fn issue21_named_accounts_take_the_runs_trust_flags() {
+        let (config, ca) = two_accounts_and_a_ca("named");
+        let loaded = file::discover(Some(&config))
+            .expect("reads")
+            .expect("found");
+        let flags = Overrides {
+            ca_file: Some(ca),
+            insecure_skip_verify: true,
+            password_env: Some("NOT_FOR_THE_NAMED_ACCOUNT".into()),
+            ..Default::default()
+        };
+        let a = named_account(&loaded, "a", &trust(&flags)).expect("a");
+        assert_eq!(a.tls.extra_roots_pem.len(), 1);
+        assert!(a.tls.insecure_skip_verify);
+        assert_eq!(a.address, "a@example.com");
     }
 }
