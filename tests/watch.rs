@@ -213,13 +213,15 @@ async fn issue14_sync_on_noop_fault_shows_new_mail_only_at_noop_as_dovecot_does(
 #[tokio::test]
 async fn issue14_check_finds_the_probe_by_an_early_noop_when_fetch_does_not_sync() {
     // Dovecot answers UID FETCH from its index without noticing newly delivered maildir files
-    // until a NOOP (or IDLE) syncs, and tells IDLE clients 500 ms after a change. The probe
-    // lands 1.25 s after the 250, between the early looks at 1 s and 1.5 s, while the watcher
-    // IDLEs: the look at 1.5 s (NOOP, EXISTS, then FETCH) finds it before IDLE's notice at
-    // 1.75 s. A FETCH-only look never would: the mail shows only when IDLE starts or tells.
+    // until a NOOP (or IDLE) syncs, and tells IDLE clients of a change only later (500 ms;
+    // 3 s here, as a batching provider might, so that a loaded machine running the looks late
+    // cannot close the window). The probe lands 1.25 s after the 250, between the early looks
+    // at 1 s and 1.5 s, while the watcher IDLEs: the look at 1.5 s (NOOP, EXISTS, then FETCH)
+    // finds it long before IDLE's notice at 4.25 s. A FETCH-only look never would: the mail
+    // shows only when IDLE tells.
     let server = faulty(Faults {
         imap_sync_on_noop: true,
-        imap_idle_delay: Some(Duration::from_millis(500)),
+        imap_idle_delay: Some(Duration::from_secs(3)),
         delivery_delay: Some((Duration::from_millis(1250), Duration::from_millis(1250))),
         ..Faults::default()
     })
