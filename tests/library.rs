@@ -330,6 +330,14 @@ fn issue17_library_errors_are_std_errors() {
     assert_eq!(e.to_string(), summary);
 }
 
+/// A server with `fault` and one "Confirm" mail already in bob's INBOX, for `wait --delete`.
+async fn confirm_in_inbox(fault: impl FnOnce(&mut mailtrip::server::Faults)) -> TestServer {
+    let server = util::server_with_fault(fault).await;
+    let mail = b"From: a@app.test\r\nSubject: Confirm\r\n\r\nx\r\n";
+    server.deliver_raw(BOB, "INBOX", mail).expect("seed");
+    server
+}
+
 /// Item 1 (truthful results): async-imap ends a command's answer silently when the server
 /// closes the connection, so `delete(true)` said `deleted: true` for a message still there
 /// (drop at UID STORE or EXPUNGE), and a body fetch cut off was "no body". Whichever command
@@ -337,14 +345,7 @@ fn issue17_library_errors_are_std_errors() {
 #[tokio::test]
 async fn issue17_wait_delete_is_true_wherever_the_connection_drops() {
     for n in 3..12 {
-        let server = util::server_with_fault(|f| f.imap_drop_after = Some(n)).await;
-        server
-            .deliver_raw(
-                BOB,
-                "INBOX",
-                b"From: a@app.test\r\nSubject: Confirm\r\n\r\nx\r\n",
-            )
-            .expect("seed");
+        let server = confirm_in_inbox(|f| f.imap_drop_after = Some(n)).await;
         let r = Wait::new(bob(&server))
             .subject("Confirm")
             .delete(true)
@@ -376,14 +377,7 @@ async fn issue17_wait_delete_is_true_wherever_the_connection_drops() {
 /// message in Trash with `deleted: false` and no word why; the result now says where it is.
 #[tokio::test]
 async fn issue21_wait_delete_says_where_a_message_moved_without_copyuid_was_left() {
-    let server = util::server_with_fault(|f| f.imap_no_copyuid = true).await;
-    server
-        .deliver_raw(
-            BOB,
-            "INBOX",
-            b"From: a@app.test\r\nSubject: Confirm\r\n\r\nx\r\n",
-        )
-        .expect("seed");
+    let server = confirm_in_inbox(|f| f.imap_no_copyuid = true).await;
     let mut account = bob(&server);
     account.expunge_archives = true;
     let m = Wait::new(account)
