@@ -176,7 +176,7 @@ pub(crate) async fn cleanup(
     if found.is_empty() {
         return;
     }
-    let step = cleanup::step(step, Duration::MAX);
+    let step = cleanup::step(step);
     if w.session.is_none() {
         match watch::open_folder(&w.account, &w.folder, step).await {
             Ok((s, caps, _)) => {
@@ -223,7 +223,7 @@ pub(super) async fn cleanup_sent(
     out: &mut Cleanup,
     step: Duration,
 ) {
-    let step = cleanup::step(step, Duration::MAX);
+    let step = cleanup::step(step);
     let ours = |tag| shared.is_ours(tag);
     // Each command has its step; the whole, as many steps as the commands it may take.
     let budget = step.saturating_mul(10);

@@ -15,9 +15,9 @@ use super::watch::tags::{TAG_ITEMS, carries, tag_of};
 use crate::config::Account;
 
 /// Each cleanup command's limit: at least 5 s, however short the watch's steps were (a
-/// deletion is worth waiting for), at most `budget`.
-pub(crate) fn step(watch_step: Duration, budget: Duration) -> Duration {
-    watch_step.max(Duration::from_secs(5)).min(budget)
+/// deletion is worth waiting for).
+pub(crate) fn step(watch_step: Duration) -> Duration {
+    watch_step.max(Duration::from_secs(5))
 }
 
 /// Which messages are this run's to delete, read from their headers.

@@ -28,7 +28,7 @@ impl Check {
         report: &mut Report,
     ) {
         let t = rec.start(Phase::Cleanup);
-        let step = cleanup::step(step, CLEANUP_BUDGET);
+        let step = cleanup::step(step).min(CLEANUP_BUDGET);
         let bin = Bin::new(&self.to, caps, folders);
         let result = async {
             // One retry on a fresh connection: a drop mid-cleanup must not leave the probe.
@@ -126,7 +126,7 @@ impl Check {
         let watch = watch.take();
         match sent {
             Some(s) if !self.keep => {
-                let step = cleanup::step(step, CLEANUP_BUDGET);
+                let step = cleanup::step(step).min(CLEANUP_BUDGET);
                 let conn = watch.and_then(|mut w| Some((w.session.take()?, w.caps)));
                 match s
                     .clean(&self.from, conn, Ours::Tag(tag), step, CLEANUP_BUDGET)
