@@ -378,9 +378,13 @@ pub(crate) fn round_trips_at_least(samples: &[Sample], route: &str, verdict: &st
 fn assert_failing(samples: &[Sample], route: &str, verdict: &str) {
     assert_eq!(
         value(samples, "mailtrip_monitor_success", &[("route", route)]),
-        Some(0.0)
+        Some(0.0),
+        "{samples:?}"
     );
-    assert!(round_trips_at_least(samples, route, verdict, 1.0));
+    assert!(
+        round_trips_at_least(samples, route, verdict, 1.0),
+        "{samples:?}"
+    );
 }
 
 /// Probes in bob's mailbox that mailtrip sent (tag header present).

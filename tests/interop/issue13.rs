@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::{Mailbox, Stack, TIMEOUT, Tls, Who};
 
-use crate::util::BIN;
+use crate::util;
 
 /// UIDs in `folder` of messages whose Message-ID carries `tag` (the header may be gone).
 async fn with_message_id(mb: &mut Mailbox, folder: &str, tag: &str) -> Vec<u32> {
@@ -69,14 +69,10 @@ async fn assert_gone(stack: &Stack, who: Who, tag: &str, what: &str) {
 
 /// Runs the binary against the stack with A's password in MAILTRIP_PASSWORD.
 async fn cli(stack: &Stack, extra: &[&str]) -> (i32, String, String) {
-    let dir = std::env::temp_dir().join(format!(
-        "mailtrip-interop13-{}",
-        uuid::Uuid::now_v7().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = util::scratch_dir("interop13");
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, &stack.ca_pem).expect("ca");
-    let out = tokio::process::Command::new(BIN)
+    let out = tokio::process::Command::from(util::mailtrip_command())
         .arg("check")
         .args([
             "--smtp",
@@ -86,8 +82,6 @@ async fn cli(stack: &Stack, extra: &[&str]) -> (i32, String, String) {
         .args(["--ca-file", &ca.to_string_lossy()])
         .args(extra)
         .env("MAILTRIP_PASSWORD", &stack.user(Who::A).1)
-        .env_remove("MAILTRIP_CONFIG")
-        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();

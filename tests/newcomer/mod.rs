@@ -11,7 +11,7 @@ mod sent_copy;
 mod terminal;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use mailtrip::server::{Profile, ServerConfig, TestServer};
 
@@ -25,17 +25,12 @@ fn scratch(name: &str) -> PathBuf {
 /// The binary with no `MAILTRIP_*` inherited, HOME and the working directory in `dir` (so no
 /// config file is found by accident), then `env` set.
 fn mailtrip(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = crate::util::mailtrip_command();
     cmd.args(args)
         .current_dir(dir)
         .env("HOME", dir)
         .env("XDG_CONFIG_HOME", dir)
         .stdin(Stdio::null());
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("MAILTRIP_") {
-            cmd.env_remove(k);
-        }
-    }
     cmd.envs(env.iter().copied());
     cmd.output().expect("run mailtrip")
 }

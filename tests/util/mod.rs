@@ -25,13 +25,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_mailtrip");
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// An embedded server with alice@mailtrip.test and bob@mailtrip.test.
-#[allow(dead_code)]
 pub async fn server() -> TestServer {
     server_with(ServerConfig::default()).await
 }
 
 /// An embedded server started from `config`, plus alice and bob.
-#[allow(dead_code)]
 pub async fn server_with(config: ServerConfig) -> TestServer {
     let config = config.with_user(ALICE, PASSWORD).with_user(BOB, PASSWORD);
     TestServer::start(config)
@@ -40,14 +38,12 @@ pub async fn server_with(config: ServerConfig) -> TestServer {
 }
 
 /// `addr`'s account on the embedded `server`, with the password [`server_with`] gave it.
-#[allow(dead_code)]
 pub fn account(server: &TestServer, addr: &str) -> Account {
     Account::embedded(server, addr, PASSWORD)
 }
 
 /// Asserts `user`'s `folder` on `server` holds no message: `why` is what should have emptied
 /// it (or kept it empty), and a failure lists the start of each message left.
-#[allow(dead_code)]
 pub fn assert_empty(server: &TestServer, user: &str, folder: &str, why: &str) {
     let left = server.messages(user, folder).expect("the folder exists");
     let heads: Vec<String> = left
@@ -63,7 +59,6 @@ pub fn assert_empty(server: &TestServer, user: &str, folder: &str, why: &str) {
 
 /// An embedded server with alice and bob and one fault in force from the start, set by
 /// `fault` on the defaults: `server_with_fault(|f| f.greylist = true)`.
-#[allow(dead_code)]
 pub async fn server_with_fault(fault: impl FnOnce(&mut Faults)) -> TestServer {
     let server = server().await;
     set_fault(&server, fault);
@@ -71,7 +66,6 @@ pub async fn server_with_fault(fault: impl FnOnce(&mut Faults)) -> TestServer {
 }
 
 /// Replaces the faults in force with the defaults changed by `fault`.
-#[allow(dead_code)]
 pub fn set_fault(server: &TestServer, fault: impl FnOnce(&mut Faults)) {
     let mut faults = Faults::default();
     fault(&mut faults);
@@ -79,19 +73,16 @@ pub fn set_fault(server: &TestServer, fault: impl FnOnce(&mut Faults)) {
 }
 
 /// SMTP on `localhost:port` with `security`.
-#[allow(dead_code)]
 pub fn local_smtp(security: Security, port: u16) -> Endpoint {
     Endpoint::new(Protocol::Smtp, security, "localhost", port)
 }
 
 /// IMAP on `localhost:port` with `security`.
-#[allow(dead_code)]
 pub fn local_imap(security: Security, port: u16) -> Endpoint {
     Endpoint::new(Protocol::Imap, security, "localhost", port)
 }
 
 /// The embedded server's submission port as a `--smtp` URL (STARTTLS on `localhost`).
-#[allow(dead_code)]
 pub fn smtp_url(server: &TestServer) -> String {
     format!(
         "smtp+starttls://localhost:{}",
@@ -100,14 +91,12 @@ pub fn smtp_url(server: &TestServer) -> String {
 }
 
 /// The embedded server's implicit-TLS IMAP port as an `--imap` URL on `localhost`.
-#[allow(dead_code)]
 pub fn imap_url(server: &TestServer) -> String {
     format!("imaps://localhost:{}", server.imaps_addr().port())
 }
 
 /// A loopback port free right now (the kernel's pick, bound and released): a connection to
 /// it is refused until something binds it.
-#[allow(dead_code)]
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -116,7 +105,6 @@ pub fn free_port() -> u16 {
 }
 
 /// A fresh, empty directory `mailtrip-NAME-…` under the system temp dir, unique to this call.
-#[allow(dead_code)]
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "mailtrip-{name}-{}-{}",
@@ -129,7 +117,6 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 
 /// Writes `server`'s CA to `dir/ca.pem` (creating `dir`) and returns that path, for
 /// `--ca-file` or a config's `ca_file`.
-#[allow(dead_code)]
 pub fn write_ca(server: &TestServer, dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).expect("dir");
     let ca = dir.join("ca.pem");
@@ -139,7 +126,6 @@ pub fn write_ca(server: &TestServer, dir: &Path) -> PathBuf {
 
 /// The `mailtrip` binary as a command that inherits no `MAILTRIP_*` setting and no `RUST_LOG`
 /// from the outer environment, so only what the test sets is in force.
-#[allow(dead_code)]
 pub fn mailtrip_command() -> std::process::Command {
     let mut cmd = std::process::Command::new(BIN);
     cmd.env_remove("RUST_LOG");
@@ -151,17 +137,12 @@ pub fn mailtrip_command() -> std::process::Command {
     cmd
 }
 
-/// Runs the `mailtrip` binary with `args` (and this environment) to its end.
-#[allow(dead_code)]
+/// Runs the `mailtrip` binary with `args` to its end, as [`mailtrip_command`] starts it.
 pub fn run_mailtrip(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run")
+    mailtrip_command().args(args).output().expect("run")
 }
 
 /// What a finished process printed, stdout then stderr, as one string.
-#[allow(dead_code)]
 pub fn printed(out: &std::process::Output) -> String {
     format!(
         "{}{}",
@@ -171,7 +152,6 @@ pub fn printed(out: &std::process::Output) -> String {
 }
 
 /// A finished process's stdout as JSON; fails the test with stdout and stderr if it is not.
-#[allow(dead_code)]
 pub fn stdout_json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -183,7 +163,6 @@ pub fn stdout_json(out: &std::process::Output) -> serde_json::Value {
 }
 
 /// Fails the test with the client's stderr unless the external `client` exited cleanly.
-#[allow(dead_code)]
 pub fn succeeded(client: &str, out: &std::process::Output) {
     assert!(
         out.status.success(),
@@ -193,14 +172,12 @@ pub fn succeeded(client: &str, out: &std::process::Output) {
 }
 
 /// TLS to `addr`, verified against the server's generated CA.
-#[allow(dead_code)]
 pub async fn tls(server: &TestServer, addr: std::net::SocketAddr) -> TlsStream<TcpStream> {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     upgrade(server, tcp).await
 }
 
 /// An async-imap client over verified IMAPS to `server`, its greeting read.
-#[allow(dead_code)]
 pub async fn imap_client(server: &TestServer) -> async_imap::Client<TlsStream<TcpStream>> {
     let mut client = async_imap::Client::new(tls(server, server.imaps_addr()).await);
     client
