@@ -10,7 +10,9 @@ use async_imap::imap_proto::{Response, ResponseCode};
 use async_imap::types::UnsolicitedResponse;
 use futures::TryStreamExt;
 
-use super::imap::{Caps, Folders, Session, alive, drain_news, fetch_from, uid_next, within};
+use super::imap::{
+    Caps, Folders, Session, alive, drain_news, fetch_from, select, uid_next, within,
+};
 use super::watch::tags::{TAG_ITEMS, carries, tag_of};
 use crate::config::Account;
 
@@ -62,11 +64,16 @@ impl<'a> Bin<'a> {
     }
 
     /// Whether deleting from `folder` goes by `\Trash` (MOVE there, then a purge there),
-    /// which leaves `\Trash` selected: where an expunge archives, or there is no UIDPLUS to
-    /// expunge exactly.
+    /// which leaves `\Trash` selected.
     pub(crate) fn via_trash(&self, folder: &str) -> bool {
-        (self.archives || !self.caps.uidplus) && self.folders.trash.as_deref() != Some(folder)
+        goes_by_trash(self.archives, self.caps) && self.folders.trash.as_deref() != Some(folder)
     }
+}
+
+/// Whether deleting goes by `\Trash` (outside it): where an expunge archives, or there is
+/// no UIDPLUS to expunge exactly.
+pub(crate) fn goes_by_trash(archives: bool, caps: &Caps) -> bool {
+    archives || !caps.uidplus
 }
 
 /// Whether an expunge in `account`'s mailbox archives the message instead of deleting it
@@ -135,9 +142,9 @@ pub(crate) async fn delete_exactly(
         drain_news(session);
         within(step, session.uid_mv(&set, trash)).await?;
         let mut moved: Vec<u32> = copyuid(session);
-        within(step, session.select(trash)).await?;
-        alive(session)?;
-        if moved.is_empty() {
+        select(session, trash, step).await?;
+        // A message that is not a probe cannot be told apart there: no FETCH to look.
+        if moved.is_empty() && !matches!(ours, Ours::Unmarked) {
             moved = copies(session, trash_next, ours, step).await?;
         }
         if moved.is_empty() {
@@ -145,7 +152,8 @@ pub(crate) async fn delete_exactly(
                 0,
                 Some(format!(
                     "moved {} message(s) to {trash} but left them there: the server did not \
-                     say their new UIDs (COPYUID) and they could not be told apart there",
+                     say their new UIDs (COPYUID) and they could not be told apart there; \
+                     delete them from {trash} by hand (UID {trash_next} or above)",
                     uids.len()
                 )),
             ));

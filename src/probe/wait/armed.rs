@@ -32,6 +32,7 @@ impl Wait {
             .timeout
             .clamp(Duration::from_millis(500), net::STEP_MAX);
         let (mut session, caps) = self.open(step).await?;
+        // Not imap::select: EXISTS is needed too (earlier look-alikes on a timeout).
         let mbox = within(step, session.select(&self.folder))
             .await
             .and_then(|m| imap::alive(&session).map(|()| m))
@@ -386,7 +387,8 @@ impl Armed {
         uid: u32,
     ) -> async_imap::error::Result<(usize, Option<String>)> {
         let (w, caps, step) = (&self.wait, &self.caps, self.step);
-        let folders = if cleanup::expunge_archives(&w.account, caps) || !caps.uidplus {
+        let archives = cleanup::expunge_archives(&w.account, caps);
+        let folders = if cleanup::goes_by_trash(archives, caps) {
             imap::folders(session, step).await?
         } else {
             imap::Folders::default()
