@@ -157,20 +157,20 @@ impl Watches {
             if r == Role::Sender {
                 sender = Some(w);
             } else {
-                rest.extend(w.session.take());
+                rest.extend(w.session.take().map(|s| (w.folder.clone(), s)));
             }
         }
         (role, winner, sender, Rest(rest))
     }
 }
 
-/// The other folders' connections once the race is over.
-pub(super) struct Rest(Vec<imap::Session>);
+/// The other folders' connections once the race is over, each with the folder it has selected.
+pub(super) struct Rest(Vec<(String, imap::Session)>);
 
 impl Rest {
     /// Logs them all out at once.
     pub(super) async fn close(self) {
-        futures::future::join_all(self.0.into_iter().map(|s| imap::logout(Some(s)))).await;
+        futures::future::join_all(self.0.into_iter().map(|(_, s)| imap::logout(Some(s)))).await;
     }
 
     /// In the background, while the probe is fetched and deleted on the winner's connection:
@@ -183,10 +183,12 @@ impl Rest {
         step: Duration,
     ) -> Option<tokio::task::JoinHandle<Vec<Leftover>>> {
         let mut sessions = self.0;
-        let mut first = sessions.pop()?;
+        let (selected, mut first) = sessions.pop()?;
         Some(tokio::spawn(async move {
             let search = async {
-                let found = leftovers::find(&mut first, &look_in, &from, step, None).await;
+                // Its own folder is searched in place: STATUS is not for the selected mailbox.
+                let here = Some(selected.as_str());
+                let found = leftovers::find(&mut first, &look_in, &from, step, here).await;
                 imap::logout(Some(first)).await;
                 found
             };
