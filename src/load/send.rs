@@ -134,16 +134,9 @@ async fn send_one(s: &Sender, shared: &Shared, c: &mut Conn, job: Job) -> Result
     let envelope = if pipelining {
         pipelined(conn, s.step, mail, rcpts).await
     } else {
-        async {
-            smtp::submit_step(conn, s.step, Stage::MailFrom, mail).await?;
-            for rcpt in rcpts {
-                smtp::submit_step(conn, s.step, Stage::RcptTo, rcpt).await?;
-            }
-            smtp::submit_step(conn, s.step, Stage::Data, Data).await?;
-            Ok(())
-        }
-        .await
-        .map_err(|(stage, e)| (stage, e, false))
+        smtp::envelope(conn, s.step, mail, rcpts)
+            .await
+            .map_err(|(stage, e)| (stage, e, false))
     };
     if let Err((stage, e, drop_conn)) = envelope {
         let (d, broken) = diagnose(s, stage, e.as_ref());

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use lettre::transport::smtp::client::AsyncSmtpConnection;
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
 use tokio::sync::Mutex;
 use tokio::time::timeout;
@@ -184,20 +184,13 @@ async fn submit_on(
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     let env = &probe.envelope;
-    smtp::submit_step(
-        conn,
-        step,
-        Stage::MailFrom,
-        Mail::new(env.from().cloned(), params),
-    )
-    .await
-    .map_err(fail)?;
-    for to in env.to() {
-        smtp::submit_step(conn, step, Stage::RcptTo, Rcpt::new(to.clone(), vec![]))
-            .await
-            .map_err(fail)?;
-    }
-    smtp::submit_step(conn, step, Stage::Data, Data)
+    let mail = Mail::new(env.from().cloned(), params);
+    let rcpts = env
+        .to()
+        .iter()
+        .map(|to| Rcpt::new(to.clone(), vec![]))
+        .collect();
+    smtp::envelope(conn, step, mail, rcpts)
         .await
         .map_err(fail)?;
     match timeout(step, conn.message(&probe.bytes)).await {

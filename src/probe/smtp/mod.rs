@@ -217,23 +217,13 @@ async fn attempt_once(
     let written = AtomicBool::new(false);
     // `None` as the error means the step timed out.
     let result: Result<String, (Stage, Option<lettre::transport::smtp::Error>)> = async {
-        submit_step(
-            &mut conn,
-            step,
-            Stage::MailFrom,
-            Mail::new(env.from().cloned(), params),
-        )
-        .await?;
-        for to in env.to() {
-            submit_step(
-                &mut conn,
-                step,
-                Stage::RcptTo,
-                Rcpt::new(to.clone(), vec![]),
-            )
-            .await?;
-        }
-        submit_step(&mut conn, step, Stage::Data, Data).await?;
+        let mail = Mail::new(env.from().cloned(), params);
+        let rcpts = env
+            .to()
+            .iter()
+            .map(|to| Rcpt::new(to.clone(), vec![]))
+            .collect();
+        envelope(&mut conn, step, mail, rcpts).await?;
         let body = Written {
             part: Some(probe.bytes.as_slice()),
             done: &written,
@@ -281,17 +271,33 @@ async fn attempt_once(
     }
 }
 
+/// One command of the envelope, within `step`; the error names its stage (`None`: timed out).
 pub(crate) async fn submit_step<C: std::fmt::Display>(
     conn: &mut AsyncSmtpConnection,
     step: Duration,
     stage: Stage,
     command: C,
-) -> Result<String, (Stage, Option<lettre::transport::smtp::Error>)> {
+) -> Result<(), (Stage, Option<lettre::transport::smtp::Error>)> {
     match timeout(step, conn.command(command)).await {
-        Ok(Ok(resp)) => Ok(one_line(&resp)),
+        Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err((stage, Some(e))),
         Err(_) => Err((stage, None)),
     }
+}
+
+/// MAIL FROM, one RCPT TO per recipient, then DATA, one after another (check, the monitor,
+/// and load where the server does not pipeline); the message itself is the caller's.
+pub(crate) async fn envelope(
+    conn: &mut AsyncSmtpConnection,
+    step: Duration,
+    mail: Mail,
+    rcpts: Vec<Rcpt>,
+) -> Result<(), (Stage, Option<lettre::transport::smtp::Error>)> {
+    submit_step(conn, step, Stage::MailFrom, mail).await?;
+    for rcpt in rcpts {
+        submit_step(conn, step, Stage::RcptTo, rcpt).await?;
+    }
+    submit_step(conn, step, Stage::Data, Data).await
 }
 
 pub(crate) fn one_line(resp: &lettre::transport::smtp::response::Response) -> String {
