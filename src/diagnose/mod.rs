@@ -235,7 +235,7 @@ impl Diagnosis {
 fn unclassified(summary: String, hint: &str, text: &str) -> Diagnosis {
     Diagnosis {
         server_text: server_text(text),
-        ..Diagnosis::new(Code::ServerError, summary, hint.to_owned())
+        ..Diagnosis::new(Code::ServerError, summary, hint)
     }
 }
 

@@ -209,7 +209,7 @@ pub fn tls_certificate(
     } else {
         format!("The {p} server at {endpoint} presented {what}: {detail}.")
     };
-    Diagnosis::new(Code::TlsCertificateInvalid, summary, hint.to_owned())
+    Diagnosis::new(Code::TlsCertificateInvalid, summary, hint)
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@ use crate::report::SeenBy;
 /// A load run's watcher of one folder.
 pub(crate) type LoadWatcher = Watcher<Many<Shared>>;
 
+/// A Sent folder's cleanup takes at most this many steps in all: connect, STATUS, SELECT,
+/// FETCH, STORE and EXPUNGE, or MOVE to Trash, SELECT and the purge there.
+const SENT_CLEANUP_STEPS: u32 = 10;
+
 /// Reconnects a watcher tries before giving up on its folder, and its backoff.
 fn reconnect() -> Reconnect {
     Reconnect {
@@ -225,8 +229,7 @@ pub(super) async fn cleanup_sent(
 ) {
     let step = cleanup::step(step);
     let ours = |tag| shared.is_ours(tag);
-    // Each command has its step; the whole, as many steps as the commands it may take.
-    let budget = step.saturating_mul(10);
+    let budget = step.saturating_mul(SENT_CLEANUP_STEPS);
     match sent
         .clean(account, None, Ours::AnyOf(&ours), step, budget)
         .await

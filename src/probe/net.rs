@@ -264,8 +264,9 @@ pub fn tls_error(ep: &Endpoint, text: &str, seen: &[u8], starttls_scheme: &str) 
     if super::seen::is_http(seen) {
         // A web server answering our ClientHello: no TLS mode will help.
         // A TLS library reads the 5-byte record header first: often all there is of the line.
-        let line = super::seen::first_line(seen)
-            .unwrap_or_else(|| format!("{}…", String::from_utf8_lossy(seen)));
+        let line = super::seen::first_line(seen).unwrap_or_else(|| {
+            format!("{}…", String::from_utf8_lossy(&seen[..seen.len().min(64)]))
+        });
         return diagnose::speaks_http(protocol(ep), &ep.authority(), &line);
     }
     let lower = text.to_ascii_lowercase();

@@ -78,14 +78,18 @@ impl SentCopies {
         step: Duration,
         budget: Duration,
     ) -> Result<(usize, Option<String>), String> {
+        let deadline = tokio::time::Instant::now() + budget;
         let (mut session, caps) = match conn {
             Some(c) => c,
-            None => imap::connect(account, step, None)
-                .await
-                .map_err(|f| f.diagnosis.summary)?,
+            None => {
+                match tokio::time::timeout_at(deadline, imap::connect(account, step, None)).await {
+                    Ok(connected) => connected.map_err(|f| f.diagnosis.summary)?,
+                    Err(_) => return Err("timed out".into()),
+                }
+            }
         };
         let work = self.delete(&mut session, account, &caps, ours, step);
-        let done = tokio::time::timeout(budget, work).await;
+        let done = tokio::time::timeout_at(deadline, work).await;
         imap::logout(Some(session)).await;
         match done {
             Ok(done) => done.map_err(|e| e.to_string()),

@@ -68,10 +68,7 @@ fn exposition(r: &Report) -> String {
         common.push_str(&format!(",mailbox=\"{}\"", escape_label(m)));
     }
     let mut text = String::new();
-    let mut f = Family {
-        out: &mut text,
-        common: &common,
-    };
+    let mut f = Family::new(&mut text, &common);
 
     f.head(
         "mailtrip_check_success",

@@ -276,9 +276,10 @@ impl<I: Interest> Watcher<I> {
         w
     }
 
-    /// Opens a not yet opened connection ([`Watcher::opening`]) only at `at` (or the end of
-    /// the watch, if sooner): a watch that ends before then never connects. Nothing that
-    /// arrives meanwhile is missed: the looks start from the watermark noted before the send.
+    /// Opens a not yet opened connection ([`Watcher::opening`]) only at `at`, or at the end
+    /// of the watch if sooner (then for one last look); a watch the race ends before then
+    /// never connects. Nothing that arrives meanwhile is missed: the looks start from the
+    /// watermark noted before the send.
     pub(crate) fn open_at(&mut self, at: Instant) {
         self.open_at = Some(at);
     }
