@@ -337,8 +337,8 @@ pub(in crate::probe) async fn capabilities(
 }
 
 /// What mailtrip uses of a server's capabilities (names as the server spells them).
-fn caps_of_names(all: &[String]) -> Caps {
-    let has = |name: &str| all.iter().any(|c| c.eq_ignore_ascii_case(name));
+fn caps_of_names(all: &[impl AsRef<str>]) -> Caps {
+    let has = |name: &str| all.iter().any(|c| c.as_ref().eq_ignore_ascii_case(name));
     Caps {
         idle: has("IDLE"),
         uidplus: has("UIDPLUS"),
@@ -347,17 +347,16 @@ fn caps_of_names(all: &[String]) -> Caps {
     }
 }
 
-/// [`caps_of_names`] of async-imap's parsed capabilities.
+/// [`caps_of_names`] of async-imap's parsed capabilities: the ones it looks for are all atoms.
 fn caps_of<'a>(told: impl Iterator<Item = &'a async_imap::types::Capability>) -> Caps {
     use async_imap::types::Capability;
-    let names: Vec<String> = told
-        .map(|c| match c {
-            Capability::Imap4rev1 => "IMAP4rev1".to_string(),
-            Capability::Auth(m) => format!("AUTH={m}"),
-            Capability::Atom(a) => a.clone(),
+    let atoms: Vec<&str> = told
+        .filter_map(|c| match c {
+            Capability::Atom(a) => Some(a.as_str()),
+            _ => None,
         })
         .collect();
-    caps_of_names(&names)
+    caps_of_names(&atoms)
 }
 
 /// Sends CAPABILITY and reads the answer itself: async-imap's `capabilities()` collects them
