@@ -108,35 +108,14 @@ pub(crate) async fn open_mailbox(
         .then(|| folders.archive.clone())
         .flatten()
         .filter(|a| a != "INBOX" && Some(a) != folders.junk.as_ref());
-    let mut spares = Vec::new();
-    for folder in [&folders.junk, &archive].into_iter().flatten() {
-        let spare = match imap::uid_next(&mut session, folder, step).await {
-            Ok(mark) => Spare {
-                folder: folder.clone(),
-                mark,
-                connection: {
-                    let (account, folder) = (account.clone(), folder.clone());
-                    Box::pin(async move {
-                        open_folder(&account, &folder, step)
-                            .await
-                            .map(|(s, caps, _)| (s, caps))
-                    })
-                },
-            },
-            Err(e) => {
-                let f = Failure {
-                    phase: Phase::ImapConnect,
-                    diagnosis: imap::classify(account, Stage::Select, &e),
-                };
-                Spare {
-                    folder: folder.clone(),
-                    mark: 0,
-                    connection: Box::pin(async move { Err(f) }),
-                }
-            }
-        };
-        spares.push(spare);
-    }
+    let junk = match &folders.junk {
+        Some(folder) => Some(spare(account, &mut session, folder, step).await),
+        None => None,
+    };
+    let archive = match &archive {
+        Some(folder) => Some(spare(account, &mut session, folder, step).await),
+        None => None,
+    };
     let sent = match (&folders.sent, want.sent) {
         (Some(sent), true) => imap::uid_next(&mut session, sent, step)
             .await
@@ -145,9 +124,6 @@ pub(crate) async fn open_mailbox(
         _ => None,
     };
     let (session, caps, mark) = select_on(account, session, caps, "INBOX", step).await?;
-    let mut spares = spares.into_iter();
-    let junk = folders.junk.as_ref().and_then(|_| spares.next());
-    let archive = archive.and_then(|_| spares.next());
     Ok(Opened {
         inbox: (session, caps, mark),
         folders,
@@ -155,6 +131,34 @@ pub(crate) async fn open_mailbox(
         archive,
         sent,
     })
+}
+
+/// `folder` as a spare: its UIDNEXT noted now on `session`, its own connection opened later
+/// (or the failure to note it, reported when it would have opened).
+async fn spare(account: &Account, session: &mut Session, folder: &str, step: Duration) -> Spare {
+    let (mark, connection): (u32, Opening) = match imap::uid_next(session, folder, step).await {
+        Ok(mark) => {
+            let (account, name) = (account.clone(), folder.to_string());
+            let opening = async move {
+                open_folder(&account, &name, step)
+                    .await
+                    .map(|(s, caps, _)| (s, caps))
+            };
+            (mark, Box::pin(opening))
+        }
+        Err(e) => {
+            let f = Failure {
+                phase: Phase::ImapConnect,
+                diagnosis: imap::classify(account, Stage::Select, &e),
+            };
+            (0, Box::pin(async move { Err(f) }))
+        }
+    };
+    Spare {
+        folder: folder.to_string(),
+        mark,
+        connection,
+    }
 }
 
 /// A set-up command that failed, in the server's words (or what happened to the connection).
