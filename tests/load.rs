@@ -8,7 +8,7 @@ use mailtrip::load::LoadError;
 use mailtrip::server::TestServer;
 use mailtrip::{Account, Endpoint, Load};
 
-use crate::scenario::run_load;
+use crate::scenario::{self, run_load};
 use crate::util::{self, ALICE, BOB, PASSWORD};
 
 fn load(server: &TestServer, probes: u64) -> Load {
@@ -227,4 +227,20 @@ async fn issue21_probes_moved_to_trash_without_copyuid_are_found_and_purged() {
         "only the user's own message is left in Trash"
     );
     assert_eq!(trash[0].raw, keep.to_vec());
+}
+
+/// The same for `check`, whose cleanup finds the moved probe in Trash by its own tag.
+#[tokio::test]
+async fn issue21_a_checks_probe_moved_to_trash_without_copyuid_is_found_and_purged() {
+    let server = util::server_with_fault(|f| f.imap_no_copyuid = true).await;
+    let mut to = util::account(&server, BOB);
+    to.expunge_archives = true;
+    let r =
+        scenario::check_between(util::account(&server, ALICE), to, Duration::from_secs(20)).await;
+    assert!(r.verdict.is_delivered(), "{r:#?}");
+    assert!(r.warnings.is_empty(), "{r:#?}");
+    let cleanup = r.phases.iter().find(|p| p.name.as_str() == "cleanup");
+    assert!(cleanup.is_some_and(|p| p.ok), "{r:#?}");
+    assert_eq!(tags(&server, "INBOX").len(), 0, "INBOX cleaned");
+    assert_eq!(tags(&server, "Trash").len(), 0, "Trash purged");
 }
