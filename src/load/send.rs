@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::extension::ClientId;
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::timeout;
 
@@ -120,17 +120,7 @@ async fn send_one(s: &Sender, shared: &Shared, c: &mut Conn, job: Job) -> Result
             return Err(false);
         }
     };
-    let mut params = Vec::new();
-    if !probe.bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
-        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-    }
-    let env = &probe.envelope;
-    let mail = Mail::new(env.from().cloned(), params);
-    let rcpts: Vec<Rcpt> = env
-        .to()
-        .iter()
-        .map(|to| Rcpt::new(to.clone(), vec![]))
-        .collect();
+    let (mail, rcpts) = smtp::commands(conn, &probe);
     let envelope = if pipelining {
         pipelined(conn, s.step, mail, rcpts).await
     } else {

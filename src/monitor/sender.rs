@@ -7,8 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use lettre::transport::smtp::client::AsyncSmtpConnection;
-use lettre::transport::smtp::commands::{Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::commands::Rset;
 use tokio::sync::Mutex;
 use tokio::time::timeout;
 
@@ -179,17 +178,7 @@ async fn submit_on(
     step: Duration,
 ) -> Result<String, SubmitError> {
     let fail = |(stage, error)| SubmitError { stage, error };
-    let mut params = Vec::new();
-    if !probe.bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
-        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-    }
-    let env = &probe.envelope;
-    let mail = Mail::new(env.from().cloned(), params);
-    let rcpts = env
-        .to()
-        .iter()
-        .map(|to| Rcpt::new(to.clone(), vec![]))
-        .collect();
+    let (mail, rcpts) = smtp::commands(conn, probe);
     smtp::envelope(conn, step, mail, rcpts)
         .await
         .map_err(fail)?;

@@ -209,20 +209,10 @@ async fn attempt_once(
 
     // MAIL FROM .. end of DATA, one command at a time so a rejection names its stage.
     let t = rec.start(Phase::SmtpSubmit);
-    let mut params = Vec::new();
-    if !probe.bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
-        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-    }
-    let env = &probe.envelope;
+    let (mail, rcpts) = commands(&conn, probe);
     let written = AtomicBool::new(false);
     // `None` as the error means the step timed out.
     let result: Result<String, (Stage, Option<lettre::transport::smtp::Error>)> = async {
-        let mail = Mail::new(env.from().cloned(), params);
-        let rcpts = env
-            .to()
-            .iter()
-            .map(|to| Rcpt::new(to.clone(), vec![]))
-            .collect();
         envelope(&mut conn, step, mail, rcpts).await?;
         let body = Written {
             part: Some(probe.bytes.as_slice()),
@@ -283,6 +273,18 @@ pub(crate) async fn submit_step<C: std::fmt::Display>(
         Ok(Err(e)) => Err((stage, Some(e))),
         Err(_) => Err((stage, None)),
     }
+}
+
+/// The probe's MAIL FROM (with BODY=8BITMIME when it needs it and the server offers it) and
+/// one RCPT TO per recipient.
+pub(crate) fn commands(conn: &AsyncSmtpConnection, probe: &Probe) -> (Mail, Vec<Rcpt>) {
+    let mut params = Vec::new();
+    if !probe.bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let env = &probe.envelope;
+    let rcpts = env.to().iter().map(|to| Rcpt::new(to.clone(), vec![]));
+    (Mail::new(env.from().cloned(), params), rcpts.collect())
 }
 
 /// MAIL FROM, one RCPT TO per recipient, then DATA, one after another (check, the monitor,
