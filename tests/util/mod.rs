@@ -115,6 +115,17 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The trimmed value of the first `name` header (any case) in `raw`'s head, if it has one.
+pub fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines().find_map(|l| {
+        let (n, value) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_string())
+    })
+}
+
 /// Writes `server`'s CA to `dir/ca.pem` (creating `dir`) and returns that path, for
 /// `--ca-file` or a config's `ca_file`.
 pub fn write_ca(server: &TestServer, dir: &Path) -> PathBuf {
