@@ -9,14 +9,6 @@ use crate::util::{self, ALICE, PASSWORD};
 
 const FORMATS: [&str; 5] = ["human", "json", "junit", "nagios", "prometheus"];
 
-fn temp(name: &str, contents: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mailtrip-tlscfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join(name);
-    std::fs::write(&path, contents).expect("write");
-    path
-}
-
 /// Runs the binary with a clean environment; returns (exit code, stdout, stderr).
 fn mailtrip(args: &[&str]) -> (i32, String, String) {
     let out = util::mailtrip_command()
@@ -92,7 +84,7 @@ async fn insecure_skip_verify_is_loud_in_every_format_of_check_and_verify() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_are_verified_by_default_and_ca_file_trusts_a_private_ca() {
     let server = util::server().await;
-    let ca = temp("ca.pem", server.ca_pem());
+    let ca = util::temp_file("ca.pem", server.ca_pem());
     let ca = ca.to_string_lossy().into_owned();
     for command in ["check", "verify"] {
         let (code, out, err) =
@@ -157,7 +149,7 @@ fn plaintext_auth_to_a_non_loopback_host_is_refused_before_any_connection() {
 
 #[test]
 fn a_bad_toml_file_names_the_file_line_and_column() {
-    let path = temp(
+    let path = util::temp_file(
         "broken.toml",
         "[accounts.work]\naddress = \"a@b\"\nsmtp = \n",
     );
@@ -176,7 +168,7 @@ fn a_bad_toml_file_names_the_file_line_and_column() {
 
 #[test]
 fn an_unknown_config_key_is_an_error_with_a_suggestion() {
-    let path = temp(
+    let path = util::temp_file(
         "typo.toml",
         "[accounts.work]\naddress = \"a@b.test\"\npasword_env = \"PW\"\n",
     );
@@ -240,7 +232,7 @@ fn a_url_with_a_wrong_scheme_or_port_lists_the_valid_forms() {
 fn a_world_readable_config_holding_a_password_is_warned_about() {
     use std::os::unix::fs::PermissionsExt;
     // Port 1 on loopback refuses at once; the warning comes before any connection.
-    let path = temp(
+    let path = util::temp_file(
         "open.toml",
         "[accounts.work]\naddress = \"a@b.test\"\npassword = \"file-pw-31337\"\n\
          smtp = \"smtps://127.0.0.1:1\"\nimap = \"imaps://127.0.0.1:1\"\n",

@@ -126,6 +126,13 @@ pub fn header(raw: &[u8], name: &str) -> Option<String> {
     })
 }
 
+/// A file `name` holding `contents`, in a fresh [`scratch_dir`]; returns its path.
+pub fn temp_file(name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = scratch_dir("file").join(name);
+    std::fs::write(&path, contents).expect("write temp file");
+    path
+}
+
 /// Writes `server`'s CA to `dir/ca.pem` (creating `dir`) and returns that path, for
 /// `--ca-file` or a config's `ca_file`.
 pub fn write_ca(server: &TestServer, dir: &Path) -> PathBuf {
