@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
 
 use super::{probe, seed};
-use crate::imap_raw::{ALICE, WAIT, ca_file, missing, python_client};
+use crate::imap_raw::{ALICE, WAIT, ca_file, python_client, server_for};
 use crate::util::{self, PASSWORD, imap_client, server, server_with, succeeded};
 
 type Session = async_imap::Session<TlsStream<TcpStream>>;
@@ -214,10 +214,9 @@ async fn search_by_header_date_or_and_not() {
 
 #[tokio::test]
 async fn python_imaplib_searches_and_fetches_byte_exact() {
-    if missing("python3") {
+    let Some(server) = server_for("python3").await else {
         return;
-    }
-    let server = server().await;
+    };
     server
         .deliver_raw(ALICE, "INBOX", &probe("other", 1))
         .expect("seed");
@@ -242,10 +241,9 @@ m.logout()
 
 #[tokio::test]
 async fn curl_fetches_a_message_by_uid() {
-    if missing("curl") {
+    let Some(server) = server_for("curl").await else {
         return;
-    }
-    let server = server().await;
+    };
     let raw = probe("curl", 1);
     server.deliver_raw(ALICE, "INBOX", &raw).expect("seed");
     let ca = ca_file(&server);
