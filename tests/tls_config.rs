@@ -9,6 +9,11 @@ use crate::util::{self, ALICE, PASSWORD};
 
 const FORMATS: [&str; 5] = ["human", "json", "junit", "nagios", "prometheus"];
 
+/// A config file `name` holding `toml`; returns its path for `--config`.
+fn config_file(name: &str, toml: &str) -> String {
+    util::temp_file(name, toml).to_string_lossy().into_owned()
+}
+
 /// Runs the binary with a clean environment; returns (exit code, stdout, stderr).
 fn mailtrip(args: &[&str]) -> (i32, String, String) {
     let out = util::mailtrip_command()
@@ -149,11 +154,10 @@ fn plaintext_auth_to_a_non_loopback_host_is_refused_before_any_connection() {
 
 #[test]
 fn a_bad_toml_file_names_the_file_line_and_column() {
-    let path = util::temp_file(
+    let p = config_file(
         "broken.toml",
         "[accounts.work]\naddress = \"a@b\"\nsmtp = \n",
     );
-    let p = path.to_string_lossy().into_owned();
     for command in ["check", "verify", "wait", "sweep"] {
         let (code, out, err) = mailtrip(&[command, "--config", &p]);
         assert_eq!(code, 3, "{command}: {out}{err}");
@@ -168,11 +172,10 @@ fn a_bad_toml_file_names_the_file_line_and_column() {
 
 #[test]
 fn an_unknown_config_key_is_an_error_with_a_suggestion() {
-    let path = util::temp_file(
+    let p = config_file(
         "typo.toml",
         "[accounts.work]\naddress = \"a@b.test\"\npasword_env = \"PW\"\n",
     );
-    let p = path.to_string_lossy().into_owned();
     let (code, out, err) = mailtrip(&["check", "--config", &p]);
     assert_eq!(code, 3, "{out}{err}");
     let text = format!("{out}{err}");
@@ -232,13 +235,12 @@ fn a_url_with_a_wrong_scheme_or_port_lists_the_valid_forms() {
 fn a_world_readable_config_holding_a_password_is_warned_about() {
     use std::os::unix::fs::PermissionsExt;
     // Port 1 on loopback refuses at once; the warning comes before any connection.
-    let path = util::temp_file(
+    let p = config_file(
         "open.toml",
         "[accounts.work]\naddress = \"a@b.test\"\npassword = \"file-pw-31337\"\n\
          smtp = \"smtps://127.0.0.1:1\"\nimap = \"imaps://127.0.0.1:1\"\n",
     );
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let p = path.to_string_lossy().into_owned();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let (code, out, err) = mailtrip(&["verify", "--config", &p, "--timeout", "2s"]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(
@@ -246,7 +248,7 @@ fn a_world_readable_config_holding_a_password_is_warned_about() {
         "{err}"
     );
     assert!(!format!("{out}{err}").contains("file-pw-31337"));
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let (_, _, err) = mailtrip(&["verify", "--config", &p, "--timeout", "2s"]);
     assert!(!err.contains("readable by others"), "{err}");
 }
