@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: an embedded server with users (and faults) and
 //! their accounts, verified TLS to it, the binary run with a clean environment, scratch
-//! directories and CA files, and the raw SMTP client in [`smtp`].
+//! directories, temp files and CA files, a stored message's header, and the raw SMTP client
+//! in [`smtp`].
 
 pub mod smtp;
 
