@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 
-use crate::cli::{ServerProcess, tempfile};
+use crate::cli::ServerProcess;
 use crate::http_api::request;
 use crate::util;
 
@@ -145,7 +145,7 @@ fn issue16_python_imaplib_reads_the_caught_mail_as_the_readme_says() {
 
 #[tokio::test]
 async fn issue16_faults_come_from_flags_over_a_toml_file() {
-    let file = tempfile(
+    let file = util::temp_file(
         "faults.toml",
         b"greylist = true\njunk_rule = \"[promo]\"\ndelivery_delay = \"0s..50ms\"\n",
     );
@@ -289,8 +289,7 @@ async fn issue16_http_auth_flag_wants_basic_and_never_prints_the_password() {
 /// Runs `mailtrip load` against the embedded server (no account configured) with `--html`;
 /// returns the report file's path and the JSON report.
 pub(crate) fn load_with_html(name: &str) -> (std::path::PathBuf, serde_json::Value) {
-    let marker = tempfile(&format!("{name}-home"), b"");
-    let dir = marker.parent().expect("dir").to_path_buf();
+    let dir = util::scratch_dir(name);
     let page = dir.join(format!("{name}.html"));
     let out = std::process::Command::new(crate::util::BIN)
         .args([

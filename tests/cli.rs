@@ -2,7 +2,7 @@
 //! finds and fetches byte-exact over verified TLS; `check` runs the embedded round trip and
 //! exits with the documented codes.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use crate::util::{self, BIN};
@@ -74,16 +74,6 @@ impl Drop for ServerProcess {
     }
 }
 
-pub(crate) fn tempfile(name: &str, contents: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mailtrip-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(contents))
-        .expect("write temp file");
-    path
-}
-
 /// Issue 3's acceptance: curl submits over STARTTLS, imaplib finds it by header and fetches
 /// it byte-exact over IMAPS, both verifying the printed CA.
 #[test]
@@ -91,7 +81,7 @@ fn server_serves_curl_mail_that_imaplib_fetches_byte_exact() {
     let server = ServerProcess::start(&["--user", "app@test.local:s3cret-pw"]);
     assert_eq!(server.info["users"][0]["address"], "app@test.local");
     let message = b"From: app@test.local\r\nTo: app@test.local\r\nSubject: welcome\r\nX-Test-Tag: cli-7f3a\r\n\r\nHello from curl, gr\xc3\xbc\xc3\x9fe.\r\n";
-    let eml = tempfile("curl.eml", message);
+    let eml = util::temp_file("curl.eml", message);
     let out = Command::new("curl")
         .args(["--silent", "--show-error", "--ssl-reqd", "--cacert"])
         .arg(server.ca())
@@ -281,7 +271,7 @@ fn run_against(
 async fn sweep_binary_lists_without_yes_and_deletes_only_leftovers_with_it() {
     let server = util::server().await;
     let alice = "alice@mailtrip.test";
-    let ca = tempfile("sweep-ca.pem", server.ca_pem().as_bytes());
+    let ca = util::temp_file("sweep-ca.pem", server.ca_pem().as_bytes());
     let other = b"From: carol@elsewhere.test\r\nTo: alice@mailtrip.test\r\nSubject: mailtrip probe 0123abcd\r\nX-Mailtrip-Probe: 01900000-0000-7000-8000-00000000beef\r\n\r\nnot ours\r\n";
     server.deliver_raw(alice, "INBOX", other).expect("seed");
     let kept = mailtrip::Check::new(util::account(&server, alice), util::account(&server, alice))

@@ -237,6 +237,22 @@ async fn start_wait(
     tokio::spawn(std::future::IntoFuture::into_future(armed))
 }
 
+/// A mail the app sends to bob: subject, body and an extra header.
+type AppMail<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
+
+/// Arms `wait`, then the app sends `mails` to bob in order; returns what the wait matched.
+async fn matched_after(
+    server: &TestServer,
+    wait: mailtrip::Wait,
+    mails: &[AppMail<'_>],
+) -> mailtrip::probe::Message {
+    let handle = start_wait(wait).await;
+    for &(subject, body, extra) in mails {
+        app_sends(server, BOB, subject, body, extra).await;
+    }
+    handle.await.expect("join").expect("matched")
+}
+
 #[tokio::test]
 async fn wait_matches_only_mail_sent_after_it_started_and_extracts_link_and_code() {
     let server = util::server().await;
@@ -251,38 +267,27 @@ async fn wait_matches_only_mail_sent_after_it_started_and_extracts_link_and_code
         .to(BOB)
         .subject(regex::Regex::new("(?i)^confirm").expect("regex"))
         .timeout(Duration::from_secs(20));
-    let handle = start_wait(wait).await;
     // Something else first, then the real one.
-    app_sends(
-        &server,
-        BOB,
-        "Weekly digest",
-        "https://app.test/digest\n",
-        None,
-    )
-    .await;
-    app_sends(
-        &server,
-        BOB,
-        "Confirm your account",
-        "Welcome!\nConfirm your account: https://app.test/confirm?token=abc123\nYour code: 482913\n",
-        None,
-    )
-    .await;
-    let m = handle.await.expect("join").expect("matched");
+    let mails = [
+        ("Weekly digest", "https://app.test/digest\n", None),
+        (
+            "Confirm your account",
+            "Welcome!\nConfirm your account: https://app.test/confirm?token=abc123\nYour code: 482913\n",
+            None,
+        ),
+    ];
+    let m = matched_after(&server, wait, &mails).await;
     assert_eq!(m.subject, "Confirm your account");
     assert_eq!(m.from, ["noreply@app.test"]);
     assert_eq!(m.links, ["https://app.test/confirm?token=abc123"], "{m:#?}");
-    let e = |s: &str| s.parse::<mailtrip::probe::Extract>().expect("extract");
-    assert_eq!(
-        m.extract(&e("link:confirm")).as_deref(),
-        Some("https://app.test/confirm?token=abc123")
-    );
-    assert_eq!(m.extract(&e("code")).as_deref(), Some("482913"));
-    assert_eq!(
-        m.extract(&e("code:token=(\\w+)")).as_deref(),
-        Some("abc123")
-    );
+    for (expr, want) in [
+        ("link:confirm", "https://app.test/confirm?token=abc123"),
+        ("code", "482913"),
+        ("code:token=(\\w+)", "abc123"),
+    ] {
+        let e = expr.parse::<mailtrip::probe::Extract>().expect(expr);
+        assert_eq!(m.extract(&e).as_deref(), Some(want), "{expr}");
+    }
     assert!(!m.deleted);
     assert_eq!(m.auth.spf, Outcome::None);
     let json = serde_json::to_value(&m).expect("json");
@@ -357,46 +362,22 @@ async fn wait_delete_removes_exactly_the_match() {
         .from("app.test")
         .delete(true)
         .timeout(Duration::from_secs(20));
-    let handle = start_wait(wait).await;
-    app_sends(
-        &server,
-        BOB,
-        "Not this one",
-        "x\n",
-        Some(("X-App", "newsletter")),
-    )
-    .await;
-    app_sends(
-        &server,
-        BOB,
-        "Sign up",
-        "https://app.test/s\n",
-        Some(("X-App", "signup")),
-    )
-    .await;
-    let m = handle.await.expect("join").expect("matched");
+    let mails = [
+        ("Not this one", "x\n", Some(("X-App", "newsletter"))),
+        ("Sign up", "https://app.test/s\n", Some(("X-App", "signup"))),
+    ];
+    let m = matched_after(&server, wait, &mails).await;
     assert_eq!(m.subject, "Sign up");
     assert!(m.deleted, "{m:#?}");
     let left: Vec<String> = server
         .messages(BOB, "INBOX")
         .expect("inbox")
         .iter()
-        .map(|m| {
-            let raw = String::from_utf8_lossy(&m.raw).into_owned();
-            raw.lines()
-                .find(|l| l.starts_with("Subject:"))
-                .unwrap_or_default()
-                .to_string()
-        })
+        .map(|m| util::header(&m.raw, "Subject").unwrap_or_default())
         .collect();
     assert_eq!(
         left,
-        [
-            "Subject: keep me 0",
-            "Subject: keep me 1",
-            "Subject: keep me 2",
-            "Subject: Not this one"
-        ]
+        ["keep me 0", "keep me 1", "keep me 2", "Not this one"]
     );
 }
 

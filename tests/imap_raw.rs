@@ -190,6 +190,15 @@ pub fn missing(tool: &str) -> bool {
     missing
 }
 
+/// An embedded server for a test that drives `tool`, or `None` (after saying so) when `tool`
+/// is not on PATH and the test should skip.
+pub async fn server_for(tool: &str) -> Option<TestServer> {
+    if missing(tool) {
+        return None;
+    }
+    Some(crate::util::server().await)
+}
+
 /// Runs a Python script as an independent IMAP client against the server's IMAPS port:
 /// `sys.argv[1:]` are the CA file, the port, alice's address and password. Returns stdout;
 /// fails the test (with Python's stderr) when the script fails.

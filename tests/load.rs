@@ -25,12 +25,7 @@ fn tags(server: &TestServer, folder: &str) -> Vec<String> {
         .messages(BOB, folder)
         .expect("folder")
         .iter()
-        .filter_map(|m| {
-            let text = String::from_utf8_lossy(&m.raw).to_string();
-            text.lines()
-                .find_map(|l| l.strip_prefix("X-Mailtrip-Probe: "))
-                .map(|t| t.trim().to_string())
-        })
+        .filter_map(|m| util::header(&m.raw, "X-Mailtrip-Probe"))
         .collect()
 }
 

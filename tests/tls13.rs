@@ -2,8 +2,8 @@
 //! TLS 1.2, and verifies against its CA, as independent clients see it: `openssl s_client` and
 //! Python's `ssl`.
 
-use crate::imap_raw::{ALICE, ca_file, missing};
-use crate::util::{PASSWORD, server, succeeded};
+use crate::imap_raw::{ALICE, ca_file, server_for};
+use crate::util::{PASSWORD, succeeded};
 
 /// `openssl s_client -tls1_3 -brief` against `port` (with `-starttls smtp` when asked).
 async fn s_client(ca: &std::path::Path, port: u16, starttls: Option<&str>) -> String {
@@ -31,10 +31,9 @@ async fn s_client(ca: &std::path::Path, port: u16, starttls: Option<&str>) -> St
 
 #[tokio::test]
 async fn issue14_openssl_s_client_negotiates_tls13_on_imaps_smtps_and_starttls() {
-    if missing("openssl") {
+    let Some(server) = server_for("openssl").await else {
         return;
-    }
-    let server = server().await;
+    };
     let ca = ca_file(&server);
     for (what, port, starttls) in [
         ("imaps", server.imaps_addr().port(), None),
@@ -60,10 +59,9 @@ async fn issue14_openssl_s_client_negotiates_tls13_on_imaps_smtps_and_starttls()
 
 #[tokio::test]
 async fn issue14_python_ssl_gets_tls13_and_can_still_use_tls12() {
-    if missing("python3") {
+    let Some(server) = server_for("python3").await else {
         return;
-    }
-    let server = server().await;
+    };
     let ca = ca_file(&server);
     let script = r#"
 import imaplib, smtplib, ssl, sys

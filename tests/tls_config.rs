@@ -9,12 +9,9 @@ use crate::util::{self, ALICE, PASSWORD};
 
 const FORMATS: [&str; 5] = ["human", "json", "junit", "nagios", "prometheus"];
 
-fn temp(name: &str, contents: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mailtrip-tlscfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join(name);
-    std::fs::write(&path, contents).expect("write");
-    path
+/// A config file `name` holding `toml`; returns its path for `--config`.
+fn config_file(name: &str, toml: &str) -> String {
+    util::temp_file(name, toml).to_string_lossy().into_owned()
 }
 
 /// Runs the binary with a clean environment; returns (exit code, stdout, stderr).
@@ -92,7 +89,7 @@ async fn insecure_skip_verify_is_loud_in_every_format_of_check_and_verify() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_are_verified_by_default_and_ca_file_trusts_a_private_ca() {
     let server = util::server().await;
-    let ca = temp("ca.pem", server.ca_pem());
+    let ca = util::temp_file("ca.pem", server.ca_pem());
     let ca = ca.to_string_lossy().into_owned();
     for command in ["check", "verify"] {
         let (code, out, err) =
@@ -157,11 +154,10 @@ fn plaintext_auth_to_a_non_loopback_host_is_refused_before_any_connection() {
 
 #[test]
 fn a_bad_toml_file_names_the_file_line_and_column() {
-    let path = temp(
+    let p = config_file(
         "broken.toml",
         "[accounts.work]\naddress = \"a@b\"\nsmtp = \n",
     );
-    let p = path.to_string_lossy().into_owned();
     for command in ["check", "verify", "wait", "sweep"] {
         let (code, out, err) = mailtrip(&[command, "--config", &p]);
         assert_eq!(code, 3, "{command}: {out}{err}");
@@ -176,11 +172,10 @@ fn a_bad_toml_file_names_the_file_line_and_column() {
 
 #[test]
 fn an_unknown_config_key_is_an_error_with_a_suggestion() {
-    let path = temp(
+    let p = config_file(
         "typo.toml",
         "[accounts.work]\naddress = \"a@b.test\"\npasword_env = \"PW\"\n",
     );
-    let p = path.to_string_lossy().into_owned();
     let (code, out, err) = mailtrip(&["check", "--config", &p]);
     assert_eq!(code, 3, "{out}{err}");
     let text = format!("{out}{err}");
@@ -240,13 +235,12 @@ fn a_url_with_a_wrong_scheme_or_port_lists_the_valid_forms() {
 fn a_world_readable_config_holding_a_password_is_warned_about() {
     use std::os::unix::fs::PermissionsExt;
     // Port 1 on loopback refuses at once; the warning comes before any connection.
-    let path = temp(
+    let p = config_file(
         "open.toml",
         "[accounts.work]\naddress = \"a@b.test\"\npassword = \"file-pw-31337\"\n\
          smtp = \"smtps://127.0.0.1:1\"\nimap = \"imaps://127.0.0.1:1\"\n",
     );
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let p = path.to_string_lossy().into_owned();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let (code, out, err) = mailtrip(&["verify", "--config", &p, "--timeout", "2s"]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(
@@ -254,7 +248,7 @@ fn a_world_readable_config_holding_a_password_is_warned_about() {
         "{err}"
     );
     assert!(!format!("{out}{err}").contains("file-pw-31337"));
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let (_, _, err) = mailtrip(&["verify", "--config", &p, "--timeout", "2s"]);
     assert!(!err.contains("readable by others"), "{err}");
 }

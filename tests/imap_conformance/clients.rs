@@ -4,8 +4,8 @@
 use mailtrip::server::{Profile, ServerConfig};
 
 use super::*;
-use crate::imap_raw::{ALICE, missing, python_client};
-use crate::util::{server, server_with};
+use crate::imap_raw::{ALICE, missing, python_client, server_for};
+use crate::util::server_with;
 
 /// Python's imapclient (pip) finds the attachment in BODYSTRUCTURE and downloads it; the
 /// same path imapflow, curl and imapclient users broke on when BODY[n] was NIL.
@@ -62,10 +62,9 @@ with IMAPClient('localhost', port=port, ssl=True, ssl_context=ssl.create_default
 /// The same download with the standard library's imaplib, which any CI has.
 #[tokio::test]
 async fn issue_15_imaplib_downloads_body_part_2() {
-    if missing("python3") {
+    let Some(server) = server_for("python3").await else {
         return;
-    }
-    let server = server().await;
+    };
     server
         .deliver_raw(ALICE, "INBOX", WITH_ATTACHMENT.as_bytes())
         .expect("seed");

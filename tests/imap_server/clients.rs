@@ -2,14 +2,14 @@
 //! SELECT, FETCH, STORE, UID EXPUNGE, MOVE, IDLE, SEARCH, the Gmail profile), Python's imaplib
 //! and curl.
 
-use async_imap::types::NameAttribute;
+use async_imap::types::{Name, NameAttribute};
 use futures::{Stream, TryStreamExt};
 use mailtrip::server::{Profile, ServerConfig, TestServer};
 use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
 
 use super::{probe, seed};
-use crate::imap_raw::{ALICE, WAIT, ca_file, missing, python_client};
+use crate::imap_raw::{ALICE, WAIT, ca_file, python_client, server_for};
 use crate::util::{self, PASSWORD, imap_client, server, server_with, succeeded};
 
 type Session = async_imap::Session<TlsStream<TcpStream>>;
@@ -42,6 +42,14 @@ where
         .unwrap_or_else(|e| panic!("{what} items: {e}"))
 }
 
+/// The folder `name` among `names` (a LIST's answer); fails the test if it is not listed.
+fn listed<'a>(names: &'a [Name], name: &str) -> &'a Name {
+    names
+        .iter()
+        .find(|n| n.name() == name)
+        .unwrap_or_else(|| panic!("{name} is not listed"))
+}
+
 fn flags_of(server: &TestServer, folder: &str, uid: u32) -> Vec<String> {
     server
         .messages(ALICE, folder)
@@ -59,10 +67,7 @@ async fn async_imap_over_verified_tls_lists_fetches_expunges_and_moves() {
     let mut s = login(&server, ALICE).await;
 
     let names = all("list", s.list(Some(""), Some("*")).await).await;
-    let junk = names
-        .iter()
-        .find(|n| n.name() == "Junk")
-        .expect("Junk listed");
+    let junk = listed(&names, "Junk");
     assert!(junk.attributes().contains(&NameAttribute::Junk));
     assert_eq!(junk.delimiter(), Some("/"));
     assert!(names.iter().any(|n| n.name() == "INBOX"));
@@ -162,12 +167,9 @@ async fn gmail_profile_lists_special_folders_and_expunge_archives() {
     let caps = s.capabilities().await.expect("caps");
     assert!(caps.has_str("X-GM-EXT-1"));
     let names = all("list", s.list(Some(""), Some("*")).await).await;
-    let spam = names
-        .iter()
-        .find(|n| n.name() == "[Gmail]/Spam")
-        .expect("spam");
+    let spam = listed(&names, "[Gmail]/Spam");
     assert!(spam.attributes().contains(&NameAttribute::Junk));
-    let root = names.iter().find(|n| n.name() == "[Gmail]").expect("root");
+    let root = listed(&names, "[Gmail]");
     assert!(root.attributes().contains(&NameAttribute::NoSelect));
     s.select("INBOX").await.expect("select");
     all("store", s.uid_store("1", "+FLAGS (\\Deleted)").await).await;
@@ -212,10 +214,9 @@ async fn search_by_header_date_or_and_not() {
 
 #[tokio::test]
 async fn python_imaplib_searches_and_fetches_byte_exact() {
-    if missing("python3") {
+    let Some(server) = server_for("python3").await else {
         return;
-    }
-    let server = server().await;
+    };
     server
         .deliver_raw(ALICE, "INBOX", &probe("other", 1))
         .expect("seed");
@@ -240,10 +241,9 @@ m.logout()
 
 #[tokio::test]
 async fn curl_fetches_a_message_by_uid() {
-    if missing("curl") {
+    let Some(server) = server_for("curl").await else {
         return;
-    }
-    let server = server().await;
+    };
     let raw = probe("curl", 1);
     server.deliver_raw(ALICE, "INBOX", &raw).expect("seed");
     let ca = ca_file(&server);

@@ -241,13 +241,7 @@ fn flag_name(f: Flag<'_>) -> Option<String> {
 }
 
 fn probe_tag(raw: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(raw);
-    let head = text.split("\r\n\r\n").next().unwrap_or_default();
-    head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.eq_ignore_ascii_case("X-Mailtrip-Probe")
-            .then(|| value.trim().to_string())
-    })
+    crate::util::header(raw, "X-Mailtrip-Probe")
 }
 
 fn entry(f: &Fetch) -> Entry {

@@ -50,23 +50,12 @@ async fn item_14_two_recipients_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_14_control_characters_in_an_address_are_refused_and_not_echoed() {
-    refused(
-        &[
-            "--user",
-            ALICE,
-            "--to",
-            "bob@mailtrip.test\r\nRCPT TO:<e@vil.test>",
-        ],
-        "--to",
-        "control character",
-    )
-    .await;
-    refused(
-        &["--user", ALICE, "--from", "alice@mailtrip.test\x1b[2J"],
-        "--from",
-        "control character",
-    )
-    .await;
+    for (flag, address) in [
+        ("--to", "bob@mailtrip.test\r\nRCPT TO:<e@vil.test>"),
+        ("--from", "alice@mailtrip.test\x1b[2J"),
+    ] {
+        refused(&["--user", ALICE, flag, address], flag, "control character").await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

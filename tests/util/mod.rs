@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: an embedded server with users (and faults) and
 //! their accounts, verified TLS to it, the binary run with a clean environment, scratch
-//! directories and CA files, and the raw SMTP client in [`smtp`].
+//! directories, temp files and CA files, a stored message's header, and the raw SMTP client
+//! in [`smtp`].
 
 pub mod smtp;
 
@@ -113,6 +114,24 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
+}
+
+/// The trimmed value of the first `name` header (any case) in `raw`'s head, if it has one.
+pub fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines().find_map(|l| {
+        let (n, value) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_string())
+    })
+}
+
+/// A file `name` holding `contents`, in a fresh [`scratch_dir`]; returns its path.
+pub fn temp_file(name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = scratch_dir("file").join(name);
+    std::fs::write(&path, contents).expect("write temp file");
+    path
 }
 
 /// Writes `server`'s CA to `dir/ca.pem` (creating `dir`) and returns that path, for
