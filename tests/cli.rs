@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use crate::util::{self, BIN};
+use crate::util;
 
 /// A running `mailtrip server`, stopped with SIGTERM on drop.
 pub(crate) struct ServerProcess {
@@ -25,7 +25,7 @@ impl ServerProcess {
     }
 
     fn start_with(args: &[&str], stderr: Stdio) -> ServerProcess {
-        let mut child = Command::new(BIN)
+        let mut child = util::mailtrip_command()
             .arg("server")
             .args(args)
             .stdin(Stdio::null())
@@ -213,7 +213,7 @@ fn check_against_a_wrong_password_exits_2_without_printing_it() {
     let server = ServerProcess::start(&["--user", "a@test.local:right-password"]);
     let secret = "wr0ng-Secret-9d1e";
     for format in ["human", "json", "junit", "nagios", "prometheus"] {
-        let out = Command::new(BIN)
+        let out = util::mailtrip_command()
             .args(["check", "-vvv", "--format", format, "--timeout", "5s"])
             .arg("--smtp")
             .arg(format!(

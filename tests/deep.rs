@@ -387,7 +387,7 @@ async fn the_wait_binary_extracts_a_flask_style_confirmation_link() {
     let server = util::server().await;
     let dir = util::scratch_dir("wait");
     let ca = util::write_ca(&server, &dir);
-    let mut child = tokio::process::Command::new(util::BIN)
+    let mut child = tokio::process::Command::from(util::mailtrip_command())
         .args([
             "wait",
             "--imap",

@@ -12,7 +12,7 @@ use mailtrip::server::Faults;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::util::{self, BIN};
+use crate::util;
 
 /// Generous bound for anything to show up on a shared, noisy machine (not a speed target).
 pub(crate) const PATIENCE: Duration = Duration::from_secs(90);
@@ -573,7 +573,7 @@ fn monitor_config_errors_exit_3_and_name_the_route() {
     let dir = util::scratch_dir("monitor-cfg");
     let path = dir.join("bad.toml");
     std::fs::write(&path, "[[routes]]\nfrom = \"nobody\"\n").expect("write");
-    let out = std::process::Command::new(BIN)
+    let out = util::mailtrip_command()
         .args(["monitor", "--listen", "127.0.0.1:0", "--config"])
         .arg(&path)
         .output()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mailtrip::server::{Faults, TestServer};
 
-use crate::util::{self, BIN};
+use crate::util;
 
 /// What one plugin run printed and returned.
 struct Run {
@@ -193,7 +193,7 @@ async fn issue_19_bad_plugin_arguments_are_unknown_on_stdout() {
         "{stdout}"
     );
     for flag in ["-V", "--version"] {
-        let out = tokio::process::Command::new(BIN)
+        let out = tokio::process::Command::from(util::mailtrip_command())
             .args(["check", "--format", "nagios", flag])
             .output()
             .await
