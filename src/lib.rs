@@ -47,6 +47,20 @@
 
 #![warn(missing_docs)]
 
+/// Builder setters that only store their argument in the field of the same name:
+/// `setters! { Load; /// doc \n timeout(t: Duration); }` is
+/// `/// doc \n pub fn timeout(mut self, t: Duration) -> Load { self.timeout = t; self }`.
+/// Each keeps its own attributes (rustdoc, `#[doc(hidden)]`). A setter that does anything
+/// more (wraps in `Some`, converts, clamps, keeps a callback) is written out, so the ones
+/// that are written out are the ones to read. Defined here, at the root, so every floor
+/// (`server` up to `monitor`) may use it.
+#[cfg(any(feature = "server", feature = "client"))]
+macro_rules! setters {
+    ($ty:ty; $($(#[$m:meta])* $name:ident($arg:ident: $t:ty);)*) => {
+        $($(#[$m])* pub fn $name(mut self, $arg: $t) -> $ty { self.$name = $arg; self })*
+    };
+}
+
 #[cfg(any(feature = "server", feature = "client"))]
 pub mod analyze;
 // The binary's own code; public only so src/main.rs and the integration tests reach it.

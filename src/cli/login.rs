@@ -9,30 +9,25 @@ use std::time::Duration;
 
 use clap::Args as ClapArgs;
 
+use super::WhichAccount;
 use crate::config::Overrides;
 use crate::config::oauth2::{LoginTarget, OAuth2Overrides, login_target};
 use crate::oauth::flows::{self, Prompt};
 use crate::oauth::{TokenFile, store};
 use crate::providers::oauth2::Flow;
 
-/// Which account to sign in or out: the same choice as every other command.
-#[derive(Debug, Clone, ClapArgs)]
-pub struct WhichAccount {
-    /// Config file (default ./mailtrip.toml, then ~/.config/mailtrip/config.toml).
-    #[arg(long, env = "MAILTRIP_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Named account from the config file.
-    #[arg(long, env = "MAILTRIP_ACCOUNT")]
-    pub account: Option<String>,
-    /// Provider preset: outlook (alias office365) or gmail / google-workspace.
-    #[arg(long, env = "MAILTRIP_PROVIDER")]
-    pub provider: Option<String>,
-    /// The address to sign in as (the login name).
-    #[arg(long, env = "MAILTRIP_USER")]
-    pub user: Option<String>,
+/// The help `login` and `logout` give the shared account flags: only the OAuth2 presets sign
+/// in, and the login name is the address signed in as.
+fn oauth2_provider(a: clap::Arg) -> clap::Arg {
+    a.help("Provider preset: outlook (alias office365) or gmail / google-workspace")
+}
+
+fn oauth2_user(a: clap::Arg) -> clap::Arg {
+    a.help("The address to sign in as (the login name)")
 }
 
 #[derive(Debug, Clone, ClapArgs)]
+#[command(mut_arg("provider", oauth2_provider), mut_arg("user", oauth2_user))]
 pub struct LoginArgs {
     #[command(flatten)]
     pub which: WhichAccount,
@@ -71,6 +66,7 @@ pub struct LoginArgs {
 }
 
 #[derive(Debug, Clone, ClapArgs)]
+#[command(mut_arg("provider", oauth2_provider), mut_arg("user", oauth2_user))]
 pub struct LogoutArgs {
     #[command(flatten)]
     pub which: WhichAccount,
@@ -80,15 +76,11 @@ pub struct LogoutArgs {
 }
 
 fn overrides(w: &WhichAccount, ca_file: Option<PathBuf>, insecure: bool) -> Overrides {
-    Overrides {
-        config: w.config.clone(),
-        account: w.account.clone(),
-        provider: w.provider.clone(),
-        user: w.user.clone(),
+    w.onto(Overrides {
         ca_file,
         insecure_skip_verify: insecure,
         ..Overrides::default()
-    }
+    })
 }
 
 fn usage(message: &str) -> ExitCode {

@@ -199,27 +199,47 @@ impl<F: FormatChoice> OutputArgs<F> {
     }
 }
 
-/// Where to send from and which mailbox to watch.
+/// Which account, from which config file: declared once for every command that names an
+/// account (`login` and `logout` take only these). A command whose account plays another role
+/// rewords the help with `mut_arg`, as [`AccountArgs`] and `wait` do for `--account`.
 #[derive(Debug, Clone, ClapArgs)]
-pub struct AccountArgs {
+pub struct WhichAccount {
     /// Config file (default ./mailtrip.toml, then ~/.config/mailtrip/config.toml).
     #[arg(long, env = "MAILTRIP_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Named account from the config file to send from (and watch).
+    /// Named account from the config file.
     #[arg(long, env = "MAILTRIP_ACCOUNT")]
     pub account: Option<String>,
-    /// Named account to send to and watch instead of the sender's own mailbox.
-    #[arg(long, env = "MAILTRIP_TO_ACCOUNT")]
-    pub to_account: Option<String>,
     /// Provider preset that fills hosts, ports and TLS modes (see `mailtrip providers`).
     #[arg(long, env = "MAILTRIP_PROVIDER")]
     pub provider: Option<String>,
-    /// SMTP endpoint URL: smtps://HOST:465, smtp+starttls://HOST:587 or smtp://HOST:25 (port optional).
-    #[arg(long, env = "MAILTRIP_SMTP")]
-    pub smtp: Option<String>,
+    /// Login name (defaults to the address).
+    #[arg(long, env = "MAILTRIP_USER")]
+    pub user: Option<String>,
+}
+
+/// `--imap`, declared once for `wait` and [`AccountArgs`], which both watch a mailbox.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ImapArg {
     /// IMAP endpoint URL: imaps://HOST:993, imap+starttls://HOST:143 or imap://HOST:143 (port optional).
     #[arg(long, env = "MAILTRIP_IMAP")]
     pub imap: Option<String>,
+}
+
+/// Where to send from and which mailbox to watch.
+#[derive(Debug, Clone, ClapArgs)]
+#[command(mut_arg("account", |a| a.help("Named account from the config file to send from (and watch)")))]
+pub struct AccountArgs {
+    #[command(flatten)]
+    pub which: WhichAccount,
+    /// Named account to send to and watch instead of the sender's own mailbox.
+    #[arg(long, env = "MAILTRIP_TO_ACCOUNT")]
+    pub to_account: Option<String>,
+    /// SMTP endpoint URL: smtps://HOST:465, smtp+starttls://HOST:587 or smtp://HOST:25 (port optional).
+    #[arg(long, env = "MAILTRIP_SMTP")]
+    pub smtp: Option<String>,
+    #[command(flatten)]
+    pub imap: ImapArg,
     /// Mail server for both SMTP and IMAP (Nagios -H): replaces the host of the --smtp and
     /// --imap URLs (or the account's, or the preset's); alone, smtp+starttls://HOST:587 and
     /// imaps://HOST:993.
@@ -229,9 +249,6 @@ pub struct AccountArgs {
     /// 465 means smtps:// (implicit TLS).
     #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
-    /// Login name (defaults to the address).
-    #[arg(long, env = "MAILTRIP_USER")]
-    pub user: Option<String>,
     /// Sender address (defaults to the login).
     #[arg(long, env = "MAILTRIP_FROM")]
     pub from: Option<String>,
@@ -300,23 +317,32 @@ impl AuthArgs {
     }
 }
 
+impl WhichAccount {
+    /// `base` with the account choice set on it.
+    pub fn onto(&self, base: Overrides) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            account: self.account.clone(),
+            provider: self.provider.clone(),
+            user: self.user.clone(),
+            ..base
+        }
+    }
+}
+
 impl AccountArgs {
     /// The overrides for config resolution; MAILTRIP_PASSWORD is read here, into a secret.
     pub fn overrides(&self) -> Overrides {
         Overrides {
-            config: self.config.clone(),
-            account: self.account.clone(),
             to_account: self.to_account.clone(),
-            provider: self.provider.clone(),
             smtp: self.smtp.clone(),
-            imap: self.imap.clone(),
+            imap: self.imap.imap.clone(),
             host: self.hostname.clone(),
             smtp_port: self.port,
-            user: self.user.clone(),
             from: self.from.clone(),
             to: self.to.clone(),
             alias: self.alias,
-            ..self.auth.overrides()
+            ..self.which.onto(self.auth.overrides())
         }
     }
 }

@@ -138,7 +138,7 @@ pub async fn run(a: MonitorArgs) -> ExitCode {
 }
 
 async fn plan(a: &MonitorArgs) -> anyhow::Result<Plan> {
-    let loaded = file::discover(a.account.config.as_deref())?;
+    let loaded = file::discover(a.account.which.config.as_deref())?;
     let spec = loaded
         .as_ref()
         .map(|l| l.config.monitor.clone())

@@ -2,7 +2,6 @@
 //! (human or JSON) or only the link / code `--extract` asks for, and optionally delete it.
 //! Exit 0 matched, 1 matched but nothing to extract, 2 timed out or failed, 3 usage.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -15,22 +14,12 @@ use crate::render::text::{clean, clean_block, clean_json};
 /// `wait`'s own account flags: like `check`'s, minus the sending side, since `--from` and
 /// `--to` are criteria here.
 #[derive(Debug, Clone, ClapArgs)]
+#[command(mut_arg("account", |a| a.help("Named account from the config file whose mailbox to watch")))]
 pub struct WaitArgs {
-    /// Config file (default ./mailtrip.toml, then ~/.config/mailtrip/config.toml).
-    #[arg(long, env = "MAILTRIP_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Named account from the config file whose mailbox to watch.
-    #[arg(long, env = "MAILTRIP_ACCOUNT")]
-    pub account: Option<String>,
-    /// Provider preset that fills the IMAP host, port and TLS mode.
-    #[arg(long, env = "MAILTRIP_PROVIDER")]
-    pub provider: Option<String>,
-    /// IMAP endpoint URL: imaps://HOST:993, imap+starttls://HOST:143 or imap://HOST:143 (port optional).
-    #[arg(long, env = "MAILTRIP_IMAP")]
-    pub imap: Option<String>,
-    /// Login name.
-    #[arg(long, env = "MAILTRIP_USER")]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub which: super::WhichAccount,
+    #[command(flatten)]
+    pub imap: super::ImapArg,
     #[command(flatten)]
     pub auth: super::AuthArgs,
 
@@ -84,15 +73,12 @@ pub enum WaitFormat {
 /// The mailbox account from IMAP-only flags: an SMTP URL is not needed to watch, so one is
 /// filled in when only `--imap` was given.
 pub(super) fn mailbox_overrides(a: &WaitArgs) -> Overrides {
+    let imap = &a.imap.imap;
     Overrides {
-        config: a.config.clone(),
-        account: a.account.clone(),
-        provider: a.provider.clone(),
-        smtp: (a.imap.is_some() && a.provider.is_none()).then(|| "smtps://localhost".into()),
-        imap: a.imap.clone(),
-        user: a.user.clone(),
+        smtp: (imap.is_some() && a.which.provider.is_none()).then(|| "smtps://localhost".into()),
+        imap: imap.clone(),
         secret_timeout: Some(a.timeout),
-        ..a.auth.overrides()
+        ..a.which.onto(a.auth.overrides())
     }
 }
 

@@ -38,10 +38,9 @@ impl Load {
         self
     }
 
-    /// Most probes in flight (sent, not yet seen or timed out) at once.
-    pub fn concurrency(mut self, c: usize) -> Load {
-        self.concurrency = c;
-        self
+    setters! { Load;
+        /// Most probes in flight (sent, not yet seen or timed out) at once.
+        concurrency(c: usize);
     }
 
     /// SMTP connections to send over (default: `min(concurrency, 4)`).
@@ -63,37 +62,24 @@ impl Load {
         self
     }
 
-    /// Per-probe delivery deadline, counted from its send (default 30 s); also caps each
-    /// connect and command wait.
-    pub fn timeout(mut self, t: Duration) -> Load {
-        self.timeout = t;
-        self
-    }
+    setters! { Load;
+        /// Per-probe delivery deadline, counted from its send (default 30 s); also caps each
+        /// connect and command wait.
+        timeout(t: Duration);
 
-    /// Leave the probes in the mailboxes.
-    pub fn keep(mut self, keep: bool) -> Load {
-        self.keep = keep;
-        self
-    }
+        /// Leave the probes in the mailboxes.
+        keep(keep: bool);
 
-    /// Allow servers that are not on loopback.
-    pub fn i_own_this_account(mut self, yes: bool) -> Load {
-        self.i_own_this_account = yes;
-        self
-    }
+        /// Allow servers that are not on loopback.
+        i_own_this_account(yes: bool);
 
-    /// Poll with UID FETCH instead of IDLE even when the server offers IDLE (benchmarks).
-    #[doc(hidden)]
-    pub fn force_poll(mut self, yes: bool) -> Load {
-        self.force_poll = yes;
-        self
-    }
+        /// Poll with UID FETCH instead of IDLE even when the server offers IDLE (benchmarks).
+        #[doc(hidden)]
+        force_poll(yes: bool);
 
-    /// Records what happened over time (sends, arrivals, losses per second; each probe's
-    /// latency) into [`LoadReport::timeline`](super::LoadReport::timeline), for `--html`.
-    pub fn timeline(mut self, yes: bool) -> Load {
-        self.timeline = yes;
-        self
+        /// Records what happened over time (sends, arrivals, losses per second; each probe's
+        /// latency) into [`LoadReport::timeline`](super::LoadReport::timeline), for `--html`.
+        timeline(yes: bool);
     }
 
     /// Sets the run id written to `X-Mailtrip-Run` (default: a fresh UUID v7).

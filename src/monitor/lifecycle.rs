@@ -36,11 +36,10 @@ impl Monitor {
         }
     }
 
-    /// Whether to probe each route every interval (default). Off, routes are probed only when
-    /// `/probe?route=NAME` is scraped, so Prometheus schedules the probes (blackbox-style).
-    pub fn interval_probes(mut self, yes: bool) -> Monitor {
-        self.interval_probes = yes;
-        self
+    setters! { Monitor;
+        /// Whether to probe each route every interval (default). Off, routes are probed only when
+        /// `/probe?route=NAME` is scraped, so Prometheus schedules the probes (blackbox-style).
+        interval_probes(yes: bool);
     }
 
     /// How many `/probe` probes of one route may run at once (default 1); a scrape beyond
@@ -50,24 +49,17 @@ impl Monitor {
         self
     }
 
-    /// How long to wait before logging in again after a server refused the credentials
-    /// (default 5 min, doubling up to an hour while it keeps refusing).
-    pub fn auth_hold(mut self, hold: Duration) -> Monitor {
-        self.auth_hold = hold;
-        self
-    }
+    setters! { Monitor;
+        /// How long to wait before logging in again after a server refused the credentials
+        /// (default 5 min, doubling up to an hour while it keeps refusing).
+        auth_hold(hold: Duration);
 
-    /// Where `/metrics`, `/probe`, `/readyz` and `/healthz` are served (port 0: any free port).
-    pub fn listen(mut self, addr: SocketAddr) -> Monitor {
-        self.listen = addr;
-        self
-    }
+        /// Where `/metrics`, `/probe`, `/readyz` and `/healthz` are served (port 0: any free port).
+        listen(addr: SocketAddr);
 
-    /// Whether to delete this sender's stale probes (older than the route's timeout) at start
-    /// and hourly; on by default.
-    pub fn sweep(mut self, yes: bool) -> Monitor {
-        self.sweep = yes;
-        self
+        /// Whether to delete this sender's stale probes (older than the route's timeout) at start
+        /// and hourly; on by default.
+        sweep(yes: bool);
     }
 
     /// Sets the run id written to each probe's `X-Mailtrip-Run` (default: a fresh UUID v7).

@@ -155,24 +155,17 @@ impl Check {
         self
     }
 
-    /// What the probe carries (default [`Payload::Plain`]); [`Payload::Rich`] also checks
-    /// HTML, an RFC 2047 subject, an attachment and long lines.
-    pub fn payload(mut self, payload: Payload) -> Check {
-        self.payload = payload;
-        self
-    }
+    setters! { Check;
+        /// What the probe carries (default [`Payload::Plain`]); [`Payload::Rich`] also checks
+        /// HTML, an RFC 2047 subject, an attachment and long lines.
+        payload(payload: Payload);
 
-    /// How long to wait for delivery after the SMTP server accepted the probe (default 60 s).
-    /// Also caps every connect and command wait.
-    pub fn timeout(mut self, timeout: Duration) -> Check {
-        self.timeout = timeout;
-        self
-    }
+        /// How long to wait for delivery after the SMTP server accepted the probe (default 60 s).
+        /// Also caps every connect and command wait.
+        timeout(timeout: Duration);
 
-    /// Leave the probe in the mailbox instead of deleting it.
-    pub fn keep(mut self, keep: bool) -> Check {
-        self.keep = keep;
-        self
+        /// Leave the probe in the mailbox instead of deleting it.
+        keep(keep: bool);
     }
 
     /// Sets the run id written to `X-Mailtrip-Run` (default: a fresh UUID v7).

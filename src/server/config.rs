@@ -81,16 +81,12 @@ impl ServerConfig {
         self
     }
 
-    /// Sets the behaviour profile.
-    pub fn profile(mut self, profile: Profile) -> Self {
-        self.profile = profile;
-        self
-    }
+    setters! { Self;
+        /// Sets the behaviour profile.
+        profile(profile: Profile);
 
-    /// Sets the faults in force from the start.
-    pub fn faults(mut self, faults: Faults) -> Self {
-        self.faults = faults;
-        self
+        /// Sets the faults in force from the start.
+        faults(faults: Faults);
     }
 
     /// Only declared users receive mail; others get `550 5.1.1 User unknown`.

@@ -136,10 +136,9 @@ impl Wait {
         self
     }
 
-    /// Delete exactly the matched message (by UID) once it has been read.
-    pub fn delete(mut self, delete: bool) -> Wait {
-        self.delete = delete;
-        self
+    setters! { Wait;
+        /// Delete exactly the matched message (by UID) once it has been read.
+        delete(delete: bool);
     }
 
     /// Called once the watch is in place (folder, first UID that can match): anything
