@@ -51,6 +51,16 @@ pub enum Protocol {
     Imap,
 }
 
+impl From<Protocol> for crate::diagnose::Protocol {
+    /// The protocol a diagnosis names for an endpoint speaking `p`.
+    fn from(p: Protocol) -> Self {
+        match p {
+            Protocol::Smtp => crate::diagnose::Protocol::Smtp,
+            Protocol::Imap => crate::diagnose::Protocol::Imap,
+        }
+    }
+}
+
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

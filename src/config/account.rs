@@ -36,12 +36,25 @@ pub(super) fn build(
         .map(host_flag)
         .transpose()?;
     let smtp_port = o.and_then(|o| o.smtp_port);
-    let endpoint = |flag: Option<String>,
-                    file: &Option<String>,
-                    preset_url: Option<&str>,
-                    proto| {
+    // An endpoint's URL comes from its flag, else the file, else the provider, else `-H`.
+    let endpoint = |proto| {
+        let (flag, file, preset_url, name) = match proto {
+            Protocol::Smtp => (
+                o.and_then(|o| o.smtp.as_ref()),
+                &spec.smtp,
+                preset.map(|p| p.smtp),
+                "SMTP",
+            ),
+            Protocol::Imap => (
+                o.and_then(|o| o.imap.as_ref()),
+                &spec.imap,
+                preset.map(|p| p.imap),
+                "IMAP",
+            ),
+        };
         let url = flag
-            .or_else(|| file.clone())
+            .or(file.as_ref())
+            .cloned()
             .or_else(|| preset_url.filter(|u| !u.is_empty()).map(str::to_string))
             .or_else(|| {
                 let scheme = match proto {
@@ -64,30 +77,13 @@ pub(super) fn build(
                 Ok(ep)
             }
             None => Err(ConfigError::Invalid(format!(
-                "{label}: no {} server; give --{} URL or --provider NAME (see `mailtrip providers`)",
-                match proto {
-                    Protocol::Smtp => "SMTP",
-                    Protocol::Imap => "IMAP",
-                },
-                match proto {
-                    Protocol::Smtp => "smtp",
-                    Protocol::Imap => "imap",
-                },
+                "{label}: no {name} server; give --{} URL or --provider NAME (see `mailtrip providers`)",
+                name.to_lowercase(),
             ))),
         }
     };
-    let smtp = endpoint(
-        o.and_then(|o| o.smtp.clone()),
-        &spec.smtp,
-        preset.map(|p| p.smtp),
-        Protocol::Smtp,
-    )?;
-    let imap = endpoint(
-        o.and_then(|o| o.imap.clone()),
-        &spec.imap,
-        preset.map(|p| p.imap),
-        Protocol::Imap,
-    )?;
+    let smtp = endpoint(Protocol::Smtp)?;
+    let imap = endpoint(Protocol::Imap)?;
     let user = pick(o.map(|o| &o.user), &spec.user);
     let address = spec
         .address
@@ -177,15 +173,20 @@ fn bracketed(host: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn plaintext_to_remote_host_is_refused() {
-        let spec = AccountSpec {
-            smtp: Some("smtp://mail.example.com".into()),
-            imap: Some("imaps://mail.example.com".into()),
+    /// An account table for `a@example.com` (password `pw`) at these SMTP and IMAP URLs.
+    fn spec(smtp: &str, imap: &str) -> AccountSpec {
+        AccountSpec {
+            smtp: Some(smtp.into()),
+            imap: Some(imap.into()),
             address: Some("a@example.com".into()),
             password: Some("pw".into()),
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn plaintext_to_remote_host_is_refused() {
+        let spec = spec("smtp://mail.example.com", "imaps://mail.example.com");
         let e = build(None, &spec, None).expect_err("plaintext");
         assert!(e.to_string().contains("--allow-plaintext"), "{e}");
     }
@@ -194,13 +195,10 @@ mod tests {
     /// schemes; alone, `-H` means STARTTLS submission and implicit-TLS IMAP.
     #[test]
     fn issue_19_hostname_and_port_flags() {
-        let spec = AccountSpec {
-            smtp: Some("smtps://old.example.com:465".into()),
-            imap: Some("imap+starttls://old.example.com:1143".into()),
-            address: Some("a@example.com".into()),
-            password: Some("pw".into()),
-            ..Default::default()
-        };
+        let spec = spec(
+            "smtps://old.example.com:465",
+            "imap+starttls://old.example.com:1143",
+        );
         let o = Overrides {
             host: Some("mail.example.net".into()),
             smtp_port: Some(2465),
@@ -243,6 +241,30 @@ mod tests {
             };
             let e = build(None, &spec, Some(&o)).expect_err(bad);
             assert!(e.to_string().contains("-H/--hostname"), "{bad}: {e}");
+        }
+    }
+
+    /// An endpoint given nowhere (flag, file, provider, `-H`) is named with its flag, SMTP
+    /// first, in words pinned to the letter.
+    #[test]
+    fn a_server_given_nowhere_is_named_with_its_flag() {
+        let hint = "URL or --provider NAME (see `mailtrip providers`)";
+        let cases = [
+            ("neither", None, "SMTP", "smtp"),
+            ("no IMAP", Some("smtps://mail.example.com"), "IMAP", "imap"),
+        ];
+        for (case, smtp, name, flag) in cases {
+            let spec = AccountSpec {
+                smtp: smtp.map(String::from),
+                imap: None,
+                ..spec("smtps://mail.example.com", "imaps://mail.example.com")
+            };
+            let e = build(None, &spec, None).expect_err(case);
+            assert_eq!(
+                e.to_string(),
+                format!("the account: no {name} server; give --{flag} {hint}"),
+                "{case}"
+            );
         }
     }
 }

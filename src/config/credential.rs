@@ -2,6 +2,7 @@
 //! stored `mailtrip login` sign-in, then a prompt at a terminal), read within its time limit,
 //! and a Gmail app password pasted in Google's four groups made whole again.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -12,50 +13,42 @@ use super::secret::SecretSource;
 use super::{ConfigError, Credential, Endpoint, TlsOptions};
 use crate::providers::{self, Preset};
 
-/// The names of the sources that were given, for "give exactly one" messages.
-fn given<'a>(sources: &[(bool, &'a str)]) -> Vec<&'a str> {
-    sources
-        .iter()
-        .filter_map(|(given, name)| given.then_some(*name))
-        .collect()
-}
-
-/// Refuses two secret flags at once: which one wins would be a guess.
+/// Refuses two secret flags at once: which one wins would be a guess. `MAILTRIP_PASSWORD` is
+/// not one of them: any flag overrides it.
 pub(super) fn one_flag_source(o: &Overrides) -> Result<(), ConfigError> {
-    let sources = given(&[
-        (o.password_env.is_some(), "--password-env"),
-        (o.password_file.is_some(), "--password-file"),
-        (o.password_command.is_some(), "--password-command"),
-        (o.oauth2_token_env.is_some(), "--oauth2-token-env"),
-        (o.oauth2_token_command.is_some(), "--oauth2-token-command"),
-    ]);
-    if sources.len() > 1 {
-        return Err(ConfigError::Invalid(format!(
-            "{} each give the secret: give exactly one, so it is clear which is used",
-            sources.join(" and ")
-        )));
-    }
-    Ok(())
+    let flags = Sources {
+        value: None,
+        ..Sources::of_flags(o)
+    };
+    flags.at_most_one(
+        [
+            "MAILTRIP_PASSWORD",
+            "--password-env",
+            "--password-file",
+            "--password-command",
+            "--oauth2-token-env",
+            "--oauth2-token-command",
+        ],
+        |given| {
+            format!("{given} each give the secret: give exactly one, so it is clear which is used")
+        },
+    )
 }
 
 /// Refuses an account table that names more than one secret source: which one wins would be
 /// a guess.
 pub(super) fn one_spec_source(spec: &AccountSpec, label: &str) -> Result<(), ConfigError> {
-    let keys = given(&[
-        (spec.password.is_some(), "password"),
-        (spec.password_env.is_some(), "password_env"),
-        (spec.password_file.is_some(), "password_file"),
-        (spec.password_command.is_some(), "password_command"),
-        (spec.oauth2_token_env.is_some(), "oauth2_token_env"),
-        (spec.oauth2_token_command.is_some(), "oauth2_token_command"),
-    ]);
-    if keys.len() > 1 {
-        return Err(ConfigError::Invalid(format!(
-            "{label} in the config file sets {}: keep exactly one secret source",
-            keys.join(" and ")
-        )));
-    }
-    Ok(())
+    Sources::of_spec(spec).at_most_one(
+        [
+            "password",
+            "password_env",
+            "password_file",
+            "password_command",
+            "oauth2_token_env",
+            "oauth2_token_command",
+        ],
+        |given| format!("{label} in the config file sets {given}: keep exactly one secret source"),
+    )
 }
 
 /// The credential account `name` (`label` in messages) logs in with as `user`: a given source,
@@ -124,48 +117,246 @@ fn credential(
     o: Option<&Overrides>,
     limit: Duration,
 ) -> Option<Result<Credential, ConfigError>> {
-    let password = |s: SecretSource| Some(s.read_within(limit).map(Credential::Password));
-    let token = |s: SecretSource| Some(s.read_token_within(limit).map(Credential::OAuth2Token));
-    if let Some(o) = o {
-        if let Some(v) = &o.password_env {
-            return password(SecretSource::Env(v.clone()));
-        }
-        if let Some(p) = &o.password_file {
-            return password(SecretSource::File(p.clone()));
-        }
-        if let Some(c) = &o.password_command {
-            return password(SecretSource::Command(c.clone()));
-        }
-        if let Some(v) = &o.oauth2_token_env {
-            return token(SecretSource::Env(v.clone()));
-        }
-        if let Some(c) = &o.oauth2_token_command {
-            return token(SecretSource::Command(c.clone()));
-        }
-        if let Some(p) = &o.password {
-            return password(SecretSource::Value(p.clone()));
-        }
+    if let Some(c) = o.and_then(|o| Sources::of_flags(o).read(limit)) {
+        return Some(c);
     }
     if super::oauth2::wants_oauth2(spec) {
         // `auth = "oauth2"`: the stored sign-in, not the file's password sources.
         return None;
     }
-    if let Some(v) = &spec.password_env {
-        return password(SecretSource::Env(v.clone()));
+    Sources::of_spec(spec).read(limit)
+}
+
+/// One place's secret sources (the flags, or an account table), read by the same rules.
+struct Sources<'a> {
+    env: Option<&'a String>,
+    file: Option<&'a PathBuf>,
+    command: Option<&'a String>,
+    token_env: Option<&'a String>,
+    token_command: Option<&'a String>,
+    /// A password already in hand (`MAILTRIP_PASSWORD`, or `password =` in the file).
+    value: Option<&'a SecretString>,
+}
+
+impl<'a> Sources<'a> {
+    /// The secret flags, with `MAILTRIP_PASSWORD` as the password in hand.
+    fn of_flags(o: &'a Overrides) -> Sources<'a> {
+        Sources {
+            env: o.password_env.as_ref(),
+            file: o.password_file.as_ref(),
+            command: o.password_command.as_ref(),
+            token_env: o.oauth2_token_env.as_ref(),
+            token_command: o.oauth2_token_command.as_ref(),
+            value: o.password.as_ref(),
+        }
     }
-    if let Some(p) = &spec.password_file {
-        return password(SecretSource::File(p.clone()));
+
+    /// An account table's secret keys, with `password =` as the password in hand.
+    fn of_spec(spec: &'a AccountSpec) -> Sources<'a> {
+        Sources {
+            env: spec.password_env.as_ref(),
+            file: spec.password_file.as_ref(),
+            command: spec.password_command.as_ref(),
+            token_env: spec.oauth2_token_env.as_ref(),
+            token_command: spec.oauth2_token_command.as_ref(),
+            value: spec.password.as_ref().map(|p| &p.0),
+        }
     }
-    if let Some(c) = &spec.password_command {
-        return password(SecretSource::Command(c.clone()));
+
+    /// Refuses more than one source given, which one wins would be a guess: `names` name the
+    /// sources (the password in hand first, then the others in the fields' order) and
+    /// `refusal` words the error from the given ones, joined by " and ".
+    fn at_most_one(
+        &self,
+        names: [&str; 6],
+        refusal: impl FnOnce(String) -> String,
+    ) -> Result<(), ConfigError> {
+        let given = [
+            self.value.is_some(),
+            self.env.is_some(),
+            self.file.is_some(),
+            self.command.is_some(),
+            self.token_env.is_some(),
+            self.token_command.is_some(),
+        ];
+        let given: Vec<&str> = names
+            .into_iter()
+            .zip(given)
+            .filter_map(|(name, given)| given.then_some(name))
+            .collect();
+        if given.len() > 1 {
+            return Err(ConfigError::Invalid(refusal(given.join(" and "))));
+        }
+        Ok(())
     }
-    if let Some(v) = &spec.oauth2_token_env {
-        return token(SecretSource::Env(v.clone()));
+
+    /// The first source given, read (a command for at most `limit`): the password's variable,
+    /// file and command, then the OAuth2 token's variable and command, then a password in hand.
+    fn read(&self, limit: Duration) -> Option<Result<Credential, ConfigError>> {
+        let password = |s: SecretSource| Some(s.read_within(limit).map(Credential::Password));
+        let token = |s: SecretSource| Some(s.read_token_within(limit).map(Credential::OAuth2Token));
+        if let Some(v) = self.env {
+            return password(SecretSource::Env(v.clone()));
+        }
+        if let Some(p) = self.file {
+            return password(SecretSource::File(p.clone()));
+        }
+        if let Some(c) = self.command {
+            return password(SecretSource::Command(c.clone()));
+        }
+        if let Some(v) = self.token_env {
+            return token(SecretSource::Env(v.clone()));
+        }
+        if let Some(c) = self.token_command {
+            return token(SecretSource::Command(c.clone()));
+        }
+        self.value
+            .and_then(|p| password(SecretSource::Value(p.clone())))
     }
-    if let Some(c) = &spec.oauth2_token_command {
-        return token(SecretSource::Command(c.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two secret sources are refused in words pinned to the letter, naming the sources in a
+    /// fixed order; `MAILTRIP_PASSWORD` alongside a flag is not a second source.
+    #[test]
+    fn two_secret_sources_are_refused_in_fixed_words() {
+        let flags = |f: fn(&mut Overrides)| {
+            let mut o = Overrides::default();
+            f(&mut o);
+            one_flag_source(&o).map_err(|e| e.to_string())
+        };
+        let spec = |f: fn(&mut AccountSpec)| {
+            let mut s = AccountSpec::default();
+            f(&mut s);
+            one_spec_source(&s, "account \"work\"").map_err(|e| e.to_string())
+        };
+        let cases = [
+            (
+                "MAILTRIP_PASSWORD and --password-env",
+                flags(|o| {
+                    o.password = Some("pw".into());
+                    o.password_env = Some("PW".into());
+                }),
+                None,
+            ),
+            (
+                "--password-file and --oauth2-token-command",
+                flags(|o| {
+                    o.oauth2_token_command = Some("tok".into());
+                    o.password_file = Some("pw.txt".into());
+                }),
+                Some(
+                    "--password-file and --oauth2-token-command each give the secret: give \
+                     exactly one, so it is clear which is used",
+                ),
+            ),
+            (
+                "three flags",
+                flags(|o| {
+                    o.password_command = Some("pw".into());
+                    o.password_env = Some("PW".into());
+                    o.oauth2_token_env = Some("TOK".into());
+                }),
+                Some(
+                    "--password-env and --password-command and --oauth2-token-env each give \
+                     the secret: give exactly one, so it is clear which is used",
+                ),
+            ),
+            (
+                "one key",
+                spec(|s| s.oauth2_token_env = Some("TOK".into())),
+                None,
+            ),
+            (
+                "password and oauth2_token_env",
+                spec(|s| {
+                    s.oauth2_token_env = Some("TOK".into());
+                    s.password = Some(file_pw());
+                }),
+                Some(
+                    "account \"work\" in the config file sets password and oauth2_token_env: \
+                     keep exactly one secret source",
+                ),
+            ),
+            (
+                "password_file and password_command",
+                spec(|s| {
+                    s.password_command = Some("pw".into());
+                    s.password_file = Some("pw.txt".into());
+                }),
+                Some(
+                    "account \"work\" in the config file sets password_file and \
+                     password_command: keep exactly one secret source",
+                ),
+            ),
+        ];
+        for (case, got, want) in cases {
+            assert_eq!(got.err().as_deref(), want, "{case}");
+        }
     }
-    spec.password
-        .as_ref()
-        .map(|p| Ok(Credential::Password(p.0.clone())))
+
+    /// The first source given is the one read: a flag before `MAILTRIP_PASSWORD`, the flags
+    /// before the file, and the file's variable before its literal password.
+    #[test]
+    fn the_first_source_given_is_read() {
+        let unset = "MAILTRIP_TEST_UNSET_SECRET_VARIABLE";
+        let read = |o: Option<&Overrides>, s: &AccountSpec| match credential(s, o, COMMAND_LIMIT) {
+            None => "none".to_string(),
+            Some(Ok(Credential::Password(p))) => format!("password {}", p.expose_secret()),
+            Some(Ok(Credential::OAuth2Token(t))) => format!("token {}", t.expose_secret()),
+            Some(Ok(_)) => "other".to_string(),
+            Some(Err(e)) => e.to_string(),
+        };
+        let file = AccountSpec {
+            password: Some(file_pw()),
+            ..Default::default()
+        };
+        let in_hand = Overrides {
+            password: Some("flag".into()),
+            ..Default::default()
+        };
+        let env = Overrides {
+            password: Some("flag".into()),
+            oauth2_token_env: Some(unset.into()),
+            ..Default::default()
+        };
+        let file_env = AccountSpec {
+            password: Some(file_pw()),
+            password_env: Some(unset.into()),
+            ..Default::default()
+        };
+        let unset_msg = format!("environment variable {unset} is not set");
+        let cases = [
+            ("nothing given", read(None, &AccountSpec::default()), "none"),
+            ("the file's password", read(None, &file), "password pw"),
+            (
+                "MAILTRIP_PASSWORD over the file",
+                read(Some(&in_hand), &file),
+                "password flag",
+            ),
+            (
+                "a flag over MAILTRIP_PASSWORD",
+                read(Some(&env), &file),
+                &unset_msg,
+            ),
+            (
+                "the file's variable over its password",
+                read(None, &file_env),
+                &unset_msg,
+            ),
+        ];
+        for (case, got, want) in cases {
+            assert_eq!(got, want, "{case}");
+        }
+    }
+
+    const COMMAND_LIMIT: Duration = Duration::from_secs(5);
+
+    /// `password = "pw"` as the file holds it.
+    fn file_pw() -> super::super::file::FileSecret {
+        super::super::file::FileSecret(SecretString::from("pw"))
+    }
 }

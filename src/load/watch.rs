@@ -14,7 +14,7 @@ use crate::probe::backoff::Backoff;
 use crate::probe::cleanup::{self, Bin, Ours};
 use crate::probe::imap;
 use crate::probe::sent::SentCopies;
-use crate::probe::watch::tags::{Many, Tags};
+use crate::probe::watch::tags::{Many, Place, Tags};
 use crate::probe::watch::{self, Kicker, Reconnect, Spare, Want, Watcher};
 use crate::report::SeenBy;
 
@@ -37,14 +37,8 @@ fn reconnect() -> Reconnect {
 impl Tags for Shared {
     /// Records sightings from one look: counts, latency, misplacement, the delivered hook.
     /// Returns the UIDs that are ours (to clean up).
-    fn matched(
-        &self,
-        hits: &[(u128, u32)],
-        target: usize,
-        folder: &str,
-        junk: bool,
-        by: SeenBy,
-    ) -> Vec<u32> {
+    fn matched(&self, hits: &[(u128, u32)], place: &Place, by: SeenBy) -> Vec<u32> {
+        let (target, folder, junk) = (place.target, &place.folder, place.junk);
         let now = Instant::now();
         let mut ours = Vec::with_capacity(hits.len());
         let mut events = Vec::new();

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::metrics::{self, Metrics};
 use super::table::Status;
 use super::{Budget, Ctx, Outcome, SHUTDOWN_GRACE};
+use crate::config::Endpoint;
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
 use crate::probe::{Failure, Recorder, message};
 use crate::report::{Phase, Verdict};
@@ -109,17 +110,18 @@ async fn round_trip(
     };
     let mailbox = ctx.route_mailbox[r];
     let step = budget.step;
-    let out_of_time = |phase: Phase, protocol: Protocol, endpoint: String, what: &str| Failure {
-        phase,
-        diagnosis: diagnose::transport(
+    // `what` did not happen within the budget: an error in `phase`, in `ep`'s name.
+    let out_of_time = |phase: Phase, ep: &Endpoint, what: &str| {
+        let diagnosis = diagnose::transport(
             Code::Timeout,
-            protocol,
-            &endpoint,
+            ep.protocol.into(),
+            &ep.authority(),
             &format!(
                 "{what} within the probe's {:.1} s (the scrape timeout, or the route's)",
                 budget.timeout.as_secs_f64()
             ),
-        ),
+        );
+        (Verdict::Error, Failure { phase, diagnosis })
     };
 
     // 1. The watch must be up, or the probe could arrive unseen. While it is still
@@ -215,13 +217,11 @@ async fn round_trip(
         Err(_) => {
             // Still sending: a copy that lands later is counted late and deleted.
             ctx.table.expire(tag);
-            let f = out_of_time(
+            return Err(out_of_time(
                 Phase::SmtpSubmit,
-                Protocol::Smtp,
-                route.from.smtp.authority(),
+                &route.from.smtp,
                 "the SMTP submission did not finish",
-            );
-            return Err((Verdict::Error, f));
+            ));
         }
     };
     for p in rec_phases.iter().filter(|p| p.ok) {
@@ -281,13 +281,11 @@ async fn round_trip(
     let checked = match fetched {
         Ok(Ok(c)) => c,
         Err(_) if budget.spent() => {
-            let f = out_of_time(
+            return Err(out_of_time(
                 Phase::Fetch,
-                Protocol::Imap,
-                route.to.imap.authority(),
+                &route.to.imap,
                 "the probe arrived but was not fetched and verified",
-            );
-            return Err((Verdict::Error, f));
+            ));
         }
         _ => {
             return Err(fetch_failed(

@@ -13,7 +13,7 @@ use super::metrics::{FolderLabels, Metrics};
 use crate::probe::Failure;
 use crate::probe::message::Probe;
 use crate::probe::verify;
-use crate::probe::watch::tags::Tags;
+use crate::probe::watch::tags::{Place, Tags};
 
 /// How long a lost or failed probe is remembered at least (to count it late and delete it).
 const RETENTION_MIN: Duration = Duration::from_secs(3600);
@@ -200,14 +200,8 @@ impl Table {
 }
 
 impl Tags for Table {
-    fn matched(
-        &self,
-        hits: &[(u128, u32)],
-        _target: usize,
-        _folder: &str,
-        junk: bool,
-        _by: crate::report::SeenBy,
-    ) -> Vec<u32> {
+    fn matched(&self, hits: &[(u128, u32)], place: &Place, _by: crate::report::SeenBy) -> Vec<u32> {
+        let junk = place.junk;
         let now = Instant::now();
         let mut ours = Vec::new();
         let mut late = Vec::new();

@@ -88,10 +88,14 @@ fn client_id(s: &Settings) -> Result<ClientId, OAuthError> {
     Ok(ClientId::new(s.client_id.clone()))
 }
 
-fn secret(s: &Settings) -> Option<ClientSecret> {
-    s.client_secret
-        .as_ref()
-        .map(|c| ClientSecret::new(c.expose_secret().to_string()))
+/// The client every grant starts from: `id`, its credentials in the request body, and
+/// `secret` when there is one (Google desktop clients); each grant adds its endpoints.
+fn base_client(id: ClientId, secret: Option<&SecretString>) -> BasicClient {
+    let client = BasicClient::new(id).set_auth_type(AuthType::RequestBody);
+    match secret {
+        Some(c) => client.set_client_secret(ClientSecret::new(c.expose_secret().to_string())),
+        None => client,
+    }
 }
 
 /// Turns a token response into [`Tokens`]; scopes default to the ones requested (also when
@@ -184,17 +188,13 @@ async fn device(
                 .into(),
         )
     })?;
-    let mut client = BasicClient::new(client_id(s)?)
-        .set_auth_type(AuthType::RequestBody)
+    let client = base_client(client_id(s)?, s.client_secret.as_ref())
         .set_device_authorization_url(url_of(
             "device authorization",
             device_url,
             DeviceAuthorizationUrl::new,
         )?)
         .set_token_uri(url_of("token", &s.token_url, TokenUrl::new)?);
-    if let Some(c) = secret(s) {
-        client = client.set_client_secret(c);
-    }
     let details: StandardDeviceAuthorizationResponse = client
         .exchange_device_code()
         .add_scopes(s.scopes.iter().cloned().map(Scope::new))
@@ -250,14 +250,10 @@ async fn pkce(
         .map_err(|e| OAuthError::new(ErrorKind::Transport, "no local address").with_source(e))?
         .port();
     let redirect = format!("http://127.0.0.1:{port}/");
-    let mut client = BasicClient::new(client_id(s)?)
-        .set_auth_type(AuthType::RequestBody)
+    let client = base_client(client_id(s)?, s.client_secret.as_ref())
         .set_auth_uri(url_of("authorization", auth_url, AuthUrl::new)?)
         .set_token_uri(url_of("token", &s.token_url, TokenUrl::new)?)
         .set_redirect_uri(url_of("redirect", &redirect, RedirectUrl::new)?);
-    if let Some(c) = secret(s) {
-        client = client.set_client_secret(c);
-    }
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client
         .authorize_url(CsrfToken::new_random)
@@ -377,12 +373,8 @@ pub async fn refresh(
     scopes: &[String],
     http: &HttpClient,
 ) -> Result<Tokens, OAuthError> {
-    let mut client = BasicClient::new(ClientId::new(client_id.to_string()))
-        .set_auth_type(AuthType::RequestBody)
+    let client = base_client(ClientId::new(client_id.to_string()), client_secret)
         .set_token_uri(url_of("token", token_url, TokenUrl::new)?);
-    if let Some(c) = client_secret {
-        client = client.set_client_secret(ClientSecret::new(c.expose_secret().to_string()));
-    }
     let rt = RefreshToken::new(refresh_token.expose_secret().to_string());
     let r = client
         .exchange_refresh_token(&rt)

@@ -11,7 +11,7 @@ use async_imap::types::UnsolicitedResponse;
 use futures::TryStreamExt;
 
 use super::imap::{
-    Caps, Folders, Session, alive, drain_news, fetch_from, select, uid_next, within,
+    Caps, Folders, Session, collected, drain_news, fetch_from, select, uid_next, within,
 };
 use super::watch::tags::{TAG_ITEMS, carries, tag_of};
 use crate::config::Account;
@@ -194,15 +194,13 @@ pub(crate) async fn expunge_uids(
         return Ok(0);
     }
     let set = uid_set(uids);
-    let stored = within(step, async {
-        session
-            .uid_store(&set, "+FLAGS (\\Deleted)")
+    let stored = collected(session, step, async |s: &mut Session| {
+        s.uid_store(&set, "+FLAGS (\\Deleted)")
             .await?
-            .try_collect::<Vec<_>>()
+            .try_collect()
             .await
     })
     .await?;
-    alive(session)?;
     let ours: HashSet<u32> = stored
         .iter()
         .filter_map(|f| f.uid)
@@ -214,15 +212,10 @@ pub(crate) async fn expunge_uids(
     } else {
         ours.len()
     };
-    within(step, async {
-        session
-            .uid_expunge(&set)
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
+    collected(session, step, async |s: &mut Session| {
+        s.uid_expunge(&set).await?.try_collect().await
     })
     .await?;
-    alive(session)?;
     Ok(marked)
 }
 

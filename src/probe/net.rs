@@ -78,6 +78,23 @@ pub fn oauth2_hint(account: &Account, mut d: Diagnosis) -> Diagnosis {
     d
 }
 
+/// The connect every session starts with: the plaintext policy, then TCP within `limit`.
+/// Returns the stream and the peer's address (the endpoint's authority if the socket cannot
+/// say).
+pub async fn connect(
+    account: &Account,
+    ep: &Endpoint,
+    limit: Duration,
+) -> Result<(TcpStream, String), Diagnosis> {
+    check_plaintext(account, ep)?;
+    let tcp = tcp_connect(ep, limit).await?;
+    let peer = tcp
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| ep.authority());
+    Ok((tcp, peer))
+}
+
 /// Resolves and connects, trying every address, within `limit`.
 pub async fn tcp_connect(ep: &Endpoint, limit: Duration) -> Result<TcpStream, Diagnosis> {
     let proto = protocol(ep);

@@ -109,11 +109,8 @@ pub(crate) async fn dial(
             diagnosis: d,
         },
     };
-    if let Err(d) = net::check_plaintext(account, ep) {
-        return Err(fail(Phase::ImapConnect, d, &mut rec));
-    }
-    let tcp = match net::tcp_connect(ep, step).await {
-        Ok(tcp) => tcp,
+    let tcp = match net::connect(account, ep, step).await {
+        Ok((tcp, _peer)) => tcp,
         Err(d) => return Err(fail(Phase::ImapConnect, d, &mut rec)),
     };
     let stream = if ep.security == Security::Tls {

@@ -174,16 +174,23 @@ pub(crate) async fn uid_fetch(
     items: &str,
     step: Duration,
 ) -> async_imap::error::Result<Vec<Fetch>> {
-    let fetches = within(step, async {
-        session
-            .uid_fetch(set, items)
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
+    collected(session, step, async |s: &mut Session| {
+        s.uid_fetch(set, items).await?.try_collect().await
     })
-    .await?;
+    .await
+}
+
+/// Runs `command`, which collects every response to one command, within `step`; then fails
+/// when the server closed the connection mid-answer, which async-imap would end silently
+/// ([`alive`]).
+pub(crate) async fn collected<T>(
+    session: &mut Session,
+    step: Duration,
+    command: impl AsyncFnOnce(&mut Session) -> async_imap::error::Result<Vec<T>>,
+) -> async_imap::error::Result<Vec<T>> {
+    let all = within(step, command(session)).await?;
     alive(session)?;
-    Ok(fetches)
+    Ok(all)
 }
 
 /// NOOP within `step`: the server syncs the mailbox and reports what changed (EXISTS,

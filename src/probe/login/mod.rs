@@ -200,14 +200,9 @@ impl Steps {
         deadline: Instant,
     ) -> Result<(tokio::net::TcpStream, String, Instant), Stop> {
         let t = self.begin(Step::Connect);
-        net::check_plaintext(account, ep).map_err(|d| self.fail(Step::Connect, t, d))?;
-        let tcp = net::tcp_connect(ep, limit(deadline))
+        let (tcp, peer) = net::connect(account, ep, limit(deadline))
             .await
             .map_err(|d| self.fail(Step::Connect, t, d))?;
-        let peer = tcp
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| ep.authority());
         Ok((tcp, peer, t))
     }
 

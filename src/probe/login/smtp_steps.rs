@@ -38,7 +38,8 @@ async fn smtp_steps(s: &mut Steps, account: &Account, deadline: Instant) -> Resu
     let (tcp, peer, t) = s.connect(account, ep, deadline).await?;
     let verified = !account.tls.insecure_skip_verify;
     let mut der = None;
-    let (mut conn, mut plain) = if ep.security == Security::Tls {
+    // The greeting and EHLO end the TLS step with implicit TLS, else the connect step.
+    let (mut conn, mut plain, (greeted, t, how)) = if ep.security == Security::Tls {
         s.ok(Step::Connect, t, format!("connected to {peer}"));
         let t = s.begin(Step::Tls);
         let tls = net::implicit_tls(&account.tls, ep, tcp, left(), "smtp+starttls")
@@ -48,30 +49,17 @@ async fn smtp_steps(s: &mut Steps, account: &Account, deadline: Instant) -> Resu
         let conn = smtp::greet_tls(tls, account, left())
             .await
             .map_err(|d| s.fail(Step::Tls, t, d))?;
-        s.ok(
-            Step::Tls,
-            t,
-            format!(
-                "implicit TLS, {}; EHLO from {}",
-                tls_note(account),
-                conn.server_info().name()
-            ),
-        );
-        (conn, None)
+        let how = format!("implicit TLS, {}", tls_note(account));
+        (conn, None, (Step::Tls, t, how))
     } else {
         let (conn, plain) = smtp::greet_plain(tcp, account, left())
             .await
             .map_err(|d| s.fail(Step::Connect, t, d))?;
-        s.ok(
-            Step::Connect,
-            t,
-            format!(
-                "connected to {peer}; EHLO from {}",
-                conn.server_info().name()
-            ),
-        );
-        (conn, Some(plain))
+        let how = format!("connected to {peer}");
+        (conn, Some(plain), (Step::Connect, t, how))
     };
+    let ehlo_from = conn.server_info().name();
+    s.ok(greeted, t, format!("{how}; EHLO from {ehlo_from}"));
     let starttls_offered = conn.server_info().supports_feature(Extension::StartTls);
     if ep.security == Security::StartTls
         && let Some(p) = plain.take()

@@ -73,14 +73,9 @@ pub(crate) async fn open(
 
     // Connect (and, without implicit TLS, greeting + EHLO).
     let t = rec.start(Phase::SmtpConnect);
-    net::check_plaintext(account, ep).map_err(|d| rec.fail(Phase::SmtpConnect, t, d))?;
-    let tcp = net::tcp_connect(ep, step)
+    let (tcp, peer) = net::connect(account, ep, step)
         .await
         .map_err(|d| rec.fail(Phase::SmtpConnect, t, d))?;
-    let peer = tcp
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| ep.authority());
     let (mut conn, plain) = if ep.security == Security::Tls {
         rec.ok(Phase::SmtpConnect, t, format!("connected to {peer}"));
         let t = rec.start(Phase::SmtpTls);

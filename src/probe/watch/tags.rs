@@ -154,15 +154,8 @@ impl Interest for One {
 /// What a watcher of many probes reports to: a load run's table of outstanding tags, or the
 /// monitor's. Only `matched` is required; `fetched` and `cleaned` serve settle mode.
 pub(crate) trait Tags: Send + Sync + 'static {
-    /// Records sightings from one look (tag, UID); returns the UIDs that are ours.
-    fn matched(
-        &self,
-        hits: &[(u128, u32)],
-        target: usize,
-        folder: &str,
-        junk: bool,
-        by: SeenBy,
-    ) -> Vec<u32>;
+    /// Records sightings from one look (tag, UID) in `place`; returns the UIDs that are ours.
+    fn matched(&self, hits: &[(u128, u32)], place: &Place, by: SeenBy) -> Vec<u32>;
 
     /// Settle mode: a matched probe's whole message (`None`: the server returned no body).
     fn fetched(&self, _tag: u128, _raw: Option<&[u8]>, _took: Duration) {}
@@ -174,12 +167,20 @@ pub(crate) trait Tags: Send + Sync + 'static {
     fn connection(&self, _target: usize, _folder: &str, _status: Result<(), &Failure>) {}
 }
 
+/// The folder a [`Many`] watcher looks in, as its table knows it.
+pub(crate) struct Place {
+    /// The target (mailbox) it belongs to, by index.
+    pub target: usize,
+    /// The folder's name.
+    pub folder: String,
+    /// It is the target's spam folder.
+    pub junk: bool,
+}
+
 /// Many probes at once (`load`, `monitor`): every look's tags go to a shared table.
 pub(crate) struct Many<T> {
     table: Arc<T>,
-    target: usize,
-    folder: String,
-    junk: bool,
+    place: Place,
     /// Settle mode: fetch, report and delete each probe as soon as it is matched.
     settle: bool,
     /// UIDs of this run's probes seen here (every copy), for the bulk cleanup at the end.
@@ -194,9 +195,11 @@ impl<T: Tags> Many<T> {
     pub(crate) fn new(table: Arc<T>, target: usize, folder: &str, junk: bool) -> Many<T> {
         Many {
             table,
-            target,
-            folder: folder.to_string(),
-            junk,
+            place: Place {
+                target,
+                folder: folder.to_string(),
+                junk,
+            },
             settle: false,
             found: Vec::new(),
             pending: Vec::new(),
@@ -225,9 +228,7 @@ impl<T: Tags> Interest for Many<T> {
         if hits.is_empty() {
             return;
         }
-        let ours = self
-            .table
-            .matched(&hits, self.target, &self.folder, self.junk, by);
+        let ours = self.table.matched(&hits, &self.place, by);
         if self.settle {
             let mine = hits.iter().filter(|(_, uid)| ours.contains(uid));
             self.pending
@@ -285,7 +286,7 @@ impl<T: Tags> Interest for Many<T> {
     }
 
     fn connection(&mut self, folder: &str, status: Result<(), &Failure>) {
-        self.table.connection(self.target, folder, status);
+        self.table.connection(self.place.target, folder, status);
     }
 }
 
