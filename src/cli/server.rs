@@ -28,14 +28,19 @@ pub struct ServerArgs {
     /// Allow binding a non-loopback address (the server accepts any test mail).
     #[arg(long)]
     pub allow_remote: bool,
+    /// Plain SMTP port: no TLS, no login needed (default: an ephemeral one; every port is printed).
     #[arg(long, value_name = "N")]
     pub smtp_port: Option<u16>,
+    /// Submission port: STARTTLS, then login (default: an ephemeral one).
     #[arg(long, value_name = "N")]
     pub submission_port: Option<u16>,
+    /// Implicit-TLS submission port (default: an ephemeral one).
     #[arg(long, value_name = "N")]
     pub smtps_port: Option<u16>,
+    /// IMAP port: STARTTLS before login (default: an ephemeral one).
     #[arg(long, value_name = "N")]
     pub imap_port: Option<u16>,
+    /// Implicit-TLS IMAP port (default: an ephemeral one).
     #[arg(long, value_name = "N")]
     pub imaps_port: Option<u16>,
     /// Write the generated CA certificate (PEM) here (default: a file in the temp dir).
