@@ -2,7 +2,7 @@
 //! diagnosed error. `Serialize`, no I/O: every output format is a renderer over this.
 
 use serde::Serialize;
-use strum::{Display, IntoStaticStr};
+use strum::{Display, IntoStaticStr, VariantArray};
 
 use crate::analyze::auth_results::AuthSummary;
 use crate::analyze::hops::Timeline;
@@ -17,7 +17,9 @@ pub const INSECURE_WARNING: &str = "TLS certificates were NOT verified (--insecu
      nothing about who answered";
 
 /// The steps of a round trip, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, Display)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, Display, VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Phase {
@@ -51,7 +53,7 @@ impl Phase {
 }
 
 /// The outcome of a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, VariantArray)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Verdict {
@@ -170,7 +172,7 @@ pub struct Evidence {
 /// send, the server's own notice (IDLE woke, or an EXISTS came with another answer), the
 /// steady poll without IDLE (or an IDLE cycle that ran out), or the first look on a fresh
 /// connection (it was there already).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, VariantArray)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum SeenBy {
@@ -302,3 +304,47 @@ impl Report {
 }
 
 pub mod verify;
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Debug;
+
+    use serde::Serialize;
+    use strum::VariantArray;
+
+    use super::verify::{Status, Step};
+    use super::{Phase, SeenBy, Verdict};
+    use crate::diagnose::CertProblem;
+    use crate::providers::oauth2::Flow;
+
+    /// Every variant's strum name (text, Prometheus and JUnit output) is its serde name (JSON).
+    fn names_match_serde<T>()
+    where
+        T: VariantArray + Serialize + Copy + Debug + Into<&'static str>,
+    {
+        for &v in T::VARIANTS {
+            let name: &'static str = v.into();
+            assert_eq!(serde_json::to_value(v).unwrap(), name, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn strum_names_are_the_serde_names() {
+        names_match_serde::<Phase>();
+        names_match_serde::<Verdict>();
+        names_match_serde::<SeenBy>();
+        names_match_serde::<Step>();
+        names_match_serde::<Status>();
+        names_match_serde::<CertProblem>();
+        names_match_serde::<Flow>();
+        for &p in Phase::VARIANTS {
+            assert_eq!(p.to_string(), p.as_str());
+        }
+        for &s in Step::VARIANTS {
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        for &c in CertProblem::VARIANTS {
+            assert_eq!(c.to_string(), <&'static str>::from(c));
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! that speaks HTTP. Each names the endpoint, the protocol's right ports and what to do.
 
 use serde::{Deserialize, Serialize};
-use strum::{Display, IntoStaticStr};
+use strum::{Display, IntoStaticStr, VariantArray};
 
 use super::{Code, Diagnosis, Protocol, contains_ci};
 
@@ -114,7 +114,17 @@ pub fn speaks_http(protocol: Protocol, endpoint: &str, status_line: &str) -> Dia
 
 /// Why a TLS certificate failed verification, read from the TLS library's error text.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, Display,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    Display,
+    VariantArray,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]

@@ -3,7 +3,7 @@
 //! `\Junk` folder and warnings. `Serialize`, no I/O.
 
 use serde::Serialize;
-use strum::{Display, IntoStaticStr};
+use strum::{Display, IntoStaticStr, VariantArray};
 
 use crate::diagnose::{CertProblem, Diagnosis};
 
@@ -11,7 +11,9 @@ use crate::diagnose::{CertProblem, Diagnosis};
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// The steps of a login check, in order, for each protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, Display)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, Display, VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Step {
@@ -31,7 +33,7 @@ impl Step {
 }
 
 /// Overall outcome: exit code 0, 1 or 2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, VariantArray)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Status {
