@@ -17,10 +17,9 @@ pub const INSECURE_WARNING: &str = "TLS certificates were NOT verified (--insecu
      nothing about who answered";
 
 /// The steps of a round trip, in order.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, Display, VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, Display, VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum Phase {
     /// DNS + TCP connect to the SMTP server (and the greeting).
@@ -53,8 +52,9 @@ impl Phase {
 }
 
 /// The outcome of a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, VariantArray)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum Verdict {
     /// The probe arrived in INBOX intact.
@@ -172,8 +172,9 @@ pub struct Evidence {
 /// send, the server's own notice (IDLE woke, or an EXISTS came with another answer), the
 /// steady poll without IDLE (or an IDLE cycle that ran out), or the first look on a fresh
 /// connection (it was there already).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, VariantArray)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum SeenBy {
     /// It was already there on the first look of a fresh connection.

@@ -113,20 +113,9 @@ pub fn speaks_http(protocol: Protocol, endpoint: &str, status_line: &str) -> Dia
 }
 
 /// Why a TLS certificate failed verification, read from the TLS library's error text.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    IntoStaticStr,
-    Display,
-    VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, Display, VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum CertProblem {
     /// The certificate's validity period has ended.

@@ -5,8 +5,9 @@ use serde::Serialize;
 use strum::{IntoStaticStr, VariantArray};
 
 /// How the user signs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, IntoStaticStr, VariantArray)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum Flow {
     /// The device authorization grant (RFC 8628): a URL and a code to enter on any device.

@@ -11,10 +11,9 @@ use crate::diagnose::{CertProblem, Diagnosis};
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// The steps of a login check, in order, for each protocol.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, Display, VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, Display, VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum Step {
     /// DNS + TCP connect, and (without implicit TLS) the greeting.
@@ -33,8 +32,9 @@ impl Step {
 }
 
 /// Overall outcome: exit code 0, 1 or 2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, VariantArray)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum Status {
     /// Both protocols connected, negotiated TLS and logged in; nothing to warn about.
