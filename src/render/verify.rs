@@ -7,7 +7,7 @@ use std::io::{self, Write};
 pub use super::RenderVerify;
 use super::prometheus::{Family, bool, escape_label, seconds};
 use super::{Format, Style, junit, verify_human};
-use crate::report::verify::{Status, VerifyReport};
+use crate::report::verify::{Status, StepReport, VerifyReport};
 
 /// The `verify` renderer for a format.
 pub fn renderer(format: Format, style: Style) -> Box<dyn RenderVerify> {
@@ -114,30 +114,20 @@ impl RenderVerify for Prometheus {
             "Whether TLS certificates were verified (0 only with --insecure-skip-verify).",
         );
         f.sample("mailtrip_verify_tls_verified", &[], bool(r.tls_verified));
-        f.head(
+        per_step(
+            &mut f,
+            r,
             "mailtrip_verify_step_ok",
             "Whether each step that ran succeeded (1) or failed (0).",
+            |s| bool(s.ok).into(),
         );
-        for (name, p) in r.protocols() {
-            for s in &p.steps {
-                let labels = [("protocol", name), ("step", s.name.as_str())];
-                f.sample("mailtrip_verify_step_ok", &labels, bool(s.ok));
-            }
-        }
-        f.head(
+        per_step(
+            &mut f,
+            r,
             "mailtrip_verify_step_duration_seconds",
             "Wall time of each step that ran, in seconds.",
+            |s| seconds(s.ms),
         );
-        for (name, p) in r.protocols() {
-            for s in &p.steps {
-                let labels = [("protocol", name), ("step", s.name.as_str())];
-                f.sample(
-                    "mailtrip_verify_step_duration_seconds",
-                    &labels,
-                    &seconds(s.ms),
-                );
-            }
-        }
         f.head(
             "mailtrip_verify_certificate_days_left",
             "Whole days until the server certificate expires (negative once expired).",
@@ -153,6 +143,23 @@ impl RenderVerify for Prometheus {
             }
         }
         out.write_all(t.as_bytes())
+    }
+}
+
+/// A family with one sample per step that ran, labelled by its protocol and its name.
+fn per_step(
+    f: &mut Family<'_>,
+    r: &VerifyReport,
+    name: &str,
+    help: &str,
+    value: impl Fn(&StepReport) -> String,
+) {
+    f.head(name, help);
+    for (protocol, p) in r.protocols() {
+        for s in &p.steps {
+            let labels = [("protocol", protocol), ("step", s.name.as_str())];
+            f.sample(name, &labels, &value(s));
+        }
     }
 }
 
