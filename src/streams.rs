@@ -3,6 +3,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::task::Poll;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -18,59 +19,62 @@ pub(crate) trait Variants {
     fn io(self: Pin<&mut Self>) -> Option<Pin<&mut dyn ReadWrite>>;
 }
 
-/// The error of an I/O call on a closed [`Variants`] stream.
-pub(crate) fn closed() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "stream closed")
+/// Runs `op` on the stream `v` holds; while closed, fails with `NotConnected`.
+pub(crate) fn through<V: Variants, T>(
+    v: Pin<&mut V>,
+    op: impl FnOnce(Pin<&mut dyn ReadWrite>) -> Poll<io::Result<T>>,
+) -> Poll<io::Result<T>> {
+    match v.io() {
+        Some(s) => op(s),
+        None => Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "stream closed",
+        ))),
+    }
 }
 
 /// `AsyncRead` and `AsyncWrite` for a [`Variants`] type, through the stream it holds.
 macro_rules! read_write_through_variants {
     ($t:ty) => {
-        impl tokio::io::AsyncRead for $t {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &mut tokio::io::ReadBuf<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                match $crate::streams::Variants::io(self) {
-                    Some(s) => s.poll_read(cx, buf),
-                    None => std::task::Poll::Ready(Err($crate::streams::closed())),
-                }
-            }
-        }
+        const _: () = {
+            use std::io::Result;
+            use std::pin::Pin;
+            use std::task::{Context, Poll};
 
-        impl tokio::io::AsyncWrite for $t {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                match $crate::streams::Variants::io(self) {
-                    Some(s) => s.poll_write(cx, buf),
-                    None => std::task::Poll::Ready(Err($crate::streams::closed())),
+            use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+            use $crate::streams::{Variants, through};
+
+            impl AsyncRead for $t {
+                fn poll_read(
+                    self: Pin<&mut Self>,
+                    cx: &mut Context<'_>,
+                    buf: &mut ReadBuf<'_>,
+                ) -> Poll<Result<()>> {
+                    through(self, |s| s.poll_read(cx, buf))
                 }
             }
 
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                match $crate::streams::Variants::io(self) {
-                    Some(s) => s.poll_flush(cx),
-                    None => std::task::Poll::Ready(Err($crate::streams::closed())),
+            impl AsyncWrite for $t {
+                fn poll_write(
+                    self: Pin<&mut Self>,
+                    cx: &mut Context<'_>,
+                    buf: &[u8],
+                ) -> Poll<Result<usize>> {
+                    through(self, |s| s.poll_write(cx, buf))
+                }
+                fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                    through(self, |s| s.poll_flush(cx))
+                }
+                // A closed stream is already shut down.
+                fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                    match Variants::io(self) {
+                        Some(s) => s.poll_shutdown(cx),
+                        None => Poll::Ready(Ok(())),
+                    }
                 }
             }
-
-            fn poll_shutdown(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                match $crate::streams::Variants::io(self) {
-                    Some(s) => s.poll_shutdown(cx),
-                    None => std::task::Poll::Ready(Ok(())),
-                }
-            }
-        }
+        };
     };
 }
 
