@@ -14,6 +14,7 @@
 //! | [`monitor`] | the long-running exporter: routes probed on an interval (or per scrape of `/probe?route=NAME`, blackbox-style) over kept SMTP and IMAP connections (`probe::watch` in settle mode), OpenMetrics on `/metrics`, each route's last outcome on `/readyz`, certificate expiry |
 //! | [`analyze`] | pure reading of a delivered message: Authentication-Results, Received hop timeline, the parsed [`Message`](analyze::Message) a wait returns, `Extract`, the criteria a wait matches by |
 //! | `http1` | hyper's HTTP/1 server as the embedded server's HTTP API and the monitor both run it: accepting without spinning on EMFILE, a connection served until stop, then a second to finish |
+//! | `streams` | an enum of streams (plain, TLS, in-memory) read and written through the variant it holds: the client's socket under async-imap and the server's connection |
 //! | `tls` | client TLS over OpenSSL for every client connection (SMTP, IMAP, the OAuth2 token endpoints): trust roots found once per process and read lazily, one context per set of options, the handshake |
 //! | [`diagnose`] | replies and transport failures → stable codes with hints; `rules`: the table as data (a provider's own words, then causes, then codes), `transport`: failures with no reply (DNS, TCP, TLS, a port speaking HTTP) |
 //! | [`report`] | plain data: Report, phase timings, Verdict; `report::verify`: VerifyReport (Serialize, no I/O) |
@@ -95,6 +96,9 @@ pub mod render;
 pub mod report;
 #[cfg(feature = "server")]
 pub mod server;
+// An enum of streams read and written through the variant it holds (client and server).
+#[cfg(any(feature = "server", feature = "client"))]
+pub(crate) mod streams;
 #[cfg(feature = "client")]
 pub(crate) mod tls;
 

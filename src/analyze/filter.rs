@@ -9,7 +9,7 @@ use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use regex::Regex;
 use serde::Serialize;
 
-use super::mail::{Header, addresses, raw_headers};
+use super::mail::{Header, addresses, contained, raw_headers};
 
 /// A regular expression for a criterion: a `&str` or `String` (compiled when given, an error
 /// reported when the wait starts) or an already compiled `regex::Regex`.
@@ -232,9 +232,8 @@ pub(crate) struct Fields {
 impl Fields {
     /// Reads a header block (or a whole message), contained against parser panics.
     pub(crate) fn read(block: &[u8]) -> Option<Fields> {
-        let block = block.to_vec();
-        std::panic::catch_unwind(move || {
-            let msg = mail_parser::MessageParser::default().parse_headers(&block)?;
+        contained(block, |block| {
+            let msg = mail_parser::MessageParser::default().parse_headers(block)?;
             let mut to = addresses(msg.to());
             to.extend(addresses(msg.cc()));
             let mut headers = raw_headers(&msg);
@@ -252,8 +251,6 @@ impl Fields {
                 headers,
             })
         })
-        .ok()
-        .flatten()
     }
 
     /// A summary for a timeout error.

@@ -95,14 +95,10 @@ impl Message {
     /// Parses `raw` (contained against panics in the parser); a message that cannot be read
     /// comes back empty with a warning. `folder`, `uid` and `internal_date` are the caller's.
     pub fn parse(raw: &[u8]) -> Message {
-        let copy = raw.to_vec();
-        std::panic::catch_unwind(move || parse(&copy))
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Message {
-                warnings: vec!["the message could not be parsed".into()],
-                ..Message::empty()
-            })
+        contained(raw, parse).unwrap_or_else(|| Message {
+            warnings: vec!["the message could not be parsed".into()],
+            ..Message::empty()
+        })
     }
 
     /// The first HTML link whose visible text contains `text`, ignoring case
@@ -137,6 +133,16 @@ impl Message {
             warnings: Vec::new(),
         }
     }
+}
+
+/// Runs `read` over a copy of `raw`, containing any panic in the parser: `None` when it
+/// panics or cannot read the message.
+pub(crate) fn contained<T>(
+    raw: &[u8],
+    read: impl FnOnce(&[u8]) -> Option<T> + std::panic::UnwindSafe,
+) -> Option<T> {
+    let copy = raw.to_vec();
+    std::panic::catch_unwind(move || read(&copy)).ok().flatten()
 }
 
 /// The addresses of a From / To / Cc header.

@@ -16,6 +16,7 @@ use tokio_openssl::SslStream;
 use super::seen::Seen;
 use crate::config::{Account, Endpoint, Security};
 use crate::diagnose::{self, Code, Diagnosis, Protocol};
+use crate::streams::{ReadWrite, Variants, read_write_through_variants};
 use crate::tls::{self, TlsOptions, context};
 
 /// Longest wait for one connect, handshake or command, whatever the deadline.
@@ -331,42 +332,13 @@ pub enum Stream {
     Tls(Box<TlsTcp>),
 }
 
-/// A stream read and written alike, whichever variant it is.
-trait ReadWrite: AsyncRead + AsyncWrite + Unpin {}
-
-impl<T: AsyncRead + AsyncWrite + Unpin> ReadWrite for T {}
-
-impl Stream {
-    fn io(self: Pin<&mut Self>) -> Pin<&mut dyn ReadWrite> {
+impl Variants for Stream {
+    fn io(self: Pin<&mut Self>) -> Option<Pin<&mut dyn ReadWrite>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s),
-            Stream::Tls(s) => Pin::new(s.as_mut()),
+            Stream::Plain(s) => Some(Pin::new(s)),
+            Stream::Tls(s) => Some(Pin::new(s.as_mut())),
         }
     }
 }
 
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.io().poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io().poll_write(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.io().poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.io().poll_shutdown(cx)
-    }
-}
+read_write_through_variants!(Stream);

@@ -427,6 +427,14 @@ mod tests {
         case.all("failure").into_iter().next()
     }
 
+    /// Testcase `case`'s failure, asserted to be of type `kind` with `message`.
+    fn assert_failure<'a>(root: &'a Node, case: &str, kind: &str, message: &str) -> &'a Node {
+        let f = failure(root, case).unwrap_or_else(|| panic!("{case} carries no failure"));
+        assert_eq!(f.attr("type"), kind, "{case}");
+        assert_eq!(f.attr("message"), message, "{case}");
+        f
+    }
+
     #[test]
     fn junit_delivered_passes_every_testcase() {
         let root = check_junit(&delivered());
@@ -440,11 +448,11 @@ mod tests {
         let root = check_junit(&report);
         assert_eq!(root.attr("tests"), "6");
         assert_eq!(root.attr("failures"), "2");
-        let f = failure(&root, "smtp_auth").expect("smtp_auth fails");
-        assert_eq!(f.attr("type"), "app_password_required");
-        assert_eq!(
-            f.attr("message"),
-            "app_password_required: Google wants an app password, not your account password."
+        let f = assert_failure(
+            &root,
+            "smtp_auth",
+            "app_password_required",
+            "app_password_required: Google wants an app password, not your account password.",
         );
         // The server's two lines survive escaping and parsing unchanged.
         assert!(f.text.contains(samples::GMAIL_534), "{}", f.text);
@@ -471,11 +479,11 @@ mod tests {
         report.phases[6].detail = "not seen in INBOX or Junk within 60s".into();
         let root = check_junit(&report);
         assert_eq!(root.attr("failures"), "2");
-        let f = failure(&root, "delivery").expect("delivery carries the failure");
-        assert_eq!(f.attr("type"), "not_delivered");
-        assert_eq!(
-            f.attr("message"),
-            "not_delivered: not seen in INBOX or Junk within 60s"
+        assert_failure(
+            &root,
+            "delivery",
+            "not_delivered",
+            "not_delivered: not seen in INBOX or Junk within 60s",
         );
 
         let mut report = delivered();
@@ -496,11 +504,11 @@ mod tests {
         report.evidence.mailbox = Some("Junk".into());
         let root = check_junit(&report);
         assert_eq!(root.attr("failures"), "1");
-        let f = failure(&root, "verdict").unwrap();
-        assert_eq!(f.attr("type"), "delivered_to_spam");
-        assert_eq!(
-            f.attr("message"),
-            "delivered_to_spam: the probe arrived in Junk"
+        assert_failure(
+            &root,
+            "verdict",
+            "delivered_to_spam",
+            "delivered_to_spam: the probe arrived in Junk",
         );
     }
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::Render;
-use crate::report::{Phase, Placement, Report, Verdict};
+use crate::report::{Phase, PhaseReport, Placement, Report, Verdict};
 
 /// The Prometheus renderer.
 pub struct Prometheus;
@@ -93,28 +93,20 @@ fn exposition(r: &Report) -> String {
     }
 
     if !r.phases.is_empty() {
-        f.head(
+        per_phase(
+            &mut f,
+            &r.phases,
             "mailtrip_phase_duration_seconds",
             "Wall time of each phase that ran, in seconds.",
+            |p| seconds(p.ms),
         );
-        for p in &r.phases {
-            f.sample(
-                "mailtrip_phase_duration_seconds",
-                &[("phase", p.name.as_str())],
-                &seconds(p.ms),
-            );
-        }
-        f.head(
+        per_phase(
+            &mut f,
+            &r.phases,
             "mailtrip_phase_ok",
             "Whether each phase that ran succeeded (1) or failed (0).",
+            |p| bool(p.ok).into(),
         );
-        for p in &r.phases {
-            f.sample(
-                "mailtrip_phase_ok",
-                &[("phase", p.name.as_str())],
-                bool(p.ok),
-            );
-        }
     }
 
     if let Some(p) = r.phase(Phase::Delivery).filter(|p| p.ok) {
@@ -168,6 +160,20 @@ fn exposition(r: &Report) -> String {
         );
     }
     text
+}
+
+/// A family with one sample per phase that ran, labelled by the phase.
+fn per_phase(
+    f: &mut Family<'_>,
+    phases: &[PhaseReport],
+    name: &str,
+    help: &str,
+    value: impl Fn(&PhaseReport) -> String,
+) {
+    f.head(name, help);
+    for p in phases {
+        f.sample(name, &[("phase", p.name.as_str())], &value(p));
+    }
 }
 
 /// Where and why the check failed: the diagnosed error, else the first failed phase (or the

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 pub use super::RenderVerify;
 use super::prometheus::{Family, bool, escape_label, seconds};
 use super::{Format, Style, junit, verify_human};
-use crate::report::verify::{Status, VerifyReport};
+use crate::report::verify::{Status, StepReport, VerifyReport};
 
 /// The `verify` renderer for a format.
 pub fn renderer(format: Format, style: Style) -> Box<dyn RenderVerify> {
@@ -114,30 +114,20 @@ impl RenderVerify for Prometheus {
             "Whether TLS certificates were verified (0 only with --insecure-skip-verify).",
         );
         f.sample("mailtrip_verify_tls_verified", &[], bool(r.tls_verified));
-        f.head(
+        per_step(
+            &mut f,
+            r,
             "mailtrip_verify_step_ok",
             "Whether each step that ran succeeded (1) or failed (0).",
+            |s| bool(s.ok).into(),
         );
-        for (name, p) in r.protocols() {
-            for s in &p.steps {
-                let labels = [("protocol", name), ("step", s.name.as_str())];
-                f.sample("mailtrip_verify_step_ok", &labels, bool(s.ok));
-            }
-        }
-        f.head(
+        per_step(
+            &mut f,
+            r,
             "mailtrip_verify_step_duration_seconds",
             "Wall time of each step that ran, in seconds.",
+            |s| seconds(s.ms),
         );
-        for (name, p) in r.protocols() {
-            for s in &p.steps {
-                let labels = [("protocol", name), ("step", s.name.as_str())];
-                f.sample(
-                    "mailtrip_verify_step_duration_seconds",
-                    &labels,
-                    &seconds(s.ms),
-                );
-            }
-        }
         f.head(
             "mailtrip_verify_certificate_days_left",
             "Whole days until the server certificate expires (negative once expired).",
@@ -153,6 +143,23 @@ impl RenderVerify for Prometheus {
             }
         }
         out.write_all(t.as_bytes())
+    }
+}
+
+/// A family with one sample per step that ran, labelled by its protocol and its name.
+fn per_step(
+    f: &mut Family<'_>,
+    r: &VerifyReport,
+    name: &str,
+    help: &str,
+    value: impl Fn(&StepReport) -> String,
+) {
+    f.head(name, help);
+    for (protocol, p) in r.protocols() {
+        for s in &p.steps {
+            let labels = [("protocol", protocol), ("step", s.name.as_str())];
+            f.sample(name, &labels, &value(s));
+        }
     }
 }
 
@@ -226,5 +233,76 @@ impl RenderVerify for Junit {
         }
         writeln!(out, "  </testsuite>")?;
         writeln!(out, "</testsuites>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::verify::{ProtocolReport, Step};
+
+    fn step(name: Step, ok: bool, ms: f64) -> StepReport {
+        StepReport {
+            name,
+            ok,
+            ms,
+            detail: String::new(),
+        }
+    }
+
+    fn report() -> VerifyReport {
+        let mut smtp = ProtocolReport::new("smtps://smtp.example.com:465".into());
+        smtp.steps = vec![
+            step(Step::Connect, true, 12.0),
+            step(Step::Tls, true, 30.5),
+            step(Step::Auth, false, 100.25),
+        ];
+        let mut imap = ProtocolReport::new("imaps://imap.example.com:993".into());
+        imap.steps = vec![step(Step::Connect, true, 5.0)];
+        VerifyReport {
+            schema: 1,
+            status: Status::Failed,
+            user: "a@example.com".into(),
+            auth: "password".into(),
+            oauth2: None,
+            provider: None,
+            embedded: false,
+            started_at: "2025-03-14T15:09:26Z".into(),
+            total_ms: 150.0,
+            smtp,
+            imap,
+            junk_folder: None,
+            junk_checked: false,
+            warnings: Vec::new(),
+            tls_verified: true,
+        }
+    }
+
+    #[test]
+    fn prometheus_writes_one_sample_per_step_of_each_protocol() {
+        let mut out = Vec::new();
+        Prometheus.render(&report(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let steps: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("mailtrip_verify_step_"))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "# HELP mailtrip_verify_step_ok Whether each step that ran succeeded (1) or failed (0).",
+                "# TYPE mailtrip_verify_step_ok gauge",
+                "mailtrip_verify_step_ok{protocol=\"smtp\",step=\"connect\",user=\"a@example.com\"} 1",
+                "mailtrip_verify_step_ok{protocol=\"smtp\",step=\"tls\",user=\"a@example.com\"} 1",
+                "mailtrip_verify_step_ok{protocol=\"smtp\",step=\"auth\",user=\"a@example.com\"} 0",
+                "mailtrip_verify_step_ok{protocol=\"imap\",step=\"connect\",user=\"a@example.com\"} 1",
+                "# HELP mailtrip_verify_step_duration_seconds Wall time of each step that ran, in seconds.",
+                "# TYPE mailtrip_verify_step_duration_seconds gauge",
+                "mailtrip_verify_step_duration_seconds{protocol=\"smtp\",step=\"connect\",user=\"a@example.com\"} 0.012",
+                "mailtrip_verify_step_duration_seconds{protocol=\"smtp\",step=\"tls\",user=\"a@example.com\"} 0.0305",
+                "mailtrip_verify_step_duration_seconds{protocol=\"smtp\",step=\"auth\",user=\"a@example.com\"} 0.10025",
+                "mailtrip_verify_step_duration_seconds{protocol=\"imap\",step=\"connect\",user=\"a@example.com\"} 0.005",
+            ]
+        );
     }
 }

@@ -3,12 +3,12 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use openssl::ssl::{Ssl, SslAcceptor};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
+
+use crate::streams::{ReadWrite, Variants, read_write_through_variants};
 
 /// A TCP stream, wrapped in TLS once negotiated.
 pub enum ServerStream {
@@ -88,16 +88,7 @@ pub async fn write_out(
     stream.flush().await
 }
 
-fn closed() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "stream closed")
-}
-
-/// A stream read and written alike, whichever variant it is.
-trait ReadWrite: AsyncRead + AsyncWrite + Unpin {}
-
-impl<T: AsyncRead + AsyncWrite + Unpin> ReadWrite for T {}
-
-impl ServerStream {
+impl Variants for ServerStream {
     /// The open stream under the variant; `None` in the transient `Closed` state.
     fn io(self: Pin<&mut Self>) -> Option<Pin<&mut dyn ReadWrite>> {
         match self.get_mut() {
@@ -109,42 +100,4 @@ impl ServerStream {
     }
 }
 
-impl AsyncRead for ServerStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.io() {
-            Some(s) => s.poll_read(cx, buf),
-            None => Poll::Ready(Err(closed())),
-        }
-    }
-}
-
-impl AsyncWrite for ServerStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.io() {
-            Some(s) => s.poll_write(cx, buf),
-            None => Poll::Ready(Err(closed())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.io() {
-            Some(s) => s.poll_flush(cx),
-            None => Poll::Ready(Err(closed())),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.io() {
-            Some(s) => s.poll_shutdown(cx),
-            None => Poll::Ready(Ok(())),
-        }
-    }
-}
+read_write_through_variants!(ServerStream);

@@ -40,7 +40,7 @@ pub use faults::{DataReply, Faults, Quote};
 pub use recipients::Recipients;
 pub use store::{
     AutoCreate, FlagOp, FolderLayout, MailboxInfo, SpecialUse, Store, StoreError, StoredMessage,
-    UserInfo,
+    Transfer, UserInfo,
 };
 pub use test_server::TestServer;
 pub use tls::CertKind;

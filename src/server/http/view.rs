@@ -58,11 +58,7 @@ pub struct Parsed {
 impl Parsed {
     /// Parses `raw`; a message mail-parser cannot read (or panics on) yields empty fields.
     pub fn new(raw: &[u8]) -> Parsed {
-        let raw = raw.to_vec();
-        std::panic::catch_unwind(move || parse(&raw))
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        mail::contained(raw, parse).unwrap_or_default()
     }
 
     /// Every recipient: To, Cc, Bcc and the envelope recipient.
@@ -166,15 +162,12 @@ fn parse(raw: &[u8]) -> Option<Parsed> {
 
 /// The decoded bytes of attachment `index` of `raw`, with its description.
 pub fn attachment(raw: &[u8], index: usize) -> Option<(Attachment, Vec<u8>)> {
-    let raw = raw.to_vec();
-    std::panic::catch_unwind(move || {
-        let described = parse(&raw)?.attachments.into_iter().nth(index)?;
-        let msg = MessageParser::default().parse(&raw)?;
+    mail::contained(raw, |raw| {
+        let described = parse(raw)?.attachments.into_iter().nth(index)?;
+        let msg = MessageParser::default().parse(raw)?;
         let part = msg.attachments().nth(index)?;
         Some((described, part.contents().to_vec()))
     })
-    .ok()
-    .flatten()
 }
 
 static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {

@@ -55,6 +55,11 @@ impl Arg {
     }
 }
 
+/// The parenthesized list at `t[i]`; `None` when there is no argument there or it is not a list.
+pub fn list_at(t: &[Token], i: usize) -> Option<&[Token]> {
+    t.get(i).and_then(|x| x.arg.list())
+}
+
 /// Why a line does not tokenize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Malformed;

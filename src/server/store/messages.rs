@@ -7,6 +7,15 @@ use chrono::{DateTime, FixedOffset};
 
 use super::{FlagOp, Mailbox, SpecialUse, Store, StoreError, StoredMessage};
 
+/// What [`Store::transfer`] does with the originals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    /// COPY: the originals stay.
+    Copy,
+    /// MOVE: the originals leave the source folder.
+    Move,
+}
+
 impl Store {
     /// Runs `f` over a folder under the lock (read access without copying messages).
     pub fn with_mailbox<R>(
@@ -147,35 +156,15 @@ impl Store {
         Ok(removed_uids)
     }
 
-    /// COPY: copies the given UIDs to another folder; returns (dest UIDVALIDITY, [(src, dest)]).
-    pub fn copy(
+    /// COPY or MOVE (which also removes the originals) of the given UIDs to another folder;
+    /// returns (dest UIDVALIDITY, [(src, dest)]).
+    pub fn transfer(
         &self,
         user: &str,
         from: &str,
         uids: &[u32],
         to: &str,
-    ) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
-        self.transfer(user, from, uids, to, false)
-    }
-
-    /// MOVE: like COPY, then removes the originals; returns (dest UIDVALIDITY, [(src, dest)]).
-    pub fn move_messages(
-        &self,
-        user: &str,
-        from: &str,
-        uids: &[u32],
-        to: &str,
-    ) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
-        self.transfer(user, from, uids, to, true)
-    }
-
-    fn transfer(
-        &self,
-        user: &str,
-        from: &str,
-        uids: &[u32],
-        to: &str,
-        remove: bool,
+        how: Transfer,
     ) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
         let mut inner = self.lock();
         let u = inner.user_mut(user)?;
@@ -185,7 +174,7 @@ impl Store {
         }
         let src = u.folder_mut(from)?;
         let mut moving = Vec::new();
-        if remove {
+        if how == Transfer::Move {
             let mut kept = Vec::with_capacity(src.messages.len());
             for msg in std::mem::take(&mut src.messages) {
                 if uids.contains(&msg.uid) {

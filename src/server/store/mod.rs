@@ -16,6 +16,7 @@ mod mailboxes;
 mod messages;
 mod users;
 
+pub use messages::Transfer;
 pub(crate) use users::constant_time_eq;
 pub use users::{AutoCreate, UserInfo};
 

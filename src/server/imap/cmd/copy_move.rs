@@ -4,6 +4,7 @@
 use imap_codec::imap_types::sequence::SequenceSet;
 
 use super::store_error;
+use crate::server::Transfer;
 use crate::server::imap::session::Session;
 use crate::server::imap::wire::uid_set;
 
@@ -13,8 +14,9 @@ impl Session {
         set: &SequenceSet,
         dest: &str,
         by_uid: bool,
-        remove: bool,
+        how: Transfer,
     ) -> String {
+        let remove = how == Transfer::Move;
         let verb = if remove { "MOVE" } else { "COPY" };
         let prefix = if by_uid { "UID " } else { "" };
         if remove && self.selected.as_ref().is_some_and(|s| s.read_only) {
@@ -28,14 +30,11 @@ impl Session {
         let Some(sel) = self.selected.as_mut() else {
             return "BAD No mailbox selected".into();
         };
-        let r = if remove {
-            self.shared
-                .store
-                .move_messages(&user, &sel.name, &uids, dest)
-        } else {
-            self.shared.store.copy(&user, &sel.name, &uids, dest)
-        };
-        let (validity, map) = match r {
+        let (validity, map) = match self
+            .shared
+            .store
+            .transfer(&user, &sel.name, &uids, dest, how)
+        {
             Ok(v) => v,
             Err(crate::server::StoreError::NoSuchMailbox) => {
                 return "NO [TRYCREATE] Mailbox doesn't exist".into();

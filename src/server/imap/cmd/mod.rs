@@ -26,7 +26,7 @@ use super::ext::{AppendMessage, ExtCommand, ListCommand};
 use super::sequence;
 use super::session::Session;
 use super::wire::name_of;
-use crate::server::StoreError;
+use crate::server::{StoreError, Transfer};
 
 /// A mailbox argument as a canonical name.
 pub fn mailbox_name(m: &Mailbox<'_>) -> String {
@@ -311,12 +311,12 @@ impl Session {
                 sequence_set,
                 mailbox,
                 uid,
-            } => self.transfer(&sequence_set, &mailbox_name(&mailbox), uid, false),
+            } => self.transfer(&sequence_set, &mailbox_name(&mailbox), uid, Transfer::Copy),
             CommandBody::Move {
                 sequence_set,
                 mailbox,
                 uid,
-            } => self.transfer(&sequence_set, &mailbox_name(&mailbox), uid, true),
+            } => self.transfer(&sequence_set, &mailbox_name(&mailbox), uid, Transfer::Move),
             CommandBody::Expunge => self.expunge(None),
             CommandBody::ExpungeUid { sequence_set } => self.expunge(Some(&sequence_set)),
             CommandBody::Close => {

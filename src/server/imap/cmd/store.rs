@@ -7,7 +7,7 @@ use imap_codec::imap_types::sequence::SequenceSet;
 use super::{refuse_recent, store_error};
 use crate::server::imap::gmail::{folder_of, label_list, labels, same_message};
 use crate::server::imap::session::Session;
-use crate::server::{FlagOp, StoredMessage};
+use crate::server::{FlagOp, StoredMessage, Transfer};
 
 impl Session {
     pub(super) fn store(
@@ -128,7 +128,11 @@ impl Session {
                 {
                     return store_error(e);
                 }
-                if let Err(e) = self.shared.store.copy(&user, &current, &[msg.uid], &folder) {
+                if let Err(e) =
+                    self.shared
+                        .store
+                        .transfer(&user, &current, &[msg.uid], &folder, Transfer::Copy)
+                {
                     return store_error(e);
                 }
             }

@@ -1,7 +1,7 @@
 //! APPEND as imap-codec does not read it: MULTIAPPEND (RFC 3502, several messages in one
 //! command) and CATENATE (RFC 4469, a message assembled from text and IMAP URLs).
 
-use crate::server::imap::args::{Arg, Token};
+use crate::server::imap::args::{Arg, Token, list_at};
 use crate::server::imap::catenate::CatPart;
 
 /// One message of an APPEND (several with MULTIAPPEND).
@@ -54,10 +54,7 @@ pub(super) fn append(t: &[Token]) -> Result<(Vec<u8>, Vec<AppendMessage>), Strin
             }),
             Some(a) if a.is_atom("CATENATE") => {
                 k += 1;
-                let list = t
-                    .get(k)
-                    .and_then(|x| x.arg.list())
-                    .ok_or("CATENATE needs a list")?;
+                let list = list_at(t, k).ok_or("CATENATE needs a list")?;
                 let mut parts = Vec::new();
                 let mut j = 0;
                 while j < list.len() {

@@ -1,7 +1,7 @@
 //! LIST-EXTENDED (RFC 5258, 5819, 6154): selection options, several patterns and RETURN
 //! options (SUBSCRIBED, CHILDREN, SPECIAL-USE, STATUS), which imap-codec does not read.
 
-use crate::server::imap::args::{Arg, Token};
+use crate::server::imap::args::{Arg, Token, list_at};
 
 /// LIST-EXTENDED selection and return options (RFC 5258, 5819, 6154).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub(super) fn list(t: &[Token], lsub: bool) -> Result<ListCommand, String> {
         ..ListCommand::default()
     };
     let mut k = 0;
-    if let Some(sel) = t.first().and_then(|x| x.arg.list())
+    if let Some(sel) = list_at(t, 0)
         && !lsub
     {
         l.extended = true;
@@ -72,10 +72,7 @@ pub(super) fn list(t: &[Token], lsub: bool) -> Result<ListCommand, String> {
         None => {}
         Some(r) if r.arg.is_atom("RETURN") && !lsub => {
             l.extended = true;
-            let opts = t
-                .get(k + 3)
-                .and_then(|x| x.arg.list())
-                .ok_or("RETURN needs a list")?;
+            let opts = list_at(t, k + 3).ok_or("RETURN needs a list")?;
             let mut j = 0;
             while j < opts.len() {
                 match opts[j].arg.atom_upper().as_deref() {
@@ -84,10 +81,7 @@ pub(super) fn list(t: &[Token], lsub: bool) -> Result<ListCommand, String> {
                     Some("SPECIAL-USE") => l.return_special_use = true,
                     Some("STATUS") => {
                         j += 1;
-                        let items = opts
-                            .get(j)
-                            .and_then(|x| x.arg.list())
-                            .ok_or("STATUS needs a list")?;
+                        let items = list_at(opts, j).ok_or("STATUS needs a list")?;
                         let mut names = Vec::new();
                         for it in items {
                             names.push(it.arg.atom_upper().ok_or("Invalid STATUS item")?);

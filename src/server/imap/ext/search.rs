@@ -5,7 +5,7 @@
 use imap_codec::imap_types::command::CommandBody;
 
 use super::{ExtCommand, Parsed, bad, decode, join, line};
-use crate::server::imap::args::Token;
+use crate::server::imap::args::{Token, list_at};
 use crate::server::imap::gmail::GmKey;
 
 /// RETURN options of SEARCH / SORT (RFC 4731, RFC 5267).
@@ -37,7 +37,7 @@ pub(super) fn search(bytes: &[u8], t: &[Token], i: usize, tag: &str, uid: bool) 
     let mut k = i + 1;
     let mut ret = None;
     if t.get(k).is_some_and(|x| x.arg.is_atom("RETURN")) {
-        let Some(opts) = t.get(k + 1).and_then(|x| x.arg.list()) else {
+        let Some(opts) = list_at(t, k + 1) else {
             return bad(tag, "SEARCH RETURN needs a list of options");
         };
         match return_opts(opts) {
@@ -99,7 +99,7 @@ pub(super) fn search(bytes: &[u8], t: &[Token], i: usize, tag: &str, uid: bool) 
 /// `SORT RETURN (...) criteria charset search-criteria` (ESORT): the options read here, the
 /// rest by imap-codec.
 pub(super) fn sort(bytes: &[u8], t: &[Token], i: usize, tag: &str, uid: bool) -> Option<Parsed> {
-    let Some(opts) = t.get(i + 2).and_then(|x| x.arg.list()) else {
+    let Some(opts) = list_at(t, i + 2) else {
         return bad(tag, "SORT RETURN needs a list of options");
     };
     let ret = match return_opts(opts) {

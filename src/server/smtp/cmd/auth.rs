@@ -23,6 +23,34 @@ enum AuthOutcome {
     Reply(Reply),
 }
 
+/// The SASL mechanisms the server speaks.
+#[derive(Clone, Copy)]
+enum Mechanism {
+    Plain,
+    Login,
+    XOAuth2,
+}
+
+impl Mechanism {
+    fn parse(name: &str) -> Option<Mechanism> {
+        match name {
+            "PLAIN" => Some(Mechanism::Plain),
+            "LOGIN" => Some(Mechanism::Login),
+            "XOAUTH2" => Some(Mechanism::XOAuth2),
+            _ => None,
+        }
+    }
+
+    /// The challenge that asks for the first response when the client sent no initial one.
+    fn first_challenge(self) -> &'static str {
+        match self {
+            // Base64 of "Username:" (the password prompt follows), as every LOGIN server sends.
+            Mechanism::Login => "VXNlcm5hbWU6",
+            Mechanism::Plain | Mechanism::XOAuth2 => "",
+        }
+    }
+}
+
 /// Why a SASL exchange stopped before the credentials could be checked.
 enum Stop {
     /// The exchange itself settled it (cancelled, undecodable, too long).
@@ -72,15 +100,11 @@ impl Session {
             return Ok(self.error(conn, reply));
         }
         let initial = initial.map(SecretString::from);
-        let exchange = match mechanism {
-            "PLAIN" => self.auth_plain(conn, initial).await,
-            "LOGIN" => self.auth_login(conn, initial).await,
-            "XOAUTH2" => self.auth_xoauth2(conn, initial).await,
-            _ => {
-                let reply = Reply::new(504, "5.5.4", "Unrecognized authentication type");
-                return Ok(self.error(conn, reply));
-            }
+        let Some(sasl) = Mechanism::parse(mechanism) else {
+            let reply = Reply::new(504, "5.5.4", "Unrecognized authentication type");
+            return Ok(self.error(conn, reply));
         };
+        let exchange = self.exchange(conn, sasl, initial).await;
         let outcome = match exchange {
             Ok(outcome) | Err(Stop::Outcome(outcome)) => outcome,
             Err(Stop::End(end)) => return Err(end),
@@ -155,45 +179,44 @@ impl Session {
         }
     }
 
-    async fn auth_plain(
+    /// Reads the first response (the initial one, or the answer to the mechanism's first
+    /// challenge) and runs the rest of the exchange.
+    async fn exchange(
         &mut self,
         conn: &mut Conn,
+        mechanism: Mechanism,
         initial: Option<SecretString>,
     ) -> Result<AuthOutcome, Stop> {
-        let decoded = decode(&self.response(conn, initial, "").await?)?;
+        let first = mechanism.first_challenge();
+        let decoded = decode(&self.response(conn, initial, first).await?)?;
+        match mechanism {
+            Mechanism::Plain => Ok(self.auth_plain(decoded.expose_secret())),
+            Mechanism::Login => {
+                // Base64 of "Password:".
+                let password = decode(&self.challenge(conn, "UGFzc3dvcmQ6").await?)?;
+                Ok(self.check_password(decoded.expose_secret(), password.expose_secret()))
+            }
+            Mechanism::XOAuth2 => self.auth_xoauth2(conn, decoded.expose_secret()).await,
+        }
+    }
+
+    fn auth_plain(&self, decoded: &str) -> AuthOutcome {
         // authzid NUL authcid NUL passwd (RFC 4616).
-        let mut parts = decoded.expose_secret().split('\0');
+        let mut parts = decoded.split('\0');
         let (Some(authzid), Some(authcid), Some(password), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Ok(malformed("PLAIN"));
+            return malformed("PLAIN");
         };
         if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(authcid) {
-            return Ok(AuthOutcome::Failure);
+            return AuthOutcome::Failure;
         }
-        Ok(self.check_password(authcid, password))
+        self.check_password(authcid, password)
     }
 
-    async fn auth_login(
-        &mut self,
-        conn: &mut Conn,
-        initial: Option<SecretString>,
-    ) -> Result<AuthOutcome, Stop> {
-        // Base64 of "Username:" and "Password:", as every LOGIN server sends them.
-        let user = decode(&self.response(conn, initial, "VXNlcm5hbWU6").await?)?;
-        let password = decode(&self.challenge(conn, "UGFzc3dvcmQ6").await?)?;
-        Ok(self.check_password(user.expose_secret(), password.expose_secret()))
-    }
-
-    async fn auth_xoauth2(
-        &mut self,
-        conn: &mut Conn,
-        initial: Option<SecretString>,
-    ) -> Result<AuthOutcome, Stop> {
-        let decoded = decode(&self.response(conn, initial, "").await?)?;
+    async fn auth_xoauth2(&mut self, conn: &mut Conn, decoded: &str) -> Result<AuthOutcome, Stop> {
         // user={user}\x01auth=Bearer {token}\x01\x01
         let parsed = decoded
-            .expose_secret()
             .strip_suffix("\x01\x01")
             .and_then(|s| s.split_once('\x01'))
             .and_then(|(user, auth)| {

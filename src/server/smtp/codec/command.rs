@@ -258,13 +258,6 @@ mod tests {
                 params: vec![]
             }
         );
-        assert!(matches!(cmd("RCPT TO:<>"), Command::Invalid(_)));
-        assert!(matches!(cmd("MAIL FROM:a@b"), Command::Invalid(_)));
-        assert!(matches!(cmd("MAIL FROM:<a@b"), Command::Invalid(_)));
-        assert!(matches!(cmd("MAIL TO:<a@b>"), Command::Invalid(_)));
-        assert!(matches!(cmd("MAIL FROM:<a@b>SIZE=1"), Command::Invalid(_)));
-        assert!(matches!(cmd("MAIL FROM:<a b@c>"), Command::Invalid(_)));
-        assert!(matches!(cmd("MAIL"), Command::Invalid(_)));
     }
 
     #[test]
@@ -283,11 +276,27 @@ mod tests {
                 initial: None
             }
         );
-        assert!(matches!(cmd("AUTH"), Command::Invalid(_)));
-        assert!(matches!(cmd("AUTH PLAIN a b"), Command::Invalid(_)));
-        assert!(matches!(cmd("EHLO"), Command::Invalid(_)));
-        assert!(matches!(cmd("DATA now"), Command::Invalid(_)));
-        assert!(matches!(cmd("STARTTLS x"), Command::Invalid(_)));
+    }
+
+    #[test]
+    fn malformed_arguments_are_invalid() {
+        for line in [
+            "RCPT TO:<>",
+            "MAIL FROM:a@b",
+            "MAIL FROM:<a@b",
+            "MAIL TO:<a@b>",
+            "MAIL FROM:<a@b>SIZE=1",
+            "MAIL FROM:<a b@c>",
+            "MAIL",
+            "AUTH",
+            "AUTH PLAIN a b",
+            "EHLO",
+            "DATA now",
+            "STARTTLS x",
+        ] {
+            let got = cmd(line);
+            assert!(matches!(got, Command::Invalid(_)), "{line:?}: {got:?}");
+        }
     }
 
     #[test]

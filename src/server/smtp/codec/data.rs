@@ -120,23 +120,22 @@ mod tests {
         (DataStatus::NeedMore, buf)
     }
 
+    /// The status of a complete message whose unstuffed body is `body`.
+    fn done(body: &'static [u8]) -> DataStatus {
+        DataStatus::Done(Bytes::from_static(body))
+    }
+
     #[test]
     fn data_is_unstuffed_and_terminated() {
         let (status, rest) = read_data(
             &[b"Subject: x\r\n\r\n..leading dot\r\n.\r\n..\r\nend\r\n.\r\nQUIT\r\n"],
             1000,
         );
-        assert_eq!(
-            status,
-            DataStatus::Done(Bytes::from_static(b"Subject: x\r\n\r\n.leading dot\r\n"))
-        );
+        assert_eq!(status, done(b"Subject: x\r\n\r\n.leading dot\r\n"));
         assert_eq!(&rest[..], b"..\r\nend\r\n.\r\nQUIT\r\n");
 
         let (status, _) = read_data(&[b"..\r\n...x\r\n.\r\n"], 1000);
-        assert_eq!(
-            status,
-            DataStatus::Done(Bytes::from_static(b".\r\n..x\r\n"))
-        );
+        assert_eq!(status, done(b".\r\n..x\r\n"));
     }
 
     #[test]
@@ -155,7 +154,7 @@ mod tests {
                     read_data(&[&wire[..cut], &wire[cut..cut2], &wire[cut2..]], 1000);
                 assert_eq!(
                     status,
-                    DataStatus::Done(Bytes::from_static(b"a\r\nb\r\nc.\r\n\r\n")),
+                    done(b"a\r\nb\r\nc.\r\n\r\n"),
                     "cuts at {cut}, {cut2}"
                 );
                 assert_eq!(&rest[..], b"NOOP\r\n", "cuts at {cut}, {cut2}");
@@ -166,13 +165,9 @@ mod tests {
     #[test]
     fn bare_lf_is_accepted_and_stored_as_crlf() {
         let (status, _) = read_data(&[b"a\nb\r\n.\n"], 1000);
-        assert_eq!(status, DataStatus::Done(Bytes::from_static(b"a\r\nb\r\n")));
+        assert_eq!(status, done(b"a\r\nb\r\n"));
         let (status, _) = read_data(&[b"a\rb\n.\r\n"], 1000);
-        assert_eq!(
-            status,
-            DataStatus::Done(Bytes::from_static(b"a\rb\r\n")),
-            "a lone CR inside a line is kept"
-        );
+        assert_eq!(status, done(b"a\rb\r\n"), "a lone CR inside a line is kept");
     }
 
     #[test]
@@ -181,11 +176,7 @@ mod tests {
         assert_eq!(status, DataStatus::TooBig);
         assert_eq!(&rest[..], b"RSET\r\n");
         let (status, _) = read_data(&[b"0123456789\r\n.\r\n"], 12);
-        assert_eq!(
-            status,
-            DataStatus::Done(Bytes::from_static(b"0123456789\r\n")),
-            "exactly the limit fits"
-        );
+        assert_eq!(status, done(b"0123456789\r\n"), "exactly the limit fits");
     }
 
     #[test]
