@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::tidy::Tidy;
 use super::watches::Role;
 use super::{
-    Check, Failure, Recorder, analysis, imap, leftovers, message, net, smtp, verify, watch,
+    CLEANUP_BUDGET, Check, Failure, Recorder, analysis, cleanup, imap, leftovers, message, net,
+    smtp, verify, watch,
 };
 use crate::diagnose::{self, Code, Diagnosis, Protocol, Stage};
 use crate::report::{Phase, Placement, Report, Verdict};
@@ -68,7 +70,14 @@ impl Check {
         let (sent_mark, sender_sent) = (watches.sent_mark.take(), watches.sender_sent.take());
         let (winner_role, mut winner, mut sender_watch, rest) =
             watches.winner(placement.map(|(r, _)| r));
-        let sender_sent = sender_sent.as_ref();
+        let tidy = Tidy {
+            caps: &caps,
+            folders: &folders,
+            sent_mark: sent_mark.as_ref(),
+            sender_sent: sender_sent.as_ref(),
+            tag,
+            step: cleanup::step(step).min(CLEANUP_BUDGET),
+        };
         let placement = placement.map(|(_, p)| p);
         let in_junk = placement == Some(Placement::Spam);
         let reconnect_note = if reconnects > 0 {
@@ -98,10 +107,7 @@ impl Check {
                     (rec.fail(Phase::Delivery, t, d), !self.keep)
                 }
             };
-            let sent = (clean_sent, sent_mark.as_ref());
-            let sender = (&mut sender_watch, sender_sent);
-            let folders = (&caps, &folders);
-            self.end_unfound(&mut winner, folders, sent, sender, tag, step, report)
+            self.end_unfound(&mut winner, clean_sent, &mut sender_watch, &tidy, report)
                 .await;
             if bounced {
                 return Err((Verdict::Bounced, failure));
@@ -199,10 +205,8 @@ impl Check {
                     ),
                 };
                 let failure = rec.fail(Phase::Fetch, t, d);
-                let sent = (!self.keep, sent_mark.as_ref());
-                let sender = (&mut sender_watch, sender_sent);
-                let folders = (&caps, &folders);
-                self.end_unfound(&mut winner, folders, sent, sender, tag, step, report)
+                let clean_sent = !self.keep;
+                self.end_unfound(&mut winner, clean_sent, &mut sender_watch, &tidy, report)
                     .await;
                 return Err((Verdict::Error, failure));
             }
@@ -275,20 +279,11 @@ impl Check {
 
         // 5. Clean up.
         if !self.keep {
-            self.cleanup(
-                &mut winner,
-                &caps,
-                &folders,
-                (sent_mark.as_ref(), sender_watch.take(), sender_sent),
-                tag,
-                step,
-                rec,
-                report,
-            )
-            .await;
-        } else {
-            self.finish_sender(&mut sender_watch, None, tag, step, report)
+            self.cleanup(&mut winner, sender_watch.take(), &tidy, rec, report)
                 .await;
+        } else {
+            // With --keep this only closes the sender's watch.
+            self.finish_sender(&mut sender_watch, &tidy, report).await;
         }
         let elsewhere = match leftovers {
             Some(task) => task.await.ok(),

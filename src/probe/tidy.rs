@@ -8,28 +8,39 @@ use super::sent::SentCopies;
 use super::{CLEANUP_BUDGET, Check, CheckWatch, Recorder, imap, watch};
 use crate::report::{Phase, Report};
 
+/// What every cleanup step of one check works from, fixed once the watch has opened.
+pub(super) struct Tidy<'a> {
+    /// The receiving server's capabilities.
+    pub caps: &'a imap::Caps,
+    /// The receiving mailbox's special-use folders.
+    pub folders: &'a imap::Folders,
+    /// The receiving mailbox's Sent and its UIDNEXT before the send (a send-to-self).
+    pub sent_mark: Option<&'a (String, u32)>,
+    /// The sender's Sent copies (a cross-account check).
+    pub sender_sent: Option<&'a SentCopies>,
+    /// This run's probe tag: only messages carrying it are deleted.
+    pub tag: &'a str,
+    /// Each cleanup command's limit: [`cleanup::step`] of the watch's, at most the budget.
+    pub step: Duration,
+}
+
 impl Check {
     /// Deletes every copy of the probe in the folder it was found in, and the Sent copy: the
     /// receiving mailbox's own (`sent_mark`, a send-to-self) or the sender's (cross-account).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn cleanup(
         &self,
         w: &mut CheckWatch,
-        caps: &imap::Caps,
-        folders: &imap::Folders,
-        (sent_mark, sender_watch, sender_sent): (
-            Option<&(String, u32)>,
-            Option<CheckWatch>,
-            Option<&SentCopies>,
-        ),
-        tag: &str,
-        step: Duration,
+        sender_watch: Option<CheckWatch>,
+        tidy: &Tidy<'_>,
         rec: &mut Recorder,
         report: &mut Report,
     ) {
+        let &Tidy {
+            tag, sender_sent, ..
+        } = tidy;
         let t = rec.start(Phase::Cleanup);
-        let step = cleanup::step(step).min(CLEANUP_BUDGET);
-        let bin = Bin::new(&self.to, caps, folders);
+        let step = tidy.step;
+        let bin = Bin::new(&self.to, tidy.caps, tidy.folders);
         let result = async {
             // One retry on a fresh connection: a drop mid-cleanup must not leave the probe.
             let mut last = String::new();
@@ -63,13 +74,9 @@ impl Check {
             Err(last)
         };
         let found = tokio::time::timeout(CLEANUP_BUDGET, result).await;
-        let sent = self
-            .cleanup_sent(w, caps, folders, sent_mark, tag, step, report)
-            .await;
+        let sent = self.cleanup_sent(w, tidy, report).await;
         let mut sender_watch = sender_watch;
-        let sender_copies = self
-            .finish_sender(&mut sender_watch, sender_sent, tag, step, report)
-            .await;
+        let sender_copies = self.finish_sender(&mut sender_watch, tidy, report).await;
         match found {
             Ok(Ok((n, total, warning))) => {
                 report.evidence.copies = report.evidence.copies.max(total as u32);
@@ -118,15 +125,14 @@ impl Check {
     pub(super) async fn finish_sender(
         &self,
         watch: &mut Option<CheckWatch>,
-        sent: Option<&SentCopies>,
-        tag: &str,
-        step: Duration,
+        tidy: &Tidy<'_>,
         report: &mut Report,
     ) -> usize {
         let watch = watch.take();
-        match sent {
+        let tag = tidy.tag;
+        match tidy.sender_sent {
             Some(s) if !self.keep => {
-                let step = cleanup::step(step).min(CLEANUP_BUDGET);
+                let step = tidy.step;
                 let conn = watch.and_then(|mut w| Some((w.session.take()?, w.caps)));
                 match s
                     .clean(&self.from, conn, Ours::Tag(tag), step, CLEANUP_BUDGET)
@@ -156,44 +162,34 @@ impl Check {
 
     /// Ends a check that found no probe to fetch (a bounce, a timeout): deletes the Sent copy
     /// when `clean_sent`, logs the winning watch out and finishes the sender's watch.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn end_unfound(
         &self,
         winner: &mut CheckWatch,
-        (caps, folders): (&imap::Caps, &imap::Folders),
-        (clean_sent, sent_mark): (bool, Option<&(String, u32)>),
-        (sender_watch, sender_sent): (&mut Option<CheckWatch>, Option<&SentCopies>),
-        tag: &str,
-        step: Duration,
+        clean_sent: bool,
+        sender_watch: &mut Option<CheckWatch>,
+        tidy: &Tidy<'_>,
         report: &mut Report,
     ) {
         if clean_sent {
-            self.cleanup_sent(winner, caps, folders, sent_mark, tag, step, report)
-                .await;
+            self.cleanup_sent(winner, tidy, report).await;
         }
         imap::logout(winner.session.take()).await;
-        self.finish_sender(sender_watch, sender_sent, tag, step, report)
-            .await;
+        self.finish_sender(sender_watch, tidy, report).await;
     }
 
     /// Deletes the copy the server filed in Sent (Gmail does), found by tag above the Sent
     /// watermark. Returns how many were deleted.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn cleanup_sent(
         &self,
         w: &mut CheckWatch,
-        caps: &imap::Caps,
-        folders: &imap::Folders,
-        sent_mark: Option<&(String, u32)>,
-        tag: &str,
-        step: Duration,
+        tidy: &Tidy<'_>,
         report: &mut Report,
     ) -> usize {
-        let (Some((sent, mark)), Some(session)) = (sent_mark, w.session.as_mut()) else {
+        let (Some((sent, mark)), Some(session)) = (tidy.sent_mark, w.session.as_mut()) else {
             return 0;
         };
-        let copies = SentCopies::at(sent.clone(), *mark, folders.clone());
-        let work = copies.delete(session, &self.to, caps, Ours::Tag(tag), step);
+        let copies = SentCopies::at(sent.clone(), *mark, tidy.folders.clone());
+        let work = copies.delete(session, &self.to, tidy.caps, Ours::Tag(tidy.tag), tidy.step);
         match tokio::time::timeout(CLEANUP_BUDGET, work).await {
             Ok(Ok((n, warning))) => {
                 if let Some(w) = warning {
