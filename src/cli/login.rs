@@ -22,6 +22,7 @@ fn oauth2_provider(a: clap::Arg) -> clap::Arg {
     a.help("Provider preset: outlook (alias office365) or gmail / google-workspace")
 }
 
+/// `--user`, as login and logout word it: the account signs in, so the login is its address.
 fn oauth2_user(a: clap::Arg) -> clap::Arg {
     a.help("The address to sign in as (the login name)")
 }

@@ -28,7 +28,7 @@ pub struct ServerArgs {
     /// Allow binding a non-loopback address (the server accepts any test mail).
     #[arg(long)]
     pub allow_remote: bool,
-    /// Plain SMTP port: no TLS, no login needed (default: an ephemeral one; every port is printed).
+    /// Inbound SMTP port: STARTTLS offered, login optional (default: an ephemeral one; every port is printed).
     #[arg(long, value_name = "N")]
     pub smtp_port: Option<u16>,
     /// Submission port: STARTTLS, then login (default: an ephemeral one).

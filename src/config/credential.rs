@@ -22,6 +22,7 @@ pub(super) fn one_flag_source(o: &Overrides) -> Result<(), ConfigError> {
     };
     flags.at_most_one(
         [
+            // Never named: `value` (the variable's password) was cleared above.
             "MAILTRIP_PASSWORD",
             "--password-env",
             "--password-file",

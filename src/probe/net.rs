@@ -31,10 +31,7 @@ pub fn watch_step(step: Duration, timeout: Duration) -> Duration {
 
 /// The diagnose protocol for an endpoint.
 pub fn protocol(ep: &Endpoint) -> Protocol {
-    match ep.protocol {
-        crate::config::Protocol::Smtp => Protocol::Smtp,
-        crate::config::Protocol::Imap => Protocol::Imap,
-    }
+    ep.protocol.into()
 }
 
 /// Refuses plaintext to a non-loopback host unless the account allows it.
