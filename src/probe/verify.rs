@@ -40,10 +40,7 @@ fn unfold(raw: &str) -> String {
 
 /// Parses a message with mail-parser, containing any panic.
 pub fn parse(raw: &[u8]) -> Option<Parsed> {
-    let raw = raw.to_vec();
-    std::panic::catch_unwind(move || parse_inner(&raw))
-        .ok()
-        .flatten()
+    crate::analyze::mail::contained(raw, parse_inner)
 }
 
 fn parse_inner(raw: &[u8]) -> Option<Parsed> {
