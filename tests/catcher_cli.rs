@@ -182,7 +182,7 @@ fn issue16_a_bad_fault_is_a_usage_error_naming_the_key() {
             "/nonexistent/faults.toml",
         ),
     ] {
-        let out = std::process::Command::new(crate::util::BIN)
+        let out = util::mailtrip_command()
             .arg("server")
             .args(&args)
             .output()
@@ -291,7 +291,7 @@ async fn issue16_http_auth_flag_wants_basic_and_never_prints_the_password() {
 pub(crate) fn load_with_html(name: &str) -> (std::path::PathBuf, serde_json::Value) {
     let dir = util::scratch_dir(name);
     let page = dir.join(format!("{name}.html"));
-    let out = std::process::Command::new(crate::util::BIN)
+    let out = util::mailtrip_command()
         .args([
             "load",
             "--probes",
@@ -305,12 +305,6 @@ pub(crate) fn load_with_html(name: &str) -> (std::path::PathBuf, serde_json::Val
         .arg(&page)
         .env("HOME", &dir)
         .env("XDG_CONFIG_HOME", &dir)
-        .env_remove("MAILTRIP_SMTP")
-        .env_remove("MAILTRIP_IMAP")
-        .env_remove("MAILTRIP_USER")
-        .env_remove("MAILTRIP_PROVIDER")
-        .env_remove("MAILTRIP_ACCOUNT")
-        .env_remove("MAILTRIP_CONFIG")
         .current_dir(&dir)
         .output()
         .expect("run mailtrip load");

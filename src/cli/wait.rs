@@ -14,7 +14,15 @@ use crate::render::text::{clean, clean_block, clean_json};
 /// `wait`'s own account flags: like `check`'s, minus the sending side, since `--from` and
 /// `--to` are criteria here.
 #[derive(Debug, Clone, ClapArgs)]
-#[command(mut_arg("account", |a| a.help("Named account from the config file whose mailbox to watch")))]
+#[command(
+    mut_arg("account", |a| a.help("Named account from the config file whose mailbox to watch")),
+    mut_arg("provider", |a| a.help(
+        "Provider preset that fills the IMAP host, port and TLS mode (see `mailtrip providers`)"
+    )),
+    mut_arg("user", |a| a.help(
+        "Login name, also the mailbox's address unless --account gives one"
+    )),
+)]
 pub struct WaitArgs {
     #[command(flatten)]
     pub which: super::WhichAccount,

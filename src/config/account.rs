@@ -92,7 +92,7 @@ pub(super) fn build(
         .or_else(|| o.and_then(|o| o.from.clone()));
     let address = address.ok_or_else(|| {
         ConfigError::Invalid(format!(
-            "{label}: no address; give --user or --from ADDRESS"
+            "{label}: no address; give --user ADDRESS (or, to send, --from ADDRESS)"
         ))
     })?;
     let user = user.unwrap_or_else(|| address.clone());

@@ -392,7 +392,7 @@ fn issue18_api_md_runs_as_written() {
 /// sample (run by `issue18_readme_runs_as_written`) shows the timeout help promises.
 #[test]
 fn issue18_item8_monitor_demo_timeout_is_what_help_says() {
-    let out = std::process::Command::new(crate::util::BIN)
+    let out = crate::util::mailtrip_command()
         .args(["monitor", "--help"])
         .output()
         .expect("mailtrip monitor --help");

@@ -18,10 +18,13 @@ async fn refused(extra: &[&str], flag: &str, says: &str) {
         out.stderr.contains(flag) && out.stderr.contains(says),
         "{extra:?}: wanted {flag} and {says:?}: {out:#?}"
     );
-    assert!(!out.stderr.contains("sender_rejected"), "{out:#?}");
+    assert!(
+        !out.stderr.contains("sender_rejected"),
+        "{extra:?}: {out:#?}"
+    );
     assert!(
         !out.all().contains("\r\nRCPT") && !out.all().contains("\x1b"),
-        "raw control characters echoed: {out:#?}"
+        "{extra:?}: raw control characters echoed: {out:#?}"
     );
     assert_eq!(server.auth_attempts(), (0, 0), "{extra:?} connected");
 }

@@ -35,7 +35,7 @@ _, status = os.waitpid(pid, 0)
 sys.stdout.buffer.write(out)
 sys.exit(os.waitstatus_to_exitcode(status))
 "#;
-    let out = Command::new("python3")
+    let out = util::without_outer_settings(&mut Command::new("python3"))
         .arg("-c")
         .arg(DRIVER)
         .arg(answer)

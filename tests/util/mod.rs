@@ -147,6 +147,13 @@ pub fn write_ca(server: &TestServer, dir: &Path) -> PathBuf {
 /// from the outer environment, so only what the test sets is in force.
 pub fn mailtrip_command() -> std::process::Command {
     let mut cmd = std::process::Command::new(BIN);
+    without_outer_settings(&mut cmd);
+    cmd
+}
+
+/// Removes every `MAILTRIP_*` variable and `RUST_LOG` of the outer environment from `cmd`: for
+/// a command that runs the binary in turn (a terminal driver, say).
+pub fn without_outer_settings(cmd: &mut std::process::Command) -> &mut std::process::Command {
     cmd.env_remove("RUST_LOG");
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("MAILTRIP_") {
