@@ -28,31 +28,14 @@ pub struct ServerArgs {
     /// Allow binding a non-loopback address (the server accepts any test mail).
     #[arg(long)]
     pub allow_remote: bool,
-    /// Inbound SMTP port: STARTTLS offered, login optional (default: an ephemeral one; every port is printed).
-    #[arg(long, value_name = "N")]
-    pub smtp_port: Option<u16>,
-    /// Submission port: STARTTLS, then login (default: an ephemeral one).
-    #[arg(long, value_name = "N")]
-    pub submission_port: Option<u16>,
-    /// Implicit-TLS submission port (default: an ephemeral one).
-    #[arg(long, value_name = "N")]
-    pub smtps_port: Option<u16>,
-    /// IMAP port: STARTTLS before login (default: an ephemeral one).
-    #[arg(long, value_name = "N")]
-    pub imap_port: Option<u16>,
-    /// Implicit-TLS IMAP port (default: an ephemeral one).
-    #[arg(long, value_name = "N")]
-    pub imaps_port: Option<u16>,
+    #[command(flatten)]
+    pub ports: Ports,
     /// Write the generated CA certificate (PEM) here (default: a file in the temp dir).
     #[arg(long, value_name = "FILE")]
     pub ca_out: Option<PathBuf>,
     /// Refuse mail for undeclared addresses (550 5.1.1) instead of catching all of it.
     #[arg(long)]
     pub strict_recipients: bool,
-    /// Port of the HTTP API, web view and OAuth2 endpoints (default: an ephemeral one,
-    /// printed).
-    #[arg(long, value_name = "N")]
-    pub http_port: Option<u16>,
     /// Serve the HTTP port over TLS (HTTPS, with the certificate the CA file signs): needed
     /// for `mailtrip login` from another machine, which sends tokens over https:// only.
     #[arg(long)]
@@ -157,14 +140,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     };
     let mut config = ServerConfig {
         bind: args.bind,
-        ports: Ports {
-            smtp: args.smtp_port,
-            submission: args.submission_port,
-            smtps: args.smtps_port,
-            imap: args.imap_port,
-            imaps: args.imaps_port,
-            http: args.http_port,
-        },
+        ports: args.ports,
         profile: match args.profile {
             ProfileArg::Standard => Profile::Standard,
             ProfileArg::Gmail => Profile::Gmail,

@@ -7,20 +7,29 @@ use secrecy::SecretString;
 
 use super::{CertKind, Faults, Profile, Recipients, http};
 
-/// Ports to bind; `None` means an ephemeral port (0).
+/// Ports to bind; `None` means an ephemeral port (0). `mailtrip server` takes them as flags.
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct Ports {
-    /// SMTP relay port.
+    /// Inbound SMTP port: STARTTLS offered, login optional (default: an ephemeral one; every
+    /// port is printed).
+    #[cfg_attr(feature = "cli", arg(long = "smtp-port", value_name = "N"))]
     pub smtp: Option<u16>,
-    /// Submission port.
+    /// Submission port: STARTTLS, then login (default: an ephemeral one).
+    #[cfg_attr(feature = "cli", arg(long = "submission-port", value_name = "N"))]
     pub submission: Option<u16>,
-    /// Implicit-TLS submission port.
+    /// Implicit-TLS submission port (default: an ephemeral one).
+    #[cfg_attr(feature = "cli", arg(long = "smtps-port", value_name = "N"))]
     pub smtps: Option<u16>,
-    /// IMAP port.
+    /// IMAP port: STARTTLS before login (default: an ephemeral one).
+    #[cfg_attr(feature = "cli", arg(long = "imap-port", value_name = "N"))]
     pub imap: Option<u16>,
-    /// Implicit-TLS IMAP port.
+    /// Implicit-TLS IMAP port (default: an ephemeral one).
+    #[cfg_attr(feature = "cli", arg(long = "imaps-port", value_name = "N"))]
     pub imaps: Option<u16>,
-    /// The HTTP side: API, web view, `/oauth2/`.
+    /// Port of the HTTP API, web view and OAuth2 endpoints (default: an ephemeral one,
+    /// printed).
+    #[cfg_attr(feature = "cli", arg(long = "http-port", value_name = "N"))]
     pub http: Option<u16>,
 }
 
