@@ -32,19 +32,8 @@ fn oauth2_user(a: clap::Arg) -> clap::Arg {
 pub struct LoginArgs {
     #[command(flatten)]
     pub which: WhichAccount,
-    /// The OAuth2 client (application) id you registered; see the README for how.
-    #[arg(long, env = "MAILTRIP_OAUTH2_CLIENT_ID")]
-    pub client_id: Option<String>,
-    /// Read the client secret (Google desktop clients have one) from this environment variable.
-    #[arg(long)]
-    pub client_secret_env: Option<String>,
-    /// Microsoft tenant: common (default), organizations, consumers, a domain or a tenant id.
-    #[arg(long)]
-    pub tenant: Option<String>,
-    /// device: a code to enter on any device (Microsoft's default); pkce: a browser on this
-    /// machine with a loopback redirect (Google's).
-    #[arg(long, value_parser = ["device", "pkce"])]
-    pub flow: Option<String>,
+    #[command(flatten)]
+    pub oauth2: OAuth2Overrides,
     /// Open the sign-in page in a browser ($BROWSER, else xdg-open or open) instead of only
     /// printing its URL.
     #[arg(long)]
@@ -91,15 +80,9 @@ fn usage(message: &str) -> ExitCode {
 
 pub async fn login(a: LoginArgs) -> ExitCode {
     super::init_logging(a.verbose);
-    let flags = OAuth2Overrides {
-        client_id: a.client_id.clone(),
-        client_secret_env: a.client_secret_env.clone(),
-        tenant: a.tenant.clone(),
-        flow: a.flow.clone(),
-    };
     let target = match login_target(
         &overrides(&a.which, a.ca_file.clone(), a.insecure_skip_verify),
-        &flags,
+        &a.oauth2,
     ) {
         Ok(t) => t,
         Err(e) => return usage(&e.to_string()),

@@ -57,16 +57,23 @@ impl Credential {
     }
 }
 
-/// `mailtrip login` flags that shape the OAuth2 settings.
+/// What shapes the OAuth2 settings beyond the provider preset: `mailtrip login`'s flags
+/// (clap::Args under the cli feature).
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct OAuth2Overrides {
-    /// `--oauth2-client-id`.
+    /// The OAuth2 client (application) id you registered; see the README for how.
+    #[cfg_attr(feature = "cli", arg(long, env = "MAILTRIP_OAUTH2_CLIENT_ID"))]
     pub client_id: Option<String>,
-    /// Environment variable holding the client secret.
+    /// Read the client secret (Google desktop clients have one) from this environment variable.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub client_secret_env: Option<String>,
-    /// Microsoft tenant.
+    /// Microsoft tenant: common (default), organizations, consumers, a domain or a tenant id.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub tenant: Option<String>,
-    /// `device` or `pkce`.
+    /// device: a code to enter on any device (Microsoft's default); pkce: a browser on this
+    /// machine with a loopback redirect (Google's).
+    #[cfg_attr(feature = "cli", arg(long, value_parser = ["device", "pkce"]))]
     pub flow: Option<String>,
 }
 
