@@ -73,9 +73,9 @@ impl Leftover {
 }
 
 /// Looks in each of `folders` (skipping any that fail) and returns the leftovers sent by
-/// `from`, each probe once (Gmail shows INBOX mail in All Mail too). `selected`, the folder
-/// the session has selected, is searched where it is; any other is EXAMINEd only when STATUS
-/// says it holds messages.
+/// `from`, each probe once (Gmail shows INBOX mail in All Mail too). The folder the session
+/// has selected (`selected` at first, then each one EXAMINEd here) is searched where it is;
+/// any other is EXAMINEd only when STATUS says it holds messages.
 pub async fn find(
     session: &mut Session,
     folders: &[String],
@@ -84,13 +84,19 @@ pub async fn find(
     selected: Option<&str>,
 ) -> Vec<Leftover> {
     let mut out: Vec<Leftover> = Vec::new();
+    let mut selected = selected.map(str::to_string);
     for folder in folders {
-        let found = if selected == Some(folder.as_str()) {
+        let found = if selected.as_deref() == Some(folder.as_str()) {
             search_selected(session, folder, from, step).await
         } else {
             match messages(session, folder, step).await {
                 Ok(0) => continue,
-                _ => find_in(session, folder, from, step).await,
+                _ => {
+                    // EXAMINE leaves `folder` selected, or (when it failed) nothing known.
+                    let found = find_in(session, folder, from, step).await;
+                    selected = found.is_ok().then(|| folder.clone());
+                    found
+                }
             }
         };
         match found {
@@ -375,6 +381,46 @@ mod tests {
         assert!(body_matches(&p.bytes, TAG, None));
         assert!(!body_matches(&p.bytes, TAG, Some("sha256=00")));
         assert!(!body_matches(b"Subject: x\r\n\r\nforged\r\n", TAG, None));
+    }
+
+    /// Regression: a search on a connection that has Archive selected EXAMINEs INBOX first
+    /// (it holds mail), so Archive is no longer selected and must be EXAMINEd in turn; it was
+    /// searched "in place", in INBOX's view, and its late probe went unreported.
+    #[tokio::test]
+    async fn issue21_a_folder_is_searched_where_it_is_only_while_it_is_selected() {
+        use crate::config::Account;
+        use crate::server::{ServerConfig, TestServer};
+        let (me, pw) = ("bob@x.test", "pw");
+        let server = TestServer::start(ServerConfig::default().with_user(me, pw))
+            .await
+            .expect("server");
+        server
+            .deliver_raw(
+                me,
+                "INBOX",
+                b"From: carol@x.test\r\nSubject: hi\r\n\r\nhello\r\n",
+            )
+            .expect("seed INBOX");
+        let earlier = message::build("alice@x.test", me, TAG, "r").expect("build");
+        server
+            .deliver_raw(me, "Archive", &earlier.bytes)
+            .expect("seed Archive");
+        let step = Duration::from_secs(5);
+        let account = Account::embedded(&server, me, pw);
+        let (mut session, _, _) = crate::probe::watch::open_folder(&account, "Archive", step)
+            .await
+            .expect("open Archive");
+        let folders = ["INBOX".to_string(), "Archive".to_string()];
+        let found = find(
+            &mut session,
+            &folders,
+            "alice@x.test",
+            step,
+            Some("Archive"),
+        )
+        .await;
+        let places: Vec<&str> = found.iter().map(|l| l.folder.as_str()).collect();
+        assert_eq!(places, ["Archive"], "{found:#?}");
     }
 
     #[test]
