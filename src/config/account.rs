@@ -20,6 +20,7 @@ pub(super) fn build(
     let label = name
         .map(|n| format!("account {n:?}"))
         .unwrap_or_else(|| "the account".into());
+    let self_named = name.is_some();
     let provider_name = pick(o.map(|o| &o.provider), &spec.provider);
     let preset = match &provider_name {
         Some(p) => Some(providers::find(p).ok_or_else(|| {
@@ -76,6 +77,13 @@ pub(super) fn build(
                 }
                 Ok(ep)
             }
+            // A named account may be a receiving one, which no account flag reaches: its
+            // table is what to fix.
+            None if self_named => Err(ConfigError::Invalid(format!(
+                "{label}: no {name} server; set `{}` (or `provider`) in its table of the config \
+                 file (see `mailtrip providers`)",
+                name.to_lowercase(),
+            ))),
             None => Err(ConfigError::Invalid(format!(
                 "{label}: no {name} server; give --{} URL or --provider NAME (see `mailtrip providers`)",
                 name.to_lowercase(),
@@ -91,9 +99,11 @@ pub(super) fn build(
         .or_else(|| user.clone())
         .or_else(|| o.and_then(|o| o.from.clone()));
     let address = address.ok_or_else(|| {
-        ConfigError::Invalid(format!(
-            "{label}: no address; give --user ADDRESS (or, to send, --from ADDRESS)"
-        ))
+        ConfigError::Invalid(if self_named {
+            format!("{label}: no address; set `address` in its table of the config file")
+        } else {
+            format!("{label}: no address; give --user ADDRESS (or, to send, --from ADDRESS)")
+        })
     })?;
     let user = user.unwrap_or_else(|| address.clone());
     credential::one_spec_source(spec, &label)?;
@@ -103,11 +113,11 @@ pub(super) fn build(
         .or_else(|| spec.ca_file.clone());
     if let Some(path) = ca_file {
         let pem = std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError::Invalid(format!("cannot read --ca-file {}: {e}", path.display()))
+            ConfigError::Invalid(format!("cannot read CA file {}: {e}", path.display()))
         })?;
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
             return Err(ConfigError::Invalid(format!(
-                "--ca-file {} holds no PEM certificate",
+                "CA file {} holds no PEM certificate",
                 path.display()
             )));
         }

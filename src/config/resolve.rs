@@ -377,6 +377,7 @@ mod tests {
     #[test]
     fn issue21_the_to_account_trusts_the_ca_file_given_on_the_command_line() {
         let (config, ca) = two_accounts_and_a_ca("to");
+        let dir = ca.parent().expect("dir").to_path_buf();
         let o = Overrides {
             config: Some(config),
             account: Some("a".into()),
@@ -390,6 +391,44 @@ mod tests {
         assert_eq!(from.tls.extra_roots_pem.len(), 1);
         assert_eq!(to.tls.extra_roots_pem.len(), 1, "the --to-account mailbox");
         assert_eq!(to.address, "b@example.com", "still b's own account");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A receiving account that lacks a server or an address is fixed in its table: no account
+    /// flag reaches it, so the error must not suggest one.
+    #[test]
+    fn issue21_a_named_account_missing_a_setting_names_its_table_key() {
+        let dir = std::env::temp_dir().join(format!("mt-named-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let config = dir.join("mailtrip.toml");
+        std::fs::write(
+            &config,
+            "[accounts.a]\naddress = \"a@example.com\"\npassword = \"pw\"\n\
+             smtp = \"smtps://mail.example.com\"\nimap = \"imaps://mail.example.com\"\n\
+             [accounts.b]\naddress = \"b@example.com\"\npassword = \"pw\"\n\
+             smtp = \"smtps://mail.example.com\"\n\
+             [accounts.c]\npassword = \"pw\"\nprovider = \"gmail\"\n",
+        )
+        .expect("config");
+        let to = |name: &str| Overrides {
+            config: Some(config.clone()),
+            account: Some("a".into()),
+            to_account: Some(name.into()),
+            ..Default::default()
+        };
+        let e = resolve(&to("b"))
+            .expect_err("b has no IMAP server")
+            .to_string();
+        assert!(
+            e.contains("account \"b\": no IMAP server; set `imap` (or `provider`) in its table"),
+            "{e}"
+        );
+        let e = resolve(&to("c")).expect_err("c has no address").to_string();
+        assert!(
+            e.contains("account \"c\": no address; set `address` in its table"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The monitor's routes name both of their accounts: both take the run's trust flags.
@@ -409,5 +448,6 @@ mod tests {
         assert_eq!(a.tls.extra_roots_pem.len(), 1);
         assert!(a.tls.insecure_skip_verify);
         assert_eq!(a.address, "a@example.com");
+        let _ = std::fs::remove_dir_all(config.parent().expect("dir"));
     }
 }
