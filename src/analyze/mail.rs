@@ -135,14 +135,13 @@ impl Message {
     }
 }
 
-/// Runs `read` over a copy of `raw`, containing any panic in the parser: `None` when it
-/// panics or cannot read the message.
+/// Runs `read` over `raw`, containing any panic in the parser: `None` when it panics or
+/// cannot read the message. (A shared byte slice is unwind-safe: nothing is copied.)
 pub(crate) fn contained<T>(
     raw: &[u8],
     read: impl FnOnce(&[u8]) -> Option<T> + std::panic::UnwindSafe,
 ) -> Option<T> {
-    let copy = raw.to_vec();
-    std::panic::catch_unwind(move || read(&copy)).ok().flatten()
+    std::panic::catch_unwind(move || read(raw)).ok().flatten()
 }
 
 /// The addresses of a From / To / Cc header.

@@ -143,9 +143,7 @@ impl Verification {
 /// charset changed, footer added, lines rewrapped, HTML changed, attachment stripped. Empty
 /// when nothing did (or the message cannot be parsed; `verify` reports that).
 pub fn changes(raw: &[u8], probe: &Probe) -> Vec<String> {
-    let raw = raw.to_vec();
-    let probe = probe.clone();
-    std::panic::catch_unwind(move || changes_inner(&raw, &probe)).unwrap_or_default()
+    crate::analyze::mail::contained(raw, |raw| Some(changes_inner(raw, probe))).unwrap_or_default()
 }
 
 fn changes_inner(raw: &[u8], probe: &Probe) -> Vec<String> {
