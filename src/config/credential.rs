@@ -69,6 +69,10 @@ pub(super) fn for_account(
         .and_then(|o| o.secret_timeout)
         .unwrap_or(super::secret::COMMAND_TIMEOUT);
     let credential = match credential(spec, o, limit) {
+        // A named account's source failing says which account it is (a --to-account's, say).
+        Some(Err(ConfigError::Secret(why))) if name.is_some() => {
+            return Err(ConfigError::Secret(format!("{label}: {why}")));
+        }
         Some(c) => c?,
         None => match super::oauth2::stored_sign_in(name, spec, o, preset, user, tls)? {
             Some(c) => c,

@@ -407,7 +407,9 @@ mod tests {
              smtp = \"smtps://mail.example.com\"\nimap = \"imaps://mail.example.com\"\n\
              [accounts.b]\naddress = \"b@example.com\"\npassword = \"pw\"\n\
              smtp = \"smtps://mail.example.com\"\n\
-             [accounts.c]\npassword = \"pw\"\nprovider = \"gmail\"\n",
+             [accounts.c]\npassword = \"pw\"\nprovider = \"gmail\"\n\
+             [accounts.d]\naddress = \"d@example.com\"\nprovider = \"gmail\"\n\
+             password_env = \"MAILTRIP_TEST_SURELY_UNSET_ENV\"\n",
         )
         .expect("config");
         let to = |name: &str| Overrides {
@@ -427,6 +429,14 @@ mod tests {
         assert!(
             e.contains("account \"c\": no address; set `address` in its table"),
             "{e}"
+        );
+        // Its secret source failing names the account too, and never a value.
+        let e = resolve(&to("d"))
+            .expect_err("d's variable is unset")
+            .to_string();
+        assert_eq!(
+            e,
+            "account \"d\": environment variable MAILTRIP_TEST_SURELY_UNSET_ENV is not set"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

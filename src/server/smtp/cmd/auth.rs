@@ -164,7 +164,7 @@ impl Session {
         }
     }
 
-    /// The initial response if there was one, else the answer to an empty challenge.
+    /// The initial response if there was one, else the answer to `challenge`.
     async fn response(
         &mut self,
         conn: &mut Conn,
